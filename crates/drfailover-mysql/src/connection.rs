@@ -1,0 +1,467 @@
+use std::ffi::{CStr, CString};
+use std::os::raw::{c_char, c_uint, c_ulong, c_void};
+use std::ptr::{self, NonNull};
+use std::sync::Once;
+use std::time::Duration;
+
+use mysqlclient_sys as ffi;
+
+use crate::nonblocking::drive;
+use crate::{AbortHandle, ConnectOptions, Deadline, Error, QueryResult};
+
+/// `SERVER_STATUS_IN_TRANS` from `mysql_com.h`.
+const SERVER_STATUS_IN_TRANS: c_uint = 1;
+
+/// Set an option that reads an `unsigned int *` (the option enum type is not nameable in
+/// `mysqlclient-sys`'s MariaDB bindings, hence a macro).
+macro_rules! set_uint_option {
+    ($raw:expr, $option:ident, $value:expr) => {{
+        let value: c_uint = $value;
+        // SAFETY: this option reads an `unsigned int *`; `value` lives across the call.
+        unsafe {
+            ffi::mysql_options(
+                $raw,
+                ffi::mysql_option::$option,
+                &value as *const c_uint as *const c_void,
+            );
+        }
+    }};
+}
+
+static LIBRARY_INIT: Once = Once::new();
+
+/// Initialise the C client library once per process (`mysql_library_init`). Thread-safe.
+fn library_init() {
+    LIBRARY_INIT.call_once(|| {
+        // SAFETY: called exactly once, before any other client call of this crate.
+        unsafe {
+            ffi::mysql_server_init(0, ptr::null_mut(), ptr::null_mut());
+        }
+    });
+}
+
+pub(crate) fn client_info() -> String {
+    library_init();
+    // SAFETY: returns a static NUL-terminated string owned by the library.
+    unsafe { CStr::from_ptr(ffi::mysql_get_client_info()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Why [`Connection::query_checked`] failed, and whether the statement reached the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryFailure {
+    /// The statement was certainly not executed: the connection was found dead before sending,
+    /// or sending failed. Safe to retry elsewhere.
+    NotSent(Error),
+    /// The statement was sent; the error came after. If the error is a connection loss, the
+    /// outcome is unknown: it may or may not have been executed.
+    Sent(Error),
+}
+
+impl QueryFailure {
+    /// The underlying error.
+    pub fn error(&self) -> &Error {
+        match self {
+            QueryFailure::NotSent(e) | QueryFailure::Sent(e) => e,
+        }
+    }
+}
+
+/// One open connection to a MySQL/MariaDB server. Closes on drop (sends `COM_QUIT`).
+///
+/// `Send` but not `Sync`: use it from one thread at a time. Never uses `MYSQL_OPT_RECONNECT`.
+pub struct Connection {
+    raw: NonNull<ffi::MYSQL>,
+    /// True once a deadline expired mid-operation: the handle is unusable and only closed.
+    broken: bool,
+}
+
+// SAFETY: a MYSQL handle may move between threads as long as only one uses it at a time, which
+// `&mut self` on every call enforces (Connector/C is thread-safe per handle).
+unsafe impl Send for Connection {}
+
+struct CStrings {
+    host: Option<CString>,
+    user: CString,
+    password: CString,
+    database: Option<CString>,
+    unix_socket: Option<CString>,
+}
+
+fn c_string(what: &str, value: &str) -> Result<CString, Error> {
+    CString::new(value).map_err(|_| Error::invalid_argument(format!("{what} contains a NUL byte")))
+}
+
+fn opt_ptr(s: &Option<CString>) -> *const c_char {
+    s.as_ref().map_or(ptr::null(), |s| s.as_ptr())
+}
+
+impl CStrings {
+    fn new(opts: &ConnectOptions) -> Result<Self, Error> {
+        let unix_socket = match &opts.unix_socket {
+            Some(p) => Some(c_string("socket path", &p.to_string_lossy())?),
+            None => None,
+        };
+        Ok(CStrings {
+            host: if unix_socket.is_some() {
+                Some(c_string("host", "localhost")?)
+            } else {
+                Some(c_string("host", &opts.host)?)
+            },
+            user: c_string("user", &opts.user)?,
+            password: c_string("password", opts.password.expose())?,
+            database: match &opts.database {
+                Some(db) => Some(c_string("database", db)?),
+                None => None,
+            },
+            unix_socket,
+        })
+    }
+}
+
+fn whole_seconds(d: Duration) -> c_uint {
+    d.as_millis().div_ceil(1000).clamp(1, u32::MAX as u128) as c_uint
+}
+
+impl Connection {
+    fn init_handle() -> Result<NonNull<ffi::MYSQL>, Error> {
+        library_init();
+        // SAFETY: mysql_init(NULL) allocates a fresh handle or returns NULL on OOM.
+        let raw = unsafe { ffi::mysql_init(ptr::null_mut()) };
+        NonNull::new(raw).ok_or_else(|| Error::invalid_argument("mysql_init: out of memory"))
+    }
+
+    fn apply_timeouts(raw: *mut ffi::MYSQL, opts: &ConnectOptions) {
+        set_uint_option!(
+            raw,
+            MYSQL_OPT_CONNECT_TIMEOUT,
+            whole_seconds(opts.connect_timeout)
+        );
+        if let Some(t) = opts.read_timeout {
+            set_uint_option!(raw, MYSQL_OPT_READ_TIMEOUT, whole_seconds(t));
+        }
+        if let Some(t) = opts.write_timeout {
+            set_uint_option!(raw, MYSQL_OPT_WRITE_TIMEOUT, whole_seconds(t));
+        }
+    }
+
+    /// Connect, blocking up to the options' connect timeout (whole seconds).
+    pub fn connect(opts: &ConnectOptions) -> Result<Connection, Error> {
+        let strings = CStrings::new(opts)?;
+        let raw = Self::init_handle()?;
+        let conn = Connection { raw, broken: false };
+        Self::apply_timeouts(raw.as_ptr(), opts);
+        // SAFETY: every pointer is a live NUL-terminated string or NULL; `raw` is ours.
+        let ok = unsafe {
+            ffi::mysql_real_connect(
+                raw.as_ptr(),
+                opt_ptr(&strings.host),
+                strings.user.as_ptr(),
+                strings.password.as_ptr(),
+                opt_ptr(&strings.database),
+                opts.port as c_uint,
+                opt_ptr(&strings.unix_socket),
+                0,
+            )
+        };
+        if ok.is_null() {
+            return Err(conn.last_error());
+        }
+        Ok(conn)
+    }
+
+    /// Connect with a millisecond deadline covering TCP connect, handshake and authentication.
+    /// Blocks at most until `deadline`. The connection is left in non-blocking-capable mode, so
+    /// [`Connection::query_within`] works on it; the blocking calls work too.
+    pub fn connect_within(opts: &ConnectOptions, deadline: Deadline) -> Result<Connection, Error> {
+        let strings = CStrings::new(opts)?;
+        let raw = Self::init_handle()?;
+        let mut conn = Connection { raw, broken: false };
+        if let Some(t) = opts.read_timeout {
+            set_uint_option!(raw.as_ptr(), MYSQL_OPT_READ_TIMEOUT, whole_seconds(t));
+        }
+        // SAFETY: MYSQL_OPT_NONBLOCK takes a size_t stack size pointer or NULL (default).
+        unsafe {
+            ffi::mysql_options(
+                raw.as_ptr(),
+                ffi::mysql_option::MYSQL_OPT_NONBLOCK,
+                ptr::null(),
+            );
+        }
+        let mut ret: *mut ffi::MYSQL = ptr::null_mut();
+        // SAFETY: as in `connect`; `ret` outlives the operation (it is written by _cont too).
+        let status = unsafe {
+            ffi::mysql_real_connect_start(
+                &mut ret,
+                raw.as_ptr(),
+                opt_ptr(&strings.host),
+                strings.user.as_ptr(),
+                strings.password.as_ptr(),
+                opt_ptr(&strings.database),
+                opts.port as c_uint,
+                opt_ptr(&strings.unix_socket),
+                0,
+            )
+        };
+        let driven = drive(raw.as_ptr(), status, deadline, "connect", |ready| {
+            // SAFETY: continues the operation started above on the same handle.
+            unsafe { ffi::mysql_real_connect_cont(&mut ret, raw.as_ptr(), ready) }
+        });
+        if let Err(e) = driven {
+            conn.broken = true;
+            return Err(e);
+        }
+        if ret.is_null() {
+            return Err(conn.last_error());
+        }
+        Ok(conn)
+    }
+
+    fn raw(&self) -> *mut ffi::MYSQL {
+        self.raw.as_ptr()
+    }
+
+    fn check_usable(&self) -> Result<(), Error> {
+        if self.broken {
+            Err(Error::connection_lost(
+                "connection is unusable after an expired deadline",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The error the C client recorded last on this handle.
+    fn last_error(&self) -> Error {
+        // SAFETY: the handle is live; the returned strings are owned by it and copied at once.
+        unsafe {
+            let errno = ffi::mysql_errno(self.raw());
+            let sqlstate = CStr::from_ptr(ffi::mysql_sqlstate(self.raw())).to_string_lossy();
+            let message = CStr::from_ptr(ffi::mysql_error(self.raw())).to_string_lossy();
+            Error::from_server(errno, &sqlstate, &message)
+        }
+    }
+
+    /// Run a statement and fetch its whole result. Blocks until the server answers (or the
+    /// read timeout, or an [`AbortHandle::abort`] from another thread).
+    pub fn query(&mut self, sql: &str) -> Result<QueryResult, Error> {
+        self.check_usable()?;
+        // SAFETY: `sql` is valid for `len` bytes (NUL bytes are legal in a counted query).
+        let rc = unsafe {
+            ffi::mysql_real_query(
+                self.raw(),
+                sql.as_ptr() as *const c_char,
+                sql.len() as c_ulong,
+            )
+        };
+        if rc != 0 {
+            return Err(self.last_error());
+        }
+        self.fetch_result()
+    }
+
+    /// Like [`Connection::query`], but says whether the statement reached the server.
+    ///
+    /// Before sending, one non-blocking `poll(2)` checks that the idle socket was not closed or
+    /// reset by the server (a killed server's kernel sends FIN/RST); such a statement is
+    /// reported [`QueryFailure::NotSent`].
+    pub fn query_checked(&mut self, sql: &str) -> Result<QueryResult, QueryFailure> {
+        self.check_usable().map_err(QueryFailure::NotSent)?;
+        if self.abort_handle().looks_dead() {
+            self.broken = true;
+            return Err(QueryFailure::NotSent(Error::connection_lost(
+                "server closed the idle connection",
+            )));
+        }
+        // SAFETY: as in `query`.
+        let rc = unsafe {
+            ffi::mysql_send_query(
+                self.raw(),
+                sql.as_ptr() as *const c_char,
+                sql.len() as c_ulong,
+            )
+        };
+        if rc != 0 {
+            return Err(QueryFailure::NotSent(self.last_error()));
+        }
+        // SAFETY: reads the answer to the query sent above on the same handle.
+        if unsafe { ffi::mysql_read_query_result(self.raw()) } != 0 {
+            return Err(QueryFailure::Sent(self.last_error()));
+        }
+        self.fetch_result().map_err(QueryFailure::Sent)
+    }
+
+    /// Run a statement with a millisecond deadline (non-blocking API + `poll`). Only on
+    /// connections made by [`Connection::connect_within`]. When the deadline expires the
+    /// connection becomes unusable (the statement may still run on the server); drop it.
+    pub fn query_within(&mut self, sql: &str, deadline: Deadline) -> Result<QueryResult, Error> {
+        self.check_usable()?;
+        let raw = self.raw();
+        let mut rc: std::os::raw::c_int = 0;
+        // SAFETY: `sql` outlives the whole operation, which completes within this function.
+        let status = unsafe {
+            ffi::mysql_real_query_start(
+                &mut rc,
+                raw,
+                sql.as_ptr() as *const c_char,
+                sql.len() as c_ulong,
+            )
+        };
+        if let Err(e) = drive(raw, status, deadline, "query", |ready| {
+            // SAFETY: continues the query started above.
+            unsafe { ffi::mysql_real_query_cont(&mut rc, raw, ready) }
+        }) {
+            self.broken = true;
+            return Err(e);
+        }
+        if rc != 0 {
+            return Err(self.last_error());
+        }
+        let mut res: *mut ffi::MYSQL_RES = ptr::null_mut();
+        // SAFETY: fetches the result of the completed query on the same handle.
+        let status = unsafe { ffi::mysql_store_result_start(&mut res, raw) };
+        if let Err(e) = drive(raw, status, deadline, "fetch", |ready| {
+            // SAFETY: continues the fetch started above.
+            unsafe { ffi::mysql_store_result_cont(&mut res, raw, ready) }
+        }) {
+            self.broken = true;
+            return Err(e);
+        }
+        self.collect(res)
+    }
+
+    fn fetch_result(&mut self) -> Result<QueryResult, Error> {
+        // SAFETY: a query completed on this handle; store_result reads its rows (or none).
+        let res = unsafe { ffi::mysql_store_result(self.raw()) };
+        self.collect(res)
+    }
+
+    /// Copy a stored result into a [`QueryResult`] and free it.
+    fn collect(&mut self, res: *mut ffi::MYSQL_RES) -> Result<QueryResult, Error> {
+        let mut out = QueryResult::default();
+        if res.is_null() {
+            // SAFETY: live handle.
+            if unsafe { ffi::mysql_field_count(self.raw()) } != 0 {
+                return Err(self.last_error());
+            }
+            // SAFETY: live handle.
+            out.affected_rows = unsafe { ffi::mysql_affected_rows(self.raw()) };
+            // SAFETY: live handle.
+            out.insert_id = unsafe { ffi::mysql_insert_id(self.raw()) };
+            return Ok(out);
+        }
+        // SAFETY: `res` is a stored result owned by us until mysql_free_result below; field
+        // and row pointers stay valid until then, and lengths give each cell's size.
+        unsafe {
+            let width = ffi::mysql_num_fields(res) as usize;
+            for i in 0..width {
+                let field = ffi::mysql_fetch_field_direct(res, i as c_uint);
+                let name = if field.is_null() || (*field).name.is_null() {
+                    String::new()
+                } else {
+                    CStr::from_ptr((*field).name).to_string_lossy().into_owned()
+                };
+                out.columns.push(name);
+            }
+            let rows = ffi::mysql_num_rows(res) as usize;
+            out.cells.reserve(rows * width);
+            loop {
+                let row = ffi::mysql_fetch_row(res);
+                if row.is_null() {
+                    break;
+                }
+                let lengths = ffi::mysql_fetch_lengths(res);
+                for col in 0..width {
+                    let cell = *row.add(col);
+                    if cell.is_null() {
+                        out.cells.push(None);
+                    } else {
+                        let len = *lengths.add(col) as usize;
+                        let start = out.data.len();
+                        out.data
+                            .extend_from_slice(std::slice::from_raw_parts(cell as *const u8, len));
+                        out.cells.push(Some((start, len)));
+                    }
+                }
+            }
+            out.affected_rows = ffi::mysql_affected_rows(self.raw());
+            out.insert_id = ffi::mysql_insert_id(self.raw());
+            ffi::mysql_free_result(res);
+        }
+        Ok(out)
+    }
+
+    /// `mysql_ping`: a round trip that checks the connection. Blocks; never reconnects.
+    pub fn ping(&mut self) -> Result<(), Error> {
+        self.check_usable()?;
+        // SAFETY: live handle.
+        if unsafe { ffi::mysql_ping(self.raw()) } != 0 {
+            return Err(self.last_error());
+        }
+        Ok(())
+    }
+
+    /// A handle that shuts this connection's socket down from another thread.
+    pub fn abort_handle(&self) -> AbortHandle {
+        // SAFETY: live handle; returns an int.
+        AbortHandle::new(unsafe { ffi::mysql_get_socket(self.raw()) })
+    }
+
+    /// Whether the server reported an open transaction after the last statement
+    /// (`SERVER_STATUS_IN_TRANS`). Cheap: reads a field.
+    pub fn in_transaction(&self) -> bool {
+        // SAFETY: live handle; `server_status` is a plain field updated by every reply.
+        unsafe { (*self.raw()).server_status & SERVER_STATUS_IN_TRANS != 0 }
+    }
+
+    /// The server's version string, e.g. `10.11.19-MariaDB-0+deb12u1-log`.
+    pub fn server_version(&self) -> String {
+        // SAFETY: live handle; string owned by it, copied at once.
+        unsafe {
+            let p = ffi::mysql_get_server_info(self.raw());
+            if p.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(p).to_string_lossy().into_owned()
+            }
+        }
+    }
+
+    /// The server-side connection id.
+    pub fn thread_id(&self) -> u64 {
+        // SAFETY: live handle.
+        unsafe { ffi::mysql_thread_id(self.raw()) as u64 }
+    }
+
+    /// Whether an expired deadline left this connection unusable.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// The raw `MYSQL *` for callers that need the C API (the C ABI's lease). The pointer stays
+    /// owned by this `Connection`; do not close it.
+    pub fn as_raw(&mut self) -> *mut c_void {
+        self.raw() as *mut c_void
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if self.broken {
+            // A half-finished operation: make sure COM_QUIT cannot block on a dead peer.
+            self.abort_handle().abort();
+        }
+        // SAFETY: we own the handle; it is closed exactly once here.
+        unsafe { ffi::mysql_close(self.raw()) }
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("fd", &self.abort_handle().fd())
+            .field("broken", &self.broken)
+            .finish()
+    }
+}

@@ -1,0 +1,40 @@
+use std::time::{Duration, Instant};
+
+/// A point in time by which an operation must finish. `Copy`, cheap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// A deadline `budget` from now.
+    pub fn after(budget: Duration) -> Self {
+        Deadline(Instant::now() + budget)
+    }
+
+    /// A deadline at an absolute instant.
+    pub fn at(instant: Instant) -> Self {
+        Deadline(instant)
+    }
+
+    /// The instant this deadline falls on.
+    pub fn instant(self) -> Instant {
+        self.0
+    }
+
+    /// Time left before the deadline (zero once it has passed).
+    pub fn remaining(self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+
+    /// Whether the deadline has passed.
+    pub fn expired(self) -> bool {
+        Instant::now() >= self.0
+    }
+
+    /// Time left in whole milliseconds, rounded up so a poll never wakes early; saturates at
+    /// `i32::MAX`.
+    pub(crate) fn remaining_ms_ceil(self) -> i32 {
+        let rem = self.remaining();
+        let ms = rem.as_micros().div_ceil(1000);
+        ms.min(i32::MAX as u128) as i32
+    }
+}

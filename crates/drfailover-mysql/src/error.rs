@@ -1,0 +1,170 @@
+use std::fmt;
+
+/// What kind of failure an error is, as far as a failover layer cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// The connection is gone or never came up (2002, 2003, 2006, 2013, 2055, …).
+    ConnectionLost,
+    /// The server refused a write because it is read-only (1290, 1792, 1836).
+    ReadOnly,
+    /// Credentials were rejected (1045, 1698, 1044, 1227 at connect) — not a dead node.
+    Auth,
+    /// The server is out of connection slots (1040, 1203).
+    TooManyConnections,
+    /// Lock wait timeout or deadlock (1205, 1213): the statement was rolled back.
+    Lock,
+    /// A millisecond deadline set by this crate expired.
+    Timeout,
+    /// The caller passed something the C API cannot take (e.g. a NUL byte in a string).
+    InvalidArgument,
+    /// Any other server-side error: bad SQL, constraint violations, …
+    Sql,
+}
+
+/// An error from the C client or from this wrapper. `Display` never contains a password.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Error {
+    errno: u32,
+    sqlstate: String,
+    message: String,
+    class: ErrorClass,
+}
+
+impl Error {
+    /// Build an error from a MySQL errno, SQLSTATE and message.
+    pub fn from_server(errno: u32, sqlstate: &str, message: &str) -> Self {
+        Error {
+            errno,
+            sqlstate: sqlstate.to_string(),
+            message: message.to_string(),
+            class: classify(errno),
+        }
+    }
+
+    /// A deadline set by this crate expired during `what`.
+    pub fn timeout(what: &str) -> Self {
+        Error {
+            errno: 0,
+            sqlstate: "HY000".into(),
+            message: format!("{what}: deadline expired"),
+            class: ErrorClass::Timeout,
+        }
+    }
+
+    /// An argument the C API cannot take.
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Error {
+            errno: 0,
+            sqlstate: "HY000".into(),
+            message: message.into(),
+            class: ErrorClass::InvalidArgument,
+        }
+    }
+
+    /// A connection-level failure detected by this crate rather than the C client (errno 2013).
+    pub fn connection_lost(message: impl Into<String>) -> Self {
+        Error {
+            errno: 2013,
+            sqlstate: "HY000".into(),
+            message: message.into(),
+            class: ErrorClass::ConnectionLost,
+        }
+    }
+
+    /// The MySQL/MariaDB error number (0 when the error did not come from the client library).
+    pub fn errno(&self) -> u32 {
+        self.errno
+    }
+
+    /// The five-character SQLSTATE.
+    pub fn sqlstate(&self) -> &str {
+        &self.sqlstate
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The failure class.
+    pub fn class(&self) -> ErrorClass {
+        self.class
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.errno != 0 {
+            write!(f, "{} ({}): {}", self.errno, self.sqlstate, self.message)
+        } else {
+            f.write_str(&self.message)
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Error({:?}, {self})", self.class)
+    }
+}
+
+/// Sort a MySQL/MariaDB errno into a class. Pure; used by probes and the retry rules.
+pub fn classify(errno: u32) -> ErrorClass {
+    match errno {
+        // Client-side connection errors: can't connect, server gone, lost, bad handshake,
+        // connection aborted, command out of sync after a loss.
+        2002
+        | 2003
+        | 2005
+        | 2006
+        | 2012
+        | 2013
+        | 2026
+        | 2027
+        | 2047
+        | 2048
+        | 2055
+        | 5014
+        | 1053
+        | 1077
+        | 1152
+        | 1153
+        | 1158..=1161
+        | 1184
+        | 1927
+        | 4031 => ErrorClass::ConnectionLost,
+        1290 | 1792 | 1836 => ErrorClass::ReadOnly,
+        1044 | 1045 | 1698 | 1251 | 1862 => ErrorClass::Auth,
+        1040 | 1203 => ErrorClass::TooManyConnections,
+        1205 | 1213 => ErrorClass::Lock,
+        _ => ErrorClass::Sql,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_follow_the_design_table() {
+        for e in [2006, 2013, 2055, 2003, 2002] {
+            assert_eq!(classify(e), ErrorClass::ConnectionLost, "{e}");
+        }
+        assert_eq!(classify(1290), ErrorClass::ReadOnly);
+        assert_eq!(classify(1792), ErrorClass::ReadOnly);
+        assert_eq!(classify(1045), ErrorClass::Auth);
+        assert_eq!(classify(1698), ErrorClass::Auth);
+        assert_eq!(classify(1040), ErrorClass::TooManyConnections);
+        assert_eq!(classify(1205), ErrorClass::Lock);
+        assert_eq!(classify(1213), ErrorClass::Lock);
+        assert_eq!(classify(1064), ErrorClass::Sql);
+    }
+
+    #[test]
+    fn display_has_errno_sqlstate_and_message() {
+        let e = Error::from_server(1045, "28000", "Access denied for user 'app'");
+        assert_eq!(e.to_string(), "1045 (28000): Access denied for user 'app'");
+        assert_eq!(e.class(), ErrorClass::Auth);
+    }
+}

@@ -1,0 +1,22 @@
+//! Test harness: real `mariadbd` topologies on loopback, with fault injection.
+//!
+//! [`Topology::primary_replica`] starts a primary and a replica (GTID replication, semi-sync
+//! with `AFTER_SYNC`, an app user with table privileges only) in a temporary directory, each
+//! node on its own loopback address and the same port. Operations: kill -9, SIGSTOP/SIGCONT,
+//! restart (optionally as a replica of the other node), promote, fence.
+//!
+//! Everything is torn down when the [`Topology`] drops — also when a test panics — and every
+//! `mariadbd` is started with `PR_SET_PDEATHSIG=SIGKILL` from a long-lived spawner thread, so
+//! even a test process killed outright leaves no server behind.
+//!
+//! Missing MariaDB is an error with a clear message, never a skip.
+
+mod addr;
+mod node;
+mod require;
+mod spawner;
+mod topology;
+
+pub use node::{Node, NodeRole};
+pub use require::{mariadb_binaries, MariaDbBinaries};
+pub use topology::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};

@@ -1,0 +1,270 @@
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use drfailover_mysql::{ConnectOptions, Connection, Deadline, QueryResult};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::require::MariaDbBinaries;
+use crate::spawner;
+
+/// How long the harness waits for one server to start or one admin statement to finish.
+const ADMIN_BUDGET: Duration = Duration::from_secs(20);
+
+/// The role a node is started in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeRole {
+    /// Writable (`read_only=0`).
+    Primary,
+    /// Started with `read_only=1` (and `--init-rpl-role=SLAVE` on restarts).
+    Replica,
+}
+
+/// One `mariadbd` process with its own data directory and loopback address.
+#[derive(Debug)]
+pub struct Node {
+    name: String,
+    server_id: u32,
+    ip: Ipv4Addr,
+    port: u16,
+    dir: PathBuf,
+    bins: MariaDbBinaries,
+    child: Option<Child>,
+    stopped: bool,
+}
+
+impl Node {
+    /// Create the data directory (`mariadb-install-db`, ~0.5 s). Does not start the server.
+    pub(crate) fn install(
+        bins: &MariaDbBinaries,
+        parent: &Path,
+        name: &str,
+        server_id: u32,
+        ip: Ipv4Addr,
+        port: u16,
+    ) -> Result<Node, String> {
+        let dir = parent.join(name);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        let mut cmd = Command::new(&bins.install_db);
+        cmd.arg("--no-defaults");
+        if nix::unistd::geteuid().is_root() {
+            cmd.arg("--user=root");
+        }
+        cmd.arg(format!("--datadir={}", dir.join("data").display()))
+            .args([
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--innodb-log-file-size=16M",
+                "--innodb-buffer-pool-size=32M",
+            ])
+            .stdin(Stdio::null());
+        let out = cmd
+            .output()
+            .map_err(|e| format!("run {}: {e}", bins.install_db.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mariadb-install-db failed for {name}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(Node {
+            name: name.to_string(),
+            server_id,
+            ip,
+            port,
+            dir,
+            bins: bins.clone(),
+            child: None,
+            stopped: false,
+        })
+    }
+
+    /// The node's name (`node1`, `node2`, …).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Loopback IP the node listens on.
+    pub fn ip(&self) -> Ipv4Addr {
+        self.ip
+    }
+
+    /// TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `ip:port`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((self.ip, self.port))
+    }
+
+    /// The server's error log (useful in failure messages).
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("mysqld.sock")
+    }
+
+    /// Whether the process is running (it may be SIGSTOPped).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Process id, if running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Start `mariadbd` and wait until it answers `SELECT 1` (polling, ~0.2 s).
+    pub fn start(&mut self, role: NodeRole) -> Result<(), String> {
+        if self.child.is_some() {
+            return Err(format!("{} is already running", self.name));
+        }
+        let mut cmd = spawner::command_dying_with_parent(&self.bins.server);
+        cmd.arg("--no-defaults");
+        if nix::unistd::geteuid().is_root() {
+            cmd.arg("--user=root");
+        }
+        cmd.arg(format!("--datadir={}", self.dir.join("data").display()))
+            .arg(format!("--socket={}", self.socket().display()))
+            .arg(format!(
+                "--pid-file={}",
+                self.dir.join("mysqld.pid").display()
+            ))
+            .arg(format!(
+                "--log-error={}",
+                self.dir.join("error.log").display()
+            ))
+            .arg(format!("--bind-address={}", self.ip))
+            .arg(format!("--port={}", self.port))
+            .arg(format!("--server-id={}", self.server_id))
+            .args([
+                "--skip-name-resolve",
+                "--innodb-log-file-size=16M",
+                "--innodb-buffer-pool-size=32M",
+                "--innodb-flush-log-at-trx-commit=2",
+                "--sync-binlog=0",
+                "--performance-schema=OFF",
+                "--log-bin=mysql-bin",
+                "--log-slave-updates",
+                "--binlog-format=ROW",
+                "--gtid-strict-mode=1",
+                "--rpl-semi-sync-slave-enabled=1",
+                "--rpl-semi-sync-master-wait-point=AFTER_SYNC",
+                "--rpl-semi-sync-master-timeout=1000",
+                "--slave-net-timeout=5",
+                "--max-connections=300",
+            ]);
+        if role == NodeRole::Replica {
+            cmd.arg("--read-only=1");
+            cmd.arg("--init-rpl-role=SLAVE");
+        }
+        let child = spawner::spawn(cmd).map_err(|e| format!("spawn mariadbd: {e}"))?;
+        self.child = Some(child);
+        self.stopped = false;
+        self.wait_ready()
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    return Err(format!(
+                        "{} exited during start-up ({status}); error log:\n{}",
+                        self.name,
+                        self.error_log()
+                    ));
+                }
+            }
+            if self.sql("SELECT 1").is_ok() {
+                return Ok(());
+            }
+            if start.elapsed() > ADMIN_BUDGET {
+                return Err(format!(
+                    "{} did not answer within {ADMIN_BUDGET:?}; error log:\n{}",
+                    self.name,
+                    self.error_log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// An administrative connection as root over the node's Unix socket (bounded by 20 s).
+    pub fn admin(&self) -> Result<Connection, String> {
+        let opts = ConnectOptions::unix(self.socket()).user("root");
+        Connection::connect_within(&opts, Deadline::after(ADMIN_BUDGET))
+            .map_err(|e| format!("{}: admin connect: {e}", self.name))
+    }
+
+    /// Run one statement as root and return its result (bounded by 20 s).
+    pub fn sql(&self, statement: &str) -> Result<QueryResult, String> {
+        let mut conn = self.admin()?;
+        conn.query_within(statement, Deadline::after(ADMIN_BUDGET))
+            .map_err(|e| format!("{}: `{statement}`: {e}", self.name))
+    }
+
+    /// Run statements in order on one admin connection.
+    pub fn sql_batch(&self, statements: &[&str]) -> Result<(), String> {
+        let mut conn = self.admin()?;
+        for statement in statements {
+            conn.query_within(statement, Deadline::after(ADMIN_BUDGET))
+                .map_err(|e| format!("{}: `{statement}`: {e}", self.name))?;
+        }
+        Ok(())
+    }
+
+    /// First column of the first row of `statement`, as text.
+    pub fn sql_value(&self, statement: &str) -> Result<Option<String>, String> {
+        let r = self.sql(statement)?;
+        Ok(r.text(0, 0).map(str::to_string))
+    }
+
+    fn signal(&self, signal: Signal) -> Result<(), String> {
+        let pid = self
+            .pid()
+            .ok_or_else(|| format!("{} is not running", self.name))?;
+        kill(Pid::from_raw(pid as i32), signal).map_err(|e| format!("kill {signal}: {e}"))
+    }
+
+    /// `kill -9` the server and reap it. Returns at once.
+    pub fn kill9(&mut self) -> Result<(), String> {
+        self.signal(Signal::SIGKILL)?;
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+        self.stopped = false;
+        Ok(())
+    }
+
+    /// SIGSTOP: the kernel keeps completing TCP handshakes, the server never answers.
+    pub fn freeze(&mut self) -> Result<(), String> {
+        self.signal(Signal::SIGSTOP)?;
+        self.stopped = true;
+        Ok(())
+    }
+
+    /// SIGCONT after [`Node::freeze`].
+    pub fn thaw(&mut self) -> Result<(), String> {
+        self.signal(Signal::SIGCONT)?;
+        self.stopped = false;
+        Ok(())
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+}

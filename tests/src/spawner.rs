@@ -1,0 +1,61 @@
+//! Spawns servers from one long-lived thread.
+//!
+//! `PR_SET_PDEATHSIG` fires when the *thread* that forked a child exits, so children are forked
+//! by a thread that lives as long as the process: servers die with the test process and never
+//! with a short-lived helper thread.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Mutex, OnceLock};
+
+type Request = (Command, Sender<std::io::Result<Child>>);
+
+static SPAWNER: OnceLock<Mutex<Sender<Request>>> = OnceLock::new();
+
+fn setpriv() -> Option<PathBuf> {
+    ["/usr/bin/setpriv", "/bin/setpriv"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Build a command that runs `program` with `PR_SET_PDEATHSIG=SIGKILL` when `setpriv` exists.
+pub fn command_dying_with_parent(program: &std::path::Path) -> Command {
+    match setpriv() {
+        Some(setpriv) => {
+            let mut cmd = Command::new(setpriv);
+            cmd.arg("--pdeathsig").arg("KILL").arg("--").arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
+
+/// Spawn `cmd` (stdin/stdout/stderr to /dev/null) from the spawner thread.
+pub fn spawn(mut cmd: Command) -> std::io::Result<Child> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let sender = SPAWNER.get_or_init(|| {
+        let (tx, rx) = channel::<Request>();
+        std::thread::Builder::new()
+            .name("testkit-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("spawn the testkit spawner thread");
+        Mutex::new(tx)
+    });
+    let (reply_tx, reply_rx) = channel();
+    sender
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((cmd, reply_tx))
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?;
+    reply_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?
+}

@@ -1,0 +1,222 @@
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::node::{Node, NodeRole};
+use crate::{addr, require};
+
+/// The application user: table privileges on [`APP_DATABASE`] only, so `read_only` binds it.
+pub const APP_USER: &str = "app";
+/// The application user's password.
+pub const APP_PASSWORD: &str = "app-secret-pw";
+/// The application database.
+pub const APP_DATABASE: &str = "app";
+const REPL_USER: &str = "repl";
+const REPL_PASSWORD: &str = "repl-secret-pw";
+
+/// A primary and a replica (or more nodes) of MariaDB on loopback. Drop tears all down.
+#[derive(Debug)]
+pub struct Topology {
+    nodes: Vec<Node>,
+    // Declared after `nodes` so servers are killed before their directories are removed.
+    _dir: TempDir,
+}
+
+impl Topology {
+    /// Start `nodes[0]` as primary and `nodes[1]` as its GTID replica with semi-sync
+    /// (`AFTER_SYNC`) connected. Takes about 1–2 s. Fails with a clear message when MariaDB is
+    /// not installed.
+    pub fn primary_replica() -> Result<Topology, String> {
+        let bins = require::mariadb_binaries()?;
+        let dir = tempfile::Builder::new()
+            .prefix("drfailover-topo-")
+            .tempdir()
+            .map_err(|e| format!("temp dir: {e}"))?;
+        let (ips, port) = addr::allocate(2);
+        let installs: Vec<Result<Node, String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = ips
+                .iter()
+                .enumerate()
+                .map(|(i, ip)| {
+                    let (bins, parent) = (&bins, dir.path());
+                    s.spawn(move || {
+                        Node::install(
+                            bins,
+                            parent,
+                            &format!("node{}", i + 1),
+                            i as u32 + 1,
+                            *ip,
+                            port,
+                        )
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("install thread"))
+                .collect()
+        });
+        let nodes = installs.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let mut topo = Topology { nodes, _dir: dir };
+        topo.nodes[0].start(NodeRole::Primary)?;
+        topo.nodes[1].start(NodeRole::Replica)?;
+        for node in &topo.nodes {
+            node.sql_batch(&setup_statements())?;
+        }
+        topo.attach_replica(1, 0)?;
+        topo.nodes[0].sql("SET GLOBAL rpl_semi_sync_master_enabled=1")?;
+        topo.wait_semi_sync_clients(0, 1)?;
+        Ok(topo)
+    }
+
+    /// Node `i`.
+    pub fn node(&self, i: usize) -> &Node {
+        &self.nodes[i]
+    }
+
+    /// Node `i`, mutably (for signals).
+    pub fn node_mut(&mut self, i: usize) -> &mut Node {
+        &mut self.nodes[i]
+    }
+
+    /// All nodes, in priority order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// `host:port,host:port` of all nodes, in priority order.
+    pub fn hosts(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| n.addr().to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// A DSN for the app user over all nodes, password inline, plus `extra` query parameters.
+    pub fn dsn(&self, extra: &str) -> String {
+        let mut dsn = format!(
+            "mysql://{APP_USER}:{APP_PASSWORD}@{}/{APP_DATABASE}",
+            self.hosts()
+        );
+        if !extra.is_empty() {
+            dsn.push('?');
+            dsn.push_str(extra);
+        }
+        dsn
+    }
+
+    /// Start replication on `replica` from `primary` (GTID, `slave_pos`, demote-safe).
+    pub fn attach_replica(&self, replica: usize, primary: usize) -> Result<(), String> {
+        let p = &self.nodes[primary];
+        let change = format!(
+            "CHANGE MASTER TO master_host='{}', master_port={}, master_user='{REPL_USER}', \
+             master_password='{REPL_PASSWORD}', master_use_gtid=slave_pos, \
+             master_connect_retry=1",
+            p.ip(),
+            p.port()
+        );
+        self.nodes[replica].sql_batch(&["STOP SLAVE", &change, "START SLAVE"])
+    }
+
+    /// Wait until `primary` sees at least `count` semi-sync replicas (bounded by 20 s).
+    pub fn wait_semi_sync_clients(&self, primary: usize, count: u32) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            let r = self.nodes[primary].sql("SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'")?;
+            let n: u32 = r.text(0, 1).and_then(|v| v.parse().ok()).unwrap_or(0);
+            if n >= count {
+                return Ok(());
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                return Err(format!(
+                    "replica did not attach with semi-sync within 20 s; replica log:\n{}",
+                    self.nodes[1 - primary.min(1)].error_log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Wait until `replica` has applied everything `primary` has binlogged (bounded by 20 s).
+    pub fn wait_replicated(&self, primary: usize, replica: usize) -> Result<(), String> {
+        let pos = self.nodes[primary]
+            .sql_value("SELECT @@gtid_binlog_pos")?
+            .unwrap_or_default();
+        let waited =
+            self.nodes[replica].sql_value(&format!("SELECT MASTER_GTID_WAIT('{pos}', 20)"))?;
+        if waited.as_deref() == Some("0") {
+            Ok(())
+        } else {
+            Err(format!("replica did not reach {pos} within 20 s"))
+        }
+    }
+
+    /// `kill -9` node `i`.
+    pub fn kill9(&mut self, i: usize) -> Result<(), String> {
+        self.nodes[i].kill9()
+    }
+
+    /// SIGSTOP node `i`.
+    pub fn freeze(&mut self, i: usize) -> Result<(), String> {
+        self.nodes[i].freeze()
+    }
+
+    /// SIGCONT node `i`.
+    pub fn thaw(&mut self, i: usize) -> Result<(), String> {
+        self.nodes[i].thaw()
+    }
+
+    /// Promote node `i`: stop replicating, forget the old primary, become writable. Semi-sync
+    /// master is switched off until a replica attaches again. ~10–30 ms.
+    pub fn promote(&self, i: usize) -> Result<(), String> {
+        self.nodes[i].sql_batch(&[
+            "STOP SLAVE",
+            "RESET SLAVE ALL",
+            "SET GLOBAL rpl_semi_sync_master_enabled=0",
+            "SET GLOBAL read_only=0",
+        ])
+    }
+
+    /// Fence node `i`: `SET GLOBAL read_only=1` (connections stay open; writes fail with 1290).
+    pub fn fence(&self, i: usize) -> Result<(), String> {
+        self.nodes[i].sql("SET GLOBAL read_only=1").map(|_| ())
+    }
+
+    /// Restart a stopped node `i`, as primary (writable) or as a read-only replica of
+    /// `primary` (with `master_demote_to_slave=1`).
+    pub fn restart(
+        &mut self,
+        i: usize,
+        role: NodeRole,
+        primary: Option<usize>,
+    ) -> Result<(), String> {
+        self.nodes[i].start(role)?;
+        if let (NodeRole::Replica, Some(p)) = (role, primary) {
+            let node = &self.nodes[p];
+            let change = format!(
+                "CHANGE MASTER TO master_host='{}', master_port={}, master_user='{REPL_USER}', \
+                 master_password='{REPL_PASSWORD}', master_use_gtid=slave_pos, \
+                 master_demote_to_slave=1, master_connect_retry=1",
+                node.ip(),
+                node.port()
+            );
+            self.nodes[i].sql_batch(&["STOP SLAVE", &change, "START SLAVE"])?;
+        }
+        Ok(())
+    }
+}
+
+/// Users and schema, created identically on every node without binlogging, so replication
+/// starts from empty GTID positions.
+fn setup_statements() -> Vec<&'static str> {
+    vec![
+        "SET sql_log_bin=0",
+        "CREATE USER IF NOT EXISTS 'repl'@'127.%' IDENTIFIED BY 'repl-secret-pw'",
+        "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.%'",
+        "CREATE DATABASE IF NOT EXISTS app",
+        "CREATE USER IF NOT EXISTS 'app'@'127.%' IDENTIFIED BY 'app-secret-pw'",
+        "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER ON app.* TO 'app'@'127.%'",
+        "SET sql_log_bin=1",
+    ]
+}

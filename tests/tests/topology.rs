@@ -1,0 +1,123 @@
+//! The harness itself on real servers: replication, semi-sync, fencing, faults, cleanup.
+
+use std::time::{Duration, Instant};
+
+use drfailover_mysql::{ConnectOptions, Connection, ErrorClass};
+use drfailover_testkit::{NodeRole, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+
+fn app(topo: &Topology, i: usize) -> Result<Connection, drfailover_mysql::Error> {
+    let n = topo.node(i);
+    let opts = ConnectOptions::tcp(n.ip().to_string(), n.port())
+        .user(APP_USER)
+        .password(APP_PASSWORD)
+        .database(APP_DATABASE);
+    Connection::connect(&opts)
+}
+
+#[test]
+fn primary_replica_replicates_with_semi_sync_and_fences_the_app_user() {
+    let started = Instant::now();
+    let topo = Topology::primary_replica().expect("topology");
+    eprintln!("topology up in {:?}", started.elapsed());
+
+    let status = topo
+        .node(0)
+        .sql("SHOW STATUS LIKE 'Rpl_semi_sync_master_status'")
+        .unwrap();
+    assert_eq!(status.text(0, 1), Some("ON"));
+    let wait_point = topo
+        .node(0)
+        .sql_value("SELECT @@rpl_semi_sync_master_wait_point")
+        .unwrap();
+    assert_eq!(wait_point.as_deref(), Some("AFTER_SYNC"));
+
+    let mut p = app(&topo, 0).expect("app connects to primary");
+    p.query("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))")
+        .unwrap();
+    p.query("INSERT INTO t VALUES (1, 'one'), (2, NULL)")
+        .unwrap();
+    topo.wait_replicated(0, 1).unwrap();
+
+    let mut r = app(&topo, 1).expect("app connects to replica");
+    let rows = r.query("SELECT id, v FROM t ORDER BY id").unwrap();
+    assert_eq!(rows.num_rows(), 2);
+    assert_eq!(rows.text(0, 1), Some("one"));
+    assert!(rows.is_null(1, 1));
+    let err = r.query("INSERT INTO t VALUES (3, 'x')").unwrap_err();
+    assert_eq!(err.class(), ErrorClass::ReadOnly, "{err}");
+
+    // Fencing the primary binds the app user too (no READ ONLY ADMIN).
+    topo.fence(0).unwrap();
+    let err = p.query("INSERT INTO t VALUES (4, 'y')").unwrap_err();
+    assert_eq!(err.errno(), 1290, "{err}");
+}
+
+#[test]
+fn kill9_then_promote_then_restart_old_primary_as_replica() {
+    let mut topo = Topology::primary_replica().expect("topology");
+    let mut p = app(&topo, 0).unwrap();
+    p.query("CREATE TABLE t (id INT PRIMARY KEY)").unwrap();
+    p.query("INSERT INTO t VALUES (1)").unwrap();
+    topo.wait_replicated(0, 1).unwrap();
+
+    topo.kill9(0).unwrap();
+    let err = p.query("INSERT INTO t VALUES (2)").unwrap_err();
+    assert_eq!(err.class(), ErrorClass::ConnectionLost, "{err}");
+    assert!(app(&topo, 0).is_err(), "a killed node refuses connections");
+
+    let t = Instant::now();
+    topo.promote(1).unwrap();
+    eprintln!("promotion took {:?}", t.elapsed());
+    let mut q = app(&topo, 1).unwrap();
+    q.query("INSERT INTO t VALUES (2)").unwrap();
+
+    let t = Instant::now();
+    topo.restart(0, NodeRole::Replica, Some(1)).unwrap();
+    eprintln!("restart took {:?}", t.elapsed());
+    topo.wait_replicated(1, 0).unwrap();
+    let ro = topo.node(0).sql_value("SELECT @@read_only").unwrap();
+    assert_eq!(ro.as_deref(), Some("1"));
+    let n = topo
+        .node(0)
+        .sql_value("SELECT COUNT(*) FROM app.t")
+        .unwrap();
+    assert_eq!(n.as_deref(), Some("2"));
+}
+
+#[test]
+fn frozen_server_times_out_within_the_deadline_and_thaws() {
+    let mut topo = Topology::primary_replica().expect("topology");
+    topo.freeze(0).unwrap();
+    let n = topo.node(0);
+    let opts = ConnectOptions::tcp(n.ip().to_string(), n.port())
+        .user(APP_USER)
+        .password(APP_PASSWORD);
+    let t = Instant::now();
+    let err = Connection::connect_within(
+        &opts,
+        drfailover_mysql::Deadline::after(Duration::from_millis(150)),
+    )
+    .unwrap_err();
+    let took = t.elapsed();
+    assert_eq!(err.class(), ErrorClass::Timeout, "{err}");
+    assert!(
+        took < Duration::from_secs(2),
+        "deadline not honoured: {took:?}"
+    );
+    topo.thaw(0).unwrap();
+    assert!(app(&topo, 0).is_ok());
+}
+
+#[test]
+fn dropping_a_topology_leaves_no_server_running() {
+    let topo = Topology::primary_replica().expect("topology");
+    let pids: Vec<u32> = topo.nodes().iter().filter_map(|n| n.pid()).collect();
+    assert_eq!(pids.len(), 2);
+    drop(topo);
+    for pid in pids {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "mariadbd {pid} survived the topology"
+        );
+    }
+}
