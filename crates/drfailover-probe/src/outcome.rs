@@ -1,0 +1,118 @@
+use std::time::Duration;
+
+use drfailover_mysql::{Error, ErrorClass};
+
+/// What a probe found, in classes the rest of the library acts on without parsing strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OutcomeClass {
+    /// Alive and writable.
+    Up,
+    /// Alive and read-only (`@@read_only=1` or `@@innodb_read_only=1`).
+    ReadOnly,
+    /// Alive, a replica, lagging beyond the configured limit.
+    Lagging,
+    /// Connection refused (RST): nothing listens — the process is gone.
+    Refused,
+    /// An established connection was closed or reset mid-probe.
+    ConnectionLost,
+    /// The deadline expired (frozen server, dropped packets).
+    TimedOut,
+    /// The server answered something that is not MySQL protocol.
+    ProtocolError,
+    /// Credentials rejected (1045/1698): a configuration problem, not a dead node.
+    AuthFailed,
+    /// The server is out of connection slots (1040).
+    TooManyConnections,
+}
+
+impl OutcomeClass {
+    /// The node answered as a live MySQL server.
+    pub fn is_alive(self) -> bool {
+        matches!(
+            self,
+            OutcomeClass::Up | OutcomeClass::ReadOnly | OutcomeClass::Lagging
+        )
+    }
+
+    /// A failure that proves the node is gone (no need to wait for more failures).
+    pub fn is_hard_failure(self) -> bool {
+        matches!(self, OutcomeClass::Refused | OutcomeClass::ConnectionLost)
+    }
+
+    /// Stable lower-case name, for logs, events and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeClass::Up => "up",
+            OutcomeClass::ReadOnly => "read_only",
+            OutcomeClass::Lagging => "lagging",
+            OutcomeClass::Refused => "refused",
+            OutcomeClass::ConnectionLost => "connection_lost",
+            OutcomeClass::TimedOut => "timed_out",
+            OutcomeClass::ProtocolError => "protocol_error",
+            OutcomeClass::AuthFailed => "auth_failed",
+            OutcomeClass::TooManyConnections => "too_many_connections",
+        }
+    }
+
+    /// The class of a client error.
+    pub fn from_error(e: &Error) -> OutcomeClass {
+        match e.class() {
+            ErrorClass::Timeout => OutcomeClass::TimedOut,
+            ErrorClass::Auth => OutcomeClass::AuthFailed,
+            ErrorClass::TooManyConnections => OutcomeClass::TooManyConnections,
+            ErrorClass::ReadOnly => OutcomeClass::ReadOnly,
+            ErrorClass::ConnectionLost if e.errno() == 2003 || e.errno() == 2002 => {
+                if e.message().contains("111") || e.message().to_lowercase().contains("refused") {
+                    OutcomeClass::Refused
+                } else {
+                    OutcomeClass::ConnectionLost
+                }
+            }
+            ErrorClass::ConnectionLost => OutcomeClass::ConnectionLost,
+            _ => OutcomeClass::ProtocolError,
+        }
+    }
+}
+
+impl std::fmt::Display for OutcomeClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The role variables a role probe read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Role {
+    /// `@@read_only`.
+    pub read_only: bool,
+    /// `@@innodb_read_only` (false where the variable does not exist).
+    pub innodb_read_only: bool,
+}
+
+impl Role {
+    /// Writable: neither flag set.
+    pub fn writable(&self) -> bool {
+        !self.read_only && !self.innodb_read_only
+    }
+}
+
+/// One probe's result: class, latency, role when alive, and a human detail (never secrets).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observation {
+    /// The outcome class.
+    pub class: OutcomeClass,
+    /// Time the probe took.
+    pub latency: Duration,
+    /// Role variables, when the probe read them.
+    pub role: Option<Role>,
+    /// What happened, e.g. the server error message.
+    pub detail: String,
+}
+
+impl Observation {
+    /// Whether this observation shows a live, writable node.
+    pub fn writable(&self) -> bool {
+        self.class == OutcomeClass::Up && self.role.is_some_and(|r| r.writable())
+    }
+}
