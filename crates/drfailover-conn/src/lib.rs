@@ -1,1 +1,44 @@
-//! placeholder
+//! A failover-aware MySQL/MariaDB client: the writer follows the database through failovers.
+//!
+//! [`Client`] keeps a pool of connections to whichever node is the writer. One monitor thread
+//! probes every endpoint with millisecond deadlines (`drfailover-probe`), adopts a node as
+//! writer only when a probe just saw it writable, bumps a generation on every writer change,
+//! shuts down the sockets of connections leased to a dead writer (in-flight abort) and raises
+//! events (`drfailover-notify`).
+//!
+//! Retry rules: a statement that certainly did not run is retried on the new writer; one whose
+//! connection died after it was sent fails with [`Error::OutcomeUnknown`] and is never
+//! replayed unless marked idempotent. `MYSQL_OPT_RECONNECT` is never used.
+//!
+//! Threads and costs: two threads per client (monitor, notifier); per statement one pool
+//! lock to lease and one to release, one atomic load and one non-blocking `poll(2)`.
+//!
+//! ```no_run
+//! use drfailover_conn::Client;
+//! use std::time::Duration;
+//! let client = Client::connect_dsn("mysql://app@db1:3306,db2:3306/shop?password_env=DB_PASSWORD")?;
+//! client.wait_ready(Duration::from_secs(5))?;
+//! client.query("INSERT INTO orders (item) VALUES ('book')")?;
+//! # Ok::<(), drfailover_conn::Error>(())
+//! ```
+
+mod client;
+pub mod config;
+pub mod dsn;
+mod endpoint;
+mod error;
+mod monitor;
+mod pool;
+pub mod retry;
+pub mod selection;
+mod shared;
+
+pub use client::{Client, ClientBuilder, ClientState, QueryOptions, Stats};
+pub use config::Config;
+pub use drfailover_mysql::QueryResult;
+pub use drfailover_notify::{Event, EventKind, SubscriptionId};
+pub use drfailover_probe::{Health, OutcomeClass};
+pub use endpoint::{Endpoint, Generation};
+pub use error::Error;
+pub use pool::Leased;
+pub use shared::EndpointStatus;

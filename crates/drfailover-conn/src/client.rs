@@ -1,0 +1,451 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use drfailover_mysql::{Connection, Deadline, ErrorClass, QueryResult};
+use drfailover_notify::{Event, EventKind, Notifier, SubscriptionId, WaitError};
+use drfailover_probe::OutcomeClass;
+
+use crate::monitor::{first_round_budget, FirstRound, Monitor};
+use crate::pool::{Acquired, Leased};
+use crate::retry::{verdict, Backoff, Verdict};
+use crate::shared::{Counters, EndpointStatus, Shared, Wake};
+use crate::{Config, Endpoint, Error};
+
+static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Per-statement options.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueryOptions {
+    /// The statement may safely run twice: after a connection loss once sent, it is retried
+    /// once instead of failing with [`Error::OutcomeUnknown`].
+    pub idempotent: bool,
+}
+
+/// A snapshot of what the client knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientState {
+    /// A writer is available.
+    pub ready: bool,
+    /// The writer generation (bumped on every writer change).
+    pub generation: u64,
+    /// The current writer.
+    pub writer: Option<Endpoint>,
+    /// Every endpoint in priority order.
+    pub endpoints: Vec<EndpointStatus>,
+}
+
+/// Counters since the client started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Writer changes after the first writer was adopted.
+    pub failovers: u64,
+    /// Connections opened for the pool.
+    pub connects: u64,
+    /// Probes run by the monitor.
+    pub probes: u64,
+    /// Statements retried (not sent, rejected as read-only, or idempotent).
+    pub retries: u64,
+    /// Statements that failed with an unknown outcome.
+    pub outcome_unknown: u64,
+    /// In-flight connections aborted because their writer went down.
+    pub aborted: u64,
+    /// Events dropped because the event queue was full.
+    pub events_dropped: u64,
+}
+
+type Subscriber = Box<dyn Fn(&Event) + Send + Sync>;
+
+/// Configures and starts a [`Client`]; lets event subscribers be in place before the first
+/// probe round.
+pub struct ClientBuilder {
+    config: Config,
+    subscribers: Vec<Subscriber>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .field("subscribers", &self.subscribers.len())
+            .finish()
+    }
+}
+
+impl ClientBuilder {
+    /// A builder for `config`.
+    pub fn new(config: Config) -> Self {
+        ClientBuilder {
+            config,
+            subscribers: Vec::new(),
+        }
+    }
+
+    /// Subscribe `callback` to every event, from the very first (see [`Client::subscribe`]).
+    pub fn on_event(mut self, callback: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.subscribers.push(Box::new(callback));
+        self
+    }
+
+    /// Start the client (see [`Client::connect`]).
+    pub fn connect(self) -> Result<Client, Error> {
+        Client::start(self.config, self.subscribers)
+    }
+}
+
+/// A failover-aware client: a pool of connections to whichever node is the writer, a monitor
+/// thread that probes every node, and an event notifier thread.
+///
+/// `Send + Sync`: share it between threads (e.g. in an `Arc`); calls run concurrently and no
+/// lock is held while a statement runs. Threads: two per client (monitor, notifier).
+pub struct Client {
+    shared: Arc<Shared>,
+    monitor: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.shared.client_id)
+            .field("endpoints", &self.shared.config.endpoints)
+            .field("user", &self.shared.config.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Parse `dsn` and [`Client::connect`].
+    pub fn connect_dsn(dsn: &str) -> Result<Client, Error> {
+        Client::connect(Config::from_dsn(dsn)?)
+    }
+
+    /// Start the client: spawn the monitor and notifier threads and run one probe round over
+    /// every endpoint (blocks up to about `probe_timeout` per endpoint). Returns once that round
+    /// is done, with or without a writer (use [`Client::wait_ready`]). Fails on bad
+    /// configuration, or with [`Error::Auth`] when every endpoint rejected the credentials.
+    pub fn connect(config: Config) -> Result<Client, Error> {
+        ClientBuilder::new(config).connect()
+    }
+
+    /// A builder, to subscribe to events before the client starts (so the first `connected`
+    /// event is seen too).
+    pub fn builder(config: Config) -> ClientBuilder {
+        ClientBuilder::new(config)
+    }
+
+    fn start(config: Config, subscribers: Vec<Subscriber>) -> Result<Client, Error> {
+        config.validate()?;
+        let client_id = NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed);
+        let notifier = Notifier::new(config.event_queue, client_id, Instant::now())
+            .map_err(|e| Error::System(format!("start notifier thread: {e}")))?;
+        for subscriber in subscribers {
+            notifier.subscribe(subscriber);
+        }
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded(64);
+        let shared = Arc::new(Shared::new(config, client_id, notifier, wake_tx));
+        let (first_tx, first_rx) = std::sync::mpsc::sync_channel::<FirstRound>(1);
+        let monitor = Monitor::new(shared.clone(), wake_rx);
+        let handle = std::thread::Builder::new()
+            .name("drfailover-monitor".into())
+            .spawn(move || monitor.run(first_tx))
+            .map_err(|e| Error::System(format!("start monitor thread: {e}")))?;
+        let client = Client {
+            shared: shared.clone(),
+            monitor: Mutex::new(Some(handle)),
+        };
+        let first = first_rx
+            .recv_timeout(first_round_budget(&shared))
+            .map_err(|_| Error::System("monitor did not finish its first probe round".into()))?;
+        let auth_failures: Vec<&str> = first
+            .observations
+            .iter()
+            .filter(|o| o.class == OutcomeClass::AuthFailed)
+            .map(|o| o.detail.as_str())
+            .collect();
+        if auth_failures.len() == first.observations.len() {
+            let detail = auth_failures.first().copied().unwrap_or("access denied");
+            return Err(Error::Auth(drfailover_mysql::Error::from_server(
+                1045, "28000", detail,
+            )));
+        }
+        Ok(client)
+    }
+
+    /// Run one statement on the writer and fetch its result.
+    ///
+    /// Blocks while the statement runs and, during a failover, up to `failover_timeout_ms`
+    /// waiting for a writer. A statement that certainly did not run (connection found dead
+    /// before sending, rejected by a read-only node) is retried on the new writer; one whose
+    /// connection died after sending fails with [`Error::OutcomeUnknown`] and is never replayed.
+    /// For autocommit statements: one that leaves a transaction open is rolled back and fails
+    /// with [`Error::TransactionNotAllowed`].
+    pub fn query(&self, sql: &str) -> Result<QueryResult, Error> {
+        self.query_with(sql, QueryOptions::default())
+    }
+
+    /// [`Client::query`] with options (e.g. idempotent).
+    pub fn query_with(&self, sql: &str, options: QueryOptions) -> Result<QueryResult, Error> {
+        self.check_open()?;
+        let started = Instant::now();
+        let deadline = started + self.shared.config.failover_timeout;
+        let backoff = Backoff::default();
+        let mut attempt = 0u32;
+        let mut retried_after_send = false;
+        let mut last_error: Option<String> = None;
+        loop {
+            let mut lease = self.lease_until(deadline, started, &mut last_error)?;
+            let outcome = lease.conn().query_checked(sql);
+            let (endpoint, generation) = (lease.endpoint(), lease.generation());
+            let failure = match outcome {
+                Ok(result) => {
+                    if lease.conn().in_transaction() {
+                        let _ = lease.conn().query("ROLLBACK");
+                        self.release(lease, true);
+                        return Err(Error::TransactionNotAllowed);
+                    }
+                    self.release(lease, true);
+                    return Ok(result);
+                }
+                Err(failure) => failure,
+            };
+            let error = failure.error().clone();
+            match verdict(&failure, options.idempotent, retried_after_send) {
+                Verdict::Fail => {
+                    self.release(lease, true);
+                    return Err(Error::Server(error));
+                }
+                Verdict::OutcomeUnknown => {
+                    self.release(lease, false);
+                    self.shared.wake(Wake::Failure(endpoint));
+                    Counters::bump(&self.shared.counters.outcome_unknown);
+                    self.shared.notifier.publish(
+                        self.shared
+                            .event(EventKind::OutcomeUnknown, generation)
+                            .endpoint(self.shared.endpoint_name(endpoint))
+                            .reason(error.to_string()),
+                    );
+                    return Err(Error::OutcomeUnknown(error));
+                }
+                Verdict::RetryIdempotent => {
+                    retried_after_send = true;
+                    self.release(lease, false);
+                    self.shared.wake(Wake::Failure(endpoint));
+                }
+                Verdict::RetryNotExecuted => {
+                    self.release(lease, false);
+                    self.shared.wake(Wake::Failure(endpoint));
+                }
+                Verdict::RetryReadOnly => {
+                    self.release(lease, false);
+                    self.shared.wake(Wake::ReadOnly(endpoint));
+                }
+            }
+            Counters::bump(&self.shared.counters.retries);
+            last_error = Some(error.to_string());
+            if Instant::now() >= deadline {
+                return Err(Error::NoWriter {
+                    waited: started.elapsed(),
+                    last: last_error,
+                });
+            }
+            // Wait for the monitor to move the generation, or a jittered pause, whichever first.
+            let pause = backoff.delay(attempt).min(deadline - Instant::now());
+            attempt += 1;
+            let _ = self.shared.watch.wait_generation(generation, pause);
+        }
+    }
+
+    /// Lease a connection to the current writer, opening one if needed; waits for a writer
+    /// until `deadline`.
+    fn lease_until(
+        &self,
+        deadline: Instant,
+        started: Instant,
+        last_error: &mut Option<String>,
+    ) -> Result<Leased, Error> {
+        let backoff = Backoff::default();
+        let mut attempt = 0u32;
+        loop {
+            self.check_open()?;
+            let no_writer = |last: &Option<String>| Error::NoWriter {
+                waited: started.elapsed(),
+                last: last.clone(),
+            };
+            let (writer, generation) = self.shared.writer();
+            let Some(writer) = writer else {
+                match self
+                    .shared
+                    .watch
+                    .wait_ready(deadline.saturating_duration_since(Instant::now()))
+                {
+                    Ok(_) => continue,
+                    Err(WaitError::Closed) => return Err(Error::Closed),
+                    Err(WaitError::TimedOut) => return Err(no_writer(last_error)),
+                }
+            };
+            let slot = match self.shared.pool.acquire(writer, generation, deadline) {
+                Acquired::Idle(lease) => return Ok(lease),
+                Acquired::Exhausted => {
+                    self.check_open()?;
+                    return Err(no_writer(&Some(format!(
+                        "all {} pool connections are in use",
+                        self.shared.config.pool_size
+                    ))));
+                }
+                Acquired::Slot(id) => id,
+            };
+            let connect_deadline =
+                deadline.min(Instant::now() + self.shared.config.connect_timeout);
+            match self.open(writer, Deadline::at(connect_deadline)) {
+                Ok(conn) => {
+                    Counters::bump(&self.shared.counters.connects);
+                    return Ok(self.shared.pool.register(slot, conn, writer, generation));
+                }
+                Err(e) => {
+                    self.shared.pool.cancel_slot();
+                    match e.class() {
+                        ErrorClass::Auth => return Err(Error::Auth(e)),
+                        ErrorClass::ConnectionLost
+                        | ErrorClass::Timeout
+                        | ErrorClass::TooManyConnections => {
+                            self.shared.wake(Wake::Failure(writer));
+                            *last_error = Some(e.to_string());
+                        }
+                        _ => return Err(Error::Server(e)),
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(no_writer(last_error));
+            }
+            let pause = backoff.delay(attempt).min(deadline - Instant::now());
+            attempt += 1;
+            let _ = self.shared.watch.wait_generation(generation, pause);
+        }
+    }
+
+    /// Open a connection to endpoint `i` and run the init statements.
+    fn open(&self, i: usize, deadline: Deadline) -> Result<Connection, drfailover_mysql::Error> {
+        let mut conn = Connection::connect_within(&self.shared.endpoint_options[i], deadline)?;
+        for statement in &self.shared.config.init_statements {
+            conn.query(statement)?;
+        }
+        Ok(conn)
+    }
+
+    fn release(&self, lease: Leased, reusable: bool) {
+        let (_, generation) = self.shared.writer();
+        self.shared.pool.release(lease, reusable, generation);
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Block until a writer is available (returns the generation) or `timeout` passes.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<u64, Error> {
+        self.check_open()?;
+        self.shared
+            .watch
+            .wait_ready(timeout)
+            .map_err(|e| self.wait_error(e, timeout))
+    }
+
+    /// Block until the generation differs from `seen` (returns it) or `timeout` passes.
+    pub fn wait_generation(&self, seen: u64, timeout: Duration) -> Result<u64, Error> {
+        self.check_open()?;
+        self.shared
+            .watch
+            .wait_generation(seen, timeout)
+            .map_err(|e| self.wait_error(e, timeout))
+    }
+
+    fn wait_error(&self, e: WaitError, timeout: Duration) -> Error {
+        match e {
+            WaitError::Closed => Error::Closed,
+            WaitError::TimedOut => Error::NoWriter {
+                waited: timeout,
+                last: None,
+            },
+        }
+    }
+
+    /// Subscribe to events; `callback` runs on the notifier thread, in order, never under an
+    /// internal lock. It may call [`Client::query`]; it must not call [`Client::close`].
+    pub fn subscribe(&self, callback: impl Fn(&Event) + Send + Sync + 'static) -> SubscriptionId {
+        self.shared.notifier.subscribe(callback)
+    }
+
+    /// Remove a subscription.
+    pub fn unsubscribe(&self, id: SubscriptionId) {
+        self.shared.notifier.unsubscribe(id)
+    }
+
+    /// A snapshot of writer, generation and endpoint health. Cheap (one short lock).
+    pub fn state(&self) -> ClientState {
+        let (writer, generation) = self.shared.writer();
+        ClientState {
+            ready: writer.is_some(),
+            generation,
+            writer: writer.map(|w| self.shared.config.endpoints[w].clone()),
+            endpoints: self.shared.status().clone(),
+        }
+    }
+
+    /// Counters since start. Cheap (atomic loads).
+    pub fn stats(&self) -> Stats {
+        let c = &self.shared.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            failovers: load(&c.failovers),
+            connects: load(&c.connects),
+            probes: load(&c.probes),
+            retries: load(&c.retries),
+            outcome_unknown: load(&c.outcome_unknown),
+            aborted: load(&c.aborted),
+            events_dropped: self.shared.notifier.dropped(),
+        }
+    }
+
+    /// The configuration (password hidden in `Debug`).
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// A process-unique id of this client (stamped on its events).
+    pub fn id(&self) -> u64 {
+        self.shared.client_id
+    }
+
+    /// Stop the monitor, deliver queued events (up to 1 s), close connections. Blocks until
+    /// the threads have stopped; after it returns no callback runs. Idempotent. Calls made
+    /// afterwards fail with [`Error::Closed`]. Must not be called from an event callback.
+    pub fn close(&self) {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let _ = self.shared.wake.send(Wake::Shutdown);
+        if let Some(handle) = self
+            .monitor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = handle.join();
+        }
+        self.shared.watch.close();
+        self.shared.pool.close();
+        self.shared.notifier.close(Duration::from_secs(1));
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,59 @@
+use std::time::Duration;
+
+/// Everything a [`crate::Client`] call can fail with.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The DSN or a configuration value is malformed; the message names the offending part.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// The server rejected the credentials (1045/1698). Not retried in a loop.
+    #[error("authentication failed: {0}")]
+    Auth(drfailover_mysql::Error),
+    /// No writable node became available within the caller's budget.
+    #[error("no writer available after {waited:?}{}", last.as_ref().map(|l| format!(": {l}")).unwrap_or_default())]
+    NoWriter {
+        /// How long the call waited.
+        waited: Duration,
+        /// The last connection error seen, if any.
+        last: Option<String>,
+    },
+    /// The connection died after the statement was sent: it may or may not have run. Never
+    /// replayed (unless marked idempotent).
+    #[error("outcome unknown: the connection was lost after the statement was sent: {0}")]
+    OutcomeUnknown(drfailover_mysql::Error),
+    /// The server returned an error for the statement (SQL error, lock timeout, …).
+    #[error("{0}")]
+    Server(drfailover_mysql::Error),
+    /// The statement left an explicit transaction open on a pooled connection; it was rolled
+    /// back. Use a leased connection for explicit transactions.
+    #[error(
+        "explicit transactions need a leased connection; the open transaction was rolled back"
+    )]
+    TransactionNotAllowed,
+    /// The client was closed.
+    #[error("client is closed")]
+    Closed,
+    /// An operating-system resource (a thread) could not be created.
+    #[error("system error: {0}")]
+    System(String),
+}
+
+impl Error {
+    /// The MySQL errno behind the error, or 0.
+    pub fn errno(&self) -> u32 {
+        self.mysql_error().map_or(0, |e| e.errno())
+    }
+
+    /// The SQLSTATE behind the error, or `HY000`.
+    pub fn sqlstate(&self) -> &str {
+        self.mysql_error().map_or("HY000", |e| e.sqlstate())
+    }
+
+    fn mysql_error(&self) -> Option<&drfailover_mysql::Error> {
+        match self {
+            Error::Auth(e) | Error::OutcomeUnknown(e) | Error::Server(e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Connections per client: idle stack, leased registry (for in-flight abort), generations.
+//!
+//! The pool lock is held only to pop or push a connection — never while a query runs.
+
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use drfailover_mysql::{AbortHandle, Connection};
+
+/// A connection out of the pool, owned by one caller until released.
+#[derive(Debug)]
+pub struct Leased {
+    conn: Connection,
+    endpoint: usize,
+    generation: u64,
+    id: u64,
+}
+
+impl Leased {
+    /// The connection.
+    pub fn conn(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Index of the endpoint it is connected to.
+    pub fn endpoint(&self) -> usize {
+        self.endpoint
+    }
+
+    /// The writer generation it was opened in.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+/// Result of [`Pool::acquire`].
+pub(crate) enum Acquired {
+    /// An idle connection of the requested endpoint and generation.
+    Idle(Leased),
+    /// No idle connection; a slot is reserved: open a connection and [`Pool::register`] it,
+    /// or [`Pool::cancel_slot`].
+    Slot(u64),
+    /// All `max` slots are in use until the deadline.
+    Exhausted,
+}
+
+struct Idle {
+    conn: Connection,
+    endpoint: usize,
+    generation: u64,
+    id: u64,
+}
+
+struct Record {
+    endpoint: usize,
+    abort: AbortHandle,
+}
+
+#[derive(Default)]
+struct Inner {
+    idle: Vec<Idle>,
+    leased: HashMap<u64, Record>,
+    /// Idle + leased + slots being opened.
+    total: usize,
+    next_id: u64,
+    closed: bool,
+}
+
+pub(crate) struct Pool {
+    inner: Mutex<Inner>,
+    freed: Condvar,
+    max: usize,
+}
+
+impl Pool {
+    pub(crate) fn new(max: usize) -> Self {
+        Pool {
+            inner: Mutex::new(Inner::default()),
+            freed: Condvar::new(),
+            max: max.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An idle connection to `endpoint` of `generation`, or a reserved slot, waiting for a
+    /// free slot until `deadline`. Idle connections of other generations found on the way are
+    /// closed (after the lock is released).
+    pub(crate) fn acquire(&self, endpoint: usize, generation: u64, deadline: Instant) -> Acquired {
+        let mut stale = Vec::new();
+        let mut inner = self.lock();
+        let result = loop {
+            if inner.closed {
+                break Acquired::Exhausted;
+            }
+            let mut found = None;
+            while let Some(idle) = inner.idle.pop() {
+                if idle.endpoint == endpoint && idle.generation == generation {
+                    found = Some(idle);
+                    break;
+                }
+                // Idle connections of another endpoint are of an older generation: close.
+                inner.total -= 1;
+                stale.push(idle.conn);
+            }
+            if let Some(idle) = found {
+                let record = Record {
+                    endpoint,
+                    abort: idle.conn.abort_handle(),
+                };
+                inner.leased.insert(idle.id, record);
+                break Acquired::Idle(Leased {
+                    conn: idle.conn,
+                    endpoint,
+                    generation,
+                    id: idle.id,
+                });
+            }
+            if inner.total < self.max {
+                inner.total += 1;
+                inner.next_id += 1;
+                break Acquired::Slot(inner.next_id);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break Acquired::Exhausted;
+            }
+            inner = self
+                .freed
+                .wait_timeout(inner, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        };
+        drop(inner);
+        drop(stale);
+        result
+    }
+
+    /// Register a connection opened in a reserved slot as leased.
+    pub(crate) fn register(
+        &self,
+        id: u64,
+        conn: Connection,
+        endpoint: usize,
+        generation: u64,
+    ) -> Leased {
+        self.lock().leased.insert(
+            id,
+            Record {
+                endpoint,
+                abort: conn.abort_handle(),
+            },
+        );
+        Leased {
+            conn,
+            endpoint,
+            generation,
+            id,
+        }
+    }
+
+    /// Give back a reserved slot whose connection could not be opened.
+    pub(crate) fn cancel_slot(&self) {
+        let mut inner = self.lock();
+        inner.total -= 1;
+        self.freed.notify_one();
+    }
+
+    /// Return a leased connection. It goes back to the idle stack only if `reusable`, of the
+    /// `current` generation and not broken; otherwise it is closed (outside the lock).
+    pub(crate) fn release(&self, leased: Leased, reusable: bool, current: u64) {
+        let keep = reusable && !leased.conn.is_broken() && leased.generation == current;
+        let mut inner = self.lock();
+        inner.leased.remove(&leased.id);
+        let closed = inner.closed;
+        let dropped = if keep && !closed {
+            inner.idle.push(Idle {
+                conn: leased.conn,
+                endpoint: leased.endpoint,
+                generation: leased.generation,
+                id: leased.id,
+            });
+            None
+        } else {
+            inner.total -= 1;
+            Some(leased.conn)
+        };
+        self.freed.notify_one();
+        drop(inner);
+        drop(dropped);
+    }
+
+    /// In-flight abort: shut down the sockets of connections leased to `endpoint` (calls
+    /// blocked on them return at once) and close its idle connections. Returns how many
+    /// leased connections were aborted.
+    pub(crate) fn abort_endpoint(&self, endpoint: usize) -> usize {
+        let mut inner = self.lock();
+        let mut aborted = 0;
+        for record in inner.leased.values().filter(|r| r.endpoint == endpoint) {
+            // The record is removed under this lock before its connection is closed, so the
+            // descriptor still belongs to that connection here.
+            record.abort.abort();
+            aborted += 1;
+        }
+        let closing = take_idle_where(&mut inner, |i| i.endpoint == endpoint);
+        drop(inner);
+        drop(closing);
+        aborted
+    }
+
+    /// Close idle connections not of `generation`.
+    pub(crate) fn close_stale(&self, generation: u64) {
+        let mut inner = self.lock();
+        let closing = take_idle_where(&mut inner, |i| i.generation != generation);
+        drop(inner);
+        drop(closing);
+    }
+
+    /// Close every idle connection and refuse new leases; leased ones close on release.
+    pub(crate) fn close(&self) {
+        let mut inner = self.lock();
+        inner.closed = true;
+        let closing = take_idle_where(&mut inner, |_| true);
+        self.freed.notify_all();
+        drop(inner);
+        drop(closing);
+    }
+}
+
+fn take_idle_where(inner: &mut Inner, pred: impl Fn(&Idle) -> bool) -> Vec<Connection> {
+    let (take, keep): (Vec<Idle>, Vec<Idle>) = inner.idle.drain(..).partition(|i| pred(i));
+    inner.idle = keep;
+    inner.total -= take.len();
+    take.into_iter().map(|i| i.conn).collect()
+}

@@ -1,0 +1,148 @@
+//! State shared by the client handle, the calling threads and the monitor thread.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
+use drfailover_mysql::ConnectOptions;
+use drfailover_notify::{Event, EventKind, Notifier, StateWatch};
+use drfailover_probe::{Health, OutcomeClass};
+
+use crate::pool::Pool;
+use crate::{Config, Endpoint};
+
+/// Messages to the monitor thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Application traffic saw a hard failure on this endpoint: probe it now.
+    Failure(usize),
+    /// A write was rejected as read-only on this endpoint: re-check its role now.
+    ReadOnly(usize),
+    /// Stop the monitor.
+    Shutdown,
+}
+
+/// Counters, all monotonic. Relaxed atomics: one uncontended add per event.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub failovers: AtomicU64,
+    pub connects: AtomicU64,
+    pub probes: AtomicU64,
+    pub retries: AtomicU64,
+    pub outcome_unknown: AtomicU64,
+    pub aborted: AtomicU64,
+}
+
+impl Counters {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the monitor last knew of one endpoint (for [`crate::Client::state`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointStatus {
+    /// The endpoint.
+    pub endpoint: Endpoint,
+    /// Its health.
+    pub health: Health,
+    /// Whether its latest probe saw it writable.
+    pub writable: bool,
+    /// Class of its latest probe (`None` before the first).
+    pub last_outcome: Option<OutcomeClass>,
+}
+
+pub(crate) struct Shared {
+    pub config: Config,
+    pub client_id: u64,
+    pub epoch: Instant,
+    /// `(generation << 16) | (writer index + 1)`; low bits 0 = no writer. One atomic load on
+    /// the hot path.
+    writer: AtomicU64,
+    pub pool: Pool,
+    pub notifier: Notifier,
+    pub watch: StateWatch,
+    pub counters: Counters,
+    pub wake: Sender<Wake>,
+    pub closed: AtomicBool,
+    pub endpoint_options: Vec<ConnectOptions>,
+    pub status: Mutex<Vec<EndpointStatus>>,
+}
+
+impl Shared {
+    pub fn new(config: Config, client_id: u64, notifier: Notifier, wake: Sender<Wake>) -> Shared {
+        let endpoint_options = config
+            .endpoints
+            .iter()
+            .map(|e| connect_options(&config, e))
+            .collect();
+        let status = config
+            .endpoints
+            .iter()
+            .map(|e| EndpointStatus {
+                endpoint: e.clone(),
+                health: Health::Unknown,
+                writable: false,
+                last_outcome: None,
+            })
+            .collect();
+        Shared {
+            pool: Pool::new(config.pool_size),
+            epoch: notifier.epoch(),
+            config,
+            client_id,
+            writer: AtomicU64::new(0),
+            notifier,
+            watch: StateWatch::new(),
+            counters: Counters::default(),
+            wake,
+            closed: AtomicBool::new(false),
+            endpoint_options,
+            status: Mutex::new(status),
+        }
+    }
+
+    /// The current writer index and generation. One atomic load.
+    pub fn writer(&self) -> (Option<usize>, u64) {
+        let packed = self.writer.load(Ordering::Acquire);
+        let index = (packed & 0xffff) as usize;
+        (index.checked_sub(1), packed >> 16)
+    }
+
+    pub fn set_writer(&self, writer: Option<usize>, generation: u64) {
+        let index = writer.map_or(0, |w| w as u64 + 1);
+        self.writer
+            .store((generation << 16) | index, Ordering::Release);
+        self.watch.publish(writer.is_some(), generation);
+    }
+
+    pub fn status(&self) -> MutexGuard<'_, Vec<EndpointStatus>> {
+        self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn endpoint_name(&self, i: usize) -> String {
+        self.config.endpoints[i].to_string()
+    }
+
+    pub fn event(&self, kind: EventKind, generation: u64) -> Event {
+        Event::new(kind, self.client_id, generation, self.epoch)
+    }
+
+    /// Tell the monitor; never blocks (a full queue already holds a wake-up).
+    pub fn wake(&self, wake: Wake) {
+        let _ = self.wake.try_send(wake);
+    }
+}
+
+/// Connection options for `endpoint` under `config`.
+pub(crate) fn connect_options(config: &Config, endpoint: &Endpoint) -> ConnectOptions {
+    let mut opts = ConnectOptions::tcp(endpoint.host.clone(), endpoint.port)
+        .user(config.user.clone())
+        .password(config.password.clone());
+    opts.database = config.database.clone();
+    opts.connect_timeout = config.connect_timeout;
+    opts.read_timeout = config.read_timeout;
+    opts.write_timeout = config.read_timeout;
+    opts
+}

@@ -1,0 +1,148 @@
+//! The conn layer on real servers, through its public API only.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use drfailover_conn::{Client, Error, EventKind};
+use drfailover_testkit::Topology;
+
+const FAST: &str = "probe_interval_ms=50&probe_timeout_ms=200&failover_timeout_ms=20000";
+
+fn topology() -> Topology {
+    Topology::primary_replica().unwrap_or_else(|e| panic!("cannot start MariaDB topology: {e}"))
+}
+
+#[test]
+fn follows_the_writer_through_kill9_and_promotion() {
+    let mut topo = topology();
+    let kinds = Arc::new(Mutex::new(Vec::new()));
+    let k = kinds.clone();
+    let config = drfailover_conn::Config::from_dsn(&topo.dsn(FAST)).unwrap();
+    let client = Client::builder(config)
+        .on_event(move |e| k.lock().unwrap().push(e.clone()))
+        .connect()
+        .expect("connect");
+    let g1 = client.wait_ready(Duration::from_secs(5)).expect("writer");
+    assert_eq!(
+        client.state().writer.unwrap().to_string(),
+        topo.node(0).addr().to_string()
+    );
+    client
+        .query("CREATE TABLE t (id INT PRIMARY KEY, note VARCHAR(20))")
+        .unwrap();
+
+    let next_id = Arc::new(AtomicU64::new(1));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let unknown = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = Arc::new(client);
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, next_id, acked, unknown, stop) = (
+                client.clone(),
+                next_id.clone(),
+                acked.clone(),
+                unknown.clone(),
+                stop.clone(),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    match client.query(&format!("INSERT INTO t VALUES ({id}, 'w')")) {
+                        Ok(_) => acked.lock().unwrap().push(id),
+                        Err(Error::OutcomeUnknown(_)) => unknown.lock().unwrap().push(id),
+                        Err(e) => panic!("write {id} failed: {e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let before = acked.lock().unwrap().len();
+    assert!(before > 0, "no writes before the fault");
+
+    topo.kill9(0).unwrap();
+    let killed_at = Instant::now();
+    topo.promote(1).unwrap();
+    let g2 = client
+        .wait_generation(g1, Duration::from_secs(10))
+        .expect("new generation");
+    assert!(g2 > g1);
+    // Writes succeed again on the new primary.
+    let resumed = acked.lock().unwrap().len();
+    let t = Instant::now();
+    while acked.lock().unwrap().len() <= resumed && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    eprintln!("writes resumed {:?} after the kill", killed_at.elapsed());
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert_eq!(
+        client.state().writer.unwrap().to_string(),
+        topo.node(1).addr().to_string()
+    );
+
+    // Every acknowledged write is on the new primary; nothing ran twice (primary key).
+    let acked = acked.lock().unwrap().clone();
+    let present = topo.node(1).sql("SELECT id FROM app.t").unwrap();
+    let present: std::collections::HashSet<u64> = (0..present.num_rows())
+        .map(|r| present.text(r, 0).unwrap().parse().unwrap())
+        .collect();
+    for id in &acked {
+        assert!(
+            present.contains(id),
+            "acknowledged write {id} is missing after failover"
+        );
+    }
+    assert!(acked.len() > before, "no writes after the failover");
+
+    client.close();
+    let kinds: Vec<EventKind> = kinds.lock().unwrap().iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&EventKind::Connected), "{kinds:?}");
+    assert!(kinds.contains(&EventKind::EndpointDown), "{kinds:?}");
+    assert!(kinds.contains(&EventKind::FailoverCompleted), "{kinds:?}");
+    let stats = client.stats();
+    assert_eq!(stats.failovers, 1);
+    assert_eq!(
+        stats.outcome_unknown as usize,
+        unknown.lock().unwrap().len()
+    );
+}
+
+#[test]
+fn never_writes_to_a_read_only_replica() {
+    let mut topo = topology();
+    let client = Client::connect_dsn(&topo.dsn(FAST)).expect("connect");
+    client.wait_ready(Duration::from_secs(5)).unwrap();
+    client.query("CREATE TABLE t (id INT PRIMARY KEY)").unwrap();
+    topo.kill9(0).unwrap();
+    // The replica stays read-only: no writer may be adopted, writes wait and then fail.
+    std::thread::sleep(Duration::from_millis(500));
+    let state = client.state();
+    assert!(!state.ready, "adopted a read-only node: {state:?}");
+    let client = Client::connect_dsn(&topo.dsn("failover_timeout_ms=300")).expect("connect");
+    match client.query("INSERT INTO t VALUES (1)") {
+        Err(Error::NoWriter { .. }) => {}
+        other => panic!("expected NoWriter, got {other:?}"),
+    }
+    let n = topo
+        .node(1)
+        .sql_value("SELECT COUNT(*) FROM app.t")
+        .unwrap();
+    assert_eq!(n.as_deref(), Some("0"));
+}
+
+#[test]
+fn wrong_password_is_an_auth_error_not_a_dead_node() {
+    let topo = topology();
+    let dsn = topo
+        .dsn("")
+        .replace(drfailover_testkit::APP_PASSWORD, "wrong");
+    match Client::connect_dsn(&dsn) {
+        Err(Error::Auth(e)) => assert!(!e.to_string().contains("wrong"), "{e}"),
+        other => panic!("expected Auth, got {other:?}"),
+    }
+}
