@@ -52,7 +52,10 @@ impl Node {
         if nix::unistd::geteuid().is_root() {
             cmd.arg("--user=root");
         }
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(|e| format!("create {}: {e}", tmp.display()))?;
         cmd.arg(format!("--datadir={}", dir.join("data").display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args([
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
@@ -65,9 +68,9 @@ impl Node {
             .map_err(|e| format!("run {}: {e}", bins.install_db.display()))?;
         if !out.status.success() {
             return Err(format!(
-                "mariadb-install-db failed for {name}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+                "mariadb-install-db failed for {name}: {}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&out.stdout)
             ));
         }
         Ok(Node {
