@@ -12,6 +12,7 @@
 //! Missing MariaDB is an error with a clear message, never a skip.
 
 mod addr;
+pub mod cprog;
 mod node;
 mod require;
 mod spawner;

@@ -201,10 +201,10 @@ impl Client {
                 Ok(result) => {
                     if lease.conn().in_transaction() {
                         let _ = lease.conn().query("ROLLBACK");
-                        self.release(lease, true);
+                        self.give_back(lease, true);
                         return Err(Error::TransactionNotAllowed);
                     }
-                    self.release(lease, true);
+                    self.give_back(lease, true);
                     return Ok(result);
                 }
                 Err(failure) => failure,
@@ -212,11 +212,11 @@ impl Client {
             let error = failure.error().clone();
             match verdict(&failure, options.idempotent, retried_after_send) {
                 Verdict::Fail => {
-                    self.release(lease, true);
+                    self.give_back(lease, true);
                     return Err(Error::Server(error));
                 }
                 Verdict::OutcomeUnknown => {
-                    self.release(lease, false);
+                    self.give_back(lease, false);
                     self.shared.wake(Wake::Failure(endpoint));
                     Counters::bump(&self.shared.counters.outcome_unknown);
                     self.shared.notifier.publish(
@@ -229,15 +229,15 @@ impl Client {
                 }
                 Verdict::RetryIdempotent => {
                     retried_after_send = true;
-                    self.release(lease, false);
+                    self.give_back(lease, false);
                     self.shared.wake(Wake::Failure(endpoint));
                 }
                 Verdict::RetryNotExecuted => {
-                    self.release(lease, false);
+                    self.give_back(lease, false);
                     self.shared.wake(Wake::Failure(endpoint));
                 }
                 Verdict::RetryReadOnly => {
-                    self.release(lease, false);
+                    self.give_back(lease, false);
                     self.shared.wake(Wake::ReadOnly(endpoint));
                 }
             }
@@ -325,6 +325,32 @@ impl Client {
         }
     }
 
+    /// Lease a connection to the current writer for direct use (prepared statements, explicit
+    /// transactions, existing `mysql_*` code). Waits up to `timeout` for a writer and a free
+    /// pool slot. The lease still gets in-flight abort (its socket is shut down if the writer
+    /// dies) and belongs to the current generation. Give it back with [`Client::release`].
+    pub fn lease(&self, timeout: Duration) -> Result<Leased, Error> {
+        self.check_open()?;
+        let started = Instant::now();
+        let mut last = None;
+        self.lease_until(started + timeout, started, &mut last)
+    }
+
+    /// Return a leased connection. It is reused only if it is healthy: no error that lost the
+    /// connection, no transaction left open, socket alive, current generation; otherwise it is
+    /// closed. A connection lost while leased makes the monitor probe its node at once.
+    pub fn release(&self, mut lease: Leased) {
+        let errno_class =
+            drfailover_mysql::Error::from_server(lease.conn().last_errno(), "", "").class();
+        let lost = lease.conn().last_errno() != 0 && errno_class == ErrorClass::ConnectionLost;
+        if lost {
+            self.shared.wake(Wake::Failure(lease.endpoint()));
+        }
+        let healthy =
+            !lost && !lease.conn().in_transaction() && !lease.conn().abort_handle().looks_dead();
+        self.give_back(lease, healthy);
+    }
+
     /// Open a connection to endpoint `i` and run the init statements.
     fn open(&self, i: usize, deadline: Deadline) -> Result<Connection, drfailover_mysql::Error> {
         let mut conn = Connection::connect_within(&self.shared.endpoint_options[i], deadline)?;
@@ -334,7 +360,7 @@ impl Client {
         Ok(conn)
     }
 
-    fn release(&self, lease: Leased, reusable: bool) {
+    fn give_back(&self, lease: Leased, reusable: bool) {
         let (_, generation) = self.shared.writer();
         self.shared.pool.release(lease, reusable, generation);
     }

@@ -381,6 +381,7 @@ impl Connection {
                         let start = out.data.len();
                         out.data
                             .extend_from_slice(std::slice::from_raw_parts(cell as *const u8, len));
+                        out.data.push(0); // C callers get NUL-terminated cells for free.
                         out.cells.push(Some((start, len)));
                     }
                 }
@@ -432,6 +433,12 @@ impl Connection {
     pub fn thread_id(&self) -> u64 {
         // SAFETY: live handle.
         unsafe { ffi::mysql_thread_id(self.raw()) as u64 }
+    }
+
+    /// The errno of the last call on this handle (0 after a success). Cheap.
+    pub fn last_errno(&self) -> u32 {
+        // SAFETY: live handle.
+        unsafe { ffi::mysql_errno(self.raw()) }
     }
 
     /// Whether an expired deadline left this connection unusable.

@@ -5,7 +5,8 @@
 pub struct QueryResult {
     pub(crate) columns: Vec<String>,
     pub(crate) data: Vec<u8>,
-    /// One entry per cell, row-major: `(offset, len)` into `data`, `None` for SQL NULL.
+    /// One entry per cell, row-major: `(offset, len)` into `data`, `None` for SQL NULL. Each
+    /// value is followed by a NUL byte in `data` (not counted in `len`).
     pub(crate) cells: Vec<Option<(usize, usize)>>,
     pub(crate) affected_rows: u64,
     pub(crate) insert_id: u64,
@@ -35,6 +36,13 @@ impl QueryResult {
     pub fn value(&self, row: usize, col: usize) -> Option<&[u8]> {
         self.cell(row, col)?
             .map(|(off, len)| &self.data[off..off + len])
+    }
+
+    /// Cell (`row`, `col`) including its terminating NUL byte (not counted in the value's
+    /// length), for C callers; `None` for SQL NULL or out-of-range indices.
+    pub fn value_with_nul(&self, row: usize, col: usize) -> Option<&[u8]> {
+        self.cell(row, col)?
+            .map(|(off, len)| &self.data[off..off + len + 1])
     }
 
     /// Whether cell (`row`, `col`) exists and is SQL NULL.

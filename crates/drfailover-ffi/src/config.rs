@@ -1,0 +1,85 @@
+//! `dr_config`: the DSN's keys, settable one by one.
+
+use std::os::raw::c_char;
+
+use drfailover_conn::Config;
+
+use crate::guard::{self, c_str, out_ptr, Failure, MAX_SHORT};
+use crate::status::dr_status;
+
+/// A client configuration under construction. Create with `dr_config_new`, free with
+/// `dr_config_free`. Not thread-safe: use one config from one thread at a time.
+pub struct dr_config {
+    pub(crate) config: Config,
+    pub(crate) subscribers: Vec<crate::events::Subscription>,
+}
+
+/// Create an empty configuration (no endpoints, default timeouts) in `*out`. The caller owns
+/// it and frees it with `dr_config_free`. Does not block.
+///
+/// # Safety
+/// `out` must be NULL or valid for writing one pointer.
+#[no_mangle]
+pub unsafe extern "C" fn dr_config_new(out: *mut *mut dr_config) -> dr_status {
+    guard::status(|| {
+        out_ptr(out, "out")?;
+        let cfg = Box::new(dr_config {
+            config: Config::new(),
+            subscribers: Vec::new(),
+        });
+        // SAFETY: `out` was checked non-NULL and is writable per the contract.
+        unsafe { *out = Box::into_raw(cfg) };
+        Ok(())
+    })
+}
+
+/// Set one key, with the same vocabulary as the DSN's query string (`user`, `password`,
+/// `password_env`, `password_file`, `defaults_file`, `group`, `database`,
+/// `connect_timeout_ms`, `probe_interval_ms`, `probe_timeout_ms`, `fall`, `rise`,
+/// `failover_timeout_ms`, `pool_size`, `init` (repeatable), `failback`, …), plus `host`:
+/// `"host[:port]"` appends an endpoint (priority in call order), and `dsn`: a whole DSN that
+/// replaces everything set so far (set it first, then override keys). Errors name the key.
+/// Does not block (password files are read here).
+///
+/// # Safety
+/// `config` must be NULL or a live `dr_config`; `key` and `value` NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn dr_config_set(
+    config: *mut dr_config,
+    key: *const c_char,
+    value: *const c_char,
+) -> dr_status {
+    guard::status(|| {
+        // SAFETY: per the contract, a non-NULL `config` is a live dr_config used by one thread.
+        let cfg = unsafe { config.as_mut() }.ok_or_else(|| Failure::invalid("config is NULL"))?;
+        // SAFETY: per the contract.
+        let key = unsafe { c_str(key, "key", MAX_SHORT) }?;
+        // SAFETY: per the contract.
+        let value = unsafe { c_str(value, "value", MAX_SHORT) }?;
+        if key == "dsn" {
+            cfg.config = Config::from_dsn(value).map_err(Failure::from)?;
+            return Ok(());
+        }
+        if key == "host" {
+            let dsn = format!("mysql://{value}");
+            let parsed = Config::from_dsn(&dsn).map_err(Failure::from)?;
+            cfg.config.endpoints.extend(parsed.endpoints);
+            return Ok(());
+        }
+        cfg.config.set(key, value).map_err(Failure::from)
+    })
+}
+
+/// Free a configuration. NULL is ignored. Must not be called twice on the same pointer.
+///
+/// # Safety
+/// `config` must be NULL or a `dr_config` from `dr_config_new` not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn dr_config_free(config: *mut dr_config) {
+    guard::value((), || {
+        if !config.is_null() {
+            // SAFETY: created by Box::into_raw in dr_config_new and not freed yet.
+            drop(unsafe { Box::from_raw(config) });
+        }
+    })
+}
