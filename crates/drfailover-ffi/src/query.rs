@@ -89,9 +89,10 @@ unsafe fn result_ref<'a>(result: *const dr_result) -> Option<&'a dr_result> {
 /// `result` must be NULL or a live result.
 #[no_mangle]
 pub unsafe extern "C" fn dr_result_num_rows(result: *const dr_result) -> u64 {
-    // SAFETY: per the contract.
     guard::value(0, || {
-        unsafe { result_ref(result) }.map_or(0, |r| r.result.num_rows() as u64)
+        // SAFETY: per the contract.
+        let r = unsafe { result_ref(result) };
+        r.map_or(0, |r| r.result.num_rows() as u64)
     })
 }
 
@@ -101,9 +102,10 @@ pub unsafe extern "C" fn dr_result_num_rows(result: *const dr_result) -> u64 {
 /// `result` must be NULL or a live result.
 #[no_mangle]
 pub unsafe extern "C" fn dr_result_num_fields(result: *const dr_result) -> u32 {
-    // SAFETY: per the contract.
     guard::value(0, || {
-        unsafe { result_ref(result) }.map_or(0, |r| r.result.num_fields() as u32)
+        // SAFETY: per the contract.
+        let r = unsafe { result_ref(result) };
+        r.map_or(0, |r| r.result.num_fields() as u32)
     })
 }
 
@@ -207,9 +209,10 @@ pub unsafe extern "C" fn dr_result_value_at(
 /// `result` must be NULL or a live result.
 #[no_mangle]
 pub unsafe extern "C" fn dr_result_affected_rows(result: *const dr_result) -> u64 {
-    // SAFETY: per the contract.
     guard::value(0, || {
-        unsafe { result_ref(result) }.map_or(0, |r| r.result.affected_rows())
+        // SAFETY: per the contract.
+        let r = unsafe { result_ref(result) };
+        r.map_or(0, |r| r.result.affected_rows())
     })
 }
 
@@ -219,9 +222,10 @@ pub unsafe extern "C" fn dr_result_affected_rows(result: *const dr_result) -> u6
 /// `result` must be NULL or a live result.
 #[no_mangle]
 pub unsafe extern "C" fn dr_result_insert_id(result: *const dr_result) -> u64 {
-    // SAFETY: per the contract.
     guard::value(0, || {
-        unsafe { result_ref(result) }.map_or(0, |r| r.result.insert_id())
+        // SAFETY: per the contract.
+        let r = unsafe { result_ref(result) };
+        r.map_or(0, |r| r.result.insert_id())
     })
 }
 

@@ -117,9 +117,8 @@ impl HealthTracker {
         } else {
             self.successes = 0;
             self.failures = self.failures.saturating_add(1);
-            self.state = if class.is_hard_failure() || self.failures >= self.config.fall {
-                Health::Down
-            } else if from == Health::Down {
+            let down = class.is_hard_failure() || self.failures >= self.config.fall;
+            self.state = if down || from == Health::Down {
                 Health::Down
             } else {
                 Health::Suspect

@@ -1,0 +1,251 @@
+//! `drfailover demo`: a real failover on local servers, narrated.
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use drfailover_conn::{Client, Config, Error, Event, EventKind};
+use drfailover_testkit::Topology;
+
+/// Arguments of `drfailover demo`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Writer threads.
+    #[arg(long, default_value_t = 4)]
+    threads: usize,
+    /// Seconds of writing before the primary is killed.
+    #[arg(long, default_value_t = 2.0)]
+    before_s: f64,
+    /// Seconds of writing after the failover.
+    #[arg(long, default_value_t = 2.0)]
+    after_s: f64,
+    /// Milliseconds the "operator" waits between the kill and promoting the replica.
+    #[arg(long, default_value_t = 0)]
+    promote_delay_ms: u64,
+    /// A quick run (for tests): 0.5 s before and after.
+    #[arg(long)]
+    short: bool,
+}
+
+struct Clock(Instant);
+
+impl Clock {
+    fn ms(&self) -> f64 {
+        self.0.elapsed().as_secs_f64() * 1000.0
+    }
+
+    fn say(&self, what: &str) {
+        println!("[{:>9.1} ms] {what}", self.ms());
+    }
+}
+
+fn fail(what: &str) -> ExitCode {
+    eprintln!("drfailover demo: {what}");
+    ExitCode::from(1)
+}
+
+/// Run the demo; exit 0 when the failover happened with zero lost acknowledged writes.
+pub fn run(mut args: Args) -> ExitCode {
+    if args.short {
+        args.before_s = 0.5;
+        args.after_s = 0.5;
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+
+    let clock = Arc::new(Clock(Instant::now()));
+    clock.say("starting a MariaDB primary + replica (GTID, semi-sync AFTER_SYNC) on loopback…");
+    let mut topo = match Topology::primary_replica() {
+        Ok(t) => t,
+        Err(e) => return fail(&e),
+    };
+    clock.say(&format!(
+        "ready: primary {}  replica {} (read-only)",
+        topo.node(0).addr(),
+        topo.node(1).addr()
+    ));
+
+    let dsn = topo.dsn("probe_interval_ms=100&failover_timeout_ms=20000");
+    let shown = dsn.replace(drfailover_testkit::APP_PASSWORD, "***");
+    clock.say(&format!("connecting: {shown}"));
+    let config = match Config::from_dsn(&dsn) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let events: Arc<Mutex<Vec<(f64, Event)>>> = Arc::default();
+    let (c2, e2) = (clock.clone(), events.clone());
+    let client = match Client::builder(config)
+        .on_event(move |e| {
+            c2.say(&format!("event: {}", e.summary()));
+            e2.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((c2.ms(), e.clone()));
+        })
+        .connect()
+    {
+        Ok(c) => Arc::new(c),
+        Err(e) => return fail(&e.to_string()),
+    };
+    if let Err(e) = client
+        .wait_ready(Duration::from_secs(5))
+        .and_then(|_| client.query("CREATE TABLE demo (id BIGINT PRIMARY KEY, thread INT)"))
+    {
+        return fail(&e.to_string());
+    }
+
+    let next_id = Arc::new(AtomicU64::new(1));
+    let acked: Arc<Mutex<Vec<(u64, f64)>>> = Arc::default();
+    let unknown: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    clock.say(&format!(
+        "{} threads writing through the library…",
+        args.threads
+    ));
+    let workers: Vec<_> = (0..args.threads)
+        .map(|t| {
+            let (client, next_id, acked, unknown, errors, stop, clock) = (
+                client.clone(),
+                next_id.clone(),
+                acked.clone(),
+                unknown.clone(),
+                errors.clone(),
+                stop.clone(),
+                clock.clone(),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    match client.query(&format!("INSERT INTO demo VALUES ({id}, {t})")) {
+                        Ok(_) => acked
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((id, clock.ms())),
+                        Err(Error::OutcomeUnknown(_)) => {
+                            unknown.lock().unwrap_or_else(|p| p.into_inner()).push(id)
+                        }
+                        Err(e) => {
+                            errors
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push(e.to_string());
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+
+    let pause = |secs: f64| {
+        let until = Instant::now() + Duration::from_secs_f64(secs);
+        while Instant::now() < until && !interrupted.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    pause(args.before_s);
+    let before = acked.lock().unwrap_or_else(|p| p.into_inner()).len();
+    let mut kill_ms = 0.0;
+    if !interrupted.load(Ordering::SeqCst) {
+        clock.say(&format!(
+            "{before} writes acknowledged so far. kill -9 the primary {}",
+            topo.node(0).addr()
+        ));
+        if let Err(e) = topo.kill9(0) {
+            return fail(&e);
+        }
+        kill_ms = clock.ms();
+        if args.promote_delay_ms > 0 {
+            pause(args.promote_delay_ms as f64 / 1000.0);
+        }
+        clock.say(&format!(
+            "promoting the replica {} (STOP SLAVE; RESET SLAVE ALL; read_only=0)",
+            topo.node(1).addr()
+        ));
+        if let Err(e) = topo.promote(1) {
+            return fail(&e);
+        }
+        clock.say("promoted");
+        pause(args.after_s);
+    }
+    stop.store(true, Ordering::SeqCst);
+    for w in workers {
+        let _ = w.join();
+    }
+    if interrupted.load(Ordering::SeqCst) {
+        client.close();
+        drop(topo);
+        println!("interrupted: servers stopped and removed");
+        return ExitCode::from(130);
+    }
+
+    let acked = acked.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let unknown = unknown.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let rows = match topo.node(1).sql("SELECT id FROM app.demo") {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let present: HashSet<u64> = (0..rows.num_rows())
+        .filter_map(|r| rows.text(r, 0).and_then(|v| v.parse().ok()))
+        .collect();
+    let lost = acked.iter().filter(|(id, _)| !present.contains(id)).count();
+    let first_after = acked
+        .iter()
+        .map(|(_, ms)| *ms)
+        .filter(|ms| *ms > kill_ms)
+        .fold(f64::INFINITY, f64::min);
+    let events = events.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let at = |kind: EventKind| {
+        events
+            .iter()
+            .find(|(_, e)| e.kind == kind)
+            .map(|(ms, _)| ms - kill_ms)
+    };
+    let stats = client.stats();
+    client.close();
+
+    println!();
+    println!("== failover timeline (ms after kill -9) ==");
+    let show = |label: &str, v: Option<f64>| match v {
+        Some(ms) => println!("  {label:<34} {ms:>8.1}"),
+        None => println!("  {label:<34} {:>8}", "-"),
+    };
+    show("primary declared down", at(EventKind::EndpointDown));
+    show("failover started", at(EventKind::FailoverStarted));
+    show("new writer adopted", at(EventKind::FailoverCompleted));
+    show(
+        "first acknowledged write",
+        first_after.is_finite().then_some(first_after - kill_ms),
+    );
+    if args.promote_delay_ms > 0 {
+        println!(
+            "  (the replica was promoted {} ms after the kill, on purpose)",
+            args.promote_delay_ms
+        );
+    }
+    println!("== writes ==");
+    println!("  acknowledged                       {:>8}", acked.len());
+    println!("  acknowledged but lost              {:>8}", lost);
+    println!("  outcome unknown (not replayed)     {:>8}", unknown.len());
+    println!("  rows on the new primary            {:>8}", present.len());
+    println!("  retries (never-sent statements)    {:>8}", stats.retries);
+    let errors = errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if !errors.is_empty() {
+        println!(
+            "  other errors                       {:>8}  (first: {})",
+            errors.len(),
+            errors[0]
+        );
+    }
+    drop(topo);
+    println!("servers stopped and removed");
+    let failed_over = at(EventKind::FailoverCompleted).is_some() && first_after.is_finite();
+    if lost == 0 && failed_over && errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
