@@ -13,11 +13,13 @@
 
 mod addr;
 pub mod cprog;
+mod netns;
 mod node;
 mod require;
 mod spawner;
 mod topology;
 
+pub use netns::Lab;
 pub use node::{Node, NodeRole};
 pub use require::{mariadb_binaries, MariaDbBinaries};
 pub use topology::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};

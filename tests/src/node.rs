@@ -33,6 +33,7 @@ pub struct Node {
     bins: MariaDbBinaries,
     child: Option<Child>,
     stopped: bool,
+    netns: Option<String>,
 }
 
 impl Node {
@@ -82,7 +83,13 @@ impl Node {
             bins: bins.clone(),
             child: None,
             stopped: false,
+            netns: None,
         })
+    }
+
+    /// Run the server inside network namespace `name` (set before the first start).
+    pub(crate) fn set_netns(&mut self, name: &str) {
+        self.netns = Some(name.to_string());
     }
 
     /// The node's name (`node1`, `node2`, …).
@@ -129,7 +136,7 @@ impl Node {
         if self.child.is_some() {
             return Err(format!("{} is already running", self.name));
         }
-        let mut cmd = spawner::command_dying_with_parent(&self.bins.server);
+        let mut cmd = spawner::command_dying_with_parent(&self.bins.server, self.netns.as_deref());
         cmd.arg("--no-defaults");
         if nix::unistd::geteuid().is_root() {
             cmd.arg("--user=root");

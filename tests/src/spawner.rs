@@ -20,16 +20,22 @@ fn setpriv() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-/// Build a command that runs `program` with `PR_SET_PDEATHSIG=SIGKILL` when `setpriv` exists.
-pub fn command_dying_with_parent(program: &std::path::Path) -> Command {
-    match setpriv() {
-        Some(setpriv) => {
-            let mut cmd = Command::new(setpriv);
-            cmd.arg("--pdeathsig").arg("KILL").arg("--").arg(program);
-            cmd
-        }
-        None => Command::new(program),
+/// Build a command that runs `program` with `PR_SET_PDEATHSIG=SIGKILL` when `setpriv` exists,
+/// inside network namespace `netns` if given (`ip netns exec` and `setpriv` both exec, so the
+/// server keeps the spawner thread as parent).
+pub fn command_dying_with_parent(program: &std::path::Path, netns: Option<&str>) -> Command {
+    let mut argv: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(ns) = netns {
+        argv.extend(["ip", "netns", "exec", ns].map(Into::into));
     }
+    if let Some(setpriv) = setpriv() {
+        argv.push(setpriv.into());
+        argv.extend(["--pdeathsig", "KILL", "--"].map(Into::into));
+    }
+    argv.push(program.into());
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
+    cmd
 }
 
 /// Spawn `cmd` (stdin/stdout/stderr to /dev/null) from the spawner thread.

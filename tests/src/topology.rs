@@ -2,6 +2,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::netns::Lab;
 use crate::node::{Node, NodeRole};
 use crate::{addr, require};
 
@@ -18,7 +19,8 @@ const REPL_PASSWORD: &str = "repl-secret-pw";
 #[derive(Debug)]
 pub struct Topology {
     nodes: Vec<Node>,
-    // Declared after `nodes` so servers are killed before their directories are removed.
+    // Declared after `nodes` so servers are killed before the lab and directories go.
+    lab: Option<Lab>,
     _dir: TempDir,
 }
 
@@ -27,12 +29,29 @@ impl Topology {
     /// (`AFTER_SYNC`) connected. Takes about 1–2 s. Fails with a clear message when MariaDB is
     /// not installed.
     pub fn primary_replica() -> Result<Topology, String> {
+        let (ips, port) = addr::allocate(2);
+        Self::start_pair(ips, port, None)
+    }
+
+    /// Like [`Topology::primary_replica`], but both nodes run inside a network namespace of
+    /// their own (a [`Lab`], on 169.254.N.2 and .3), so [`Topology::blackhole`] can drop their
+    /// packets without touching the host's firewall. Requires root.
+    pub fn primary_replica_in_lab() -> Result<Topology, String> {
+        let lab = Lab::create(2)?;
+        let port = 3306;
+        Self::start_pair(vec![lab.ip(0), lab.ip(1)], port, Some(lab))
+    }
+
+    fn start_pair(
+        ips: Vec<std::net::Ipv4Addr>,
+        port: u16,
+        lab: Option<Lab>,
+    ) -> Result<Topology, String> {
         let bins = require::mariadb_binaries()?;
         let dir = tempfile::Builder::new()
             .prefix("drfailover-topo-")
             .tempdir()
             .map_err(|e| format!("temp dir: {e}"))?;
-        let (ips, port) = addr::allocate(2);
         let installs: Vec<Result<Node, String>> = std::thread::scope(|s| {
             let handles: Vec<_> = ips
                 .iter()
@@ -56,12 +75,22 @@ impl Topology {
                 .map(|h| h.join().expect("install thread"))
                 .collect()
         });
-        let nodes = installs.into_iter().collect::<Result<Vec<_>, _>>()?;
-        let mut topo = Topology { nodes, _dir: dir };
+        let mut nodes = installs.into_iter().collect::<Result<Vec<_>, _>>()?;
+        if let Some(lab) = &lab {
+            for node in &mut nodes {
+                node.set_netns(lab.name());
+            }
+        }
+        let mut topo = Topology {
+            nodes,
+            lab,
+            _dir: dir,
+        };
         topo.nodes[0].start(NodeRole::Primary)?;
         topo.nodes[1].start(NodeRole::Replica)?;
         for node in &topo.nodes {
-            node.sql_batch(&setup_statements())?;
+            let statements = setup_statements();
+            node.sql_batch(&statements.iter().map(String::as_str).collect::<Vec<_>>())?;
         }
         topo.attach_replica(1, 0)?;
         topo.nodes[0].sql("SET GLOBAL rpl_semi_sync_master_enabled=1")?;
@@ -152,6 +181,24 @@ impl Topology {
         }
     }
 
+    /// Drop every packet to node `i` (only for [`Topology::primary_replica_in_lab`]).
+    pub fn blackhole(&self, i: usize) -> Result<(), String> {
+        let lab = self
+            .lab
+            .as_ref()
+            .ok_or("blackhole needs a topology started in a lab")?;
+        lab.blackhole(self.nodes[i].ip(), self.nodes[i].port())
+    }
+
+    /// Undo [`Topology::blackhole`].
+    pub fn heal(&self, i: usize) -> Result<(), String> {
+        let lab = self
+            .lab
+            .as_ref()
+            .ok_or("heal needs a topology started in a lab")?;
+        lab.heal(self.nodes[i].ip(), self.nodes[i].port())
+    }
+
     /// `kill -9` node `i`.
     pub fn kill9(&mut self, i: usize) -> Result<(), String> {
         self.nodes[i].kill9()
@@ -209,14 +256,30 @@ impl Topology {
 
 /// Users and schema, created identically on every node without binlogging, so replication
 /// starts from empty GTID positions.
-fn setup_statements() -> Vec<&'static str> {
-    vec![
-        "SET sql_log_bin=0",
-        "CREATE USER IF NOT EXISTS 'repl'@'127.%' IDENTIFIED BY 'repl-secret-pw'",
-        "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.%'",
-        "CREATE DATABASE IF NOT EXISTS app",
-        "CREATE USER IF NOT EXISTS 'app'@'127.%' IDENTIFIED BY 'app-secret-pw'",
-        "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER ON app.* TO 'app'@'127.%'",
-        "SET sql_log_bin=1",
-    ]
+fn setup_statements() -> Vec<String> {
+    let mut s = vec![
+        "SET sql_log_bin=0".to_string(),
+        "CREATE DATABASE IF NOT EXISTS app".to_string(),
+    ];
+    // 127.% for loopback nodes, 169.254.% for nodes in a lab namespace.
+    for host in ["127.%", "169.254.%"] {
+        s.push(format!(
+            "CREATE USER IF NOT EXISTS '{REPL_USER}'@'{host}' IDENTIFIED BY '{REPL_PASSWORD}'"
+        ));
+        s.push(format!(
+            "GRANT REPLICATION SLAVE ON *.* TO '{REPL_USER}'@'{host}'"
+        ));
+        s.push(format!(
+            "CREATE USER IF NOT EXISTS '{APP_USER}'@'{host}' IDENTIFIED BY '{APP_PASSWORD}'"
+        ));
+        s.push(format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER ON {APP_DATABASE}.* TO '{APP_USER}'@'{host}'"
+        ));
+        // Lets probes read replication status; unlike READ ONLY ADMIN it does not bypass read_only.
+        s.push(format!(
+            "GRANT SLAVE MONITOR ON *.* TO '{APP_USER}'@'{host}'"
+        ));
+    }
+    s.push("SET sql_log_bin=1".to_string());
+    s
 }

@@ -121,3 +121,31 @@ fn dropping_a_topology_leaves_no_server_running() {
         );
     }
 }
+
+#[test]
+fn lab_topology_replicates_and_blackhole_silences_the_primary() {
+    let topo = Topology::primary_replica_in_lab().expect("lab topology");
+    assert!(topo.node(0).ip().to_string().starts_with("169.254."));
+    let mut p = app(&topo, 0).expect("app reaches the primary in the lab");
+    p.query("CREATE TABLE t (id INT PRIMARY KEY)").unwrap();
+    p.query("INSERT INTO t VALUES (1)").unwrap();
+    topo.wait_replicated(0, 1).unwrap();
+
+    topo.blackhole(0).unwrap();
+    let n = topo.node(0);
+    let opts = ConnectOptions::tcp(n.ip().to_string(), n.port())
+        .user(APP_USER)
+        .password(APP_PASSWORD);
+    let t = Instant::now();
+    let err = Connection::connect_within(
+        &opts,
+        drfailover_mysql::Deadline::after(Duration::from_millis(200)),
+    )
+    .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Timeout, "{err}");
+    assert!(t.elapsed() < Duration::from_secs(2));
+    // The replica (not blackholed) still answers.
+    assert!(app(&topo, 1).is_ok());
+    topo.heal(0).unwrap();
+    assert!(app(&topo, 0).is_ok());
+}

@@ -403,6 +403,28 @@ impl Connection {
         Ok(())
     }
 
+    /// `mysql_ping` with a millisecond deadline (non-blocking API + `poll`). Only on
+    /// connections made by [`Connection::connect_within`]; an expired deadline leaves the
+    /// connection unusable.
+    pub fn ping_within(&mut self, deadline: Deadline) -> Result<(), Error> {
+        self.check_usable()?;
+        let raw = self.raw();
+        let mut rc: std::os::raw::c_int = 0;
+        // SAFETY: starts a ping on our live handle; completes within this function.
+        let status = unsafe { ffi::mysql_ping_start(&mut rc, raw) };
+        if let Err(e) = drive(raw, status, deadline, "ping", |ready| {
+            // SAFETY: continues the ping started above.
+            unsafe { ffi::mysql_ping_cont(&mut rc, raw, ready) }
+        }) {
+            self.broken = true;
+            return Err(e);
+        }
+        if rc != 0 {
+            return Err(self.last_error());
+        }
+        Ok(())
+    }
+
     /// A handle that shuts this connection's socket down from another thread.
     pub fn abort_handle(&self) -> AbortHandle {
         // SAFETY: live handle; returns an int.
