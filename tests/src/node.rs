@@ -170,6 +170,8 @@ impl Node {
                 "--rpl-semi-sync-master-timeout=1000",
                 "--slave-net-timeout=5",
                 "--max-connections=300",
+                "--max-connect-errors=1000000",
+                "--back-log=500",
             ]);
         if role == NodeRole::Replica {
             cmd.arg("--read-only=1");

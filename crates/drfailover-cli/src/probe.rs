@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use drfailover_conn::Config;
-use drfailover_probe::{Deadline, RoleProbe};
+use drfailover_probe::{Deadline, MonitorProbe};
 
 /// Arguments of `drfailover probe`.
 #[derive(clap::Args, Debug)]
@@ -37,7 +37,7 @@ pub fn run(args: Args) -> ExitCode {
             .password(config.password.clone());
         opts.database = config.database.clone();
         let obs =
-            RoleProbe::new(opts).probe(Deadline::after(Duration::from_millis(args.timeout_ms)));
+            MonitorProbe::new(opts).role(Deadline::after(Duration::from_millis(args.timeout_ms)));
         writer |= obs.writable();
         println!(
             "{:<28} {:<22} {:>8.2}ms  {}",

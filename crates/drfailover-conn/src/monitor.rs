@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use drfailover_notify::EventKind;
-use drfailover_probe::{Deadline, Health, HealthTracker, Observation, RoleProbe, TrackerConfig};
+use drfailover_probe::{Deadline, Health, HealthTracker, MonitorProbe, Observation, TrackerConfig};
 
 use crate::selection::{select_writer, Candidate};
 use crate::shared::{Counters, Shared, Wake};
@@ -15,7 +15,7 @@ use crate::shared::{Counters, Shared, Wake};
 pub(crate) struct Monitor {
     shared: Arc<Shared>,
     wake: Receiver<Wake>,
-    probes: Vec<RoleProbe>,
+    probes: Vec<MonitorProbe>,
     trackers: Vec<HealthTracker>,
     writable: Vec<bool>,
     writer: Option<usize>,
@@ -48,7 +48,7 @@ impl Monitor {
             probes: shared
                 .endpoint_options
                 .iter()
-                .map(|o| RoleProbe::new(o.clone()))
+                .map(|o| MonitorProbe::new(o.clone()))
                 .collect(),
             trackers: vec![HealthTracker::new(tracker_config, now); n],
             writable: vec![false; n],
@@ -115,7 +115,7 @@ impl Monitor {
     }
 
     fn probe(&mut self, i: usize) -> Observation {
-        let obs = self.probes[i].probe(Deadline::after(self.shared.config.probe_timeout));
+        let obs = self.probes[i].role(Deadline::after(self.shared.config.probe_timeout));
         Counters::bump(&self.shared.counters.probes);
         self.writable[i] = obs.writable();
         let transition = self.trackers[i].observe(obs.class, Instant::now());

@@ -55,6 +55,11 @@ impl QueryResult {
         std::str::from_utf8(self.value(row, col)?).ok()
     }
 
+    /// Index of the column called `name` (exact match), if any.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
     /// Rows changed by an INSERT/UPDATE/DELETE (rows returned for a SELECT).
     pub fn affected_rows(&self) -> u64 {
         self.affected_rows

@@ -3,9 +3,12 @@
 //!
 //! - [`handshake::probe_handshake`]: TCP connect + the server's greeting packet, no
 //!   credentials (what `mysqladmin ping` and HAProxy's `mysql-check` rely on). Pure Rust.
-//! - [`RoleProbe`]: an authenticated monitor connection, reused across probes, that reads
-//!   `@@read_only` / `@@innodb_read_only`. Every call is bounded by a [`Deadline`], honoured to
-//!   the millisecond even against a server that accepts TCP and never answers.
+//! - [`tcp::probe_tcp`]: TCP connect only.
+//! - [`MonitorProbe`]: an authenticated monitor connection, reused across probes: `ping`,
+//!   `query` (e.g. `SELECT 1`) and `role` (`@@read_only`, `@@innodb_read_only`, GTID
+//!   position, semi-sync status, replica threads and lag). Every call is bounded by a
+//!   [`Deadline`], honoured to the millisecond even against a server that accepts TCP and
+//!   never answers (the MariaDB non-blocking API driven by `poll(2)`).
 //! - [`HealthTracker`]: pure state machine (interval, consecutive-failure threshold to go
 //!   down, consecutive-success threshold to come back, an immediate path for hard failures
 //!   seen by application traffic). Time is passed in, so it is tested without servers.
@@ -14,11 +17,12 @@
 //! threads. Costs: one TCP connection per [`RoleProbe`], kept open between probes.
 
 pub mod handshake;
+mod monitor;
 mod outcome;
-mod role;
+pub mod tcp;
 mod tracker;
 
 pub use drfailover_mysql::Deadline;
-pub use outcome::{Observation, OutcomeClass, Role};
-pub use role::RoleProbe;
+pub use monitor::MonitorProbe;
+pub use outcome::{Observation, OutcomeClass, Replication, Role};
 pub use tracker::{Health, HealthTracker, TrackerConfig, Transition};

@@ -81,13 +81,33 @@ impl std::fmt::Display for OutcomeClass {
     }
 }
 
-/// The role variables a role probe read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What a role probe read from a node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Role {
     /// `@@read_only`.
     pub read_only: bool,
     /// `@@innodb_read_only` (false where the variable does not exist).
     pub innodb_read_only: bool,
+    /// `@@gtid_current_pos` (MariaDB), if available.
+    pub gtid_position: Option<String>,
+    /// `Rpl_semi_sync_master_status`: whether semi-sync is active on this node as a primary.
+    pub semi_sync_master: Option<bool>,
+    /// Replica status, when the node replicates and the user may see it (`SLAVE MONITOR`).
+    pub replication: Option<Replication>,
+}
+
+/// Replica status from `SHOW SLAVE STATUS`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Replication {
+    /// `Slave_IO_Running = Yes`.
+    pub io_running: bool,
+    /// `Slave_SQL_Running = Yes`.
+    pub sql_running: bool,
+    /// `Seconds_Behind_Master` (`None` when NULL, e.g. the SQL thread is stopped).
+    pub seconds_behind: Option<u64>,
+    /// `Gtid_IO_Pos`.
+    pub gtid_io_position: Option<String>,
 }
 
 impl Role {
@@ -113,6 +133,6 @@ pub struct Observation {
 impl Observation {
     /// Whether this observation shows a live, writable node.
     pub fn writable(&self) -> bool {
-        self.class == OutcomeClass::Up && self.role.is_some_and(|r| r.writable())
+        self.class == OutcomeClass::Up && self.role.as_ref().is_some_and(Role::writable)
     }
 }

@@ -1,0 +1,269 @@
+//! Every probe kind against real servers and real faults. Bounds are generous (a shared,
+//! noisy 2-core machine): they prove the deadline holds, not how fast it is (see the bench).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use drfailover_mysql::{ConnectOptions, Connection};
+use drfailover_probe::handshake::probe_handshake;
+use drfailover_probe::tcp::probe_tcp;
+use drfailover_probe::{Deadline, MonitorProbe, Observation, OutcomeClass};
+use drfailover_testkit::{Node, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+
+const DEADLINE: Duration = Duration::from_millis(150);
+/// Deadline plus scheduling slack on a loaded machine.
+const BOUND: Duration = Duration::from_millis(150 + 850);
+
+fn topology() -> Topology {
+    Topology::primary_replica().unwrap_or_else(|e| panic!("cannot start MariaDB: {e}"))
+}
+
+fn options(node: &Node, password: &str) -> ConnectOptions {
+    ConnectOptions::tcp(node.ip().to_string(), node.port())
+        .user(APP_USER)
+        .password(password)
+        .database(APP_DATABASE)
+}
+
+fn monitor(node: &Node) -> MonitorProbe {
+    MonitorProbe::new(options(node, APP_PASSWORD))
+}
+
+fn deadline() -> Deadline {
+    Deadline::after(DEADLINE)
+}
+
+fn assert_class(obs: &Observation, class: OutcomeClass, what: &str) {
+    assert_eq!(obs.class, class, "{what}: {obs:?}");
+}
+
+fn assert_timed_out_in_bound(obs: &Observation, what: &str) {
+    assert_class(obs, OutcomeClass::TimedOut, what);
+    assert!(
+        obs.latency >= DEADLINE - Duration::from_millis(5),
+        "{what} returned early: {obs:?}"
+    );
+    assert!(obs.latency < BOUND, "{what} overran its deadline: {obs:?}");
+}
+
+#[test]
+fn alive_nodes_answer_every_probe_kind() {
+    let topo = topology();
+    let (p, r) = (topo.node(0), topo.node(1));
+    assert_class(&probe_tcp(p.addr(), deadline()), OutcomeClass::Up, "tcp");
+    let (obs, greeting) = probe_handshake(p.addr(), deadline());
+    assert_class(&obs, OutcomeClass::Up, "handshake");
+    let greeting = greeting.unwrap();
+    assert!(greeting.server_version.contains("MariaDB"), "{greeting:?}");
+    assert!(greeting.connection_id > 0);
+
+    let mut m = monitor(p);
+    assert_class(&m.ping(deadline()), OutcomeClass::Up, "ping");
+    assert_class(&m.query("SELECT 1", deadline()), OutcomeClass::Up, "query");
+    let role = m.role(deadline());
+    assert_class(&role, OutcomeClass::Up, "role of primary");
+    let role = role.role.unwrap();
+    assert!(role.writable() && role.replication.is_none(), "{role:?}");
+    assert_eq!(role.semi_sync_master, Some(true), "{role:?}");
+    // The monitor connection is reused, not reopened.
+    let id = |m: &mut MonitorProbe| m.query("SELECT CONNECTION_ID()", deadline()).detail;
+    let _ = id(&mut m);
+    let conns_before = p
+        .sql_value("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER='app'")
+        .unwrap();
+    for _ in 0..5 {
+        assert_class(&m.ping(deadline()), OutcomeClass::Up, "ping again");
+    }
+    let conns_after = p
+        .sql_value("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER='app'")
+        .unwrap();
+    assert_eq!(conns_before, conns_after);
+
+    let replica = monitor(r).max_lag(Duration::from_secs(5)).role(deadline());
+    assert_class(&replica, OutcomeClass::ReadOnly, "role of replica");
+    let rep = replica
+        .role
+        .unwrap()
+        .replication
+        .expect("replica status visible");
+    assert!(rep.io_running && rep.sql_running, "{rep:?}");
+    assert_eq!(rep.seconds_behind, Some(0));
+}
+
+#[test]
+fn killed_node_is_refused_within_milliseconds() {
+    let mut topo = topology();
+    let mut m = monitor(topo.node(0));
+    assert_class(&m.role(deadline()), OutcomeClass::Up, "before");
+    let addr: SocketAddr = topo.node(0).addr();
+    topo.kill9(0).unwrap();
+    // The open monitor connection sees the loss; the next probe is refused.
+    let first = m.role(deadline());
+    assert!(first.class.is_hard_failure(), "{first:?}");
+    for obs in [
+        m.role(deadline()),
+        m.ping(deadline()),
+        probe_tcp(addr, deadline()),
+        probe_handshake(addr, deadline()).0,
+    ] {
+        assert_class(&obs, OutcomeClass::Refused, "after kill -9");
+        assert!(obs.latency < DEADLINE, "refusal took {:?}", obs.latency);
+    }
+}
+
+#[test]
+fn frozen_node_times_out_within_the_deadline() {
+    let mut topo = topology();
+    let mut m = monitor(topo.node(0));
+    assert_class(&m.role(deadline()), OutcomeClass::Up, "before");
+    let addr = topo.node(0).addr();
+    topo.freeze(0).unwrap();
+    // The kernel still completes TCP handshakes for a SIGSTOPped server.
+    assert_class(
+        &probe_tcp(addr, deadline()),
+        OutcomeClass::Up,
+        "tcp to a frozen server",
+    );
+    assert_timed_out_in_bound(&m.ping(deadline()), "ping on the open monitor connection");
+    assert_timed_out_in_bound(&m.role(deadline()), "role (fresh connection)");
+    assert_timed_out_in_bound(&probe_handshake(addr, deadline()).0, "handshake");
+    topo.thaw(0).unwrap();
+    assert_class(
+        &m.role(Deadline::after(Duration::from_secs(5))),
+        OutcomeClass::Up,
+        "after SIGCONT",
+    );
+}
+
+#[test]
+fn blackholed_node_times_out_within_the_deadline() {
+    let topo = Topology::primary_replica_in_lab()
+        .unwrap_or_else(|e| panic!("cannot start lab topology: {e}"));
+    let mut m = monitor(topo.node(0));
+    assert_class(&m.role(deadline()), OutcomeClass::Up, "before");
+    let addr = topo.node(0).addr();
+    topo.blackhole(0).unwrap();
+    assert_timed_out_in_bound(&m.ping(deadline()), "ping on the open monitor connection");
+    assert_timed_out_in_bound(&m.role(deadline()), "role (fresh connection)");
+    assert_timed_out_in_bound(&probe_tcp(addr, deadline()), "tcp");
+    assert_timed_out_in_bound(&probe_handshake(addr, deadline()).0, "handshake");
+    topo.heal(0).unwrap();
+    assert_class(
+        &m.role(Deadline::after(Duration::from_secs(5))),
+        OutcomeClass::Up,
+        "after heal",
+    );
+}
+
+#[test]
+fn wrong_password_is_auth_failure_not_down() {
+    let topo = topology();
+    let mut m = MonitorProbe::new(options(topo.node(0), "not-the-password"));
+    for obs in [
+        m.role(deadline()),
+        m.ping(deadline()),
+        m.query("SELECT 1", deadline()),
+    ] {
+        assert_class(&obs, OutcomeClass::AuthFailed, "wrong password");
+        assert!(!obs.detail.contains("not-the-password"), "{obs:?}");
+    }
+    // Without credentials the node is plainly up.
+    assert_class(
+        &probe_handshake(topo.node(0).addr(), deadline()).0,
+        OutcomeClass::Up,
+        "handshake",
+    );
+}
+
+#[test]
+fn exhausted_connections_are_too_many_connections() {
+    let topo = topology();
+    let p = topo.node(0);
+    p.sql("SET GLOBAL max_connections = 3").unwrap();
+    // Fill every slot with app connections (root's extra slot does not help the app user).
+    let mut held: Vec<Connection> = Vec::new();
+    for _ in 0..10 {
+        match Connection::connect(&options(p, APP_PASSWORD)) {
+            Ok(c) => held.push(c),
+            Err(e) => {
+                assert_eq!(e.errno(), 1040, "{e}");
+                break;
+            }
+        }
+    }
+    assert!(!held.is_empty());
+    // App slots full: the server still greets, then refuses the login with 1040.
+    assert_class(
+        &probe_handshake(p.addr(), deadline()).0,
+        OutcomeClass::Up,
+        "handshake, app slots full",
+    );
+    assert_class(
+        &monitor(p).role(deadline()),
+        OutcomeClass::TooManyConnections,
+        "role when full",
+    );
+    // Also fill the extra CONNECTION ADMIN slot: now the greeting itself is a 1040 error packet.
+    let mut admins = Vec::new();
+    while let Ok(c) = p.admin() {
+        admins.push(c);
+        if admins.len() > 5 {
+            break;
+        }
+    }
+    let (obs, _) = probe_handshake(p.addr(), deadline());
+    assert_class(
+        &obs,
+        OutcomeClass::TooManyConnections,
+        "handshake when every slot is taken",
+    );
+    assert!(obs.detail.contains("1040"), "{obs:?}");
+    drop(admins);
+    drop(held);
+}
+
+#[test]
+fn replica_with_stopped_or_blocked_sql_thread_is_lagging() {
+    let topo = topology();
+    let (p, r) = (topo.node(0), topo.node(1));
+    p.sql("CREATE TABLE app.t (id INT PRIMARY KEY, v INT)")
+        .unwrap();
+    p.sql("INSERT INTO app.t VALUES (1, 0)").unwrap();
+    topo.wait_replicated(0, 1).unwrap();
+    let mut probe = monitor(r).max_lag(Duration::from_secs(1));
+    assert_class(
+        &probe.role(deadline()),
+        OutcomeClass::ReadOnly,
+        "caught-up replica",
+    );
+
+    // 1. SQL thread stopped: lag is unknown (NULL), the replica is not fit to serve.
+    r.sql("STOP SLAVE SQL_THREAD").unwrap();
+    p.sql("INSERT INTO app.t VALUES (2, 0)").unwrap();
+    let obs = probe.role(deadline());
+    assert_class(&obs, OutcomeClass::Lagging, "SQL thread stopped");
+    let rep = obs.role.unwrap().replication.unwrap();
+    assert!(!rep.sql_running && rep.seconds_behind.is_none(), "{rep:?}");
+    r.sql("START SLAVE SQL_THREAD").unwrap();
+    topo.wait_replicated(0, 1).unwrap();
+
+    // 2. SQL thread running but blocked behind a local lock: measurable lag grows.
+    let mut blocker = r.admin().unwrap();
+    blocker.query("BEGIN").unwrap();
+    blocker
+        .query("SELECT * FROM app.t WHERE id = 1 FOR UPDATE")
+        .unwrap();
+    p.sql("UPDATE app.t SET v = v + 1 WHERE id = 1").unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let obs = probe.role(deadline());
+    assert_class(&obs, OutcomeClass::Lagging, "blocked SQL thread");
+    let lag = obs.role.unwrap().replication.unwrap().seconds_behind;
+    assert!(lag.is_some_and(|s| s >= 2), "lag {lag:?}");
+    blocker.query("ROLLBACK").unwrap();
+    topo.wait_replicated(0, 1).unwrap();
+    assert_class(
+        &probe.role(deadline()),
+        OutcomeClass::ReadOnly,
+        "caught up again",
+    );
+}
