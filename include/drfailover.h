@@ -252,13 +252,15 @@ dr_status dr_connect(const char *dsn, dr_client **out);
 dr_status dr_connect_config(dr_config *config, dr_client **out);
 
 // Stop the client: stop its threads, deliver queued events (at most 1 s), close its
-// connections, run event finalizers, free it. Blocks until done; after it returns no
-// callback of this client runs. NULL is ignored. All leases must be released first (a
-// `MYSQL *` still leased is closed here). Must not be called twice, from an event callback,
-// or while other threads still use the client: the pointer is invalid afterwards.
+// connections, run event finalizers, free its resources. Blocks until done; after it returns
+// no callback of this client runs. NULL is ignored. All leases must be released first (a
+// `MYSQL *` still leased is closed here). Must not be called from an event callback or while
+// other threads are inside calls on this client. Afterwards the handle stays a valid
+// "closed" tombstone (a few bytes, kept for the life of the process): every call on it,
+// including another `dr_close`, returns `DR_E_CLOSED` or does nothing.
 //
 // # Safety
-// `client` must be NULL or a client from `dr_connect*` not yet closed.
+// `client` must be NULL or a client from `dr_connect*`.
 void dr_close(dr_client *client);
 
 // Block until a writer is available or `timeout_ms` passes (`DR_E_NO_WRITER`). On success

@@ -258,17 +258,52 @@ impl Node {
     }
 
     /// SIGSTOP: the kernel keeps completing TCP handshakes, the server never answers.
+    /// Returns once the process is really stopped (signal delivery is asynchronous).
     pub fn freeze(&mut self) -> Result<(), String> {
         self.signal(Signal::SIGSTOP)?;
+        self.wait_state(true)?;
         self.stopped = true;
         Ok(())
     }
 
-    /// SIGCONT after [`Node::freeze`].
+    /// SIGCONT after [`Node::freeze`]; returns once the process runs again.
     pub fn thaw(&mut self) -> Result<(), String> {
         self.signal(Signal::SIGCONT)?;
+        self.wait_state(false)?;
         self.stopped = false;
         Ok(())
+    }
+
+    /// Wait (up to 5 s) until every thread of the process is stopped, or none is.
+    fn wait_state(&self, stopped: bool) -> Result<(), String> {
+        let pid = self
+            .pid()
+            .ok_or_else(|| format!("{} is not running", self.name))?;
+        let started = Instant::now();
+        loop {
+            let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+                .map_err(|e| format!("read /proc/{pid}/task: {e}"))?;
+            let states: Vec<bool> = tasks
+                .filter_map(|t| t.ok())
+                .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+                .map(|stat| {
+                    // The state follows the parenthesised command name.
+                    let after = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+                    after.starts_with('T') || after.starts_with('t')
+                })
+                .collect();
+            if !states.is_empty() && states.iter().all(|s| *s == stopped) {
+                return Ok(());
+            }
+            if started.elapsed() > Duration::from_secs(5) {
+                return Err(format!(
+                    "{}: process did not become {}",
+                    self.name,
+                    if stopped { "stopped" } else { "running" }
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 

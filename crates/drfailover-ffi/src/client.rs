@@ -1,8 +1,10 @@
 //! Client lifecycle, waits, state, stats and leases.
 
+use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::raw::c_char;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -15,9 +17,25 @@ use crate::status::dr_status;
 /// A failover-aware client. Thread-safe: every call except `dr_close` may be made from any
 /// number of threads at once. Owns two threads (monitor, notifier) and a connection pool.
 pub struct dr_client {
+    /// Set once by `dr_close`; never written otherwise, so the check costs one cached load.
+    closed: AtomicBool,
+    /// `None` after `dr_close`: only this small tombstone stays allocated.
+    inner: UnsafeCell<Option<Open>>,
+}
+
+struct Open {
     client: Client,
     leases: Mutex<HashMap<usize, Leased>>,
 }
+
+// SAFETY: `inner` is written only by `dr_close`, which the contract forbids to run
+// concurrently with any other call on the same client; all other access is shared reads of
+// `Client` (Sync) and a Mutex.
+unsafe impl Sync for dr_client {}
+
+/// Closed clients' tombstones, kept reachable so calls on a closed handle stay defined
+/// (`DR_E_CLOSED`) for the life of the process. A few bytes per closed client.
+static TOMBSTONES: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
 /// A MariaDB/MySQL connection handle (`MYSQL *` from `<mysql.h>`), as lent by `dr_lease`.
 pub struct st_mysql {
@@ -25,12 +43,26 @@ pub struct st_mysql {
 }
 
 impl dr_client {
-    pub(crate) fn client(&self) -> Result<&Client, Failure> {
-        Ok(&self.client)
+    fn open(&self) -> Result<&Open, Failure> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Failure::new(dr_status::DR_E_CLOSED, "the client is closed"));
+        }
+        // SAFETY: not closed, and `dr_close` may not run concurrently (see the Sync impl).
+        unsafe { &*self.inner.get() }
+            .as_ref()
+            .ok_or_else(|| Failure::new(dr_status::DR_E_CLOSED, "the client is closed"))
     }
 
-    fn leases(&self) -> MutexGuard<'_, HashMap<usize, Leased>> {
-        self.leases.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn client(&self) -> Result<&Client, Failure> {
+        Ok(&self.open()?.client)
+    }
+
+    fn leases(&self) -> Result<MutexGuard<'_, HashMap<usize, Leased>>, Failure> {
+        Ok(self
+            .open()?
+            .leases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -78,8 +110,11 @@ fn connect(
     }
     let client = builder.connect()?;
     let boxed = Box::new(dr_client {
-        client,
-        leases: Mutex::new(HashMap::new()),
+        closed: AtomicBool::new(false),
+        inner: UnsafeCell::new(Some(Open {
+            client,
+            leases: Mutex::new(HashMap::new()),
+        })),
     });
     // SAFETY: `out` was checked non-NULL by the caller of this helper.
     unsafe { *out = Box::into_raw(boxed) };
@@ -127,22 +162,36 @@ pub unsafe extern "C" fn dr_connect_config(
 }
 
 /// Stop the client: stop its threads, deliver queued events (at most 1 s), close its
-/// connections, run event finalizers, free it. Blocks until done; after it returns no
-/// callback of this client runs. NULL is ignored. All leases must be released first (a
-/// `MYSQL *` still leased is closed here). Must not be called twice, from an event callback,
-/// or while other threads still use the client: the pointer is invalid afterwards.
+/// connections, run event finalizers, free its resources. Blocks until done; after it returns
+/// no callback of this client runs. NULL is ignored. All leases must be released first (a
+/// `MYSQL *` still leased is closed here). Must not be called from an event callback or while
+/// other threads are inside calls on this client. Afterwards the handle stays a valid
+/// "closed" tombstone (a few bytes, kept for the life of the process): every call on it,
+/// including another `dr_close`, returns `DR_E_CLOSED` or does nothing.
 ///
 /// # Safety
-/// `client` must be NULL or a client from `dr_connect*` not yet closed.
+/// `client` must be NULL or a client from `dr_connect*`.
 #[no_mangle]
 pub unsafe extern "C" fn dr_close(client: *mut dr_client) {
     guard::value((), || {
-        if !client.is_null() {
-            // SAFETY: created by Box::into_raw in connect() and not yet closed.
-            let client = unsafe { Box::from_raw(client) };
-            client.client.close();
-            drop(client);
+        // SAFETY: per the contract a non-NULL pointer is a client (open or a tombstone).
+        let Some(c) = (unsafe { client.as_ref() }) else {
+            return;
+        };
+        if c.closed.swap(true, Ordering::AcqRel) {
+            return;
         }
+        // SAFETY: the flag is set and no other call runs concurrently (contract), so we are
+        // the only one touching `inner`.
+        let open = unsafe { (*c.inner.get()).take() };
+        if let Some(open) = open {
+            open.client.close();
+            drop(open);
+        }
+        TOMBSTONES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(client as usize);
     })
 }
 
@@ -320,7 +369,7 @@ pub unsafe extern "C" fn dr_lease(
         out_ptr(out, "out")?;
         let mut lease = client.client()?.lease(millis(timeout_ms))?;
         let raw = lease.conn().as_raw() as *mut st_mysql;
-        client.leases().insert(raw as usize, lease);
+        client.leases()?.insert(raw as usize, lease);
         // SAFETY: checked non-NULL; writable per the contract.
         unsafe { *out = raw };
         Ok(())
@@ -342,7 +391,7 @@ pub unsafe extern "C" fn dr_release(client: *const dr_client, mysql: *mut st_mys
         if mysql.is_null() {
             return Err(Failure::invalid("mysql is NULL"));
         }
-        let lease = client.leases().remove(&(mysql as usize)).ok_or_else(|| {
+        let lease = client.leases()?.remove(&(mysql as usize)).ok_or_else(|| {
             Failure::new(
                 dr_status::DR_E_NOT_LEASED,
                 "this MYSQL * is not leased from this client",
