@@ -5,6 +5,7 @@
 #include <drfailover.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int failures = 0;
@@ -54,6 +55,20 @@ int main(void) {
     CHECK(dr_result_next_row(NULL) == 0);
     CHECK(dr_result_value(NULL, 0, NULL) == NULL);
     CHECK(dr_result_value_at(NULL, 0, 0, NULL) == NULL);
+    CHECK(dr_result_affected_rows(NULL) == 0);
+    CHECK(dr_result_insert_id(NULL) == 0);
+    CHECK(dr_config_on_event(NULL, NULL, NULL, NULL) == DR_E_INVALID_ARGUMENT);
+    CHECK(dr_version() != NULL && strlen(dr_version()) >= 5);
+
+    /* Over-long strings are rejected without reading past the limit. */
+    size_t big = 2u << 20;
+    char *longdsn = malloc(big + 1);
+    memset(longdsn, 'a', big);
+    longdsn[big] = '\0';
+    memcpy(longdsn, "mysql://", 8);
+    CHECK(dr_connect(longdsn, &c) == DR_E_INVALID_ARGUMENT);
+    CHECK(strstr(dr_last_error()->message, "longer than") != NULL);
+    free(longdsn);
     CHECK(strcmp(dr_status_str(DR_E_OUTCOME_UNKNOWN), "DR_E_OUTCOME_UNKNOWN") == 0);
     CHECK(strcmp(dr_status_str(12345), "DR_E_UNKNOWN") == 0);
 
@@ -90,7 +105,20 @@ int main(void) {
     dr_stats_info st;
     CHECK(dr_stats(client, &st) == DR_OK && st.probes >= 1);
     CHECK(dr_release(client, (struct st_mysql *)0x1234) == DR_E_NOT_LEASED);
+    CHECK(dr_release(client, NULL) == DR_E_INVALID_ARGUMENT);
+    CHECK(dr_lease(client, 0, NULL) == DR_E_INVALID_ARGUMENT);
+    struct st_mysql *m = (struct st_mysql *)0x1;
+    CHECK(dr_lease(client, 50, &m) == DR_E_NO_WRITER && m == (struct st_mysql *)0x1);
+    CHECK(dr_on_event(client, NULL, NULL, NULL) == DR_E_INVALID_ARGUMENT);
+    CHECK(dr_state(client, NULL) == DR_E_INVALID_ARGUMENT);
+    CHECK(dr_stats(client, NULL) == DR_E_INVALID_ARGUMENT);
+    CHECK(dr_current_writer(client, NULL) == DR_E_INVALID_ARGUMENT);
+    CHECK(dr_wait_generation(client, 0, 0, NULL) == DR_E_INVALID_ARGUMENT);
     CHECK(dr_set_log_callback(NULL, NULL, DR_LOG_DEBUG) == DR_OK);
+    dr_close(client);
+    /* A closed handle is a tombstone: calls fail cleanly, a second close does nothing. */
+    CHECK(dr_query(client, "SELECT 1", 0, NULL) == DR_E_CLOSED);
+    CHECK(dr_state(client, &s) == DR_E_CLOSED);
     dr_close(client);
 
     if (failures) {
