@@ -142,6 +142,9 @@ impl Client {
         for subscriber in subscribers {
             notifier.subscribe(subscriber);
         }
+        for sink in crate::sinks::from_config(&config)? {
+            notifier.subscribe(move |e| sink.offer(e));
+        }
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(64);
         let shared = Arc::new(Shared::new(config, client_id, notifier, wake_tx));
         let (first_tx, first_rx) = std::sync::mpsc::sync_channel::<FirstRound>(1);

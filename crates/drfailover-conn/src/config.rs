@@ -62,7 +62,49 @@ pub const KEYS: &[(&str, &str)] = &[
         "return to a higher-priority node when it is writable again (default false)",
     ),
     ("event_queue", "capacity of the event queue (default 1024)"),
+    (
+        "webhook_url",
+        "POST every event as JSON to this URL (repeatable; never logged in full)",
+    ),
+    (
+        "slack_webhook_url",
+        "POST every event as Slack-compatible text to this URL (repeatable)",
+    ),
+    (
+        "webhook_timeout_ms",
+        "timeout of one webhook request (default 5000)",
+    ),
+    (
+        "hook_command",
+        "run this program for every event, JSON on stdin (repeatable)",
+    ),
+    (
+        "hook_timeout_ms",
+        "kill a hook program after this long (default 10000)",
+    ),
 ];
+
+/// A webhook destination. `Debug` shows only scheme and host: paths carry tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookTarget {
+    /// The full URL.
+    pub url: String,
+    /// Slack-compatible text instead of the generic JSON event.
+    pub slack: bool,
+}
+
+impl std::fmt::Debug for WebhookTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (scheme, rest) = self.url.split_once("://").unwrap_or(("", &self.url));
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+        write!(
+            f,
+            "WebhookTarget({scheme}://{host}/…, slack: {})",
+            self.slack
+        )
+    }
+}
 
 /// Configuration of a [`crate::Client`]. `Debug` never shows the password.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,6 +142,14 @@ pub struct Config {
     pub failback: bool,
     /// Capacity of the event queue.
     pub event_queue: usize,
+    /// Webhooks that receive every event.
+    pub webhooks: Vec<WebhookTarget>,
+    /// Timeout of one webhook request.
+    pub webhook_timeout: Duration,
+    /// Programs run for every event.
+    pub hook_commands: Vec<std::path::PathBuf>,
+    /// How long a hook program may run.
+    pub hook_timeout: Duration,
     group: String,
 }
 
@@ -122,6 +172,10 @@ impl Default for Config {
             init_statements: Vec::new(),
             failback: false,
             event_queue: 1024,
+            webhooks: Vec::new(),
+            webhook_timeout: Duration::from_secs(5),
+            hook_commands: Vec::new(),
+            hook_timeout: Duration::from_secs(10),
             group: "client".into(),
         }
     }
@@ -215,6 +269,32 @@ impl Config {
             "init" => self.init_statements.push(value.to_string()),
             "failback" => self.failback = parse_bool(key, value)?,
             "event_queue" => self.event_queue = parse_u64(key, value)?.clamp(1, 1 << 20) as usize,
+            "webhook_url" | "slack_webhook_url" => {
+                if !cfg!(feature = "webhook") {
+                    return Err(Error::Config(format!(
+                        "option `{key}`: this build has no webhook support (feature `webhook`)"
+                    )));
+                }
+                if !(value.starts_with("http://") || value.starts_with("https://")) {
+                    return Err(Error::Config(format!(
+                        "option `{key}`: the URL must start with http:// or https://"
+                    )));
+                }
+                self.webhooks.push(WebhookTarget {
+                    url: value.to_string(),
+                    slack: key == "slack_webhook_url",
+                });
+            }
+            "webhook_timeout_ms" => self.webhook_timeout = parse_ms(key, value, 1)?,
+            "hook_command" => {
+                if value.is_empty() {
+                    return Err(Error::Config(
+                        "option `hook_command`: empty program path".into(),
+                    ));
+                }
+                self.hook_commands.push(value.into());
+            }
+            "hook_timeout_ms" => self.hook_timeout = parse_ms(key, value, 1)?,
             _ => {
                 let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
                 return Err(Error::Config(format!(
@@ -282,6 +362,22 @@ mod tests {
     fn unknown_key_is_named() {
         let err = Config::new().set("probe_intervall_ms", "5").unwrap_err();
         assert!(err.to_string().contains("`probe_intervall_ms`"), "{err}");
+    }
+
+    #[test]
+    fn webhook_urls_are_redacted_in_debug() {
+        let mut c = Config::new();
+        c.set(
+            "slack_webhook_url",
+            "https://hooks.example/services/T/B/SECRETTOKEN",
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("SECRETTOKEN") && shown.contains("hooks.example"),
+            "{shown}"
+        );
+        assert!(c.set("webhook_url", "ftp://x").is_err());
     }
 
     #[test]

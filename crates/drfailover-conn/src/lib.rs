@@ -32,9 +32,10 @@ mod pool;
 pub mod retry;
 pub mod selection;
 mod shared;
+mod sinks;
 
 pub use client::{Client, ClientBuilder, ClientState, QueryOptions, Stats};
-pub use config::Config;
+pub use config::{Config, WebhookTarget};
 pub use drfailover_mysql::QueryResult;
 pub use drfailover_notify::{Event, EventKind, SubscriptionId};
 pub use drfailover_probe::{Health, OutcomeClass};

@@ -10,16 +10,31 @@
 //! - [`StateWatch`]: condition-variable waits for "a writer is available" and "the
 //!   generation moved".
 //! - [`log_event`]: a subscriber that writes events to the `log` crate.
+//! - [`Webhook`] (feature `webhook`, on by default): HTTP POST of the JSON event, or a
+//!   Slack-compatible text; timeouts, retries with backoff; URLs redacted in logs.
+//! - [`CommandHook`]: run a program with the event as JSON on stdin and key fields in
+//!   environment variables, with a timeout.
+//! - [`AsyncSink`]: runs a slow subscriber (webhook, hook) on a thread of its own with a
+//!   bounded queue, so it never holds up the dispatcher or other subscribers.
 //!
-//! Costs: one thread per [`Notifier`]; `publish` is one bounded-channel `try_send`.
+//! Costs: one thread per [`Notifier`], plus one per configured webhook or hook; `publish`
+//! is one bounded-channel `try_send`.
 
 mod bus;
 mod event;
+mod hook;
+mod sink;
 mod watch;
+#[cfg(feature = "webhook")]
+mod webhook;
 
 pub use bus::{Notifier, SubscriptionId};
 pub use event::{Event, EventKind};
+pub use hook::CommandHook;
+pub use sink::AsyncSink;
 pub use watch::{StateWatch, WaitError, WatchState};
+#[cfg(feature = "webhook")]
+pub use webhook::{redact_url, Webhook, WebhookFormat};
 
 /// A subscriber body that logs every event through the `log` crate (`info`, `warn` for
 /// failures). Use with [`Notifier::subscribe`].
