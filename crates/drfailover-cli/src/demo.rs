@@ -140,10 +140,22 @@ pub fn run(mut args: Args) -> ExitCode {
         })
         .collect();
 
+    // Progress: the acknowledged-write count, redrawn in place on a terminal.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let pause = |secs: f64| {
         let until = Instant::now() + Duration::from_secs_f64(secs);
+        let mut shown = Instant::now();
         while Instant::now() < until && !interrupted.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(10));
+            if tty && shown.elapsed() >= Duration::from_millis(100) {
+                let n = acked.lock().unwrap_or_else(|p| p.into_inner()).len();
+                print!("\r[{:>9.1} ms] … {n} writes acknowledged\x1b[K", clock.ms());
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                shown = Instant::now();
+            }
+        }
+        if tty {
+            print!("\r\x1b[K");
         }
     };
     pause(args.before_s);

@@ -5,7 +5,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod endpoints;
+mod health;
 mod probe;
+mod watch;
 
 /// Failover-aware MySQL/MariaDB client: command-line tools.
 #[derive(Parser, Debug)]
@@ -20,8 +23,13 @@ enum Command {
     /// Start a throwaway primary + replica on loopback, write through the library, kill -9 the
     /// primary, promote the replica, and print the failover timeline.
     Demo(demo::Args),
-    /// Probe every endpoint of a DSN once: role, latency, outcome class.
+    /// Probe every endpoint of a DSN once: role, lag, latency, outcome class. Exit 0 when a
+    /// writer was found, 1 when not, 2 for a usage or configuration error.
     Probe(probe::Args),
+    /// Follow a DSN live: endpoint states, writer, generation and events as they happen.
+    Watch(watch::Args),
+    /// Serve HTTP health checks that know MySQL roles: /writer, /replica?max_lag=N, /health.
+    HealthServer(health::Args),
 }
 
 fn main() -> ExitCode {
@@ -29,5 +37,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Watch(args) => watch::run(args),
+        Command::HealthServer(args) => health::run(args),
     }
 }
