@@ -220,14 +220,23 @@ mod interrupt {
     use std::time::{Duration, Instant};
 
     fn sigint(pid: u32) {
-        let ok = Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+        let ok = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap();
         assert!(ok.success());
     }
 
     fn mariadbd_children_of(pid: u32) -> Vec<u32> {
         // Servers are children of the demo process (via setpriv, which execs).
-        let out = Command::new("pgrep").args(["-P", &pid.to_string(), "mariadbd"]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+        let out = Command::new("pgrep")
+            .args(["-P", &pid.to_string(), "mariadbd"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
     }
 
     #[test]
@@ -254,15 +263,23 @@ mod interrupt {
         let status = child.wait().unwrap();
         let rest: Vec<String> = lines.map_while(Result::ok).collect();
         assert_eq!(status.code(), Some(130), "{rest:?}");
-        assert!(rest.iter().any(|l| l.contains("interrupted: servers stopped and removed")), "{rest:?}");
+        assert!(
+            rest.iter()
+                .any(|l| l.contains("interrupted: servers stopped and removed")),
+            "{rest:?}"
+        );
         for s in servers {
-            assert!(!std::path::Path::new(&format!("/proc/{s}")).exists(), "mariadbd {s} survived Ctrl-C");
+            assert!(
+                !std::path::Path::new(&format!("/proc/{s}")).exists(),
+                "mariadbd {s} survived Ctrl-C"
+            );
         }
     }
 
     #[test]
     fn ctrl_c_stops_watch_cleanly() {
-        let topo = drfailover_testkit::Topology::primary_replica().unwrap_or_else(|e| panic!("{e}"));
+        let topo =
+            drfailover_testkit::Topology::primary_replica().unwrap_or_else(|e| panic!("{e}"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_drfailover"))
             .args(["watch", &topo.dsn("")])
             .stdout(Stdio::piped())
@@ -270,11 +287,17 @@ mod interrupt {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().unwrap().unwrap();
-        assert!(first.contains("event") || first.contains("state"), "{first}");
+        assert!(
+            first.contains("event") || first.contains("state"),
+            "{first}"
+        );
         sigint(child.id());
         let status = child.wait().unwrap();
         let rest: Vec<String> = lines.map_while(Result::ok).collect();
         assert!(status.success(), "{rest:?}");
-        assert!(rest.last().is_some_and(|l| l.contains("stopped:")), "{rest:?}");
+        assert!(
+            rest.last().is_some_and(|l| l.contains("stopped:")),
+            "{rest:?}"
+        );
     }
 }

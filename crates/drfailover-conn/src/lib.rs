@@ -43,3 +43,20 @@ pub use endpoint::{Endpoint, Generation};
 pub use error::Error;
 pub use pool::Leased;
 pub use shared::EndpointStatus;
+
+#[cfg(test)]
+mod thread_safety {
+    fn shared<T: Send + Sync>() {}
+
+    #[test]
+    fn public_types_are_send_and_sync_where_meant_to_be_shared() {
+        shared::<crate::Client>();
+        shared::<crate::Config>();
+        shared::<crate::Error>();
+        shared::<crate::Event>();
+        shared::<crate::ClientState>();
+        shared::<crate::QueryResult>();
+        fn sendable<T: Send>() {}
+        sendable::<crate::Leased>();
+    }
+}

@@ -46,3 +46,16 @@ pub use socket::AbortHandle;
 pub fn client_version() -> String {
     connection::client_info()
 }
+
+#[cfg(test)]
+mod thread_safety {
+    #[test]
+    fn connection_moves_between_threads_and_results_are_shared() {
+        fn sendable<T: Send>() {}
+        fn shared<T: Send + Sync>() {}
+        sendable::<crate::Connection>();
+        shared::<crate::QueryResult>();
+        shared::<crate::Error>();
+        shared::<crate::AbortHandle>();
+    }
+}

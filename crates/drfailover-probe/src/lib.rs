@@ -14,7 +14,7 @@
 //!   seen by application traffic). Time is passed in, so it is tested without servers.
 //!
 //! Threading: probes block the calling thread up to their deadline; nothing here spawns
-//! threads. Costs: one TCP connection per [`RoleProbe`], kept open between probes.
+//! threads. Costs: one TCP connection per [`MonitorProbe`], kept open between probes.
 
 pub mod handshake;
 mod monitor;

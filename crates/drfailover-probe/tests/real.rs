@@ -192,11 +192,15 @@ fn exhausted_connections_are_too_many_connections() {
         }
     }
     assert!(!held.is_empty());
-    // App slots full: the server still greets, then refuses the login with 1040.
-    assert_class(
-        &probe_handshake(p.addr(), deadline()).0,
-        OutcomeClass::Up,
-        "handshake, app slots full",
+    // App slots full: the server usually still greets and refuses the login with 1040 (or,
+    // while the rejected session above still holds the extra slot, refuses at the greeting).
+    let greeting = probe_handshake(p.addr(), deadline()).0;
+    assert!(
+        matches!(
+            greeting.class,
+            OutcomeClass::Up | OutcomeClass::TooManyConnections
+        ),
+        "handshake, app slots full: {greeting:?}"
     );
     assert_class(
         &monitor(p).role(deadline()),

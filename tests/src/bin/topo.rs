@@ -3,8 +3,9 @@
 //!     drfailover-topo [--fault kill9|freeze|none] [--promote-delay-ms N] [--timeout-s N]
 //!                     [--sql STATEMENT]... -- PROGRAM [ARGS...]
 //!
-//! The program gets `DRFAILOVER_TEST_DSN` (app user, both nodes) in its environment, and
-//! `{dsn}` in its arguments is replaced by it. Its stdout is echoed. When it prints a line
+//! The program gets `DRFAILOVER_TEST_DSN` (app user, both nodes) and `MYSQL_PWD` in its
+//! environment; in its arguments `{dsn}`, `{host}` (the primary's `ip:port`) and `{user}` are
+//! replaced. Its stdout is echoed. When it prints a line
 //! `READY`, the primary gets the fault and the replica is promoted (after the delay). Exits
 //! with the program's status (124 on timeout); servers are always stopped and removed.
 //! Used by ctest for the C suite; MariaDB missing is a failure, never a skip.
@@ -13,7 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use drfailover_testkit::Topology;
+use drfailover_testkit::{Topology, APP_PASSWORD, APP_USER};
 
 struct Options {
     fault: String,
@@ -71,13 +72,19 @@ fn run(o: Options) -> Result<i32, String> {
     }
     topo.wait_replicated(0, 1)?;
     let dsn = topo.dsn("probe_interval_ms=50&failover_timeout_ms=30000");
+    let host = topo.node(0).addr().to_string();
     let args: Vec<String> = o.program[1..]
         .iter()
-        .map(|a| a.replace("{dsn}", &dsn))
+        .map(|a| {
+            a.replace("{dsn}", &dsn)
+                .replace("{host}", &host)
+                .replace("{user}", APP_USER)
+        })
         .collect();
     let mut child = Command::new(&o.program[0])
         .args(&args)
         .env("DRFAILOVER_TEST_DSN", &dsn)
+        .env("MYSQL_PWD", APP_PASSWORD)
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("spawn {}: {e}", o.program[0]))?;

@@ -1,0 +1,57 @@
+//! Probe one server every way this crate knows, with 200 ms deadlines.
+//!
+//!     MYSQL_PWD=secret cargo run -p drfailover-probe --example check -- 127.0.0.1:3306 app
+
+use std::net::ToSocketAddrs;
+use std::time::Duration;
+
+use drfailover_mysql::ConnectOptions;
+use drfailover_probe::handshake::probe_handshake;
+use drfailover_probe::tcp::probe_tcp;
+use drfailover_probe::{Deadline, MonitorProbe, Observation};
+
+fn show(name: &str, obs: &Observation) {
+    println!(
+        "{name:<10} {:<20} {:>9.3} ms  {}",
+        obs.class.as_str(),
+        obs.latency.as_secs_f64() * 1e3,
+        obs.detail
+    );
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [addr, user, ..] = args.as_slice() else {
+        return Err("usage: check HOST:PORT USER   (password in MYSQL_PWD)".into());
+    };
+    let deadline = || Deadline::after(Duration::from_millis(200));
+    let socket = addr.to_socket_addrs()?.next().ok_or("no address")?;
+    show("tcp", &probe_tcp(socket, deadline()));
+    let (obs, greeting) = probe_handshake(socket, deadline());
+    show("handshake", &obs);
+    if let Some(g) = greeting {
+        println!(
+            "           server {} connection id {}",
+            g.server_version, g.connection_id
+        );
+    }
+    let (host, port) = addr.rsplit_once(':').ok_or("HOST:PORT expected")?;
+    let opts = ConnectOptions::tcp(host, port.parse()?)
+        .user(user.as_str())
+        .password(std::env::var("MYSQL_PWD").unwrap_or_default());
+    let mut monitor = MonitorProbe::new(opts).max_lag(Duration::from_secs(10));
+    show("ping", &monitor.ping(deadline()));
+    show("query", &monitor.query("SELECT 1", deadline()));
+    let role = monitor.role(deadline());
+    show("role", &role);
+    if let Some(r) = role.role {
+        println!(
+            "           writable={} gtid={} semi_sync_master={:?} replica={:?}",
+            r.writable(),
+            r.gtid_position.unwrap_or_default(),
+            r.semi_sync_master,
+            r.replication
+        );
+    }
+    Ok(())
+}
