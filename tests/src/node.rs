@@ -167,7 +167,7 @@ impl Node {
                 "--gtid-strict-mode=1",
                 "--rpl-semi-sync-slave-enabled=1",
                 "--rpl-semi-sync-master-wait-point=AFTER_SYNC",
-                "--rpl-semi-sync-master-timeout=1000",
+                "--rpl-semi-sync-master-timeout=10000",
                 "--slave-net-timeout=5",
                 "--max-connections=300",
                 "--max-connect-errors=1000000",

@@ -152,9 +152,20 @@ impl Topology {
     pub fn wait_semi_sync_clients(&self, primary: usize, count: u32) -> Result<(), String> {
         let start = Instant::now();
         loop {
-            let r = self.nodes[primary].sql("SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'")?;
-            let n: u32 = r.text(0, 1).and_then(|v| v.parse().ok()).unwrap_or(0);
-            if n >= count {
+            let r = self.nodes[primary].sql(
+                "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+                 WHERE VARIABLE_NAME IN ('RPL_SEMI_SYNC_MASTER_CLIENTS', 'RPL_SEMI_SYNC_MASTER_STATUS')",
+            )?;
+            let value = |name: &str| {
+                (0..r.num_rows())
+                    .find(|&row| r.text(row, 0) == Some(name))
+                    .and_then(|row| r.text(row, 1))
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let n: u32 = value("RPL_SEMI_SYNC_MASTER_CLIENTS").parse().unwrap_or(0);
+            // ON means commits really wait for a replica's acknowledgement again.
+            if n >= count && value("RPL_SEMI_SYNC_MASTER_STATUS") == "ON" {
                 return Ok(());
             }
             if start.elapsed() > Duration::from_secs(20) {
@@ -214,10 +225,32 @@ impl Topology {
         self.nodes[i].thaw()
     }
 
-    /// Promote node `i`: stop replicating, forget the old primary, become writable. Semi-sync
-    /// master is switched off until a replica attaches again. ~10–30 ms.
+    /// Promote node `i`: stop receiving, apply everything already received, forget the old
+    /// primary, become writable. Semi-sync master is switched off until a replica attaches
+    /// again. ~10–50 ms.
+    ///
+    /// Applying the relay log first matters: a semi-sync replica acknowledges a transaction
+    /// once it is *received*, so `STOP SLAVE; RESET SLAVE ALL` alone would throw away
+    /// transactions the old primary already acknowledged to its clients.
     pub fn promote(&self, i: usize) -> Result<(), String> {
-        self.nodes[i].sql_batch(&[
+        let node = &self.nodes[i];
+        node.sql("STOP SLAVE IO_THREAD")?;
+        let status = node.sql("SHOW SLAVE STATUS")?;
+        let received = status
+            .column("Gtid_IO_Pos")
+            .and_then(|c| status.text(0, c))
+            .unwrap_or("")
+            .to_string();
+        if !received.is_empty() {
+            let applied = node.sql_value(&format!("SELECT MASTER_GTID_WAIT('{received}', 30)"))?;
+            if applied.as_deref() != Some("0") {
+                return Err(format!(
+                    "{}: relay log not applied up to {received} within 30 s",
+                    node.name()
+                ));
+            }
+        }
+        node.sql_batch(&[
             "STOP SLAVE",
             "RESET SLAVE ALL",
             "SET GLOBAL rpl_semi_sync_master_enabled=0",

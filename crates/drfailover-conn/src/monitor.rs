@@ -117,8 +117,15 @@ impl Monitor {
     fn probe(&mut self, i: usize) -> Observation {
         let obs = self.probes[i].role(Deadline::after(self.shared.config.probe_timeout));
         Counters::bump(&self.shared.counters.probes);
-        self.writable[i] = obs.writable();
         let transition = self.trackers[i].observe(obs.class, Instant::now());
+        // A live node's role is what the probe just read. A failed probe does not erase the
+        // last known role: the writer survives a single slow probe (suspect) and is dropped
+        // when the tracker declares it down (after `fall` failures, at once when refused).
+        if obs.class.is_alive() {
+            self.writable[i] = obs.writable();
+        } else if self.trackers[i].state() == Health::Down {
+            self.writable[i] = false;
+        }
         {
             let mut status = self.shared.status();
             let s = &mut status[i];
@@ -131,13 +138,13 @@ impl Monitor {
             match t.to {
                 Health::Down => {
                     log::warn!(target: "drfailover", "endpoint {name} down: {} {}", obs.class, obs.detail);
-                    if Some(i) == self.writer {
-                        let n = self.shared.pool.abort_endpoint(i);
-                        self.shared
-                            .counters
-                            .aborted
-                            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-                    }
+                    // In-flight abort: whatever is still leased to a dead node (the writer, or
+                    // the writer just lost) is blocked on it; shut those sockets now.
+                    let n = self.shared.pool.abort_endpoint(i);
+                    self.shared
+                        .counters
+                        .aborted
+                        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                     self.shared.notifier.publish(
                         self.shared
                             .event(EventKind::EndpointDown, self.generation)

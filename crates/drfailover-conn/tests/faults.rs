@@ -1,0 +1,296 @@
+//! Silent failures, split brain, and many failovers under load — through the public API.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use drfailover_conn::{Client, Config, Error, Event, EventKind};
+use drfailover_testkit::{NodeRole, Topology};
+
+const FAST: &str = "probe_interval_ms=50&failover_timeout_ms=30000&pool_size=32";
+
+/// Writer threads inserting unique ids, recording what was acknowledged and what is unknown.
+struct Load {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<u64>>>,
+    unknown: Arc<Mutex<Vec<u64>>>,
+    errors: Arc<Mutex<Vec<String>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(client: &Arc<Client>, threads: usize) -> Load {
+        let next = Arc::new(AtomicU64::new(1));
+        let (stop, acked, unknown, errors) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::default(),
+            Arc::default(),
+            Arc::default(),
+        );
+        let handles = (0..threads)
+            .map(|_| {
+                let (client, next, stop, acked, unknown, errors): (
+                    Arc<Client>,
+                    _,
+                    Arc<AtomicBool>,
+                    Arc<Mutex<Vec<u64>>>,
+                    Arc<Mutex<Vec<u64>>>,
+                    Arc<Mutex<Vec<String>>>,
+                ) = (
+                    client.clone(),
+                    next.clone(),
+                    Arc::clone(&stop),
+                    Arc::clone(&acked),
+                    Arc::clone(&unknown),
+                    Arc::clone(&errors),
+                );
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let id = next.fetch_add(1, Ordering::Relaxed);
+                        match client.query(&format!("INSERT INTO t (id) VALUES ({id})")) {
+                            Ok(_) => acked.lock().unwrap().push(id),
+                            Err(Error::OutcomeUnknown(_)) => unknown.lock().unwrap().push(id),
+                            Err(e) => {
+                                errors.lock().unwrap().push(format!("{id}: {e}"));
+                                std::thread::sleep(Duration::from_millis(5));
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            acked,
+            unknown,
+            errors,
+            threads: handles,
+        }
+    }
+
+    fn acked_count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Wait until `n` more writes than now were acknowledged (bounded).
+    fn wait_progress(&self, n: usize, within: Duration) -> Duration {
+        let target = self.acked_count() + n;
+        let t = Instant::now();
+        while self.acked_count() < target {
+            assert!(
+                t.elapsed() < within,
+                "writes did not progress within {within:?}; errors: {:?}",
+                self.errors.lock().unwrap().first()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        t.elapsed()
+    }
+
+    fn stop(self) -> (Vec<u64>, Vec<u64>, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        let take = |m: &Arc<Mutex<Vec<u64>>>| m.lock().unwrap().clone();
+        (
+            take(&self.acked),
+            take(&self.unknown),
+            self.errors.lock().unwrap().clone(),
+        )
+    }
+}
+
+/// Every acknowledged write is on `node`; every row there was acknowledged or unknown.
+fn verify(topo: &Topology, node: usize, acked: &[u64], unknown: &[u64]) {
+    let rows = topo.node(node).sql("SELECT id FROM app.t").unwrap();
+    let present: HashSet<u64> = (0..rows.num_rows())
+        .map(|r| rows.text(r, 0).unwrap().parse().unwrap())
+        .collect();
+    let lost: Vec<_> = acked.iter().filter(|id| !present.contains(id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    let known: HashSet<u64> = acked.iter().chain(unknown).copied().collect();
+    let phantom: Vec<_> = present.iter().filter(|id| !known.contains(id)).collect();
+    assert!(
+        phantom.is_empty(),
+        "rows nobody was told about: {phantom:?}"
+    );
+    assert_eq!(
+        acked.len(),
+        acked.iter().collect::<HashSet<_>>().len(),
+        "an id was acknowledged twice"
+    );
+}
+
+fn recording_client(dsn: &str) -> (Arc<Client>, Arc<Mutex<Vec<Event>>>) {
+    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let e2 = events.clone();
+    let client = Client::builder(Config::from_dsn(dsn).unwrap())
+        .on_event(move |e| e2.lock().unwrap().push(e.clone()))
+        .connect()
+        .unwrap();
+    client.wait_ready(Duration::from_secs(5)).unwrap();
+    client
+        .query("CREATE TABLE IF NOT EXISTS t (id BIGINT PRIMARY KEY)")
+        .unwrap();
+    (Arc::new(client), events)
+}
+
+#[test]
+fn frozen_writer_is_abandoned_and_its_return_is_split_brain_without_flip_flop() {
+    let mut topo =
+        Topology::primary_replica().unwrap_or_else(|e| panic!("cannot start MariaDB: {e}"));
+    let (client, events) = recording_client(&topo.dsn(FAST));
+    let load = Load::start(&client, 4);
+    load.wait_progress(200, Duration::from_secs(10));
+    let g1 = client.state().generation;
+
+    topo.freeze(0).unwrap();
+    let frozen = Instant::now();
+    // In-flight statements are blocked on the frozen server until the monitor declares it
+    // down and shuts their sockets; then they report outcome unknown, never success.
+    let g = client
+        .wait_generation(g1, Duration::from_secs(2))
+        .map(|_| ());
+    assert!(
+        g.is_err(),
+        "no writable node yet, the generation must not move"
+    );
+    assert!(
+        !client.state().ready,
+        "a frozen writer must be declared down within the budget"
+    );
+    let detected = frozen.elapsed();
+    topo.promote(1).unwrap();
+    let g2 = client.wait_generation(g1, Duration::from_secs(10)).unwrap();
+    let resumed = load.wait_progress(50, Duration::from_secs(10));
+    eprintln!("SIGSTOP: writer abandoned within {detected:?}; writes resumed {resumed:?} after the promotion");
+    assert_eq!(
+        client.state().writer.unwrap().to_string(),
+        topo.node(1).addr().to_string()
+    );
+    assert!(
+        client.stats().aborted > 0 || !load.unknown.lock().unwrap().is_empty(),
+        "in-flight work was not aborted"
+    );
+
+    // The old primary comes back, still writable: split brain. Keep the current writer.
+    topo.thaw(0).unwrap();
+    let t = Instant::now();
+    while !events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| e.kind == EventKind::SplitBrain)
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no split-brain event"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    load.wait_progress(200, Duration::from_secs(10));
+    assert_eq!(
+        client.state().generation,
+        g2,
+        "flip-flopped back to the old primary"
+    );
+    assert_eq!(
+        client.state().writer.unwrap().to_string(),
+        topo.node(1).addr().to_string()
+    );
+    let (acked, unknown, errors) = load.stop();
+    assert!(errors.is_empty(), "{errors:?}");
+    // Writes acknowledged before the freeze were semi-sync replicated; after it, all went to
+    // the new primary: every acknowledged write is there.
+    verify(&topo, 1, &acked, &unknown);
+    client.close();
+}
+
+#[test]
+fn blackholed_writer_is_abandoned_for_the_promoted_replica() {
+    let topo = Topology::primary_replica_in_lab()
+        .unwrap_or_else(|e| panic!("cannot start lab topology: {e}"));
+    let (client, _events) = recording_client(&topo.dsn(FAST));
+    let load = Load::start(&client, 4);
+    load.wait_progress(200, Duration::from_secs(10));
+    let g1 = client.state().generation;
+    topo.blackhole(0).unwrap();
+    let t = Instant::now();
+    while client.state().ready {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "blackholed writer not declared down"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let detected = t.elapsed();
+    topo.promote(1).unwrap();
+    client.wait_generation(g1, Duration::from_secs(10)).unwrap();
+    let resumed = load.wait_progress(50, Duration::from_secs(10));
+    eprintln!("blackhole: writer abandoned after {detected:?}; writes resumed {resumed:?} after the promotion");
+    let (acked, unknown, errors) = load.stop();
+    assert!(errors.is_empty(), "{errors:?}");
+    verify(&topo, 1, &acked, &unknown);
+    client.close();
+}
+
+#[test]
+fn sixteen_threads_through_ten_failovers_lose_nothing_and_replay_nothing() {
+    let mut topo =
+        Topology::primary_replica().unwrap_or_else(|e| panic!("cannot start MariaDB: {e}"));
+    let (client, events) = recording_client(&topo.dsn(FAST));
+    let load = Load::start(&client, 16);
+    let (mut primary, mut replica) = (0usize, 1usize);
+    for round in 1..=10 {
+        load.wait_progress(100, Duration::from_secs(20));
+        let g = client.state().generation;
+        topo.kill9(primary).unwrap();
+        topo.promote(replica).unwrap();
+        client
+            .wait_generation(g, Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("round {round}: no failover: {e}"));
+        load.wait_progress(100, Duration::from_secs(20));
+        // The old primary returns as a replica of the new one (crash recovery truncates what
+        // was never acknowledged), semi-sync back on before the next fault.
+        topo.restart(primary, NodeRole::Replica, Some(replica))
+            .unwrap();
+        topo.node(replica)
+            .sql("SET GLOBAL rpl_semi_sync_master_enabled=1")
+            .unwrap();
+        topo.wait_semi_sync_clients(replica, 1).unwrap();
+        topo.wait_replicated(replica, primary).unwrap();
+        std::mem::swap(&mut primary, &mut replica);
+    }
+    load.wait_progress(100, Duration::from_secs(20));
+    let (acked, unknown, errors) = load.stop();
+    // A replayed INSERT would surface as a duplicate-key error here: there must be none.
+    assert!(
+        errors.is_empty(),
+        "{} errors, e.g. {:?}",
+        errors.len(),
+        errors.first()
+    );
+    verify(&topo, primary, &acked, &unknown);
+    let completed = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == EventKind::FailoverCompleted)
+        .count();
+    assert_eq!(completed, 10);
+    assert_eq!(client.stats().failovers, 10);
+    assert_eq!(client.stats().outcome_unknown as usize, unknown.len());
+    eprintln!(
+        "10 failovers: {} acknowledged, {} outcome unknown, 0 lost, 0 replayed",
+        acked.len(),
+        unknown.len()
+    );
+    client.close();
+}
