@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use drfailover_mysql::{ConnectOptions, Connection, Deadline, QueryResult};
+use drfailover_mysql::{ConnectOptions, Connection, QueryResult};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -210,17 +210,20 @@ impl Node {
         }
     }
 
-    /// An administrative connection as root over the node's Unix socket (bounded by 20 s).
+    /// An administrative connection as root over the node's Unix socket. Blocking, with 20 s
+    /// connect and read timeouts (the harness never sends admin statements to a frozen node).
     pub fn admin(&self) -> Result<Connection, String> {
-        let opts = ConnectOptions::unix(self.socket()).user("root");
-        Connection::connect_within(&opts, Deadline::after(ADMIN_BUDGET))
-            .map_err(|e| format!("{}: admin connect: {e}", self.name))
+        let mut opts = ConnectOptions::unix(self.socket()).user("root");
+        opts.connect_timeout = ADMIN_BUDGET;
+        opts.read_timeout = Some(ADMIN_BUDGET);
+        opts.write_timeout = Some(ADMIN_BUDGET);
+        Connection::connect(&opts).map_err(|e| format!("{}: admin connect: {e}", self.name))
     }
 
     /// Run one statement as root and return its result (bounded by 20 s).
     pub fn sql(&self, statement: &str) -> Result<QueryResult, String> {
         let mut conn = self.admin()?;
-        conn.query_within(statement, Deadline::after(ADMIN_BUDGET))
+        conn.query(statement)
             .map_err(|e| format!("{}: `{statement}`: {e}", self.name))
     }
 
@@ -228,7 +231,7 @@ impl Node {
     pub fn sql_batch(&self, statements: &[&str]) -> Result<(), String> {
         let mut conn = self.admin()?;
         for statement in statements {
-            conn.query_within(statement, Deadline::after(ADMIN_BUDGET))
+            conn.query(statement)
                 .map_err(|e| format!("{}: `{statement}`: {e}", self.name))?;
         }
         Ok(())

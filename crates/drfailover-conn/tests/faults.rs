@@ -22,25 +22,15 @@ struct Load {
 impl Load {
     fn start(client: &Arc<Client>, threads: usize) -> Load {
         let next = Arc::new(AtomicU64::new(1));
-        let (stop, acked, unknown, errors) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::default(),
-            Arc::default(),
-            Arc::default(),
-        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let unknown: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
         let handles = (0..threads)
             .map(|_| {
-                let (client, next, stop, acked, unknown, errors): (
-                    Arc<Client>,
-                    _,
-                    Arc<AtomicBool>,
-                    Arc<Mutex<Vec<u64>>>,
-                    Arc<Mutex<Vec<u64>>>,
-                    Arc<Mutex<Vec<String>>>,
-                ) = (
-                    client.clone(),
-                    next.clone(),
-                    Arc::clone(&stop),
+                let (client, next) = (client.clone(), next.clone());
+                let (stop, acked, unknown, errors) = (
+                    stop.clone(),
                     Arc::clone(&acked),
                     Arc::clone(&unknown),
                     Arc::clone(&errors),
