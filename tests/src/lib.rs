@@ -13,6 +13,7 @@
 
 mod addr;
 pub mod cprog;
+pub mod dns;
 pub mod http;
 mod netns;
 mod node;

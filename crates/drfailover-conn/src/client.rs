@@ -148,7 +148,8 @@ impl Client {
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(64);
         let shared = Arc::new(Shared::new(config, client_id, notifier, wake_tx));
         let (first_tx, first_rx) = std::sync::mpsc::sync_channel::<FirstRound>(1);
-        let monitor = Monitor::new(shared.clone(), wake_rx);
+        let resolver = crate::monitor::resolver_for(&shared.config)?;
+        let monitor = Monitor::new(shared.clone(), wake_rx, resolver);
         let handle = std::thread::Builder::new()
             .name("drfailover-monitor".into())
             .spawn(move || monitor.run(first_tx))
@@ -356,7 +357,7 @@ impl Client {
 
     /// Open a connection to endpoint `i` and run the init statements.
     fn open(&self, i: usize, deadline: Deadline) -> Result<Connection, drfailover_mysql::Error> {
-        let mut conn = Connection::connect_within(&self.shared.endpoint_options[i], deadline)?;
+        let mut conn = Connection::connect_within(&self.shared.options(i), deadline)?;
         for statement in &self.shared.config.init_statements {
             conn.query(statement)?;
         }

@@ -142,6 +142,14 @@ pub struct Config {
     pub failback: bool,
     /// Capacity of the event queue.
     pub event_queue: usize,
+    /// DNS server for host names (`None`: the system's).
+    pub nameserver: Option<std::net::SocketAddr>,
+    /// Shortest time a DNS answer is kept.
+    pub dns_min_ttl: Duration,
+    /// Longest time a DNS answer is kept.
+    pub dns_max_ttl: Duration,
+    /// Timeout of one DNS query.
+    pub dns_timeout: Duration,
     /// Webhooks that receive every event.
     pub webhooks: Vec<WebhookTarget>,
     /// Timeout of one webhook request.
@@ -172,6 +180,10 @@ impl Default for Config {
             init_statements: Vec::new(),
             failback: false,
             event_queue: 1024,
+            nameserver: None,
+            dns_min_ttl: Duration::from_millis(1000),
+            dns_max_ttl: Duration::from_secs(30),
+            dns_timeout: Duration::from_millis(1000),
             webhooks: Vec::new(),
             webhook_timeout: Duration::from_secs(5),
             hook_commands: Vec::new(),
@@ -269,6 +281,29 @@ impl Config {
             "init" => self.init_statements.push(value.to_string()),
             "failback" => self.failback = parse_bool(key, value)?,
             "event_queue" => self.event_queue = parse_u64(key, value)?.clamp(1, 1 << 20) as usize,
+            "nameserver" => {
+                if !cfg!(feature = "dns") {
+                    return Err(Error::Config(
+                        "option `nameserver`: this build has no DNS support (feature `dns`)".into(),
+                    ));
+                }
+                let addr = value
+                    .parse::<std::net::SocketAddr>()
+                    .ok()
+                    .or_else(|| {
+                        value
+                            .parse::<std::net::IpAddr>()
+                            .ok()
+                            .map(|ip| (ip, 53).into())
+                    })
+                    .ok_or_else(|| {
+                        Error::Config(format!("option `nameserver`: `{value}` is not ip[:port]"))
+                    })?;
+                self.nameserver = Some(addr);
+            }
+            "dns_min_ttl_ms" => self.dns_min_ttl = parse_ms(key, value, 1)?,
+            "dns_max_ttl_ms" => self.dns_max_ttl = parse_ms(key, value, 1)?,
+            "dns_timeout_ms" => self.dns_timeout = parse_ms(key, value, 1)?,
             "webhook_url" | "slack_webhook_url" => {
                 if !cfg!(feature = "webhook") {
                     return Err(Error::Config(format!(
@@ -349,6 +384,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), Error> {
         if self.endpoints.is_empty() {
             return Err(Error::Config("no endpoints: give at least one host".into()));
+        }
+        if self.dns_min_ttl > self.dns_max_ttl {
+            return Err(Error::Config(
+                "dns_min_ttl_ms is larger than dns_max_ttl_ms".into(),
+            ));
         }
         Ok(())
     }

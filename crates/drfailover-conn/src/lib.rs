@@ -24,6 +24,8 @@
 
 mod client;
 pub mod config;
+#[cfg(feature = "dns")]
+mod dns;
 pub mod dsn;
 mod endpoint;
 mod error;

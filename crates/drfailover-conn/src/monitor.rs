@@ -12,8 +12,42 @@ use drfailover_probe::{Deadline, Health, HealthTracker, MonitorProbe, Observatio
 use crate::selection::{select_writer, Candidate};
 use crate::shared::{Counters, Shared, Wake};
 
+/// Resolution state of an endpoint given by name.
+#[cfg_attr(not(feature = "dns"), allow(dead_code))]
+struct Name {
+    host: String,
+    current: Option<std::net::IpAddr>,
+    next_resolve: Instant,
+    last_resolve: Option<Instant>,
+}
+
+#[cfg(feature = "dns")]
+type Resolver = crate::dns::Dns;
+#[cfg(not(feature = "dns"))]
+type Resolver = ();
+
+/// A resolver when some endpoint is a host name and DNS support is built in.
+pub(crate) fn resolver_for(config: &crate::Config) -> Result<Option<Resolver>, crate::Error> {
+    let names = config
+        .endpoints
+        .iter()
+        .any(|e| e.host.parse::<std::net::IpAddr>().is_err());
+    #[cfg(feature = "dns")]
+    {
+        if names {
+            return crate::dns::Dns::new(config).map(Some);
+        }
+    }
+    let _ = names;
+    Ok(None)
+}
+
 pub(crate) struct Monitor {
     shared: Arc<Shared>,
+    #[cfg_attr(not(feature = "dns"), allow(dead_code))]
+    resolver: Option<Resolver>,
+    /// Per endpoint: `Some` when it is a host name resolved by `resolver`.
+    names: Vec<Option<Name>>,
     wake: Receiver<Wake>,
     probes: Vec<MonitorProbe>,
     trackers: Vec<HealthTracker>,
@@ -34,7 +68,7 @@ pub(crate) struct FirstRound {
 }
 
 impl Monitor {
-    pub fn new(shared: Arc<Shared>, wake: Receiver<Wake>) -> Monitor {
+    pub fn new(shared: Arc<Shared>, wake: Receiver<Wake>, resolver: Option<Resolver>) -> Monitor {
         let config = &shared.config;
         let tracker_config = TrackerConfig {
             interval: config.probe_interval,
@@ -44,12 +78,24 @@ impl Monitor {
         };
         let now = Instant::now();
         let n = config.endpoints.len();
+        let names = config
+            .endpoints
+            .iter()
+            .map(|e| {
+                (resolver.is_some() && e.host.parse::<std::net::IpAddr>().is_err()).then(|| Name {
+                    host: e.host.clone(),
+                    current: None,
+                    next_resolve: now,
+                    last_resolve: None,
+                })
+            })
+            .collect();
         Monitor {
-            probes: shared
-                .endpoint_options
-                .iter()
-                .map(|o| MonitorProbe::new(o.clone()))
+            probes: (0..n)
+                .map(|i| MonitorProbe::new(shared.options(i)))
                 .collect(),
+            resolver,
+            names,
             trackers: vec![HealthTracker::new(tracker_config, now); n],
             writable: vec![false; n],
             writer: None,
@@ -64,6 +110,7 @@ impl Monitor {
     }
 
     pub fn run(mut self, first_round: SyncSender<FirstRound>) {
+        self.refresh_names();
         let observations = (0..self.probes.len()).map(|i| self.probe(i)).collect();
         self.decide();
         self.last_round = Instant::now();
@@ -79,10 +126,14 @@ impl Monitor {
             if self.writer.is_none() {
                 next = next.min(self.last_round + self.shared.config.failover_probe_interval);
             }
+            for name in self.names.iter().flatten() {
+                next = next.min(name.next_resolve);
+            }
             match self.wake.recv_timeout(next.saturating_duration_since(now)) {
                 Ok(Wake::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
                 Ok(Wake::Failure(i)) => {
                     self.trackers[i].report_hard_failure(Instant::now());
+                    self.resolve_soon(i);
                 }
                 Ok(Wake::ReadOnly(i)) => {
                     self.writable[i] = false;
@@ -94,8 +145,89 @@ impl Monitor {
         }
     }
 
+    /// A failure on a named endpoint: re-resolve it soon (at most once per `dns_min_ttl_ms`).
+    fn resolve_soon(&mut self, i: usize) {
+        let min_ttl = self.shared.config.dns_min_ttl;
+        if let Some(name) = self.names[i].as_mut() {
+            let earliest = name.last_resolve.map_or(Instant::now(), |t| t + min_ttl);
+            name.next_resolve = name.next_resolve.min(earliest.max(Instant::now()));
+        }
+    }
+
+    /// Re-resolve the names that are due; an address change retargets the endpoint.
+    fn refresh_names(&mut self) {
+        #[cfg(feature = "dns")]
+        for i in 0..self.names.len() {
+            let Some(name) = self.names[i].as_mut() else {
+                continue;
+            };
+            if Instant::now() < name.next_resolve {
+                continue;
+            }
+            let Some(resolver) = self.resolver.as_ref() else {
+                continue;
+            };
+            let host = name.host.clone();
+            name.last_resolve = Some(Instant::now());
+            match resolver.resolve(&host) {
+                Ok((ip, ttl)) => {
+                    name.next_resolve = Instant::now() + ttl;
+                    let old = name.current.replace(ip);
+                    if old != Some(ip) {
+                        self.retarget(i, old, ip);
+                    }
+                }
+                Err(e) => {
+                    name.next_resolve = Instant::now() + self.shared.config.dns_min_ttl;
+                    log::warn!(target: "drfailover", "{e}");
+                }
+            }
+        }
+    }
+
+    /// Endpoint `i` now resolves to `ip`: new connections and probes go there; the old
+    /// address is no longer trusted as writer until a probe sees the new one writable.
+    #[cfg_attr(not(feature = "dns"), allow(dead_code))]
+    fn retarget(&mut self, i: usize, old: Option<std::net::IpAddr>, ip: std::net::IpAddr) {
+        let port = self.shared.config.endpoints[i].port;
+        self.shared.endpoint_options[i]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .host = ip.to_string();
+        self.probes[i].retarget(ip.to_string(), port);
+        {
+            let mut status = self.shared.status();
+            status[i].address = Some(ip);
+        }
+        let Some(old) = old else {
+            return; // first resolution: nothing changed
+        };
+        let name = self.shared.endpoint_name(i);
+        log::warn!(target: "drfailover", "{name} now resolves to {ip} (was {old})");
+        self.shared.notifier.publish(
+            self.shared
+                .event(EventKind::DnsChanged, self.generation)
+                .endpoint(name)
+                .reason(format!("{old} -> {ip}")),
+        );
+        let config = TrackerConfig {
+            interval: self.shared.config.probe_interval,
+            suspect_interval: self.shared.config.failover_probe_interval,
+            fall: self.shared.config.fall,
+            rise: self.shared.config.rise,
+        };
+        self.trackers[i] = HealthTracker::new(config, Instant::now());
+        self.writable[i] = false;
+        // If it was the writer, this drops it (connections to the old address: idle ones close
+        // now, leased ones on release); the probe below may adopt the new address at once.
+        self.decide();
+        self.probe(i);
+        self.decide();
+    }
+
     /// Probe every endpoint that is due (all of them while there is no writer), then decide.
     fn round(&mut self) {
+        self.refresh_names();
         let all = self.writer.is_none();
         for i in 0..self.probes.len() {
             if all || self.trackers[i].next_probe_at() <= Instant::now() {

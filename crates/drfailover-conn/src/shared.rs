@@ -51,6 +51,8 @@ pub struct EndpointStatus {
     pub writable: bool,
     /// Class of its latest probe (`None` before the first).
     pub last_outcome: Option<OutcomeClass>,
+    /// The address it resolved to (the host itself when it is an IP address).
+    pub address: Option<std::net::IpAddr>,
 }
 
 pub(crate) struct Shared {
@@ -66,7 +68,8 @@ pub(crate) struct Shared {
     pub counters: Counters,
     pub wake: Sender<Wake>,
     pub closed: AtomicBool,
-    pub endpoint_options: Vec<ConnectOptions>,
+    /// Where new connections to each endpoint go (the address changes when DNS does).
+    pub endpoint_options: Vec<Mutex<ConnectOptions>>,
     pub status: Mutex<Vec<EndpointStatus>>,
 }
 
@@ -75,7 +78,7 @@ impl Shared {
         let endpoint_options = config
             .endpoints
             .iter()
-            .map(|e| connect_options(&config, e))
+            .map(|e| Mutex::new(connect_options(&config, e)))
             .collect();
         let status = config
             .endpoints
@@ -85,6 +88,7 @@ impl Shared {
                 health: Health::Unknown,
                 writable: false,
                 last_outcome: None,
+                address: e.host.parse().ok(),
             })
             .collect();
         Shared {
@@ -119,6 +123,14 @@ impl Shared {
 
     pub fn status(&self) -> MutexGuard<'_, Vec<EndpointStatus>> {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Options for a new connection to endpoint `i` (its current address).
+    pub fn options(&self, i: usize) -> ConnectOptions {
+        self.endpoint_options[i]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn endpoint_name(&self, i: usize) -> String {

@@ -1,0 +1,158 @@
+//! A DNS failover record (real dnsmasq, TTL 1 s) flipping between two real nodes.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use drfailover_conn::{Client, Config, Error, Event, EventKind};
+use drfailover_testkit::dns::DnsServer;
+use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+
+const NAME: &str = "db.drfailover.test";
+
+fn app_connections(topo: &Topology, node: usize) -> u64 {
+    topo.node(node)
+        .sql_value("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'app'")
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn client_follows_a_flipped_dns_record_to_the_new_writer() {
+    let topo = Topology::primary_replica().unwrap_or_else(|e| panic!("cannot start MariaDB: {e}"));
+    let (ip0, ip1) = (topo.node(0).ip(), topo.node(1).ip());
+    let dns = DnsServer::start(&[(NAME, ip0)], 1).unwrap_or_else(|e| panic!("{e}"));
+    let dsn = format!(
+        "mysql://{APP_USER}:{APP_PASSWORD}@{NAME}:{}/{APP_DATABASE}?nameserver={}&dns_min_ttl_ms=100&probe_interval_ms=50&failover_timeout_ms=20000",
+        topo.node(0).port(),
+        dns.address()
+    );
+    let events: Arc<Mutex<Vec<(Instant, Event)>>> = Arc::default();
+    let e2 = events.clone();
+    let client = Arc::new(
+        Client::builder(Config::from_dsn(&dsn).unwrap())
+            .on_event(move |e| e2.lock().unwrap().push((Instant::now(), e.clone())))
+            .connect()
+            .unwrap(),
+    );
+    client.wait_ready(Duration::from_secs(5)).unwrap();
+    assert_eq!(client.state().endpoints[0].address, Some(ip0.into()));
+    client
+        .query("CREATE TABLE t (id BIGINT PRIMARY KEY)")
+        .unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicU64::new(1));
+    let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+    let unknown: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, stop, next, acked, unknown) = (
+                client.clone(),
+                stop.clone(),
+                next.clone(),
+                acked.clone(),
+                unknown.clone(),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let id = next.fetch_add(1, Ordering::Relaxed);
+                    match client.query(&format!("INSERT INTO t VALUES ({id})")) {
+                        Ok(_) => acked.lock().unwrap().push((id, Instant::now())),
+                        Err(Error::OutcomeUnknown(_)) => unknown.lock().unwrap().push(id),
+                        Err(e) => panic!("write {id}: {e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(app_connections(&topo, 0) > 0);
+
+    // Switchover: fence the old primary, let the replica apply everything, promote it, flip
+    // the record. Writes rejected as read-only in between are retried, not lost.
+    topo.fence(0).unwrap();
+    topo.wait_replicated(0, 1).unwrap();
+    topo.promote(1).unwrap();
+    let before_flip = acked.lock().unwrap().len();
+    dns.set(&[(NAME, ip1)]).unwrap();
+    let flipped = Instant::now();
+    let t = Instant::now();
+    let first_after = loop {
+        if let Some((_, at)) = acked
+            .lock()
+            .unwrap()
+            .iter()
+            .skip(before_flip)
+            .find(|(_, at)| *at > flipped)
+        {
+            break *at - flipped;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no write after the DNS flip"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    eprintln!("DNS flip (TTL 1 s) -> first acknowledged write on the new address: {first_after:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+
+    let state = client.state();
+    assert_eq!(state.endpoints[0].address, Some(ip1.into()));
+    assert!(state.ready && state.generation >= 2, "{state:?}");
+    let events = events.lock().unwrap();
+    let dns_changed = events
+        .iter()
+        .find(|(_, e)| e.kind == EventKind::DnsChanged)
+        .expect("dns_changed event");
+    assert_eq!(dns_changed.1.reason, format!("{ip0} -> {ip1}"));
+    // Every acknowledged write is on the new primary; nothing else is there.
+    let rows = topo.node(1).sql("SELECT id FROM app.t").unwrap();
+    let present: HashSet<u64> = (0..rows.num_rows())
+        .map(|r| rows.text(r, 0).unwrap().parse().unwrap())
+        .collect();
+    let acked: Vec<u64> = acked.lock().unwrap().iter().map(|(id, _)| *id).collect();
+    assert!(
+        acked.iter().all(|id| present.contains(id)),
+        "acknowledged write lost"
+    );
+    let known: HashSet<u64> = acked
+        .iter()
+        .chain(unknown.lock().unwrap().iter())
+        .copied()
+        .collect();
+    assert!(present.iter().all(|id| known.contains(id)));
+    // Connections to the old address were closed (idle at once, leased on release).
+    let t = Instant::now();
+    while app_connections(&topo, 0) > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "connections to the old address stayed open"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    client.close();
+}
+
+#[test]
+fn unresolvable_names_are_reported_not_fatal() {
+    let dns = DnsServer::start(&[], 1).unwrap_or_else(|e| panic!("{e}"));
+    let dsn = format!(
+        "mysql://app@nowhere.drfailover.test:3306/app?nameserver={}&failover_timeout_ms=200&dns_timeout_ms=200",
+        dns.address()
+    );
+    let client =
+        Client::connect_dsn(&dsn).expect("a client starts even when a name does not resolve");
+    assert!(matches!(
+        client.query("SELECT 1"),
+        Err(Error::NoWriter { .. })
+    ));
+    assert!(Config::from_dsn("mysql://app@h/db?nameserver=not-an-ip").is_err());
+}

@@ -1,0 +1,128 @@
+//! A real DNS server on loopback (Debian's `dnsmasq`) whose A records the test can flip.
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::spawner;
+
+/// `dnsmasq` answering only for the names the test sets, from a hosts file it re-reads on
+/// SIGHUP, with a fixed TTL. Killed when dropped.
+pub struct DnsServer {
+    child: Option<Child>,
+    hosts: PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn find_dnsmasq() -> Result<PathBuf, String> {
+    ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq", "/sbin/dnsmasq"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            "dnsmasq not found: DNS tests need Debian's `dnsmasq-base` (run `apt-get install \
+             dnsmasq-base` as root, or scripts/test, which installs it)"
+                .to_string()
+        })
+}
+
+impl DnsServer {
+    /// Serve `records` (name → IPv4) on 127.0.0.1 at a free UDP port with TTL `ttl_s`.
+    pub fn start(records: &[(&str, Ipv4Addr)], ttl_s: u32) -> Result<DnsServer, String> {
+        let binary = find_dnsmasq()?;
+        let dir = tempfile::Builder::new()
+            .prefix("drfailover-dns-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let hosts = dir.path().join("hosts");
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let mut server = DnsServer {
+            child: None,
+            hosts,
+            port,
+            _dir: dir,
+        };
+        server.write(records)?;
+        let mut cmd = spawner::command_dying_with_parent(&binary, None);
+        cmd.args([
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+            "--user=root",
+            "--pid-file=",
+        ])
+        .arg(format!("--port={port}"))
+        .arg(format!("--addn-hosts={}", server.hosts.display()))
+        .arg(format!("--local-ttl={ttl_s}"));
+        server.child = Some(spawner::spawn(cmd).map_err(|e| format!("spawn dnsmasq: {e}"))?);
+        // Ready when it answers on its port (any reply will do).
+        let started = Instant::now();
+        while !server.answers() {
+            if started.elapsed() > Duration::from_secs(10) {
+                return Err("dnsmasq did not answer within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(server)
+    }
+
+    /// `127.0.0.1:<port>`, for a `nameserver=` option.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn write(&self, records: &[(&str, Ipv4Addr)]) -> Result<(), String> {
+        let text: String = records
+            .iter()
+            .map(|(name, ip)| format!("{ip} {name}\n"))
+            .collect();
+        std::fs::write(&self.hosts, text).map_err(|e| e.to_string())
+    }
+
+    /// Replace the records; dnsmasq re-reads them on SIGHUP (and clears its cache).
+    pub fn set(&self, records: &[(&str, Ipv4Addr)]) -> Result<(), String> {
+        self.write(records)?;
+        let pid = self
+            .child
+            .as_ref()
+            .map(Child::id)
+            .ok_or("dnsmasq is not running")?;
+        kill(Pid::from_raw(pid as i32), Signal::SIGHUP).map_err(|e| e.to_string())?;
+        std::thread::sleep(Duration::from_millis(50));
+        Ok(())
+    }
+
+    fn answers(&self) -> bool {
+        // A minimal DNS query for "." type A; any response means the server is up.
+        let Ok(sock) = UdpSocket::bind("127.0.0.1:0") else {
+            return false;
+        };
+        let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
+        let query = [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1];
+        if sock.send_to(&query, ("127.0.0.1", self.port)).is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 512];
+        sock.recv_from(&mut buf).is_ok()
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
