@@ -123,6 +123,9 @@ enum dr_status
   DR_E_PANIC = 10,
   // The `MYSQL *` passed to `dr_release` is not leased from this client.
   DR_E_NOT_LEASED = 11,
+  // TLS could not be established or the server certificate did not verify (`ssl_mode`,
+  // `ssl_ca`). A configuration problem; not retried in a loop.
+  DR_E_TLS = 12,
 };
 #ifndef __cplusplus
 typedef int32_t dr_status;

@@ -71,6 +71,7 @@ int main(void) {
     free(longdsn);
     CHECK(strcmp(dr_status_str(DR_E_OUTCOME_UNKNOWN), "DR_E_OUTCOME_UNKNOWN") == 0);
     CHECK(strcmp(dr_status_str(12345), "DR_E_UNKNOWN") == 0);
+    CHECK(strcmp(dr_status_str(DR_E_TLS), "DR_E_TLS") == 0);
 
     dr_config *cfg = NULL;
     CHECK(dr_config_new(&cfg) == DR_OK && cfg != NULL);

@@ -19,6 +19,7 @@ mod netns;
 mod node;
 mod require;
 mod spawner;
+pub mod tls;
 mod topology;
 
 pub use netns::Lab;

@@ -34,6 +34,8 @@ pub struct Node {
     child: Option<Child>,
     stopped: bool,
     netns: Option<String>,
+    /// (CA, certificate, key) when the node serves TLS.
+    tls: Option<(PathBuf, PathBuf, PathBuf)>,
 }
 
 impl Node {
@@ -84,12 +86,18 @@ impl Node {
             child: None,
             stopped: false,
             netns: None,
+            tls: None,
         })
     }
 
     /// Run the server inside network namespace `name` (set before the first start).
     pub(crate) fn set_netns(&mut self, name: &str) {
         self.netns = Some(name.to_string());
+    }
+
+    /// Serve TLS with this CA, certificate and key (set before the first start).
+    pub(crate) fn set_tls(&mut self, ca: PathBuf, cert: PathBuf, key: PathBuf) {
+        self.tls = Some((ca, cert, key));
     }
 
     /// The node's name (`node1`, `node2`, …).
@@ -173,6 +181,11 @@ impl Node {
                 "--max-connect-errors=1000000",
                 "--back-log=500",
             ]);
+        if let Some((ca, cert, key)) = &self.tls {
+            cmd.arg(format!("--ssl-ca={}", ca.display()))
+                .arg(format!("--ssl-cert={}", cert.display()))
+                .arg(format!("--ssl-key={}", key.display()));
+        }
         if role == NodeRole::Replica {
             cmd.arg("--read-only=1");
             cmd.arg("--init-rpl-role=SLAVE");

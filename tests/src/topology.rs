@@ -4,6 +4,7 @@ use tempfile::TempDir;
 
 use crate::netns::Lab;
 use crate::node::{Node, NodeRole};
+use crate::tls::TestPki;
 use crate::{addr, require};
 
 /// The application user: table privileges on [`APP_DATABASE`] only, so `read_only` binds it.
@@ -21,6 +22,7 @@ pub struct Topology {
     nodes: Vec<Node>,
     // Declared after `nodes` so servers are killed before the lab and directories go.
     lab: Option<Lab>,
+    pki: Option<TestPki>,
     _dir: TempDir,
 }
 
@@ -30,7 +32,20 @@ impl Topology {
     /// not installed.
     pub fn primary_replica() -> Result<Topology, String> {
         let (ips, port) = addr::allocate(2);
-        Self::start_pair(ips, port, None)
+        Self::start_pair(ips, port, None, false)
+    }
+
+    /// Like [`Topology::primary_replica`], with both nodes serving TLS from a CA made for the
+    /// test ([`Topology::pki`]). Node 0's certificate is for its own address; node 1's is
+    /// deliberately for another address (192.0.2.1), to exercise identity checks.
+    pub fn primary_replica_tls() -> Result<Topology, String> {
+        let (ips, port) = addr::allocate(2);
+        Self::start_pair(ips, port, None, true)
+    }
+
+    /// The test PKI of a TLS topology.
+    pub fn pki(&self) -> Option<&TestPki> {
+        self.pki.as_ref()
     }
 
     /// Like [`Topology::primary_replica`], but both nodes run inside a network namespace of
@@ -39,13 +54,14 @@ impl Topology {
     pub fn primary_replica_in_lab() -> Result<Topology, String> {
         let lab = Lab::create(2)?;
         let port = 3306;
-        Self::start_pair(vec![lab.ip(0), lab.ip(1)], port, Some(lab))
+        Self::start_pair(vec![lab.ip(0), lab.ip(1)], port, Some(lab), false)
     }
 
     fn start_pair(
         ips: Vec<std::net::Ipv4Addr>,
         port: u16,
         lab: Option<Lab>,
+        tls: bool,
     ) -> Result<Topology, String> {
         let bins = require::mariadb_binaries()?;
         let dir = tempfile::Builder::new()
@@ -81,9 +97,22 @@ impl Topology {
                 node.set_netns(lab.name());
             }
         }
+        let pki = if tls {
+            let pki = TestPki::create(&dir.path().join("tls"))?;
+            let wrong = std::net::Ipv4Addr::new(192, 0, 2, 1);
+            for (i, node) in nodes.iter_mut().enumerate() {
+                let san = if i == 0 { node.ip() } else { wrong };
+                let (cert, key) = pki.server_cert(node.name(), san)?;
+                node.set_tls(pki.ca.clone(), cert, key);
+            }
+            Some(pki)
+        } else {
+            None
+        };
         let mut topo = Topology {
             nodes,
             lab,
+            pki,
             _dir: dir,
         };
         topo.nodes[0].start(NodeRole::Primary)?;

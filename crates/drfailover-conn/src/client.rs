@@ -167,6 +167,18 @@ impl Client {
             .filter(|o| o.class == OutcomeClass::AuthFailed)
             .map(|o| o.detail.as_str())
             .collect();
+        let tls_failures: Vec<&str> = first
+            .observations
+            .iter()
+            .filter(|o| o.class == OutcomeClass::TlsFailed)
+            .map(|o| o.detail.as_str())
+            .collect();
+        if tls_failures.len() == first.observations.len() {
+            let detail = tls_failures.first().copied().unwrap_or("TLS failed");
+            return Err(Error::Tls(drfailover_mysql::Error::from_server(
+                2026, "HY000", detail,
+            )));
+        }
         if auth_failures.len() == first.observations.len() {
             let detail = auth_failures.first().copied().unwrap_or("access denied");
             return Err(Error::Auth(drfailover_mysql::Error::from_server(
@@ -310,6 +322,7 @@ impl Client {
                     self.shared.pool.cancel_slot();
                     match e.class() {
                         ErrorClass::Auth => return Err(Error::Auth(e)),
+                        ErrorClass::Tls => return Err(Error::Tls(e)),
                         ErrorClass::ConnectionLost
                         | ErrorClass::Timeout
                         | ErrorClass::TooManyConnections => {

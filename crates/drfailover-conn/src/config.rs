@@ -142,6 +142,10 @@ pub struct Config {
     pub failback: bool,
     /// Capacity of the event queue.
     pub event_queue: usize,
+    /// TLS policy.
+    pub ssl_mode: drfailover_mysql::SslMode,
+    /// CA certificate file for `VerifyCa` / `VerifyIdentity`.
+    pub ssl_ca: Option<std::path::PathBuf>,
     /// DNS server for host names (`None`: the system's).
     pub nameserver: Option<std::net::SocketAddr>,
     /// Shortest time a DNS answer is kept.
@@ -180,6 +184,8 @@ impl Default for Config {
             init_statements: Vec::new(),
             failback: false,
             event_queue: 1024,
+            ssl_mode: drfailover_mysql::SslMode::default(),
+            ssl_ca: None,
             nameserver: None,
             dns_min_ttl: Duration::from_millis(1000),
             dns_max_ttl: Duration::from_secs(30),
@@ -281,6 +287,21 @@ impl Config {
             "init" => self.init_statements.push(value.to_string()),
             "failback" => self.failback = parse_bool(key, value)?,
             "event_queue" => self.event_queue = parse_u64(key, value)?.clamp(1, 1 << 20) as usize,
+            "ssl_mode" => {
+                self.ssl_mode = drfailover_mysql::SslMode::parse(value).ok_or_else(|| {
+                    Error::Config(format!(
+                        "option `ssl_mode`: `{value}` is not one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY"
+                    ))
+                })?;
+            }
+            "ssl_ca" => {
+                if !std::path::Path::new(value).is_file() {
+                    return Err(Error::Config(format!(
+                        "option `ssl_ca`: `{value}` is not a readable file"
+                    )));
+                }
+                self.ssl_ca = Some(value.into());
+            }
             "nameserver" => {
                 if !cfg!(feature = "dns") {
                     return Err(Error::Config(
@@ -384,6 +405,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), Error> {
         if self.endpoints.is_empty() {
             return Err(Error::Config("no endpoints: give at least one host".into()));
+        }
+        if self.ssl_mode.verifies() && self.ssl_ca.is_none() {
+            return Err(Error::Config(
+                "ssl_mode VERIFY_CA / VERIFY_IDENTITY needs ssl_ca".into(),
+            ));
         }
         if self.dns_min_ttl > self.dns_max_ttl {
             return Err(Error::Config(

@@ -10,6 +10,10 @@ pub enum Error {
     /// The server rejected the credentials (1045/1698). Not retried in a loop.
     #[error("authentication failed: {0}")]
     Auth(drfailover_mysql::Error),
+    /// TLS could not be established or the server certificate did not verify
+    /// (`ssl_mode`, `ssl_ca`). Not retried in a loop.
+    #[error("TLS failed: {0}")]
+    Tls(drfailover_mysql::Error),
     /// No writable node became available within the caller's budget.
     #[error("no writer available after {waited:?}{}", last.as_ref().map(|l| format!(": {l}")).unwrap_or_default())]
     NoWriter {
@@ -52,7 +56,7 @@ impl Error {
 
     fn mysql_error(&self) -> Option<&drfailover_mysql::Error> {
         match self {
-            Error::Auth(e) | Error::OutcomeUnknown(e) | Error::Server(e) => Some(e),
+            Error::Auth(e) | Error::Tls(e) | Error::OutcomeUnknown(e) | Error::Server(e) => Some(e),
             _ => None,
         }
     }

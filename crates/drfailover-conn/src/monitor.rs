@@ -190,11 +190,18 @@ impl Monitor {
     #[cfg_attr(not(feature = "dns"), allow(dead_code))]
     fn retarget(&mut self, i: usize, old: Option<std::net::IpAddr>, ip: std::net::IpAddr) {
         let port = self.shared.config.endpoints[i].port;
-        self.shared.endpoint_options[i]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .host = ip.to_string();
-        self.probes[i].retarget(ip.to_string(), port);
+        // VERIFY_IDENTITY checks the certificate against the host connected to: keep the name
+        // (the C client resolves it) so the certificate is checked against the name.
+        if self.shared.config.ssl_mode != drfailover_mysql::SslMode::VerifyIdentity {
+            self.shared.endpoint_options[i]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .host = ip.to_string();
+            self.probes[i].retarget(ip.to_string(), port);
+        } else {
+            let name = self.shared.config.endpoints[i].host.clone();
+            self.probes[i].retarget(name, port);
+        }
         {
             let mut status = self.shared.status();
             status[i].address = Some(ip);

@@ -156,5 +156,7 @@ pub(crate) fn connect_options(config: &Config, endpoint: &Endpoint) -> ConnectOp
     opts.connect_timeout = config.connect_timeout;
     opts.read_timeout = config.read_timeout;
     opts.write_timeout = config.read_timeout;
+    opts.ssl_mode = config.ssl_mode;
+    opts.ssl_ca = config.ssl_ca.clone();
     opts
 }

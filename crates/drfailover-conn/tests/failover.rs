@@ -146,3 +146,58 @@ fn wrong_password_is_an_auth_error_not_a_dead_node() {
         other => panic!("expected Auth, got {other:?}"),
     }
 }
+
+#[test]
+fn verify_identity_uses_tls_and_never_adopts_a_node_it_cannot_verify() {
+    let mut topo = Topology::primary_replica_tls()
+        .unwrap_or_else(|e| panic!("cannot start TLS topology: {e}"));
+    let ca = topo.pki().unwrap().ca.clone();
+    let dsn = topo.dsn(&format!(
+        "{FAST}&ssl_mode=VERIFY_IDENTITY&ssl_ca={}",
+        ca.display()
+    ));
+    let client = Client::connect_dsn(&dsn).expect("connect with TLS");
+    client.wait_ready(Duration::from_secs(5)).unwrap();
+    let cipher = client
+        .query("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        .unwrap();
+    assert!(
+        cipher.text(0, 1).is_some_and(|c| !c.is_empty()),
+        "pool connection is not encrypted"
+    );
+    // Node 1's certificate names another address: it must never become the writer.
+    let state = client.state();
+    assert_eq!(
+        state.endpoints[1].last_outcome,
+        Some(drfailover_conn::OutcomeClass::TlsFailed),
+        "{state:?}"
+    );
+    topo.kill9(0).unwrap();
+    topo.promote(1).unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        !client.state().ready,
+        "adopted a writer whose certificate does not verify"
+    );
+    // The same setup with VERIFY_CA (chain only) fails over normally.
+    let dsn = topo.dsn(&format!(
+        "{FAST}&ssl_mode=VERIFY_CA&ssl_ca={}",
+        ca.display()
+    ));
+    let client = Client::connect_dsn(&dsn).expect("connect with VERIFY_CA");
+    client.wait_ready(Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        client.state().writer.unwrap().to_string(),
+        topo.node(1).addr().to_string()
+    );
+    // Every endpoint failing verification is a clear TLS error at connect.
+    let other = topo.pki().unwrap().other_ca.clone();
+    let dsn = format!(
+        "mysql://{}:{}@{}/app?ssl_mode=VERIFY_CA&ssl_ca={}",
+        drfailover_testkit::APP_USER,
+        drfailover_testkit::APP_PASSWORD,
+        topo.node(1).addr(),
+        other.display()
+    );
+    assert!(matches!(Client::connect_dsn(&dsn), Err(Error::Tls(_))));
+}

@@ -36,6 +36,7 @@ impl From<drfailover_conn::Error> for Failure {
         let code = match &e {
             E::Config(_) => dr_status::DR_E_CONFIG,
             E::Auth(_) => dr_status::DR_E_AUTH,
+            E::Tls(_) => dr_status::DR_E_TLS,
             E::NoWriter { .. } => dr_status::DR_E_NO_WRITER,
             E::OutcomeUnknown(_) => dr_status::DR_E_OUTCOME_UNKNOWN,
             E::Server(_) => dr_status::DR_E_SQL,

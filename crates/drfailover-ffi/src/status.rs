@@ -31,6 +31,9 @@ pub enum dr_status {
     DR_E_PANIC = 10,
     /// The `MYSQL *` passed to `dr_release` is not leased from this client.
     DR_E_NOT_LEASED = 11,
+    /// TLS could not be established or the server certificate did not verify (`ssl_mode`,
+    /// `ssl_ca`). A configuration problem; not retried in a loop.
+    DR_E_TLS = 12,
 }
 
 /// A short static name for a status, e.g. `"DR_E_NO_WRITER"`; `"DR_E_UNKNOWN"` for values
@@ -50,6 +53,7 @@ pub extern "C" fn dr_status_str(status: i32) -> *const std::os::raw::c_char {
         9 => b"DR_E_SYSTEM\0",
         10 => b"DR_E_PANIC\0",
         11 => b"DR_E_NOT_LEASED\0",
+        12 => b"DR_E_TLS\0",
         _ => b"DR_E_UNKNOWN\0",
     };
     s.as_ptr().cast()

@@ -82,6 +82,7 @@ pub struct Connection {
 unsafe impl Send for Connection {}
 
 struct CStrings {
+    ssl_ca: Option<CString>,
     host: Option<CString>,
     user: CString,
     password: CString,
@@ -103,7 +104,18 @@ impl CStrings {
             Some(p) => Some(c_string("socket path", &p.to_string_lossy())?),
             None => None,
         };
+        if opts.ssl_mode.verifies() && opts.ssl_ca.is_none() {
+            return Err(Error::invalid_argument(
+                "ssl_mode VERIFY_CA / VERIFY_IDENTITY needs a CA file (ssl_ca)",
+            ));
+        }
         Ok(CStrings {
+            // Connector/C verifies the chain whenever a CA is set: pass it only when the mode
+            // asks for verification (PREFERRED / REQUIRED encrypt without checking).
+            ssl_ca: match (&opts.ssl_ca, opts.ssl_mode.verifies()) {
+                (Some(p), true) => Some(c_string("ssl_ca", &p.to_string_lossy())?),
+                _ => None,
+            },
             host: if unix_socket.is_some() {
                 Some(c_string("host", "localhost")?)
             } else {
@@ -132,6 +144,46 @@ impl Connection {
         NonNull::new(raw).ok_or_else(|| Error::invalid_argument("mysql_init: out of memory"))
     }
 
+    /// Apply the TLS policy (Connector/C uses TLS only when asked).
+    fn apply_tls(raw: *mut ffi::MYSQL, opts: &ConnectOptions, strings: &CStrings) {
+        use crate::SslMode;
+        if opts.ssl_mode == SslMode::Disabled {
+            return;
+        }
+        // SAFETY: NULL or live NUL-terminated strings; the library copies them.
+        unsafe {
+            ffi::mysql_ssl_set(
+                raw,
+                ptr::null(),
+                ptr::null(),
+                opt_ptr(&strings.ssl_ca),
+                ptr::null(),
+                ptr::null(),
+            );
+        }
+        let on: std::os::raw::c_char = 1;
+        if opts.ssl_mode != SslMode::Preferred {
+            // SAFETY: this option reads a `my_bool *`; `on` lives across the call.
+            unsafe {
+                ffi::mysql_options(
+                    raw,
+                    ffi::mysql_option::MYSQL_OPT_SSL_ENFORCE,
+                    &on as *const _ as *const c_void,
+                );
+            }
+        }
+        if opts.ssl_mode == SslMode::VerifyIdentity {
+            // SAFETY: as above.
+            unsafe {
+                ffi::mysql_options(
+                    raw,
+                    ffi::mysql_option::MYSQL_OPT_SSL_VERIFY_SERVER_CERT,
+                    &on as *const _ as *const c_void,
+                );
+            }
+        }
+    }
+
     fn apply_timeouts(raw: *mut ffi::MYSQL, opts: &ConnectOptions) {
         set_uint_option!(
             raw,
@@ -152,6 +204,7 @@ impl Connection {
         let raw = Self::init_handle()?;
         let conn = Connection { raw, broken: false };
         Self::apply_timeouts(raw.as_ptr(), opts);
+        Self::apply_tls(raw.as_ptr(), opts, &strings);
         // SAFETY: every pointer is a live NUL-terminated string or NULL; `raw` is ours.
         let ok = unsafe {
             ffi::mysql_real_connect(
@@ -168,7 +221,23 @@ impl Connection {
         if ok.is_null() {
             return Err(conn.last_error());
         }
+        conn.check_tls_required(opts)?;
         Ok(conn)
+    }
+
+    /// `REQUIRED` and stricter must not silently fall back to plain text (Connector/C 3.3's
+    /// `MYSQL_OPT_SSL_ENFORCE` does not refuse a server without TLS).
+    fn check_tls_required(&self, opts: &ConnectOptions) -> Result<(), Error> {
+        use crate::SslMode;
+        let required = !matches!(opts.ssl_mode, SslMode::Disabled | SslMode::Preferred);
+        if required && self.tls_cipher().is_none() {
+            return Err(Error::from_server(
+                2026,
+                "HY000",
+                "TLS is required (ssl_mode) but the server did not negotiate it",
+            ));
+        }
+        Ok(())
     }
 
     /// Connect with a millisecond deadline covering TCP connect, handshake and authentication.
@@ -178,6 +247,7 @@ impl Connection {
         let strings = CStrings::new(opts)?;
         let raw = Self::init_handle()?;
         let mut conn = Connection { raw, broken: false };
+        Self::apply_tls(raw.as_ptr(), opts, &strings);
         if let Some(t) = opts.read_timeout {
             set_uint_option!(raw.as_ptr(), MYSQL_OPT_READ_TIMEOUT, whole_seconds(t));
         }
@@ -215,6 +285,7 @@ impl Connection {
         if ret.is_null() {
             return Err(conn.last_error());
         }
+        conn.check_tls_required(opts)?;
         Ok(conn)
     }
 
@@ -448,6 +519,15 @@ impl Connection {
             } else {
                 CStr::from_ptr(p).to_string_lossy().into_owned()
             }
+        }
+    }
+
+    /// The TLS cipher in use, or `None` for a plain-text connection.
+    pub fn tls_cipher(&self) -> Option<String> {
+        // SAFETY: live handle; returns NULL or a string owned by the handle, copied at once.
+        unsafe {
+            let p = ffi::mysql_get_ssl_cipher(self.raw());
+            (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
         }
     }
 

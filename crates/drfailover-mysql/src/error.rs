@@ -10,6 +10,9 @@ pub enum ErrorClass {
     ReadOnly,
     /// Credentials were rejected (1045, 1698, 1044, 1227 at connect) — not a dead node.
     Auth,
+    /// TLS could not be established or the server certificate failed verification (2026):
+    /// a configuration problem, not a dead node.
+    Tls,
     /// The server is out of connection slots (1040, 1203).
     TooManyConnections,
     /// Lock wait timeout or deadlock (1205, 1213): the statement was rolled back.
@@ -33,12 +36,20 @@ pub struct Error {
 
 impl Error {
     /// Build an error from a MySQL errno, SQLSTATE and message.
+    ///
+    /// With TLS requested, Connector/C reports a server error sent before the TLS handshake
+    /// (e.g. 1040) as 2002 "…cannot be verified: 1040 - Too many connections"; such errors are
+    /// classified by the wrapped server errno.
     pub fn from_server(errno: u32, sqlstate: &str, message: &str) -> Self {
+        let class = match wrapped_errno(errno, message) {
+            Some(inner) => classify(inner),
+            None => classify(errno),
+        };
         Error {
             errno,
             sqlstate: sqlstate.to_string(),
             message: message.to_string(),
-            class: classify(errno),
+            class,
         }
     }
 
@@ -109,9 +120,23 @@ impl fmt::Debug for Error {
     }
 }
 
+/// The server errno inside Connector/C's "error packet before completion of TLS handshake".
+fn wrapped_errno(errno: u32, message: &str) -> Option<u32> {
+    if errno != 2002 {
+        return None;
+    }
+    let rest = message.split("cannot be verified: ").nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Sort a MySQL/MariaDB errno into a class. Pure; used by probes and the retry rules.
 pub fn classify(errno: u32) -> ErrorClass {
     match errno {
+        // The TLS handshake or certificate verification failed: configuration, not death.
+        2026 => ErrorClass::Tls,
         // Client-side connection errors: can't connect, server gone, lost, bad handshake,
         // connection aborted, command out of sync after a loss.
         2002
@@ -120,7 +145,6 @@ pub fn classify(errno: u32) -> ErrorClass {
         | 2006
         | 2012
         | 2013
-        | 2026
         | 2027
         | 2047
         | 2048
@@ -152,6 +176,7 @@ mod tests {
             assert_eq!(classify(e), ErrorClass::ConnectionLost, "{e}");
         }
         assert_eq!(classify(1290), ErrorClass::ReadOnly);
+        assert_eq!(classify(2026), ErrorClass::Tls);
         assert_eq!(classify(1792), ErrorClass::ReadOnly);
         assert_eq!(classify(1045), ErrorClass::Auth);
         assert_eq!(classify(1698), ErrorClass::Auth);
@@ -159,6 +184,20 @@ mod tests {
         assert_eq!(classify(1205), ErrorClass::Lock);
         assert_eq!(classify(1213), ErrorClass::Lock);
         assert_eq!(classify(1064), ErrorClass::Sql);
+    }
+
+    #[test]
+    fn server_errors_wrapped_by_the_tls_handshake_keep_their_class() {
+        let e = Error::from_server(
+            2002,
+            "HY000",
+            "Received error packet before completion of TLS handshake. The authenticity of the following error cannot be verified: 1040 - Too many connections",
+        );
+        assert_eq!(e.class(), ErrorClass::TooManyConnections);
+        assert_eq!(
+            Error::from_server(2002, "HY000", "Can't connect").class(),
+            ErrorClass::ConnectionLost
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@ mod socket;
 pub use connection::{Connection, QueryFailure};
 pub use deadline::Deadline;
 pub use error::{Error, ErrorClass};
-pub use options::{ConnectOptions, Secret};
+pub use options::{ConnectOptions, Secret, SslMode};
 pub use result::QueryResult;
 pub use socket::AbortHandle;
 

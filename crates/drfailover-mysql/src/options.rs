@@ -41,6 +41,42 @@ impl From<String> for Secret {
     }
 }
 
+/// TLS policy, in MySQL's `--ssl-mode` vocabulary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SslMode {
+    /// Never use TLS.
+    Disabled,
+    /// Use TLS when the server offers it; otherwise plain text. No certificate checks.
+    #[default]
+    Preferred,
+    /// Require TLS; no certificate checks (encryption only).
+    Required,
+    /// Require TLS and a server certificate signed by `ssl_ca`; the name is not checked.
+    VerifyCa,
+    /// Require TLS, a certificate signed by `ssl_ca`, and that it names the host connected to.
+    VerifyIdentity,
+}
+
+impl SslMode {
+    /// Parse `DISABLED`, `PREFERRED`, `REQUIRED`, `VERIFY_CA` or `VERIFY_IDENTITY`
+    /// (case-insensitive).
+    pub fn parse(value: &str) -> Option<SslMode> {
+        Some(match value.to_ascii_uppercase().as_str() {
+            "DISABLED" => SslMode::Disabled,
+            "PREFERRED" => SslMode::Preferred,
+            "REQUIRED" => SslMode::Required,
+            "VERIFY_CA" => SslMode::VerifyCa,
+            "VERIFY_IDENTITY" => SslMode::VerifyIdentity,
+            _ => return None,
+        })
+    }
+
+    /// Whether the mode checks certificates (and so needs a CA).
+    pub fn verifies(self) -> bool {
+        matches!(self, SslMode::VerifyCa | SslMode::VerifyIdentity)
+    }
+}
+
 /// Where and how to connect. Plain data: cheap to clone, `Debug` hides the password.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectOptions {
@@ -64,6 +100,10 @@ pub struct ConnectOptions {
     pub read_timeout: Option<Duration>,
     /// Write timeout of blocking calls (whole seconds in the C client).
     pub write_timeout: Option<Duration>,
+    /// TLS policy (default `Preferred`, like the `mysql` command-line client).
+    pub ssl_mode: SslMode,
+    /// CA certificate file (PEM) for `VerifyCa` / `VerifyIdentity`.
+    pub ssl_ca: Option<PathBuf>,
 }
 
 impl ConnectOptions {
@@ -79,6 +119,8 @@ impl ConnectOptions {
             connect_timeout: Duration::from_secs(10),
             read_timeout: None,
             write_timeout: None,
+            ssl_mode: SslMode::default(),
+            ssl_ca: None,
         }
     }
 

@@ -22,6 +22,9 @@ pub enum OutcomeClass {
     ProtocolError,
     /// Credentials rejected (1045/1698): a configuration problem, not a dead node.
     AuthFailed,
+    /// TLS failed or the server certificate did not verify (2026): a configuration problem
+    /// (or an impostor), not a dead node.
+    TlsFailed,
     /// The server is out of connection slots (1040).
     TooManyConnections,
 }
@@ -51,6 +54,7 @@ impl OutcomeClass {
             OutcomeClass::TimedOut => "timed_out",
             OutcomeClass::ProtocolError => "protocol_error",
             OutcomeClass::AuthFailed => "auth_failed",
+            OutcomeClass::TlsFailed => "tls_failed",
             OutcomeClass::TooManyConnections => "too_many_connections",
         }
     }
@@ -60,6 +64,7 @@ impl OutcomeClass {
         match e.class() {
             ErrorClass::Timeout => OutcomeClass::TimedOut,
             ErrorClass::Auth => OutcomeClass::AuthFailed,
+            ErrorClass::Tls => OutcomeClass::TlsFailed,
             ErrorClass::TooManyConnections => OutcomeClass::TooManyConnections,
             ErrorClass::ReadOnly => OutcomeClass::ReadOnly,
             ErrorClass::ConnectionLost if e.errno() == 2003 || e.errno() == 2002 => {
