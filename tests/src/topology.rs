@@ -287,6 +287,22 @@ impl Topology {
         ])
     }
 
+    /// Make node `i` writable at once, leaving its replication threads attached (stopping
+    /// them while the old primary is frozen or unreachable blocks for seconds). For measuring
+    /// a client's reaction to a silent failure; finish with [`Topology::detach_replication`]
+    /// once the old primary is thawed or healed.
+    pub fn promote_fast(&self, i: usize) -> Result<(), String> {
+        self.nodes[i].sql_batch(&[
+            "SET GLOBAL rpl_semi_sync_master_enabled=0",
+            "SET GLOBAL read_only=0",
+        ])
+    }
+
+    /// Stop and forget replication on node `i` (after [`Topology::promote_fast`]).
+    pub fn detach_replication(&self, i: usize) -> Result<(), String> {
+        self.nodes[i].sql_batch(&["STOP SLAVE", "RESET SLAVE ALL"])
+    }
+
     /// Fence node `i`: `SET GLOBAL read_only=1` (connections stay open; writes fail with 1290).
     pub fn fence(&self, i: usize) -> Result<(), String> {
         self.nodes[i].sql("SET GLOBAL read_only=1").map(|_| ())

@@ -277,6 +277,11 @@ impl Monitor {
             match t.to {
                 Health::Down => {
                     log::warn!(target: "drfailover", "endpoint {name} down: {} {}", obs.class, obs.detail);
+                    // Drop it as writer first, so the statements aborted below retry against
+                    // the next writer instead of reconnecting to the dead one.
+                    if Some(i) == self.writer {
+                        self.decide();
+                    }
                     // In-flight abort: whatever is still leased to a dead node (the writer, or
                     // the writer just lost) is blocked on it; shut those sockets now.
                     let n = self.shared.pool.abort_endpoint(i);

@@ -1,0 +1,275 @@
+//! Failover unavailability (DESIGN.md section 6): writer threads doing small autocommit
+//! writes; the fault lands at a random moment; per thread, the gap from the last success
+//! before the fault to the first success after, minus any delay the harness imposed.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use drfailover_conn::{Client, Error};
+use drfailover_testkit::dns::DnsServer;
+use drfailover_testkit::{NodeRole, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+use rand::Rng;
+
+/// The faults measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// kill -9 of the primary; the replica is promoted at once.
+    Kill,
+    /// kill -9; the replica is promoted after a fixed delay (subtracted).
+    KillDelayed(Duration),
+    /// SIGSTOP of the primary; promoted at once (the client must detect the silence).
+    Stop,
+    /// iptables DROP of the primary inside the lab namespace; promoted at once.
+    Blackhole,
+    /// Switchover behind a DNS name: fence, promote, flip the record (TTL 1 s).
+    DnsFlip,
+}
+
+impl Fault {
+    /// Name for tables.
+    pub fn name(self) -> String {
+        match self {
+            Fault::Kill => "kill -9, promoted at once".into(),
+            Fault::KillDelayed(d) => {
+                format!("kill -9, promoted after {} ms (subtracted)", d.as_millis())
+            }
+            Fault::Stop => "SIGSTOP (silent), promoted at once".into(),
+            Fault::Blackhole => "blackhole (iptables DROP in a netns)".into(),
+            Fault::DnsFlip => "DNS flip (TTL 1 s), from the flip".into(),
+        }
+    }
+}
+
+/// Per-thread success timestamps of a running write load.
+struct Load {
+    stop: Arc<AtomicBool>,
+    times: Vec<Arc<Mutex<Vec<Instant>>>>,
+    errors: Arc<Mutex<Vec<String>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(client: &Arc<Client>, threads: usize, next: &Arc<AtomicU64>) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+        let mut times = Vec::new();
+        let mut handles = Vec::new();
+        for _ in 0..threads {
+            let log: Arc<Mutex<Vec<Instant>>> = Arc::default();
+            times.push(log.clone());
+            let (client, stop, next, errors) =
+                (client.clone(), stop.clone(), next.clone(), errors.clone());
+            handles.push(std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let id = next.fetch_add(1, Ordering::Relaxed);
+                    match client.query(&format!("INSERT INTO t (id) VALUES ({id})")) {
+                        Ok(_) => log.lock().unwrap().push(Instant::now()),
+                        Err(Error::OutcomeUnknown(_)) => {}
+                        Err(e) => {
+                            errors.lock().unwrap().push(e.to_string());
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                    }
+                }
+            }));
+        }
+        Load {
+            stop,
+            times,
+            errors,
+            threads: handles,
+        }
+    }
+
+    fn all_succeeded_after(&self, t: Instant) -> bool {
+        self.times
+            .iter()
+            .all(|log| log.lock().unwrap().last().is_some_and(|last| *last > t))
+    }
+
+    /// Stop and return each thread's gap around `fault`.
+    fn gaps(self, fault: Instant) -> Result<Vec<Duration>, String> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        if let Some(e) = self.errors.lock().unwrap().first() {
+            return Err(format!("a write failed: {e}"));
+        }
+        self.times
+            .iter()
+            .map(|log| {
+                let log = log.lock().unwrap();
+                let before = log
+                    .iter()
+                    .rev()
+                    .find(|t| **t <= fault)
+                    .ok_or("no write before the fault")?;
+                let after = log
+                    .iter()
+                    .find(|t| **t > fault)
+                    .ok_or("no write after the fault")?;
+                Ok(*after - *before)
+            })
+            .collect()
+    }
+}
+
+/// A topology whose roles swap after every trial, and a client on it.
+pub struct Rig {
+    topo: Topology,
+    primary: usize,
+    replica: usize,
+    client: Arc<Client>,
+    dns: Option<DnsServer>,
+    next: Arc<AtomicU64>,
+    /// How long each promotion took (part of the measured gap unless subtracted).
+    pub promotions: Vec<Duration>,
+}
+
+const NAME: &str = "db.drfailover.test";
+
+impl Rig {
+    /// Start a topology (in a lab namespace for blackholes; behind a DNS name for DNS flips)
+    /// and a client with default detection settings.
+    pub fn start(fault: Fault) -> Result<Rig, String> {
+        let topo = match fault {
+            Fault::Blackhole => Topology::primary_replica_in_lab()?,
+            _ => Topology::primary_replica()?,
+        };
+        let (dns, dsn) = if fault == Fault::DnsFlip {
+            let dns = DnsServer::start(&[(NAME, topo.node(0).ip())], 1)?;
+            let dsn = format!(
+                "mysql://{APP_USER}:{APP_PASSWORD}@{NAME}:{}/{APP_DATABASE}?nameserver={}&dns_min_ttl_ms=100&failover_timeout_ms=30000",
+                topo.node(0).port(),
+                dns.address()
+            );
+            (Some(dns), dsn)
+        } else {
+            (None, topo.dsn("failover_timeout_ms=30000"))
+        };
+        let client = Client::connect_dsn(&dsn).map_err(|e| e.to_string())?;
+        client
+            .wait_ready(Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
+        client
+            .query("CREATE TABLE IF NOT EXISTS t (id BIGINT PRIMARY KEY)")
+            .map_err(|e| e.to_string())?;
+        topo.wait_replicated(0, 1)?;
+        Ok(Rig {
+            topo,
+            primary: 0,
+            replica: 1,
+            client: Arc::new(client),
+            dns,
+            next: Arc::new(AtomicU64::new(1)),
+            promotions: Vec::new(),
+        })
+    }
+
+    /// One trial: per-thread gaps, delay already subtracted.
+    pub fn trial(&mut self, fault: Fault, threads: usize) -> Result<Vec<Duration>, String> {
+        let load = Load::start(&self.client, threads, &self.next);
+        std::thread::sleep(Duration::from_millis(
+            rand::thread_rng().gen_range(200..400),
+        ));
+        let (p, r) = (self.primary, self.replica);
+        // `fault_at`: when the fault has taken effect (its command returned). Statements
+        // completing while the command still ran do not count as "after the fault".
+        let mut subtract = Duration::ZERO;
+        let fault_at;
+        let promote = |topo: &Topology| -> Result<Duration, String> {
+            let t = Instant::now();
+            topo.promote(r)?;
+            Ok(t.elapsed())
+        };
+        let promotion;
+        match fault {
+            Fault::Kill => {
+                self.topo.kill9(p)?;
+                fault_at = Instant::now();
+                promotion = promote(&self.topo)?;
+            }
+            Fault::KillDelayed(delay) => {
+                self.topo.kill9(p)?;
+                fault_at = Instant::now();
+                std::thread::sleep(delay);
+                subtract = delay;
+                promotion = promote(&self.topo)?;
+            }
+            // Silent faults: the standby is made writable at once (its replication threads,
+            // stuck on the silent primary, are detached in `restore`), so the gap measures the
+            // client's detection, not MariaDB's IO-thread shutdown (~2 s against a silent master).
+            Fault::Stop => {
+                self.topo.freeze(p)?;
+                fault_at = Instant::now();
+                let t = Instant::now();
+                self.topo.promote_fast(r)?;
+                promotion = t.elapsed();
+            }
+            Fault::Blackhole => {
+                self.topo.blackhole(p)?;
+                fault_at = Instant::now();
+                let t = Instant::now();
+                self.topo.promote_fast(r)?;
+                promotion = t.elapsed();
+            }
+            Fault::DnsFlip => {
+                // The switchover (fence, catch up, promote, flip) is the harness's doing: the
+                // time from the fence to the flip is subtracted, leaving flip -> first write.
+                self.topo.fence(p)?;
+                fault_at = Instant::now();
+                self.topo.wait_replicated(p, r)?;
+                promotion = promote(&self.topo)?;
+                let dns = self.dns.as_ref().ok_or("no DNS server")?;
+                dns.set(&[(NAME, self.topo.node(r).ip())])?;
+                subtract = fault_at.elapsed();
+            }
+        }
+        self.promotions.push(promotion);
+        let started = Instant::now();
+        while !load.all_succeeded_after(fault_at) {
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err(format!(
+                    "{}: writes did not resume within 30 s",
+                    fault.name()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        let gaps = load.gaps(fault_at)?;
+        self.restore(fault)?;
+        Ok(gaps
+            .into_iter()
+            .map(|g| g.saturating_sub(subtract))
+            .collect())
+    }
+
+    /// Bring the old primary back as a semi-sync replica of the new one; swap roles.
+    fn restore(&mut self, fault: Fault) -> Result<(), String> {
+        let (p, r) = (self.primary, self.replica);
+        // After a quick promotion the new primary still replicates from the silent one: detach
+        // it before the old primary can speak again, or both would write the same GTIDs.
+        if matches!(fault, Fault::Stop | Fault::Blackhole) {
+            self.topo.detach_replication(r)?;
+        }
+        match fault {
+            Fault::Stop => self.topo.thaw(p)?,
+            Fault::Blackhole => self.topo.heal(p)?,
+            _ => {}
+        }
+        if self.topo.node(p).is_running() {
+            self.topo.kill9(p)?;
+        }
+        self.topo.restart(p, NodeRole::Replica, Some(r))?;
+        self.topo
+            .node(r)
+            .sql("SET GLOBAL rpl_semi_sync_master_enabled=1")?;
+        self.topo.wait_semi_sync_clients(r, 1)?;
+        self.topo.wait_replicated(r, p)?;
+        std::mem::swap(&mut self.primary, &mut self.replica);
+        Ok(())
+    }
+}

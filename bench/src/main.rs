@@ -1,0 +1,195 @@
+//! `drfailover-bench`: failover unavailability, per-query overhead and scaling, measured on
+//! real local servers. Prints Markdown tables and writes JSON.
+//!
+//!     cargo run --release -p drfailover-bench -- [--trials N] [--quick] [--json PATH]
+//!                                                 [--only failover|overhead]
+//!
+//! Timings on a shared 2-core machine are noisy: compare ratios within one run.
+
+mod failover;
+mod overhead;
+mod stats;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drfailover_conn::Client;
+use drfailover_testkit::Topology;
+use serde_json::json;
+
+use failover::{Fault, Rig};
+use overhead::Design;
+
+struct Args {
+    trials: usize,
+    quick: bool,
+    json: Option<String>,
+    only: Option<String>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        trials: 20,
+        quick: false,
+        json: None,
+        only: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--trials" => a.trials = it.next().and_then(|v| v.parse().ok()).expect("--trials N"),
+            "--quick" => a.quick = true,
+            "--json" => a.json = it.next(),
+            "--only" => a.only = it.next(),
+            "--bench" => {} // passed by `cargo bench`
+            other => {
+                eprintln!("unknown argument {other}; see the doc comment of bench/src/main.rs");
+                std::process::exit(2);
+            }
+        }
+    }
+    if a.quick {
+        a.trials = a.trials.min(5);
+    }
+    a
+}
+
+fn main() {
+    let args = args();
+    let mut report = serde_json::Map::new();
+    let machine = format!(
+        "{} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        drfailover_mysql::client_version()
+    );
+    println!(
+        "# drfailover benchmarks\n\nmachine: {machine}; trials per scenario: {}\n",
+        args.trials
+    );
+    report.insert("machine".into(), json!(machine));
+    if args.only.as_deref().is_none_or(|o| o == "failover") {
+        report.insert("failover".into(), failover_table(&args));
+    }
+    if args.only.as_deref().is_none_or(|o| o == "overhead") {
+        report.insert("overhead".into(), overhead_tables(&args));
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report).expect("json"))
+            .expect("write json");
+        println!("\nJSON written to {path}");
+    }
+}
+
+fn failover_table(args: &Args) -> serde_json::Value {
+    const THREADS: usize = 4;
+    println!("## Failover unavailability (ms)\n");
+    println!("{THREADS} writer threads, small autocommit INSERTs, default detection settings (probe every 200 ms, 200 ms deadline, 3 failures); per thread the gap from the last acknowledged write before the fault to the first after, minus any delay the harness imposed.\n");
+    println!("| fault | p50 | p99 | max | samples | target | promotion p50 (harness) |\n|---|---|---|---|---|---|---|");
+    let scenarios = [
+        (Fault::Kill, "p99 ≤ 50"),
+        (Fault::KillDelayed(Duration::from_millis(500)), "p99 ≤ 50"),
+        (Fault::Stop, "≤ 1000 + 50"),
+        (Fault::Blackhole, "≤ 1000 + 50"),
+        (Fault::DnsFlip, "≤ TTL + 50 = 1050"),
+    ];
+    let mut out = Vec::new();
+    for (fault, target) in scenarios {
+        let result = Rig::start(fault).and_then(|mut rig| {
+            let mut samples = Vec::new();
+            for _ in 0..args.trials {
+                samples.extend(rig.trial(fault, THREADS)?);
+            }
+            Ok((samples, rig.promotions))
+        });
+        match result {
+            Ok((samples, promotions)) => {
+                let (p50, p99, max) = stats::summary(&samples);
+                let (promo, _, _) = stats::summary(&promotions);
+                println!(
+                    "| {} | {p50:.1} | {p99:.1} | {max:.1} | {} | {target} | {promo:.1} |",
+                    fault.name(),
+                    samples.len()
+                );
+                out.push(json!({ "fault": fault.name(), "p50_ms": p50, "p99_ms": p99, "max_ms": max, "samples": samples.len(), "promotion_p50_ms": promo }));
+            }
+            Err(e) => {
+                println!("| {} | – | – | – | 0 | not run: {e} |", fault.name());
+                out.push(json!({ "fault": fault.name(), "error": e }));
+            }
+        }
+    }
+    json!(out)
+}
+
+fn overhead_tables(args: &Args) -> serde_json::Value {
+    let topo = Topology::primary_replica().expect("topology");
+    let client = Arc::new(Client::connect_dsn(&topo.dsn("pool_size=32")).expect("client"));
+    client.wait_ready(Duration::from_secs(5)).expect("writer");
+    client
+        .query("CREATE TABLE kv (id INT PRIMARY KEY, v VARCHAR(32))")
+        .expect("create");
+    let values: Vec<String> = (1..=1000).map(|i| format!("({i}, 'value-{i}')")).collect();
+    client
+        .query(&format!("INSERT INTO kv VALUES {}", values.join(",")))
+        .expect("fill");
+    let dur = Duration::from_millis(if args.quick { 300 } else { 1000 });
+    let mut out = serde_json::Map::new();
+
+    let rounds = if args.quick { 3 } else { 5 };
+    println!(
+        "\n## Per-query overhead (1 thread, statements/s; median of {rounds} interleaved rounds)\n"
+    );
+    println!(
+        "| statement | raw connection | drfailover | ratio raw/drfailover |\n|---|---|---|---|"
+    );
+    let mut rows = Vec::new();
+    for (name, sql) in [
+        ("SELECT 1", "SELECT 1"),
+        ("point select (PK)", "SELECT v FROM kv WHERE id = 500"),
+    ] {
+        let m = overhead::interleaved(
+            &topo,
+            &client,
+            &[Design::Raw, Design::Library],
+            1,
+            sql,
+            dur,
+            rounds,
+        );
+        let ratio = m[0] / m[1];
+        println!("| {name} | {:.0} | {:.0} | {ratio:.3} |", m[0], m[1]);
+        rows.push(
+            json!({ "statement": name, "raw_qps": m[0], "drfailover_qps": m[1], "ratio": ratio }),
+        );
+    }
+    out.insert("per_query".into(), json!(rows));
+
+    println!("\n## Scaling (point select, statements/s; median of {rounds} interleaved rounds)\n");
+    println!("| threads | raw per-thread | drfailover | global mutex | drfailover/raw | global mutex/raw |\n|---|---|---|---|---|---|");
+    let mut rows = Vec::new();
+    for threads in [1, 2, 4, 8, 16] {
+        let sql = "SELECT v FROM kv WHERE id = 500";
+        let m = overhead::interleaved(
+            &topo,
+            &client,
+            &[Design::Raw, Design::Library, Design::GlobalMutex],
+            threads,
+            sql,
+            dur,
+            rounds,
+        );
+        let (raw, lib, mutex) = (m[0], m[1], m[2]);
+        println!(
+            "| {threads} | {raw:.0} | {lib:.0} | {mutex:.0} | {:.3} | {:.3} |",
+            lib / raw,
+            mutex / raw
+        );
+        rows.push(json!({ "threads": threads, "raw_qps": raw, "drfailover_qps": lib, "global_mutex_qps": mutex }));
+    }
+    out.insert("scaling".into(), json!(rows));
+
+    let ns = overhead::lease_release_ns(&client, if args.quick { 20_000 } else { 200_000 });
+    println!("\n## Pool\n\nlease + release (no statement): {ns:.0} ns per pair");
+    out.insert("lease_release_ns".into(), json!(ns));
+    json!(out)
+}
