@@ -201,3 +201,74 @@ fn verify_identity_uses_tls_and_never_adopts_a_node_it_cannot_verify() {
     );
     assert!(matches!(Client::connect_dsn(&dsn), Err(Error::Tls(_))));
 }
+
+#[test]
+fn init_statements_run_on_every_new_connection_including_after_failover() {
+    let mut topo = topology();
+    let dsn = topo.dsn(&format!(
+        "{FAST}&init=SET%20time_zone%3D%27%2B03%3A00%27&init=SET%20sql_mode%3D%27ANSI_QUOTES%27"
+    ));
+    let client = Client::connect_dsn(&dsn).unwrap();
+    let g = client.wait_ready(Duration::from_secs(5)).unwrap();
+    let check = |client: &Client| {
+        let r = client
+            .query("SELECT @@session.time_zone, @@session.sql_mode")
+            .unwrap();
+        assert_eq!(r.text(0, 0), Some("+03:00"));
+        assert_eq!(r.text(0, 1), Some("ANSI_QUOTES"));
+    };
+    check(&client);
+    topo.kill9(0).unwrap();
+    topo.promote(1).unwrap();
+    client.wait_generation(g, Duration::from_secs(10)).unwrap();
+    // Several connections (concurrent leases force new ones) all carry the session state.
+    let leases: Vec<_> = (0..3)
+        .map(|_| client.lease(Duration::from_secs(5)).unwrap())
+        .collect();
+    for mut lease in leases {
+        let r = lease.conn().query("SELECT @@session.time_zone").unwrap();
+        assert_eq!(r.text(0, 0), Some("+03:00"));
+        client.release(lease);
+    }
+    check(&client);
+    // A broken init statement is reported, not ignored.
+    let bad =
+        Client::connect_dsn(&topo.dsn("init=SET%20no_such_variable%3D1&failover_timeout_ms=2000"))
+            .unwrap();
+    match bad.query("SELECT 1") {
+        Err(Error::Server(e)) => assert_eq!(e.errno(), 1193, "{e}"),
+        other => panic!("expected the init statement's error, got {other:?}"),
+    }
+}
+
+#[test]
+fn fail_back_happens_only_when_configured() {
+    let topo = topology();
+    let stay = Client::connect_dsn(&topo.dsn(FAST)).unwrap();
+    let back = Client::connect_dsn(&topo.dsn(&format!("{FAST}&failback=true"))).unwrap();
+    stay.wait_ready(Duration::from_secs(5)).unwrap();
+    let g = back.wait_ready(Duration::from_secs(5)).unwrap();
+    let writer = |c: &Client| c.state().writer.map(|w| w.to_string());
+    let (n0, n1) = (
+        topo.node(0).addr().to_string(),
+        topo.node(1).addr().to_string(),
+    );
+    // Switch the writer to node 1: fence node 0, promote node 1.
+    topo.fence(0).unwrap();
+    topo.wait_replicated(0, 1).unwrap();
+    topo.promote(1).unwrap();
+    let g2 = back.wait_generation(g, Duration::from_secs(10)).unwrap();
+    stay.wait_generation(g, Duration::from_secs(10)).unwrap();
+    assert_eq!(writer(&back).as_deref(), Some(n1.as_str()));
+    // Node 0 (higher priority) becomes writable again.
+    topo.node(0).sql("SET GLOBAL read_only=0").unwrap();
+    back.wait_generation(g2, Duration::from_secs(10))
+        .expect("fail-back when configured");
+    assert_eq!(writer(&back).as_deref(), Some(n0.as_str()));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        writer(&stay).as_deref(),
+        Some(n1.as_str()),
+        "failed back without failback=true"
+    );
+}
