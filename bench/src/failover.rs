@@ -41,8 +41,25 @@ impl Fault {
     }
 }
 
+/// How the writer threads reach the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// drfailover's `Client`.
+    Library,
+    /// Raw connections through HAProxy, reconnecting after any error (what HAProxy users do).
+    Haproxy,
+}
+
+enum Target {
+    Client(Arc<Client>),
+    Proxy(drfailover_mysql::ConnectOptions),
+}
+
 /// Per-thread success timestamps of a running write load.
 struct Load {
+    /// Statements that came back to the application as failed (any error, outcome unknown
+    /// included): what users see during the failover.
+    failed: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     times: Vec<Arc<Mutex<Vec<Instant>>>>,
     errors: Arc<Mutex<Vec<String>>>,
@@ -50,31 +67,70 @@ struct Load {
 }
 
 impl Load {
-    fn start(client: &Arc<Client>, threads: usize, next: &Arc<AtomicU64>) -> Load {
+    fn start(target: &Target, threads: usize, next: &Arc<AtomicU64>) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
+        let failed = Arc::new(AtomicU64::new(0));
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
         let mut times = Vec::new();
         let mut handles = Vec::new();
         for _ in 0..threads {
             let log: Arc<Mutex<Vec<Instant>>> = Arc::default();
             times.push(log.clone());
-            let (client, stop, next, errors) =
-                (client.clone(), stop.clone(), next.clone(), errors.clone());
-            handles.push(std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let id = next.fetch_add(1, Ordering::Relaxed);
-                    match client.query(&format!("INSERT INTO t (id) VALUES ({id})")) {
-                        Ok(_) => log.lock().unwrap().push(Instant::now()),
-                        Err(Error::OutcomeUnknown(_)) => {}
-                        Err(e) => {
-                            errors.lock().unwrap().push(e.to_string());
-                            std::thread::sleep(Duration::from_millis(1));
+            let (stop, next, errors, failed) =
+                (stop.clone(), next.clone(), errors.clone(), failed.clone());
+            match target {
+                Target::Client(client) => {
+                    let client = client.clone();
+                    handles.push(std::thread::spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            let id = next.fetch_add(1, Ordering::Relaxed);
+                            match client.query(&format!("INSERT INTO t (id) VALUES ({id})")) {
+                                Ok(_) => log.lock().unwrap().push(Instant::now()),
+                                Err(Error::OutcomeUnknown(_)) => {
+                                    failed.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(e) => {
+                                    failed.fetch_add(1, Ordering::Relaxed);
+                                    errors.lock().unwrap().push(e.to_string());
+                                    std::thread::sleep(Duration::from_millis(1));
+                                }
+                            }
                         }
-                    }
+                    }));
                 }
-            }));
+                Target::Proxy(opts) => {
+                    let opts = opts.clone();
+                    handles.push(std::thread::spawn(move || {
+                        let mut conn: Option<drfailover_mysql::Connection> = None;
+                        while !stop.load(Ordering::Relaxed) {
+                            if conn.is_none() {
+                                match drfailover_mysql::Connection::connect(&opts) {
+                                    Ok(c) => conn = Some(c),
+                                    Err(_) => {
+                                        std::thread::sleep(Duration::from_millis(5));
+                                        continue;
+                                    }
+                                }
+                            }
+                            let id = next.fetch_add(1, Ordering::Relaxed);
+                            let c = conn.as_mut().expect("connected");
+                            match c.query(&format!("INSERT INTO t (id) VALUES ({id})")) {
+                                Ok(_) => log.lock().unwrap().push(Instant::now()),
+                                Err(_) => {
+                                    failed.fetch_add(1, Ordering::Relaxed);
+                                    // Reconnect and go on (a write whose outcome is unknown is
+                                    // simply not counted: HAProxy cannot tell).
+                                    conn = None;
+                                    std::thread::sleep(Duration::from_millis(5));
+                                }
+                            }
+                        }
+                    }));
+                }
+            }
         }
         Load {
+            failed,
             stop,
             times,
             errors,
@@ -88,8 +144,9 @@ impl Load {
             .all(|log| log.lock().unwrap().last().is_some_and(|last| *last > t))
     }
 
-    /// Stop and return each thread's gap around `fault`.
-    fn gaps(self, fault: Instant) -> Result<Vec<Duration>, String> {
+    /// Stop and return each thread's gap around `fault`, and the failed statements.
+    fn gaps(self, fault: Instant) -> Result<(Vec<Duration>, u64), String> {
+        let failed = self.failed.clone();
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads {
             let _ = t.join();
@@ -97,7 +154,8 @@ impl Load {
         if let Some(e) = self.errors.lock().unwrap().first() {
             return Err(format!("a write failed: {e}"));
         }
-        self.times
+        let gaps = self
+            .times
             .iter()
             .map(|log| {
                 let log = log.lock().unwrap();
@@ -112,12 +170,15 @@ impl Load {
                     .ok_or("no write after the fault")?;
                 Ok(*after - *before)
             })
-            .collect()
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok((gaps, failed.load(Ordering::Relaxed)))
     }
 }
 
 /// A topology whose roles swap after every trial, and a client on it.
 pub struct Rig {
+    via: Via,
+    haproxy: Option<crate::haproxy::Haproxy>,
     topo: Topology,
     primary: usize,
     replica: usize,
@@ -126,6 +187,8 @@ pub struct Rig {
     next: Arc<AtomicU64>,
     /// How long each promotion took (part of the measured gap unless subtracted).
     pub promotions: Vec<Duration>,
+    /// Statements returned to the application as failed, per trial.
+    pub failed: Vec<u64>,
 }
 
 const NAME: &str = "db.drfailover.test";
@@ -133,7 +196,7 @@ const NAME: &str = "db.drfailover.test";
 impl Rig {
     /// Start a topology (in a lab namespace for blackholes; behind a DNS name for DNS flips)
     /// and a client with default detection settings.
-    pub fn start(fault: Fault) -> Result<Rig, String> {
+    pub fn start(fault: Fault, via: Via) -> Result<Rig, String> {
         let topo = match fault {
             Fault::Blackhole => Topology::primary_replica_in_lab()?,
             _ => Topology::primary_replica()?,
@@ -157,7 +220,16 @@ impl Rig {
             .query("CREATE TABLE IF NOT EXISTS t (id BIGINT PRIMARY KEY)")
             .map_err(|e| e.to_string())?;
         topo.wait_replicated(0, 1)?;
+        let haproxy = match via {
+            Via::Haproxy => Some(crate::haproxy::Haproxy::start(
+                topo.node(0).addr(),
+                topo.node(1).addr(),
+            )?),
+            Via::Library => None,
+        };
         Ok(Rig {
+            via,
+            haproxy,
             topo,
             primary: 0,
             replica: 1,
@@ -165,12 +237,24 @@ impl Rig {
             dns,
             next: Arc::new(AtomicU64::new(1)),
             promotions: Vec::new(),
+            failed: Vec::new(),
         })
     }
 
     /// One trial: per-thread gaps, delay already subtracted.
     pub fn trial(&mut self, fault: Fault, threads: usize) -> Result<Vec<Duration>, String> {
-        let load = Load::start(&self.client, threads, &self.next);
+        let target = match (&self.via, &self.haproxy) {
+            (Via::Haproxy, Some(h)) => {
+                let mut opts = drfailover_mysql::ConnectOptions::tcp("127.0.0.1", h.port())
+                    .user(APP_USER)
+                    .password(APP_PASSWORD)
+                    .database(APP_DATABASE);
+                opts.ssl_mode = drfailover_mysql::SslMode::Disabled;
+                Target::Proxy(opts)
+            }
+            _ => Target::Client(self.client.clone()),
+        };
+        let load = Load::start(&target, threads, &self.next);
         std::thread::sleep(Duration::from_millis(
             rand::thread_rng().gen_range(200..400),
         ));
@@ -239,7 +323,8 @@ impl Rig {
             std::thread::sleep(Duration::from_millis(5));
         }
         std::thread::sleep(Duration::from_millis(20));
-        let gaps = load.gaps(fault_at)?;
+        let (gaps, failed) = load.gaps(fault_at)?;
+        self.failed.push(failed);
         self.restore(fault)?;
         Ok(gaps
             .into_iter()
@@ -270,6 +355,14 @@ impl Rig {
         self.topo.wait_semi_sync_clients(r, 1)?;
         self.topo.wait_replicated(r, p)?;
         std::mem::swap(&mut self.primary, &mut self.replica);
+        if self.via == Via::Haproxy {
+            // HAProxy has no notion of roles: its configuration must follow the swap.
+            self.haproxy = None;
+            self.haproxy = Some(crate::haproxy::Haproxy::start(
+                self.topo.node(self.primary).addr(),
+                self.topo.node(self.replica).addr(),
+            )?);
+        }
         Ok(())
     }
 }

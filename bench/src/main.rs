@@ -2,11 +2,13 @@
 //! real local servers. Prints Markdown tables and writes JSON.
 //!
 //!     cargo run --release -p drfailover-bench -- [--trials N] [--quick] [--json PATH]
-//!                                                 [--only failover|overhead]
+//!                                                 [--only failover|overhead|footprint]
 //!
 //! Timings on a shared 2-core machine are noisy: compare ratios within one run.
 
 mod failover;
+mod footprint;
+mod haproxy;
 mod overhead;
 mod stats;
 
@@ -17,7 +19,7 @@ use drfailover_conn::Client;
 use drfailover_testkit::Topology;
 use serde_json::json;
 
-use failover::{Fault, Rig};
+use failover::{Fault, Rig, Via};
 use overhead::Design;
 
 struct Args {
@@ -73,6 +75,9 @@ fn main() {
     if args.only.as_deref().is_none_or(|o| o == "overhead") {
         report.insert("overhead".into(), overhead_tables(&args));
     }
+    if args.only.as_deref().is_none_or(|o| o == "footprint") {
+        report.insert("footprint".into(), footprint_table(&args));
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report).expect("json"))
             .expect("write json");
@@ -84,7 +89,7 @@ fn failover_table(args: &Args) -> serde_json::Value {
     const THREADS: usize = 4;
     println!("## Failover unavailability (ms)\n");
     println!("{THREADS} writer threads, small autocommit INSERTs, default detection settings (probe every 200 ms, 200 ms deadline, 3 failures); per thread the gap from the last acknowledged write before the fault to the first after, minus any delay the harness imposed.\n");
-    println!("| fault | p50 | p99 | max | samples | target | promotion p50 (harness) |\n|---|---|---|---|---|---|---|");
+    println!("| fault | p50 | p99 | max | samples | target | promotion p50 (harness) | failed statements per trial |\n|---|---|---|---|---|---|---|---|");
     let scenarios = [
         (Fault::Kill, "p99 ≤ 50"),
         (Fault::KillDelayed(Duration::from_millis(500)), "p99 ≤ 50"),
@@ -93,28 +98,51 @@ fn failover_table(args: &Args) -> serde_json::Value {
         (Fault::DnsFlip, "≤ TTL + 50 = 1050"),
     ];
     let mut out = Vec::new();
-    for (fault, target) in scenarios {
-        let result = Rig::start(fault).and_then(|mut rig| {
+    let haproxy_scenarios: Vec<(Fault, &str)> = scenarios
+        .iter()
+        .copied()
+        .filter(|(f, _)| *f != Fault::DnsFlip)
+        .collect();
+    let runs: Vec<(Via, Fault, &str)> = scenarios
+        .iter()
+        .map(|(f, t)| (Via::Library, *f, *t))
+        .chain(
+            haproxy_scenarios
+                .iter()
+                .map(|(f, t)| (Via::Haproxy, *f, *t)),
+        )
+        .collect();
+    let mut via_shown = None;
+    for (via, fault, target) in runs {
+        if via_shown != Some(via) {
+            if via == Via::Haproxy {
+                println!("\nThe same faults through HAProxy (mode tcp, option mysql-check, standby as backup, inter 200 fastinter 100 fall 3 rise 2, on-marked-down shutdown-sessions; clients reconnect after any error):\n");
+                println!("| fault (HAProxy) | p50 | p99 | max | samples | target | promotion p50 (harness) | failed statements per trial |\n|---|---|---|---|---|---|---|---|");
+            }
+            via_shown = Some(via);
+        }
+        let result = Rig::start(fault, via).and_then(|mut rig| {
             let mut samples = Vec::new();
             for _ in 0..args.trials {
                 samples.extend(rig.trial(fault, THREADS)?);
             }
-            Ok((samples, rig.promotions))
+            Ok((samples, rig.promotions, rig.failed))
         });
         match result {
-            Ok((samples, promotions)) => {
+            Ok((samples, promotions, failed)) => {
                 let (p50, p99, max) = stats::summary(&samples);
                 let (promo, _, _) = stats::summary(&promotions);
+                let failed_mean = failed.iter().sum::<u64>() as f64 / failed.len().max(1) as f64;
                 println!(
-                    "| {} | {p50:.1} | {p99:.1} | {max:.1} | {} | {target} | {promo:.1} |",
+                    "| {} | {p50:.1} | {p99:.1} | {max:.1} | {} | {target} | {promo:.1} | {failed_mean:.1} |",
                     fault.name(),
                     samples.len()
                 );
-                out.push(json!({ "fault": fault.name(), "p50_ms": p50, "p99_ms": p99, "max_ms": max, "samples": samples.len(), "promotion_p50_ms": promo }));
+                out.push(json!({ "via": format!("{via:?}"), "fault": fault.name(), "p50_ms": p50, "p99_ms": p99, "max_ms": max, "samples": samples.len(), "promotion_p50_ms": promo, "failed_statements_per_trial": failed_mean }));
             }
             Err(e) => {
                 println!("| {} | – | – | – | 0 | not run: {e} |", fault.name());
-                out.push(json!({ "fault": fault.name(), "error": e }));
+                out.push(json!({ "via": format!("{via:?}"), "fault": fault.name(), "error": e }));
             }
         }
     }
@@ -192,4 +220,18 @@ fn overhead_tables(args: &Args) -> serde_json::Value {
     println!("\n## Pool\n\nlease + release (no statement): {ns:.0} ns per pair");
     out.insert("lease_release_ns".into(), json!(ns));
     json!(out)
+}
+
+fn footprint_table(args: &Args) -> serde_json::Value {
+    let topo = Topology::primary_replica().expect("topology");
+    let idle = Duration::from_secs(if args.quick { 2 } else { 5 });
+    println!("\n## Footprint per client (two endpoints, one pooled connection, default probe settings)\n");
+    println!("| clients in the process | threads | RSS (KiB) | idle CPU (% of one core) |\n|---|---|---|---|");
+    let mut rows = Vec::new();
+    for clients in [1, 100] {
+        let (threads, rss, cpu) = footprint::per_client(&topo, clients, idle);
+        println!("| {clients} | {threads:.1} | {rss:.0} | {cpu:.3} |");
+        rows.push(json!({ "clients": clients, "threads_per_client": threads, "rss_kib_per_client": rss, "idle_cpu_percent_per_client": cpu }));
+    }
+    json!(rows)
 }

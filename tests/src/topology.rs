@@ -357,6 +357,10 @@ fn setup_statements() -> Vec<String> {
         s.push(format!(
             "GRANT SLAVE MONITOR ON *.* TO '{APP_USER}'@'{host}'"
         ));
+        // HAProxy's `option mysql-check user haproxy_check`: no password, no privileges.
+        s.push(format!(
+            "CREATE USER IF NOT EXISTS 'haproxy_check'@'{host}'"
+        ));
     }
     s.push("SET sql_log_bin=1".to_string());
     s

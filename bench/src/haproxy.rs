@@ -1,0 +1,92 @@
+//! HAProxy from Debian's packages in front of the two nodes, as users deploy it for MySQL.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `haproxy -db` with `mode tcp`, `option mysql-check`, the primary as server and the standby
+/// as `backup`, health checks tuned like drfailover's defaults (`inter 200`, `fall 3`,
+/// `rise 2`), and `on-marked-down shutdown-sessions` so clients of a dead server are cut.
+pub struct Haproxy {
+    child: Child,
+    port: u16,
+    _dir: tempfile_dir::Dir,
+}
+
+mod tempfile_dir {
+    /// A temporary directory removed on drop.
+    pub struct Dir(pub std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn binary() -> Result<PathBuf, String> {
+    ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or_else(|| "haproxy not found (apt-get install haproxy)".to_string())
+}
+
+impl Haproxy {
+    /// Start HAProxy routing to `primary`, falling back to `backup`.
+    pub fn start(primary: SocketAddr, backup: SocketAddr) -> Result<Haproxy, String> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("drfailover-haproxy-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let cfg = dir.join("haproxy.cfg");
+        let check = "check inter 200 fastinter 100 downinter 200 fall 3 rise 2 on-marked-down shutdown-sessions";
+        std::fs::write(
+            &cfg,
+            format!(
+                "global\n  maxconn 2000\n\ndefaults\n  mode tcp\n  retries 2\n  option redispatch\n  \
+                 timeout connect 500ms\n  timeout check 200ms\n  timeout client 60s\n  timeout server 60s\n\n\
+                 listen mysql\n  bind 127.0.0.1:{port}\n  option mysql-check user haproxy_check\n  \
+                 server primary {primary} {check}\n  server standby {backup} {check} backup\n"
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let child = Command::new(binary()?)
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("spawn haproxy: {e}"))?;
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(10) {
+                return Err("haproxy did not listen within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Let the first health checks mark the servers up.
+        std::thread::sleep(Duration::from_millis(700));
+        Ok(Haproxy {
+            child,
+            port,
+            _dir: tempfile_dir::Dir(dir),
+        })
+    }
+
+    /// The port clients connect to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
