@@ -57,6 +57,9 @@ enum Target {
 
 /// Per-thread success timestamps of a running write load.
 struct Load {
+    /// Ids acknowledged / with unknown outcome (library clients), for data checks.
+    acked_ids: Arc<Mutex<Vec<u64>>>,
+    unknown_ids: Arc<Mutex<Vec<u64>>>,
     /// Statements that came back to the application as failed (any error, outcome unknown
     /// included): what users see during the failover.
     failed: Arc<AtomicU64>,
@@ -70,6 +73,8 @@ impl Load {
     fn start(target: &Target, threads: usize, next: &Arc<AtomicU64>) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let failed = Arc::new(AtomicU64::new(0));
+        let acked_ids: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let unknown_ids: Arc<Mutex<Vec<u64>>> = Arc::default();
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
         let mut times = Vec::new();
         let mut handles = Vec::new();
@@ -81,13 +86,18 @@ impl Load {
             match target {
                 Target::Client(client) => {
                     let client = client.clone();
+                    let (acked_ids, unknown_ids) = (acked_ids.clone(), unknown_ids.clone());
                     handles.push(std::thread::spawn(move || {
                         while !stop.load(Ordering::Relaxed) {
                             let id = next.fetch_add(1, Ordering::Relaxed);
                             match client.query(&format!("INSERT INTO t (id) VALUES ({id})")) {
-                                Ok(_) => log.lock().unwrap().push(Instant::now()),
+                                Ok(_) => {
+                                    log.lock().unwrap().push(Instant::now());
+                                    acked_ids.lock().unwrap().push(id);
+                                }
                                 Err(Error::OutcomeUnknown(_)) => {
                                     failed.fetch_add(1, Ordering::Relaxed);
+                                    unknown_ids.lock().unwrap().push(id);
                                 }
                                 Err(e) => {
                                     failed.fetch_add(1, Ordering::Relaxed);
@@ -130,6 +140,8 @@ impl Load {
             }
         }
         Load {
+            acked_ids,
+            unknown_ids,
             failed,
             stop,
             times,
@@ -189,6 +201,10 @@ pub struct Rig {
     pub promotions: Vec<Duration>,
     /// Statements returned to the application as failed, per trial.
     pub failed: Vec<u64>,
+    /// Every id acknowledged to the writers so far.
+    pub acked: Vec<u64>,
+    /// Every id whose outcome was reported unknown so far.
+    pub unknown: Vec<u64>,
 }
 
 const NAME: &str = "db.drfailover.test";
@@ -238,6 +254,8 @@ impl Rig {
             next: Arc::new(AtomicU64::new(1)),
             promotions: Vec::new(),
             failed: Vec::new(),
+            acked: Vec::new(),
+            unknown: Vec::new(),
         })
     }
 
@@ -323,8 +341,11 @@ impl Rig {
             std::thread::sleep(Duration::from_millis(5));
         }
         std::thread::sleep(Duration::from_millis(20));
+        let (acked, unknown) = (load.acked_ids.clone(), load.unknown_ids.clone());
         let (gaps, failed) = load.gaps(fault_at)?;
         self.failed.push(failed);
+        self.acked.extend(acked.lock().unwrap().iter());
+        self.unknown.extend(unknown.lock().unwrap().iter());
         self.restore(fault)?;
         Ok(gaps
             .into_iter()
@@ -364,5 +385,40 @@ impl Rig {
             )?);
         }
         Ok(())
+    }
+}
+
+impl Rig {
+    /// Check the data on the current primary: every acknowledged id is present, every row was
+    /// acknowledged or reported unknown, no id was acknowledged twice.
+    /// Returns (present rows, acknowledged, unknown).
+    pub fn verify(&self) -> Result<(usize, usize, usize), String> {
+        use std::collections::HashSet;
+        let rows = self.topo.node(self.primary).sql("SELECT id FROM app.t")?;
+        let present: HashSet<u64> = (0..rows.num_rows())
+            .filter_map(|r| rows.text(r, 0).and_then(|v| v.parse().ok()))
+            .collect();
+        let acked: HashSet<u64> = self.acked.iter().copied().collect();
+        if acked.len() != self.acked.len() {
+            return Err("an id was acknowledged twice".into());
+        }
+        let lost: Vec<_> = acked
+            .iter()
+            .filter(|id| !present.contains(id))
+            .take(5)
+            .collect();
+        if !lost.is_empty() {
+            return Err(format!("acknowledged writes lost, e.g. {lost:?}"));
+        }
+        let unknown: HashSet<u64> = self.unknown.iter().copied().collect();
+        let phantom: Vec<_> = present
+            .iter()
+            .filter(|id| !acked.contains(id) && !unknown.contains(id))
+            .take(5)
+            .collect();
+        if !phantom.is_empty() {
+            return Err(format!("rows nobody was told about, e.g. {phantom:?}"));
+        }
+        Ok((present.len(), acked.len(), unknown.len()))
     }
 }

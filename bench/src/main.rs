@@ -3,6 +3,7 @@
 //!
 //!     cargo run --release -p drfailover-bench -- [--trials N] [--quick] [--json PATH]
 //!                                                 [--only failover|overhead|footprint]
+//!     cargo run --release -p drfailover-bench -- --chaos 100     # mixed failovers + data checks
 //!
 //! Timings on a shared 2-core machine are noisy: compare ratios within one run.
 
@@ -23,6 +24,7 @@ use failover::{Fault, Rig, Via};
 use overhead::Design;
 
 struct Args {
+    chaos: Option<usize>,
     trials: usize,
     quick: bool,
     json: Option<String>,
@@ -31,6 +33,7 @@ struct Args {
 
 fn args() -> Args {
     let mut a = Args {
+        chaos: None,
         trials: 20,
         quick: false,
         json: None,
@@ -43,6 +46,13 @@ fn args() -> Args {
             "--quick" => a.quick = true,
             "--json" => a.json = it.next(),
             "--only" => a.only = it.next(),
+            "--chaos" => {
+                a.chaos = Some(
+                    it.next()
+                        .and_then(|v| v.parse().ok())
+                        .expect("--chaos N (failovers)"),
+                )
+            }
             "--bench" => {} // passed by `cargo bench`
             other => {
                 eprintln!("unknown argument {other}; see the doc comment of bench/src/main.rs");
@@ -58,6 +68,9 @@ fn args() -> Args {
 
 fn main() {
     let args = args();
+    if let Some(failovers) = args.chaos {
+        std::process::exit(chaos(failovers));
+    }
     let mut report = serde_json::Map::new();
     let machine = format!(
         "{} cores, {}",
@@ -234,4 +247,69 @@ fn footprint_table(args: &Args) -> serde_json::Value {
         rows.push(json!({ "clients": clients, "threads_per_client": threads, "rss_kib_per_client": rss, "idle_cpu_percent_per_client": cpu }));
     }
     json!(rows)
+}
+
+/// `--chaos N`: N failovers of random kinds under 16 writer threads on one topology (in a lab
+/// namespace), then the data checks. Exit 0 only with zero lost acknowledged writes, zero
+/// duplicates, zero failed writes other than outcome-unknown.
+fn chaos(failovers: usize) -> i32 {
+    use rand::Rng;
+    const THREADS: usize = 16;
+    let started = std::time::Instant::now();
+    println!("# drfailover chaos run: {failovers} failovers, {THREADS} writer threads\n");
+    let mut rig = match Rig::start(Fault::Blackhole, Via::Library) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("chaos: cannot start: {e}");
+            return 1;
+        }
+    };
+    let mut by_kind: std::collections::BTreeMap<&str, Vec<Duration>> = Default::default();
+    let mut rng = rand::thread_rng();
+    for n in 1..=failovers {
+        let (kind, fault) = match rng.gen_range(0..4) {
+            0 => ("kill -9", Fault::Kill),
+            1 => (
+                "kill -9, delayed promotion (subtracted)",
+                Fault::KillDelayed(Duration::from_millis(rng.gen_range(50..500))),
+            ),
+            2 => ("SIGSTOP", Fault::Stop),
+            _ => ("blackhole", Fault::Blackhole),
+        };
+        match rig.trial(fault, THREADS) {
+            Ok(gaps) => by_kind.entry(kind).or_default().extend(gaps),
+            Err(e) => {
+                eprintln!("chaos: failover {n} ({kind}) failed: {e}");
+                return 1;
+            }
+        }
+        if n % 10 == 0 {
+            eprintln!(
+                "chaos: {n}/{failovers} failovers, {:.0} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    println!("| fault | p50 (ms) | p99 (ms) | max (ms) | samples |\n|---|---|---|---|---|");
+    for (kind, gaps) in &by_kind {
+        let (p50, p99, max) = stats::summary(gaps);
+        println!(
+            "| {kind} | {p50:.1} | {p99:.1} | {max:.1} | {} |",
+            gaps.len()
+        );
+    }
+    match rig.verify() {
+        Ok((rows, acked, unknown)) => {
+            println!(
+                "\n{failovers} failovers in {:.0} s: {acked} writes acknowledged, {unknown} outcome unknown, \
+                 {rows} rows on the final primary; 0 acknowledged writes lost, 0 duplicates, 0 crashes.",
+                started.elapsed().as_secs_f64()
+            );
+            0
+        }
+        Err(e) => {
+            println!("\nDATA CHECK FAILED: {e}");
+            1
+        }
+    }
 }

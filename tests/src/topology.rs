@@ -262,6 +262,17 @@ impl Topology {
     /// once it is *received*, so `STOP SLAVE; RESET SLAVE ALL` alone would throw away
     /// transactions the old primary already acknowledged to its clients.
     pub fn promote(&self, i: usize) -> Result<(), String> {
+        self.apply_and_detach(i)?;
+        self.nodes[i].sql_batch(&[
+            "SET GLOBAL rpl_semi_sync_master_enabled=0",
+            "SET GLOBAL read_only=0",
+        ])
+    }
+
+    /// Stop receiving, apply everything already received, then forget replication. (A
+    /// semi-sync replica acknowledges on receipt: resetting before applying loses writes the
+    /// old primary acknowledged.)
+    fn apply_and_detach(&self, i: usize) -> Result<(), String> {
         let node = &self.nodes[i];
         node.sql("STOP SLAVE IO_THREAD")?;
         let status = node.sql("SHOW SLAVE STATUS")?;
@@ -279,12 +290,7 @@ impl Topology {
                 ));
             }
         }
-        node.sql_batch(&[
-            "STOP SLAVE",
-            "RESET SLAVE ALL",
-            "SET GLOBAL rpl_semi_sync_master_enabled=0",
-            "SET GLOBAL read_only=0",
-        ])
+        node.sql_batch(&["STOP SLAVE", "RESET SLAVE ALL"])
     }
 
     /// Make node `i` writable at once, leaving its replication threads attached (stopping
@@ -298,9 +304,10 @@ impl Topology {
         ])
     }
 
-    /// Stop and forget replication on node `i` (after [`Topology::promote_fast`]).
+    /// Stop replication on node `i` after applying everything it received, and forget it
+    /// (after [`Topology::promote_fast`]).
     pub fn detach_replication(&self, i: usize) -> Result<(), String> {
-        self.nodes[i].sql_batch(&["STOP SLAVE", "RESET SLAVE ALL"])
+        self.apply_and_detach(i)
     }
 
     /// Fence node `i`: `SET GLOBAL read_only=1` (connections stay open; writes fail with 1290).
