@@ -1,6 +1,5 @@
 //! Statements and results.
 
-use std::ffi::CString;
 use std::os::raw::c_char;
 use std::ptr;
 
@@ -18,7 +17,6 @@ pub const DR_IDEMPOTENT: u32 = 1;
 /// the client (it may outlive it). Not thread-safe: one thread at a time (it has a cursor).
 pub struct dr_result {
     result: QueryResult,
-    names: Vec<CString>,
     /// Index of the current row; `None` before the first `dr_result_next_row`.
     cursor: Option<usize>,
 }
@@ -58,15 +56,8 @@ pub unsafe extern "C" fn dr_query(
         };
         let result = client.client()?.query_with(sql, options)?;
         if !out.is_null() {
-            let names = (0..result.num_fields())
-                .map(|i| {
-                    CString::new(result.field_name(i).unwrap_or("").replace('\0', " "))
-                        .unwrap_or_default()
-                })
-                .collect();
             let boxed = Box::new(dr_result {
                 result,
-                names,
                 cursor: None,
             });
             // SAFETY: non-NULL and writable per the contract.
@@ -121,8 +112,8 @@ pub unsafe extern "C" fn dr_result_field_name(
     guard::value(ptr::null(), || {
         // SAFETY: per the contract.
         unsafe { result_ref(result) }
-            .and_then(|r| r.names.get(index as usize))
-            .map_or(ptr::null(), |n| n.as_ptr())
+            .and_then(|r| r.result.field_name_with_nul(index as usize))
+            .map_or(ptr::null(), |n| n.as_ptr().cast())
     })
 }
 

@@ -426,14 +426,17 @@ impl Connection {
         // and row pointers stay valid until then, and lengths give each cell's size.
         unsafe {
             let width = ffi::mysql_num_fields(res) as usize;
+            out.columns.reserve(width);
             for i in 0..width {
                 let field = ffi::mysql_fetch_field_direct(res, i as c_uint);
-                let name = if field.is_null() || (*field).name.is_null() {
-                    String::new()
+                let name: &[u8] = if field.is_null() || (*field).name.is_null() {
+                    b""
                 } else {
-                    CStr::from_ptr((*field).name).to_string_lossy().into_owned()
+                    CStr::from_ptr((*field).name).to_bytes()
                 };
-                out.columns.push(name);
+                out.columns.push((out.names.len(), name.len()));
+                out.names.extend_from_slice(name);
+                out.names.push(0);
             }
             let rows = ffi::mysql_num_rows(res) as usize;
             out.cells.reserve(rows * width);

@@ -3,7 +3,10 @@
 /// no rows and carries `affected_rows` and `insert_id`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueryResult {
-    pub(crate) columns: Vec<String>,
+    /// Column names, each followed by a NUL byte (one allocation for all of them).
+    pub(crate) names: Vec<u8>,
+    /// `(offset, len)` of each column name in `names`.
+    pub(crate) columns: Vec<(usize, usize)>,
     pub(crate) data: Vec<u8>,
     /// One entry per cell, row-major: `(offset, len)` into `data`, `None` for SQL NULL. Each
     /// value is followed by a NUL byte in `data` (not counted in `len`).
@@ -27,9 +30,16 @@ impl QueryResult {
         self.columns.len()
     }
 
-    /// Name of column `index`, if it exists.
+    /// Name of column `index`, if it exists (and is valid UTF-8).
     pub fn field_name(&self, index: usize) -> Option<&str> {
-        self.columns.get(index).map(String::as_str)
+        let (off, len) = *self.columns.get(index)?;
+        std::str::from_utf8(&self.names[off..off + len]).ok()
+    }
+
+    /// Name of column `index` including its terminating NUL byte, for C callers.
+    pub fn field_name_with_nul(&self, index: usize) -> Option<&[u8]> {
+        let (off, len) = *self.columns.get(index)?;
+        Some(&self.names[off..off + len + 1])
     }
 
     /// The bytes of cell (`row`, `col`); `None` for SQL NULL or out-of-range indices.
@@ -57,7 +67,7 @@ impl QueryResult {
 
     /// Index of the column called `name` (exact match), if any.
     pub fn column(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c == name)
+        (0..self.columns.len()).find(|&i| self.field_name(i) == Some(name))
     }
 
     /// Rows changed by an INSERT/UPDATE/DELETE (rows returned for a SELECT).
