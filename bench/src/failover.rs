@@ -303,19 +303,15 @@ impl Rig {
             // Silent faults: the standby is made writable at once (its replication threads,
             // stuck on the silent primary, are detached in `restore`), so the gap measures the
             // client's detection, not MariaDB's IO-thread shutdown (~2 s against a silent master).
-            Fault::Stop => {
-                self.topo.freeze(p)?;
+            Fault::Stop | Fault::Blackhole => {
+                if fault == Fault::Stop {
+                    self.topo.freeze(p)?;
+                } else {
+                    self.topo.blackhole(p)?;
+                }
                 fault_at = Instant::now();
-                let t = Instant::now();
                 self.topo.promote_fast(r)?;
-                promotion = t.elapsed();
-            }
-            Fault::Blackhole => {
-                self.topo.blackhole(p)?;
-                fault_at = Instant::now();
-                let t = Instant::now();
-                self.topo.promote_fast(r)?;
-                promotion = t.elapsed();
+                promotion = fault_at.elapsed();
             }
             Fault::DnsFlip => {
                 // The switchover (fence, catch up, promote, flip) is the harness's doing: the
