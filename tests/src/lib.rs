@@ -26,3 +26,10 @@ pub use netns::Lab;
 pub use node::{Node, NodeRole};
 pub use require::{mariadb_binaries, MariaDbBinaries};
 pub use topology::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+
+/// Write an executable shell script (mode 0755) to `path`, for hook tests.
+pub fn write_script(path: &std::path::Path, body: impl AsRef<str>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, body.as_ref())?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+}

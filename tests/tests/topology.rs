@@ -5,13 +5,16 @@ use std::time::{Duration, Instant};
 use drfailover_mysql::{ConnectOptions, Connection, ErrorClass};
 use drfailover_testkit::{NodeRole, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
-fn app(topo: &Topology, i: usize) -> Result<Connection, drfailover_mysql::Error> {
+fn app_options(topo: &Topology, i: usize) -> ConnectOptions {
     let n = topo.node(i);
-    let opts = ConnectOptions::tcp(n.ip().to_string(), n.port())
+    ConnectOptions::tcp(n.ip().to_string(), n.port())
         .user(APP_USER)
         .password(APP_PASSWORD)
-        .database(APP_DATABASE);
-    Connection::connect(&opts)
+        .database(APP_DATABASE)
+}
+
+fn app(topo: &Topology, i: usize) -> Result<Connection, drfailover_mysql::Error> {
+    Connection::connect(&app_options(topo, i))
 }
 
 #[test]
@@ -88,10 +91,7 @@ fn kill9_then_promote_then_restart_old_primary_as_replica() {
 fn frozen_server_times_out_within_the_deadline_and_thaws() {
     let mut topo = Topology::primary_replica().expect("topology");
     topo.freeze(0).unwrap();
-    let n = topo.node(0);
-    let opts = ConnectOptions::tcp(n.ip().to_string(), n.port())
-        .user(APP_USER)
-        .password(APP_PASSWORD);
+    let opts = app_options(&topo, 0);
     let t = Instant::now();
     let err = Connection::connect_within(
         &opts,
@@ -132,10 +132,7 @@ fn lab_topology_replicates_and_blackhole_silences_the_primary() {
     topo.wait_replicated(0, 1).unwrap();
 
     topo.blackhole(0).unwrap();
-    let n = topo.node(0);
-    let opts = ConnectOptions::tcp(n.ip().to_string(), n.port())
-        .user(APP_USER)
-        .password(APP_PASSWORD);
+    let opts = app_options(&topo, 0);
     let t = Instant::now();
     let err = Connection::connect_within(
         &opts,

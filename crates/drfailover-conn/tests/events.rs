@@ -76,16 +76,7 @@ fn webhooks_and_hooks_receive_the_failover() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("hook.sh");
     let log = dir.path().join("hook.log");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\necho \"$DRFAILOVER_EVENT $DRFAILOVER_OLD_WRITER $DRFAILOVER_NEW_WRITER\" >> {}\n", log.display()),
-    )
-    .unwrap();
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&script)
-        .status()
-        .unwrap();
+    drfailover_testkit::write_script(&script, format!("#!/bin/sh\necho \"$DRFAILOVER_EVENT $DRFAILOVER_OLD_WRITER $DRFAILOVER_NEW_WRITER\" >> {}\n", log.display())).unwrap();
     let dsn = format!(
         "{}&webhook_url={}&slack_webhook_url={}&hook_command={}",
         topo.dsn(FAST),

@@ -88,7 +88,7 @@ fn command_hook_gets_json_on_stdin_and_fields_in_env() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("hook.sh");
     let out = dir.path().join("out");
-    std::fs::write(
+    drfailover_testkit::write_script(
         &script,
         format!(
             "#!/bin/sh\ncat > {o}.json\nenv | grep ^DRFAILOVER_ | sort > {o}.env\nexit 3\n",
@@ -96,11 +96,6 @@ fn command_hook_gets_json_on_stdin_and_fields_in_env() {
         ),
     )
     .unwrap();
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&script)
-        .status()
-        .unwrap();
     let e = event();
     assert_eq!(CommandHook::new(&script).run(&e), Ok(3));
     let json = std::fs::read_to_string(out.with_extension("json")).unwrap();
@@ -125,12 +120,7 @@ fn command_hook_gets_json_on_stdin_and_fields_in_env() {
 fn command_hook_is_killed_after_its_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("slow.sh");
-    std::fs::write(&script, "#!/bin/sh\nexec sleep 30\n").unwrap();
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&script)
-        .status()
-        .unwrap();
+    drfailover_testkit::write_script(&script, "#!/bin/sh\nexec sleep 30\n").unwrap();
     let mut hook = CommandHook::new(&script);
     hook.timeout = Duration::from_millis(200);
     let t = Instant::now();
