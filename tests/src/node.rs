@@ -209,7 +209,11 @@ impl Node {
                     ));
                 }
             }
-            if self.sql("SELECT 1").is_ok() {
+            if self
+                .connect_admin()
+                .and_then(|mut c| c.query("SELECT 1"))
+                .is_ok()
+            {
                 return Ok(());
             }
             if start.elapsed() > ADMIN_BUDGET {
@@ -226,11 +230,50 @@ impl Node {
     /// An administrative connection as root over the node's Unix socket. Blocking, with 20 s
     /// connect and read timeouts (the harness never sends admin statements to a frozen node).
     pub fn admin(&self) -> Result<Connection, String> {
+        self.connect_admin()
+            .map_err(|e| format!("{}: admin connect: {e}{}", self.name, self.death_report()))
+    }
+
+    fn connect_admin(&self) -> Result<Connection, drfailover_mysql::Error> {
         let mut opts = ConnectOptions::unix(self.socket()).user("root");
         opts.connect_timeout = ADMIN_BUDGET;
         opts.read_timeout = Some(ADMIN_BUDGET);
         opts.write_timeout = Some(ADMIN_BUDGET);
-        Connection::connect(&opts).map_err(|e| format!("{}: admin connect: {e}", self.name))
+        Connection::connect(&opts)
+    }
+
+    /// If the server process has died or is crashing (a zombie not yet reaped, or a fatal
+    /// signal in its error log; waits up to 1 s to tell), say so and show the end of its error
+    /// log; empty while it runs normally. For failure messages.
+    fn death_report(&self) -> String {
+        let Some(pid) = self.pid() else {
+            return String::new();
+        };
+        let dead = || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+            state.is_empty() || state.starts_with('Z') || self.error_log().contains("got signal")
+        };
+        let since = Instant::now();
+        while !dead() {
+            if since.elapsed() > Duration::from_secs(1) {
+                return String::new();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let log = self.error_log();
+        let lines: Vec<&str> = log.lines().collect();
+        // From the crash report's first line when there is one, else the last 40 lines.
+        let from = lines
+            .iter()
+            .rposition(|l| l.contains("got signal"))
+            .unwrap_or(lines.len().saturating_sub(40));
+        let tail = &lines[from..(from + 80).min(lines.len())];
+        format!(
+            "\n{} (pid {pid}) has died; end of its error log:\n{}",
+            self.name,
+            tail.join("\n")
+        )
     }
 
     /// Run one statement as root and return its result (bounded by 20 s).

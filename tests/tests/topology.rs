@@ -146,3 +146,23 @@ fn lab_topology_replicates_and_blackhole_silences_the_primary() {
     topo.heal(0).unwrap();
     assert!(app(&topo, 0).is_ok());
 }
+
+#[test]
+fn a_crashed_server_is_reported_with_its_error_log() {
+    let topo = Topology::primary_replica().expect("topology");
+    let pid = topo.node(1).pid().expect("running");
+    // SIGSEGV runs mariadbd's own fatal-signal handler, as a real crash would.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGSEGV,
+    )
+    .unwrap();
+    let err = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            topo.node(1).sql("SELECT 1").err()
+        })
+        .expect("a crashed server stopped answering");
+    assert!(err.contains("has died"), "{err}");
+    assert!(err.contains("got signal 11"), "{err}");
+}

