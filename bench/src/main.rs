@@ -2,7 +2,8 @@
 //! real local servers. Prints Markdown tables and writes JSON.
 //!
 //!     cargo run --release -p drfailover-bench -- [--trials N] [--quick] [--json PATH]
-//!                                                 [--only failover|overhead|footprint]
+//!                                                 [--only failover|overhead|footprint|storm]
+//!                                                 [--storm-clients N]
 //!     cargo run --release -p drfailover-bench -- --chaos 100     # mixed failovers + data checks
 //!
 //! Timings on a shared 2-core machine are noisy: compare ratios within one run.
@@ -12,6 +13,7 @@ mod footprint;
 mod haproxy;
 mod overhead;
 mod stats;
+mod storm;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +31,7 @@ struct Args {
     quick: bool,
     json: Option<String>,
     only: Option<String>,
+    storm_clients: usize,
 }
 
 fn args() -> Args {
@@ -38,6 +41,7 @@ fn args() -> Args {
         quick: false,
         json: None,
         only: None,
+        storm_clients: 500,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -46,6 +50,12 @@ fn args() -> Args {
             "--quick" => a.quick = true,
             "--json" => a.json = it.next(),
             "--only" => a.only = it.next(),
+            "--storm-clients" => {
+                a.storm_clients = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--storm-clients N")
+            }
             "--chaos" => {
                 a.chaos = Some(
                     it.next()
@@ -90,6 +100,9 @@ fn main() {
     }
     if args.only.as_deref().is_none_or(|o| o == "footprint") {
         report.insert("footprint".into(), footprint_table(&args));
+    }
+    if args.only.as_deref().is_none_or(|o| o == "storm") {
+        report.insert("storm".into(), storm_table(&args));
     }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&report).expect("json"))
@@ -247,6 +260,78 @@ fn footprint_table(args: &Args) -> serde_json::Value {
         rows.push(json!({ "clients": clients, "threads_per_client": threads, "rss_kib_per_client": rss, "idle_cpu_percent_per_client": cpu }));
     }
     json!(rows)
+}
+
+fn storm_table(args: &Args) -> serde_json::Value {
+    let clients = if args.quick {
+        args.storm_clients.min(100)
+    } else {
+        args.storm_clients
+    };
+    let (app, outage) = (Duration::from_millis(100), Duration::from_secs(1));
+    println!(
+        "\n## Reconnect storm ({clients} clients, writer killed and restarted in place after {} ms)\n",
+        outage.as_millis()
+    );
+    println!("Each client: default settings, one application thread issuing `SELECT 1` every {} ms. Connection attempts are TCP SYNs to the restarted server, captured by tcpdump on loopback (kernel timestamps), per 10 ms window from the server's first SYN-ACK; recovery is from that SYN-ACK to each client's first successful statement.\n", app.as_millis());
+    match storm::run(clients, app, outage) {
+        Ok(s) => {
+            let (p50, p99, max) = s.recovery();
+            println!("| clients | attempts after restart | peak per 10 ms | 50% within | 90% within | all within | attempts/s while down | recovered p50 / p99 / max (ms) | not recovered | aborted logins | max used connections |\n|---|---|---|---|---|---|---|---|---|---|---|");
+            println!(
+                "| {} | {} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} | {p50:.1} / {p99:.1} / {max:.1} | {} | {} | {} |",
+                s.clients,
+                s.total(),
+                s.peak(),
+                s.ms_until(0.5),
+                s.ms_until(0.9),
+                s.ms_until(1.0),
+                s.attempts_while_down_per_s,
+                s.not_recovered,
+                s.aborted_connects,
+                s.max_used_connections,
+            );
+            println!(
+                "\nattempts per 10 ms window after the restart (first 40): {}",
+                s.head(40)
+            );
+            let timeline: Vec<String> = s.timeline.iter().map(u64::to_string).collect();
+            println!(
+                "\nattempts per 100 ms from the kill (the server listened again after {} ms): {}",
+                s.listening_after.as_millis(),
+                timeline.join(" ")
+            );
+            if s.capture_dropped > 0 {
+                println!(
+                    "\nthe capture dropped {} packets: counts are a lower bound",
+                    s.capture_dropped
+                );
+            }
+            json!({
+                "clients": s.clients,
+                "app_interval_ms": s.app_interval.as_millis() as u64,
+                "outage_ms": outage.as_millis() as u64,
+                "attempts_after_restart": s.total(),
+                "peak_per_10ms": s.peak(),
+                "ms_until_50pct": s.ms_until(0.5),
+                "ms_until_90pct": s.ms_until(0.9),
+                "ms_until_all": s.ms_until(1.0),
+                "attempts_per_s_while_down": s.attempts_while_down_per_s,
+                "per_10ms": s.per_window,
+                "per_100ms_from_kill": s.timeline,
+                "listening_after_ms": s.listening_after.as_millis() as u64,
+                "recovered_ms": { "p50": p50, "p99": p99, "max": max },
+                "not_recovered": s.not_recovered,
+                "aborted_connects": s.aborted_connects,
+                "max_used_connections": s.max_used_connections,
+                "capture_dropped": s.capture_dropped,
+            })
+        }
+        Err(e) => {
+            println!("not run: {e}");
+            json!({ "error": e })
+        }
+    }
 }
 
 /// `--chaos N`: N failovers of random kinds under 16 writer threads on one topology (in a lab

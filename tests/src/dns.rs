@@ -1,6 +1,6 @@
 //! A real DNS server on loopback (Debian's `dnsmasq`) whose A records the test can flip.
 
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -40,41 +40,61 @@ impl DnsServer {
             .tempdir()
             .map_err(|e| e.to_string())?;
         let hosts = dir.path().join("hosts");
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
         let mut server = DnsServer {
             child: None,
             hosts,
-            port,
+            port: 0,
             _dir: dir,
         };
         server.write(records)?;
-        let mut cmd = spawner::command_dying_with_parent(&binary, None);
-        cmd.args([
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            "--no-resolv",
-            "--no-hosts",
-            "--listen-address=127.0.0.1",
-            "--bind-interfaces",
-            "--user=root",
-            "--pid-file=",
-        ])
-        .arg(format!("--port={port}"))
-        .arg(format!("--addn-hosts={}", server.hosts.display()))
-        .arg(format!("--local-ttl={ttl_s}"));
-        server.child = Some(spawner::spawn(cmd).map_err(|e| format!("spawn dnsmasq: {e}"))?);
-        // Ready when it answers on its port (any reply will do).
-        let started = Instant::now();
-        while !server.answers() {
-            if started.elapsed() > Duration::from_secs(10) {
-                return Err("dnsmasq did not answer within 10 s".into());
+        // dnsmasq listens on UDP *and* TCP: a port free for one may be taken for the other
+        // by the time it binds (it then exits at once), so pick again a few times.
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            server.port = free_udp_and_tcp_port()?;
+            let mut cmd = spawner::command_dying_with_parent(&binary, None);
+            cmd.args([
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--listen-address=127.0.0.1",
+                "--bind-interfaces",
+                "--user=root",
+                "--pid-file=",
+            ])
+            .arg(format!("--port={}", server.port))
+            .arg(format!("--addn-hosts={}", server.hosts.display()))
+            .arg(format!("--local-ttl={ttl_s}"));
+            let mut child = spawner::spawn(cmd).map_err(|e| format!("spawn dnsmasq: {e}"))?;
+            // Ready when it answers on its port (any reply will do).
+            let started = Instant::now();
+            let exited = loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    break Some(status);
+                }
+                if server.answers() {
+                    break None;
+                }
+                if started.elapsed() > Duration::from_secs(10) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err("dnsmasq did not answer within 10 s".into());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            };
+            match exited {
+                None => {
+                    server.child = Some(child);
+                    return Ok(server);
+                }
+                Some(status) => {
+                    last_error =
+                        format!("dnsmasq exited at start ({status}) on port {}", server.port)
+                }
             }
-            std::thread::sleep(Duration::from_millis(10));
         }
-        Ok(server)
+        Err(last_error)
     }
 
     /// `127.0.0.1:<port>`, for a `nameserver=` option.
@@ -116,6 +136,18 @@ impl DnsServer {
         let mut buf = [0u8; 512];
         sock.recv_from(&mut buf).is_ok()
     }
+}
+
+/// A port that is free on 127.0.0.1 for both UDP and TCP right now.
+fn free_udp_and_tcp_port() -> Result<u16, String> {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let port = udp.local_addr().map_err(|e| e.to_string())?.port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err("no port free for both UDP and TCP on 127.0.0.1".into())
 }
 
 impl Drop for DnsServer {

@@ -125,7 +125,8 @@ impl Node {
         std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
     }
 
-    fn socket(&self) -> PathBuf {
+    /// The server's Unix socket (root connects there without a password).
+    pub fn socket(&self) -> PathBuf {
         self.dir.join("mysqld.sock")
     }
 
@@ -177,7 +178,7 @@ impl Node {
                 "--rpl-semi-sync-master-wait-point=AFTER_SYNC",
                 "--rpl-semi-sync-master-timeout=10000",
                 "--slave-net-timeout=5",
-                "--max-connections=300",
+                "--max-connections=2000", // room for the bench's 500-client reconnect storm
                 "--max-connect-errors=1000000",
                 "--back-log=500",
             ]);

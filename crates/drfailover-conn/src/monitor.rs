@@ -9,6 +9,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use drfailover_notify::EventKind;
 use drfailover_probe::{Deadline, Health, HealthTracker, MonitorProbe, Observation, TrackerConfig};
 
+use crate::retry::Backoff;
 use crate::selection::{select_writer, Candidate};
 use crate::shared::{Counters, Shared, Wake};
 
@@ -59,6 +60,11 @@ pub(crate) struct Monitor {
     failover_failed_reported: bool,
     split_brain: Vec<usize>,
     last_round: Instant,
+    /// Per endpoint: while it is down, the earliest time to try it again, and how many
+    /// attempts have failed in a row (jittered exponential backoff, so a fleet of clients
+    /// does not reconnect to a restarted server in lock-step).
+    retry_at: Vec<Instant>,
+    down_attempts: Vec<u32>,
 }
 
 /// What the first probe round found, sent to `Client::connect`.
@@ -104,6 +110,8 @@ impl Monitor {
             failover_failed_reported: false,
             split_brain: Vec::new(),
             last_round: now,
+            retry_at: vec![now; n],
+            down_attempts: vec![0; n],
             shared,
             wake,
         }
@@ -117,10 +125,8 @@ impl Monitor {
         let _ = first_round.send(FirstRound { observations });
         loop {
             let now = Instant::now();
-            let mut next = self
-                .trackers
-                .iter()
-                .map(HealthTracker::next_probe_at)
+            let mut next = (0..self.trackers.len())
+                .map(|i| self.next_probe_at(i))
                 .min()
                 .unwrap_or(now + self.shared.config.probe_interval);
             if self.writer.is_none() {
@@ -224,6 +230,8 @@ impl Monitor {
             rise: self.shared.config.rise,
         };
         self.trackers[i] = HealthTracker::new(config, Instant::now());
+        self.retry_at[i] = Instant::now();
+        self.down_attempts[i] = 0;
         self.writable[i] = false;
         // If it was the writer, this drops it (connections to the old address: idle ones close
         // now, leased ones on release); the probe below may adopt the new address at once.
@@ -232,12 +240,15 @@ impl Monitor {
         self.decide();
     }
 
-    /// Probe every endpoint that is due (all of them while there is no writer), then decide.
+    /// Probe every endpoint that is due (all of them while there is no writer, except down
+    /// ones still backing off), then decide.
     fn round(&mut self) {
         self.refresh_names();
         let all = self.writer.is_none();
         for i in 0..self.probes.len() {
-            if all || self.trackers[i].next_probe_at() <= Instant::now() {
+            let now = Instant::now();
+            let backing_off = self.trackers[i].state() == Health::Down && self.retry_at[i] > now;
+            if !backing_off && (all || self.next_probe_at(i) <= now) {
                 self.probe(i);
                 // A dead writer is acted on before the other endpoints are probed.
                 if Some(i) == self.writer && !self.writable_and_usable(i) {
@@ -249,6 +260,31 @@ impl Monitor {
         self.last_round = Instant::now();
     }
 
+    /// A down endpoint is tried again after a jittered, growing pause: from
+    /// `failover_probe_interval` up to `probe_interval`, uniform below that ceiling.
+    fn back_off_if_down(&mut self, i: usize) {
+        if self.trackers[i].state() != Health::Down {
+            self.down_attempts[i] = 0;
+            return;
+        }
+        let backoff = Backoff {
+            base: self.shared.config.failover_probe_interval,
+            cap: self.shared.config.probe_interval,
+        };
+        self.retry_at[i] = Instant::now() + backoff.delay(self.down_attempts[i]);
+        self.down_attempts[i] = self.down_attempts[i].saturating_add(1);
+    }
+
+    /// When endpoint `i` is due by its own schedule (a down endpoint: not before its backoff).
+    fn next_probe_at(&self, i: usize) -> Instant {
+        let at = self.trackers[i].next_probe_at();
+        if self.trackers[i].state() == Health::Down {
+            at.max(self.retry_at[i])
+        } else {
+            at
+        }
+    }
+
     fn writable_and_usable(&self, i: usize) -> bool {
         self.writable[i] && self.trackers[i].is_usable()
     }
@@ -257,6 +293,7 @@ impl Monitor {
         let obs = self.probes[i].role(Deadline::after(self.shared.config.probe_timeout));
         Counters::bump(&self.shared.counters.probes);
         let transition = self.trackers[i].observe(obs.class, Instant::now());
+        self.back_off_if_down(i);
         // A live node's role is what the probe just read. A failed probe does not erase the
         // last known role: the writer survives a single slow probe (suspect) and is dropped
         // when the tracker declares it down (after `fall` failures, at once when refused).

@@ -272,3 +272,40 @@ fn fail_back_happens_only_when_configured() {
         "failed back without failback=true"
     );
 }
+
+/// A fleet of clients must not hammer a dead or restarting server in lock-step: while there is
+/// no writer the monitor runs a round every `failover_probe_interval_ms`, but an endpoint that
+/// is down is retried with jittered exponential backoff (up to `probe_interval_ms`). Counted
+/// here as TCP connections to an endpoint that accepts and hangs up at once.
+#[test]
+fn a_down_endpoint_is_retried_with_backoff_not_on_every_fast_round() {
+    use std::net::TcpListener;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let attempts = Arc::new(AtomicU64::new(0));
+    let counted = attempts.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            counted.fetch_add(1, Ordering::Relaxed);
+            drop(conn); // hang up before the greeting: connection lost, a hard failure
+        }
+    });
+    let dsn = format!(
+        "mysql://app@127.0.0.1:{port}/app?probe_interval_ms=200&failover_probe_interval_ms=10\
+         &failover_timeout_ms=60000"
+    );
+    let client = Client::connect_dsn(&dsn).expect("a client starts without a writer");
+    let settle = attempts.load(Ordering::Relaxed);
+    let window = Duration::from_secs(2);
+    std::thread::sleep(window);
+    let n = attempts.load(Ordering::Relaxed) - settle;
+    // Every fast round would be ~200 attempts in 2 s; backoff to a 200 ms ceiling with full
+    // jitter averages one per ~100 ms (~20).
+    assert!(
+        n >= 3,
+        "the down endpoint was not retried at all ({n} attempts)"
+    );
+    assert!(n <= 60, "{n} attempts in {window:?}: no backoff");
+    assert!(client.stats().probes >= n);
+    client.close();
+}

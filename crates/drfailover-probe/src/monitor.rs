@@ -7,9 +7,13 @@ use drfailover_mysql::{ConnectOptions, Connection, Deadline, Error, QueryResult}
 use crate::{Observation, OutcomeClass, Replication, Role};
 
 /// Role variables in one round trip (MariaDB). Unknown variables (MySQL) fall back below.
+///
+/// System variables only: any read of global *status* (`information_schema.GLOBAL_STATUS`,
+/// `SHOW GLOBAL STATUS`) makes the server sum every connection's counters under the lock that
+/// new connections also take, so with hundreds of clients probing, logins stall (measured: a
+/// restarted primary filled up with 2000 stuck logins; see the reconnect storm benchmark).
 const ROLE_SQL: &str = "SELECT @@global.read_only, @@global.innodb_read_only, \
-     @@global.gtid_current_pos, (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
-     WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_STATUS')";
+     @@global.gtid_current_pos, @@global.rpl_semi_sync_master_enabled";
 const ROLE_SQL_PORTABLE: &str = "SELECT @@global.read_only, @@global.innodb_read_only, NULL, NULL";
 const ROLE_SQL_MINIMAL: &str = "SELECT @@global.read_only, 0, NULL, NULL";
 
@@ -177,7 +181,7 @@ fn parse_role(r: &QueryResult) -> Role {
         read_only: flag(0),
         innodb_read_only: flag(1),
         gtid_position: r.text(0, 2).map(str::to_string),
-        semi_sync_master: r.text(0, 3).map(|v| v == "ON"),
+        semi_sync_master: r.text(0, 3).map(|v| v == "1" || v == "ON"),
         replication: None,
     }
 }

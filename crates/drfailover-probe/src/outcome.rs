@@ -96,7 +96,9 @@ pub struct Role {
     pub innodb_read_only: bool,
     /// `@@gtid_current_pos` (MariaDB), if available.
     pub gtid_position: Option<String>,
-    /// `Rpl_semi_sync_master_status`: whether semi-sync is active on this node as a primary.
+    /// `@@rpl_semi_sync_master_enabled`: whether the node is configured as a semi-sync
+    /// primary. (Whether semi-sync is *active* right now is a status variable, and reading
+    /// global status costs the server a pass over every connection, so probes do not.)
     pub semi_sync_master: Option<bool>,
     /// Replica status, when the node replicates and the user may see it (`SLAVE MONITOR`).
     pub replication: Option<Replication>,
