@@ -11,6 +11,9 @@ use drfailover_testkit::dns::DnsServer;
 use drfailover_testkit::{NodeRole, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 use rand::Rng;
 
+/// How a trial ends when some writer thread never succeeds again.
+pub const NEVER_RESUMED: &str = "did not resume within 30 s";
+
 /// The faults measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -48,11 +51,15 @@ pub enum Via {
     Library,
     /// Raw connections through HAProxy, reconnecting after any error (what HAProxy users do).
     Haproxy,
+    /// The hand-written C design (bench/c/handwritten.c): one connection behind a global
+    /// mutex, a ping monitor, reconnect by host name.
+    HandWritten,
 }
 
-enum Target {
+enum Target<'a> {
     Client(Arc<Client>),
     Proxy(drfailover_mysql::ConnectOptions),
+    HandWritten(&'a crate::handwritten::HandWritten, u16),
 }
 
 /// Per-thread success timestamps of a running write load.
@@ -67,10 +74,24 @@ struct Load {
     times: Vec<Arc<Mutex<Vec<Instant>>>>,
     errors: Arc<Mutex<Vec<String>>>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// The hand-written program, when it is the subject.
+    child: Option<std::process::Child>,
+    /// Statements the hand-written program retried blindly after a lost connection.
+    blind_retries: Arc<AtomicU64>,
+}
+
+impl Drop for Load {
+    /// A trial that fails half-way must not leave the hand-written program running.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Load {
-    fn start(target: &Target, threads: usize, next: &Arc<AtomicU64>) -> Load {
+    fn start(target: &Target<'_>, threads: usize, next: &Arc<AtomicU64>) -> Result<Load, String> {
         let stop = Arc::new(AtomicBool::new(false));
         let failed = Arc::new(AtomicU64::new(0));
         let acked_ids: Arc<Mutex<Vec<u64>>> = Arc::default();
@@ -78,6 +99,58 @@ impl Load {
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
         let mut times = Vec::new();
         let mut handles = Vec::new();
+        let blind_retries = Arc::new(AtomicU64::new(0));
+        if let Target::HandWritten(program, port) = target {
+            let first_id = next.fetch_add(1 << 40, Ordering::Relaxed);
+            let mut child = program.spawn(NAME, *port, threads, first_id)?;
+            let stdout = child.stdout.take().ok_or("no stdout")?;
+            let times: Vec<Arc<Mutex<Vec<Instant>>>> =
+                (0..threads).map(|_| Arc::default()).collect();
+            let (logs, failed2, blind) = (times.clone(), failed.clone(), blind_retries.clone());
+            // Lines are stamped with CLOCK_MONOTONIC, the clock `Instant` reads on Linux.
+            let (ref_instant, ref_ns) = (Instant::now(), drfailover_testkit::cprog::monotonic_ns());
+            let reader = std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stdout)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    let f: Vec<&str> = line.split_whitespace().collect();
+                    let thread = f.get(1).and_then(|t| t.parse::<usize>().ok());
+                    match (f.first().copied(), thread) {
+                        (Some("A"), Some(t)) if t < logs.len() => {
+                            let Some(ns) = f.get(2).and_then(|v| v.parse::<u64>().ok()) else {
+                                continue;
+                            };
+                            let at = if ns >= ref_ns {
+                                ref_instant + Duration::from_nanos(ns - ref_ns)
+                            } else {
+                                ref_instant - Duration::from_nanos(ref_ns - ns)
+                            };
+                            logs[t].lock().unwrap().push(at);
+                        }
+                        (Some("F"), _) => {
+                            failed2.fetch_add(1, Ordering::Relaxed);
+                        }
+                        (Some("B"), _) => {
+                            blind.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {}
+                    }
+                }
+            });
+            return Ok(Load {
+                acked_ids,
+                unknown_ids,
+                failed,
+                stop,
+                times,
+                errors,
+                threads: vec![reader],
+                child: Some(child),
+                blind_retries,
+            });
+        }
         for _ in 0..threads {
             let log: Arc<Mutex<Vec<Instant>>> = Arc::default();
             times.push(log.clone());
@@ -108,6 +181,7 @@ impl Load {
                         }
                     }));
                 }
+                Target::HandWritten(..) => unreachable!("started above"),
                 Target::Proxy(opts) => {
                     let opts = opts.clone();
                     handles.push(std::thread::spawn(move || {
@@ -139,7 +213,7 @@ impl Load {
                 }
             }
         }
-        Load {
+        Ok(Load {
             acked_ids,
             unknown_ids,
             failed,
@@ -147,7 +221,9 @@ impl Load {
             times,
             errors,
             threads: handles,
-        }
+            child: None,
+            blind_retries,
+        })
     }
 
     fn all_succeeded_after(&self, t: Instant) -> bool {
@@ -157,10 +233,14 @@ impl Load {
     }
 
     /// Stop and return each thread's gap around `fault`, and the failed statements.
-    fn gaps(self, fault: Instant) -> Result<(Vec<Duration>, u64), String> {
+    fn gaps(mut self, fault: Instant) -> Result<(Vec<Duration>, u64), String> {
         let failed = self.failed.clone();
         self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill(); // its reader thread ends at EOF
+            let _ = child.wait();
+        }
+        for t in std::mem::take(&mut self.threads) {
             let _ = t.join();
         }
         if let Some(e) = self.errors.lock().unwrap().first() {
@@ -191,6 +271,7 @@ impl Load {
 pub struct Rig {
     via: Via,
     haproxy: Option<crate::haproxy::Haproxy>,
+    handwritten: Option<crate::handwritten::HandWritten>,
     topo: Topology,
     primary: usize,
     replica: usize,
@@ -205,6 +286,8 @@ pub struct Rig {
     pub acked: Vec<u64>,
     /// Every id whose outcome was reported unknown so far.
     pub unknown: Vec<u64>,
+    /// Blind retries (hand-written design), per trial.
+    pub blind_retries: Vec<u64>,
 }
 
 const NAME: &str = "db.drfailover.test";
@@ -241,11 +324,20 @@ impl Rig {
                 topo.node(0).addr(),
                 topo.node(1).addr(),
             )?),
-            Via::Library => None,
+            _ => None,
+        };
+        let handwritten = match via {
+            Via::HandWritten => {
+                let h = crate::handwritten::HandWritten::build()?;
+                h.point(NAME, topo.node(0).ip())?;
+                Some(h)
+            }
+            _ => None,
         };
         Ok(Rig {
             via,
             haproxy,
+            handwritten,
             topo,
             primary: 0,
             replica: 1,
@@ -256,6 +348,7 @@ impl Rig {
             failed: Vec::new(),
             acked: Vec::new(),
             unknown: Vec::new(),
+            blind_retries: Vec::new(),
         })
     }
 
@@ -270,9 +363,16 @@ impl Rig {
                 opts.ssl_mode = drfailover_mysql::SslMode::Disabled;
                 Target::Proxy(opts)
             }
+            (Via::HandWritten, _) => {
+                let program = self
+                    .handwritten
+                    .as_ref()
+                    .ok_or("hand-written program missing")?;
+                Target::HandWritten(program, self.topo.node(self.primary).port())
+            }
             _ => Target::Client(self.client.clone()),
         };
-        let load = Load::start(&target, threads, &self.next);
+        let load = Load::start(&target, threads, &self.next)?;
         std::thread::sleep(Duration::from_millis(
             rand::thread_rng().gen_range(200..400),
         ));
@@ -326,20 +426,24 @@ impl Rig {
             }
         }
         self.promotions.push(promotion);
+        // The hand-written design finds the new primary by name: the name flips the moment
+        // the promotion is done (for the DNS flip, when the record flips).
+        if let Some(h) = &self.handwritten {
+            h.point(NAME, self.topo.node(r).ip())?;
+        }
         let started = Instant::now();
         while !load.all_succeeded_after(fault_at) {
             if started.elapsed() > Duration::from_secs(30) {
-                return Err(format!(
-                    "{}: writes did not resume within 30 s",
-                    fault.name()
-                ));
+                return Err(format!("{}: writes {NEVER_RESUMED}", fault.name()));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
         std::thread::sleep(Duration::from_millis(20));
         let (acked, unknown) = (load.acked_ids.clone(), load.unknown_ids.clone());
+        let blind = load.blind_retries.clone();
         let (gaps, failed) = load.gaps(fault_at)?;
         self.failed.push(failed);
+        self.blind_retries.push(blind.load(Ordering::Relaxed));
         self.acked.extend(acked.lock().unwrap().iter());
         self.unknown.extend(unknown.lock().unwrap().iter());
         self.restore(fault)?;

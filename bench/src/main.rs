@@ -4,12 +4,14 @@
 //!     cargo run --release -p drfailover-bench -- [--trials N] [--quick] [--json PATH]
 //!                                                 [--only failover|overhead|footprint|storm]
 //!                                                 [--storm-clients N]
+//!                                                 [--via library|haproxy|handwritten]
 //!     cargo run --release -p drfailover-bench -- --chaos 100     # mixed failovers + data checks
 //!
 //! Timings on a shared 2-core machine are noisy: compare ratios within one run.
 
 mod failover;
 mod footprint;
+mod handwritten;
 mod haproxy;
 mod overhead;
 mod stats;
@@ -32,6 +34,7 @@ struct Args {
     json: Option<String>,
     only: Option<String>,
     storm_clients: usize,
+    via: Option<String>,
 }
 
 fn args() -> Args {
@@ -42,6 +45,7 @@ fn args() -> Args {
         json: None,
         only: None,
         storm_clients: 500,
+        via: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -50,6 +54,7 @@ fn args() -> Args {
             "--quick" => a.quick = true,
             "--json" => a.json = it.next(),
             "--only" => a.only = it.next(),
+            "--via" => a.via = it.next(),
             "--storm-clients" => {
                 a.storm_clients = it
                     .next()
@@ -137,6 +142,12 @@ fn failover_table(args: &Args) -> serde_json::Value {
                 .iter()
                 .map(|(f, t)| (Via::Haproxy, *f, *t)),
         )
+        .chain(scenarios.iter().map(|(f, t)| (Via::HandWritten, *f, *t)))
+        .filter(|(via, _, _)| {
+            args.via
+                .as_deref()
+                .is_none_or(|v| format!("{via:?}").eq_ignore_ascii_case(v))
+        })
         .collect();
     let mut via_shown = None;
     for (via, fault, target) in runs {
@@ -145,6 +156,10 @@ fn failover_table(args: &Args) -> serde_json::Value {
                 println!("\nThe same faults through HAProxy (mode tcp, option mysql-check, standby as backup, inter 200 fastinter 100 fall 3 rise 2, on-marked-down shutdown-sessions; clients reconnect after any error):\n");
                 println!("| fault (HAProxy) | p50 | p99 | max | samples | target | promotion p50 (harness) | failed statements per trial |\n|---|---|---|---|---|---|---|---|");
             }
+            if via == Via::HandWritten {
+                println!("\nThe same faults through the hand-written design (bench/c/handwritten.c: one connection behind a global mutex, a monitor thread pinging every {} ms, reconnect by host name, blind retry after a lost connection; connect timeout 1 s, read/write timeouts 2 s). The name flips to the new primary the moment it is promoted (best case: no resolver cache):\n", handwritten::INTERVAL_MS);
+                println!("| fault (hand-written) | p50 | p99 | max | samples | target | promotion p50 (harness) | failed statements per trial | blind retries per trial |\n|---|---|---|---|---|---|---|---|---|");
+            }
             via_shown = Some(via);
         }
         let result = Rig::start(fault, via).and_then(|mut rig| {
@@ -152,19 +167,34 @@ fn failover_table(args: &Args) -> serde_json::Value {
             for _ in 0..args.trials {
                 samples.extend(rig.trial(fault, THREADS)?);
             }
-            Ok((samples, rig.promotions, rig.failed))
+            Ok((samples, rig.promotions, rig.failed, rig.blind_retries))
         });
         match result {
-            Ok((samples, promotions, failed)) => {
+            Ok((samples, promotions, failed, blind)) => {
                 let (p50, p99, max) = stats::summary(&samples);
                 let (promo, _, _) = stats::summary(&promotions);
-                let failed_mean = failed.iter().sum::<u64>() as f64 / failed.len().max(1) as f64;
+                let mean = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len().max(1) as f64;
+                let (failed_mean, blind_mean) = (mean(&failed), mean(&blind));
+                let blind_cell = if via == Via::HandWritten {
+                    format!(" {blind_mean:.1} |")
+                } else {
+                    String::new()
+                };
                 println!(
-                    "| {} | {p50:.1} | {p99:.1} | {max:.1} | {} | {target} | {promo:.1} | {failed_mean:.1} |",
+                    "| {} | {p50:.1} | {p99:.1} | {max:.1} | {} | {target} | {promo:.1} | {failed_mean:.1} |{blind_cell}",
                     fault.name(),
                     samples.len()
                 );
-                out.push(json!({ "via": format!("{via:?}"), "fault": fault.name(), "p50_ms": p50, "p99_ms": p99, "max_ms": max, "samples": samples.len(), "promotion_p50_ms": promo, "failed_statements_per_trial": failed_mean }));
+                out.push(json!({ "via": format!("{via:?}"), "fault": fault.name(), "p50_ms": p50, "p99_ms": p99, "max_ms": max, "samples": samples.len(), "promotion_p50_ms": promo, "failed_statements_per_trial": failed_mean, "blind_retries_per_trial": blind_mean }));
+            }
+            // A design that never gets writes going again is a result, not a harness failure.
+            Err(e) if e.contains(failover::NEVER_RESUMED) => {
+                println!(
+                    "| {} | never | never | never | 0 | {target} | – | – | writes {} |",
+                    fault.name(),
+                    failover::NEVER_RESUMED
+                );
+                out.push(json!({ "via": format!("{via:?}"), "fault": fault.name(), "never_resumed": true }));
             }
             Err(e) => {
                 println!("| {} | – | – | – | 0 | not run: {e} |", fault.name());

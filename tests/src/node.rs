@@ -243,9 +243,9 @@ impl Node {
         Connection::connect(&opts)
     }
 
-    /// If the server process has died or is crashing (a zombie not yet reaped, or a fatal
-    /// signal in its error log; waits up to 1 s to tell), say so and show the end of its error
-    /// log; empty while it runs normally. For failure messages.
+    /// Whether the server process has died or is crashing (a zombie not yet reaped, or a fatal
+    /// signal in its error log; waits up to 1 s to tell), with the end of its error log. For
+    /// failure messages.
     fn death_report(&self) -> String {
         let Some(pid) = self.pid() else {
             return String::new();
@@ -258,7 +258,14 @@ impl Node {
         let since = Instant::now();
         while !dead() {
             if since.elapsed() > Duration::from_secs(1) {
-                return String::new();
+                let log = self.error_log();
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(10)..];
+                return format!(
+                    "\n{} (pid {pid}) is running; last lines of its error log:\n{}",
+                    self.name,
+                    tail.join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
