@@ -166,3 +166,48 @@ fn a_crashed_server_is_reported_with_its_error_log() {
     assert!(err.contains("has died"), "{err}");
     assert!(err.contains("got signal 11"), "{err}");
 }
+
+/// The result buffer (names, values, NULLs, NUL terminators, shapes) on a real server.
+#[test]
+fn query_results_keep_names_values_and_nulls() {
+    let topo = Topology::primary_replica().expect("topology");
+    let mut c = app(&topo, 0).unwrap();
+    let r = c
+        .query("SELECT 1 AS one, NULL AS nothing, '' AS empty, 'héllo' AS word")
+        .unwrap();
+    assert_eq!((r.num_rows(), r.num_fields()), (1, 4));
+    assert_eq!(r.field_name(0), Some("one"));
+    assert_eq!(r.field_name_with_nul(3), Some(&b"word\0"[..]));
+    assert_eq!(r.column("empty"), Some(2));
+    assert_eq!(r.text(0, 0), Some("1"));
+    assert!(r.is_null(0, 1) && r.value(0, 1).is_none());
+    assert_eq!(r.value_with_nul(0, 2), Some(&b"\0"[..]));
+    assert_eq!(r.text(0, 3), Some("héllo"));
+    assert!(r.value(1, 0).is_none() && r.value(0, 4).is_none() && !r.is_null(0, 4));
+
+    c.query("CREATE TABLE shapes (id INT PRIMARY KEY, v VARCHAR(300) NULL)")
+        .unwrap();
+    let inserted = c
+        .query(
+            "INSERT INTO shapes SELECT seq, IF(seq % 3 = 0, NULL, REPEAT('x', seq % 300)) \
+             FROM seq_1_to_2000",
+        )
+        .unwrap();
+    assert_eq!(inserted.affected_rows(), 2000);
+    assert_eq!(inserted.num_fields(), 0);
+    let all = c.query("SELECT id, v FROM shapes ORDER BY id").unwrap();
+    assert_eq!(all.num_rows(), 2000);
+    for row in 0..2000 {
+        let id: usize = all.text(row, 0).unwrap().parse().unwrap();
+        assert_eq!(id, row + 1);
+        if id % 3 == 0 {
+            assert!(all.is_null(row, 1));
+        } else {
+            assert_eq!(all.value(row, 1).unwrap().len(), id % 300);
+            assert_eq!(all.value_with_nul(row, 1).unwrap().last(), Some(&0));
+        }
+    }
+    let none = c.query("SELECT id FROM shapes WHERE id < 0").unwrap();
+    assert_eq!((none.num_rows(), none.num_fields()), (0, 1));
+    assert_eq!(none.field_name(0), Some("id"));
+}

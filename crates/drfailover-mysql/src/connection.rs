@@ -7,6 +7,7 @@ use std::time::Duration;
 use mysqlclient_sys as ffi;
 
 use crate::nonblocking::drive;
+use crate::result::NULL_CELL;
 use crate::{AbortHandle, ConnectOptions, Deadline, Error, QueryResult};
 
 /// `SERVER_STATUS_IN_TRANS` from `mysql_com.h`.
@@ -426,20 +427,40 @@ impl Connection {
         // and row pointers stay valid until then, and lengths give each cell's size.
         unsafe {
             let width = ffi::mysql_num_fields(res) as usize;
-            out.columns.reserve(width);
-            for i in 0..width {
+            let rows = ffi::mysql_num_rows(res) as usize;
+            let name = |i: usize| -> &[u8] {
                 let field = ffi::mysql_fetch_field_direct(res, i as c_uint);
-                let name: &[u8] = if field.is_null() || (*field).name.is_null() {
+                if field.is_null() || (*field).name.is_null() {
                     b""
                 } else {
                     CStr::from_ptr((*field).name).to_bytes()
-                };
-                out.columns.push((out.names.len(), name.len()));
-                out.names.extend_from_slice(name);
-                out.names.push(0);
+                }
+            };
+            // Size both buffers exactly (one pass over the lengths, then rewind), so each is
+            // one allocation with no regrowth.
+            let mut bytes: usize = (0..width).map(|i| name(i).len() + 1).sum();
+            loop {
+                let row = ffi::mysql_fetch_row(res);
+                if row.is_null() {
+                    break;
+                }
+                let lengths = ffi::mysql_fetch_lengths(res);
+                for col in 0..width {
+                    if !(*row.add(col)).is_null() {
+                        bytes += *lengths.add(col) as usize + 1;
+                    }
+                }
             }
-            let rows = ffi::mysql_num_rows(res) as usize;
-            out.cells.reserve(rows * width);
+            ffi::mysql_data_seek(res, 0);
+            out.width = width;
+            out.data = Vec::with_capacity(bytes);
+            out.index = Vec::with_capacity(width + rows * width);
+            for i in 0..width {
+                let name = name(i);
+                out.index.push((out.data.len(), name.len()));
+                out.data.extend_from_slice(name);
+                out.data.push(0);
+            }
             loop {
                 let row = ffi::mysql_fetch_row(res);
                 if row.is_null() {
@@ -449,14 +470,13 @@ impl Connection {
                 for col in 0..width {
                     let cell = *row.add(col);
                     if cell.is_null() {
-                        out.cells.push(None);
+                        out.index.push((NULL_CELL, 0));
                     } else {
                         let len = *lengths.add(col) as usize;
-                        let start = out.data.len();
+                        out.index.push((out.data.len(), len));
                         out.data
                             .extend_from_slice(std::slice::from_raw_parts(cell as *const u8, len));
                         out.data.push(0); // C callers get NUL-terminated cells for free.
-                        out.cells.push(Some((start, len)));
                     }
                 }
             }

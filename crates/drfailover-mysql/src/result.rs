@@ -3,43 +3,44 @@
 /// no rows and carries `affected_rows` and `insert_id`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueryResult {
-    /// Column names, each followed by a NUL byte (one allocation for all of them).
-    pub(crate) names: Vec<u8>,
-    /// `(offset, len)` of each column name in `names`.
-    pub(crate) columns: Vec<(usize, usize)>,
+    /// Column names then cell values, each followed by a NUL byte (C callers get
+    /// NUL-terminated strings for free). Sized exactly before copying: one allocation.
     pub(crate) data: Vec<u8>,
-    /// One entry per cell, row-major: `(offset, len)` into `data`, `None` for SQL NULL. Each
-    /// value is followed by a NUL byte in `data` (not counted in `len`).
-    pub(crate) cells: Vec<Option<(usize, usize)>>,
+    /// `(offset, len)` into `data`: the `width` column names first, then one entry per cell,
+    /// row-major, with offset [`NULL_CELL`] for SQL NULL. One allocation.
+    pub(crate) index: Vec<(usize, usize)>,
+    /// Number of columns (0 for statements without a result set).
+    pub(crate) width: usize,
     pub(crate) affected_rows: u64,
     pub(crate) insert_id: u64,
 }
 
+/// The offset that marks an SQL NULL cell in [`QueryResult`]'s index.
+pub(crate) const NULL_CELL: usize = usize::MAX;
+
 impl QueryResult {
     /// Number of rows (0 for statements without a result set).
     pub fn num_rows(&self) -> usize {
-        if self.columns.is_empty() {
-            0
-        } else {
-            self.cells.len() / self.columns.len()
-        }
+        (self.index.len() - self.width)
+            .checked_div(self.width)
+            .unwrap_or(0)
     }
 
     /// Number of columns (0 for statements without a result set).
     pub fn num_fields(&self) -> usize {
-        self.columns.len()
+        self.width
     }
 
     /// Name of column `index`, if it exists (and is valid UTF-8).
     pub fn field_name(&self, index: usize) -> Option<&str> {
-        let (off, len) = *self.columns.get(index)?;
-        std::str::from_utf8(&self.names[off..off + len]).ok()
+        let (off, len) = *self.index[..self.width].get(index)?;
+        std::str::from_utf8(&self.data[off..off + len]).ok()
     }
 
     /// Name of column `index` including its terminating NUL byte, for C callers.
     pub fn field_name_with_nul(&self, index: usize) -> Option<&[u8]> {
-        let (off, len) = *self.columns.get(index)?;
-        Some(&self.names[off..off + len + 1])
+        let (off, len) = *self.index[..self.width].get(index)?;
+        Some(&self.data[off..off + len + 1])
     }
 
     /// The bytes of cell (`row`, `col`); `None` for SQL NULL or out-of-range indices.
@@ -67,7 +68,7 @@ impl QueryResult {
 
     /// Index of the column called `name` (exact match), if any.
     pub fn column(&self, name: &str) -> Option<usize> {
-        (0..self.columns.len()).find(|&i| self.field_name(i) == Some(name))
+        (0..self.width).find(|&i| self.field_name(i) == Some(name))
     }
 
     /// Rows changed by an INSERT/UPDATE/DELETE (rows returned for a SELECT).
@@ -81,12 +82,15 @@ impl QueryResult {
     }
 
     fn cell(&self, row: usize, col: usize) -> Option<Option<(usize, usize)>> {
-        let width = self.columns.len();
+        let width = self.width;
         if col >= width {
             return None;
         }
-        self.cells
-            .get(row.checked_mul(width)?.checked_add(col)?)
-            .copied()
+        let at = row
+            .checked_mul(width)?
+            .checked_add(col)?
+            .checked_add(width)?;
+        let (off, len) = *self.index.get(at)?;
+        Some((off != NULL_CELL).then_some((off, len)))
     }
 }
