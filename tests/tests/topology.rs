@@ -200,7 +200,7 @@ fn query_results_keep_names_values_and_nulls() {
     for row in 0..2000 {
         let id: usize = all.text(row, 0).unwrap().parse().unwrap();
         assert_eq!(id, row + 1);
-        if id % 3 == 0 {
+        if id.is_multiple_of(3) {
             assert!(all.is_null(row, 1));
         } else {
             assert_eq!(all.value(row, 1).unwrap().len(), id % 300);
