@@ -1,9 +1,10 @@
 /*
  * Per-statement cost of the C ABI against raw libmariadb, same server, same process.
  *
- * Usage: overhead MODE ITERATIONS HOST:PORT USER   (password in MYSQL_PWD, DSN in
+ * Usage: overhead MODE ITERATIONS HOST:PORT USER [SQL]   (password in MYSQL_PWD, DSN in
  *        DRFAILOVER_TEST_DSN; run under drfailover-topo)
- * MODE: raw | dr_query | dr_lease. Prints "MODE statements/s".
+ * MODE: raw | dr_query | dr_lease, or setup (creates the point-select table kv).
+ * Prints "MODE statements/s".
  * Each mode's loop is its own non-inlined function, so callgrind --toggle-collect=loop_*
  * counts only the statements' client-side instructions.
  */
@@ -16,7 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#define SQL "SELECT 1"
+/* The statement every loop runs (argv[5]; SELECT 1 by default). */
+static const char *SQL = "SELECT 1";
 
 static double now_s(void) {
     struct timespec ts;
@@ -58,10 +60,12 @@ __attribute__((noinline)) static int loop_dr_lease(dr_client *c, long n) {
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: %s raw|dr_query|dr_lease ITERATIONS HOST:PORT USER\n", argv[0]);
+        fprintf(stderr, "usage: %s raw|dr_query|dr_lease|setup ITERATIONS HOST:PORT USER [SQL]\n",
+                argv[0]);
         return 2;
     }
     const char *mode = argv[1];
+    if (argc > 5) SQL = argv[5];
     long n = atol(argv[2]);
     char host[256];
     snprintf(host, sizeof host, "%s", argv[3]);
@@ -71,6 +75,18 @@ int main(int argc, char **argv) {
     unsigned port = (unsigned)atoi(colon + 1);
     int rc;
     double t;
+    if (strcmp(mode, "setup") == 0) {
+        /* The table of the primary-key point select: kv(id, v), 1000 rows. */
+        MYSQL *m = mysql_init(NULL);
+        if (!mysql_real_connect(m, host, argv[4], getenv("MYSQL_PWD"), "app", port, NULL, 0) ||
+            mysql_query(m, "CREATE TABLE kv (id INT PRIMARY KEY, v VARCHAR(32))") ||
+            mysql_query(m, "INSERT INTO kv SELECT seq, CONCAT('value-', seq) FROM seq_1_to_1000")) {
+            fprintf(stderr, "setup: %s\n", mysql_error(m));
+            return 1;
+        }
+        mysql_close(m);
+        return 0;
+    }
     if (strcmp(mode, "raw") == 0) {
         MYSQL *m = mysql_init(NULL);
         if (!mysql_real_connect(m, host, argv[4], getenv("MYSQL_PWD"), "app", port, NULL, 0)) {

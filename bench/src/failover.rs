@@ -319,8 +319,13 @@ impl Rig {
             .query("CREATE TABLE IF NOT EXISTS t (id BIGINT PRIMARY KEY)")
             .map_err(|e| e.to_string())?;
         topo.wait_replicated(0, 1)?;
-        let haproxy = match via {
-            Via::Haproxy => Some(crate::haproxy::Haproxy::start(
+        let haproxy = match (via, &dns) {
+            (Via::Haproxy, Some(dns)) => Some(crate::haproxy::Haproxy::start_named(
+                NAME,
+                topo.node(0).port(),
+                &dns.address(),
+            )?),
+            (Via::Haproxy, None) => Some(crate::haproxy::Haproxy::start(
                 topo.node(0).addr(),
                 topo.node(1).addr(),
             )?),
@@ -479,10 +484,17 @@ impl Rig {
         if self.via == Via::Haproxy {
             // HAProxy has no notion of roles: its configuration must follow the swap.
             self.haproxy = None;
-            self.haproxy = Some(crate::haproxy::Haproxy::start(
-                self.topo.node(self.primary).addr(),
-                self.topo.node(self.replica).addr(),
-            )?);
+            self.haproxy = Some(match &self.dns {
+                Some(dns) => crate::haproxy::Haproxy::start_named(
+                    NAME,
+                    self.topo.node(self.primary).port(),
+                    &dns.address(),
+                )?,
+                None => crate::haproxy::Haproxy::start(
+                    self.topo.node(self.primary).addr(),
+                    self.topo.node(self.replica).addr(),
+                )?,
+            });
         }
         Ok(())
     }

@@ -35,6 +35,30 @@ fn binary() -> Result<PathBuf, String> {
 impl Haproxy {
     /// Start HAProxy routing to `primary`, falling back to `backup`.
     pub fn start(primary: SocketAddr, backup: SocketAddr) -> Result<Haproxy, String> {
+        Haproxy::start_with(|check| {
+            (
+                String::new(),
+                format!("  server primary {primary} {check}\n  server standby {backup} {check} backup\n"),
+            )
+        })
+    }
+
+    /// Start HAProxy routing to `name:port`, re-resolved through the DNS server at
+    /// `nameserver` every second (the record's TTL; HAProxy does not read TTLs).
+    pub fn start_named(name: &str, port: u16, nameserver: &str) -> Result<Haproxy, String> {
+        Haproxy::start_with(|check| {
+            (
+                format!(
+                    "resolvers dns\n  nameserver ns1 {nameserver}\n  timeout resolve 1s\n  \
+                     timeout retry 100ms\n  hold valid 1s\n  hold obsolete 0s\n\n"
+                ),
+                format!("  server db {name}:{port} {check} resolvers dns init-addr none\n"),
+            )
+        })
+    }
+
+    /// `servers(check)` gives (sections before the proxy, its server lines).
+    fn start_with(servers: impl FnOnce(&str) -> (String, String)) -> Result<Haproxy, String> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| e.to_string())?
@@ -44,13 +68,13 @@ impl Haproxy {
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let cfg = dir.join("haproxy.cfg");
         let check = "check inter 200 fastinter 100 downinter 200 fall 3 rise 2 on-marked-down shutdown-sessions";
+        let (sections, server_lines) = servers(check);
         std::fs::write(
             &cfg,
             format!(
-                "global\n  maxconn 2000\n\ndefaults\n  mode tcp\n  retries 2\n  option redispatch\n  \
+                "global\n  maxconn 2000\n\n{sections}defaults\n  mode tcp\n  retries 2\n  option redispatch\n  \
                  timeout connect 500ms\n  timeout check 200ms\n  timeout client 60s\n  timeout server 60s\n\n\
-                 listen mysql\n  bind 127.0.0.1:{port}\n  option mysql-check user haproxy_check\n  \
-                 server primary {primary} {check}\n  server standby {backup} {check} backup\n"
+                 listen mysql\n  bind 127.0.0.1:{port}\n  option mysql-check user haproxy_check\n{server_lines}"
             ),
         )
         .map_err(|e| e.to_string())?;
