@@ -2,7 +2,7 @@
 //! real local servers. Prints Markdown tables and writes JSON.
 //!
 //!     cargo run --release -p drfailover-bench -- [--trials N] [--quick] [--json PATH]
-//!                                                 [--only failover|overhead|footprint|storm]
+//!                                                 [--only failover|overhead|c-abi|footprint|storm]
 //!                                                 [--storm-clients N]
 //!                                                 [--via library|haproxy|handwritten]
 //!     cargo run --release -p drfailover-bench -- --chaos 100     # mixed failovers + data checks
@@ -103,6 +103,13 @@ fn main() {
     if args.only.as_deref().is_none_or(|o| o == "overhead") {
         report.insert("overhead".into(), overhead_tables(&args));
     }
+    if args
+        .only
+        .as_deref()
+        .is_none_or(|o| o == "overhead" || o == "c-abi")
+    {
+        report.insert("c_abi_overhead".into(), c_abi_table(&args));
+    }
     if args.only.as_deref().is_none_or(|o| o == "footprint") {
         report.insert("footprint".into(), footprint_table(&args));
     }
@@ -199,6 +206,55 @@ fn failover_table(args: &Args) -> serde_json::Value {
         }
     }
     json!(out)
+}
+
+/// The C ABI against raw libmariadb, from C: runs scripts/bench-c-overhead (it builds the
+/// shared library and a C program, and uses one throwaway topology) and turns its table into
+/// JSON rows.
+fn c_abi_table(args: &Args) -> serde_json::Value {
+    let (rounds, n) = if args.quick {
+        ("3", "5000")
+    } else {
+        ("7", "20000")
+    };
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench-c-overhead");
+    println!();
+    let out = match std::process::Command::new(&script)
+        .args([rounds, n])
+        .output()
+    {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).to_string(),
+        Ok(o) => {
+            let e = format!(
+                "{} failed: {}",
+                script.display(),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            println!("## C ABI overhead\n\nnot run: {e}");
+            return json!({ "error": e });
+        }
+        Err(e) => {
+            println!("## C ABI overhead\n\nnot run: {e}");
+            return json!({ "error": e.to_string() });
+        }
+    };
+    print!("{out}");
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            Some(json!({
+                "statement": f.first()?.trim_matches('`'),
+                "mode": f.get(1)?,
+                "statements_per_s": f.get(2)?.parse::<f64>().ok(),
+                "raw_over_mode": f.get(3)?.parse::<f64>().ok(),
+                "client_instructions_per_statement": f.get(4)?.parse::<u64>().ok(),
+            }))
+        })
+        .collect();
+    json!(rows)
 }
 
 fn overhead_tables(args: &Args) -> serde_json::Value {
