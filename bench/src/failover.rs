@@ -97,15 +97,16 @@ impl Load {
         let acked_ids: Arc<Mutex<Vec<u64>>> = Arc::default();
         let unknown_ids: Arc<Mutex<Vec<u64>>> = Arc::default();
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
-        let mut times = Vec::new();
+        let mut times: Vec<Arc<Mutex<Vec<Instant>>>> = Vec::new();
         let mut handles = Vec::new();
         let blind_retries = Arc::new(AtomicU64::new(0));
+        let mut child = None;
         if let Target::HandWritten(program, port) = target {
             let first_id = next.fetch_add(1 << 40, Ordering::Relaxed);
-            let mut child = program.spawn(NAME, *port, threads, first_id)?;
-            let stdout = child.stdout.take().ok_or("no stdout")?;
-            let times: Vec<Arc<Mutex<Vec<Instant>>>> =
-                (0..threads).map(|_| Arc::default()).collect();
+            let mut program = program.spawn(NAME, *port, threads, first_id)?;
+            let stdout = program.stdout.take().ok_or("no stdout")?;
+            child = Some(program);
+            times = (0..threads).map(|_| Arc::default()).collect();
             let (logs, failed2, blind) = (times.clone(), failed.clone(), blind_retries.clone());
             // Lines are stamped with CLOCK_MONOTONIC, the clock `Instant` reads on Linux.
             let (ref_instant, ref_ns) = (Instant::now(), drfailover_testkit::cprog::monotonic_ns());
@@ -139,19 +140,11 @@ impl Load {
                     }
                 }
             });
-            return Ok(Load {
-                acked_ids,
-                unknown_ids,
-                failed,
-                stop,
-                times,
-                errors,
-                threads: vec![reader],
-                child: Some(child),
-                blind_retries,
-            });
+            handles.push(reader);
         }
-        for _ in 0..threads {
+        // The hand-written program runs its own threads; the others are ours.
+        let own_threads = if child.is_some() { 0 } else { threads };
+        for _ in 0..own_threads {
             let log: Arc<Mutex<Vec<Instant>>> = Arc::default();
             times.push(log.clone());
             let (stop, next, errors, failed) =
@@ -221,7 +214,7 @@ impl Load {
             times,
             errors,
             threads: handles,
-            child: None,
+            child,
             blind_retries,
         })
     }

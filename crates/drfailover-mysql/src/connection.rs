@@ -439,18 +439,11 @@ impl Connection {
             // Size both buffers exactly (one pass over the lengths, then rewind), so each is
             // one allocation with no regrowth.
             let mut bytes: usize = (0..width).map(|i| name(i).len() + 1).sum();
-            loop {
-                let row = ffi::mysql_fetch_row(res);
-                if row.is_null() {
-                    break;
+            for_each_cell(res, width, |cell| {
+                if let Some(value) = cell {
+                    bytes += value.len() + 1;
                 }
-                let lengths = ffi::mysql_fetch_lengths(res);
-                for col in 0..width {
-                    if !(*row.add(col)).is_null() {
-                        bytes += *lengths.add(col) as usize + 1;
-                    }
-                }
-            }
+            });
             ffi::mysql_data_seek(res, 0);
             out.width = width;
             out.data = Vec::with_capacity(bytes);
@@ -461,25 +454,14 @@ impl Connection {
                 out.data.extend_from_slice(name);
                 out.data.push(0);
             }
-            loop {
-                let row = ffi::mysql_fetch_row(res);
-                if row.is_null() {
-                    break;
+            for_each_cell(res, width, |cell| match cell {
+                None => out.index.push((NULL_CELL, 0)),
+                Some(value) => {
+                    out.index.push((out.data.len(), value.len()));
+                    out.data.extend_from_slice(value);
+                    out.data.push(0); // C callers get NUL-terminated cells for free.
                 }
-                let lengths = ffi::mysql_fetch_lengths(res);
-                for col in 0..width {
-                    let cell = *row.add(col);
-                    if cell.is_null() {
-                        out.index.push((NULL_CELL, 0));
-                    } else {
-                        let len = *lengths.add(col) as usize;
-                        out.index.push((out.data.len(), len));
-                        out.data
-                            .extend_from_slice(std::slice::from_raw_parts(cell as *const u8, len));
-                        out.data.push(0); // C callers get NUL-terminated cells for free.
-                    }
-                }
-            }
+            });
             out.affected_rows = ffi::mysql_affected_rows(self.raw());
             out.insert_id = ffi::mysql_insert_id(self.raw());
             ffi::mysql_free_result(res);
@@ -595,5 +577,33 @@ impl std::fmt::Debug for Connection {
             .field("fd", &self.abort_handle().fd())
             .field("broken", &self.broken)
             .finish()
+    }
+}
+
+/// Call `f` with every cell of the stored result `res` from its current row on, row-major:
+/// `None` for SQL NULL, else the value's bytes (valid until `res` is freed).
+///
+/// # Safety
+/// `res` must be a live stored result with `width` columns.
+unsafe fn for_each_cell(res: *mut ffi::MYSQL_RES, width: usize, mut f: impl FnMut(Option<&[u8]>)) {
+    loop {
+        // SAFETY: live stored result (caller's contract).
+        let row = unsafe { ffi::mysql_fetch_row(res) };
+        if row.is_null() {
+            return;
+        }
+        // SAFETY: a row was just fetched, so its lengths exist, one per column.
+        let lengths = unsafe { ffi::mysql_fetch_lengths(res) };
+        for col in 0..width {
+            // SAFETY: `row` and `lengths` hold `width` entries; a non-NULL cell points at
+            // `length` readable bytes that live as long as `res`.
+            let cell = unsafe {
+                let cell = *row.add(col);
+                (!cell.is_null()).then(|| {
+                    std::slice::from_raw_parts(cell as *const u8, *lengths.add(col) as usize)
+                })
+            };
+            f(cell);
+        }
     }
 }
