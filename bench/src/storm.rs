@@ -309,7 +309,11 @@ impl SynCapture {
 
     /// Stop the capture and parse it.
     fn stop(mut self, server: SocketAddrV4) -> Result<Syns, String> {
-        let _ = nix_kill_int(self.child.id());
+        // SIGINT: tcpdump flushes its output and prints its drop count.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
         self.child.wait().map_err(|e| format!("tcpdump: {e}"))?;
         let text = self.packets.join().unwrap_or_default();
         let to_server = format!("> {}.{}:", server.ip(), server.port());
@@ -341,17 +345,6 @@ impl SynCapture {
             }
         }
         Ok(syns)
-    }
-}
-
-fn nix_kill_int(pid: u32) -> std::io::Result<()> {
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(std::io::Error::other("kill -INT failed"))
     }
 }
 
