@@ -567,6 +567,11 @@ impl Core {
                 primary,
                 facts: facts.clone(),
             };
+            if failures < self.policy.fall {
+                // A hard failure the replicas have not noticed yet: give them a moment
+                // before saying "only the orchestrator lost it".
+                return decision;
+            }
             self.say(
                 &mut decision,
                 "unreachable".into(),

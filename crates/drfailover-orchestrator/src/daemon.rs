@@ -117,7 +117,7 @@ impl Orchestrator {
                 .map(|(i, p)| {
                     format!(
                         "{}: heartbeat period {:.3} s is longer than heartbeat_period_ms = {}: run \
-                         STOP SLAVE IO_THREAD; CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD={:.3}; START SLAVE IO_THREAD \
+                         STOP SLAVE; CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD={:.3}; START SLAVE \
                          (or set set_heartbeat_period = true)",
                         self.config.nodes[*i].label(),
                         p.as_secs_f64(),
@@ -134,7 +134,7 @@ impl Orchestrator {
                 want.as_secs_f64()
             );
             let deadline = Deadline::after(self.config.settings.step_timeout);
-            for s in ["STOP SLAVE IO_THREAD", &sql, "START SLAVE IO_THREAD"] {
+            for s in ["STOP SLAVE", &sql, "START SLAVE"] {
                 self.links[i].run(s, deadline).map_err(|e| {
                     format!(
                         "{}: setting the heartbeat period: {e}",
