@@ -386,9 +386,7 @@ impl Orchestrator {
             }
             if !acted {
                 let wait = self.config.probe_interval.saturating_sub(started.elapsed());
-                let _ = crossbeam_channel::select! {
-                    recv(crossbeam_channel::after(wait)) -> _ => (),
-                };
+                std::thread::sleep(wait);
             }
         }
         for link in &mut self.links {

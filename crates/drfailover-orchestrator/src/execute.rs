@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use drfailover_mysql::{Deadline, Secret};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use drfailover_mysql::{Connection, Deadline, Error, Secret};
 use drfailover_notify::EventKind;
 
 use crate::core::{FailoverPlan, NodeId, Notice, SwitchoverPlan};
@@ -277,34 +279,78 @@ impl Executor<'_> {
         })
     }
 
-    /// Fence `node`: `read_only=1`, then kill every session but the orchestrators' own.
+    /// Kill every session on `conn`'s server except the orchestrators' own (and `conn`).
+    /// Returns how many were killed.
+    fn kill_sessions(
+        admin_user: &str,
+        conn: &mut Connection,
+        deadline: Deadline,
+    ) -> Result<usize, Error> {
+        let sessions = conn.query_within(
+            &format!(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() \
+                 AND USER NOT IN ('system user', 'event_scheduler', '{}')",
+                quote(admin_user)
+            ),
+            deadline,
+        )?;
+        let mut killed = 0;
+        for row in 0..sessions.num_rows() {
+            let Some(id) = sessions.text(row, 0) else {
+                continue;
+            };
+            // 1094: the session ended meanwhile.
+            match conn.query_within(&format!("KILL CONNECTION {id}"), deadline) {
+                Ok(_) => killed += 1,
+                Err(e) if e.errno() == 1094 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(killed)
+    }
+
+    /// Fence `node`: `read_only=1` while application sessions are killed, again and again,
+    /// until it took effect. (`SET GLOBAL read_only=1` waits for commits in progress, and a
+    /// commit waiting for a semi-sync acknowledgement would otherwise be acknowledged once
+    /// the semi-sync timeout falls back to async; killing its session first means its client
+    /// never gets an acknowledgement.)
     pub fn fence(&mut self, node: NodeId, reason: &str) -> Result<(), String> {
         let t = self.settings.step_timeout;
         let started = Instant::now();
-        let result = (|| {
-            self.sql(node, &["SET GLOBAL read_only=1"], t)?;
-            let sessions = self.links[node]
-                .run(
-                    &format!(
-                        "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() \
-                         AND USER NOT IN ('system user', 'event_scheduler', '{}')",
-                        quote(&self.settings.admin_user)
-                    ),
-                    Deadline::after(t),
-                )
-                .map_err(|e| format!("{}: {e}", self.nodes[node].name))?;
-            let ids: Vec<String> = (0..sessions.num_rows())
-                .filter_map(|r| sessions.text(r, 0).map(str::to_string))
-                .collect();
-            for id in &ids {
-                // 1094: the session ended meanwhile.
-                match self.links[node].run(&format!("KILL CONNECTION {id}"), Deadline::after(t)) {
-                    Ok(_) => {}
-                    Err(e) if e.errno() == 1094 => {}
-                    Err(e) => return Err(format!("{}: {e}", self.nodes[node].name)),
+        let deadline = Deadline::after(t);
+        let label = self.nodes[node].name.clone();
+        let result = (|| -> Result<usize, String> {
+            let admin = self.settings.admin_user.clone();
+            let mut killer = self.links[node]
+                .open_extra(deadline)
+                .map_err(|e| format!("{label}: {e}"))?;
+            let mut killed = Self::kill_sessions(&admin, &mut killer, deadline)
+                .map_err(|e| format!("{label}: {e}"))?;
+            let done = AtomicBool::new(false);
+            let link = &mut self.links[node];
+            let (set, more) = std::thread::scope(|s| {
+                let setter = s.spawn(|| {
+                    let r = link.run("SET GLOBAL read_only=1", deadline);
+                    done.store(true, Ordering::SeqCst);
+                    r
+                });
+                let mut more = 0;
+                while !done.load(Ordering::SeqCst) && !deadline.expired() {
+                    std::thread::sleep(Duration::from_millis(2));
+                    if done.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    more += Self::kill_sessions(&admin, &mut killer, deadline).unwrap_or(0);
                 }
-            }
-            Ok(ids.len())
+                (setter.join(), more)
+            });
+            killed += more;
+            set.map_err(|_| format!("{label}: read_only thread panicked"))?
+                .map_err(|e| format!("{label}: {e}"))?;
+            // Sessions that arrived while read_only was being set.
+            killed += Self::kill_sessions(&admin, &mut killer, deadline)
+                .map_err(|e| format!("{label}: {e}"))?;
+            Ok(killed)
         })();
         let (kind, text) = match &result {
             Ok(killed) => (

@@ -64,6 +64,11 @@ impl NodeLink {
         result
     }
 
+    /// A new, separate connection to the node (for work alongside the admin connection).
+    pub fn open_extra(&self, deadline: Deadline) -> Result<Connection, Error> {
+        Connection::connect_within(&self.options, deadline)
+    }
+
     /// Run `sql` and return the first column of the first row as text.
     pub fn value(&mut self, sql: &str, deadline: Deadline) -> Result<Option<String>, Error> {
         let r = self.run(sql, deadline)?;
