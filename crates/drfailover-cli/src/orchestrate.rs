@@ -59,7 +59,7 @@ pub struct AckArgs {
     daemon: String,
 }
 
-fn load(path: &PathBuf) -> Result<Config, ExitCode> {
+fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|e| {
         eprintln!("drfailover: {e}");
         ExitCode::from(2)
@@ -157,8 +157,8 @@ pub fn topology(args: TopologyArgs) -> ExitCode {
             println!("facts: {f}");
         }
         println!(
-            "{:<10} {:<22} {:<12} {:<22} {:<24} {}",
-            "NODE", "ADDRESS", "STATE", "FOLLOWS", "GTID", "IO/SQL"
+            "{:<10} {:<22} {:<12} {:<22} {:<24} IO/SQL",
+            "NODE", "ADDRESS", "STATE", "FOLLOWS", "GTID"
         );
         for n in status["nodes"].as_array().into_iter().flatten() {
             let f = &n["facts"];
