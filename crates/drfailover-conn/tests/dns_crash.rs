@@ -68,7 +68,10 @@ fn client_follows_a_record_flipped_after_a_crash_within_its_ttl() {
         .collect();
     // Let the name's answer age past the clamp's reach: the writer is known for > 1 TTL.
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(!acked.lock().unwrap().is_empty(), "no write before the crash");
+    assert!(
+        !acked.lock().unwrap().is_empty(),
+        "no write before the crash"
+    );
 
     topo.kill9(0).unwrap();
     topo.promote(1).unwrap();
