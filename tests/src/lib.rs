@@ -12,6 +12,7 @@
 //! Missing MariaDB is an error with a clear message, never a skip.
 
 mod addr;
+pub mod bind;
 pub mod cprog;
 pub mod dns;
 pub mod http;
