@@ -146,9 +146,11 @@ impl Executor<'_> {
         // Stop receiving, then apply everything received: a semi-sync replica acknowledges
         // on receipt, and RESET SLAVE ALL deletes relay logs.
         if self.replicates(c)?.is_some() {
-            self.step(c, "stop receiving (STOP SLAVE IO_THREAD)", |ex| {
-                ex.sql(c, &["STOP SLAVE IO_THREAD"], t)
-            })?;
+            self.step(
+                c,
+                "stop receiving (KILL the IO thread; STOP SLAVE IO_THREAD)",
+                |ex| ex.stop_receiving(c),
+            )?;
             let received = self.replicates(c)?.unwrap_or_default();
             let bound = self.settings.catchup_timeout;
             let what = format!("apply everything received ({received})");
@@ -269,14 +271,72 @@ impl Executor<'_> {
         sql
     }
 
-    /// Point replica `node` at `to` (keeps its replication account), and start it.
+    /// Stop `node`'s IO thread at once. `STOP SLAVE IO_THREAD` alone takes ~2 s when the
+    /// primary is frozen or unreachable (the server re-signals the blocked receiver only
+    /// every 2 s); killing the receiver's session first ends it in about a millisecond.
+    fn stop_receiving(&mut self, node: NodeId) -> Result<(), String> {
+        let t = self.settings.step_timeout;
+        let ids = self.links[node]
+            .run(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_IO'",
+                Deadline::after(t),
+            )
+            .map_err(|e| format!("{}: {e}", self.nodes[node].name))?;
+        let ids: Vec<String> = (0..ids.num_rows())
+            .filter_map(|r| ids.text(r, 0).map(str::to_string))
+            .collect();
+        for id in ids {
+            match self.links[node].run(&format!("KILL {id}"), Deadline::after(t)) {
+                Ok(_) => {}
+                Err(e) if e.errno() == 1094 => {}
+                Err(e) => return Err(format!("{}: {e}", self.nodes[node].name)),
+            }
+        }
+        self.sql(node, &["STOP SLAVE IO_THREAD"], t)
+    }
+
+    /// Point replica `node` at `to` (keeps its replication account), start it, and wait
+    /// (bounded by the step timeout) until both its threads run.
     pub fn repoint(&mut self, node: NodeId, to: NodeId) -> Result<(), String> {
         let t = self.settings.step_timeout;
         let change = self.change_master(to, false);
-        let what = format!("repoint to {}", self.name(to));
+        let what = format!("repoint to {} (replicating)", self.name(to));
         self.step(node, &what, |ex| {
-            ex.sql(node, &["STOP SLAVE", &change, "START SLAVE"], t)
+            ex.stop_receiving(node)?;
+            ex.sql(node, &["STOP SLAVE", &change, "START SLAVE"], t)?;
+            ex.wait_replicating(node)
         })
+    }
+
+    /// Wait until `node`'s IO and SQL threads both run (bounded by the step timeout).
+    fn wait_replicating(&mut self, node: NodeId) -> Result<(), String> {
+        let t = self.settings.step_timeout;
+        let started = Instant::now();
+        loop {
+            let r = self.links[node]
+                .run("SHOW SLAVE STATUS", Deadline::after(t))
+                .map_err(|e| format!("{}: {e}", self.nodes[node].name))?;
+            let col = |name: &str| {
+                r.column(name)
+                    .and_then(|c| r.text(0, c))
+                    .unwrap_or("")
+                    .to_string()
+            };
+            if col("Slave_IO_Running") == "Yes" && col("Slave_SQL_Running") == "Yes" {
+                return Ok(());
+            }
+            if started.elapsed() > t {
+                return Err(format!(
+                    "not replicating after {} ms: IO {}, SQL {}, {} {}",
+                    t.as_millis(),
+                    col("Slave_IO_Running"),
+                    col("Slave_SQL_Running"),
+                    col("Last_IO_Error"),
+                    col("Last_SQL_Error")
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Kill every session on `conn`'s server except the orchestrators' own (and `conn`).
