@@ -4,8 +4,10 @@
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use drfailover_dns::{Announcer, AnnouncerConfig};
 use drfailover_mysql::{ConnectOptions, Secret};
 use serde::Deserialize;
 
@@ -41,6 +43,7 @@ struct OrchestratorSection {
     catchup_timeout_ms: Option<u64>,
     step_timeout_ms: Option<u64>,
     semi_sync_wait_ms: Option<u64>,
+    announce_timeout_ms: Option<u64>,
     listen: Option<String>,
 }
 
@@ -119,8 +122,6 @@ pub struct Config {
     pub password: Secret,
     /// Where to serve `/status` and `/metrics`, if anywhere.
     pub listen: Option<String>,
-    /// `[[announce]]` tables, as written.
-    pub announce: Vec<toml::Value>,
 }
 
 impl Config {
@@ -216,7 +217,20 @@ impl Config {
             Some(r) => Some((r.user.clone(), secret(r, "replication")?)),
             None => None,
         };
+        let mut announcers = Vec::new();
+        for (i, table) in file.announce.into_iter().enumerate() {
+            let parsed: AnnouncerConfig = table
+                .try_into()
+                .map_err(|e: toml::de::Error| err(format!("[[announce]] #{}: {e}", i + 1)))?;
+            let built = parsed
+                .build()
+                .map_err(|e| err(format!("[[announce]] #{}: {e}", i + 1)))?;
+            let built: Arc<dyn Announcer> = Arc::from(built);
+            announcers.push(built);
+        }
         let settings = Settings {
+            announcers,
+            announce_timeout: ms(o.announce_timeout_ms, 5_000, "announce_timeout_ms")?,
             step_timeout: ms(o.step_timeout_ms, 10_000, "step_timeout_ms")?,
             catchup_timeout: ms(o.catchup_timeout_ms, 30_000, "catchup_timeout_ms")?,
             fence_command,
@@ -239,7 +253,6 @@ impl Config {
             user: file.credentials.user.clone(),
             password,
             listen: o.listen.clone(),
-            announce: file.announce,
         })
     }
 

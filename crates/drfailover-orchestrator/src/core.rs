@@ -133,6 +133,14 @@ pub enum Action {
         /// The primary.
         to: NodeId,
     },
+    /// Run the announcers for a primary promoted elsewhere (idempotent: an announcer that
+    /// finds its record current does nothing).
+    Announce {
+        /// The previous primary.
+        old: NodeId,
+        /// The primary now.
+        new: NodeId,
+    },
     /// Attach a fenced old primary to the new primary as a replica (`master_demote_to_slave`).
     Rejoin {
         /// The old primary.

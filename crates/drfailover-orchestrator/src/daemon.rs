@@ -263,8 +263,10 @@ impl Orchestrator {
                         ),
                         duration: Some(writable.saturating_duration_since(plan.suspected_at)),
                     });
-                    let (_, notices) =
-                        self.executor_run(|ex| ex.settle(plan.candidate, &plan.repoint));
+                    let (_, notices) = self.executor_run(|ex| {
+                        ex.announce(Some(plan.old_primary), plan.candidate);
+                        ex.settle(plan.candidate, &plan.repoint)
+                    });
                     for n in notices {
                         self.publish(n);
                     }
@@ -281,6 +283,12 @@ impl Orchestrator {
             }
             Action::Repoint { node, to } => {
                 let (_, notices) = self.executor_run(|ex| ex.repoint(node, to));
+                for n in notices {
+                    self.publish(n);
+                }
+            }
+            Action::Announce { old, new } => {
+                let (_, notices) = self.executor_run(|ex| ex.announce(Some(old), new));
                 for n in notices {
                     self.publish(n);
                 }

@@ -46,6 +46,10 @@ pub struct Settings {
     pub admin_user: String,
     /// Wait this long for a replica to attach before enabling semi-sync on a new primary.
     pub semi_sync_wait: Duration,
+    /// Announcers run after every promotion, in order, each bounded by `announce_timeout`.
+    pub announcers: Vec<std::sync::Arc<dyn drfailover_dns::Announcer>>,
+    /// Bound of one announcer's run.
+    pub announce_timeout: Duration,
 }
 
 /// Carries out actions on `links` (indexed like `nodes`), reporting through `report`.
@@ -190,6 +194,28 @@ impl Executor<'_> {
             )
         })?;
         Ok(())
+    }
+
+    /// Run every announcer for the promotion of `new` (from `old`), in order, each bounded.
+    /// A failure is reported and never undoes or blocks anything.
+    pub fn announce(&mut self, old: Option<NodeId>, new: NodeId) {
+        let address = |id: NodeId| {
+            drfailover_dns::NodeAddress::new(&self.nodes[id].name, &self.nodes[id].host)
+        };
+        let change = drfailover_dns::WriterChange {
+            old_writer: old.map(address),
+            new_writer: address(new),
+        };
+        for announcer in self.settings.announcers.clone() {
+            let what = format!("announce {}", announcer.describe());
+            let deadline = Instant::now() + self.settings.announce_timeout;
+            let _ = self.step(new, &what, |_| {
+                announcer
+                    .announce(&change, deadline)
+                    .map(|outcome| format!("{outcome:?}"))
+                    .map_err(|e| e.to_string())
+            });
+        }
     }
 
     /// After a promotion: repoint `others` to `primary`, then enable semi-sync on it once a
@@ -524,6 +550,7 @@ impl Executor<'_> {
                 Err("no [replication] credentials configured; it stays read-only".into())
             });
         }
+        self.announce(Some(old), new);
         self.settle(new, &plan.repoint);
         Ok(())
     }
