@@ -33,6 +33,7 @@ struct OrchestratorSection {
     lock_name: Option<String>,
     probe_interval_ms: Option<u64>,
     probe_timeout_ms: Option<u64>,
+    suspect_interval_ms: Option<u64>,
     fall: Option<u32>,
     heartbeat_period_ms: Option<u64>,
     set_heartbeat_period: Option<bool>,
@@ -114,6 +115,8 @@ pub struct Config {
     pub probe_interval: Duration,
     /// Deadline of each node's probe.
     pub probe_timeout: Duration,
+    /// Time between rounds while the primary is suspect (failed a probe, not yet `fall`).
+    pub suspect_interval: Duration,
     /// Set `MASTER_HEARTBEAT_PERIOD` on replicas whose period is longer than the policy's.
     pub set_heartbeat_period: bool,
     /// Admin user and password.
@@ -249,6 +252,7 @@ impl Config {
                 .unwrap_or_else(|| "drfailover_orchestrator".into()),
             probe_interval: ms(o.probe_interval_ms, 200, "probe_interval_ms")?,
             probe_timeout: ms(o.probe_timeout_ms, 200, "probe_timeout_ms")?,
+            suspect_interval: ms(o.suspect_interval_ms, 20, "suspect_interval_ms")?,
             set_heartbeat_period: o.set_heartbeat_period.unwrap_or(true),
             user: file.credentials.user.clone(),
             password,

@@ -524,7 +524,7 @@ impl Core {
         let class = track.last_class.unwrap_or(OutcomeClass::TimedOut);
         let failures = track.failures;
         let suspected_at = *self.suspected_at.get_or_insert(now);
-        let enough = failures >= self.policy.fall || class.is_hard_failure();
+        let enough = failures >= self.policy.fall;
         let replicas: Vec<NodeId> = reached
             .iter()
             .copied()

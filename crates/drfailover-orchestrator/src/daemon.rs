@@ -393,7 +393,11 @@ impl Orchestrator {
                 }
             }
             if !acted {
-                let wait = self.config.probe_interval.saturating_sub(started.elapsed());
+                let interval = match self.core.analysis() {
+                    Analysis::PrimarySuspect { .. } => self.config.suspect_interval,
+                    _ => self.config.probe_interval,
+                };
+                let wait = interval.saturating_sub(started.elapsed());
                 std::thread::sleep(wait);
             }
         }
