@@ -128,6 +128,8 @@ impl Orchestrator {
                 .collect::<Vec<_>>()
                 .join("\n"));
         }
+        let changed: Vec<usize> = slow.iter().map(|(i, _)| *i).collect();
+        let changed_any = !changed.is_empty();
         for (i, old) in slow {
             let sql = format!(
                 "CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD={:.3}",
@@ -154,6 +156,20 @@ impl Orchestrator {
                 duration: None,
             });
         }
+        for i in changed {
+            let (result, _) = self.executor_run(|ex| ex.wait_replicating(i));
+            result.map_err(|e| {
+                format!(
+                    "{}: after setting the heartbeat period: {e}",
+                    self.config.nodes[i].label()
+                )
+            })?;
+        }
+        let round = if changed_any {
+            observe_all(&mut self.links, self.config.probe_timeout, None)
+        } else {
+            round
+        };
         self.core.step(&round);
         debug_assert_eq!(self.core.primary(), Some(primary));
         Ok(())

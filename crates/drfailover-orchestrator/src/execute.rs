@@ -64,6 +64,16 @@ pub struct Executor<'a> {
     pub report: &'a mut dyn FnMut(Notice),
 }
 
+/// Fault injection for tests of resumability: when the environment variable
+/// `DRFAILOVER_FAILPOINT` names this point, the process exits at once (as if killed), leaving
+/// the promotion half-done. Never set it in production.
+fn failpoint(name: &str) {
+    if std::env::var("DRFAILOVER_FAILPOINT").as_deref() == Ok(name) {
+        eprintln!("drfailover: failpoint {name}: exiting now");
+        std::process::exit(137);
+    }
+}
+
 fn quote(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\'', "\\'")
 }
@@ -180,6 +190,7 @@ impl Executor<'_> {
             self.step(c, "detach (STOP SLAVE; RESET SLAVE ALL)", |ex| {
                 ex.sql(c, &["STOP SLAVE", "RESET SLAVE ALL"], t)
             })?;
+            failpoint("after_detach");
         }
         // Semi-sync master stays off until a replica is attached: with none, the first
         // commit would stall for rpl_semi_sync_master_timeout.
@@ -335,7 +346,7 @@ impl Executor<'_> {
     }
 
     /// Wait until `node`'s IO and SQL threads both run (bounded by the step timeout).
-    fn wait_replicating(&mut self, node: NodeId) -> Result<(), String> {
+    pub fn wait_replicating(&mut self, node: NodeId) -> Result<(), String> {
         let t = self.settings.step_timeout;
         let started = Instant::now();
         loop {

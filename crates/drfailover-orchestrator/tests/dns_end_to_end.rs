@@ -11,10 +11,7 @@ use drfailover_conn::{Client, Error};
 use drfailover_notify::{Event, EventKind, Notifier};
 use drfailover_orchestrator::{Config, Orchestrator};
 use drfailover_testkit::bind::BindServer;
-use drfailover_testkit::{
-    Topology, ADMIN_PASSWORD, ADMIN_USER, APP_DATABASE, APP_PASSWORD, APP_USER, REPL_PASSWORD,
-    REPL_USER,
-};
+use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 #[test]
 fn orchestrator_promotes_updates_bind_and_a_client_by_name_follows() {
@@ -23,19 +20,7 @@ fn orchestrator_promotes_updates_bind_and_a_client_by_name_follows() {
     let primary_ip = IpAddr::V4(topo.node(0).ip());
     let bind = BindServer::start("example.test", &[("db", primary_ip)], 1)
         .unwrap_or_else(|e| panic!("cannot start BIND: {e}"));
-    let mut text = format!(
-        "[orchestrator]\nprobe_interval_ms = 100\nprobe_timeout_ms = 300\nheartbeat_period_ms = 200\n\n\
-         [credentials]\nuser = \"{ADMIN_USER}\"\npassword = \"{ADMIN_PASSWORD}\"\n\n\
-         [replication]\nuser = \"{REPL_USER}\"\npassword = \"{REPL_PASSWORD}\"\n"
-    );
-    for n in topo.nodes() {
-        text.push_str(&format!(
-            "\n[[node]]\nname = \"{}\"\nhost = \"{}\"\nport = {}\n",
-            n.name(),
-            n.ip(),
-            n.port()
-        ));
-    }
+    let mut text = topo.orchestrator_config("", "", &[]);
     text.push_str(&format!(
         "\n[[announce]]\nkind = \"rfc2136\"\nserver = \"{}\"\nzone = \"{}\"\nname = \"db.{}\"\n\
          ttl = 1\nkey_file = \"{}\"\n",

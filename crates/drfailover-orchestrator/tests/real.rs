@@ -12,7 +12,7 @@ use crossbeam_channel::Sender;
 use drfailover_conn::{Client, Error};
 use drfailover_notify::{Event, EventKind, Notifier};
 use drfailover_orchestrator::{Config, Orchestrator, Request};
-use drfailover_testkit::{Topology, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER};
+use drfailover_testkit::{Topology, ADMIN_PASSWORD};
 
 fn topology(replicas: usize) -> Topology {
     Topology::primary_replicas(replicas)
@@ -21,27 +21,7 @@ fn topology(replicas: usize) -> Topology {
 
 /// A configuration for `topo` (fast settings), plus `extra` lines in `[orchestrator]`.
 fn config_text(topo: &Topology, extra: &str, node_extra: &[(usize, &str)]) -> String {
-    let mut s = format!(
-        "[orchestrator]\nprobe_interval_ms = 100\nprobe_timeout_ms = 300\nfall = 3\n\
-         heartbeat_period_ms = 200\ncatchup_timeout_ms = 20000\nanti_flap_s = 600\n{extra}\n\n\
-         [credentials]\nuser = \"{ADMIN_USER}\"\npassword = \"{ADMIN_PASSWORD}\"\n\n\
-         [replication]\nuser = \"{REPL_USER}\"\npassword = \"{REPL_PASSWORD}\"\n"
-    );
-    for (i, n) in topo.nodes().iter().enumerate() {
-        s.push_str(&format!(
-            "\n[[node]]\nname = \"{}\"\nhost = \"{}\"\nport = {}\n",
-            n.name(),
-            n.ip(),
-            n.port()
-        ));
-        for (j, line) in node_extra {
-            if *j == i {
-                s.push_str(line);
-                s.push('\n');
-            }
-        }
-    }
-    s
+    topo.orchestrator_config(extra, "", node_extra)
 }
 
 struct Running {
@@ -344,17 +324,11 @@ fn a_frozen_primary_is_fenced_on_sight_and_acknowledges_nothing_after_promotion(
         format!("#!/bin/sh\ncat > {}\n", fence_log.display()),
     )
     .unwrap();
-    let text = format!(
-        "{}\n[fence]\ncommand = [\"{}\"]\ntimeout_ms = 5000\n",
-        config_text(&topo, "", &[]),
+    let fence = format!(
+        "[fence]\ncommand = [\"{}\"]\ntimeout_ms = 5000\n",
         script.display()
     );
-    // Move [fence] before the node tables: TOML tables after [[node]] would nest otherwise.
-    let text = {
-        let (head, fence) = text.split_once("\n[fence]").unwrap();
-        let (before_nodes, nodes) = head.split_once("\n[[node]]").unwrap();
-        format!("{before_nodes}\n[fence]{fence}\n[[node]]{nodes}")
-    };
+    let text = topo.orchestrator_config("", &fence, &[]);
     let mut orch = Running::start(&text);
     let load = Load::start(&topo, 4);
     load.wait_progress(200, Duration::from_secs(20));
