@@ -323,25 +323,33 @@ impl Executor<'_> {
     }
 
     /// Stop `node`'s IO thread at once. `STOP SLAVE IO_THREAD` alone takes ~2 s when the
-    /// primary is frozen or unreachable (the server re-signals the blocked receiver only
-    /// every 2 s); killing the receiver's session first ends it in about a millisecond.
+    /// primary is frozen or unreachable (the server re-signals a blocked receiver only every
+    /// 2 s, because a signal can be missed); killing the receiver's session, again every few
+    /// milliseconds until it is gone, ends it in milliseconds.
     fn stop_receiving(&mut self, node: NodeId) -> Result<(), String> {
         let t = self.settings.step_timeout;
-        let ids = self.links[node]
-            .run(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_IO'",
-                Deadline::after(t),
-            )
-            .map_err(|e| format!("{}: {e}", self.nodes[node].name))?;
-        let ids: Vec<String> = (0..ids.num_rows())
-            .filter_map(|r| ids.text(r, 0).map(str::to_string))
-            .collect();
-        for id in ids {
-            match self.links[node].run(&format!("KILL {id}"), Deadline::after(t)) {
-                Ok(_) => {}
-                Err(e) if e.errno() == 1094 => {}
-                Err(e) => return Err(format!("{}: {e}", self.nodes[node].name)),
+        let started = Instant::now();
+        loop {
+            let ids = self.links[node]
+                .run(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_IO'",
+                    Deadline::after(t),
+                )
+                .map_err(|e| format!("{}: {e}", self.nodes[node].name))?;
+            let ids: Vec<String> = (0..ids.num_rows())
+                .filter_map(|r| ids.text(r, 0).map(str::to_string))
+                .collect();
+            if ids.is_empty() || started.elapsed() > t {
+                break;
             }
+            for id in ids {
+                match self.links[node].run(&format!("KILL {id}"), Deadline::after(t)) {
+                    Ok(_) => {}
+                    Err(e) if e.errno() == 1094 => {}
+                    Err(e) => return Err(format!("{}: {e}", self.nodes[node].name)),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
         self.sql(node, &["STOP SLAVE IO_THREAD"], t)
     }
@@ -513,6 +521,37 @@ impl Executor<'_> {
     pub fn switchover(&mut self, plan: &SwitchoverPlan) -> Result<(), String> {
         let (old, new) = (plan.old_primary, plan.target);
         let t = self.settings.step_timeout;
+        // Catch up while the primary still takes writes, so the pause after fencing covers
+        // only the last few transactions: repeat while a round takes longer than 20 ms (a
+        // replica that applies slower than the primary writes), at most 10 rounds.
+        let bound = self.settings.catchup_timeout;
+        for _ in 0..10 {
+            let now_pos = self.value(old, "SELECT @@gtid_binlog_pos", t)?;
+            let started = Instant::now();
+            let what = format!("catch up before fencing ({now_pos})");
+            self.step(new, &what, |ex| {
+                let waited = ex.value(
+                    new,
+                    &format!(
+                        "SELECT MASTER_GTID_WAIT('{}', {})",
+                        quote(&now_pos),
+                        bound.as_secs_f64()
+                    ),
+                    bound + t,
+                )?;
+                if waited == "0" {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "not caught up within {} ms; nothing changed",
+                        bound.as_millis()
+                    ))
+                }
+            })?;
+            if started.elapsed() < Duration::from_millis(20) {
+                break;
+            }
+        }
         self.step(old, "fence for switchover (read_only=1)", |ex| {
             ex.sql(old, &["SET GLOBAL read_only=1"], t)
         })?;
