@@ -2,7 +2,7 @@
 //! real local servers. Prints Markdown tables and writes JSON.
 //!
 //!     cargo run --release -p drfailover-bench -- [--trials N] [--quick] [--json PATH]
-//!                                                 [--only failover|overhead|c-abi|footprint|storm|orchestrator]
+//!                                                 [--only failover|overhead|c-abi|footprint|storm|orchestrator|orchestrator-dns]
 //!                                                 [--storm-clients N]
 //!                                                 [--via library|haproxy|handwritten]
 //!     cargo run --release -p drfailover-bench -- --chaos 100     # mixed failovers + data checks
@@ -117,7 +117,11 @@ fn main() {
     if args.only.as_deref().is_none_or(|o| o == "storm") {
         report.insert("storm".into(), storm_table(&args));
     }
-    if args.only.as_deref().is_none_or(|o| o == "orchestrator") {
+    if args
+        .only
+        .as_deref()
+        .is_none_or(|o| o == "orchestrator" || o == "orchestrator-dns")
+    {
         report.insert("orchestrator".into(), orchestrator_table(&args));
     }
     if let Some(path) = &args.json {
@@ -222,7 +226,13 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
     println!("| fault | writable p50 | p99 | max | unavailability p50 | p99 | max | samples | failed / trial | unknown / trial | lost | fenced acks |\n|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut out = Vec::new();
     let mut cdf: Vec<(&str, Vec<f64>)> = Vec::new();
-    for fault in [OrchFault::Kill, OrchFault::Stop, OrchFault::Blackhole] {
+    let dns_only = args.only.as_deref() == Some("orchestrator-dns");
+    let faults = if dns_only {
+        Vec::new()
+    } else {
+        vec![OrchFault::Kill, OrchFault::Stop, OrchFault::Blackhole]
+    };
+    for fault in faults {
         let mut writable = Vec::new();
         let mut gaps = Vec::new();
         let (mut failed, mut unknown, mut lost, mut fenced, mut errors) = (0, 0, 0, 0, Vec::new());
@@ -259,7 +269,10 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
         out.push(json!({ "fault": fault.name(), "writable_p50_ms": w50, "writable_p99_ms": w99, "writable_max_ms": wmax, "unavailability_p50_ms": g50, "unavailability_p99_ms": g99, "unavailability_max_ms": gmax, "samples": gaps.len(), "trials": writable.len(), "failed_per_trial": failed as f64 / n, "unknown_per_trial": unknown as f64 / n, "lost": lost, "fenced_acks": fenced, "errors": errors }));
     }
     let threads = 8;
-    match orchestrator::switchovers(args.trials, threads) {
+    match (!dns_only)
+        .then(|| orchestrator::switchovers(args.trials, threads))
+        .unwrap_or(Err("skipped (--only orchestrator-dns)".into()))
+    {
         Ok((pauses, failed, unknown, lost)) => {
             let (p50, p99, max) = stats::summary(&pauses);
             println!("\nPlanned switchover (`drfailover switchover`), {} switchovers back and forth under {threads} writer threads: longest per-thread pause p50 {p50:.1} / p99 {p99:.1} / max {max:.1} ms; failed statements {failed}; outcome unknown {unknown}; acknowledged writes lost {lost}.", pauses.len());
@@ -267,6 +280,27 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
         }
         Err(e) => println!("\nswitchover: not run: {e}"),
     }
+    let mut answered = Vec::new();
+    let mut first_write = Vec::new();
+    let mut dns_lost = 0;
+    let mut dns_errors = Vec::new();
+    for _ in 0..args.trials {
+        match orchestrator::dns_trial(1, THREADS) {
+            Ok((a, w, l)) => {
+                answered.push(a);
+                first_write.push(w);
+                dns_lost += l;
+            }
+            Err(e) => dns_errors.push(e),
+        }
+    }
+    let (a50, a99, amax) = stats::summary(&answered);
+    let (w50, w99, wmax) = stats::summary(&first_write);
+    println!("\nThrough DNS (kill -9; the orchestrator announces with an RFC 2136 update to a real BIND, TTL 1 s; {THREADS} writers through a client configured only by the name, resolving through that BIND), {} trials: promotion → the name answers the new address p50 {a50:.1} / p99 {a99:.1} / max {amax:.1} ms; promotion → first acknowledged write through the name p50 {w50:.1} / p99 {w99:.1} / max {wmax:.1} ms (target ≤ TTL + 100 = 1100); acknowledged writes lost {dns_lost}.", answered.len());
+    for e in &dns_errors {
+        println!("\n(DNS trial failed: {e})");
+    }
+    out.push(json!({ "dns_ttl_1s": { "trials": answered.len(), "answers_p50_ms": a50, "answers_p99_ms": a99, "answers_max_ms": amax, "first_write_p50_ms": w50, "first_write_p99_ms": w99, "first_write_max_ms": wmax, "lost": dns_lost, "errors": dns_errors } }));
     println!(
         "\nThe anchors' documented defaults (detection + promotion, before clients follow):\n"
     );

@@ -147,6 +147,11 @@ impl Writers {
         client
             .query("CREATE TABLE IF NOT EXISTS bench_o (id BIGINT PRIMARY KEY)")
             .map_err(|e| e.to_string())?;
+        Ok(Writers::from_client(client, threads))
+    }
+
+    /// Writer threads on an already connected client (the table exists).
+    fn from_client(client: Arc<Client>, threads: usize) -> Writers {
         let next = Arc::new(AtomicU64::new(1));
         let stop = Arc::new(AtomicBool::new(false));
         let acked: Arc<Mutex<Vec<u64>>> = Arc::default();
@@ -183,14 +188,14 @@ impl Writers {
                 })
             })
             .collect();
-        Ok(Writers {
+        Writers {
             stop,
             threads,
             acked,
             unknown,
             failed,
             client,
-        })
+        }
     }
 
     fn acked(&self) -> usize {
@@ -464,4 +469,112 @@ pub fn cdf_svg(title: &str, series: &[(&str, Vec<f64>)]) -> String {
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+/// One DNS end-to-end trial: BIND serves the name (TTL `ttl_s`), the orchestrator announces
+/// through RFC 2136, a client configured only by name writes. Returns (promotion → the name
+/// answers the new address, promotion → first acknowledged write through the name, lost).
+pub fn dns_trial(ttl_s: u32, threads: usize) -> Result<(Duration, Duration, u64), String> {
+    use drfailover_testkit::bind::BindServer;
+    let mut topo = Topology::primary_replicas(2)?;
+    let bind = BindServer::start("example.test", &[("db", topo.node(0).ip().into())], ttl_s)?;
+    let mut text = topo.orchestrator_config("", "", &[]);
+    let (_, rest) = text
+        .split_once("[credentials]")
+        .ok_or("testkit config has [credentials]")?;
+    text = format!("[credentials]{rest}");
+    text.push_str(&format!(
+        "\n[[announce]]\nkind = \"rfc2136\"\nserver = \"{}\"\nzone = \"{}\"\nname = \"db.{}\"\n\
+         ttl = {ttl_s}\nkey_file = \"{}\"\n",
+        bind.address(),
+        bind.zone(),
+        bind.zone(),
+        bind.key_file().display()
+    ));
+    let config = Config::parse(&text).map_err(|e| e.to_string())?;
+    let notifier = Arc::new(Notifier::new(1024, 1, Instant::now()).map_err(|e| e.to_string())?);
+    let completed: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let c = completed.clone();
+    notifier.subscribe(move |e| {
+        if e.kind == EventKind::FailoverCompleted {
+            c.lock().unwrap().get_or_insert(Instant::now());
+        }
+    });
+    let mut orch = Orchestrator::new(config, notifier.clone(), 1);
+    orch.start()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let runner = std::thread::spawn(move || {
+        let (_tx, rx) = crossbeam_channel::bounded(1);
+        orch.run(&s, &rx);
+    });
+    let dsn = format!(
+        "mysql://{APP_USER}:{APP_PASSWORD}@db.{}:{}/{APP_DATABASE}?nameserver={}&failover_timeout_ms=30000",
+        bind.zone(),
+        topo.node(0).port(),
+        bind.address()
+    );
+    let client = Arc::new(Client::connect_dsn(&dsn).map_err(|e| e.to_string())?);
+    client
+        .wait_ready(Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    client
+        .query("CREATE TABLE IF NOT EXISTS bench_o (id BIGINT PRIMARY KEY)")
+        .map_err(|e| e.to_string())?;
+    let writers = Writers::from_client(client, threads);
+    writers.wait_progress(300, Duration::from_secs(20))?;
+    std::thread::sleep(Duration::from_millis(rand::random::<u64>() % 1000));
+    topo.kill9(0)?;
+    let t = Instant::now();
+    let writable_at = loop {
+        if let Some(at) = *completed.lock().unwrap() {
+            break at;
+        }
+        if t.elapsed() > Duration::from_secs(30) {
+            return Err("no failover".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let answered = loop {
+        let now = Instant::now();
+        let a = bind.query(&format!("db.{}", bind.zone()), "A")?;
+        if !a.iter().any(|ip| ip == &topo.node(0).ip().to_string()) && !a.is_empty() {
+            break now;
+        }
+        if t.elapsed() > Duration::from_secs(30) {
+            return Err("the name never changed".into());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    writers.wait_progress(100, Duration::from_secs(30))?;
+    let acked = writers.acked.lock().unwrap().clone();
+    let times = writers.finish();
+    stop.store(true, Ordering::SeqCst);
+    let _ = runner.join();
+    notifier.close(Duration::from_secs(1));
+    let first = times
+        .iter()
+        .filter_map(|t| t.iter().find(|&&x| x > writable_at).copied())
+        .min()
+        .ok_or("no write after the promotion")?;
+    let primary = (1..3)
+        .find(|&i| {
+            topo.node(i)
+                .sql_value("SELECT @@read_only")
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some("0")
+        })
+        .ok_or("no new primary")?;
+    let rows = topo.node(primary).sql("SELECT id FROM app.bench_o")?;
+    let present: HashSet<u64> = (0..rows.num_rows())
+        .filter_map(|r| rows.text(r, 0)?.parse().ok())
+        .collect();
+    let lost = acked.iter().filter(|id| !present.contains(id)).count() as u64;
+    Ok((
+        answered.saturating_duration_since(writable_at),
+        first - writable_at,
+        lost,
+    ))
 }
