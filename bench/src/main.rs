@@ -269,10 +269,12 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
         out.push(json!({ "fault": fault.name(), "writable_p50_ms": w50, "writable_p99_ms": w99, "writable_max_ms": wmax, "unavailability_p50_ms": g50, "unavailability_p99_ms": g99, "unavailability_max_ms": gmax, "samples": gaps.len(), "trials": writable.len(), "failed_per_trial": failed as f64 / n, "unknown_per_trial": unknown as f64 / n, "lost": lost, "fenced_acks": fenced, "errors": errors }));
     }
     let threads = 8;
-    match (!dns_only)
-        .then(|| orchestrator::switchovers(args.trials, threads))
-        .unwrap_or(Err("skipped (--only orchestrator-dns)".into()))
-    {
+    let switched = if dns_only {
+        Err("skipped (--only orchestrator-dns)".into())
+    } else {
+        orchestrator::switchovers(args.trials, threads)
+    };
+    match switched {
         Ok((pauses, failed, unknown, lost)) => {
             let (p50, p99, max) = stats::summary(&pauses);
             println!("\nPlanned switchover (`drfailover switchover`), {} switchovers back and forth under {threads} writer threads: longest per-thread pause p50 {p50:.1} / p99 {p99:.1} / max {max:.1} ms; failed statements {failed}; outcome unknown {unknown}; acknowledged writes lost {lost}.", pauses.len());
