@@ -86,7 +86,12 @@ impl MotoServer {
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_PROFILE");
+            .env_remove("AWS_PROFILE")
+            // moto delivers SNS messages to HTTP subscribers on loopback: never via a proxy.
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy");
         if let Some(n) = free_actions {
             cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
         }

@@ -16,6 +16,9 @@
 //!   requests signed with SigV4 (`aws-sigv4`), credentials from the environment or the shared
 //!   AWS files.
 //!
+//! With feature `sns` (on by default), [`sns::SnsPublisher`] publishes drfailover-notify events to
+//! an SNS topic (configured by an `[sns]` table, [`SnsConfig`]).
+//!
 //! Configuration comes from the orchestrator's TOML file as `[[announce]]` tables
 //! ([`AnnouncerConfig`]); [`AnnouncerConfig::build`] checks it and reads the secrets (a TSIG key
 //! file as written by `tsig-keygen`). Secrets never appear in `Debug`, `Display` or errors.
@@ -29,11 +32,15 @@ mod error;
 pub mod retry;
 pub mod rfc2136;
 pub mod route53;
+#[cfg(feature = "sns")]
+pub mod sns;
 
 pub use address::{AddressMap, Published};
 pub use config::{AnnouncerConfig, Rfc2136Config};
 pub use error::{AnnounceError, TsigFailure};
 pub use route53::Route53Config;
+#[cfg(feature = "sns")]
+pub use sns::{SnsConfig, SnsPublisher};
 
 use std::time::Instant;
 
