@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod dns;
 mod endpoints;
 mod health;
 mod probe;
@@ -30,6 +31,8 @@ enum Command {
     Watch(watch::Args),
     /// Serve HTTP health checks that know MySQL roles: /writer, /replica?max_lag=N, /health.
     HealthServer(health::Args),
+    /// Show or set the DNS record(s) of the `[[announce]]` tables of an orchestrator's file.
+    Dns(dns::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +42,6 @@ fn main() -> ExitCode {
         Command::Probe(args) => probe::run(args),
         Command::Watch(args) => watch::run(args),
         Command::HealthServer(args) => health::run(args),
+        Command::Dns(args) => dns::run(args),
     }
 }
