@@ -148,3 +148,27 @@ fn configuration_errors_exit_2_with_a_clear_message() {
         assert!(text(&out).contains(expect), "{body}: {}", text(&out));
     }
 }
+
+#[test]
+fn readme_configuration_parses() {
+    let readme = include_str!("../../../README.md");
+    let section = readme
+        .split("## Announcing a failover in DNS")
+        .nth(1)
+        .expect("README section");
+    let block = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("toml block");
+    let value: toml::Value = toml::from_str(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+    let tables = value["announce"].as_array().unwrap();
+    assert_eq!(tables.len(), 2);
+    for table in tables {
+        let _: drfailover_dns::AnnouncerConfig = table
+            .clone()
+            .try_into()
+            .unwrap_or_else(|e| panic!("{e}\n{table}"));
+    }
+    let _: drfailover_dns::SnsConfig = value["sns"].clone().try_into().unwrap();
+}
