@@ -381,3 +381,89 @@ fn missing_credentials_and_bad_config_are_clear() {
     let err = Route53Announcer::with_env(&bad, &env_with("A", SECRET)).unwrap_err();
     assert!(err.to_string().contains("endpoint"), "{err}");
 }
+
+const LIST_A_10_0_0_1: &str = r#"<?xml version="1.0"?><ListResourceRecordSetsResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ResourceRecordSets><ResourceRecordSet><Name>db.example.test.</Name><Type>A</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>10.0.0.1</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></ResourceRecordSets><IsTruncated>false</IsTruncated><MaxItems>20</MaxItems></ListResourceRecordSetsResponse>"#;
+
+fn change_info(status: &str) -> String {
+    format!(
+        r#"<?xml version="1.0"?><ChangeResourceRecordSetsResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeInfo><Id>/change/C42</Id><Status>{status}</Status><SubmittedAt>2026-01-01T00:00:00Z</SubmittedAt></ChangeInfo></ChangeResourceRecordSetsResponse>"#
+    )
+}
+
+const THROTTLED: &str = r#"<?xml version="1.0"?><ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r</RequestId></ErrorResponse>"#;
+
+/// moto answers INSYNC at once; a scripted server of ours (real HTTP on loopback) plays
+/// Route 53's PENDING → INSYNC and its throttling.
+#[test]
+fn pending_change_is_polled_until_insync_and_throttling_is_retried() {
+    let server = HttpServer::start_with_replies(vec![
+        (200, LIST_A_10_0_0_1.into()),
+        (400, THROTTLED.into()),
+        (200, change_info("PENDING")),
+        (200, change_info("PENDING")),
+        (200, change_info("INSYNC")),
+    ]);
+    let r53 = announcer(&config(&server.url(""), "Z42", false), "AKIDTEST", SECRET);
+    let outcome = r53
+        .announce(&change(Some("10.0.0.1"), "10.0.0.2"), soon())
+        .unwrap();
+    assert_eq!(
+        outcome,
+        AnnounceOutcome::Changed {
+            published: "A 10.0.0.2".into(),
+            attempts: 2
+        }
+    );
+    let lines: Vec<String> = server.received().into_iter().map(|(l, _)| l).collect();
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert!(lines[0].starts_with("GET /2013-04-01/hostedzone/Z42/rrset?name=db.example.test."));
+    assert!(lines[1].starts_with("POST /2013-04-01/hostedzone/Z42/rrset/"));
+    assert!(lines[2].starts_with("POST /2013-04-01/hostedzone/Z42/rrset/"));
+    assert!(
+        lines[3].starts_with("GET /2013-04-01/change/C42"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[4].starts_with("GET /2013-04-01/change/C42"),
+        "{lines:?}"
+    );
+    let body = &server.received()[2].1;
+    assert!(body.contains("<Action>UPSERT</Action>"), "{body}");
+    assert!(body.contains("<Value>10.0.0.2</Value>"), "{body}");
+}
+
+#[test]
+fn change_never_insync_is_a_bounded_error() {
+    let server = HttpServer::start_with_replies(vec![
+        (200, LIST_A_10_0_0_1.into()),
+        (200, change_info("PENDING")),
+    ]);
+    let mut config = config(&server.url(""), "Z42", false);
+    config.insync_timeout_ms = 800;
+    let r53 = announcer(&config, "AKIDTEST", SECRET);
+    let started = Instant::now();
+    let err = r53
+        .announce(&change(Some("10.0.0.1"), "10.0.0.2"), soon())
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(err, AnnounceError::Timeout { .. }) && err.to_string().contains("still PENDING"),
+        "{err}"
+    );
+}
+
+#[test]
+fn throttling_that_persists_is_bounded() {
+    let server = HttpServer::start_with_replies(vec![(400, THROTTLED.into())]);
+    let mut config = config(&server.url(""), "Z42", false);
+    config.attempts = 3;
+    let r53 = announcer(&config, "AKIDTEST", SECRET);
+    let err = r53.current(soon()).unwrap_err();
+    assert!(matches!(err, AnnounceError::Server { .. }), "{err}");
+    assert!(err.to_string().contains("Throttling"), "{err}");
+    assert_eq!(server.received().len(), 3);
+}
