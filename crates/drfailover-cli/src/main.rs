@@ -8,6 +8,7 @@ mod demo;
 mod dns;
 mod endpoints;
 mod health;
+mod orchestrate;
 mod probe;
 mod watch;
 
@@ -33,6 +34,16 @@ enum Command {
     HealthServer(health::Args),
     /// Show or set the DNS record(s) of the `[[announce]]` tables of an orchestrator's file.
     Dns(dns::Args),
+    /// Run the orchestrator: detect a dead primary, promote the replica that has everything,
+    /// fence the old primary, repoint the others, announce.
+    Orchestrate(orchestrate::OrchestrateArgs),
+    /// Show what the orchestrator sees (roles, positions, replication), once. Exit 0 when
+    /// healthy.
+    Topology(orchestrate::TopologyArgs),
+    /// Planned switchover to a replica: no acknowledged write lost, clients see no failure.
+    Switchover(orchestrate::SwitchoverArgs),
+    /// Lift the anti-flapping block of a running orchestrator.
+    Ack(orchestrate::AckArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,5 +54,9 @@ fn main() -> ExitCode {
         Command::Watch(args) => watch::run(args),
         Command::HealthServer(args) => health::run(args),
         Command::Dns(args) => dns::run(args),
+        Command::Orchestrate(args) => orchestrate::orchestrate(args),
+        Command::Topology(args) => orchestrate::topology(args),
+        Command::Switchover(args) => orchestrate::switchover(args),
+        Command::Ack(args) => orchestrate::ack(args),
     }
 }

@@ -146,10 +146,17 @@ impl Client {
             notifier.subscribe(move |e| sink.offer(e));
         }
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(64);
-        let shared = Arc::new(Shared::new(config, client_id, notifier, wake_tx));
+        let (bell, bell_rx) = std::os::unix::net::UnixStream::pair()
+            .and_then(|(a, b)| {
+                a.set_nonblocking(true)?;
+                b.set_nonblocking(true)?;
+                Ok((a, b))
+            })
+            .map_err(|e| Error::System(format!("monitor doorbell: {e}")))?;
+        let shared = Arc::new(Shared::new(config, client_id, notifier, wake_tx, bell));
         let (first_tx, first_rx) = std::sync::mpsc::sync_channel::<FirstRound>(1);
         let resolver = crate::monitor::resolver_for(&shared.config)?;
-        let monitor = Monitor::new(shared.clone(), wake_rx, resolver);
+        let monitor = Monitor::new(shared.clone(), wake_rx, bell_rx, resolver);
         let handle = std::thread::Builder::new()
             .name("drfailover-monitor".into())
             .spawn(move || monitor.run(first_tx))
@@ -473,6 +480,7 @@ impl Client {
             return;
         }
         let _ = self.shared.wake.send(Wake::Shutdown);
+        self.shared.ring();
         if let Some(handle) = self
             .monitor
             .lock()

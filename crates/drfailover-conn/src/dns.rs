@@ -1,6 +1,6 @@
 //! Name resolution with `hickory-resolver`, on one current-thread Tokio runtime owned by the
 //! client's monitor thread: no worker threads, no global runtime. Answers are cached for their
-//! TTL, clamped to `dns_min_ttl_ms..=dns_max_ttl_ms`.
+//! TTL (at most `dns_max_ttl_ms`); the monitor decides when to ask again.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -15,7 +15,6 @@ use crate::{Config, Error};
 pub(crate) struct Dns {
     runtime: tokio::runtime::Runtime,
     resolver: Resolver<TokioRuntimeProvider>,
-    min_ttl: Duration,
     max_ttl: Duration,
     timeout: Duration,
 }
@@ -44,7 +43,9 @@ impl Dns {
             })?,
         };
         let options = builder.options_mut();
-        options.positive_min_ttl = Some(config.dns_min_ttl);
+        // No lower clamp in the cache: while no writer is known the monitor asks again the
+        // moment the real TTL runs out (it applies `dns_min_ttl_ms` itself otherwise).
+        options.positive_min_ttl = None;
         options.positive_max_ttl = Some(config.dns_max_ttl);
         options.negative_max_ttl = Some(config.dns_min_ttl);
         options.timeout = config.dns_timeout;
@@ -55,15 +56,18 @@ impl Dns {
         Ok(Dns {
             runtime,
             resolver,
-            min_ttl: config.dns_min_ttl,
             max_ttl: config.dns_max_ttl,
             timeout: config.dns_timeout,
         })
     }
 
-    /// Resolve `host` (IPv4 preferred) and say how long the answer is valid (clamped TTL).
-    /// Blocks up to about twice `dns_timeout_ms`.
+    /// Resolve `host` (IPv4 preferred) and say how long the answer is valid (its real
+    /// remaining TTL, at most `dns_max_ttl_ms`). Blocks up to about twice `dns_timeout_ms`.
     pub fn resolve(&self, host: &str) -> Result<(IpAddr, Duration), String> {
+        // The monitor schedules queries by TTL itself; the resolver's cache would answer a
+        // query made a little early with the old record and a TTL rounded up to whole
+        // seconds, hiding a flip for up to a second more. Ask the server every time.
+        self.resolver.clear_cache();
         let lookup = self.runtime.block_on(async {
             tokio::time::timeout(self.timeout * 2, self.resolver.lookup_ip(host)).await
         });
@@ -80,7 +84,7 @@ impl Dns {
         let ttl = lookup
             .valid_until()
             .saturating_duration_since(Instant::now())
-            .clamp(self.min_ttl, self.max_ttl);
+            .min(self.max_ttl);
         Ok((ip, ttl))
     }
 }

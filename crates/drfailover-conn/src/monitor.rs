@@ -1,13 +1,24 @@
 //! The monitor thread: probes every endpoint, tracks health, chooses the writer, bumps the
 //! generation, aborts in-flight work on a dead writer, and raises events. One per client.
+//!
+//! Every endpoint is probed concurrently from this one thread (a [`ProbeSet`]): each probe
+//! has its own deadline and its result is acted on as soon as it comes, so a frozen node never
+//! delays noticing another node's change. Wake-ups from application threads (a statement saw
+//! the writer die) ring a doorbell socket that the same `poll(2)` watches, so they are acted
+//! on at once, even while probes are in flight.
 
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 use drfailover_notify::EventKind;
-use drfailover_probe::{Deadline, Health, HealthTracker, MonitorProbe, Observation, TrackerConfig};
+use drfailover_probe::{
+    Check, Deadline, Health, HealthTracker, MonitorProbe, Observation, ProbeSet, TrackerConfig,
+};
 
 use crate::retry::Backoff;
 use crate::selection::{select_writer, Candidate};
@@ -19,7 +30,8 @@ struct Name {
     host: String,
     current: Option<std::net::IpAddr>,
     next_resolve: Instant,
-    last_resolve: Option<Instant>,
+    /// When the last answer's real TTL runs out (the earliest a new query can tell more).
+    valid_until: Instant,
 }
 
 #[cfg(feature = "dns")]
@@ -50,7 +62,13 @@ pub(crate) struct Monitor {
     /// Per endpoint: `Some` when it is a host name resolved by `resolver`.
     names: Vec<Option<Name>>,
     wake: Receiver<Wake>,
-    probes: Vec<MonitorProbe>,
+    /// Readable when `wake` has messages (see [`crate::shared::Shared::wake`]).
+    doorbell: UnixStream,
+    probes: ProbeSet,
+    /// Per endpoint: probe at the next turn of the loop, whatever the schedule says.
+    due_now: Vec<bool>,
+    /// Per endpoint: when its last probe ended.
+    last_probe: Vec<Instant>,
     trackers: Vec<HealthTracker>,
     writable: Vec<bool>,
     writer: Option<usize>,
@@ -59,7 +77,6 @@ pub(crate) struct Monitor {
     failover: Option<(Instant, Option<usize>)>,
     failover_failed_reported: bool,
     split_brain: Vec<usize>,
-    last_round: Instant,
     /// Per endpoint: while it is down, the earliest time to try it again, and how many
     /// attempts have failed in a row (jittered exponential backoff, so a fleet of clients
     /// does not reconnect to a restarted server in lock-step).
@@ -74,7 +91,12 @@ pub(crate) struct FirstRound {
 }
 
 impl Monitor {
-    pub fn new(shared: Arc<Shared>, wake: Receiver<Wake>, resolver: Option<Resolver>) -> Monitor {
+    pub fn new(
+        shared: Arc<Shared>,
+        wake: Receiver<Wake>,
+        doorbell: UnixStream,
+        resolver: Option<Resolver>,
+    ) -> Monitor {
         let config = &shared.config;
         let tracker_config = TrackerConfig {
             interval: config.probe_interval,
@@ -92,14 +114,19 @@ impl Monitor {
                     host: e.host.clone(),
                     current: None,
                     next_resolve: now,
-                    last_resolve: None,
+                    valid_until: now,
                 })
             })
             .collect();
         Monitor {
-            probes: (0..n)
-                .map(|i| MonitorProbe::new(shared.options(i)))
-                .collect(),
+            probes: ProbeSet::new(
+                (0..n)
+                    .map(|i| MonitorProbe::new(shared.options(i)))
+                    .collect(),
+            ),
+            due_now: vec![true; n],
+            last_probe: vec![now; n],
+            doorbell,
             resolver,
             names,
             trackers: vec![HealthTracker::new(tracker_config, now); n],
@@ -109,7 +136,6 @@ impl Monitor {
             failover: None,
             failover_failed_reported: false,
             split_brain: Vec::new(),
-            last_round: now,
             retry_at: vec![now; n],
             down_attempts: vec![0; n],
             shared,
@@ -119,48 +145,144 @@ impl Monitor {
 
     pub fn run(mut self, first_round: SyncSender<FirstRound>) {
         self.refresh_names();
-        let observations = (0..self.probes.len()).map(|i| self.probe(i)).collect();
+        // First round: every endpoint at once, each by the probe deadline.
+        let deadline = Deadline::after(self.shared.config.probe_timeout);
+        let batch: Vec<_> = (0..self.probes.len())
+            .map(|i| (i, Check::Role, deadline))
+            .collect();
+        let observations = self.probes.probe_all(&batch);
+        for (i, obs) in observations.iter().enumerate() {
+            self.observed(i, obs.clone());
+        }
         self.decide();
-        self.last_round = Instant::now();
+        self.due_now.iter_mut().for_each(|d| *d = false);
         let _ = first_round.send(FirstRound { observations });
         loop {
+            self.refresh_names();
             let now = Instant::now();
-            let mut next = (0..self.trackers.len())
-                .map(|i| self.next_probe_at(i))
-                .min()
-                .unwrap_or(now + self.shared.config.probe_interval);
-            if self.writer.is_none() {
-                next = next.min(self.last_round + self.shared.config.failover_probe_interval);
+            let mut next = now + self.shared.config.probe_interval;
+            for i in 0..self.probes.len() {
+                if self.probes.is_running(i) {
+                    continue;
+                }
+                let due = self.due_at(i, now);
+                if due <= now {
+                    self.start_probe(i);
+                } else {
+                    next = next.min(due);
+                }
             }
             for name in self.names.iter().flatten() {
                 next = next.min(name.next_resolve);
             }
-            match self.wake.recv_timeout(next.saturating_duration_since(now)) {
-                Ok(Wake::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
-                Ok(Wake::Failure(i)) => {
-                    self.trackers[i].report_hard_failure(Instant::now());
-                    self.resolve_soon(i);
+            if let Some((since, _)) = self.failover {
+                if !self.failover_failed_reported {
+                    next = next.min(since + self.shared.config.failover_timeout);
                 }
-                Ok(Wake::ReadOnly(i)) => {
-                    self.writable[i] = false;
-                    self.trackers[i].report_hard_failure(Instant::now());
-                }
-                Err(RecvTimeoutError::Timeout) => {}
             }
-            self.round();
+            let woken = self
+                .probes
+                .wait(Some(next), Some(self.doorbell.as_raw_fd()));
+            if woken.doorbell {
+                let mut sink = [0u8; 64];
+                while matches!(self.doorbell.read(&mut sink), Ok(n) if n > 0) {}
+            }
+            loop {
+                match self.wake.try_recv() {
+                    Ok(Wake::Shutdown) | Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                        return
+                    }
+                    Ok(Wake::Failure(i)) => self.statement_failed(i),
+                    Ok(Wake::ReadOnly(i)) => {
+                        self.writable[i] = false;
+                        self.trackers[i].report_hard_failure(Instant::now());
+                        self.due_now[i] = true;
+                    }
+                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                }
+            }
+            for (i, obs) in woken.finished {
+                self.observed(i, obs);
+                // A dead writer is acted on at once, before any other result.
+                if Some(i) == self.writer && !self.writable_and_usable(i) {
+                    self.decide();
+                }
+            }
+            self.decide();
         }
     }
 
-    /// A failure on a named endpoint: re-resolve it soon (at most once per `dns_min_ttl_ms`).
+    /// Application traffic saw a hard failure (RST/EOF, refused) on endpoint `i`: it becomes
+    /// suspect and is probed now; if it is the writer, every other endpoint is probed now too,
+    /// so the failover starts at once instead of at the next scheduled probe.
+    fn statement_failed(&mut self, i: usize) {
+        self.trackers[i].report_hard_failure(Instant::now());
+        self.resolve_soon(i);
+        if Some(i) == self.writer {
+            self.due_now.iter_mut().for_each(|d| *d = true);
+        } else {
+            self.due_now[i] = true;
+        }
+        // A probe already in flight on a dead node ends within its deadline (at once on
+        // RST/EOF); a fresh one is not needed on top of it.
+    }
+
+    /// Start probing endpoint `i`. A probe that has to log in again (its monitor connection
+    /// was lost) on an endpoint not in use (down, or not yet seen) gets `connect_timeout`, so a
+    /// loaded server is not abandoned mid-login; otherwise `probe_timeout`, which bounds how
+    /// fast a silent writer is noticed.
+    fn start_probe(&mut self, i: usize) {
+        self.due_now[i] = false;
+        let config = &self.shared.config;
+        let login = !self.probes.probe(i).is_connected();
+        let idle = matches!(self.trackers[i].state(), Health::Down | Health::Unknown);
+        let budget = if login && idle {
+            config.probe_timeout.max(config.connect_timeout)
+        } else {
+            config.probe_timeout
+        };
+        self.probes.start(i, Check::Role, Deadline::after(budget));
+    }
+
+    /// When endpoint `i` should be probed next: its tracker's schedule; every
+    /// `failover_probe_interval` while there is no writer; a down endpoint not before its
+    /// backoff (but at once after its address changed).
+    fn due_at(&self, i: usize, now: Instant) -> Instant {
+        if self.due_now[i] {
+            return now;
+        }
+        let mut at = self.trackers[i].next_probe_at();
+        if self.writer.is_none() {
+            at = at.min(self.last_probe[i] + self.shared.config.failover_probe_interval);
+        }
+        if self.trackers[i].state() == Health::Down {
+            at = at.max(self.retry_at[i]);
+        }
+        at
+    }
+
+    /// A failure on a named endpoint: ask again as soon as the answer held can have changed
+    /// (its TTL ran out); never more than once per TTL.
     fn resolve_soon(&mut self, i: usize) {
-        let min_ttl = self.shared.config.dns_min_ttl;
         if let Some(name) = self.names[i].as_mut() {
-            let earliest = name.last_resolve.map_or(Instant::now(), |t| t + min_ttl);
-            name.next_resolve = name.next_resolve.min(earliest.max(Instant::now()));
+            name.next_resolve = name.next_resolve.min(name.valid_until);
+        }
+    }
+
+    /// No writer: every name is asked again the moment its answer's real TTL runs out,
+    /// whatever the clamps say (a DNS failover record flips within its TTL).
+    fn names_follow_ttl(&mut self) {
+        for name in self.names.iter_mut().flatten() {
+            name.next_resolve = name.next_resolve.min(name.valid_until);
         }
     }
 
     /// Re-resolve the names that are due; an address change retargets the endpoint.
+    ///
+    /// Schedule: with a writer, after the answer's TTL clamped to `dns_min_ttl_ms ..=
+    /// dns_max_ttl_ms`, minus up to 10 % jitter (clients that resolved together do not
+    /// re-ask together); with no writer, the moment the real TTL runs out (at least
+    /// `failover_probe_interval_ms` apart). Either way at most one query per name per TTL.
     fn refresh_names(&mut self) {
         #[cfg(feature = "dns")]
         for i in 0..self.names.len() {
@@ -174,17 +296,27 @@ impl Monitor {
                 continue;
             };
             let host = name.host.clone();
-            name.last_resolve = Some(Instant::now());
             match resolver.resolve(&host) {
-                Ok((ip, ttl)) => {
-                    name.next_resolve = Instant::now() + ttl;
+                Ok((ip, valid_for)) => {
+                    let now = Instant::now();
+                    let config = &self.shared.config;
+                    // The resolver's cache answers until the TTL runs out: ask just after.
+                    let floor = config.failover_probe_interval;
+                    name.valid_until = now + valid_for.max(floor) + Duration::from_millis(2);
+                    let clamped = valid_for.clamp(config.dns_min_ttl, config.dns_max_ttl);
+                    name.next_resolve = now + jitter_down(clamped);
+                    if self.writer.is_none() {
+                        name.next_resolve = name.next_resolve.min(name.valid_until);
+                    }
                     let old = name.current.replace(ip);
                     if old != Some(ip) {
                         self.retarget(i, old, ip);
                     }
                 }
                 Err(e) => {
-                    name.next_resolve = Instant::now() + self.shared.config.dns_min_ttl;
+                    let now = Instant::now();
+                    name.valid_until = now + self.shared.config.dns_min_ttl;
+                    name.next_resolve = name.valid_until;
                     log::warn!(target: "drfailover", "{e}");
                 }
             }
@@ -203,10 +335,10 @@ impl Monitor {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .host = ip.to_string();
-            self.probes[i].retarget(ip.to_string(), port);
+            self.probes.retarget(i, ip.to_string(), port);
         } else {
             let name = self.shared.config.endpoints[i].host.clone();
-            self.probes[i].retarget(name, port);
+            self.probes.retarget(i, name, port);
         }
         {
             let mut status = self.shared.status();
@@ -230,34 +362,14 @@ impl Monitor {
             rise: self.shared.config.rise,
         };
         self.trackers[i] = HealthTracker::new(config, Instant::now());
+        // The old address's backoff never delays trying the new one: probe it now.
         self.retry_at[i] = Instant::now();
         self.down_attempts[i] = 0;
         self.writable[i] = false;
+        self.due_now[i] = true;
         // If it was the writer, this drops it (connections to the old address: idle ones close
-        // now, leased ones on release); the probe below may adopt the new address at once.
+        // now, leased ones on release); the probe started next may adopt the new address.
         self.decide();
-        self.probe(i);
-        self.decide();
-    }
-
-    /// Probe every endpoint that is due (all of them while there is no writer, except down
-    /// ones still backing off), then decide.
-    fn round(&mut self) {
-        self.refresh_names();
-        let all = self.writer.is_none();
-        for i in 0..self.probes.len() {
-            let now = Instant::now();
-            let backing_off = self.trackers[i].state() == Health::Down && self.retry_at[i] > now;
-            if !backing_off && (all || self.next_probe_at(i) <= now) {
-                self.probe(i);
-                // A dead writer is acted on before the other endpoints are probed.
-                if Some(i) == self.writer && !self.writable_and_usable(i) {
-                    self.decide();
-                }
-            }
-        }
-        self.decide();
-        self.last_round = Instant::now();
     }
 
     /// A down endpoint is tried again after a jittered, growing pause: from
@@ -275,22 +387,13 @@ impl Monitor {
         self.down_attempts[i] = self.down_attempts[i].saturating_add(1);
     }
 
-    /// When endpoint `i` is due by its own schedule (a down endpoint: not before its backoff).
-    fn next_probe_at(&self, i: usize) -> Instant {
-        let at = self.trackers[i].next_probe_at();
-        if self.trackers[i].state() == Health::Down {
-            at.max(self.retry_at[i])
-        } else {
-            at
-        }
-    }
-
     fn writable_and_usable(&self, i: usize) -> bool {
         self.writable[i] && self.trackers[i].is_usable()
     }
 
-    fn probe(&mut self, i: usize) -> Observation {
-        let obs = self.probes[i].role(Deadline::after(self.shared.config.probe_timeout));
+    /// Act on the result of a probe of endpoint `i`.
+    fn observed(&mut self, i: usize, obs: Observation) {
+        self.last_probe[i] = Instant::now();
         Counters::bump(&self.shared.counters.probes);
         let transition = self.trackers[i].observe(obs.class, Instant::now());
         self.back_off_if_down(i);
@@ -345,7 +448,6 @@ impl Monitor {
                 _ => {}
             }
         }
-        obs
     }
 
     fn decide(&mut self) {
@@ -406,6 +508,7 @@ impl Monitor {
                 }
                 None => {
                     self.shared.set_writer(None, self.generation);
+                    self.names_follow_ttl();
                     if let Some(old) = old {
                         // The old writer's idle connections are useless now.
                         if self.trackers[old].state() == Health::Down {
@@ -460,9 +563,15 @@ fn reason(obs: &Observation) -> String {
     }
 }
 
-/// Upper bound on how long the first probe round can take.
+/// Upper bound on how long the first probe round can take (all endpoints are probed at once).
 pub(crate) fn first_round_budget(shared: &Shared) -> Duration {
-    (shared.config.probe_timeout + Duration::from_millis(50))
-        .saturating_mul(shared.config.endpoints.len() as u32)
-        + Duration::from_secs(1)
+    shared.config.probe_timeout + Duration::from_secs(1)
+}
+
+/// `d` minus a uniform random part of up to a tenth of it.
+#[cfg_attr(not(feature = "dns"), allow(dead_code))]
+fn jitter_down(d: Duration) -> Duration {
+    use rand::Rng;
+    let tenth = (d / 10).as_nanos() as u64;
+    d - Duration::from_nanos(rand::thread_rng().gen_range(0..=tenth))
 }

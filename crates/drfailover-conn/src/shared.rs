@@ -1,5 +1,7 @@
 //! State shared by the client handle, the calling threads and the monitor thread.
 
+use std::io::Write;
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
@@ -67,6 +69,9 @@ pub(crate) struct Shared {
     pub watch: StateWatch,
     pub counters: Counters,
     pub wake: Sender<Wake>,
+    /// Rung (one byte, non-blocking) after every message on `wake`: the monitor's `poll(2)`
+    /// watches the other end, so a wake-up interrupts probes in flight.
+    doorbell: UnixStream,
     pub closed: AtomicBool,
     /// Where new connections to each endpoint go (the address changes when DNS does).
     pub endpoint_options: Vec<Mutex<ConnectOptions>>,
@@ -74,7 +79,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Config, client_id: u64, notifier: Notifier, wake: Sender<Wake>) -> Shared {
+    pub fn new(
+        config: Config,
+        client_id: u64,
+        notifier: Notifier,
+        wake: Sender<Wake>,
+        doorbell: UnixStream,
+    ) -> Shared {
         let endpoint_options = config
             .endpoints
             .iter()
@@ -101,6 +112,7 @@ impl Shared {
             watch: StateWatch::new(),
             counters: Counters::default(),
             wake,
+            doorbell,
             closed: AtomicBool::new(false),
             endpoint_options,
             status: Mutex::new(status),
@@ -144,6 +156,12 @@ impl Shared {
     /// Tell the monitor; never blocks (a full queue already holds a wake-up).
     pub fn wake(&self, wake: Wake) {
         let _ = self.wake.try_send(wake);
+        self.ring();
+    }
+
+    /// Ring the monitor's doorbell. Never blocks (a full socket buffer already rings).
+    pub fn ring(&self) {
+        let _ = (&self.doorbell).write(&[1]);
     }
 }
 

@@ -1,12 +1,12 @@
 use std::ffi::{CStr, CString};
-use std::os::raw::{c_char, c_uint, c_ulong, c_void};
+use std::os::raw::{c_char, c_int, c_uint, c_ulong, c_void};
 use std::ptr::{self, NonNull};
 use std::sync::Once;
 use std::time::Duration;
 
 use mysqlclient_sys as ffi;
 
-use crate::nonblocking::drive;
+use crate::nonblocking::{wait_one, Ready, Wait};
 use crate::result::NULL_CELL;
 use crate::{AbortHandle, ConnectOptions, Deadline, Error, QueryResult};
 
@@ -76,6 +76,45 @@ pub struct Connection {
     raw: NonNull<ffi::MYSQL>,
     /// True once a deadline expired mid-operation: the handle is unusable and only closed.
     broken: bool,
+    /// The non-blocking operation in progress, with what it must keep alive until it ends.
+    pending: Pending,
+}
+
+/// A non-blocking operation in progress on a [`Connection`].
+enum Pending {
+    Idle,
+    Connect {
+        /// The C strings the connect reads until it ends.
+        _strings: CStrings,
+        ssl_mode: crate::SslMode,
+    },
+    Query {
+        /// The statement the query reads until it is sent.
+        _sql: Vec<u8>,
+    },
+    Store,
+    Ping,
+}
+
+/// The end of a non-blocking operation.
+#[derive(Debug)]
+pub enum Done {
+    /// [`Connection::start_connect`] finished: connected and authenticated.
+    Connected,
+    /// [`Connection::start_query`] finished: the statement's whole result.
+    Rows(QueryResult),
+    /// [`Connection::start_ping`] finished.
+    Pong,
+}
+
+/// Progress of a non-blocking operation.
+#[derive(Debug)]
+#[must_use]
+pub enum Step {
+    /// Suspended: call [`Connection::resume`] once the [`Wait`] is ready.
+    Wait(Wait),
+    /// Finished.
+    Done(Result<Done, Error>),
 }
 
 // SAFETY: a MYSQL handle may move between threads as long as only one uses it at a time, which
@@ -203,7 +242,11 @@ impl Connection {
     pub fn connect(opts: &ConnectOptions) -> Result<Connection, Error> {
         let strings = CStrings::new(opts)?;
         let raw = Self::init_handle()?;
-        let conn = Connection { raw, broken: false };
+        let conn = Connection {
+            raw,
+            broken: false,
+            pending: Pending::Idle,
+        };
         Self::apply_timeouts(raw.as_ptr(), opts);
         Self::apply_tls(raw.as_ptr(), opts, &strings);
         // SAFETY: every pointer is a live NUL-terminated string or NULL; `raw` is ours.
@@ -229,8 +272,12 @@ impl Connection {
     /// `REQUIRED` and stricter must not silently fall back to plain text (Connector/C 3.3's
     /// `MYSQL_OPT_SSL_ENFORCE` does not refuse a server without TLS).
     fn check_tls_required(&self, opts: &ConnectOptions) -> Result<(), Error> {
+        self.check_tls_mode(opts.ssl_mode)
+    }
+
+    fn check_tls_mode(&self, ssl_mode: crate::SslMode) -> Result<(), Error> {
         use crate::SslMode;
-        let required = !matches!(opts.ssl_mode, SslMode::Disabled | SslMode::Preferred);
+        let required = !matches!(ssl_mode, SslMode::Disabled | SslMode::Preferred);
         if required && self.tls_cipher().is_none() {
             return Err(Error::from_server(
                 2026,
@@ -245,9 +292,23 @@ impl Connection {
     /// Blocks at most until `deadline`. The connection is left in non-blocking-capable mode, so
     /// [`Connection::query_within`] works on it; the blocking calls work too.
     pub fn connect_within(opts: &ConnectOptions, deadline: Deadline) -> Result<Connection, Error> {
+        let (mut conn, step) = Connection::start_connect(opts)?;
+        conn.finish(step, deadline, "connect")?;
+        Ok(conn)
+    }
+
+    /// Start connecting without blocking (the non-blocking API): returns the connection, not
+    /// usable until the returned [`Step`] (and those [`Connection::resume`] returns) reaches
+    /// [`Step::Done`]. Drive many at once with a [`crate::PollSet`]; bound each by your own
+    /// deadline and drop the connection when it passes.
+    pub fn start_connect(opts: &ConnectOptions) -> Result<(Connection, Step), Error> {
         let strings = CStrings::new(opts)?;
         let raw = Self::init_handle()?;
-        let mut conn = Connection { raw, broken: false };
+        let mut conn = Connection {
+            raw,
+            broken: false,
+            pending: Pending::Idle,
+        };
         Self::apply_tls(raw.as_ptr(), opts, &strings);
         if let Some(t) = opts.read_timeout {
             set_uint_option!(raw.as_ptr(), MYSQL_OPT_READ_TIMEOUT, whole_seconds(t));
@@ -261,7 +322,8 @@ impl Connection {
             );
         }
         let mut ret: *mut ffi::MYSQL = ptr::null_mut();
-        // SAFETY: as in `connect`; `ret` outlives the operation (it is written by _cont too).
+        // SAFETY: as in `connect`; the strings are kept in `pending` until the operation ends
+        // (their heap buffers do not move with the struct).
         let status = unsafe {
             ffi::mysql_real_connect_start(
                 &mut ret,
@@ -275,19 +337,201 @@ impl Connection {
                 0,
             )
         };
-        let driven = drive(raw.as_ptr(), status, deadline, "connect", |ready| {
-            // SAFETY: continues the operation started above on the same handle.
-            unsafe { ffi::mysql_real_connect_cont(&mut ret, raw.as_ptr(), ready) }
+        conn.pending = Pending::Connect {
+            _strings: strings,
+            ssl_mode: opts.ssl_mode,
+        };
+        let step = if status != 0 {
+            Step::Wait(conn.wait_for(status))
+        } else {
+            conn.connected(ret)
+        };
+        Ok((conn, step))
+    }
+
+    /// Start a statement without blocking; its result comes as [`Done::Rows`]. Only on
+    /// connections made by [`Connection::start_connect`] / [`Connection::connect_within`].
+    pub fn start_query(&mut self, sql: &str) -> Step {
+        if let Err(e) = self.check_idle() {
+            return Step::Done(Err(e));
+        }
+        let sql = sql.as_bytes().to_vec();
+        let mut rc: c_int = 0;
+        // SAFETY: `sql` is kept in `pending` until the operation ends (its buffer does not
+        // move); NUL bytes are legal in a counted query.
+        let status = unsafe {
+            ffi::mysql_real_query_start(
+                &mut rc,
+                self.raw(),
+                sql.as_ptr() as *const c_char,
+                sql.len() as c_ulong,
+            )
+        };
+        self.pending = Pending::Query { _sql: sql };
+        if status != 0 {
+            Step::Wait(self.wait_for(status))
+        } else {
+            self.queried(rc)
+        }
+    }
+
+    /// Start a `mysql_ping` without blocking; it ends as [`Done::Pong`].
+    pub fn start_ping(&mut self) -> Step {
+        if let Err(e) = self.check_idle() {
+            return Step::Done(Err(e));
+        }
+        let mut rc: c_int = 0;
+        // SAFETY: starts a ping on our live handle.
+        let status = unsafe { ffi::mysql_ping_start(&mut rc, self.raw()) };
+        self.pending = Pending::Ping;
+        if status != 0 {
+            Step::Wait(self.wait_for(status))
+        } else {
+            self.pinged(rc)
+        }
+    }
+
+    /// Continue the operation in progress with what became ready for its last [`Wait`].
+    /// Never blocks.
+    pub fn resume(&mut self, ready: Ready) -> Step {
+        let raw = self.raw();
+        match self.pending {
+            Pending::Idle => Step::Done(Err(Error::invalid_argument(
+                "resume: no operation in progress",
+            ))),
+            Pending::Connect { .. } => {
+                let mut ret: *mut ffi::MYSQL = ptr::null_mut();
+                // SAFETY: continues the connect started on this handle.
+                let status = unsafe { ffi::mysql_real_connect_cont(&mut ret, raw, ready.0) };
+                if status != 0 {
+                    return Step::Wait(self.wait_for(status));
+                }
+                self.connected(ret)
+            }
+            Pending::Query { .. } => {
+                let mut rc: c_int = 0;
+                // SAFETY: continues the query started on this handle.
+                let status = unsafe { ffi::mysql_real_query_cont(&mut rc, raw, ready.0) };
+                if status != 0 {
+                    return Step::Wait(self.wait_for(status));
+                }
+                self.queried(rc)
+            }
+            Pending::Store => {
+                let mut res: *mut ffi::MYSQL_RES = ptr::null_mut();
+                // SAFETY: continues the fetch started on this handle.
+                let status = unsafe { ffi::mysql_store_result_cont(&mut res, raw, ready.0) };
+                if status != 0 {
+                    return Step::Wait(self.wait_for(status));
+                }
+                self.pending = Pending::Idle;
+                Step::Done(self.collect(res).map(Done::Rows))
+            }
+            Pending::Ping => {
+                let mut rc: c_int = 0;
+                // SAFETY: continues the ping started on this handle.
+                let status = unsafe { ffi::mysql_ping_cont(&mut rc, raw, ready.0) };
+                if status != 0 {
+                    return Step::Wait(self.wait_for(status));
+                }
+                self.pinged(rc)
+            }
+        }
+    }
+
+    /// Give up the operation in progress (its deadline passed): the connection becomes
+    /// unusable and is only closed. Never blocks.
+    pub fn abandon(&mut self) {
+        if !matches!(self.pending, Pending::Idle) {
+            self.broken = true;
+        }
+    }
+
+    /// Whether a non-blocking operation is in progress.
+    pub fn in_operation(&self) -> bool {
+        !matches!(self.pending, Pending::Idle)
+    }
+
+    fn check_idle(&self) -> Result<(), Error> {
+        self.check_usable()?;
+        if self.in_operation() {
+            return Err(Error::invalid_argument(
+                "another operation is in progress on this connection",
+            ));
+        }
+        Ok(())
+    }
+
+    fn wait_for(&self, status: c_int) -> Wait {
+        // SAFETY: live handle; both calls return plain integers.
+        let fd = unsafe { ffi::mysql_get_socket(self.raw()) };
+        let timeout = (status & ffi::MYSQL_WAIT_TIMEOUT as c_int != 0).then(|| {
+            // SAFETY: as above.
+            Duration::from_millis(unsafe { ffi::mysql_get_timeout_value_ms(self.raw()) } as u64)
         });
-        if let Err(e) = driven {
-            conn.broken = true;
-            return Err(e);
+        Wait {
+            fd,
+            status,
+            timeout,
         }
+    }
+
+    fn connected(&mut self, ret: *mut ffi::MYSQL) -> Step {
+        let Pending::Connect { ssl_mode, .. } = std::mem::replace(&mut self.pending, Pending::Idle)
+        else {
+            return Step::Done(Err(Error::invalid_argument("connect: not connecting")));
+        };
         if ret.is_null() {
-            return Err(conn.last_error());
+            self.broken = true;
+            return Step::Done(Err(self.last_error()));
         }
-        conn.check_tls_required(opts)?;
-        Ok(conn)
+        Step::Done(self.check_tls_mode(ssl_mode).map(|()| Done::Connected))
+    }
+
+    fn queried(&mut self, rc: c_int) -> Step {
+        if rc != 0 {
+            self.pending = Pending::Idle;
+            return Step::Done(Err(self.last_error()));
+        }
+        let mut res: *mut ffi::MYSQL_RES = ptr::null_mut();
+        // SAFETY: fetches the result of the completed query on the same handle.
+        let status = unsafe { ffi::mysql_store_result_start(&mut res, self.raw()) };
+        if status != 0 {
+            self.pending = Pending::Store;
+            return Step::Wait(self.wait_for(status));
+        }
+        self.pending = Pending::Idle;
+        Step::Done(self.collect(res).map(Done::Rows))
+    }
+
+    fn pinged(&mut self, rc: c_int) -> Step {
+        self.pending = Pending::Idle;
+        if rc != 0 {
+            return Step::Done(Err(self.last_error()));
+        }
+        Step::Done(Ok(Done::Pong))
+    }
+
+    /// Drive `step` to its end in this thread, bounded by `deadline`; an expired deadline
+    /// leaves the connection unusable.
+    fn finish(&mut self, mut step: Step, deadline: Deadline, what: &str) -> Result<Done, Error> {
+        loop {
+            let wait = match step {
+                Step::Done(result) => return result,
+                Step::Wait(wait) => wait,
+            };
+            match wait_one(wait, deadline) {
+                Ok(Some(ready)) => step = self.resume(ready),
+                Ok(None) => {
+                    self.broken = true;
+                    return Err(Error::timeout(what));
+                }
+                Err(e) => {
+                    self.broken = true;
+                    return Err(Error::connection_lost(format!("{what}: poll failed: {e}")));
+                }
+            }
+        }
     }
 
     fn raw(&self) -> *mut ffi::MYSQL {
@@ -368,39 +612,11 @@ impl Connection {
     /// connections made by [`Connection::connect_within`]. When the deadline expires the
     /// connection becomes unusable (the statement may still run on the server); drop it.
     pub fn query_within(&mut self, sql: &str, deadline: Deadline) -> Result<QueryResult, Error> {
-        self.check_usable()?;
-        let raw = self.raw();
-        let mut rc: std::os::raw::c_int = 0;
-        // SAFETY: `sql` outlives the whole operation, which completes within this function.
-        let status = unsafe {
-            ffi::mysql_real_query_start(
-                &mut rc,
-                raw,
-                sql.as_ptr() as *const c_char,
-                sql.len() as c_ulong,
-            )
-        };
-        if let Err(e) = drive(raw, status, deadline, "query", |ready| {
-            // SAFETY: continues the query started above.
-            unsafe { ffi::mysql_real_query_cont(&mut rc, raw, ready) }
-        }) {
-            self.broken = true;
-            return Err(e);
+        let step = self.start_query(sql);
+        match self.finish(step, deadline, "query")? {
+            Done::Rows(rows) => Ok(rows),
+            _ => Ok(QueryResult::default()),
         }
-        if rc != 0 {
-            return Err(self.last_error());
-        }
-        let mut res: *mut ffi::MYSQL_RES = ptr::null_mut();
-        // SAFETY: fetches the result of the completed query on the same handle.
-        let status = unsafe { ffi::mysql_store_result_start(&mut res, raw) };
-        if let Err(e) = drive(raw, status, deadline, "fetch", |ready| {
-            // SAFETY: continues the fetch started above.
-            unsafe { ffi::mysql_store_result_cont(&mut res, raw, ready) }
-        }) {
-            self.broken = true;
-            return Err(e);
-        }
-        self.collect(res)
     }
 
     fn fetch_result(&mut self) -> Result<QueryResult, Error> {
@@ -483,22 +699,8 @@ impl Connection {
     /// connections made by [`Connection::connect_within`]; an expired deadline leaves the
     /// connection unusable.
     pub fn ping_within(&mut self, deadline: Deadline) -> Result<(), Error> {
-        self.check_usable()?;
-        let raw = self.raw();
-        let mut rc: std::os::raw::c_int = 0;
-        // SAFETY: starts a ping on our live handle; completes within this function.
-        let status = unsafe { ffi::mysql_ping_start(&mut rc, raw) };
-        if let Err(e) = drive(raw, status, deadline, "ping", |ready| {
-            // SAFETY: continues the ping started above.
-            unsafe { ffi::mysql_ping_cont(&mut rc, raw, ready) }
-        }) {
-            self.broken = true;
-            return Err(e);
-        }
-        if rc != 0 {
-            return Err(self.last_error());
-        }
-        Ok(())
+        let step = self.start_ping();
+        self.finish(step, deadline, "ping").map(|_| ())
     }
 
     /// A handle that shuts this connection's socket down from another thread.
@@ -562,7 +764,7 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        if self.broken {
+        if self.broken || self.in_operation() {
             // A half-finished operation: make sure COM_QUIT cannot block on a dead peer.
             self.abort_handle().abort();
         }

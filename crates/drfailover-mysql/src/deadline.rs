@@ -29,12 +29,4 @@ impl Deadline {
     pub fn expired(self) -> bool {
         Instant::now() >= self.0
     }
-
-    /// Time left in whole milliseconds, rounded up so a poll never wakes early; saturates at
-    /// `i32::MAX`.
-    pub(crate) fn remaining_ms_ceil(self) -> i32 {
-        let rem = self.remaining();
-        let ms = rem.as_micros().div_ceil(1000);
-        ms.min(i32::MAX as u128) as i32
-    }
 }

@@ -8,6 +8,9 @@
 //!   server that accepts TCP and never answers cannot hang the caller.
 //! - [`Connection::query_checked`] tells a statement that was never sent apart from one that was
 //!   sent and then lost: the base of "never replay a write whose outcome is unknown".
+//! - Many connections driven from one thread: [`Connection::start_connect`],
+//!   [`Connection::start_query`], [`Connection::start_ping`] return a [`Step`]; a [`PollSet`]
+//!   waits for many [`Wait`]s in one `poll(2)`, and [`Connection::resume`] continues each.
 //! - [`AbortHandle`]: shut a connection's socket down from another thread so a call blocked in
 //!   `read()` returns at once (in-flight abort).
 //! - [`Error::class`]: MySQL/MariaDB errnos sorted into classes a failover layer acts on.
@@ -34,9 +37,10 @@ mod options;
 mod result;
 mod socket;
 
-pub use connection::{Connection, QueryFailure};
+pub use connection::{Connection, Done, QueryFailure, Step};
 pub use deadline::Deadline;
 pub use error::{Error, ErrorClass};
+pub use nonblocking::{PollSet, Ready, Wait};
 pub use options::{ConnectOptions, Secret, SslMode};
 pub use result::QueryResult;
 pub use socket::AbortHandle;

@@ -9,20 +9,25 @@
 //!   position, semi-sync status, replica threads and lag). Every call is bounded by a
 //!   [`Deadline`], honoured to the millisecond even against a server that accepts TCP and
 //!   never answers (the MariaDB non-blocking API driven by `poll(2)`).
+//! - [`ProbeSet`]: many [`MonitorProbe`]s probed at once from the calling thread, each by its
+//!   own deadline, results as they come: a frozen node never delays hearing from the others.
 //! - [`HealthTracker`]: pure state machine (interval, consecutive-failure threshold to go
 //!   down, consecutive-success threshold to come back, an immediate path for hard failures
 //!   seen by application traffic). Time is passed in, so it is tested without servers.
 //!
-//! Threading: probes block the calling thread up to their deadline; nothing here spawns
-//! threads. Costs: one TCP connection per [`MonitorProbe`], kept open between probes.
+//! Threading: probes block the calling thread up to their deadline (a [`ProbeSet`] up to the
+//! earliest); nothing here spawns threads. Costs: one TCP connection per [`MonitorProbe`],
+//! kept open between probes.
 
 pub mod handshake;
 mod monitor;
 mod outcome;
+mod set;
 pub mod tcp;
 mod tracker;
 
 pub use drfailover_mysql::Deadline;
-pub use monitor::MonitorProbe;
+pub use monitor::{Check, MonitorProbe, Progress};
 pub use outcome::{Observation, OutcomeClass, Replication, Role};
+pub use set::{ProbeSet, Woken};
 pub use tracker::{Health, HealthTracker, TrackerConfig, Transition};
