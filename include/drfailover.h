@@ -337,13 +337,18 @@ dr_status dr_release(const dr_client *client, st_mysql *mysql);
 // `out` must be NULL or valid for writing one pointer.
 dr_status dr_config_new(dr_config **out);
 
-// Set one key, with the same vocabulary as the DSN's query string (`user`, `password`,
-// `password_env`, `password_file`, `defaults_file`, `group`, `database`,
-// `connect_timeout_ms`, `probe_interval_ms`, `probe_timeout_ms`, `fall`, `rise`,
-// `failover_timeout_ms`, `pool_size`, `init` (repeatable), `failback`, …), plus `host`:
-// `"host[:port]"` appends an endpoint (priority in call order), and `dsn`: a whole DSN that
-// replaces everything set so far (set it first, then override keys). Errors name the key.
-// Does not block (password files are read here).
+// Set one key, with the same vocabulary as the DSN's query string. `host`: `"host[:port]"`
+// appends an endpoint (priority in call order); `dsn`: a whole DSN that replaces everything
+// set so far (set it first, then override keys). Errors name the key; an unknown key's error
+// lists every known key. Does not block (password files are read here).
+//
+// Keys (generated from the library's key table; see the README for defaults):
+// `user`, `password`, `password_env`, `password_file`, `group`, `defaults_file`, `database`,
+// `host`, `dsn`, `connect_timeout_ms`, `probe_interval_ms`, `probe_timeout_ms`,
+// `failover_probe_interval_ms`, `fall`, `rise`, `failover_timeout_ms`, `read_timeout_ms`,
+// `pool_size`, `init`, `failback`, `event_queue`, `ssl_mode`, `ssl_ca`, `nameserver`,
+// `dns_min_ttl_ms`, `dns_max_ttl_ms`, `dns_timeout_ms`, `webhook_url`, `slack_webhook_url`,
+// `webhook_timeout_ms`, `hook_command`, `hook_timeout_ms`.
 //
 // # Safety
 // `config` must be NULL or a live `dr_config`; `key` and `value` NULL or NUL-terminated.

@@ -29,6 +29,7 @@ mod dns;
 pub mod dsn;
 mod endpoint;
 mod error;
+pub mod keys;
 mod monitor;
 mod pool;
 pub mod retry;
