@@ -24,6 +24,86 @@ pub fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// Builds `libdrfailover.so` through cargo, with the running test binary's profile and target
+/// directory, and returns the directory holding it (`profile_dir()`). `cargo test` builds the
+/// ffi crate only as an rlib, so a C test cannot rely on the .so being there, or being fresh:
+/// this runs `cargo build -p drfailover-ffi --lib` once per test process (later calls return
+/// the first result); cargo's own lock on the target directory serialises it with other test
+/// processes and builds. Blocking: seconds when the library is fresh, a build otherwise.
+pub fn built_library_dir() -> Result<PathBuf, String> {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_library).clone()
+}
+
+fn build_library() -> Result<PathBuf, String> {
+    let profile_dir = profile_dir();
+    let dir_name = |p: &Path| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("unexpected test binary location {}", p.display()))
+    };
+    let profile = match dir_name(&profile_dir)?.as_str() {
+        "debug" => "dev".to_owned(),
+        other => other.to_owned(),
+    };
+    let parent = profile_dir
+        .parent()
+        .ok_or("profile directory has no parent")?;
+    // target/<profile> or, with --target, target/<triple>/<profile>.
+    let is_target_dir = |p: &Path| p.join("CACHEDIR.TAG").exists();
+    let (target_dir, triple) = if is_target_dir(parent) {
+        (parent.to_path_buf(), None)
+    } else {
+        let grand = parent
+            .parent()
+            .filter(|p| is_target_dir(p))
+            .ok_or_else(|| {
+                format!(
+                    "cannot tell the cargo target directory of {}",
+                    profile_dir.display()
+                )
+            })?;
+        (grand.to_path_buf(), Some(dir_name(parent)?))
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(workspace_root())
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "drfailover-ffi",
+            "--lib",
+            "--profile",
+        ])
+        .arg(&profile)
+        .arg("--target-dir")
+        .arg(&target_dir);
+    if let Some(triple) = &triple {
+        cmd.arg("--target").arg(triple);
+    }
+    let output = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("run {}: {e}", cargo.to_string_lossy()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`cargo build -p drfailover-ffi --lib --profile {profile}` failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let so = profile_dir.join("libdrfailover.so");
+    if !so.exists() {
+        return Err(format!(
+            "cargo built drfailover-ffi but {} is missing",
+            so.display()
+        ));
+    }
+    Ok(profile_dir)
+}
+
 /// Compile `source` (relative to the workspace root) with `cc -std=c11 -Wall -Wextra -Werror`,
 /// linked against `libdrfailover.so` in `lib_dir`, into `out_dir`. Returns the binary path.
 pub fn compile_c(source: &str, lib_dir: &Path, out_dir: &Path) -> Result<PathBuf, String> {
@@ -88,6 +168,7 @@ pub struct RunningProgram {
     /// Lines of stdout, in order.
     pub lines: Receiver<String>,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl RunningProgram {
@@ -102,7 +183,7 @@ impl RunningProgram {
             .map_err(|e| format!("spawn {}: {e}", program.display()))?;
         let (tx, rx) = channel();
         let stdout = child.stdout.take().expect("piped");
-        std::thread::spawn(move || {
+        let out_reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if tx.send(line).is_err() {
                     break;
@@ -111,7 +192,7 @@ impl RunningProgram {
         });
         let stderr_buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let (sink, stderr) = (stderr_buf.clone(), child.stderr.take().expect("piped"));
-        std::thread::spawn(move || {
+        let err_reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
                 s.push_str(&line);
@@ -122,6 +203,7 @@ impl RunningProgram {
             child: Some(child),
             lines: rx,
             stderr: stderr_buf,
+            readers: vec![out_reader, err_reader],
         })
     }
 
@@ -133,7 +215,8 @@ impl RunningProgram {
             .clone()
     }
 
-    /// Wait for exit (polling up to `timeout`); kills it on timeout.
+    /// Wait for exit (polling up to `timeout`); kills it on timeout. After an exit, every line
+    /// the program wrote is on `lines` (waits up to 10 s more for the pipes to drain).
     pub fn wait(
         &mut self,
         timeout: std::time::Duration,
@@ -143,8 +226,14 @@ impl RunningProgram {
         loop {
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
                 self.child = None;
-                // Let the reader threads drain the pipes.
-                std::thread::sleep(std::time::Duration::from_millis(50));
+                // Every line is on the channel once the readers saw end-of-file (the program
+                // exited, so its pipe ends are closed; bounded in case a child inherited them).
+                let drained = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while self.readers.iter().any(|r| !r.is_finished())
+                    && std::time::Instant::now() < drained
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
                 return Ok(status);
             }
             if started.elapsed() > timeout {

@@ -12,6 +12,7 @@
 //! Missing MariaDB is an error with a clear message, never a skip.
 
 mod addr;
+pub mod bind;
 pub mod cprog;
 pub mod dns;
 pub mod http;
@@ -25,7 +26,10 @@ mod topology;
 pub use netns::Lab;
 pub use node::{Node, NodeRole};
 pub use require::{mariadb_binaries, MariaDbBinaries};
-pub use topology::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+pub use topology::{
+    Topology, ADMIN_PASSWORD, ADMIN_USER, APP_DATABASE, APP_PASSWORD, APP_USER, REPL_PASSWORD,
+    REPL_USER,
+};
 
 /// Write an executable shell script (mode 0755) to `path`, for hook tests.
 pub fn write_script(path: &std::path::Path, body: impl AsRef<str>) -> std::io::Result<()> {

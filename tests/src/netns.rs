@@ -13,6 +13,7 @@ use rand::Rng;
 pub struct Lab {
     name: String,
     veth_host: String,
+    veth_ns: String,
     subnet: u8,
 }
 
@@ -60,6 +61,7 @@ impl Lab {
         let lab = Lab {
             name: name.clone(),
             veth_host: veth_host.clone(),
+            veth_ns: veth_ns.clone(),
             subnet,
         };
         // From here on, Drop cleans up whatever was created.
@@ -115,6 +117,42 @@ impl Lab {
     /// Remove a blackhole.
     pub fn heal(&self, ip: Ipv4Addr, port: u16) -> Result<(), String> {
         self.rule("-D", ip, port)
+    }
+
+    fn host_rule(&self, op: &str, ip: Ipv4Addr, port: u16) -> Result<(), String> {
+        let ip = ip.to_string();
+        let port = port.to_string();
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.name,
+            "iptables",
+            op,
+            "INPUT",
+            "-i",
+            &self.veth_ns,
+            "-d",
+            &ip,
+            "-p",
+            "tcp",
+            "--dport",
+            &port,
+            "-j",
+            "DROP",
+        ])
+        .map(|_| ())
+    }
+
+    /// Drop TCP packets to `ip:port` that come from the host only (through the lab's veth):
+    /// processes on the host lose the server, servers inside the lab still reach it.
+    pub fn partition_from_host(&self, ip: Ipv4Addr, port: u16) -> Result<(), String> {
+        self.host_rule("-I", ip, port)
+    }
+
+    /// Undo [`Lab::partition_from_host`].
+    pub fn heal_from_host(&self, ip: Ipv4Addr, port: u16) -> Result<(), String> {
+        self.host_rule("-D", ip, port)
     }
 }
 

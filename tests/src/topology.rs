@@ -13,8 +13,14 @@ pub const APP_USER: &str = "app";
 pub const APP_PASSWORD: &str = "app-secret-pw";
 /// The application database.
 pub const APP_DATABASE: &str = "app";
-const REPL_USER: &str = "repl";
-const REPL_PASSWORD: &str = "repl-secret-pw";
+/// The replication user (`REPLICATION SLAVE`).
+pub const REPL_USER: &str = "repl";
+/// The replication user's password.
+pub const REPL_PASSWORD: &str = "repl-secret-pw";
+/// An administrative user over TCP (`ALL PRIVILEGES`), for the orchestrator.
+pub const ADMIN_USER: &str = "orc";
+/// The administrative user's password.
+pub const ADMIN_PASSWORD: &str = "orc-secret-pw";
 
 /// A primary and a replica (or more nodes) of MariaDB on loopback. Drop tears all down.
 #[derive(Debug)]
@@ -33,6 +39,21 @@ impl Topology {
     pub fn primary_replica() -> Result<Topology, String> {
         let (ips, port) = addr::allocate(2);
         Self::start_pair(ips, port, None, false)
+    }
+
+    /// Start `nodes[0]` as primary and `replicas` GTID replicas of it (semi-sync, all
+    /// attached), each on its own loopback address. About 1–3 s.
+    pub fn primary_replicas(replicas: usize) -> Result<Topology, String> {
+        let (ips, port) = addr::allocate(replicas + 1);
+        Self::start_pair(ips, port, None, false)
+    }
+
+    /// Like [`Topology::primary_replicas`], inside a network namespace of the test's own
+    /// (see [`Topology::primary_replica_in_lab`]). Requires root.
+    pub fn primary_replicas_in_lab(replicas: usize) -> Result<Topology, String> {
+        let lab = Lab::create(replicas as u8 + 1)?;
+        let ips = (0..=replicas as u8).map(|i| lab.ip(i)).collect();
+        Self::start_pair(ips, 3306, Some(lab), false)
     }
 
     /// Like [`Topology::primary_replica`], with both nodes serving TLS from a CA made for the
@@ -116,14 +137,18 @@ impl Topology {
             _dir: dir,
         };
         topo.nodes[0].start(NodeRole::Primary)?;
-        topo.nodes[1].start(NodeRole::Replica)?;
+        for node in &mut topo.nodes[1..] {
+            node.start(NodeRole::Replica)?;
+        }
         for node in &topo.nodes {
             let statements = setup_statements();
             node.sql_batch(&statements.iter().map(String::as_str).collect::<Vec<_>>())?;
         }
-        topo.attach_replica(1, 0)?;
+        for replica in 1..topo.nodes.len() {
+            topo.attach_replica(replica, 0)?;
+        }
         topo.nodes[0].sql("SET GLOBAL rpl_semi_sync_master_enabled=1")?;
-        topo.wait_semi_sync_clients(0, 1)?;
+        topo.wait_semi_sync_clients(0, topo.nodes.len() as u32 - 1)?;
         Ok(topo)
     }
 
@@ -237,6 +262,22 @@ impl Topology {
             .as_ref()
             .ok_or("heal needs a topology started in a lab")?;
         lab.heal(self.nodes[i].ip(), self.nodes[i].port())
+    }
+
+    /// Cut node `i` off from processes on the host only (the orchestrator, clients); the
+    /// other nodes still reach it (only for topologies in a lab).
+    pub fn partition_from_host(&self, i: usize) -> Result<(), String> {
+        let lab = self
+            .lab
+            .as_ref()
+            .ok_or("partition needs a topology in a lab")?;
+        lab.partition_from_host(self.nodes[i].ip(), self.nodes[i].port())
+    }
+
+    /// Undo [`Topology::partition_from_host`].
+    pub fn heal_from_host(&self, i: usize) -> Result<(), String> {
+        let lab = self.lab.as_ref().ok_or("heal needs a topology in a lab")?;
+        lab.heal_from_host(self.nodes[i].ip(), self.nodes[i].port())
     }
 
     /// `kill -9` node `i`.
@@ -363,6 +404,12 @@ fn setup_statements() -> Vec<String> {
         // Lets probes read replication status; unlike READ ONLY ADMIN it does not bypass read_only.
         s.push(format!(
             "GRANT SLAVE MONITOR ON *.* TO '{APP_USER}'@'{host}'"
+        ));
+        s.push(format!(
+            "CREATE USER IF NOT EXISTS '{ADMIN_USER}'@'{host}' IDENTIFIED BY '{ADMIN_PASSWORD}'"
+        ));
+        s.push(format!(
+            "GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@'{host}'"
         ));
         // HAProxy's `option mysql-check user haproxy_check`: no password, no privileges.
         s.push(format!(

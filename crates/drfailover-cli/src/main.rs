@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod endpoints;
 mod health;
+mod orchestrate;
 mod probe;
 mod watch;
 
@@ -30,6 +31,16 @@ enum Command {
     Watch(watch::Args),
     /// Serve HTTP health checks that know MySQL roles: /writer, /replica?max_lag=N, /health.
     HealthServer(health::Args),
+    /// Run the orchestrator: detect a dead primary, promote the replica that has everything,
+    /// fence the old primary, repoint the others, announce.
+    Orchestrate(orchestrate::OrchestrateArgs),
+    /// Show what the orchestrator sees (roles, positions, replication), once. Exit 0 when
+    /// healthy.
+    Topology(orchestrate::TopologyArgs),
+    /// Planned switchover to a replica: no acknowledged write lost, clients see no failure.
+    Switchover(orchestrate::SwitchoverArgs),
+    /// Lift the anti-flapping block of a running orchestrator.
+    Ack(orchestrate::AckArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +50,9 @@ fn main() -> ExitCode {
         Command::Probe(args) => probe::run(args),
         Command::Watch(args) => watch::run(args),
         Command::HealthServer(args) => health::run(args),
+        Command::Orchestrate(args) => orchestrate::orchestrate(args),
+        Command::Topology(args) => orchestrate::topology(args),
+        Command::Switchover(args) => orchestrate::switchover(args),
+        Command::Ack(args) => orchestrate::ack(args),
     }
 }

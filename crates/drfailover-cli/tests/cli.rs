@@ -52,7 +52,7 @@ fn probe_rejects_a_malformed_dsn_with_exit_2() {
 }
 
 mod live {
-    use std::io::Read;
+    use std::io::{BufRead, Read};
     use std::net::TcpListener;
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
@@ -109,21 +109,24 @@ mod live {
         let mut topo = topology();
         let dsn = topo.dsn("probe_interval_ms=50");
         let mut child = bin()
-            .args(["watch", &dsn, "--duration-s", "3"])
+            .args(["watch", &dsn, "--duration-s", "10"])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(800));
+        // Fault only once the watcher has connected (its stdout is line-buffered).
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut out = String::new();
+        while !out.contains("event  connected") {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap() == 0 {
+                break; // exited: the assertions below say why
+            }
+            out.push_str(&line);
+        }
         topo.kill9(0).unwrap();
         topo.promote(1).unwrap();
+        stdout.read_to_string(&mut out).unwrap();
         let status = child.wait().unwrap();
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
         assert!(status.success(), "{out}");
         let new_writer = format!("state  writer={} generation=2", topo.node(1).addr());
         assert!(out.contains("event  connected"), "{out}");

@@ -69,7 +69,11 @@ fn client_follows_a_flipped_dns_record_to_the_new_writer() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // Writes in flight before the switchover (however slow the machine is).
+    let t = Instant::now();
+    while acked.lock().unwrap().len() < 20 && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert!(app_connections(&topo, 0) > 0);
 
     // Switchover: fence the old primary, let the replica apply everything, promote it, flip

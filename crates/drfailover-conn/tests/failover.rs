@@ -58,7 +58,7 @@ fn follows_the_writer_through_kill9_and_promotion() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_writes(&acked, 20);
     let before = acked.lock().unwrap().len();
     assert!(before > 0, "no writes before the fault");
 
@@ -308,4 +308,13 @@ fn a_down_endpoint_is_retried_with_backoff_not_on_every_fast_round() {
     assert!(n <= 60, "{n} attempts in {window:?}: no backoff");
     assert!(client.stats().probes >= n);
     client.close();
+}
+
+/// Waits (up to 20 s) until the writers have `n` acknowledged writes, so that writes are in
+/// flight when the fault hits however slow the machine is.
+fn wait_for_writes(acked: &Mutex<Vec<u64>>, n: usize) {
+    let t = Instant::now();
+    while acked.lock().unwrap().len() < n && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use drfailover_testkit::cprog::{compile_c, monotonic_ns, profile_dir, RunningProgram};
+use drfailover_testkit::cprog::{built_library_dir, compile_c, monotonic_ns, RunningProgram};
 use drfailover_testkit::Topology;
 
 #[derive(Debug, Default)]
@@ -29,7 +29,8 @@ fn record(t: &mut Transcript, line: &str) {
 #[test]
 fn c_program_survives_kill9_failover_without_restart() {
     let build = tempfile::tempdir().unwrap();
-    let program = compile_c("tests/c/failover_loop.c", &profile_dir(), build.path())
+    let lib_dir = built_library_dir().unwrap_or_else(|e| panic!("{e}"));
+    let program = compile_c("tests/c/failover_loop.c", &lib_dir, build.path())
         .unwrap_or_else(|e| panic!("{e}"));
     let mut topo =
         Topology::primary_replica().unwrap_or_else(|e| panic!("cannot start MariaDB: {e}"));

@@ -28,6 +28,20 @@ pub enum EventKind {
     OutcomeUnknown = 9,
     /// Events were dropped because the queue was full (`dropped` says how many).
     EventsDropped = 10,
+    /// Orchestrator: it cannot reach the primary, but the replicas still receive from it, so
+    /// there is no failover (`endpoint`, `reason` lists the facts).
+    PrimaryUnreachable = 11,
+    /// Orchestrator: a failover was needed but refused (zero-loss gate, anti-flapping, no
+    /// candidate, not the lock holder, …); `reason` says why.
+    FailoverBlocked = 12,
+    /// Orchestrator: a node was fenced (fence command, or `read_only=1` and sessions killed).
+    Fenced = 13,
+    /// Orchestrator: one step of a failover, switchover or repair finished (`reason` names the
+    /// step, `duration_us` its time).
+    StepCompleted = 14,
+    /// Orchestrator: a step failed (`reason` says which and why); the failover may be retried
+    /// or blocked, never half-undone.
+    StepFailed = 15,
 }
 
 impl EventKind {
@@ -44,6 +58,11 @@ impl EventKind {
             EventKind::SplitBrain => "split_brain",
             EventKind::OutcomeUnknown => "outcome_unknown",
             EventKind::EventsDropped => "events_dropped",
+            EventKind::PrimaryUnreachable => "primary_unreachable",
+            EventKind::FailoverBlocked => "failover_blocked",
+            EventKind::Fenced => "fenced",
+            EventKind::StepCompleted => "step_completed",
+            EventKind::StepFailed => "step_failed",
         }
     }
 }

@@ -44,7 +44,10 @@ pub fn log_event(event: &Event) {
         | EventKind::FailoverFailed
         | EventKind::SplitBrain
         | EventKind::OutcomeUnknown
-        | EventKind::EventsDropped => log::warn!(target: "drfailover", "{}", event.summary()),
+        | EventKind::EventsDropped
+        | EventKind::PrimaryUnreachable
+        | EventKind::FailoverBlocked
+        | EventKind::StepFailed => log::warn!(target: "drfailover", "{}", event.summary()),
         _ => log::info!(target: "drfailover", "{}", event.summary()),
     }
 }

@@ -1,0 +1,370 @@
+//! The orchestrator's configuration file (TOML): parsed strictly (unknown keys are errors),
+//! checked as a whole, secrets read from the environment or files and never shown.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use drfailover_mysql::{ConnectOptions, Secret};
+use serde::Deserialize;
+
+use crate::execute::{FenceCommand, Settings};
+use crate::policy::{NodeSpec, Policy};
+
+/// Largest configuration or secret file read (a bound against `/dev/zero` and mistakes).
+const MAX_FILE: u64 = 1 << 20;
+const MAX_SECRET_FILE: u64 = 64 << 10;
+
+/// A configuration problem, with the file and key it concerns. Never contains a secret.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err(message: impl Into<String>) -> ConfigError {
+    ConfigError(message.into())
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct OrchestratorSection {
+    lock_name: Option<String>,
+    probe_interval_ms: Option<u64>,
+    probe_timeout_ms: Option<u64>,
+    fall: Option<u32>,
+    heartbeat_period_ms: Option<u64>,
+    set_heartbeat_period: Option<bool>,
+    anti_flap_s: Option<u64>,
+    allow_data_loss: Option<bool>,
+    max_promotion_lag_s: Option<u64>,
+    rejoin_old_primary: Option<bool>,
+    catchup_timeout_ms: Option<u64>,
+    step_timeout_ms: Option<u64>,
+    semi_sync_wait_ms: Option<u64>,
+    listen: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialSection {
+    user: String,
+    password: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for CredentialSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialSection")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("password_env", &self.password_env)
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct FenceSection {
+    command: Vec<String>,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct NodeSection {
+    name: String,
+    host: String,
+    port: Option<u16>,
+    priority: Option<i32>,
+    never_promote: Option<bool>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    orchestrator: OrchestratorSection,
+    credentials: CredentialSection,
+    replication: Option<CredentialSection>,
+    fence: Option<FenceSection>,
+    #[serde(rename = "node")]
+    nodes: Vec<NodeSection>,
+    /// Announcer tables, handed to the announcers as they are (see the DNS crate).
+    #[serde(default)]
+    announce: Vec<toml::Value>,
+}
+
+/// A checked configuration, ready to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The nodes, in configuration order.
+    pub nodes: Vec<NodeSpec>,
+    /// Detection and promotion rules.
+    pub policy: Policy,
+    /// How actions are carried out.
+    pub settings: Settings,
+    /// Name of the `GET_LOCK` lock orchestrators hold on a majority of nodes to act.
+    pub lock_name: String,
+    /// Time between observation rounds.
+    pub probe_interval: Duration,
+    /// Deadline of each node's probe.
+    pub probe_timeout: Duration,
+    /// Set `MASTER_HEARTBEAT_PERIOD` on replicas whose period is longer than the policy's.
+    pub set_heartbeat_period: bool,
+    /// Admin user and password.
+    pub user: String,
+    /// The admin password (never shown).
+    pub password: Secret,
+    /// Where to serve `/status` and `/metrics`, if anywhere.
+    pub listen: Option<String>,
+    /// `[[announce]]` tables, as written.
+    pub announce: Vec<toml::Value>,
+}
+
+impl Config {
+    /// Read and check the file at `path`. Blocks on file I/O (bounded in size).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = read_bounded(path, MAX_FILE)
+            .map_err(|e| err(format!("config {}: {e}", path.display())))?;
+        Config::parse(&text).map_err(|e| err(format!("config {}: {}", path.display(), e.0)))
+    }
+
+    /// Parse and check configuration text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let file: File = toml::from_str(text).map_err(|e| err(e.to_string().trim().to_string()))?;
+        let o = &file.orchestrator;
+        let ms = |v: Option<u64>, default: u64, key: &str| -> Result<Duration, ConfigError> {
+            let v = v.unwrap_or(default);
+            if v == 0 || v > 24 * 3600 * 1000 {
+                return Err(err(format!(
+                    "[orchestrator] {key} = {v}: must be between 1 and 86400000"
+                )));
+            }
+            Ok(Duration::from_millis(v))
+        };
+        if file.nodes.len() < 2 {
+            return Err(err(format!(
+                "{} [[node]] table(s): at least a primary and one replica are needed",
+                file.nodes.len()
+            )));
+        }
+        let mut names = BTreeSet::new();
+        let mut addresses = BTreeSet::new();
+        let mut nodes = Vec::new();
+        for (i, n) in file.nodes.iter().enumerate() {
+            if n.name.is_empty() || n.name.chars().any(|c| c.is_control() || c == ' ') {
+                return Err(err(format!(
+                    "[[node]] #{}: name must be non-empty, without spaces or control characters",
+                    i + 1
+                )));
+            }
+            if !names.insert(n.name.clone()) {
+                return Err(err(format!("[[node]] name `{}` appears twice", n.name)));
+            }
+            if n.host.is_empty() {
+                return Err(err(format!("[[node]] `{}`: host is empty", n.name)));
+            }
+            let port = n.port.unwrap_or(3306);
+            if !addresses.insert((n.host.clone(), port)) {
+                return Err(err(format!(
+                    "[[node]] `{}`: {}:{port} appears twice",
+                    n.name, n.host
+                )));
+            }
+            nodes.push(NodeSpec {
+                name: n.name.clone(),
+                host: n.host.clone(),
+                port,
+                priority: n.priority.unwrap_or(0),
+                never_promote: n.never_promote.unwrap_or(false),
+            });
+        }
+        let fall = o.fall.unwrap_or(3);
+        if fall == 0 || fall > 100 {
+            return Err(err(format!(
+                "[orchestrator] fall = {fall}: must be between 1 and 100"
+            )));
+        }
+        let fence_command = match &file.fence {
+            None => None,
+            Some(f) => {
+                let (program, args) = f
+                    .command
+                    .split_first()
+                    .ok_or_else(|| err("[fence] command is empty"))?;
+                Some(FenceCommand {
+                    program: PathBuf::from(program),
+                    args: args.to_vec(),
+                    timeout: ms(f.timeout_ms, 10_000, "fence timeout_ms")?,
+                })
+            }
+        };
+        let heartbeat_period = ms(o.heartbeat_period_ms, 250, "heartbeat_period_ms")?;
+        let policy = Policy {
+            fall,
+            heartbeat_period,
+            anti_flap: Duration::from_secs(o.anti_flap_s.unwrap_or(600)),
+            allow_data_loss: o.allow_data_loss.unwrap_or(false),
+            max_promotion_lag: Some(Duration::from_secs(o.max_promotion_lag_s.unwrap_or(300))),
+            rejoin_old_primary: o.rejoin_old_primary.unwrap_or(true),
+            fence_command: fence_command.is_some(),
+        };
+        let password = secret(&file.credentials, "credentials")?;
+        let replication = match &file.replication {
+            Some(r) => Some((r.user.clone(), secret(r, "replication")?)),
+            None => None,
+        };
+        let settings = Settings {
+            step_timeout: ms(o.step_timeout_ms, 10_000, "step_timeout_ms")?,
+            catchup_timeout: ms(o.catchup_timeout_ms, 30_000, "catchup_timeout_ms")?,
+            fence_command,
+            replication,
+            heartbeat_period,
+            admin_user: file.credentials.user.clone(),
+            semi_sync_wait: ms(o.semi_sync_wait_ms, 5_000, "semi_sync_wait_ms")?,
+        };
+        Ok(Config {
+            nodes,
+            policy,
+            settings,
+            lock_name: o
+                .lock_name
+                .clone()
+                .unwrap_or_else(|| "drfailover_orchestrator".into()),
+            probe_interval: ms(o.probe_interval_ms, 200, "probe_interval_ms")?,
+            probe_timeout: ms(o.probe_timeout_ms, 200, "probe_timeout_ms")?,
+            set_heartbeat_period: o.set_heartbeat_period.unwrap_or(true),
+            user: file.credentials.user.clone(),
+            password,
+            listen: o.listen.clone(),
+            announce: file.announce,
+        })
+    }
+
+    /// Connection options for node `i` (admin user; short connect timeout).
+    pub fn connect_options(&self, i: usize) -> ConnectOptions {
+        let n = &self.nodes[i];
+        let mut o = ConnectOptions::tcp(n.host.clone(), n.port)
+            .user(self.user.clone())
+            .password(self.password.clone());
+        o.connect_timeout = self.probe_timeout.max(Duration::from_secs(1));
+        o.read_timeout = Some(self.settings.step_timeout + self.settings.catchup_timeout);
+        o.write_timeout = Some(self.settings.step_timeout);
+        o
+    }
+}
+
+fn secret(c: &CredentialSection, section: &str) -> Result<Secret, ConfigError> {
+    let sources = [
+        c.password.is_some(),
+        c.password_env.is_some(),
+        c.password_file.is_some(),
+    ];
+    if sources.iter().filter(|s| **s).count() > 1 {
+        return Err(err(format!(
+            "[{section}]: give only one of password, password_env, password_file"
+        )));
+    }
+    if let Some(p) = &c.password {
+        return Ok(Secret::new(p.clone()));
+    }
+    if let Some(var) = &c.password_env {
+        return std::env::var(var).map(Secret::new).map_err(|_| {
+            err(format!(
+                "[{section}] password_env: environment variable `{var}` is not set (or not UTF-8)"
+            ))
+        });
+    }
+    if let Some(path) = &c.password_file {
+        let text = read_bounded(path, MAX_SECRET_FILE)
+            .map_err(|e| err(format!("[{section}] password_file {}: {e}", path.display())))?;
+        return Ok(Secret::new(text.trim_end_matches(['\n', '\r']).to_string()));
+    }
+    Ok(Secret::default())
+}
+
+/// Read a regular file of at most `limit` bytes as UTF-8.
+fn read_bounded(path: &Path, limit: u64) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(|e| e.to_string())?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("larger than {limit} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|_| "not UTF-8".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[orchestrator]
+fall = 2
+
+[credentials]
+user = "orc"
+password = "s3cr3t-pw"
+
+[[node]]
+name = "db1"
+host = "127.0.0.1"
+
+[[node]]
+name = "db2"
+host = "127.0.0.2"
+priority = 5
+"#;
+
+    #[test]
+    fn a_good_file_parses_with_defaults() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.nodes.len(), 2);
+        assert_eq!(c.nodes[1].priority, 5);
+        assert_eq!(c.nodes[0].port, 3306);
+        assert_eq!(c.policy.fall, 2);
+        assert_eq!(c.probe_interval, Duration::from_millis(200));
+        assert!(!format!("{c:?}").contains("s3cr3t-pw"));
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let unknown = GOOD.replace("fall = 2", "fal = 2");
+        assert!(Config::parse(&unknown).unwrap_err().0.contains("fal"));
+        let dup = GOOD.replace("db2", "db1");
+        assert!(Config::parse(&dup).unwrap_err().0.contains("twice"));
+        let zero = GOOD.replace("fall = 2", "fall = 0");
+        assert!(Config::parse(&zero).unwrap_err().0.contains("fall"));
+        let two = GOOD.replace(
+            "password = \"s3cr3t-pw\"",
+            "password = \"s3cr3t-pw\"\npassword_env = \"X\"",
+        );
+        let e = Config::parse(&two).unwrap_err().0;
+        assert!(e.contains("only one") && !e.contains("s3cr3t-pw"));
+        assert!(Config::parse("not toml [").is_err());
+        assert!(Config::parse("[credentials]\nuser='x'\n").is_err());
+        let env = GOOD.replace(
+            "password = \"s3cr3t-pw\"",
+            "password_env = \"DRF_ORCH_UNSET_VAR\"",
+        );
+        assert!(Config::parse(&env)
+            .unwrap_err()
+            .0
+            .contains("DRF_ORCH_UNSET_VAR"));
+    }
+
+    #[test]
+    fn secret_files_are_bounded() {
+        let e = read_bounded(Path::new("/dev/zero"), 10).unwrap_err();
+        assert!(e.contains("regular"));
+    }
+}

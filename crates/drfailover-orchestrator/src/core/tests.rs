@@ -1,0 +1,401 @@
+//! The decision rules without servers: rounds are built by hand, time is injected.
+
+use super::*;
+use crate::facts::ReplicaFacts;
+use crate::gtid::GtidState;
+
+fn nodes() -> Vec<NodeSpec> {
+    (1..=3)
+        .map(|i| NodeSpec {
+            name: format!("db{i}"),
+            host: format!("10.0.0.{i}"),
+            port: 3306,
+            priority: if i == 3 { 10 } else { 0 },
+            never_promote: false,
+        })
+        .collect()
+}
+
+fn primary(seq: u64, semi_sync: bool) -> NodeProbe {
+    NodeProbe::Reached(Box::new(NodeFacts {
+        server_id: 1,
+        log_bin: true,
+        gtid_strict_mode: true,
+        binlog_pos: GtidPos::parse(&format!("0-1-{seq}")).unwrap(),
+        binlog_state: GtidState::parse(&format!("0-1-{seq}")).unwrap(),
+        current_pos: GtidPos::parse(&format!("0-1-{seq}")).unwrap(),
+        semi_sync_master_enabled: semi_sync,
+        semi_sync_master_active: semi_sync,
+        semi_sync_master_clients: 2,
+        semi_sync_after_sync: true,
+        ..NodeFacts::default()
+    }))
+}
+
+fn replica(id: u32, received: u64, io: IoState, heartbeats: u64) -> NodeProbe {
+    let pos = GtidPos::parse(&format!("0-1-{received}")).unwrap();
+    NodeProbe::Reached(Box::new(NodeFacts {
+        server_id: id,
+        read_only: true,
+        log_bin: true,
+        gtid_strict_mode: true,
+        binlog_pos: pos.clone(),
+        binlog_state: GtidState::parse(&format!("0-1-{received}")).unwrap(),
+        slave_pos: pos.clone(),
+        current_pos: pos.clone(),
+        semi_sync_slave_enabled: true,
+        replication: vec![ReplicaFacts {
+            connection_name: String::new(),
+            master_host: "10.0.0.1".into(),
+            master_port: 3306,
+            io,
+            sql_running: true,
+            using_gtid: true,
+            received: pos,
+            heartbeats,
+            heartbeat_period: Duration::from_millis(200),
+            read_position: ("bin.000001".into(), received * 100),
+            seconds_behind: Some(0),
+            last_sql_errno: 0,
+            last_error: String::new(),
+        }],
+        ..NodeFacts::default()
+    }))
+}
+
+fn down(class: OutcomeClass) -> NodeProbe {
+    NodeProbe::Failed {
+        class,
+        detail: "test".into(),
+    }
+}
+
+fn round(at: Instant, nodes: Vec<NodeProbe>) -> Round {
+    Round {
+        at,
+        nodes,
+        leader: true,
+    }
+}
+
+fn healthy(core: &mut Core, t0: Instant, semi_sync: bool) {
+    let d = core.step(&round(
+        t0,
+        vec![
+            primary(100, semi_sync),
+            replica(2, 100, IoState::Running, 1),
+            replica(3, 100, IoState::Running, 1),
+        ],
+    ));
+    assert!(d.actions.is_empty());
+    assert_eq!(core.analysis().code(), "healthy");
+}
+
+fn failover(d: &Decision) -> Option<&FailoverPlan> {
+    d.actions.iter().find_map(|a| match a {
+        Action::Failover(p) => Some(p),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_crash_the_replicas_confirm_promotes_the_replica_that_received_most() {
+    let mut core = Core::new(nodes(), Policy::default());
+    let t0 = Instant::now();
+    healthy(&mut core, t0, true);
+    // db3 has the higher priority but received less: db2 is chosen.
+    let d = core.step(&round(
+        t0 + Duration::from_millis(100),
+        vec![
+            down(OutcomeClass::Refused),
+            replica(2, 120, IoState::Connecting, 1),
+            replica(3, 110, IoState::Connecting, 1),
+        ],
+    ));
+    let plan = failover(&d).expect("failover");
+    assert_eq!(plan.candidate, 1);
+    assert_eq!(plan.repoint, vec![2]);
+    assert!(!plan.old_may_be_alive, "refused: the process is gone");
+    assert!(plan.risk.is_none());
+}
+
+#[test]
+fn equally_advanced_replicas_are_chosen_by_priority() {
+    let mut core = Core::new(nodes(), Policy::default());
+    let t0 = Instant::now();
+    healthy(&mut core, t0, true);
+    let d = core.step(&round(
+        t0 + Duration::from_millis(100),
+        vec![
+            down(OutcomeClass::Refused),
+            replica(2, 120, IoState::Connecting, 1),
+            replica(3, 120, IoState::Connecting, 1),
+        ],
+    ));
+    assert_eq!(failover(&d).expect("failover").candidate, 2);
+}
+
+#[test]
+fn replicas_still_receiving_mean_only_the_orchestrator_lost_the_primary() {
+    let mut core = Core::new(nodes(), Policy::default());
+    let t0 = Instant::now();
+    healthy(&mut core, t0, true);
+    let mut notices = Vec::new();
+    for i in 1..=10u64 {
+        // Heartbeats keep arriving on both replicas.
+        let d = core.step(&round(
+            t0 + Duration::from_millis(100 * i),
+            vec![
+                down(OutcomeClass::TimedOut),
+                replica(2, 100, IoState::Running, 1 + i),
+                replica(3, 100, IoState::Running, 1 + i),
+            ],
+        ));
+        assert!(d.actions.is_empty(), "no action while replicas receive");
+        notices.extend(d.notices);
+    }
+    assert_eq!(core.analysis().code(), "primary_unreachable");
+    let unreachable: Vec<_> = notices
+        .iter()
+        .filter(|n| n.kind == EventKind::PrimaryUnreachable)
+        .collect();
+    assert_eq!(unreachable.len(), 1, "said once per episode: {notices:?}");
+}
+
+#[test]
+fn a_silent_primary_is_dead_once_replicas_received_nothing_for_two_heartbeats() {
+    let mut core = Core::new(nodes(), Policy::default());
+    let t0 = Instant::now();
+    healthy(&mut core, t0, true);
+    let silent = |ms: u64| {
+        round(
+            t0 + Duration::from_millis(ms),
+            vec![
+                down(OutcomeClass::TimedOut),
+                replica(2, 100, IoState::Running, 1),
+                replica(3, 100, IoState::Running, 1),
+            ],
+        )
+    };
+    assert!(failover(&core.step(&silent(100))).is_none());
+    assert!(failover(&core.step(&silent(200))).is_none());
+    // Third failed probe (fall = 3) and 400 ms (= 2 heartbeat periods) without progress.
+    let d = core.step(&silent(400));
+    let plan = failover(&d).expect("failover");
+    assert!(plan.old_may_be_alive, "timed out: it may be frozen");
+}
+
+#[test]
+fn semi_sync_inactive_blocks_automatic_promotion_unless_loss_is_allowed() {
+    for allow in [false, true] {
+        let policy = Policy {
+            allow_data_loss: allow,
+            ..Policy::default()
+        };
+        let mut core = Core::new(nodes(), policy);
+        let t0 = Instant::now();
+        healthy(&mut core, t0, false);
+        let d = core.step(&round(
+            t0 + Duration::from_millis(100),
+            vec![
+                down(OutcomeClass::Refused),
+                replica(2, 100, IoState::Connecting, 1),
+                replica(3, 100, IoState::Connecting, 1),
+            ],
+        ));
+        if allow {
+            let plan = failover(&d).expect("allowed");
+            assert!(plan.risk.as_deref().unwrap().contains("semi-sync"));
+        } else {
+            assert!(failover(&d).is_none());
+            assert!(d
+                .notices
+                .iter()
+                .any(|n| n.kind == EventKind::FailoverBlocked && n.reason.contains("semi-sync")));
+        }
+    }
+}
+
+#[test]
+fn an_unreachable_semi_sync_replica_blocks_promotion() {
+    let mut core = Core::new(nodes(), Policy::default());
+    let t0 = Instant::now();
+    healthy(&mut core, t0, true);
+    let d = core.step(&round(
+        t0 + Duration::from_millis(100),
+        vec![
+            down(OutcomeClass::Refused),
+            replica(2, 100, IoState::Connecting, 1),
+            down(OutcomeClass::TimedOut),
+        ],
+    ));
+    assert!(failover(&d).is_none());
+    assert!(d
+        .notices
+        .iter()
+        .any(|n| n.kind == EventKind::FailoverBlocked && n.reason.contains("db3")));
+}
+
+#[test]
+fn errant_transactions_and_never_promote_exclude_a_candidate() {
+    let mut specs = nodes();
+    specs[2].never_promote = true;
+    let mut core = Core::new(specs, Policy::default());
+    let t0 = Instant::now();
+    healthy(&mut core, t0, true);
+    let mut errant = replica(2, 120, IoState::Connecting, 1);
+    if let NodeProbe::Reached(f) = &mut errant {
+        f.binlog_state = GtidState::parse("0-1-120,0-2-5").unwrap();
+    }
+    let d = core.step(&round(
+        t0 + Duration::from_millis(100),
+        vec![
+            down(OutcomeClass::Refused),
+            errant,
+            replica(3, 120, IoState::Connecting, 1),
+        ],
+    ));
+    assert!(failover(&d).is_none());
+    let blocked = d
+        .notices
+        .iter()
+        .find(|n| n.kind == EventKind::FailoverBlocked)
+        .expect("blocked");
+    assert!(
+        blocked.reason.contains("errant transactions 0-2-1..5"),
+        "{}",
+        blocked.reason
+    );
+    assert!(
+        blocked.reason.contains("never_promote"),
+        "{}",
+        blocked.reason
+    );
+}
+
+#[test]
+fn anti_flapping_blocks_a_second_failover_until_acknowledged() {
+    let mut core = Core::new(nodes(), Policy::default());
+    let t0 = Instant::now();
+    healthy(&mut core, t0, true);
+    let t1 = t0 + Duration::from_millis(100);
+    let d = core.step(&round(
+        t1,
+        vec![
+            down(OutcomeClass::Refused),
+            replica(2, 120, IoState::Connecting, 1),
+            replica(3, 120, IoState::Connecting, 1),
+        ],
+    ));
+    let plan = failover(&d).unwrap().clone();
+    core.failover_finished(&plan, Ok(()), t1);
+    assert_eq!(core.primary(), Some(plan.candidate));
+    let second = |at: Instant| {
+        let mut nodes = vec![
+            down(OutcomeClass::Refused),
+            replica(2, 120, IoState::Connecting, 1),
+            replica(3, 120, IoState::Connecting, 1),
+        ];
+        nodes[plan.candidate] = down(OutcomeClass::Refused);
+        if let NodeProbe::Reached(f) = &mut nodes[1] {
+            f.replication[0].master_host = "10.0.0.3".into();
+        }
+        round(at, nodes)
+    };
+    // The new primary (db3) dies a minute later: blocked.
+    let d = core.step(&second(t1 + Duration::from_secs(60)));
+    assert!(failover(&d).is_none());
+    assert!(d.notices.iter().any(|n| n.reason.contains("anti-flapping")));
+    core.acknowledge();
+    let d = core.step(&second(t1 + Duration::from_secs(61)));
+    assert!(
+        failover(&d).is_none(),
+        "db1 is the old primary and down; db2 ..."
+    );
+}
+
+#[test]
+fn a_former_primary_is_fenced_on_sight_and_rejoins_when_its_history_is_a_prefix() {
+    let mut core = Core::new(nodes(), Policy::default());
+    let t0 = Instant::now();
+    healthy(&mut core, t0, true);
+    let t1 = t0 + Duration::from_millis(100);
+    let d = core.step(&round(
+        t1,
+        vec![
+            down(OutcomeClass::Refused),
+            replica(2, 120, IoState::Connecting, 1),
+            replica(3, 120, IoState::Connecting, 1),
+        ],
+    ));
+    let plan = failover(&d).unwrap().clone();
+    core.failover_finished(&plan, Ok(()), t1);
+    let new = plan.candidate;
+    let mut new_primary = primary(120, true);
+    if let NodeProbe::Reached(f) = &mut new_primary {
+        f.server_id = new as u32 + 1;
+    }
+    let mut other = replica(2, 120, IoState::Running, 5);
+    if let NodeProbe::Reached(f) = &mut other {
+        f.replication[0].master_host = format!("10.0.0.{}", new + 1);
+    }
+    // The old primary comes back writable: fenced before anything else.
+    let mut back = round(
+        t1 + Duration::from_secs(1),
+        vec![primary(120, true), other.clone(), other.clone()],
+    );
+    back.nodes[new] = new_primary.clone();
+    let d = core.step(&back);
+    assert!(
+        matches!(d.actions.first(), Some(Action::Fence { node: 0, .. })),
+        "{:?}",
+        d.actions
+    );
+    core.fenced(0);
+    // Fenced (read-only), nothing extra: rejoin.
+    let mut fenced = primary(120, true);
+    if let NodeProbe::Reached(f) = &mut fenced {
+        f.read_only = true;
+    }
+    back.nodes[0] = fenced.clone();
+    let d = core.step(&back);
+    assert!(
+        d.actions.contains(&Action::Rejoin { node: 0, to: new }),
+        "{:?}",
+        d.actions
+    );
+    // With transactions the new primary lacks: stays fenced, and says which.
+    if let NodeProbe::Reached(f) = &mut fenced {
+        f.binlog_state = GtidState::parse("0-1-125").unwrap();
+    }
+    back.nodes[0] = fenced;
+    let d = core.step(&back);
+    assert!(!d.actions.iter().any(|a| matches!(a, Action::Rejoin { .. })));
+    assert!(
+        d.notices.iter().any(|n| n.reason.contains("0-1-121..125")),
+        "{:?}",
+        d.notices
+    );
+}
+
+#[test]
+fn only_the_lock_holder_acts() {
+    let mut core = Core::new(nodes(), Policy::default());
+    let t0 = Instant::now();
+    healthy(&mut core, t0, true);
+    let mut r = round(
+        t0 + Duration::from_millis(100),
+        vec![
+            down(OutcomeClass::Refused),
+            replica(2, 120, IoState::Connecting, 1),
+            replica(3, 120, IoState::Connecting, 1),
+        ],
+    );
+    r.leader = false;
+    let d = core.step(&r);
+    assert!(d.actions.is_empty());
+    assert!(d
+        .notices
+        .iter()
+        .any(|n| n.reason.contains("another orchestrator")));
+}

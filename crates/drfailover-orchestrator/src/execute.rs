@@ -1,0 +1,514 @@
+//! I/O: carry out the core's actions against the servers, one bounded step at a time, each
+//! reported as a notice. Every step is idempotent (safe to repeat after a crash half-way).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use drfailover_mysql::{Connection, Deadline, Error, Secret};
+use drfailover_notify::EventKind;
+
+use crate::core::{FailoverPlan, NodeId, Notice, SwitchoverPlan};
+use crate::gtid::GtidPos;
+use crate::observe::NodeLink;
+use crate::policy::NodeSpec;
+
+/// A STONITH program: given the node as JSON on stdin, it makes sure the node can no longer
+/// accept writes (power off, detach the volume, revoke its security group). Exit 0 = done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FenceCommand {
+    /// The program (run directly, no shell).
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Killed after this long (and the fence counts as failed).
+    pub timeout: Duration,
+}
+
+/// How the executor works.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Bound of one ordinary step (a statement or two).
+    pub step_timeout: Duration,
+    /// Bound of the candidate's catch-up (`MASTER_GTID_WAIT`); promotion is abandoned after.
+    pub catchup_timeout: Duration,
+    /// STONITH, run before promoting when the old primary may be alive.
+    pub fence_command: Option<FenceCommand>,
+    /// Replication account for attaching an old primary (`CHANGE MASTER TO master_user=…`).
+    pub replication: Option<(String, Secret)>,
+    /// `MASTER_HEARTBEAT_PERIOD` set on every replica the orchestrator points.
+    pub heartbeat_period: Duration,
+    /// The orchestrators' own MySQL user: its sessions (other orchestrators' locks) survive
+    /// fencing.
+    pub admin_user: String,
+    /// Wait this long for a replica to attach before enabling semi-sync on a new primary.
+    pub semi_sync_wait: Duration,
+}
+
+/// Carries out actions on `links` (indexed like `nodes`), reporting through `report`.
+pub struct Executor<'a> {
+    /// Connections, one per node.
+    pub links: &'a mut [NodeLink],
+    /// The nodes.
+    pub nodes: &'a [NodeSpec],
+    /// How.
+    pub settings: &'a Settings,
+    /// Where notices go.
+    pub report: &'a mut dyn FnMut(Notice),
+}
+
+fn quote(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+impl Executor<'_> {
+    fn name(&self, id: NodeId) -> &str {
+        &self.nodes[id].name
+    }
+
+    /// Run one named step on `node`, timed and reported (completed or failed).
+    fn step<T>(
+        &mut self,
+        node: NodeId,
+        what: &str,
+        body: impl FnOnce(&mut Self) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let started = Instant::now();
+        let result = body(self);
+        let (kind, reason) = match &result {
+            Ok(_) => (EventKind::StepCompleted, what.to_string()),
+            Err(e) => (EventKind::StepFailed, format!("{what}: {e}")),
+        };
+        (self.report)(Notice {
+            kind,
+            node: Some(node),
+            writers: None,
+            reason,
+            duration: Some(started.elapsed()),
+        });
+        result
+    }
+
+    fn sql(&mut self, node: NodeId, statements: &[&str], budget: Duration) -> Result<(), String> {
+        let deadline = Deadline::after(budget);
+        for s in statements {
+            if let Err(e) = self.links[node].run(s, deadline) {
+                let mut message = format!("{}: {e}", self.nodes[node].name);
+                // A syntax error echoes the statement: never the replication password.
+                if let Some((_, password)) = &self.settings.replication {
+                    if !password.is_empty() {
+                        message = message.replace(password.expose(), "***");
+                    }
+                }
+                return Err(message);
+            }
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, node: NodeId, sql: &str, budget: Duration) -> Result<String, String> {
+        self.links[node]
+            .value(sql, Deadline::after(budget))
+            .map(Option::unwrap_or_default)
+            .map_err(|e| format!("{}: {e}", self.nodes[node].name))
+    }
+
+    fn replicates(&mut self, node: NodeId) -> Result<Option<GtidPos>, String> {
+        let t = self.settings.step_timeout;
+        let r = self.links[node]
+            .run("SHOW SLAVE STATUS", Deadline::after(t))
+            .map_err(|e| format!("{}: {e}", self.nodes[node].name))?;
+        if r.num_rows() == 0 {
+            return Ok(None);
+        }
+        let pos = r
+            .column("Gtid_IO_Pos")
+            .and_then(|c| r.text(0, c))
+            .unwrap_or("");
+        GtidPos::parse(pos).map(Some)
+    }
+
+    /// Promote `plan.candidate`. Returns once it is writable and the others are repointed
+    /// (announcing is the caller's). Each failure stops the promotion before `read_only=0`.
+    pub fn failover(&mut self, plan: &FailoverPlan) -> Result<(), String> {
+        let c = plan.candidate;
+        let t = self.settings.step_timeout;
+        if plan.old_may_be_alive {
+            if let Some(cmd) = self.settings.fence_command.clone() {
+                let old = plan.old_primary;
+                let what = format!("fence command for {} (it may be alive)", self.name(old));
+                self.step(old, &what, |ex| ex.run_fence_command(&cmd, old))?;
+            }
+        }
+        // Stop receiving, then apply everything received: a semi-sync replica acknowledges
+        // on receipt, and RESET SLAVE ALL deletes relay logs.
+        if self.replicates(c)?.is_some() {
+            self.step(c, "stop receiving (STOP SLAVE IO_THREAD)", |ex| {
+                ex.sql(c, &["STOP SLAVE IO_THREAD"], t)
+            })?;
+            let received = self.replicates(c)?.unwrap_or_default();
+            let bound = self.settings.catchup_timeout;
+            let what = format!("apply everything received ({received})");
+            self.step(c, &what, |ex| {
+                let waited = ex.value(
+                    c,
+                    &format!(
+                        "SELECT MASTER_GTID_WAIT('{}', {})",
+                        quote(&received.to_string()),
+                        bound.as_secs_f64()
+                    ),
+                    bound + t,
+                )?;
+                if waited == "0" {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "not applied within {} ms; promotion abandoned",
+                        bound.as_millis()
+                    ))
+                }
+            })?;
+            self.step(c, "detach (STOP SLAVE; RESET SLAVE ALL)", |ex| {
+                ex.sql(c, &["STOP SLAVE", "RESET SLAVE ALL"], t)
+            })?;
+        }
+        // Semi-sync master stays off until a replica is attached: with none, the first
+        // commit would stall for rpl_semi_sync_master_timeout.
+        self.step(c, "make writable (read_only=0)", |ex| {
+            ex.sql(
+                c,
+                &[
+                    "SET GLOBAL rpl_semi_sync_master_enabled=0",
+                    "SET GLOBAL read_only=0",
+                ],
+                t,
+            )
+        })?;
+        Ok(())
+    }
+
+    /// After a promotion: repoint `others` to `primary`, then enable semi-sync on it once a
+    /// replica is attached. Failures are reported, never undone.
+    pub fn settle(&mut self, primary: NodeId, others: &[NodeId]) {
+        for &r in others {
+            let _ = self.repoint(r, primary);
+        }
+        let _ = self.enable_semi_sync(primary);
+    }
+
+    /// `SET GLOBAL rpl_semi_sync_master_enabled=1` once a replica is attached, then wait
+    /// (bounded) until semi-sync is active.
+    pub fn enable_semi_sync(&mut self, primary: NodeId) -> Result<(), String> {
+        let wait = self.settings.semi_sync_wait;
+        let t = self.settings.step_timeout;
+        self.step(primary, "enable semi-sync (AFTER_SYNC)", |ex| {
+            let started = Instant::now();
+            loop {
+                let dumps = ex.value(
+                    primary,
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'",
+                    t,
+                )?;
+                if dumps != "0" {
+                    break;
+                }
+                if started.elapsed() > wait {
+                    return Err(format!(
+                        "no replica attached within {} ms; semi-sync stays off (the next failover will refuse to promote automatically)",
+                        wait.as_millis()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            ex.sql(
+                primary,
+                &[
+                    "SET GLOBAL rpl_semi_sync_master_wait_point=AFTER_SYNC",
+                    "SET GLOBAL rpl_semi_sync_master_enabled=1",
+                ],
+                t,
+            )?;
+            loop {
+                let on = ex.value(
+                    primary,
+                    "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='RPL_SEMI_SYNC_MASTER_STATUS'",
+                    t,
+                )?;
+                if on == "ON" {
+                    return Ok(());
+                }
+                if started.elapsed() > wait {
+                    return Err(format!("semi-sync not active within {} ms", wait.as_millis()));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    }
+
+    fn change_master(&self, to: NodeId, credentials: bool) -> String {
+        let p = &self.nodes[to];
+        let mut sql = format!(
+            "CHANGE MASTER TO master_host='{}', master_port={}, master_use_gtid=slave_pos, \
+             master_heartbeat_period={:.3}, master_connect_retry=1",
+            quote(&p.host),
+            p.port,
+            self.settings.heartbeat_period.as_secs_f64()
+        );
+        if credentials {
+            if let Some((user, password)) = &self.settings.replication {
+                sql.push_str(&format!(
+                    ", master_user='{}', master_password='{}'",
+                    quote(user),
+                    quote(password.expose())
+                ));
+            }
+        }
+        sql
+    }
+
+    /// Point replica `node` at `to` (keeps its replication account), and start it.
+    pub fn repoint(&mut self, node: NodeId, to: NodeId) -> Result<(), String> {
+        let t = self.settings.step_timeout;
+        let change = self.change_master(to, false);
+        let what = format!("repoint to {}", self.name(to));
+        self.step(node, &what, |ex| {
+            ex.sql(node, &["STOP SLAVE", &change, "START SLAVE"], t)
+        })
+    }
+
+    /// Kill every session on `conn`'s server except the orchestrators' own (and `conn`).
+    /// Returns how many were killed.
+    fn kill_sessions(
+        admin_user: &str,
+        conn: &mut Connection,
+        deadline: Deadline,
+    ) -> Result<usize, Error> {
+        let sessions = conn.query_within(
+            &format!(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() \
+                 AND USER NOT IN ('system user', 'event_scheduler', '{}')",
+                quote(admin_user)
+            ),
+            deadline,
+        )?;
+        let mut killed = 0;
+        for row in 0..sessions.num_rows() {
+            let Some(id) = sessions.text(row, 0) else {
+                continue;
+            };
+            // 1094: the session ended meanwhile.
+            match conn.query_within(&format!("KILL CONNECTION {id}"), deadline) {
+                Ok(_) => killed += 1,
+                Err(e) if e.errno() == 1094 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(killed)
+    }
+
+    /// Fence `node`: `read_only=1` while application sessions are killed, again and again,
+    /// until it took effect. (`SET GLOBAL read_only=1` waits for commits in progress, and a
+    /// commit waiting for a semi-sync acknowledgement would otherwise be acknowledged once
+    /// the semi-sync timeout falls back to async; killing its session first means its client
+    /// never gets an acknowledgement.)
+    pub fn fence(&mut self, node: NodeId, reason: &str) -> Result<(), String> {
+        let t = self.settings.step_timeout;
+        let started = Instant::now();
+        let deadline = Deadline::after(t);
+        let label = self.nodes[node].name.clone();
+        let result = (|| -> Result<usize, String> {
+            let admin = self.settings.admin_user.clone();
+            let mut killer = self.links[node]
+                .open_extra(deadline)
+                .map_err(|e| format!("{label}: {e}"))?;
+            let mut killed = Self::kill_sessions(&admin, &mut killer, deadline)
+                .map_err(|e| format!("{label}: {e}"))?;
+            let done = AtomicBool::new(false);
+            let link = &mut self.links[node];
+            let (set, more) = std::thread::scope(|s| {
+                let setter = s.spawn(|| {
+                    let r = link.run("SET GLOBAL read_only=1", deadline);
+                    done.store(true, Ordering::SeqCst);
+                    r
+                });
+                let mut more = 0;
+                while !done.load(Ordering::SeqCst) && !deadline.expired() {
+                    std::thread::sleep(Duration::from_millis(2));
+                    if done.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    more += Self::kill_sessions(&admin, &mut killer, deadline).unwrap_or(0);
+                }
+                (setter.join(), more)
+            });
+            killed += more;
+            set.map_err(|_| format!("{label}: read_only thread panicked"))?
+                .map_err(|e| format!("{label}: {e}"))?;
+            // Sessions that arrived while read_only was being set.
+            killed += Self::kill_sessions(&admin, &mut killer, deadline)
+                .map_err(|e| format!("{label}: {e}"))?;
+            Ok(killed)
+        })();
+        let (kind, text) = match &result {
+            Ok(killed) => (
+                EventKind::Fenced,
+                format!("read_only=1, {killed} session(s) killed: {reason}"),
+            ),
+            Err(e) => (EventKind::StepFailed, format!("fence: {e}")),
+        };
+        (self.report)(Notice {
+            kind,
+            node: Some(node),
+            writers: None,
+            reason: text,
+            duration: Some(started.elapsed()),
+        });
+        result.map(|_| ())
+    }
+
+    /// Attach fenced old primary `node` to `to` as a replica (`master_demote_to_slave=1`).
+    pub fn rejoin(&mut self, node: NodeId, to: NodeId) -> Result<(), String> {
+        if self.settings.replication.is_none() {
+            let what = format!(
+                "rejoin {} to {}: no [replication] credentials configured; it stays fenced",
+                self.name(node),
+                self.name(to)
+            );
+            return self.step(node, &what, |_| Err::<(), _>("not configured".into()));
+        }
+        let t = self.settings.step_timeout;
+        let change = format!("{}, master_demote_to_slave=1", self.change_master(to, true));
+        let what = format!("rejoin as a replica of {}", self.name(to));
+        self.step(node, &what, |ex| {
+            ex.sql(
+                node,
+                &[
+                    "SET GLOBAL read_only=1",
+                    "SET GLOBAL rpl_semi_sync_master_enabled=0",
+                    "STOP SLAVE",
+                    &change,
+                    "START SLAVE",
+                ],
+                t,
+            )
+        })
+    }
+
+    /// Planned switchover: fence the primary, wait until the target applied its final
+    /// position, promote the target, repoint the old primary and the others.
+    pub fn switchover(&mut self, plan: &SwitchoverPlan) -> Result<(), String> {
+        let (old, new) = (plan.old_primary, plan.target);
+        let t = self.settings.step_timeout;
+        self.step(old, "fence for switchover (read_only=1)", |ex| {
+            ex.sql(old, &["SET GLOBAL read_only=1"], t)
+        })?;
+        let final_pos = self.value(old, "SELECT @@gtid_binlog_pos", t)?;
+        let bound = self.settings.catchup_timeout;
+        let what = format!("catch up to {final_pos}");
+        let caught_up = self.step(new, &what, |ex| {
+            let waited = ex.value(
+                new,
+                &format!(
+                    "SELECT MASTER_GTID_WAIT('{}', {})",
+                    quote(&final_pos),
+                    bound.as_secs_f64()
+                ),
+                bound + t,
+            )?;
+            if waited == "0" {
+                Ok(())
+            } else {
+                Err(format!("not caught up within {} ms", bound.as_millis()))
+            }
+        });
+        if let Err(e) = caught_up {
+            // Nothing was promoted: give the old primary its writes back.
+            let _ = self.sql(old, &["SET GLOBAL read_only=0"], t);
+            return Err(e);
+        }
+        self.step(new, "detach and make writable", |ex| {
+            ex.sql(
+                new,
+                &[
+                    "STOP SLAVE",
+                    "RESET SLAVE ALL",
+                    "SET GLOBAL rpl_semi_sync_master_enabled=0",
+                    "SET GLOBAL read_only=0",
+                ],
+                t,
+            )
+        })?;
+        let change = format!(
+            "{}, master_demote_to_slave=1",
+            self.change_master(new, true)
+        );
+        let what = format!("attach old primary to {}", self.name(new));
+        if self.settings.replication.is_some() {
+            let _ = self.step(old, &what, |ex| {
+                ex.sql(
+                    old,
+                    &[
+                        "SET GLOBAL rpl_semi_sync_master_enabled=0",
+                        "STOP SLAVE",
+                        &change,
+                        "START SLAVE",
+                    ],
+                    t,
+                )
+            });
+        } else {
+            let _ = self.step(old, &what, |_| -> Result<(), String> {
+                Err("no [replication] credentials configured; it stays read-only".into())
+            });
+        }
+        self.settle(new, &plan.repoint);
+        Ok(())
+    }
+
+    fn run_fence_command(&mut self, cmd: &FenceCommand, node: NodeId) -> Result<(), String> {
+        let spec = &self.nodes[node];
+        let input = serde_json::json!({
+            "name": spec.name,
+            "host": spec.host,
+            "port": spec.port,
+        })
+        .to_string();
+        let mut child = Command::new(&cmd.program)
+            .args(&cmd.args)
+            .env("DRFAILOVER_NODE", &spec.name)
+            .env("DRFAILOVER_HOST", &spec.host)
+            .env("DRFAILOVER_PORT", spec.port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("{}: {e}", cmd.program.display()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.as_bytes());
+            let _ = stdin.write_all(b"\n");
+        }
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                return if status.success() {
+                    Ok(())
+                } else {
+                    Err(format!("{} exited with {status}", cmd.program.display()))
+                };
+            }
+            if started.elapsed() > cmd.timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{} killed after {} ms",
+                    cmd.program.display(),
+                    cmd.timeout.as_millis()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Automatic failover for self-hosted MySQL/MariaDB: detect a dead primary holistically,
+//! promote the replica that has everything, fence the old primary, repoint the others,
+//! announce every step.
+//!
+//! - [`core::Core`]: the pure decision core. Observation rounds (with their time) in; an
+//!   [`core::Analysis`] (named condition + facts), [`core::Action`]s and [`core::Notice`]s
+//!   out. No I/O, no clock: unit-tested without servers.
+//! - [`observe`]: one round — every node probed at the same time, each within its own
+//!   deadline — and the leadership lock (`GET_LOCK` held on a majority of nodes).
+//! - [`execute::Executor`]: carries out actions, one bounded, idempotent step at a time,
+//!   each reported.
+//! - [`daemon::Orchestrator`]: the loop tying them together; [`http`] serves `/status`,
+//!   `/metrics`, `/ack` and `/switchover`.
+//! - [`config::Config`]: the TOML file.
+//!
+//! Promises (each tested against real servers in `tests/`): never lose an acknowledged
+//! write (promote only the replica that received the most, after it applied everything,
+//! only when semi-sync `AFTER_SYNC` was active and every replica that could have acknowledged
+//! was examined — or when `allow_data_loss` says otherwise); never fail over falsely (the
+//! primary is dead only when the orchestrator cannot reach it *and* every reachable replica
+//! stopped receiving from it); never two writers (fence command before promoting when the old
+//! primary may be alive; `read_only=1` and sessions killed the moment it is seen again).
+//!
+//! Threads: the loop runs on the caller's thread; each round spawns one short-lived scoped
+//! thread per node; the HTTP endpoint, when used, has one thread.
+
+pub mod config;
+pub mod core;
+pub mod daemon;
+pub mod execute;
+pub mod facts;
+pub mod gtid;
+pub mod http;
+pub mod observe;
+pub mod policy;
+
+pub use config::{Config, ConfigError};
+pub use daemon::{Orchestrator, Request};

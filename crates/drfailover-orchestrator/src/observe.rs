@@ -1,0 +1,250 @@
+//! I/O: one observation round — every node probed at the same time (one short-lived scoped
+//! thread per node, each bounded by its own deadline), plus the leadership lock.
+//!
+//! Each node has a [`NodeLink`]: a reused admin connection for probes and actions, and a
+//! separate session that holds the orchestrators' lock (`GET_LOCK`) on that node. The lock
+//! session lives as long as the orchestrator; when the process dies the server releases it,
+//! so another orchestrator can take over.
+
+use std::time::{Duration, Instant};
+
+use drfailover_mysql::{ConnectOptions, Connection, Deadline, Error, QueryResult};
+use drfailover_probe::OutcomeClass;
+
+use crate::facts::{IoState, NodeFacts, NodeProbe, ReplicaFacts, Round};
+use crate::gtid::{GtidPos, GtidState};
+
+const FACTS_SQL: &str = "SELECT @@server_id, @@read_only, @@log_bin, @@gtid_strict_mode, \
+     @@gtid_binlog_pos, @@gtid_binlog_state, @@gtid_slave_pos, @@gtid_current_pos, \
+     @@rpl_semi_sync_master_enabled, @@rpl_semi_sync_master_wait_point, \
+     @@rpl_semi_sync_slave_enabled";
+/// Status variables are read on writable nodes only: reading global status walks every
+/// connection under a lock logins also take (cheap for one orchestrator, not for thousands).
+const SEMI_SYNC_STATUS_SQL: &str = "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM \
+     information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN \
+     ('RPL_SEMI_SYNC_MASTER_STATUS', 'RPL_SEMI_SYNC_MASTER_CLIENTS')";
+
+/// The connections to one node.
+#[derive(Debug)]
+pub struct NodeLink {
+    options: ConnectOptions,
+    conn: Option<Connection>,
+    lock: Option<Connection>,
+}
+
+impl NodeLink {
+    /// A link that connects with `options` on first use.
+    pub fn new(options: ConnectOptions) -> NodeLink {
+        NodeLink {
+            options,
+            conn: None,
+            lock: None,
+        }
+    }
+
+    /// The admin connection, opened within `deadline` if needed.
+    pub fn connection(&mut self, deadline: Deadline) -> Result<&mut Connection, Error> {
+        if self.conn.is_none() {
+            self.conn = Some(Connection::connect_within(&self.options, deadline)?);
+        }
+        Ok(self.conn.as_mut().expect("connected above"))
+    }
+
+    /// Run `sql` on the admin connection within `deadline`; a failed connection is dropped
+    /// (and reopened next time).
+    pub fn run(&mut self, sql: &str, deadline: Deadline) -> Result<QueryResult, Error> {
+        let result = self
+            .connection(deadline)
+            .and_then(|c| c.query_within(sql, deadline));
+        if let Err(e) = &result {
+            if e.errno() >= 2000 || matches!(e.class(), drfailover_mysql::ErrorClass::Timeout) {
+                self.conn = None;
+            }
+        }
+        result
+    }
+
+    /// A new, separate connection to the node (for work alongside the admin connection).
+    pub fn open_extra(&self, deadline: Deadline) -> Result<Connection, Error> {
+        Connection::connect_within(&self.options, deadline)
+    }
+
+    /// Run `sql` and return the first column of the first row as text.
+    pub fn value(&mut self, sql: &str, deadline: Deadline) -> Result<Option<String>, Error> {
+        let r = self.run(sql, deadline)?;
+        Ok(r.text(0, 0).map(str::to_string))
+    }
+
+    /// The session id of the lock connection, if open (excluded when fencing).
+    pub fn lock_session(&mut self, deadline: Deadline) -> Option<String> {
+        let lock = self.lock.as_mut()?;
+        match lock.query_within("SELECT CONNECTION_ID()", deadline) {
+            Ok(r) => r.text(0, 0).map(str::to_string),
+            Err(_) => {
+                self.lock = None;
+                None
+            }
+        }
+    }
+
+    /// Hold (or take) the lock `name` on this node. Never waits for another holder.
+    fn hold_lock(&mut self, name: &str, deadline: Deadline) -> bool {
+        if self.lock.is_none() {
+            match Connection::connect_within(&self.options, deadline) {
+                Ok(c) => self.lock = Some(c),
+                Err(_) => return false,
+            }
+        }
+        let quoted = name.replace('\'', "''");
+        let sql = format!(
+            "SELECT IF(IS_USED_LOCK('{quoted}') = CONNECTION_ID(), 1, GET_LOCK('{quoted}', 0))"
+        );
+        let lock = self.lock.as_mut().expect("opened above");
+        match lock.query_within(&sql, deadline) {
+            Ok(r) => r.text(0, 0) == Some("1"),
+            Err(_) => {
+                self.lock = None;
+                false
+            }
+        }
+    }
+
+    /// Drop both connections (the lock is released by the server).
+    pub fn close(&mut self) {
+        self.conn = None;
+        self.lock = None;
+    }
+
+    fn observe(&mut self, deadline: Deadline) -> NodeProbe {
+        match self.read_facts(deadline) {
+            Ok(f) => NodeProbe::Reached(Box::new(f)),
+            Err(e) => {
+                self.conn = None;
+                NodeProbe::Failed {
+                    class: OutcomeClass::from_error(&e),
+                    detail: e.to_string(),
+                }
+            }
+        }
+    }
+
+    fn read_facts(&mut self, deadline: Deadline) -> Result<NodeFacts, Error> {
+        let conn = self.connection(deadline)?;
+        let r = conn.query_within(FACTS_SQL, deadline)?;
+        let text = |c: usize| r.text(0, c).unwrap_or("").to_string();
+        let flag = |c: usize| matches!(r.text(0, c), Some("1") | Some("ON"));
+        let gtid_pos = |c: usize| GtidPos::parse(&text(c)).map_err(Error::invalid_argument);
+        let mut facts = NodeFacts {
+            server_id: text(0).parse().unwrap_or(0),
+            read_only: flag(1),
+            log_bin: flag(2),
+            gtid_strict_mode: flag(3),
+            binlog_pos: gtid_pos(4)?,
+            binlog_state: GtidState::parse(&text(5)).map_err(Error::invalid_argument)?,
+            slave_pos: gtid_pos(6)?,
+            current_pos: gtid_pos(7)?,
+            semi_sync_master_enabled: flag(8),
+            semi_sync_after_sync: text(9).eq_ignore_ascii_case("AFTER_SYNC"),
+            semi_sync_slave_enabled: flag(10),
+            ..NodeFacts::default()
+        };
+        let status = conn.query_within("SHOW ALL SLAVES STATUS", deadline)?;
+        for row in 0..status.num_rows() {
+            facts.replication.push(parse_replica(&status, row)?);
+        }
+        if !facts.read_only {
+            let s = conn.query_within(SEMI_SYNC_STATUS_SQL, deadline)?;
+            for row in 0..s.num_rows() {
+                match s.text(row, 0).map(str::to_ascii_uppercase).as_deref() {
+                    Some("RPL_SEMI_SYNC_MASTER_STATUS") => {
+                        facts.semi_sync_master_active = s.text(row, 1) == Some("ON")
+                    }
+                    Some("RPL_SEMI_SYNC_MASTER_CLIENTS") => {
+                        facts.semi_sync_master_clients =
+                            s.text(row, 1).and_then(|v| v.parse().ok()).unwrap_or(0)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(facts)
+    }
+}
+
+fn parse_replica(status: &QueryResult, row: usize) -> Result<ReplicaFacts, Error> {
+    let text = |name: &str| {
+        status
+            .column(name)
+            .and_then(|c| status.text(row, c))
+            .unwrap_or("")
+            .to_string()
+    };
+    let number = |name: &str| text(name).parse::<u64>().ok();
+    let using = text("Using_Gtid");
+    Ok(ReplicaFacts {
+        connection_name: text("Connection_name"),
+        master_host: text("Master_Host"),
+        master_port: number("Master_Port").unwrap_or(0) as u16,
+        io: IoState::parse(&text("Slave_IO_Running")),
+        sql_running: text("Slave_SQL_Running") == "Yes",
+        using_gtid: using.eq_ignore_ascii_case("Slave_Pos")
+            || using.eq_ignore_ascii_case("Current_Pos"),
+        received: GtidPos::parse(&text("Gtid_IO_Pos")).map_err(Error::invalid_argument)?,
+        heartbeats: number("Slave_received_heartbeats").unwrap_or(0),
+        heartbeat_period: Duration::from_secs_f64(
+            text("Slave_heartbeat_period").parse::<f64>().unwrap_or(0.0),
+        ),
+        read_position: (
+            text("Master_Log_File"),
+            number("Read_Master_Log_Pos").unwrap_or(0),
+        ),
+        seconds_behind: number("Seconds_Behind_Master"),
+        last_sql_errno: number("Last_SQL_Errno").unwrap_or(0) as u32,
+        last_error: [text("Last_IO_Error"), text("Last_SQL_Error")]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("; "),
+    })
+}
+
+/// Probe every node at the same time, each within `timeout`, and (when `lock` names a lock)
+/// take or keep the lock on each. Blocks for at most about `timeout` (plus the lock query's
+/// own `timeout` on nodes that answered).
+pub fn observe_all(links: &mut [NodeLink], timeout: Duration, lock: Option<&str>) -> Round {
+    let results: Vec<(NodeProbe, bool)> = std::thread::scope(|s| {
+        let handles: Vec<_> = links
+            .iter_mut()
+            .map(|link| {
+                s.spawn(move || {
+                    let probe = link.observe(Deadline::after(timeout));
+                    let held = match (lock, &probe) {
+                        (Some(name), NodeProbe::Reached(_)) => {
+                            link.hold_lock(name, Deadline::after(timeout))
+                        }
+                        _ => false,
+                    };
+                    (probe, held)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or((
+                    NodeProbe::Failed {
+                        class: OutcomeClass::ProtocolError,
+                        detail: "probe thread panicked".into(),
+                    },
+                    false,
+                ))
+            })
+            .collect()
+    });
+    let held = results.iter().filter(|(_, h)| *h).count();
+    Round {
+        at: Instant::now(),
+        leader: lock.is_some() && held * 2 > links.len(),
+        nodes: results.into_iter().map(|(p, _)| p).collect(),
+    }
+}

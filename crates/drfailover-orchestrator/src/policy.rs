@@ -1,0 +1,65 @@
+//! The nodes and the rules the decision core applies (plain data, no I/O).
+
+use std::time::Duration;
+
+/// One database node as configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// A short name for messages, events and commands (`db1`).
+    pub name: String,
+    /// Host name or IP address, as replicas name it in `Master_Host`.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Higher wins among equally advanced candidates.
+    pub priority: i32,
+    /// Never promote this node (e.g. a delayed or backup replica).
+    pub never_promote: bool,
+}
+
+impl NodeSpec {
+    /// `name (host:port)`, for messages.
+    pub fn label(&self) -> String {
+        format!("{} ({}:{})", self.name, self.host, self.port)
+    }
+
+    /// `host:port`.
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// The rules of detection, promotion and fencing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Consecutive failed probes before the primary counts as unreachable (a refused
+    /// connection — the process is gone — counts at once).
+    pub fall: u32,
+    /// Heartbeat period the replicas must use (`MASTER_HEARTBEAT_PERIOD`); a replica that
+    /// received nothing for two periods has lost its primary.
+    pub heartbeat_period: Duration,
+    /// After a failover, no automatic failover for this long unless acknowledged.
+    pub anti_flap: Duration,
+    /// Promote even when the zero-loss gate cannot prove that nothing acknowledged is lost.
+    pub allow_data_loss: bool,
+    /// Do not promote a replica whose apply lag (`Seconds_Behind_Master`) exceeds this.
+    pub max_promotion_lag: Option<Duration>,
+    /// Let an old primary whose history is a prefix of the new primary's rejoin as a replica.
+    pub rejoin_old_primary: bool,
+    /// Whether a fence command (STONITH) is configured.
+    pub fence_command: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            fall: 3,
+            heartbeat_period: Duration::from_millis(250),
+            anti_flap: Duration::from_secs(600),
+            allow_data_loss: false,
+            max_promotion_lag: Some(Duration::from_secs(300)),
+            rejoin_old_primary: true,
+            fence_command: false,
+        }
+    }
+}

@@ -1,0 +1,651 @@
+//! The orchestrator against real MariaDB: a primary and two semi-sync replicas on loopback
+//! (or in a network namespace of the test's own), real faults, and data checks after every
+//! failover.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use drfailover_conn::{Client, Error};
+use drfailover_notify::{Event, EventKind, Notifier};
+use drfailover_orchestrator::{Config, Orchestrator, Request};
+use drfailover_testkit::{Topology, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER};
+
+fn topology(replicas: usize) -> Topology {
+    Topology::primary_replicas(replicas)
+        .unwrap_or_else(|e| panic!("cannot start MariaDB topology: {e}"))
+}
+
+/// A configuration for `topo` (fast settings), plus `extra` lines in `[orchestrator]`.
+fn config_text(topo: &Topology, extra: &str, node_extra: &[(usize, &str)]) -> String {
+    let mut s = format!(
+        "[orchestrator]\nprobe_interval_ms = 100\nprobe_timeout_ms = 300\nfall = 3\n\
+         heartbeat_period_ms = 200\ncatchup_timeout_ms = 20000\nanti_flap_s = 600\n{extra}\n\n\
+         [credentials]\nuser = \"{ADMIN_USER}\"\npassword = \"{ADMIN_PASSWORD}\"\n\n\
+         [replication]\nuser = \"{REPL_USER}\"\npassword = \"{REPL_PASSWORD}\"\n"
+    );
+    for (i, n) in topo.nodes().iter().enumerate() {
+        s.push_str(&format!(
+            "\n[[node]]\nname = \"{}\"\nhost = \"{}\"\nport = {}\n",
+            n.name(),
+            n.ip(),
+            n.port()
+        ));
+        for (j, line) in node_extra {
+            if *j == i {
+                s.push_str(line);
+                s.push('\n');
+            }
+        }
+    }
+    s
+}
+
+struct Running {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Orchestrator>>,
+    events: Arc<Mutex<Vec<Event>>>,
+    requests: Sender<Request>,
+    notifier: Arc<Notifier>,
+}
+
+impl Running {
+    fn start(text: &str) -> Running {
+        let config = Config::parse(text).unwrap_or_else(|e| panic!("config: {e}"));
+        let notifier = Arc::new(Notifier::new(4096, 1, Instant::now()).unwrap());
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let ev = events.clone();
+        notifier.subscribe(move |e| {
+            eprintln!("orchestrator: {}", e.summary());
+            ev.lock().unwrap().push(e.clone());
+        });
+        let mut orch = Orchestrator::new(config, notifier.clone(), 1);
+        orch.start()
+            .unwrap_or_else(|e| panic!("orchestrator refused to start: {e}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let s = stop.clone();
+        let handle = std::thread::spawn(move || {
+            orch.run(&s, &rx);
+            orch
+        });
+        Running {
+            stop,
+            handle: Some(handle),
+            events,
+            requests: tx,
+            notifier,
+        }
+    }
+
+    fn events(&self, kind: EventKind) -> Vec<Event> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == kind)
+            .cloned()
+            .collect()
+    }
+
+    fn wait_for(&self, kind: EventKind, timeout: Duration) -> Event {
+        let t = Instant::now();
+        loop {
+            if let Some(e) = self.events(kind).into_iter().next() {
+                return e;
+            }
+            assert!(
+                t.elapsed() < timeout,
+                "no {kind:?} event within {timeout:?}; events: {:#?}",
+                self.events
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(Event::summary)
+                    .collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn request(
+        &self,
+        make: impl FnOnce(Sender<Result<String, String>>) -> Request,
+    ) -> Result<String, String> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.requests.send(make(tx)).unwrap();
+        rx.recv_timeout(Duration::from_secs(60)).expect("answer")
+    }
+
+    fn stop(&mut self) -> Orchestrator {
+        self.stop.store(true, Ordering::SeqCst);
+        let orch = self
+            .handle
+            .take()
+            .unwrap()
+            .join()
+            .expect("orchestrator thread");
+        self.notifier.close(Duration::from_secs(1));
+        orch
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Writer threads through a drfailover client over every node, recording what was
+/// acknowledged, what had an unknown outcome, and what failed otherwise.
+struct Load {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<u64>>>,
+    unknown: Arc<Mutex<Vec<u64>>>,
+    failed: Arc<Mutex<Vec<String>>>,
+    threads: Vec<JoinHandle<()>>,
+    client: Arc<Client>,
+}
+
+impl Load {
+    fn start(topo: &Topology, threads: usize) -> Load {
+        let dsn = topo.dsn("probe_interval_ms=50&probe_timeout_ms=200&failover_timeout_ms=30000");
+        let client = Arc::new(Client::connect_dsn(&dsn).expect("client"));
+        client.wait_ready(Duration::from_secs(10)).expect("writer");
+        client
+            .query("CREATE TABLE IF NOT EXISTS t (id BIGINT PRIMARY KEY, thread INT)")
+            .expect("create table");
+        let next = Arc::new(AtomicU64::new(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (acked, unknown, failed) = Default::default();
+        let mut load = Load {
+            stop,
+            acked,
+            unknown,
+            failed,
+            threads: Vec::new(),
+            client,
+        };
+        for t in 0..threads {
+            let (client, next, stop, acked, unknown, failed) = (
+                load.client.clone(),
+                next.clone(),
+                load.stop.clone(),
+                load.acked.clone(),
+                load.unknown.clone(),
+                load.failed.clone(),
+            );
+            load.threads.push(std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let id = next.fetch_add(1, Ordering::Relaxed);
+                    match client.query(&format!("INSERT INTO t VALUES ({id}, {t})")) {
+                        Ok(_) => acked.lock().unwrap().push(id),
+                        Err(Error::OutcomeUnknown(_)) => unknown.lock().unwrap().push(id),
+                        Err(e) => failed.lock().unwrap().push(format!("{id}: {e}")),
+                    }
+                }
+            }));
+        }
+        load
+    }
+
+    fn acked(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Wait until `more` further writes are acknowledged (bounded).
+    fn wait_progress(&self, more: usize, timeout: Duration) {
+        let target = self.acked() + more;
+        let t = Instant::now();
+        while self.acked() < target {
+            assert!(
+                t.elapsed() < timeout,
+                "writes did not progress within {timeout:?} ({} acknowledged; failed: {:?})",
+                self.acked(),
+                self.failed
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .take(5)
+                    .collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn finish(mut self) -> (Vec<u64>, Vec<u64>, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            t.join().unwrap();
+        }
+        self.client.close();
+        (
+            self.acked.lock().unwrap().clone(),
+            self.unknown.lock().unwrap().clone(),
+            self.failed.lock().unwrap().clone(),
+        )
+    }
+}
+
+fn ids_on(topo: &Topology, node: usize) -> Vec<u64> {
+    let r = topo
+        .node(node)
+        .sql("SELECT id FROM app.t")
+        .unwrap_or_else(|e| panic!("read {}: {e}", topo.node(node).name()));
+    (0..r.num_rows())
+        .map(|i| r.text(i, 0).unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Every acknowledged id is present on `node`; every row there was written by us (acked or
+/// unknown outcome): nothing lost, nothing invented.
+fn check_data(topo: &Topology, node: usize, acked: &[u64], unknown: &[u64]) {
+    let present: HashSet<u64> = ids_on(topo, node).into_iter().collect();
+    let lost: Vec<&u64> = acked.iter().filter(|id| !present.contains(id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged writes lost on {} (e.g. {:?})",
+        lost.len(),
+        topo.node(node).name(),
+        &lost[..lost.len().min(10)]
+    );
+    let known: HashSet<u64> = acked.iter().chain(unknown).copied().collect();
+    let phantom: Vec<&u64> = present.iter().filter(|id| !known.contains(id)).collect();
+    assert!(phantom.is_empty(), "phantom rows: {phantom:?}");
+}
+
+fn wait_follows(topo: &Topology, replica: usize, primary: usize, timeout: Duration) {
+    let want = topo.node(primary).ip().to_string();
+    let t = Instant::now();
+    loop {
+        let s = topo.node(replica).sql("SHOW SLAVE STATUS").unwrap();
+        let col = |name: &str| {
+            s.column(name)
+                .and_then(|c| s.text(0, c))
+                .unwrap_or("")
+                .to_string()
+        };
+        if s.num_rows() == 1
+            && col("Master_Host") == want
+            && col("Slave_IO_Running") == "Yes"
+            && col("Slave_SQL_Running") == "Yes"
+        {
+            return;
+        }
+        assert!(
+            t.elapsed() < timeout,
+            "{} does not replicate from {} within {timeout:?}: host={} io={} sql={} err={}",
+            topo.node(replica).name(),
+            topo.node(primary).name(),
+            col("Master_Host"),
+            col("Slave_IO_Running"),
+            col("Slave_SQL_Running"),
+            col("Last_IO_Error")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn kill9_under_16_writers_promotes_the_most_advanced_replica_and_loses_nothing() {
+    let mut topo = topology(2);
+    // node3 has the higher priority but falls behind: the orchestrator must still choose
+    // node2, the replica that received the most.
+    let text = config_text(&topo, "", &[(2, "priority = 10")]);
+    let mut orch = Running::start(&text);
+    let load = Load::start(&topo, 16);
+    load.wait_progress(200, Duration::from_secs(20));
+    topo.node(2).sql("STOP SLAVE IO_THREAD").unwrap();
+    load.wait_progress(500, Duration::from_secs(20));
+
+    topo.kill9(0).unwrap();
+    let killed = Instant::now();
+    let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(20));
+    eprintln!("kill -9 -> failover completed after {:?}", killed.elapsed());
+    assert_eq!(done.new_writer.as_deref(), Some(topo.node(1).name()));
+    load.wait_progress(500, Duration::from_secs(20));
+    let (acked, unknown, failed) = load.finish();
+    assert!(
+        failed.is_empty(),
+        "statements failed other than the in-flight ones: {:?}",
+        &failed[..failed.len().min(5)]
+    );
+    assert!(
+        unknown.len() <= 16,
+        "{} outcome-unknown for 16 writers",
+        unknown.len()
+    );
+    check_data(&topo, 1, &acked, &unknown);
+    // node3 is repointed to node2, catches up, and holds everything too.
+    topo.node(2).sql("START SLAVE").unwrap();
+    wait_follows(&topo, 2, 1, Duration::from_secs(20));
+    topo.wait_replicated(1, 2).unwrap();
+    check_data(&topo, 2, &acked, &unknown);
+    std::thread::sleep(Duration::from_millis(500));
+    let orchestrator = orch.stop();
+    assert_eq!(orchestrator.figures().failovers, 1, "exactly one promotion");
+    assert_eq!(orch.events(EventKind::FailoverCompleted).len(), 1);
+}
+
+#[test]
+fn a_frozen_primary_is_fenced_on_sight_and_acknowledges_nothing_after_promotion() {
+    let mut topo = topology(2);
+    let dir = tempfile::tempdir().unwrap();
+    let fence_log = dir.path().join("fenced.json");
+    let script = dir.path().join("stonith.sh");
+    drfailover_testkit::write_script(
+        &script,
+        format!("#!/bin/sh\ncat > {}\n", fence_log.display()),
+    )
+    .unwrap();
+    let text = format!(
+        "{}\n[fence]\ncommand = [\"{}\"]\ntimeout_ms = 5000\n",
+        config_text(&topo, "", &[]),
+        script.display()
+    );
+    // Move [fence] before the node tables: TOML tables after [[node]] would nest otherwise.
+    let text = {
+        let (head, fence) = text.split_once("\n[fence]").unwrap();
+        let (before_nodes, nodes) = head.split_once("\n[[node]]").unwrap();
+        format!("{before_nodes}\n[fence]{fence}\n[[node]]{nodes}")
+    };
+    let mut orch = Running::start(&text);
+    let load = Load::start(&topo, 4);
+    load.wait_progress(200, Duration::from_secs(20));
+
+    // A client connected directly to the primary keeps writing through it all: (id, sent,
+    // acknowledged).
+    type Direct = Arc<Mutex<Vec<(u64, Instant, Instant)>>>;
+    let direct_acked: Direct = Arc::new(Mutex::new(Vec::new()));
+    let direct_stop = Arc::new(AtomicBool::new(false));
+    let direct = {
+        let (acked, stop) = (direct_acked.clone(), direct_stop.clone());
+        let mut options = drfailover_mysql::ConnectOptions::tcp(
+            topo.node(0).ip().to_string(),
+            topo.node(0).port(),
+        )
+        .user(drfailover_testkit::APP_USER)
+        .password(drfailover_testkit::APP_PASSWORD)
+        .database(drfailover_testkit::APP_DATABASE);
+        options.connect_timeout = Duration::from_secs(2);
+        options.read_timeout = Some(Duration::from_secs(30));
+        std::thread::spawn(move || {
+            let mut id = 10_000_000u64;
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut c) = drfailover_mysql::Connection::connect(&options) else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    id += 1;
+                    let sent = Instant::now();
+                    if c.query(&format!("INSERT INTO t VALUES ({id}, 99)")).is_ok() {
+                        acked.lock().unwrap().push((id, sent, Instant::now()));
+                    } else {
+                        break;
+                    }
+                }
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    topo.freeze(0).unwrap();
+    let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(30));
+    let promoted_at = Instant::now();
+    let new_index = topo
+        .nodes()
+        .iter()
+        .position(|n| Some(n.name()) == done.new_writer.as_deref())
+        .expect("a replica was promoted");
+    assert_ne!(new_index, 0);
+    assert!(fence_log.exists(), "the fence command ran before promotion");
+    let stdin = std::fs::read_to_string(&fence_log).unwrap();
+    assert!(
+        stdin.contains(topo.node(0).name()),
+        "fence command input: {stdin}"
+    );
+    load.wait_progress(200, Duration::from_secs(20));
+    topo.thaw(0).unwrap();
+    let fenced = orch.wait_for(EventKind::Fenced, Duration::from_secs(20));
+    assert_eq!(
+        fenced
+            .endpoint
+            .as_deref()
+            .map(|e| e.starts_with(topo.node(0).name())),
+        Some(true)
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    direct_stop.store(true, Ordering::Relaxed);
+    let (acked, unknown, failed) = load.finish();
+    let _ = direct.join();
+    assert!(
+        failed.is_empty(),
+        "failed statements: {:?}",
+        &failed[..failed.len().min(5)]
+    );
+    let late: Vec<u64> = direct_acked
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, sent, _)| *sent >= promoted_at)
+        .map(|(id, _, _)| *id)
+        .collect();
+    // A write sent to the old primary after the promotion is never acknowledged. (One sent
+    // before the freeze may be acknowledged on thaw when a replica's acknowledgement already
+    // sat in the frozen server's socket buffer: it is then on the new primary, as
+    // check_data proves below.)
+    assert!(
+        late.is_empty(),
+        "the old primary acknowledged writes sent after the promotion: {late:?}"
+    );
+    assert_eq!(
+        topo.node(0)
+            .sql_value("SELECT @@read_only")
+            .unwrap()
+            .as_deref(),
+        Some("1")
+    );
+    let direct_before: Vec<u64> = direct_acked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(id, _, _)| *id)
+        .collect();
+    let mut all_acked = acked.clone();
+    all_acked.extend(&direct_before);
+    check_data(&topo, new_index, &all_acked, &unknown_with_direct(&unknown));
+    orch.stop();
+}
+
+/// Ids the direct client may have written without an answer (its own id range).
+fn unknown_with_direct(unknown: &[u64]) -> Vec<u64> {
+    let mut v = unknown.to_vec();
+    v.extend(10_000_000..10_100_000);
+    v
+}
+
+#[test]
+fn a_partition_between_orchestrator_and_primary_only_is_not_a_failover() {
+    let topo = Topology::primary_replicas_in_lab(2)
+        .unwrap_or_else(|e| panic!("cannot start MariaDB topology in a lab: {e}"));
+    let mut orch = Running::start(&config_text(&topo, "", &[]));
+    std::thread::sleep(Duration::from_millis(500));
+    topo.partition_from_host(0).unwrap();
+    let e = orch.wait_for(EventKind::PrimaryUnreachable, Duration::from_secs(20));
+    assert!(e.reason.contains("still receiving"), "{}", e.reason);
+    std::thread::sleep(Duration::from_secs(3));
+    topo.heal_from_host(0).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let orchestrator = orch.stop();
+    assert_eq!(orchestrator.figures().failovers, 0);
+    assert!(orch.events(EventKind::FailoverStarted).is_empty());
+    assert_eq!(
+        topo.node(0)
+            .sql_value("SELECT @@read_only")
+            .unwrap()
+            .as_deref(),
+        Some("0")
+    );
+    for r in 1..3 {
+        assert_eq!(
+            topo.node(r)
+                .sql_value("SELECT @@read_only")
+                .unwrap()
+                .as_deref(),
+            Some("1")
+        );
+    }
+}
+
+#[test]
+fn semi_sync_fallen_back_to_async_blocks_automatic_promotion() {
+    let mut topo = topology(2);
+    topo.node(0)
+        .sql("SET GLOBAL rpl_semi_sync_master_enabled=0")
+        .unwrap();
+    let mut orch = Running::start(&config_text(&topo, "", &[]));
+    std::thread::sleep(Duration::from_millis(500));
+    topo.kill9(0).unwrap();
+    let blocked = orch.wait_for(EventKind::FailoverBlocked, Duration::from_secs(20));
+    assert!(blocked.reason.contains("semi-sync"), "{}", blocked.reason);
+    std::thread::sleep(Duration::from_secs(1));
+    let orchestrator = orch.stop();
+    assert_eq!(orchestrator.figures().failovers, 0);
+    for r in 1..3 {
+        assert_eq!(
+            topo.node(r)
+                .sql_value("SELECT @@read_only")
+                .unwrap()
+                .as_deref(),
+            Some("1")
+        );
+    }
+}
+
+#[test]
+fn a_second_failure_inside_the_anti_flapping_period_is_blocked_until_acknowledged() {
+    let mut topo = topology(2);
+    let mut orch = Running::start(&config_text(&topo, "", &[]));
+    let load = Load::start(&topo, 2);
+    load.wait_progress(100, Duration::from_secs(20));
+    // No write in flight at the kill: the old primary then has nothing the others lack and
+    // can come back as a replica (keeping a majority of lock holders for the second failover).
+    let (acked, unknown, failed) = load.finish();
+    assert!(failed.is_empty(), "{failed:?}");
+    topo.kill9(0).unwrap();
+    let first = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(20));
+    let new = first.new_writer.clone().unwrap();
+    let new_index = topo.nodes().iter().position(|n| n.name() == new).unwrap();
+    let other = 3 - new_index;
+    wait_follows(&topo, other, new_index, Duration::from_secs(20));
+    // The old primary comes back: the orchestrator fences it on sight, sees that its history
+    // is a prefix of the new primary's, and attaches it as a replica (rejoin).
+    topo.node_mut(0)
+        .start(drfailover_testkit::NodeRole::Replica)
+        .unwrap();
+    wait_follows(&topo, 0, new_index, Duration::from_secs(20));
+    // The new primary must have semi-sync active, else the zero-loss gate (not
+    // anti-flapping) would block.
+    topo.wait_semi_sync_clients(new_index, 2).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    topo.kill9(new_index).unwrap();
+    let blocked = orch.wait_for(EventKind::FailoverBlocked, Duration::from_secs(20));
+    assert!(
+        blocked.reason.contains("anti-flapping"),
+        "{}",
+        blocked.reason
+    );
+    assert_eq!(orch.events(EventKind::FailoverCompleted).len(), 1);
+    let answer = orch.request(Request::Ack).unwrap();
+    assert_eq!(answer, "acknowledged");
+    let t = Instant::now();
+    while orch.events(EventKind::FailoverCompleted).len() < 2 {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "no second failover after ack"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let last = orch.events(EventKind::FailoverCompleted)[1].clone();
+    let last_index = topo
+        .nodes()
+        .iter()
+        .position(|n| Some(n.name()) == last.new_writer.as_deref())
+        .unwrap();
+    check_data(&topo, last_index, &acked, &unknown);
+    orch.stop();
+}
+
+#[test]
+fn switchover_under_load_fails_no_statement() {
+    let topo = topology(2);
+    let mut orch = Running::start(&config_text(&topo, "", &[]));
+    let load = Load::start(&topo, 8);
+    load.wait_progress(300, Duration::from_secs(20));
+    let target = topo.node(2).name().to_string();
+    let answer = orch.request(|tx| Request::Switchover(target.clone(), tx));
+    assert!(answer.is_ok(), "switchover: {answer:?}");
+    load.wait_progress(300, Duration::from_secs(20));
+    wait_follows(&topo, 0, 2, Duration::from_secs(20));
+    wait_follows(&topo, 1, 2, Duration::from_secs(20));
+    let (acked, unknown, failed) = load.finish();
+    assert!(
+        failed.is_empty(),
+        "failed statements: {:?}",
+        &failed[..failed.len().min(5)]
+    );
+    assert!(
+        unknown.is_empty(),
+        "outcome-unknown statements: {unknown:?}"
+    );
+    check_data(&topo, 2, &acked, &unknown);
+    topo.wait_replicated(2, 0).unwrap();
+    check_data(&topo, 0, &acked, &unknown);
+    orch.stop();
+}
+
+#[test]
+fn bad_configurations_and_topologies_are_refused_with_a_clear_error_and_nothing_changed() {
+    let topo = topology(1);
+    let good = config_text(&topo, "", &[]);
+    // Wrong password: named, not shown.
+    let wrong = good.replace(ADMIN_PASSWORD, "not-the-password-123");
+    let config = Config::parse(&wrong).unwrap();
+    let notifier = Arc::new(Notifier::new(16, 1, Instant::now()).unwrap());
+    let e = Orchestrator::new(config, notifier.clone(), 1)
+        .start()
+        .unwrap_err();
+    assert!(e.contains("auth_failed") || e.contains("1045"), "{e}");
+    assert!(!e.contains("not-the-password-123"), "{e}");
+    // An unreachable node at start.
+    let bogus = format!("{good}\n[[node]]\nname = \"ghost\"\nhost = \"127.0.0.1\"\nport = 9\n");
+    let e = Orchestrator::new(Config::parse(&bogus).unwrap(), notifier.clone(), 1)
+        .start()
+        .unwrap_err();
+    assert!(e.contains("ghost") && e.contains("unreachable"), "{e}");
+    // Two writers.
+    topo.node(1).sql("SET GLOBAL read_only=0").unwrap();
+    let e = Orchestrator::new(Config::parse(&good).unwrap(), notifier.clone(), 1)
+        .start()
+        .unwrap_err();
+    assert!(e.contains("two writers"), "{e}");
+    topo.node(1).sql("SET GLOBAL read_only=1").unwrap();
+    // Nothing was changed: replication intact, heartbeat untouched (set_heartbeat_period
+    // acts only once the topology is accepted).
+    let s = topo.node(1).sql("SHOW SLAVE STATUS").unwrap();
+    let io = s
+        .column("Slave_IO_Running")
+        .and_then(|c| s.text(0, c))
+        .unwrap();
+    assert_eq!(io, "Yes");
+    // Malformed file and unknown keys.
+    let e = Config::parse(&good.replace("fall = 3", "fall = 3\nfalll = 2")).unwrap_err();
+    assert!(e.0.contains("falll"), "{e}");
+    notifier.close(Duration::from_millis(100));
+}
