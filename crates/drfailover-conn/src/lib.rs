@@ -30,6 +30,7 @@ pub mod dsn;
 mod endpoint;
 mod error;
 pub mod keys;
+mod lifecycle;
 mod monitor;
 mod pool;
 pub mod retry;
