@@ -236,8 +236,8 @@ extern "C" {
 
 // Connect from a DSN `mysql://user[:password]@host1[:port],host2[:port]/db?key=value&…`
 // (hosts in priority order; keys as for `dr_config_set`). Starts the client's monitor and
-// notifier threads and probes every endpoint once — blocks up to about `probe_timeout_ms`
-// per endpoint — then returns, with or without a writer (see `dr_wait_ready`). On success
+// notifier threads and probes every endpoint once, all at once — blocks up to about
+// `probe_timeout_ms` — then returns, with or without a writer (see `dr_wait_ready`). On success
 // `*out` is a client the caller owns and must pass to `dr_close`.
 // Fails with `DR_E_CONFIG` (malformed DSN; the message names the part) or `DR_E_AUTH`
 // (every endpoint rejected the credentials). Thread-safe.
@@ -337,13 +337,18 @@ dr_status dr_release(const dr_client *client, st_mysql *mysql);
 // `out` must be NULL or valid for writing one pointer.
 dr_status dr_config_new(dr_config **out);
 
-// Set one key, with the same vocabulary as the DSN's query string (`user`, `password`,
-// `password_env`, `password_file`, `defaults_file`, `group`, `database`,
-// `connect_timeout_ms`, `probe_interval_ms`, `probe_timeout_ms`, `fall`, `rise`,
-// `failover_timeout_ms`, `pool_size`, `init` (repeatable), `failback`, …), plus `host`:
-// `"host[:port]"` appends an endpoint (priority in call order), and `dsn`: a whole DSN that
-// replaces everything set so far (set it first, then override keys). Errors name the key.
-// Does not block (password files are read here).
+// Set one key, with the same vocabulary as the DSN's query string. `host`: `"host[:port]"`
+// appends an endpoint (priority in call order); `dsn`: a whole DSN that replaces everything
+// set so far (set it first, then override keys). Errors name the key; an unknown key's error
+// lists every known key. Does not block (password files are read here).
+//
+// Keys (generated from the library's key table; see the README for defaults):
+// `user`, `password`, `password_env`, `password_file`, `group`, `defaults_file`, `database`,
+// `host`, `dsn`, `connect_timeout_ms`, `probe_interval_ms`, `probe_timeout_ms`,
+// `failover_probe_interval_ms`, `fall`, `rise`, `failover_timeout_ms`, `read_timeout_ms`,
+// `pool_size`, `init`, `failback`, `event_queue`, `ssl_mode`, `ssl_ca`, `nameserver`,
+// `dns_min_ttl_ms`, `dns_max_ttl_ms`, `dns_timeout_ms`, `webhook_url`, `slack_webhook_url`,
+// `webhook_timeout_ms`, `hook_command`, `hook_timeout_ms`.
 //
 // # Safety
 // `config` must be NULL or a live `dr_config`; `key` and `value` NULL or NUL-terminated.

@@ -25,8 +25,14 @@ pub enum Fault {
     Stop,
     /// iptables DROP of the primary inside the lab namespace; promoted at once.
     Blackhole,
-    /// Switchover behind a DNS name: fence, promote, flip the record (TTL 1 s).
-    DnsFlip,
+    /// Switchover behind a DNS name: fence, promote, flip the record (TTL in seconds).
+    DnsFlip(u32),
+    /// Crash behind a DNS name: kill -9, promote (relay log applied first), flip the record
+    /// (TTL in seconds). Measured from the flip.
+    DnsCrashFlip(u32),
+    /// SIGSTOP of the primary, the standby made writable after the delay; measured from the
+    /// moment the standby became writable to each thread's first acknowledged write.
+    StopThenWritable(Duration),
 }
 
 impl Fault {
@@ -39,7 +45,22 @@ impl Fault {
             }
             Fault::Stop => "SIGSTOP (silent), promoted at once".into(),
             Fault::Blackhole => "blackhole (iptables DROP in a netns)".into(),
-            Fault::DnsFlip => "DNS flip (TTL 1 s), from the flip".into(),
+            Fault::DnsFlip(ttl) => format!("switchover + DNS flip (TTL {ttl} s), from the flip"),
+            Fault::DnsCrashFlip(ttl) => {
+                format!("kill -9 + promote + DNS flip (TTL {ttl} s), from the flip")
+            }
+            Fault::StopThenWritable(d) => format!(
+                "SIGSTOP, standby writable after {} ms: from writable to first write",
+                d.as_millis()
+            ),
+        }
+    }
+
+    /// The DNS record's TTL, for faults behind a name.
+    pub fn dns_ttl(self) -> Option<u32> {
+        match self {
+            Fault::DnsFlip(ttl) | Fault::DnsCrashFlip(ttl) => Some(ttl),
+            _ => None,
         }
     }
 }
@@ -219,6 +240,30 @@ impl Load {
         })
     }
 
+    /// Stop and return each thread's time from `t` to its first acknowledged write after it.
+    fn firsts_after(mut self, t: Instant) -> Result<(Vec<Duration>, u64), String> {
+        let failed = self.failed.clone();
+        self.stop.store(true, Ordering::Relaxed);
+        for h in std::mem::take(&mut self.threads) {
+            let _ = h.join();
+        }
+        if let Some(e) = self.errors.lock().unwrap().first() {
+            return Err(format!("a write failed: {e}"));
+        }
+        let firsts = self
+            .times
+            .iter()
+            .map(|log| {
+                let log = log.lock().unwrap();
+                log.iter()
+                    .find(|at| **at > t)
+                    .map(|at| *at - t)
+                    .ok_or_else(|| "no write after the standby became writable".to_string())
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok((firsts, failed.load(Ordering::Relaxed)))
+    }
+
     fn all_succeeded_after(&self, t: Instant) -> bool {
         self.times
             .iter()
@@ -293,8 +338,8 @@ impl Rig {
             Fault::Blackhole => Topology::primary_replica_in_lab()?,
             _ => Topology::primary_replica()?,
         };
-        let (dns, dsn) = if fault == Fault::DnsFlip {
-            let dns = DnsServer::start(&[(NAME, topo.node(0).ip())], 1)?;
+        let (dns, dsn) = if let Some(ttl) = fault.dns_ttl() {
+            let dns = DnsServer::start(&[(NAME, topo.node(0).ip())], ttl)?;
             let dsn = format!(
                 "mysql://{APP_USER}:{APP_PASSWORD}@{NAME}:{}/{APP_DATABASE}?nameserver={}&dns_min_ttl_ms=100&failover_timeout_ms=30000",
                 topo.node(0).port(),
@@ -379,6 +424,8 @@ impl Rig {
         // completing while the command still ran do not count as "after the fault".
         let mut subtract = Duration::ZERO;
         let fault_at;
+        // Set for faults measured from a later moment than the fault (to the first write).
+        let mut measure_from = None;
         let promote = |topo: &Topology| -> Result<Duration, String> {
             let t = Instant::now();
             topo.promote(r)?;
@@ -401,6 +448,24 @@ impl Rig {
             // Silent faults: the standby is made writable at once (its replication threads,
             // stuck on the silent primary, are detached in `restore`), so the gap measures the
             // client's detection, not MariaDB's IO-thread shutdown (~2 s against a silent master).
+            Fault::StopThenWritable(delay) => {
+                self.topo.freeze(p)?;
+                fault_at = Instant::now();
+                std::thread::sleep(delay);
+                self.topo.promote_fast(r)?;
+                measure_from = Some(Instant::now());
+                promotion = fault_at.elapsed();
+            }
+            Fault::DnsCrashFlip(_) => {
+                // Crash, promotion and flip are the harness's doing: the time from the kill to
+                // the flip is subtracted, leaving flip -> first write.
+                self.topo.kill9(p)?;
+                fault_at = Instant::now();
+                promotion = promote(&self.topo)?;
+                let dns = self.dns.as_ref().ok_or("no DNS server")?;
+                dns.set(&[(NAME, self.topo.node(r).ip())])?;
+                subtract = fault_at.elapsed();
+            }
             Fault::Stop | Fault::Blackhole => {
                 if fault == Fault::Stop {
                     self.topo.freeze(p)?;
@@ -411,7 +476,7 @@ impl Rig {
                 self.topo.promote_fast(r)?;
                 promotion = fault_at.elapsed();
             }
-            Fault::DnsFlip => {
+            Fault::DnsFlip(_) => {
                 // The switchover (fence, catch up, promote, flip) is the harness's doing: the
                 // time from the fence to the flip is subtracted, leaving flip -> first write.
                 self.topo.fence(p)?;
@@ -439,7 +504,10 @@ impl Rig {
         std::thread::sleep(Duration::from_millis(20));
         let (acked, unknown) = (load.acked_ids.clone(), load.unknown_ids.clone());
         let blind = load.blind_retries.clone();
-        let (gaps, failed) = load.gaps(fault_at)?;
+        let (gaps, failed) = match measure_from {
+            Some(t) => load.firsts_after(t)?,
+            None => load.gaps(fault_at)?,
+        };
         self.failed.push(failed);
         self.blind_retries.push(blind.load(Ordering::Relaxed));
         self.acked.extend(acked.lock().unwrap().iter());
@@ -456,11 +524,14 @@ impl Rig {
         let (p, r) = (self.primary, self.replica);
         // After a quick promotion the new primary still replicates from the silent one: detach
         // it before the old primary can speak again, or both would write the same GTIDs.
-        if matches!(fault, Fault::Stop | Fault::Blackhole) {
+        if matches!(
+            fault,
+            Fault::Stop | Fault::Blackhole | Fault::StopThenWritable(_)
+        ) {
             self.topo.detach_replication(r)?;
         }
         match fault {
-            Fault::Stop => self.topo.thaw(p)?,
+            Fault::Stop | Fault::StopThenWritable(_) => self.topo.thaw(p)?,
             Fault::Blackhole => self.topo.heal(p)?,
             _ => {}
         }

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use drfailover_conn::{Config, Endpoint};
-use drfailover_mysql::ConnectOptions;
 use drfailover_probe::{Deadline, MonitorProbe, Observation, OutcomeClass};
 use serde_json::json;
 
@@ -12,13 +11,10 @@ pub fn config(command: &str, dsn: &str) -> Result<Config, String> {
     Config::from_dsn(dsn).map_err(|e| format!("drfailover {command}: {e}"))
 }
 
-/// A monitor probe for `endpoint` with the DSN's credentials.
+/// A monitor probe for `endpoint` with the DSN's connection options (credentials, database,
+/// TLS, timeouts): the library's own mapping, so `ssl_mode`/`ssl_ca` apply here too.
 pub fn monitor(config: &Config, endpoint: &Endpoint) -> MonitorProbe {
-    let mut opts = ConnectOptions::tcp(endpoint.host.clone(), endpoint.port)
-        .user(config.user.clone())
-        .password(config.password.clone());
-    opts.database = config.database.clone();
-    MonitorProbe::new(opts)
+    MonitorProbe::new(config.connect_options(endpoint))
 }
 
 /// Probe once with a role probe bounded by `timeout`.

@@ -121,7 +121,7 @@ impl Client {
     }
 
     /// Start the client: spawn the monitor and notifier threads and run one probe round over
-    /// every endpoint (blocks up to about `probe_timeout` per endpoint). Returns once that round
+    /// every endpoint, all at once (blocks up to about `probe_timeout`). Returns once that round
     /// is done, with or without a writer (use [`Client::wait_ready`]). Fails on bad
     /// configuration, or with [`Error::Auth`] when every endpoint rejected the credentials.
     pub fn connect(config: Config) -> Result<Client, Error> {

@@ -1,5 +1,5 @@
-//! Client configuration: one vocabulary of keys shared by the DSN query string, the C config
-//! object (`dr_config_set`) and Rust callers ([`Config::set`]).
+//! Client configuration: one vocabulary of keys ([`crate::keys::KEYS`]) shared by the DSN
+//! query string, the C config object (`dr_config_set`) and Rust callers ([`Config::set`]).
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,82 +7,6 @@ use std::time::Duration;
 use drfailover_mysql::Secret;
 
 use crate::{Endpoint, Error};
-
-/// Every key [`Config::set`] accepts, with a one-line meaning (for `--help` and errors).
-pub const KEYS: &[(&str, &str)] = &[
-    ("user", "user name"),
-    ("password", "password, inline (never logged)"),
-    (
-        "password_env",
-        "read the password from this environment variable",
-    ),
-    (
-        "password_file",
-        "read the password from this file (first line)",
-    ),
-    (
-        "defaults_file",
-        "read user/password from this MySQL option file",
-    ),
-    ("group", "option-file group to read (default: client)"),
-    ("database", "default database"),
-    (
-        "connect_timeout_ms",
-        "deadline for opening a connection (default 1000)",
-    ),
-    (
-        "probe_interval_ms",
-        "time between probes of each node (default 200)",
-    ),
-    ("probe_timeout_ms", "deadline of each probe (default 200)"),
-    (
-        "failover_probe_interval_ms",
-        "probe interval while no writer is known (default 10)",
-    ),
-    (
-        "fall",
-        "consecutive probe failures that take a node down (default 3)",
-    ),
-    (
-        "rise",
-        "consecutive successes that bring a node back (default 2)",
-    ),
-    (
-        "failover_timeout_ms",
-        "how long a call waits for a writer (default 10000)",
-    ),
-    (
-        "read_timeout_ms",
-        "backstop read timeout of queries, whole seconds in the C client (default none)",
-    ),
-    ("pool_size", "maximum connections per client (default 16)"),
-    ("init", "statement run on every new connection (repeatable)"),
-    (
-        "failback",
-        "return to a higher-priority node when it is writable again (default false)",
-    ),
-    ("event_queue", "capacity of the event queue (default 1024)"),
-    (
-        "webhook_url",
-        "POST every event as JSON to this URL (repeatable; never logged in full)",
-    ),
-    (
-        "slack_webhook_url",
-        "POST every event as Slack-compatible text to this URL (repeatable)",
-    ),
-    (
-        "webhook_timeout_ms",
-        "timeout of one webhook request (default 5000)",
-    ),
-    (
-        "hook_command",
-        "run this program for every event, JSON on stdin (repeatable)",
-    ),
-    (
-        "hook_timeout_ms",
-        "kill a hook program after this long (default 10000)",
-    ),
-];
 
 /// A webhook destination. `Debug` shows only scheme and host: paths carry tokens.
 #[derive(Clone, PartialEq, Eq)]
@@ -162,7 +86,7 @@ pub struct Config {
     pub hook_commands: Vec<std::path::PathBuf>,
     /// How long a hook program may run.
     pub hook_timeout: Duration,
-    group: String,
+    pub(crate) group: String,
 }
 
 impl Default for Config {
@@ -199,14 +123,14 @@ impl Default for Config {
     }
 }
 
-fn parse_u64(key: &str, value: &str) -> Result<u64, Error> {
+pub(crate) fn parse_u64(key: &str, value: &str) -> Result<u64, Error> {
     value
         .trim()
         .parse()
         .map_err(|_| Error::Config(format!("option `{key}`: `{value}` is not a whole number")))
 }
 
-fn parse_ms(key: &str, value: &str, min: u64) -> Result<Duration, Error> {
+pub(crate) fn parse_ms(key: &str, value: &str, min: u64) -> Result<Duration, Error> {
     let n = parse_u64(key, value)?;
     if n < min {
         return Err(Error::Config(format!(
@@ -216,7 +140,7 @@ fn parse_ms(key: &str, value: &str, min: u64) -> Result<Duration, Error> {
     Ok(Duration::from_millis(n))
 }
 
-fn parse_bool(key: &str, value: &str) -> Result<bool, Error> {
+pub(crate) fn parse_bool(key: &str, value: &str) -> Result<bool, Error> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
@@ -244,126 +168,37 @@ impl Config {
         self
     }
 
-    /// Set one key of the shared vocabulary ([`KEYS`]). `password_env`, `password_file` and
-    /// `defaults_file` read their source at once (so errors surface here).
+    /// Set one key of the shared vocabulary ([`crate::keys::KEYS`]). `password_env`,
+    /// `password_file` and `defaults_file` read their source at once (so errors surface here).
+    /// Unknown keys are an error that lists every known key.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), Error> {
-        match key {
-            "user" => self.user = value.to_string(),
-            "password" => self.password = Secret::new(value),
-            "password_env" => {
-                let v = std::env::var(value).map_err(|_| {
-                    Error::Config(format!("option `password_env`: environment variable `{value}` is not set (or not UTF-8)"))
-                })?;
-                self.password = Secret::new(v);
-            }
-            "password_file" => {
-                let text = std::fs::read_to_string(value).map_err(|e| {
-                    Error::Config(format!(
-                        "option `password_file`: cannot read `{value}`: {e}"
-                    ))
-                })?;
-                self.password = Secret::new(text.lines().next().unwrap_or("").to_string());
-            }
-            "group" => self.group = value.to_string(),
-            "defaults_file" => self.read_option_file(Path::new(value))?,
-            "database" => self.database = (!value.is_empty()).then(|| value.to_string()),
-            "connect_timeout_ms" => self.connect_timeout = parse_ms(key, value, 1)?,
-            "probe_interval_ms" => self.probe_interval = parse_ms(key, value, 1)?,
-            "probe_timeout_ms" => self.probe_timeout = parse_ms(key, value, 1)?,
-            "failover_probe_interval_ms" => self.failover_probe_interval = parse_ms(key, value, 1)?,
-            "fall" => self.fall = parse_u64(key, value)?.clamp(1, 1000) as u32,
-            "rise" => self.rise = parse_u64(key, value)?.clamp(1, 1000) as u32,
-            "failover_timeout_ms" => self.failover_timeout = parse_ms(key, value, 0)?,
-            "read_timeout_ms" => self.read_timeout = Some(parse_ms(key, value, 1)?),
-            "pool_size" => {
-                let n = parse_u64(key, value)?;
-                if n == 0 || n > 10_000 {
-                    return Err(Error::Config(format!(
-                        "option `pool_size`: {n} is outside 1..=10000"
-                    )));
-                }
-                self.pool_size = n as usize;
-            }
-            "init" => self.init_statements.push(value.to_string()),
-            "failback" => self.failback = parse_bool(key, value)?,
-            "event_queue" => self.event_queue = parse_u64(key, value)?.clamp(1, 1 << 20) as usize,
-            "ssl_mode" => {
-                self.ssl_mode = drfailover_mysql::SslMode::parse(value).ok_or_else(|| {
-                    Error::Config(format!(
-                        "option `ssl_mode`: `{value}` is not one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY"
-                    ))
-                })?;
-            }
-            "ssl_ca" => {
-                if !std::path::Path::new(value).is_file() {
-                    return Err(Error::Config(format!(
-                        "option `ssl_ca`: `{value}` is not a readable file"
-                    )));
-                }
-                self.ssl_ca = Some(value.into());
-            }
-            "nameserver" => {
-                if !cfg!(feature = "dns") {
-                    return Err(Error::Config(
-                        "option `nameserver`: this build has no DNS support (feature `dns`)".into(),
-                    ));
-                }
-                let addr = value
-                    .parse::<std::net::SocketAddr>()
-                    .ok()
-                    .or_else(|| {
-                        value
-                            .parse::<std::net::IpAddr>()
-                            .ok()
-                            .map(|ip| (ip, 53).into())
-                    })
-                    .ok_or_else(|| {
-                        Error::Config(format!("option `nameserver`: `{value}` is not ip[:port]"))
-                    })?;
-                self.nameserver = Some(addr);
-            }
-            "dns_min_ttl_ms" => self.dns_min_ttl = parse_ms(key, value, 1)?,
-            "dns_max_ttl_ms" => self.dns_max_ttl = parse_ms(key, value, 1)?,
-            "dns_timeout_ms" => self.dns_timeout = parse_ms(key, value, 1)?,
-            "webhook_url" | "slack_webhook_url" => {
-                if !cfg!(feature = "webhook") {
-                    return Err(Error::Config(format!(
-                        "option `{key}`: this build has no webhook support (feature `webhook`)"
-                    )));
-                }
-                if !(value.starts_with("http://") || value.starts_with("https://")) {
-                    return Err(Error::Config(format!(
-                        "option `{key}`: the URL must start with http:// or https://"
-                    )));
-                }
-                self.webhooks.push(WebhookTarget {
-                    url: value.to_string(),
-                    slack: key == "slack_webhook_url",
-                });
-            }
-            "webhook_timeout_ms" => self.webhook_timeout = parse_ms(key, value, 1)?,
-            "hook_command" => {
-                if value.is_empty() {
-                    return Err(Error::Config(
-                        "option `hook_command`: empty program path".into(),
-                    ));
-                }
-                self.hook_commands.push(value.into());
-            }
-            "hook_timeout_ms" => self.hook_timeout = parse_ms(key, value, 1)?,
-            _ => {
-                let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
-                return Err(Error::Config(format!(
-                    "unknown option `{key}` (known: {})",
-                    known.join(", ")
-                )));
-            }
+        match crate::keys::find(key) {
+            Some(k) => (k.apply)(self, key, value),
+            None => Err(Error::Config(format!(
+                "unknown option `{key}` (known: {})",
+                crate::keys::names().collect::<Vec<_>>().join(", ")
+            ))),
         }
-        Ok(())
+    }
+
+    /// Connection options for `endpoint` under this configuration: credentials, database,
+    /// timeouts and TLS (`ssl_mode`, `ssl_ca`). The one mapping from configuration to
+    /// connection options (the pool, the monitor and the CLI all use it). Cheap.
+    pub fn connect_options(&self, endpoint: &Endpoint) -> drfailover_mysql::ConnectOptions {
+        let mut opts = drfailover_mysql::ConnectOptions::tcp(endpoint.host.clone(), endpoint.port)
+            .user(self.user.clone())
+            .password(self.password.clone());
+        opts.database = self.database.clone();
+        opts.connect_timeout = self.connect_timeout;
+        opts.read_timeout = self.read_timeout;
+        opts.write_timeout = self.read_timeout;
+        opts.ssl_mode = self.ssl_mode;
+        opts.ssl_ca = self.ssl_ca.clone();
+        opts
     }
 
     /// Read `user` and `password` from the `[group]` of a MySQL option file.
-    fn read_option_file(&mut self, path: &Path) -> Result<(), Error> {
+    pub(crate) fn read_option_file(&mut self, path: &Path) -> Result<(), Error> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::Config(format!(
                 "option `defaults_file`: cannot read `{}`: {e}",

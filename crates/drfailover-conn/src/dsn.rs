@@ -2,7 +2,7 @@
 //!
 //! Hosts may be names, IPv4 addresses or bracketed IPv6 (`[::1]:3306`); the port defaults to
 //! 3306. User, password, database and values are percent-decoded. Keys are those of
-//! [`crate::config::KEYS`].
+//! [`crate::keys::KEYS`].
 
 use percent_encoding::percent_decode_str;
 

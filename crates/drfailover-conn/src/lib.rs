@@ -29,6 +29,8 @@ mod dns;
 pub mod dsn;
 mod endpoint;
 mod error;
+pub mod keys;
+mod lifecycle;
 mod monitor;
 mod pool;
 pub mod retry;

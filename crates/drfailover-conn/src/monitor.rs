@@ -16,12 +16,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use drfailover_notify::EventKind;
-use drfailover_probe::{
-    Check, Deadline, Health, HealthTracker, MonitorProbe, Observation, ProbeSet, TrackerConfig,
-};
+use drfailover_probe::{Check, Deadline, MonitorProbe, Observation, ProbeSet};
 
-use crate::retry::Backoff;
-use crate::selection::{select_writer, Candidate};
+use crate::lifecycle::{Effect, Lifecycle, Notice, Policy};
 use crate::shared::{Counters, Shared, Wake};
 
 /// Resolution state of an endpoint given by name.
@@ -65,23 +62,8 @@ pub(crate) struct Monitor {
     /// Readable when `wake` has messages (see [`crate::shared::Shared::wake`]).
     doorbell: UnixStream,
     probes: ProbeSet,
-    /// Per endpoint: probe at the next turn of the loop, whatever the schedule says.
-    due_now: Vec<bool>,
-    /// Per endpoint: when its last probe ended.
-    last_probe: Vec<Instant>,
-    trackers: Vec<HealthTracker>,
-    writable: Vec<bool>,
-    writer: Option<usize>,
-    generation: u64,
-    /// When the current writer was lost, and which it was (for failover events).
-    failover: Option<(Instant, Option<usize>)>,
-    failover_failed_reported: bool,
-    split_brain: Vec<usize>,
-    /// Per endpoint: while it is down, the earliest time to try it again, and how many
-    /// attempts have failed in a row (jittered exponential backoff, so a fleet of clients
-    /// does not reconnect to a restarted server in lock-step).
-    retry_at: Vec<Instant>,
-    down_attempts: Vec<u32>,
+    /// The failover lifecycle: every decision; this thread only carries out its effects.
+    life: Lifecycle,
 }
 
 /// What the first probe round found, sent to `Client::connect`.
@@ -98,12 +80,6 @@ impl Monitor {
         resolver: Option<Resolver>,
     ) -> Monitor {
         let config = &shared.config;
-        let tracker_config = TrackerConfig {
-            interval: config.probe_interval,
-            suspect_interval: config.failover_probe_interval,
-            fall: config.fall,
-            rise: config.rise,
-        };
         let now = Instant::now();
         let n = config.endpoints.len();
         let names = config
@@ -124,20 +100,10 @@ impl Monitor {
                     .map(|i| MonitorProbe::new(shared.options(i)))
                     .collect(),
             ),
-            due_now: vec![true; n],
-            last_probe: vec![now; n],
+            life: Lifecycle::new(Policy::from_config(config), n, now),
             doorbell,
             resolver,
             names,
-            trackers: vec![HealthTracker::new(tracker_config, now); n],
-            writable: vec![false; n],
-            writer: None,
-            generation: 0,
-            failover: None,
-            failover_failed_reported: false,
-            split_brain: Vec::new(),
-            retry_at: vec![now; n],
-            down_attempts: vec![0; n],
             shared,
             wake,
         }
@@ -152,10 +118,9 @@ impl Monitor {
             .collect();
         let observations = self.probes.probe_all(&batch);
         for (i, obs) in observations.iter().enumerate() {
+            self.life.probe_started(i);
             self.observed(i, obs.clone());
         }
-        self.decide();
-        self.due_now.iter_mut().for_each(|d| *d = false);
         let _ = first_round.send(FirstRound { observations });
         loop {
             self.refresh_names();
@@ -165,7 +130,7 @@ impl Monitor {
                 if self.probes.is_running(i) {
                     continue;
                 }
-                let due = self.due_at(i, now);
+                let due = self.life.due_at(i, now);
                 if due <= now {
                     self.start_probe(i);
                 } else {
@@ -175,10 +140,8 @@ impl Monitor {
             for name in self.names.iter().flatten() {
                 next = next.min(name.next_resolve);
             }
-            if let Some((since, _)) = self.failover {
-                if !self.failover_failed_reported {
-                    next = next.min(since + self.shared.config.failover_timeout);
-                }
+            if let Some(at) = self.life.next_deadline() {
+                next = next.min(at);
             }
             let woken = self
                 .probes
@@ -188,77 +151,35 @@ impl Monitor {
                 while matches!(self.doorbell.read(&mut sink), Ok(n) if n > 0) {}
             }
             loop {
-                match self.wake.try_recv() {
+                let effects = match self.wake.try_recv() {
                     Ok(Wake::Shutdown) | Err(crossbeam_channel::TryRecvError::Disconnected) => {
                         return
                     }
-                    Ok(Wake::Failure(i)) => self.statement_failed(i),
-                    Ok(Wake::ReadOnly(i)) => {
-                        self.writable[i] = false;
-                        self.trackers[i].report_hard_failure(Instant::now());
-                        self.due_now[i] = true;
+                    Ok(Wake::Failure(i)) => {
+                        self.resolve_soon(i);
+                        self.life.statement_failed(i, Instant::now())
                     }
+                    Ok(Wake::ReadOnly(i)) => self.life.read_only(i, Instant::now()),
                     Err(crossbeam_channel::TryRecvError::Empty) => break,
-                }
+                };
+                self.apply(effects);
             }
+            // Results in the order they came: a dead writer is acted on before the others.
             for (i, obs) in woken.finished {
                 self.observed(i, obs);
-                // A dead writer is acted on at once, before any other result.
-                if Some(i) == self.writer && !self.writable_and_usable(i) {
-                    self.decide();
-                }
             }
-            self.decide();
+            let effects = self.life.tick(Instant::now());
+            self.apply(effects);
         }
     }
 
-    /// Application traffic saw a hard failure (RST/EOF, refused) on endpoint `i`: it becomes
-    /// suspect and is probed now; if it is the writer, every other endpoint is probed now too,
-    /// so the failover starts at once instead of at the next scheduled probe.
-    fn statement_failed(&mut self, i: usize) {
-        self.trackers[i].report_hard_failure(Instant::now());
-        self.resolve_soon(i);
-        if Some(i) == self.writer {
-            self.due_now.iter_mut().for_each(|d| *d = true);
-        } else {
-            self.due_now[i] = true;
-        }
-        // A probe already in flight on a dead node ends within its deadline (at once on
-        // RST/EOF); a fresh one is not needed on top of it.
-    }
-
-    /// Start probing endpoint `i`. A probe that has to log in again (its monitor connection
-    /// was lost) on an endpoint not in use (down, or not yet seen) gets `connect_timeout`, so a
-    /// loaded server is not abandoned mid-login; otherwise `probe_timeout`, which bounds how
-    /// fast a silent writer is noticed.
+    /// Start probing endpoint `i`, with the budget the lifecycle gives it.
     fn start_probe(&mut self, i: usize) {
-        self.due_now[i] = false;
-        let config = &self.shared.config;
-        let login = !self.probes.probe(i).is_connected();
-        let idle = matches!(self.trackers[i].state(), Health::Down | Health::Unknown);
-        let budget = if login && idle {
-            config.probe_timeout.max(config.connect_timeout)
-        } else {
-            config.probe_timeout
-        };
+        self.life.probe_started(i);
+        let budget = self
+            .life
+            .probe_budget(i, !self.probes.probe(i).is_connected());
         self.probes.start(i, Check::Role, Deadline::after(budget));
-    }
-
-    /// When endpoint `i` should be probed next: its tracker's schedule; every
-    /// `failover_probe_interval` while there is no writer; a down endpoint not before its
-    /// backoff (but at once after its address changed).
-    fn due_at(&self, i: usize, now: Instant) -> Instant {
-        if self.due_now[i] {
-            return now;
-        }
-        let mut at = self.trackers[i].next_probe_at();
-        if self.writer.is_none() {
-            at = at.min(self.last_probe[i] + self.shared.config.failover_probe_interval);
-        }
-        if self.trackers[i].state() == Health::Down {
-            at = at.max(self.retry_at[i]);
-        }
-        at
     }
 
     /// A failure on a named endpoint: ask again as soon as the answer held can have changed
@@ -305,7 +226,7 @@ impl Monitor {
                     name.valid_until = now + valid_for.max(floor) + Duration::from_millis(2);
                     let clamped = valid_for.clamp(config.dns_min_ttl, config.dns_max_ttl);
                     name.next_resolve = now + jitter_down(clamped);
-                    if self.writer.is_none() {
+                    if self.life.writer().is_none() {
                         name.next_resolve = name.next_resolve.min(name.valid_until);
                     }
                     let old = name.current.replace(ip);
@@ -351,207 +272,109 @@ impl Monitor {
         log::warn!(target: "drfailover", "{name} now resolves to {ip} (was {old})");
         self.shared.notifier.publish(
             self.shared
-                .event(EventKind::DnsChanged, self.generation)
+                .event(EventKind::DnsChanged, self.life.generation())
                 .endpoint(name)
                 .reason(format!("{old} -> {ip}")),
         );
-        let config = TrackerConfig {
-            interval: self.shared.config.probe_interval,
-            suspect_interval: self.shared.config.failover_probe_interval,
-            fall: self.shared.config.fall,
-            rise: self.shared.config.rise,
-        };
-        self.trackers[i] = HealthTracker::new(config, Instant::now());
-        // The old address's backoff never delays trying the new one: probe it now.
-        self.retry_at[i] = Instant::now();
-        self.down_attempts[i] = 0;
-        self.writable[i] = false;
-        self.due_now[i] = true;
         // If it was the writer, this drops it (connections to the old address: idle ones close
         // now, leased ones on release); the probe started next may adopt the new address.
-        self.decide();
-    }
-
-    /// A down endpoint is tried again after a jittered, growing pause: from
-    /// `failover_probe_interval` up to `probe_interval`, uniform below that ceiling.
-    fn back_off_if_down(&mut self, i: usize) {
-        if self.trackers[i].state() != Health::Down {
-            self.down_attempts[i] = 0;
-            return;
-        }
-        let backoff = Backoff {
-            base: self.shared.config.failover_probe_interval,
-            cap: self.shared.config.probe_interval,
-        };
-        self.retry_at[i] = Instant::now() + backoff.delay(self.down_attempts[i]);
-        self.down_attempts[i] = self.down_attempts[i].saturating_add(1);
-    }
-
-    fn writable_and_usable(&self, i: usize) -> bool {
-        self.writable[i] && self.trackers[i].is_usable()
+        let effects = self.life.address_changed(i, Instant::now());
+        self.apply(effects);
     }
 
     /// Act on the result of a probe of endpoint `i`.
     fn observed(&mut self, i: usize, obs: Observation) {
-        self.last_probe[i] = Instant::now();
         Counters::bump(&self.shared.counters.probes);
-        let transition = self.trackers[i].observe(obs.class, Instant::now());
-        self.back_off_if_down(i);
-        // A live node's role is what the probe just read. A failed probe does not erase the
-        // last known role: the writer survives a single slow probe (suspect) and is dropped
-        // when the tracker declares it down (after `fall` failures, at once when refused).
-        if obs.class.is_alive() {
-            self.writable[i] = obs.writable();
-        } else if self.trackers[i].state() == Health::Down {
-            self.writable[i] = false;
-        }
-        {
-            let mut status = self.shared.status();
-            let s = &mut status[i];
-            s.health = self.trackers[i].state();
-            s.writable = self.writable[i];
-            s.last_outcome = Some(obs.class);
-        }
-        if let Some(t) = transition {
-            let name = self.shared.endpoint_name(i);
-            match t.to {
-                Health::Down => {
-                    log::warn!(target: "drfailover", "endpoint {name} down: {} {}", obs.class, obs.detail);
-                    // Drop it as writer first, so the statements aborted below retry against
-                    // the next writer instead of reconnecting to the dead one.
-                    if Some(i) == self.writer {
-                        self.decide();
+        let effects =
+            self.life
+                .observe(i, obs.class, obs.writable(), &reason(&obs), Instant::now());
+        self.apply(effects);
+    }
+
+    /// Carry out the lifecycle's effects, in order.
+    fn apply(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::SetWriter { writer, generation } => {
+                    self.shared.set_writer(writer, generation);
+                    match writer {
+                        Some(w) => {
+                            log::info!(target: "drfailover", "writer {} (generation {generation})", self.shared.endpoint_name(w))
+                        }
+                        None => {
+                            log::warn!(target: "drfailover", "no writer (generation {generation})")
+                        }
                     }
-                    // In-flight abort: whatever is still leased to a dead node (the writer, or
-                    // the writer just lost) is blocked on it; shut those sockets now.
+                }
+                Effect::CloseStale(generation) => self.shared.pool.close_stale(generation),
+                Effect::AbortEndpoint(i) => {
+                    // In-flight abort: whatever is still leased to a dead node is blocked on
+                    // it; shut those sockets now.
                     let n = self.shared.pool.abort_endpoint(i);
                     self.shared
                         .counters
                         .aborted
                         .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-                    self.shared.notifier.publish(
-                        self.shared
-                            .event(EventKind::EndpointDown, self.generation)
-                            .endpoint(name)
-                            .reason(reason(&obs)),
-                    );
                 }
-                Health::Up if t.from == Health::Down => {
-                    log::info!(target: "drfailover", "endpoint {name} up");
-                    self.shared.notifier.publish(
-                        self.shared
-                            .event(EventKind::EndpointUp, self.generation)
-                            .endpoint(name)
-                            .reason(obs.class.as_str()),
-                    );
+                Effect::Status {
+                    endpoint,
+                    health,
+                    writable,
+                    outcome,
+                } => {
+                    let mut status = self.shared.status();
+                    let s = &mut status[endpoint];
+                    s.health = health;
+                    s.writable = writable;
+                    s.last_outcome = Some(outcome);
                 }
-                _ => {}
+                Effect::WriterLost => self.names_follow_ttl(),
+                Effect::FailoverCounted => Counters::bump(&self.shared.counters.failovers),
+                Effect::Publish(notice) => self.publish(notice),
             }
         }
     }
 
-    fn decide(&mut self) {
-        let candidates: Vec<Candidate> = (0..self.probes.len())
-            .map(|i| Candidate {
-                usable: self.trackers[i].is_usable(),
-                writable: self.writable[i],
-            })
-            .collect();
-        let selection = select_writer(self.writer, &candidates, self.shared.config.failback);
-        let now = Instant::now();
-        if selection.writer != self.writer {
-            let old = self.writer;
-            if let Some(old) = old {
-                if self.failover.is_none() {
-                    self.failover = Some((now, Some(old)));
-                    self.failover_failed_reported = false;
-                    self.shared.notifier.publish(
-                        self.shared
-                            .event(EventKind::FailoverStarted, self.generation)
-                            .writers(Some(self.shared.endpoint_name(old)), None)
-                            .reason(
-                                self.shared.status()[old]
-                                    .last_outcome
-                                    .map_or("", |c| c.as_str()),
-                            ),
-                    );
-                }
+    fn publish(&self, n: Notice) {
+        let name = |i: usize| self.shared.endpoint_name(i);
+        let mut event = self.shared.event(n.kind, n.generation);
+        match n.kind {
+            EventKind::EndpointDown => {
+                let endpoint = n.endpoint.map(name).unwrap_or_default();
+                log::warn!(target: "drfailover", "endpoint {endpoint} down: {}", n.reason);
+                event = event.endpoint(endpoint);
             }
-            self.writer = selection.writer;
-            match selection.writer {
-                Some(new) => {
-                    self.generation += 1;
-                    self.shared.set_writer(Some(new), self.generation);
-                    self.shared.pool.close_stale(self.generation);
-                    let new_name = self.shared.endpoint_name(new);
-                    match self.failover.take() {
-                        Some((since, old)) => {
-                            Counters::bump(&self.shared.counters.failovers);
-                            let old_name = old.map(|o| self.shared.endpoint_name(o));
-                            log::warn!(target: "drfailover", "failover {} -> {new_name} in {:?}", old_name.as_deref().unwrap_or("none"), since.elapsed());
-                            self.shared.notifier.publish(
-                                self.shared
-                                    .event(EventKind::FailoverCompleted, self.generation)
-                                    .writers(old_name, Some(new_name))
-                                    .duration(since.elapsed()),
-                            );
-                        }
-                        None => {
-                            log::info!(target: "drfailover", "writer {new_name} (generation {})", self.generation);
-                            self.shared.notifier.publish(
-                                self.shared
-                                    .event(EventKind::Connected, self.generation)
-                                    .writers(None, Some(new_name)),
-                            );
-                        }
-                    }
-                }
-                None => {
-                    self.shared.set_writer(None, self.generation);
-                    self.names_follow_ttl();
-                    if let Some(old) = old {
-                        // The old writer's idle connections are useless now.
-                        if self.trackers[old].state() == Health::Down {
-                            self.shared.pool.abort_endpoint(old);
-                        } else {
-                            self.shared.pool.close_stale(u64::MAX);
-                        }
-                    }
-                }
+            EventKind::EndpointUp => {
+                let endpoint = n.endpoint.map(name).unwrap_or_default();
+                log::info!(target: "drfailover", "endpoint {endpoint} up");
+                event = event.endpoint(endpoint);
             }
-        }
-        if let Some((since, old)) = self.failover {
-            if !self.failover_failed_reported
-                && since.elapsed() >= self.shared.config.failover_timeout
-            {
-                self.failover_failed_reported = true;
-                self.shared.notifier.publish(
-                    self.shared
-                        .event(EventKind::FailoverFailed, self.generation)
-                        .writers(old.map(|o| self.shared.endpoint_name(o)), None)
-                        .duration(since.elapsed())
-                        .reason("no writable node found within failover_timeout_ms"),
-                );
-            }
-        }
-        if selection.split_brain != self.split_brain {
-            if !selection.split_brain.is_empty() {
-                let others: Vec<String> = selection
-                    .split_brain
-                    .iter()
-                    .map(|&i| self.shared.endpoint_name(i))
-                    .collect();
+            EventKind::SplitBrain => {
+                let others: Vec<String> = n.others.iter().map(|&i| name(i)).collect();
                 log::error!(target: "drfailover", "split brain: {} also writable", others.join(", "));
-                self.shared.notifier.publish(
-                    self.shared
-                        .event(EventKind::SplitBrain, self.generation)
-                        .writers(selection.writer.map(|w| self.shared.endpoint_name(w)), None)
-                        .endpoint(others.join(","))
-                        .reason("more than one node is writable; keeping the current writer"),
-                );
+                event = event
+                    .writers(n.old_writer.map(name), None)
+                    .endpoint(others.join(","));
             }
-            self.split_brain = selection.split_brain;
+            EventKind::FailoverCompleted => {
+                let (old, new) = (n.old_writer.map(name), n.new_writer.map(name));
+                log::warn!(target: "drfailover", "failover {} -> {} in {:?}", old.as_deref().unwrap_or("none"), new.as_deref().unwrap_or("none"), n.duration.unwrap_or_default());
+                event = event.writers(old, new);
+            }
+            _ => {
+                event = event.writers(n.old_writer.map(name), n.new_writer.map(name));
+                if let Some(i) = n.endpoint {
+                    event = event.endpoint(name(i));
+                }
+            }
         }
+        if let Some(d) = n.duration {
+            event = event.duration(d);
+        }
+        if !n.reason.is_empty() {
+            event = event.reason(n.reason);
+        }
+        self.shared.notifier.publish(event);
     }
 }
 

@@ -89,7 +89,7 @@ impl Shared {
         let endpoint_options = config
             .endpoints
             .iter()
-            .map(|e| Mutex::new(connect_options(&config, e)))
+            .map(|e| Mutex::new(config.connect_options(e)))
             .collect();
         let status = config
             .endpoints
@@ -163,18 +163,4 @@ impl Shared {
     pub fn ring(&self) {
         let _ = (&self.doorbell).write(&[1]);
     }
-}
-
-/// Connection options for `endpoint` under `config`.
-pub(crate) fn connect_options(config: &Config, endpoint: &Endpoint) -> ConnectOptions {
-    let mut opts = ConnectOptions::tcp(endpoint.host.clone(), endpoint.port)
-        .user(config.user.clone())
-        .password(config.password.clone());
-    opts.database = config.database.clone();
-    opts.connect_timeout = config.connect_timeout;
-    opts.read_timeout = config.read_timeout;
-    opts.write_timeout = config.read_timeout;
-    opts.ssl_mode = config.ssl_mode;
-    opts.ssl_ca = config.ssl_ca.clone();
-    opts
 }

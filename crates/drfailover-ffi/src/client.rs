@@ -123,8 +123,8 @@ fn connect(
 
 /// Connect from a DSN `mysql://user[:password]@host1[:port],host2[:port]/db?key=value&…`
 /// (hosts in priority order; keys as for `dr_config_set`). Starts the client's monitor and
-/// notifier threads and probes every endpoint once — blocks up to about `probe_timeout_ms`
-/// per endpoint — then returns, with or without a writer (see `dr_wait_ready`). On success
+/// notifier threads and probes every endpoint once, all at once — blocks up to about
+/// `probe_timeout_ms` — then returns, with or without a writer (see `dr_wait_ready`). On success
 /// `*out` is a client the caller owns and must pass to `dr_close`.
 /// Fails with `DR_E_CONFIG` (malformed DSN; the message names the part) or `DR_E_AUTH`
 /// (every endpoint rejected the credentials). Thread-safe.

@@ -33,13 +33,18 @@ pub unsafe extern "C" fn dr_config_new(out: *mut *mut dr_config) -> dr_status {
     })
 }
 
-/// Set one key, with the same vocabulary as the DSN's query string (`user`, `password`,
-/// `password_env`, `password_file`, `defaults_file`, `group`, `database`,
-/// `connect_timeout_ms`, `probe_interval_ms`, `probe_timeout_ms`, `fall`, `rise`,
-/// `failover_timeout_ms`, `pool_size`, `init` (repeatable), `failback`, …), plus `host`:
-/// `"host[:port]"` appends an endpoint (priority in call order), and `dsn`: a whole DSN that
-/// replaces everything set so far (set it first, then override keys). Errors name the key.
-/// Does not block (password files are read here).
+/// Set one key, with the same vocabulary as the DSN's query string. `host`: `"host[:port]"`
+/// appends an endpoint (priority in call order); `dsn`: a whole DSN that replaces everything
+/// set so far (set it first, then override keys). Errors name the key; an unknown key's error
+/// lists every known key. Does not block (password files are read here).
+///
+/// Keys (generated from the library's key table; see the README for defaults):
+/// `user`, `password`, `password_env`, `password_file`, `group`, `defaults_file`, `database`,
+/// `host`, `dsn`, `connect_timeout_ms`, `probe_interval_ms`, `probe_timeout_ms`,
+/// `failover_probe_interval_ms`, `fall`, `rise`, `failover_timeout_ms`, `read_timeout_ms`,
+/// `pool_size`, `init`, `failback`, `event_queue`, `ssl_mode`, `ssl_ca`, `nameserver`,
+/// `dns_min_ttl_ms`, `dns_max_ttl_ms`, `dns_timeout_ms`, `webhook_url`, `slack_webhook_url`,
+/// `webhook_timeout_ms`, `hook_command`, `hook_timeout_ms`.
 ///
 /// # Safety
 /// `config` must be NULL or a live `dr_config`; `key` and `value` NULL or NUL-terminated.
@@ -56,16 +61,6 @@ pub unsafe extern "C" fn dr_config_set(
         let key = unsafe { c_str(key, "key", MAX_SHORT) }?;
         // SAFETY: per the contract.
         let value = unsafe { c_str(value, "value", MAX_SHORT) }?;
-        if key == "dsn" {
-            cfg.config = Config::from_dsn(value).map_err(Failure::from)?;
-            return Ok(());
-        }
-        if key == "host" {
-            let dsn = format!("mysql://{value}");
-            let parsed = Config::from_dsn(&dsn).map_err(Failure::from)?;
-            cfg.config.endpoints.extend(parsed.endpoints);
-            return Ok(());
-        }
         cfg.config.set(key, value).map_err(Failure::from)
     })
 }

@@ -32,6 +32,7 @@ pub struct Error {
     sqlstate: String,
     message: String,
     class: ErrorClass,
+    os_errno: Option<i32>,
 }
 
 impl Error {
@@ -50,6 +51,7 @@ impl Error {
             sqlstate: sqlstate.to_string(),
             message: message.to_string(),
             class,
+            os_errno: os_errno(errno, message),
         }
     }
 
@@ -60,6 +62,7 @@ impl Error {
             sqlstate: "HY000".into(),
             message: format!("{what}: deadline expired"),
             class: ErrorClass::Timeout,
+            os_errno: None,
         }
     }
 
@@ -70,6 +73,7 @@ impl Error {
             sqlstate: "HY000".into(),
             message: message.into(),
             class: ErrorClass::InvalidArgument,
+            os_errno: None,
         }
     }
 
@@ -80,6 +84,7 @@ impl Error {
             sqlstate: "HY000".into(),
             message: message.into(),
             class: ErrorClass::ConnectionLost,
+            os_errno: None,
         }
     }
 
@@ -102,6 +107,30 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         self.class
     }
+
+    /// The operating system's errno behind a failed connect (2002/2003), when the C client
+    /// reported one (e.g. 111 `ECONNREFUSED`, 110 `ETIMEDOUT`, 113 `EHOSTUNREACH`).
+    pub fn os_errno(&self) -> Option<i32> {
+        self.os_errno
+    }
+
+    /// Nothing listens at the address: the connect was refused (RST), so the process is gone.
+    pub fn refused(&self) -> bool {
+        self.os_errno.is_some_and(|n| {
+            std::io::Error::from_raw_os_error(n).kind() == std::io::ErrorKind::ConnectionRefused
+        })
+    }
+}
+
+/// The OS errno Connector/C appends to "can't connect" messages (`… on 'host' (111)`): the
+/// only place the C API reports it. Parsed once, here, so no caller searches messages.
+fn os_errno(errno: u32, message: &str) -> Option<i32> {
+    if errno != 2002 && errno != 2003 {
+        return None;
+    }
+    let inner = message.trim_end().strip_suffix(')')?;
+    let open = inner.rfind('(')?;
+    inner[open + 1..].trim().parse().ok().filter(|n| *n > 0)
 }
 
 impl fmt::Display for Error {
@@ -197,6 +226,28 @@ mod tests {
         assert_eq!(
             Error::from_server(2002, "HY000", "Can't connect").class(),
             ErrorClass::ConnectionLost
+        );
+    }
+
+    #[test]
+    fn the_os_errno_of_a_failed_connect_is_typed() {
+        let e = Error::from_server(
+            2002,
+            "HY000",
+            "Can't connect to server on '127.0.0.1' (111)",
+        );
+        assert_eq!(e.os_errno(), Some(111));
+        assert!(e.refused());
+        let e = Error::from_server(2003, "HY000", "Can't connect to MySQL server on 'h' (110)");
+        assert_eq!(e.os_errno(), Some(110));
+        assert!(!e.refused());
+        assert_eq!(
+            Error::from_server(2013, "HY000", "Lost (111)").os_errno(),
+            None
+        );
+        assert_eq!(
+            Error::from_server(2003, "HY000", "Can't connect").os_errno(),
+            None
         );
     }
 

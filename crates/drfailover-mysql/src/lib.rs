@@ -39,7 +39,7 @@ mod socket;
 
 pub use connection::{Connection, Done, QueryFailure, Step};
 pub use deadline::Deadline;
-pub use error::{Error, ErrorClass};
+pub use error::{classify as classify_errno, Error, ErrorClass};
 pub use nonblocking::{PollSet, Ready, Wait};
 pub use options::{ConnectOptions, Secret, SslMode};
 pub use result::QueryResult;

@@ -30,6 +30,7 @@ pub fn probe_handshake(addr: SocketAddr, deadline: Deadline) -> (Observation, Op
                 latency,
                 role: None,
                 detail: greeting.server_version.clone(),
+                error: None,
             },
             Some(greeting),
         ),
@@ -39,6 +40,7 @@ pub fn probe_handshake(addr: SocketAddr, deadline: Deadline) -> (Observation, Op
                 latency,
                 role: None,
                 detail,
+                error: None,
             },
             None,
         ),
@@ -138,11 +140,7 @@ pub fn parse_greeting(payload: &[u8]) -> Result<Greeting, (OutcomeClass, String)
                 message = &message[6..];
             }
             let text = format!("{errno}: {}", String::from_utf8_lossy(message));
-            let class = match errno {
-                1040 | 1203 => OutcomeClass::TooManyConnections,
-                1045 | 1698 => OutcomeClass::AuthFailed,
-                _ => OutcomeClass::ProtocolError,
-            };
+            let class = OutcomeClass::from_class(drfailover_mysql::classify_errno(errno.into()));
             Err((class, text))
         }
         Some(other) => Err((

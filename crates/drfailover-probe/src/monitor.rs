@@ -357,6 +357,7 @@ impl MonitorProbe {
             latency: started.elapsed(),
             role,
             detail,
+            error: None,
         })
     }
 
@@ -373,6 +374,7 @@ impl MonitorProbe {
             latency: started.elapsed(),
             role: None,
             detail: e.to_string(),
+            error: Some(e),
         })
     }
 }

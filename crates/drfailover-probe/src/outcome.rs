@@ -59,21 +59,23 @@ impl OutcomeClass {
         }
     }
 
-    /// The class of a client error.
+    /// The class of a client error: its [`ErrorClass`] (the one errno table, owned by
+    /// drfailover-mysql) and, for a failed connect, the OS errno (refused = RST).
     pub fn from_error(e: &Error) -> OutcomeClass {
-        match e.class() {
+        if e.refused() {
+            return OutcomeClass::Refused;
+        }
+        OutcomeClass::from_class(e.class())
+    }
+
+    /// The outcome a failure of class `class` means for a probe.
+    pub fn from_class(class: ErrorClass) -> OutcomeClass {
+        match class {
             ErrorClass::Timeout => OutcomeClass::TimedOut,
             ErrorClass::Auth => OutcomeClass::AuthFailed,
             ErrorClass::Tls => OutcomeClass::TlsFailed,
             ErrorClass::TooManyConnections => OutcomeClass::TooManyConnections,
             ErrorClass::ReadOnly => OutcomeClass::ReadOnly,
-            ErrorClass::ConnectionLost if e.errno() == 2003 || e.errno() == 2002 => {
-                if e.message().contains("111") || e.message().to_lowercase().contains("refused") {
-                    OutcomeClass::Refused
-                } else {
-                    OutcomeClass::ConnectionLost
-                }
-            }
             ErrorClass::ConnectionLost => OutcomeClass::ConnectionLost,
             _ => OutcomeClass::ProtocolError,
         }
@@ -135,6 +137,9 @@ pub struct Observation {
     pub role: Option<Role>,
     /// What happened, e.g. the server error message.
     pub detail: String,
+    /// The client error behind a failed probe (typed: errno, SQLSTATE, class, OS errno), when
+    /// it came from the MySQL client; `None` for successes and pure-Rust probes.
+    pub error: Option<Error>,
 }
 
 impl Observation {

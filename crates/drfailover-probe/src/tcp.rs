@@ -34,5 +34,6 @@ pub fn probe_tcp(addr: SocketAddr, deadline: Deadline) -> Observation {
         latency,
         role: None,
         detail,
+        error: None,
     }
 }

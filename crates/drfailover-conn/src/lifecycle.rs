@@ -1,0 +1,426 @@
+//! The failover lifecycle as one pure state machine: endpoint health, writer choice,
+//! generations, in-flight abort, events, backoff and the probe schedule. Inputs are probe
+//! observations, statement errors, address changes and time (always passed in: the clock is
+//! injected); outputs are [`Effect`]s the monitor thread carries out. No I/O, no locks, no
+//! sleeping: every policy of DESIGN §3 is unit-tested here without servers.
+
+use std::time::{Duration, Instant};
+
+use drfailover_notify::EventKind;
+use drfailover_probe::{Health, HealthTracker, OutcomeClass, TrackerConfig};
+
+use crate::retry::Backoff;
+use crate::selection::{select_writer, Candidate};
+
+/// The policy knobs, from [`crate::Config`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Policy {
+    pub tracker: TrackerConfig,
+    pub failback: bool,
+    pub failover_timeout: Duration,
+    /// Probe deadline of endpoints in use (bounds silent-fault detection).
+    pub probe_timeout: Duration,
+    /// Login deadline of a probe of an endpoint not in use (down or not yet seen).
+    pub connect_timeout: Duration,
+}
+
+impl Policy {
+    pub fn from_config(config: &crate::Config) -> Policy {
+        Policy {
+            tracker: TrackerConfig {
+                interval: config.probe_interval,
+                suspect_interval: config.failover_probe_interval,
+                fall: config.fall,
+                rise: config.rise,
+            },
+            failback: config.failback,
+            failover_timeout: config.failover_timeout,
+            probe_timeout: config.probe_timeout,
+            connect_timeout: config.connect_timeout,
+        }
+    }
+}
+
+/// An event to publish; endpoints are indices (the monitor names them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Notice {
+    pub kind: EventKind,
+    pub generation: u64,
+    pub endpoint: Option<usize>,
+    /// Extra endpoints (split brain: the other writable nodes).
+    pub others: Vec<usize>,
+    pub old_writer: Option<usize>,
+    pub new_writer: Option<usize>,
+    pub duration: Option<Duration>,
+    pub reason: String,
+}
+
+impl Notice {
+    fn new(kind: EventKind, generation: u64) -> Notice {
+        Notice {
+            kind,
+            generation,
+            endpoint: None,
+            others: Vec::new(),
+            old_writer: None,
+            new_writer: None,
+            duration: None,
+            reason: String::new(),
+        }
+    }
+}
+
+/// What the monitor must do, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// Publish the writer (and generation) to callers.
+    SetWriter {
+        writer: Option<usize>,
+        generation: u64,
+    },
+    /// Close connections of generations before this one (idle now, leased on release).
+    CloseStale(u64),
+    /// Shut down the sockets of connections to this endpoint (in-flight abort).
+    AbortEndpoint(usize),
+    /// Publish an event.
+    Publish(Notice),
+    /// Record the endpoint's state for `Client::state`.
+    Status {
+        endpoint: usize,
+        health: Health,
+        writable: bool,
+        outcome: OutcomeClass,
+    },
+    /// The writer was lost: names should be asked again as soon as their TTL allows.
+    WriterLost,
+    /// A failover completed (for the counter).
+    FailoverCounted,
+}
+
+/// One endpoint's state.
+#[derive(Clone, Debug)]
+struct EndpointState {
+    tracker: HealthTracker,
+    /// The latest probe saw it writable (kept through a single failed probe).
+    writable: bool,
+    last_outcome: Option<OutcomeClass>,
+    /// While down: the earliest time to try again, and failed attempts in a row.
+    retry_at: Instant,
+    down_attempts: u32,
+    /// Probe at the next opportunity, whatever the schedule says.
+    due_now: bool,
+    last_probe: Instant,
+}
+
+/// The lifecycle of one client's endpoints. Cheap; every method is O(endpoints).
+pub(crate) struct Lifecycle {
+    policy: Policy,
+    endpoints: Vec<EndpointState>,
+    writer: Option<usize>,
+    generation: u64,
+    /// When the writer was lost and which it was.
+    failover: Option<(Instant, Option<usize>)>,
+    failover_failed_reported: bool,
+    split_brain: Vec<usize>,
+    /// Uniform random duration in `[0, ceiling]` (full jitter); injected for tests.
+    jitter: fn(Duration) -> Duration,
+}
+
+/// Uniform random duration in `[0, ceiling]`.
+pub(crate) fn random_jitter(ceiling: Duration) -> Duration {
+    use rand::Rng;
+    Duration::from_nanos(rand::thread_rng().gen_range(0..=ceiling.as_nanos() as u64))
+}
+
+impl Lifecycle {
+    pub fn new(policy: Policy, endpoints: usize, now: Instant) -> Lifecycle {
+        Lifecycle::with_jitter(policy, endpoints, now, random_jitter)
+    }
+
+    pub fn with_jitter(
+        policy: Policy,
+        endpoints: usize,
+        now: Instant,
+        jitter: fn(Duration) -> Duration,
+    ) -> Lifecycle {
+        Lifecycle {
+            endpoints: (0..endpoints)
+                .map(|_| EndpointState {
+                    tracker: HealthTracker::new(policy.tracker, now),
+                    writable: false,
+                    last_outcome: None,
+                    retry_at: now,
+                    down_attempts: 0,
+                    due_now: true,
+                    last_probe: now,
+                })
+                .collect(),
+            policy,
+            writer: None,
+            generation: 0,
+            failover: None,
+            failover_failed_reported: false,
+            split_brain: Vec::new(),
+            jitter,
+        }
+    }
+
+    pub fn writer(&self) -> Option<usize> {
+        self.writer
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn health(&self, i: usize) -> Health {
+        self.endpoints[i].tracker.state()
+    }
+
+    /// When endpoint `i` should be probed next: its tracker's schedule; every
+    /// `failover_probe_interval` while there is no writer; a down endpoint not before its
+    /// backoff; at once when something asked for it.
+    pub fn due_at(&self, i: usize, now: Instant) -> Instant {
+        let e = &self.endpoints[i];
+        if e.due_now {
+            return now;
+        }
+        let mut at = e.tracker.next_probe_at();
+        if self.writer.is_none() {
+            at = at.min(e.last_probe + self.policy.tracker.suspect_interval);
+        }
+        if e.tracker.state() == Health::Down {
+            at = at.max(e.retry_at);
+        }
+        at
+    }
+
+    /// The deadline budget of a probe of `i` starting now: `connect_timeout` for a login to an
+    /// endpoint not in use (a loaded server is not abandoned mid-login), else `probe_timeout`.
+    pub fn probe_budget(&self, i: usize, needs_login: bool) -> Duration {
+        let idle = matches!(self.health(i), Health::Down | Health::Unknown);
+        if needs_login && idle {
+            self.policy.probe_timeout.max(self.policy.connect_timeout)
+        } else {
+            self.policy.probe_timeout
+        }
+    }
+
+    /// A probe of `i` starts now.
+    pub fn probe_started(&mut self, i: usize) {
+        self.endpoints[i].due_now = false;
+    }
+
+    /// When the failover timeout falls, if a failover is running and not yet reported.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match self.failover {
+            Some((since, _)) if !self.failover_failed_reported => {
+                Some(since + self.policy.failover_timeout)
+            }
+            _ => None,
+        }
+    }
+
+    /// A probe of `i` ended at `now` with `class`; `writable` is what it read.
+    pub fn observe(
+        &mut self,
+        i: usize,
+        class: OutcomeClass,
+        writable: bool,
+        reason: &str,
+        now: Instant,
+    ) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        let e = &mut self.endpoints[i];
+        e.last_probe = now;
+        e.last_outcome = Some(class);
+        let transition = e.tracker.observe(class, now);
+        // Backoff of a down endpoint: jittered, growing from the suspect interval to the
+        // probe interval, so a fleet does not reconnect to a restarted server in lock-step.
+        if e.tracker.state() == Health::Down {
+            let backoff = Backoff {
+                base: self.policy.tracker.suspect_interval,
+                cap: self.policy.tracker.interval,
+            };
+            e.retry_at = now + (self.jitter)(backoff.ceiling(e.down_attempts));
+            e.down_attempts = e.down_attempts.saturating_add(1);
+        } else {
+            e.down_attempts = 0;
+        }
+        // A live node's role is what the probe just read. A failed probe does not erase the
+        // last known role: the writer survives a single slow probe (suspect) and is dropped
+        // when the tracker declares it down (after `fall` failures, at once when refused).
+        if class.is_alive() {
+            e.writable = writable;
+        } else if e.tracker.state() == Health::Down {
+            e.writable = false;
+        }
+        fx.push(Effect::Status {
+            endpoint: i,
+            health: e.tracker.state(),
+            writable: e.writable,
+            outcome: class,
+        });
+        if let Some(t) = transition {
+            match t.to {
+                Health::Down => {
+                    // Drop it as writer first, so the statements aborted below retry against
+                    // the next writer instead of reconnecting to the dead one.
+                    if Some(i) == self.writer {
+                        self.decide(now, &mut fx);
+                    }
+                    fx.push(Effect::AbortEndpoint(i));
+                    let mut n = Notice::new(EventKind::EndpointDown, self.generation);
+                    n.endpoint = Some(i);
+                    n.reason = reason.to_string();
+                    fx.push(Effect::Publish(n));
+                }
+                Health::Up if t.from == Health::Down => {
+                    let mut n = Notice::new(EventKind::EndpointUp, self.generation);
+                    n.endpoint = Some(i);
+                    n.reason = class.as_str().to_string();
+                    fx.push(Effect::Publish(n));
+                }
+                _ => {}
+            }
+        }
+        self.decide(now, &mut fx);
+        fx
+    }
+
+    /// A statement saw a hard failure (RST/EOF, refused) on `i`: suspect at once, probe now;
+    /// when it is the writer, every endpoint is probed now (the failover starts at once).
+    pub fn statement_failed(&mut self, i: usize, now: Instant) -> Vec<Effect> {
+        self.endpoints[i].tracker.report_hard_failure(now);
+        if Some(i) == self.writer {
+            self.endpoints.iter_mut().for_each(|e| e.due_now = true);
+        } else {
+            self.endpoints[i].due_now = true;
+        }
+        let mut fx = Vec::new();
+        self.decide(now, &mut fx);
+        fx
+    }
+
+    /// A write was rejected as read-only on `i`: it is not the writer any more; re-check now.
+    pub fn read_only(&mut self, i: usize, now: Instant) -> Vec<Effect> {
+        let e = &mut self.endpoints[i];
+        e.writable = false;
+        e.tracker.report_hard_failure(now);
+        e.due_now = true;
+        let mut fx = Vec::new();
+        self.decide(now, &mut fx);
+        fx
+    }
+
+    /// Endpoint `i`'s name resolves to a new address: start afresh (its old address's health
+    /// and backoff never delay trying the new one) and probe it now.
+    pub fn address_changed(&mut self, i: usize, now: Instant) -> Vec<Effect> {
+        let e = &mut self.endpoints[i];
+        e.tracker = HealthTracker::new(self.policy.tracker, now);
+        e.retry_at = now;
+        e.down_attempts = 0;
+        e.writable = false;
+        e.due_now = true;
+        let mut fx = Vec::new();
+        self.decide(now, &mut fx);
+        fx
+    }
+
+    /// Time passed: report a failover that exceeded its timeout.
+    pub fn tick(&mut self, now: Instant) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        self.decide(now, &mut fx);
+        fx
+    }
+
+    fn decide(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        let candidates: Vec<Candidate> = self
+            .endpoints
+            .iter()
+            .map(|e| Candidate {
+                usable: e.tracker.is_usable(),
+                writable: e.writable,
+            })
+            .collect();
+        let selection = select_writer(self.writer, &candidates, self.policy.failback);
+        if selection.writer != self.writer {
+            let old = self.writer;
+            if let Some(old) = old {
+                if self.failover.is_none() {
+                    self.failover = Some((now, Some(old)));
+                    self.failover_failed_reported = false;
+                    let mut n = Notice::new(EventKind::FailoverStarted, self.generation);
+                    n.old_writer = Some(old);
+                    n.reason = self.endpoints[old]
+                        .last_outcome
+                        .map_or("", |c| c.as_str())
+                        .to_string();
+                    fx.push(Effect::Publish(n));
+                }
+            }
+            self.writer = selection.writer;
+            match selection.writer {
+                Some(new) => {
+                    self.generation += 1;
+                    fx.push(Effect::SetWriter {
+                        writer: Some(new),
+                        generation: self.generation,
+                    });
+                    fx.push(Effect::CloseStale(self.generation));
+                    let mut n = match self.failover.take() {
+                        Some((since, old)) => {
+                            fx.push(Effect::FailoverCounted);
+                            let mut n = Notice::new(EventKind::FailoverCompleted, self.generation);
+                            n.old_writer = old;
+                            n.duration = Some(now.saturating_duration_since(since));
+                            n
+                        }
+                        None => Notice::new(EventKind::Connected, self.generation),
+                    };
+                    n.new_writer = Some(new);
+                    fx.push(Effect::Publish(n));
+                }
+                None => {
+                    fx.push(Effect::SetWriter {
+                        writer: None,
+                        generation: self.generation,
+                    });
+                    fx.push(Effect::WriterLost);
+                    if let Some(old) = old {
+                        // The old writer's idle connections are useless now.
+                        if self.endpoints[old].tracker.state() == Health::Down {
+                            fx.push(Effect::AbortEndpoint(old));
+                        } else {
+                            fx.push(Effect::CloseStale(u64::MAX));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((since, old)) = self.failover {
+            let waited = now.saturating_duration_since(since);
+            if !self.failover_failed_reported && waited >= self.policy.failover_timeout {
+                self.failover_failed_reported = true;
+                let mut n = Notice::new(EventKind::FailoverFailed, self.generation);
+                n.old_writer = old;
+                n.duration = Some(waited);
+                n.reason = "no writable node found within failover_timeout_ms".into();
+                fx.push(Effect::Publish(n));
+            }
+        }
+        if selection.split_brain != self.split_brain {
+            if !selection.split_brain.is_empty() {
+                let mut n = Notice::new(EventKind::SplitBrain, self.generation);
+                n.old_writer = selection.writer;
+                n.others = selection.split_brain.clone();
+                n.reason = "more than one node is writable; keeping the current writer".into();
+                fx.push(Effect::Publish(n));
+            }
+            self.split_brain = selection.split_brain;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,324 @@
+//! Every DESIGN §3 policy of the client, without servers and without sleeping: time is an
+//! `Instant` the tests move by hand.
+
+use super::*;
+
+const MS: Duration = Duration::from_millis(1);
+
+fn policy(failback: bool) -> Policy {
+    Policy {
+        tracker: TrackerConfig {
+            interval: 200 * MS,
+            suspect_interval: 10 * MS,
+            fall: 3,
+            rise: 2,
+        },
+        failback,
+        failover_timeout: 10_000 * MS,
+        probe_timeout: 200 * MS,
+        connect_timeout: 1000 * MS,
+    }
+}
+
+/// Deterministic jitter: always the ceiling.
+fn ceiling(d: Duration) -> Duration {
+    d
+}
+
+/// A lifecycle whose first probes have started (as the monitor does before observing).
+fn lifecycle(n: usize, failback: bool) -> (Lifecycle, Instant) {
+    let now = Instant::now();
+    let mut l = Lifecycle::with_jitter(policy(failback), n, now, ceiling);
+    for i in 0..n {
+        assert_eq!(l.due_at(i, now), now, "every endpoint is probed at start");
+        l.probe_started(i);
+    }
+    (l, now)
+}
+
+use OutcomeClass::{ReadOnly, Refused, TimedOut, Up};
+
+fn kinds(fx: &[Effect]) -> Vec<EventKind> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Publish(n) => Some(n.kind),
+            _ => None,
+        })
+        .collect()
+}
+
+fn notice(fx: &[Effect], kind: EventKind) -> Notice {
+    fx.iter()
+        .find_map(|e| match e {
+            Effect::Publish(n) if n.kind == kind => Some(n.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no {kind:?} in {fx:?}"))
+}
+
+/// Primary 0 writable, replica 1 read-only: 0 is adopted (generation 1, `connected`).
+fn started(failback: bool) -> (Lifecycle, Instant) {
+    let (mut l, now) = lifecycle(2, failback);
+    let fx = l.observe(0, Up, true, "", now);
+    assert_eq!(kinds(&fx), [EventKind::Connected]);
+    assert!(fx.contains(&Effect::SetWriter {
+        writer: Some(0),
+        generation: 1
+    }));
+    assert!(fx.contains(&Effect::CloseStale(1)));
+    let fx = l.observe(1, ReadOnly, false, "", now);
+    assert!(kinds(&fx).is_empty());
+    assert_eq!((l.writer(), l.generation()), (Some(0), 1));
+    (l, now)
+}
+
+#[test]
+fn a_node_becomes_writer_only_when_a_probe_just_saw_it_writable() {
+    let (mut l, now) = lifecycle(2, false);
+    l.observe(1, ReadOnly, false, "", now);
+    l.observe(0, ReadOnly, false, "", now);
+    assert_eq!(l.writer(), None);
+    // Alive but a failed role read (not alive) never makes a writer either.
+    l.observe(0, TimedOut, true, "", now);
+    assert_eq!(l.writer(), None);
+    l.observe(1, Up, true, "", now);
+    assert_eq!(l.writer(), Some(1));
+}
+
+#[test]
+fn endpoint_order_is_priority_at_start() {
+    let (mut l, now) = lifecycle(2, false);
+    // Both writable in one round: the first seen is adopted, then the higher-priority one
+    // is reported as split brain rather than flipped to.
+    l.observe(1, Up, true, "", now);
+    let fx = l.observe(0, Up, true, "", now);
+    assert_eq!(l.writer(), Some(1));
+    assert_eq!(notice(&fx, EventKind::SplitBrain).others, [0]);
+}
+
+#[test]
+fn a_crash_is_acted_on_at_the_first_refused_probe_with_abort_and_events_in_order() {
+    let (mut l, now) = started(false);
+    let t = now + 50 * MS;
+    let fx = l.observe(0, Refused, false, "refused", t);
+    assert_eq!(
+        kinds(&fx),
+        [EventKind::FailoverStarted, EventKind::EndpointDown]
+    );
+    // The writer is withdrawn before in-flight work on it is aborted.
+    let set = fx
+        .iter()
+        .position(|e| {
+            *e == Effect::SetWriter {
+                writer: None,
+                generation: 1,
+            }
+        })
+        .unwrap();
+    let abort = fx
+        .iter()
+        .position(|e| *e == Effect::AbortEndpoint(0))
+        .unwrap();
+    assert!(set < abort, "{fx:?}");
+    assert!(fx.contains(&Effect::WriterLost));
+    assert_eq!(notice(&fx, EventKind::FailoverStarted).old_writer, Some(0));
+    // The replica is promoted and seen writable: failover completed, generation 2.
+    let t2 = t + 30 * MS;
+    let fx = l.observe(1, Up, true, "", t2);
+    assert_eq!(kinds(&fx), [EventKind::FailoverCompleted]);
+    let done = notice(&fx, EventKind::FailoverCompleted);
+    assert_eq!((done.old_writer, done.new_writer), (Some(0), Some(1)));
+    assert_eq!(done.duration, Some(30 * MS));
+    assert!(fx.contains(&Effect::FailoverCounted));
+    assert!(fx.contains(&Effect::CloseStale(2)));
+    assert_eq!((l.writer(), l.generation()), (Some(1), 2));
+}
+
+#[test]
+fn a_silent_writer_survives_single_timeouts_and_is_dropped_after_fall() {
+    let (mut l, now) = started(false);
+    let mut t = now;
+    for n in 1..=2 {
+        t += 200 * MS;
+        let fx = l.observe(0, TimedOut, false, "timed out", t);
+        assert_eq!(l.writer(), Some(0), "after {n} timeouts");
+        assert!(kinds(&fx).is_empty());
+        // A suspect is probed again quickly.
+        assert_eq!(l.due_at(0, t), t + 10 * MS);
+    }
+    t += 200 * MS;
+    let fx = l.observe(0, TimedOut, false, "timed out", t);
+    assert_eq!(l.writer(), None);
+    assert_eq!(
+        kinds(&fx),
+        [EventKind::FailoverStarted, EventKind::EndpointDown]
+    );
+    assert_eq!(notice(&fx, EventKind::EndpointDown).reason, "timed out");
+}
+
+#[test]
+fn split_brain_keeps_the_current_writer_reports_once_and_never_flip_flops() {
+    let (mut l, now) = started(false);
+    let fx = l.observe(1, Up, true, "", now + 200 * MS);
+    assert_eq!(kinds(&fx), [EventKind::SplitBrain]);
+    let sb = notice(&fx, EventKind::SplitBrain);
+    assert_eq!((sb.old_writer, sb.others.as_slice()), (Some(0), &[1][..]));
+    for k in 2..6 {
+        let fx = l.observe(1, Up, true, "", now + k * 200 * MS);
+        let fx2 = l.observe(0, Up, true, "", now + k * 200 * MS);
+        assert!(kinds(&fx).is_empty() && kinds(&fx2).is_empty());
+        assert_eq!((l.writer(), l.generation()), (Some(0), 1));
+    }
+}
+
+#[test]
+fn no_automatic_failback_unless_configured() {
+    for failback in [false, true] {
+        let (mut l, now) = started(failback);
+        l.observe(0, Refused, false, "", now);
+        l.observe(1, Up, true, "", now);
+        assert_eq!(l.writer(), Some(1));
+        // The old primary comes back writable (rise = 2 successes).
+        let t = now + 400 * MS;
+        l.observe(0, Up, true, "", t);
+        let fx = l.observe(0, Up, true, "", t + 200 * MS);
+        if failback {
+            assert_eq!(l.writer(), Some(0));
+            assert_eq!(l.generation(), 3);
+            assert!(kinds(&fx).contains(&EventKind::FailoverCompleted), "{fx:?}");
+        } else {
+            assert_eq!(l.writer(), Some(1));
+            assert_eq!(l.generation(), 2);
+            assert!(kinds(&fx).contains(&EventKind::SplitBrain), "{fx:?}");
+        }
+    }
+}
+
+#[test]
+fn every_writer_change_bumps_the_generation_and_closes_older_connections() {
+    let (mut l, now) = started(false);
+    l.observe(0, Refused, false, "", now);
+    let fx = l.observe(1, Up, true, "", now);
+    assert!(fx.contains(&Effect::CloseStale(2)));
+    l.observe(1, Refused, false, "", now);
+    l.observe(0, Up, true, "", now);
+    let fx = l.observe(0, Up, true, "", now);
+    assert_eq!(l.generation(), 3);
+    assert!(fx.contains(&Effect::CloseStale(3)), "{fx:?}");
+}
+
+#[test]
+fn a_down_endpoint_backs_off_with_a_growing_capped_pause() {
+    let (mut l, now) = started(false);
+    let mut t = now;
+    let mut pauses = Vec::new();
+    for _ in 0..7 {
+        l.observe(0, Refused, false, "", t);
+        let due = l.due_at(0, t);
+        pauses.push(due.saturating_duration_since(t));
+        t = due;
+    }
+    // Ceilings 10, 20, 40, 80, 160 ms, then capped at the 200 ms probe interval. (While no
+    // writer is known a down node is still probed no faster than its backoff.)
+    assert_eq!(
+        pauses,
+        [10, 20, 40, 80, 160, 200, 200].map(|ms| ms * MS).to_vec()
+    );
+}
+
+#[test]
+fn a_changed_address_is_probed_at_once_whatever_the_backoff() {
+    let (mut l, now) = started(false);
+    for k in 0..6 {
+        l.observe(0, Refused, false, "", now + k * MS);
+    }
+    assert!(l.due_at(0, now + 6 * MS) > now + 6 * MS);
+    let t = now + 7 * MS;
+    l.address_changed(0, t);
+    assert_eq!(l.due_at(0, t), t);
+    assert_eq!(l.health(0), Health::Unknown);
+    l.probe_started(0);
+    assert!(l.due_at(0, t) >= t);
+}
+
+#[test]
+fn a_statement_failure_on_the_writer_makes_every_endpoint_due_now() {
+    let (mut l, now) = started(false);
+    let t = now + 20 * MS;
+    assert!(l.due_at(1, t) > t);
+    let fx = l.statement_failed(0, t);
+    assert!(kinds(&fx).is_empty(), "suspect is still routable: {fx:?}");
+    assert_eq!((l.due_at(0, t), l.due_at(1, t)), (t, t));
+    // On a non-writer only that endpoint.
+    let (mut l, now) = started(false);
+    let t = now + 20 * MS;
+    l.statement_failed(1, t);
+    assert_eq!(l.due_at(1, t), t);
+    assert!(l.due_at(0, t) > t);
+}
+
+#[test]
+fn a_read_only_rejection_drops_the_writer_at_once() {
+    let (mut l, now) = started(false);
+    let fx = l.read_only(0, now);
+    assert_eq!(l.writer(), None);
+    assert_eq!(kinds(&fx), [EventKind::FailoverStarted]);
+    // It is still alive: its idle connections are closed, not aborted.
+    assert!(fx.contains(&Effect::CloseStale(u64::MAX)), "{fx:?}");
+    assert_eq!(l.due_at(0, now), now);
+}
+
+#[test]
+fn a_failover_that_finds_no_writer_is_reported_once_after_its_timeout() {
+    let (mut l, now) = started(false);
+    l.observe(0, Refused, false, "", now);
+    assert_eq!(l.next_deadline(), Some(now + 10_000 * MS));
+    assert!(kinds(&l.tick(now + 9_999 * MS)).is_empty());
+    let fx = l.tick(now + 10_000 * MS);
+    assert_eq!(kinds(&fx), [EventKind::FailoverFailed]);
+    assert_eq!(notice(&fx, EventKind::FailoverFailed).old_writer, Some(0));
+    assert!(kinds(&l.tick(now + 20_000 * MS)).is_empty());
+    assert_eq!(l.next_deadline(), None);
+}
+
+#[test]
+fn with_no_writer_every_endpoint_is_probed_at_the_fast_interval() {
+    let (mut l, now) = lifecycle(2, false);
+    l.observe(0, ReadOnly, false, "", now);
+    l.probe_started(0);
+    assert_eq!(l.due_at(0, now), now + 10 * MS);
+    l.observe(1, Up, true, "", now);
+    l.probe_started(0);
+    assert_eq!(l.due_at(0, now), now + 200 * MS);
+}
+
+#[test]
+fn a_login_to_an_endpoint_not_in_use_gets_the_connect_timeout() {
+    let (mut l, now) = started(false);
+    assert_eq!(
+        l.probe_budget(0, true),
+        200 * MS,
+        "writer: detection budget"
+    );
+    assert_eq!(l.probe_budget(0, false), 200 * MS);
+    l.observe(1, Refused, false, "", now);
+    assert_eq!(
+        l.probe_budget(1, true),
+        1000 * MS,
+        "down: not abandoned mid-login"
+    );
+    assert_eq!(l.probe_budget(1, false), 200 * MS);
+    let (fresh, _) = lifecycle(1, false);
+    assert_eq!(fresh.probe_budget(0, true), 1000 * MS);
+}
+
+#[test]
+fn an_endpoint_that_comes_back_is_announced_after_rise_successes() {
+    let (mut l, now) = started(false);
+    l.observe(1, Refused, false, "", now);
+    let fx = l.observe(1, ReadOnly, false, "", now);
+    assert!(kinds(&fx).is_empty());
+    let fx = l.observe(1, ReadOnly, false, "", now);
+    assert_eq!(kinds(&fx), [EventKind::EndpointUp]);
+    assert_eq!(notice(&fx, EventKind::EndpointUp).endpoint, Some(1));
+}
