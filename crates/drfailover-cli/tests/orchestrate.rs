@@ -147,7 +147,25 @@ fn count_rows(topo: &Topology, node: usize) -> String {
 fn two_orchestrators_promote_exactly_once_and_serve_status_and_metrics() {
     let mut topo = topology();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(&dir, &topo.orchestrator_config("", "", &[]));
+    // Events also go to a webhook (a real HTTP server) and a command hook.
+    let webhook = drfailover_testkit::http::HttpServer::start(vec![200]);
+    let hook_log = dir.path().join("hook.log");
+    let hook = dir.path().join("hook.sh");
+    drfailover_testkit::write_script(
+        &hook,
+        format!(
+            "#!/bin/sh\ncat >> {}\necho >> {}\n",
+            hook_log.display(),
+            hook_log.display()
+        ),
+    )
+    .unwrap();
+    let sinks = format!(
+        "[[webhook]]\nurl = \"{}\"\n\n[[hook]]\ncommand = \"{}\"\n",
+        webhook.url("/events"),
+        hook.display()
+    );
+    let config = write_config(&dir, &topo.orchestrator_config("", &sinks, &[]));
     let a = Daemon::start(&config, None);
     a.wait_status("first orchestrator leads", |s| s["leader"] == true);
     let b = Daemon::start(&config, None);
@@ -186,6 +204,23 @@ fn two_orchestrators_promote_exactly_once_and_serve_status_and_metrics() {
         )),
         "{metrics}"
     );
+    // The webhook and the hook saw the promotion.
+    let t = Instant::now();
+    while !(webhook
+        .received()
+        .iter()
+        .any(|(_, body)| body.contains("\"kind\":\"failover_completed\""))
+        && std::fs::read_to_string(&hook_log)
+            .unwrap_or_default()
+            .contains("\"kind\":\"failover_completed\""))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "webhook/hook did not receive failover_completed: {:?}",
+            webhook.received()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // `drfailover ack` through the endpoint, and `topology` from the file.
     let ack = Command::new(BIN)
         .args(["ack", "--daemon", &a.listen])
