@@ -256,7 +256,14 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
     let faults = if dns_only {
         Vec::new()
     } else {
-        vec![OrchFault::Kill, OrchFault::Stop, OrchFault::Blackhole]
+        // DRFAILOVER_BENCH_FAULTS=stop,blackhole limits the kinds (for investigations).
+        let only = std::env::var("DRFAILOVER_BENCH_FAULTS").unwrap_or_default();
+        [OrchFault::Kill, OrchFault::Stop, OrchFault::Blackhole]
+            .into_iter()
+            .filter(|f| {
+                only.is_empty() || only.split(',').any(|o| f.name().to_lowercase().contains(o))
+            })
+            .collect()
     };
     for fault in faults {
         let mut writable = Vec::new();

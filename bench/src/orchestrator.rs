@@ -322,6 +322,22 @@ pub fn trial(fault: OrchFault, threads: usize) -> Result<Trial, String> {
         .iter()
         .filter(|(sent, _)| *sent >= writable_at)
         .count() as u64;
+    if fenced_acks > 0 && std::env::var_os("DRFAILOVER_BENCH_EVENTS").is_some() {
+        for (sent, acked) in direct.iter().rev().take(8) {
+            eprintln!(
+                "direct write: sent {:?} after the fault ({:?} after writable), acknowledged {:?} later",
+                sent.saturating_duration_since(at),
+                sent.saturating_duration_since(writable_at),
+                acked.saturating_duration_since(*sent)
+            );
+        }
+        let log = topo.node(0).error_log();
+        let interesting: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("emi-sync") || l.contains("binlog_dump") || l.contains("Timeout"))
+            .collect();
+        eprintln!("old primary log:\n{}", interesting.join("\n"));
+    }
     Ok(Trial {
         writable: writable_at - at,
         gaps: gaps(&times, at),

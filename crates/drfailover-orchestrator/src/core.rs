@@ -294,6 +294,12 @@ impl Core {
         )
     }
 
+    /// Whether a former primary has not been fenced since it was last unreachable: the
+    /// daemon then observes more often, to shrink the window in which it could take writes.
+    pub fn awaiting_fence(&self) -> bool {
+        self.fence_on_sight.iter().any(|n| !self.fenced.contains(n))
+    }
+
     /// The latest facts of node `id`, if it was ever reached.
     pub fn facts(&self, id: NodeId) -> Option<&NodeFacts> {
         self.tracks[id].facts.as_ref()

@@ -411,6 +411,11 @@ impl Orchestrator {
             if !acted {
                 let interval = match self.core.analysis() {
                     Analysis::PrimarySuspect { .. } => self.config.suspect_interval,
+                    // A former primary may come back writable: look for it more often.
+                    _ if self.core.awaiting_fence() => self
+                        .config
+                        .probe_interval
+                        .min(self.config.suspect_interval * 2),
                     _ => self.config.probe_interval,
                 };
                 let wait = interval.saturating_sub(started.elapsed());
