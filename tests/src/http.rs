@@ -17,6 +17,12 @@ pub struct HttpServer {
 impl HttpServer {
     /// Listen on 127.0.0.1 (a free port) in a background thread.
     pub fn start(statuses: Vec<u16>) -> HttpServer {
+        HttpServer::start_with_replies(statuses.into_iter().map(|s| (s, String::new())).collect())
+    }
+
+    /// Like [`HttpServer::start`], answering each request with the next (status, body) of
+    /// `replies` (the last one repeats).
+    pub fn start_with_replies(replies: Vec<(u16, String)>) -> HttpServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let port = listener.local_addr().expect("local addr").port();
         let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
@@ -50,10 +56,11 @@ impl HttpServer {
                     request_line.trim().to_string(),
                     String::from_utf8_lossy(&body).into_owned(),
                 ));
-                let status = statuses[n.min(statuses.len().saturating_sub(1))];
+                let (status, reply) = &replies[n.min(replies.len().saturating_sub(1))];
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                    reply.len()
                 );
             }
         });

@@ -16,6 +16,7 @@ pub mod bind;
 pub mod cprog;
 pub mod dns;
 pub mod http;
+pub mod moto;
 mod netns;
 mod node;
 mod require;

@@ -189,6 +189,41 @@ impl Topology {
         dsn
     }
 
+    /// An orchestrator configuration (TOML) for this topology: fast test settings (probe
+    /// every 100 ms, 300 ms deadlines, heartbeats every 200 ms), the admin and replication
+    /// accounts, one `[[node]]` table per node. `orchestrator_extra` lines go into
+    /// `[orchestrator]`; `tables` (e.g. `[fence]`) are placed before the node tables;
+    /// `node_extra` adds lines to node `i`'s table.
+    pub fn orchestrator_config(
+        &self,
+        orchestrator_extra: &str,
+        tables: &str,
+        node_extra: &[(usize, &str)],
+    ) -> String {
+        let mut s = format!(
+            "[orchestrator]\nprobe_interval_ms = 100\nprobe_timeout_ms = 300\nfall = 3\n\
+             heartbeat_period_ms = 200\ncatchup_timeout_ms = 20000\nanti_flap_s = 600\n\
+             {orchestrator_extra}\n\n\
+             [credentials]\nuser = \"{ADMIN_USER}\"\npassword = \"{ADMIN_PASSWORD}\"\n\n\
+             [replication]\nuser = \"{REPL_USER}\"\npassword = \"{REPL_PASSWORD}\"\n\n{tables}\n"
+        );
+        for (i, n) in self.nodes.iter().enumerate() {
+            s.push_str(&format!(
+                "\n[[node]]\nname = \"{}\"\nhost = \"{}\"\nport = {}\n",
+                n.name(),
+                n.ip(),
+                n.port()
+            ));
+            for (j, line) in node_extra {
+                if *j == i {
+                    s.push_str(line);
+                    s.push('\n');
+                }
+            }
+        }
+        s
+    }
+
     /// Start replication on `replica` from `primary` (GTID, `slave_pos`, demote-safe).
     pub fn attach_replica(&self, replica: usize, primary: usize) -> Result<(), String> {
         let p = &self.nodes[primary];

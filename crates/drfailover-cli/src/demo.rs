@@ -27,6 +27,76 @@ pub struct Args {
     /// A quick run (for tests): 0.5 s before and after.
     #[arg(long)]
     short: bool,
+    /// Primary + two replicas, and the drfailover orchestrator does the promotion (no
+    /// harness promotion): detection, zero-loss checks, catch-up, promote, repoint.
+    #[arg(long)]
+    orchestrator: bool,
+}
+
+/// The orchestrator running next to the demo, its events narrated.
+struct DemoOrchestrator {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    notifier: Arc<drfailover_notify::Notifier>,
+    events: Arc<Mutex<Vec<(f64, drfailover_notify::Event)>>>,
+}
+
+impl DemoOrchestrator {
+    fn start(topo: &Topology, clock: &Arc<Clock>) -> Result<DemoOrchestrator, String> {
+        let config = drfailover_orchestrator::Config::parse(&topo.orchestrator_config("", "", &[]))
+            .map_err(|e| e.to_string())?;
+        let notifier = Arc::new(
+            drfailover_notify::Notifier::new(1024, 1, Instant::now()).map_err(|e| e.to_string())?,
+        );
+        let events: Arc<Mutex<Vec<(f64, drfailover_notify::Event)>>> = Arc::default();
+        let (c, e) = (clock.clone(), events.clone());
+        notifier.subscribe(move |ev| {
+            c.say(&format!("orchestrator: {}", ev.summary()));
+            e.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((c.ms(), ev.clone()));
+        });
+        let mut orch = drfailover_orchestrator::Orchestrator::new(config, notifier.clone(), 1);
+        orch.start()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (_tx, rx) = crossbeam_channel::bounded(1);
+            orch.run(&s, &rx);
+        });
+        Ok(DemoOrchestrator {
+            stop,
+            thread: Some(thread),
+            notifier,
+            events,
+        })
+    }
+
+    fn at(&self, kind: EventKind) -> Option<f64> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(_, e)| e.kind == kind)
+            .map(|(ms, _)| *ms)
+    }
+
+    fn new_writer(&self) -> Option<String> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(_, e)| e.kind == EventKind::FailoverCompleted)
+            .and_then(|(_, e)| e.new_writer.clone())
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.notifier.close(Duration::from_secs(1));
+    }
 }
 
 struct Clock(Instant);
@@ -57,16 +127,34 @@ pub fn run(mut args: Args) -> ExitCode {
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
 
     let clock = Arc::new(Clock(Instant::now()));
-    clock.say("starting a MariaDB primary + replica (GTID, semi-sync AFTER_SYNC) on loopback…");
-    let mut topo = match Topology::primary_replica() {
+    let replicas = if args.orchestrator { 2 } else { 1 };
+    clock.say(&format!(
+        "starting a MariaDB primary + {replicas} replica(s) (GTID, semi-sync AFTER_SYNC) on loopback…"
+    ));
+    let mut topo = match Topology::primary_replicas(replicas) {
         Ok(t) => t,
         Err(e) => return fail(&e),
     };
     clock.say(&format!(
-        "ready: primary {}  replica {} (read-only)",
+        "ready: primary {}  replicas {} (read-only)",
         topo.node(0).addr(),
-        topo.node(1).addr()
+        topo.nodes()[1..]
+            .iter()
+            .map(|n| n.addr().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
     ));
+    let mut orchestrator = if args.orchestrator {
+        clock.say(
+            "starting the drfailover orchestrator (probe every 100 ms, fall 3, heartbeats 200 ms)…",
+        );
+        match DemoOrchestrator::start(&topo, &clock) {
+            Ok(o) => Some(o),
+            Err(e) => return fail(&format!("orchestrator: {e}")),
+        }
+    } else {
+        None
+    };
 
     let dsn = topo.dsn("probe_interval_ms=100&failover_timeout_ms=20000");
     let shown = dsn.replace(drfailover_testkit::APP_PASSWORD, "***");
@@ -170,22 +258,29 @@ pub fn run(mut args: Args) -> ExitCode {
             return fail(&e);
         }
         kill_ms = clock.ms();
-        if args.promote_delay_ms > 0 {
-            pause(args.promote_delay_ms as f64 / 1000.0);
+        if orchestrator.is_some() {
+            clock.say("the orchestrator takes it from here (no harness promotion)");
+        } else {
+            if args.promote_delay_ms > 0 {
+                pause(args.promote_delay_ms as f64 / 1000.0);
+            }
+            clock.say(&format!(
+                "promoting the replica {} (STOP SLAVE; RESET SLAVE ALL; read_only=0)",
+                topo.node(1).addr()
+            ));
+            if let Err(e) = topo.promote(1) {
+                return fail(&e);
+            }
+            clock.say("promoted");
         }
-        clock.say(&format!(
-            "promoting the replica {} (STOP SLAVE; RESET SLAVE ALL; read_only=0)",
-            topo.node(1).addr()
-        ));
-        if let Err(e) = topo.promote(1) {
-            return fail(&e);
-        }
-        clock.say("promoted");
         pause(args.after_s);
     }
     stop.store(true, Ordering::SeqCst);
     for w in workers {
         let _ = w.join();
+    }
+    if let Some(o) = orchestrator.as_mut() {
+        o.stop();
     }
     if interrupted.load(Ordering::SeqCst) {
         client.close();
@@ -196,7 +291,16 @@ pub fn run(mut args: Args) -> ExitCode {
 
     let acked = acked.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let unknown = unknown.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let rows = match topo.node(1).sql("SELECT id FROM app.demo") {
+    let new_primary = match orchestrator.as_ref().map(DemoOrchestrator::new_writer) {
+        None => 1,
+        Some(Some(name)) => topo
+            .nodes()
+            .iter()
+            .position(|n| n.name() == name)
+            .unwrap_or(1),
+        Some(None) => return fail("the orchestrator did not fail over"),
+    };
+    let rows = match topo.node(new_primary).sql("SELECT id FROM app.demo") {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
@@ -225,6 +329,16 @@ pub fn run(mut args: Args) -> ExitCode {
         Some(ms) => println!("  {label:<34} {ms:>8.1}"),
         None => println!("  {label:<34} {:>8}", "-"),
     };
+    if let Some(o) = &orchestrator {
+        show(
+            "orchestrator: failover started",
+            o.at(EventKind::FailoverStarted).map(|ms| ms - kill_ms),
+        );
+        show(
+            "orchestrator: new primary writable",
+            o.at(EventKind::FailoverCompleted).map(|ms| ms - kill_ms),
+        );
+    }
     show("primary declared down", at(EventKind::EndpointDown));
     show("failover started", at(EventKind::FailoverStarted));
     show("new writer adopted", at(EventKind::FailoverCompleted));

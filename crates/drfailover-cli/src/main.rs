@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod dns;
 mod endpoints;
 mod health;
 mod orchestrate;
@@ -31,6 +32,8 @@ enum Command {
     Watch(watch::Args),
     /// Serve HTTP health checks that know MySQL roles: /writer, /replica?max_lag=N, /health.
     HealthServer(health::Args),
+    /// Show or set the DNS record(s) of the `[[announce]]` tables of an orchestrator's file.
+    Dns(dns::Args),
     /// Run the orchestrator: detect a dead primary, promote the replica that has everything,
     /// fence the old primary, repoint the others, announce.
     Orchestrate(orchestrate::OrchestrateArgs),
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => probe::run(args),
         Command::Watch(args) => watch::run(args),
         Command::HealthServer(args) => health::run(args),
+        Command::Dns(args) => dns::run(args),
         Command::Orchestrate(args) => orchestrate::orchestrate(args),
         Command::Topology(args) => orchestrate::topology(args),
         Command::Switchover(args) => orchestrate::switchover(args),

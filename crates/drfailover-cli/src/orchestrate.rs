@@ -85,6 +85,10 @@ pub fn orchestrate(args: OrchestrateArgs) -> ExitCode {
     };
     let listen = args.listen.clone().or_else(|| config.listen.clone());
     let notifier = notifier(args.json);
+    if let Err(e) = config.attach_sinks(&notifier) {
+        eprintln!("drfailover: {e}");
+        return ExitCode::from(2);
+    }
     let mut orch = Orchestrator::new(config, notifier.clone(), std::process::id() as u64);
     if let Err(e) = orch.start() {
         eprintln!("drfailover: refusing to manage this topology:\n{e}");

@@ -320,3 +320,32 @@ mod interrupt {
         );
     }
 }
+
+#[test]
+fn demo_with_the_orchestrator_promotes_without_harness_help_and_loses_nothing() {
+    let out = Command::new(env!("CARGO_BIN_EXE_drfailover"))
+        .args(["demo", "--short", "--orchestrator"])
+        .output()
+        .expect("run drfailover demo --orchestrator");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "demo failed ({})\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("the orchestrator takes it from here"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("orchestrator: failover_completed"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("promoting the replica"), "{stdout}");
+    let lost = stdout
+        .lines()
+        .find(|l| l.contains("acknowledged but lost"))
+        .unwrap_or_else(|| panic!("no summary in demo output:\n{stdout}"));
+    assert_eq!(lost.split_whitespace().last(), Some("0"), "{stdout}");
+}

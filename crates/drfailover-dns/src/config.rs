@@ -15,6 +15,8 @@ use crate::{AnnounceError, Announcer};
 pub enum AnnouncerConfig {
     /// `kind = "rfc2136"`: a dynamic update signed with TSIG.
     Rfc2136(Rfc2136Config),
+    /// `kind = "route53"`: a Route 53 record (simple, or a PRIMARY/SECONDARY failover pair).
+    Route53(crate::route53::Route53Config),
 }
 
 impl AnnouncerConfig {
@@ -24,6 +26,9 @@ impl AnnouncerConfig {
         match self {
             AnnouncerConfig::Rfc2136(config) => {
                 Ok(Box::new(crate::rfc2136::Rfc2136Announcer::new(config)?))
+            }
+            AnnouncerConfig::Route53(config) => {
+                Ok(Box::new(crate::route53::Route53Announcer::new(config)?))
             }
         }
     }
@@ -101,7 +106,9 @@ mod tests {
             "#,
         )
         .unwrap();
-        let AnnouncerConfig::Rfc2136(c) = &file.announce[0];
+        let AnnouncerConfig::Rfc2136(c) = &file.announce[0] else {
+            panic!("not rfc2136");
+        };
         assert_eq!(c.ttl, 5);
         assert_eq!(c.attempts, 3);
         assert_eq!(c.addresses["db1"], "192.0.2.1");

@@ -11,6 +11,13 @@
 //!   Knot, PowerDNS or any primary that accepts updates. The update is a compare-and-swap: it
 //!   carries a prerequisite that the record still holds the old writer's address, so of two
 //!   orchestrators racing, only one applies.
+//! - [`route53`]: `ChangeResourceRecordSets` UPSERT of a simple record or of a PRIMARY/SECONDARY
+//!   failover pair (SetIdentifier and HealthCheckId kept), then `GetChange` until INSYNC;
+//!   requests signed with SigV4 (`aws-sigv4`), credentials from the environment or the shared
+//!   AWS files.
+//!
+//! With feature `sns` (on by default), [`sns::SnsPublisher`] publishes drfailover-notify events to
+//! an SNS topic (configured by an `[sns]` table, [`SnsConfig`]).
 //!
 //! Configuration comes from the orchestrator's TOML file as `[[announce]]` tables
 //! ([`AnnouncerConfig`]); [`AnnouncerConfig::build`] checks it and reads the secrets (a TSIG key
@@ -19,14 +26,21 @@
 //! Blocking I/O on std sockets, no async runtime.
 
 mod address;
+pub mod aws;
 mod config;
 mod error;
 pub mod retry;
 pub mod rfc2136;
+pub mod route53;
+#[cfg(feature = "sns")]
+pub mod sns;
 
 pub use address::{AddressMap, Published};
 pub use config::{AnnouncerConfig, Rfc2136Config};
 pub use error::{AnnounceError, TsigFailure};
+pub use route53::Route53Config;
+#[cfg(feature = "sns")]
+pub use sns::{SnsConfig, SnsPublisher};
 
 use std::time::Instant;
 

@@ -383,3 +383,30 @@ fn data_encoding_decode(b64: &str) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn truncated_udp_reply_is_asked_again_over_tcp() {
+    // 60 A records: the reply to a query without EDNS exceeds 512 bytes, so BIND sets TC
+    // over UDP and the announcer must ask again over TCP to see them all.
+    let records: Vec<(String, IpAddr)> = (1..=60)
+        .map(|i| ("big".to_string(), ip(&format!("127.0.3.{i}"))))
+        .collect();
+    let records: Vec<(&str, IpAddr)> = records.iter().map(|(n, a)| (n.as_str(), *a)).collect();
+    let server = BindServer::start("example.test", &records, 1).unwrap_or_else(|e| panic!("{e}"));
+    let mut config = config(&server);
+    config.name = "big.example.test".into();
+    let announcer = build(config);
+    let current = announcer.current(soon()).unwrap();
+    assert_eq!(current.len(), 60, "{current:?}");
+    // And a compare-and-swap against a 60-record set is refused with all of them listed.
+    let err = announcer
+        .announce(
+            &change(Some(("db1", "127.0.3.1")), ("db2", "127.0.0.20")),
+            soon(),
+        )
+        .unwrap_err();
+    match err {
+        AnnounceError::PrerequisiteFailed { found, .. } => assert_eq!(found.len(), 60),
+        other => panic!("{other}"),
+    }
+}

@@ -4,8 +4,10 @@
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use drfailover_dns::{Announcer, AnnouncerConfig};
 use drfailover_mysql::{ConnectOptions, Secret};
 use serde::Deserialize;
 
@@ -31,6 +33,7 @@ struct OrchestratorSection {
     lock_name: Option<String>,
     probe_interval_ms: Option<u64>,
     probe_timeout_ms: Option<u64>,
+    suspect_interval_ms: Option<u64>,
     fall: Option<u32>,
     heartbeat_period_ms: Option<u64>,
     set_heartbeat_period: Option<bool>,
@@ -41,6 +44,7 @@ struct OrchestratorSection {
     catchup_timeout_ms: Option<u64>,
     step_timeout_ms: Option<u64>,
     semi_sync_wait_ms: Option<u64>,
+    announce_timeout_ms: Option<u64>,
     listen: Option<String>,
 }
 
@@ -71,6 +75,33 @@ struct FenceSection {
     timeout_ms: Option<u64>,
 }
 
+#[derive(Deserialize, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+struct WebhookSection {
+    url: String,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+impl std::fmt::Debug for WebhookSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSection")
+            .field("url", &drfailover_notify::redact_url(&self.url))
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
+#[derive(Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+struct HookSection {
+    command: PathBuf,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 struct NodeSection {
@@ -94,6 +125,20 @@ struct File {
     /// Announcer tables, handed to the announcers as they are (see the DNS crate).
     #[serde(default)]
     announce: Vec<toml::Value>,
+    #[serde(default, rename = "webhook")]
+    webhooks: Vec<WebhookSection>,
+    #[serde(default, rename = "hook")]
+    hooks: Vec<HookSection>,
+    sns: Option<drfailover_dns::SnsConfig>,
+}
+
+/// Where events go besides the caller's own subscribers (`[[webhook]]`, `[[hook]]`,
+/// `[sns]`), each on a worker thread of its own ([`Config::attach_sinks`]).
+#[derive(Clone, Debug)]
+pub struct Sinks {
+    webhooks: Vec<WebhookSection>,
+    hooks: Vec<HookSection>,
+    sns: Option<drfailover_dns::SnsConfig>,
 }
 
 /// A checked configuration, ready to run.
@@ -111,6 +156,8 @@ pub struct Config {
     pub probe_interval: Duration,
     /// Deadline of each node's probe.
     pub probe_timeout: Duration,
+    /// Time between rounds while the primary is suspect (failed a probe, not yet `fall`).
+    pub suspect_interval: Duration,
     /// Set `MASTER_HEARTBEAT_PERIOD` on replicas whose period is longer than the policy's.
     pub set_heartbeat_period: bool,
     /// Admin user and password.
@@ -119,8 +166,8 @@ pub struct Config {
     pub password: Secret,
     /// Where to serve `/status` and `/metrics`, if anywhere.
     pub listen: Option<String>,
-    /// `[[announce]]` tables, as written.
-    pub announce: Vec<toml::Value>,
+    /// Event sinks from the file.
+    pub sinks: Sinks,
 }
 
 impl Config {
@@ -216,7 +263,34 @@ impl Config {
             Some(r) => Some((r.user.clone(), secret(r, "replication")?)),
             None => None,
         };
+        let mut announcers = Vec::new();
+        for (i, table) in file.announce.into_iter().enumerate() {
+            let parsed: AnnouncerConfig = table
+                .try_into()
+                .map_err(|e: toml::de::Error| err(format!("[[announce]] #{}: {e}", i + 1)))?;
+            let built = parsed
+                .build()
+                .map_err(|e| err(format!("[[announce]] #{}: {e}", i + 1)))?;
+            let built: Arc<dyn Announcer> = Arc::from(built);
+            announcers.push(built);
+        }
+        for w in &file.webhooks {
+            if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
+                return Err(err(format!(
+                    "[[webhook]] url {}: must start with http:// or https://",
+                    drfailover_notify::redact_url(&w.url)
+                )));
+            }
+            if !matches!(w.format.as_deref(), None | Some("json") | Some("slack")) {
+                return Err(err("[[webhook]] format: `json` or `slack`"));
+            }
+        }
+        if let Some(sns) = &file.sns {
+            drfailover_dns::SnsPublisher::new(sns).map_err(|e| err(format!("[sns]: {e}")))?;
+        }
         let settings = Settings {
+            announcers,
+            announce_timeout: ms(o.announce_timeout_ms, 5_000, "announce_timeout_ms")?,
             step_timeout: ms(o.step_timeout_ms, 10_000, "step_timeout_ms")?,
             catchup_timeout: ms(o.catchup_timeout_ms, 30_000, "catchup_timeout_ms")?,
             fence_command,
@@ -235,12 +309,72 @@ impl Config {
                 .unwrap_or_else(|| "drfailover_orchestrator".into()),
             probe_interval: ms(o.probe_interval_ms, 200, "probe_interval_ms")?,
             probe_timeout: ms(o.probe_timeout_ms, 200, "probe_timeout_ms")?,
+            suspect_interval: ms(o.suspect_interval_ms, 20, "suspect_interval_ms")?,
             set_heartbeat_period: o.set_heartbeat_period.unwrap_or(true),
             user: file.credentials.user.clone(),
             password,
             listen: o.listen.clone(),
-            announce: file.announce,
+            sinks: Sinks {
+                webhooks: file.webhooks,
+                hooks: file.hooks,
+                sns: file.sns,
+            },
         })
+    }
+
+    /// Subscribe the file's sinks (`[[webhook]]`, `[[hook]]`, `[sns]`) to `notifier`, each
+    /// on a worker thread of its own with a bounded queue (a slow sink never holds up the
+    /// orchestrator). Reads AWS credential files; no network I/O.
+    pub fn attach_sinks(&self, notifier: &drfailover_notify::Notifier) -> Result<(), ConfigError> {
+        use drfailover_notify::{AsyncSink, CommandHook, Webhook, WebhookFormat};
+        let drain = Duration::from_secs(2);
+        let mut sinks = Vec::new();
+        for w in &self.sinks.webhooks {
+            let format = if w.format.as_deref() == Some("slack") {
+                WebhookFormat::Slack
+            } else {
+                WebhookFormat::Generic
+            };
+            let mut hook = Webhook::new(w.url.clone(), format);
+            if let Some(ms) = w.timeout_ms {
+                hook.timeout = Duration::from_millis(ms);
+            }
+            sinks.push(
+                AsyncSink::spawn("webhook", 256, drain, move |e| {
+                    if let Err(error) = hook.send(e) {
+                        log::warn!(target: "drfailover", "{error}");
+                    }
+                })
+                .map_err(|e| err(format!("webhook worker: {e}")))?,
+            );
+        }
+        for h in &self.sinks.hooks {
+            let mut hook = CommandHook::new(h.command.clone());
+            if let Some(ms) = h.timeout_ms {
+                hook.timeout = Duration::from_millis(ms);
+            }
+            sinks.push(
+                AsyncSink::spawn("hook", 256, drain, move |e| match hook.run(e) {
+                    Ok(0) => {}
+                    Ok(code) => log::warn!(target: "drfailover", "hook {} exited with {code}", hook.program.display()),
+                    Err(error) => log::warn!(target: "drfailover", "{error}"),
+                })
+                .map_err(|e| err(format!("hook worker: {e}")))?,
+            );
+        }
+        if let Some(sns) = &self.sinks.sns {
+            let publisher =
+                drfailover_dns::SnsPublisher::new(sns).map_err(|e| err(format!("[sns]: {e}")))?;
+            sinks.push(
+                publisher
+                    .into_sink()
+                    .map_err(|e| err(format!("sns worker: {e}")))?,
+            );
+        }
+        for sink in sinks {
+            notifier.subscribe(move |e| sink.offer(e));
+        }
+        Ok(())
     }
 
     /// Connection options for node `i` (admin user; short connect timeout).

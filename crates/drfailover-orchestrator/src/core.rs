@@ -90,6 +90,9 @@ pub struct FailoverPlan {
     pub old_primary: NodeId,
     /// The replica to promote.
     pub candidate: NodeId,
+    /// What the candidate had received when it was chosen: it must still have at least
+    /// this when it is promoted.
+    pub candidate_received: GtidPos,
     /// The old primary did not refuse connections (frozen, partitioned): it may be alive.
     pub old_may_be_alive: bool,
     /// Other replicas to repoint to the candidate.
@@ -132,6 +135,14 @@ pub enum Action {
         node: NodeId,
         /// The primary.
         to: NodeId,
+    },
+    /// Run the announcers for a primary promoted elsewhere (idempotent: an announcer that
+    /// finds its record current does nothing).
+    Announce {
+        /// The previous primary.
+        old: NodeId,
+        /// The primary now.
+        new: NodeId,
     },
     /// Attach a fenced old primary to the new primary as a replica (`master_demote_to_slave`).
     Rejoin {
@@ -516,7 +527,7 @@ impl Core {
         let class = track.last_class.unwrap_or(OutcomeClass::TimedOut);
         let failures = track.failures;
         let suspected_at = *self.suspected_at.get_or_insert(now);
-        let enough = failures >= self.policy.fall || class.is_hard_failure();
+        let enough = failures >= self.policy.fall;
         let replicas: Vec<NodeId> = reached
             .iter()
             .copied()
@@ -897,11 +908,17 @@ impl Core {
             .copied()
             .filter(|&r| r != candidate)
             .collect();
+        let facts = if excluded.is_empty() {
+            facts
+        } else {
+            format!("{facts}; not promotable: {}", excluded.join("; "))
+        };
         let old_may_be_alive = !self.tracks[primary]
             .last_class
             .is_some_and(OutcomeClass::is_hard_failure);
         decision.actions.push(Action::Failover(FailoverPlan {
             old_primary: primary,
+            candidate_received: received(candidate),
             candidate,
             old_may_be_alive,
             repoint,

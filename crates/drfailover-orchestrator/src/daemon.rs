@@ -128,6 +128,8 @@ impl Orchestrator {
                 .collect::<Vec<_>>()
                 .join("\n"));
         }
+        let changed: Vec<usize> = slow.iter().map(|(i, _)| *i).collect();
+        let changed_any = !changed.is_empty();
         for (i, old) in slow {
             let sql = format!(
                 "CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD={:.3}",
@@ -154,6 +156,20 @@ impl Orchestrator {
                 duration: None,
             });
         }
+        for i in changed {
+            let (result, _) = self.executor_run(|ex| ex.wait_replicating(i));
+            result.map_err(|e| {
+                format!(
+                    "{}: after setting the heartbeat period: {e}",
+                    self.config.nodes[i].label()
+                )
+            })?;
+        }
+        let round = if changed_any {
+            observe_all(&mut self.links, self.config.probe_timeout, None)
+        } else {
+            round
+        };
         self.core.step(&round);
         debug_assert_eq!(self.core.primary(), Some(primary));
         Ok(())
@@ -263,8 +279,10 @@ impl Orchestrator {
                         ),
                         duration: Some(writable.saturating_duration_since(plan.suspected_at)),
                     });
-                    let (_, notices) =
-                        self.executor_run(|ex| ex.settle(plan.candidate, &plan.repoint));
+                    let (_, notices) = self.executor_run(|ex| {
+                        ex.announce(Some(plan.old_primary), plan.candidate);
+                        ex.settle(plan.candidate, &plan.repoint)
+                    });
                     for n in notices {
                         self.publish(n);
                     }
@@ -281,6 +299,12 @@ impl Orchestrator {
             }
             Action::Repoint { node, to } => {
                 let (_, notices) = self.executor_run(|ex| ex.repoint(node, to));
+                for n in notices {
+                    self.publish(n);
+                }
+            }
+            Action::Announce { old, new } => {
+                let (_, notices) = self.executor_run(|ex| ex.announce(Some(old), new));
                 for n in notices {
                     self.publish(n);
                 }
@@ -385,7 +409,11 @@ impl Orchestrator {
                 }
             }
             if !acted {
-                let wait = self.config.probe_interval.saturating_sub(started.elapsed());
+                let interval = match self.core.analysis() {
+                    Analysis::PrimarySuspect { .. } => self.config.suspect_interval,
+                    _ => self.config.probe_interval,
+                };
+                let wait = interval.saturating_sub(started.elapsed());
                 std::thread::sleep(wait);
             }
         }

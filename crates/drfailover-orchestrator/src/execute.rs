@@ -46,6 +46,10 @@ pub struct Settings {
     pub admin_user: String,
     /// Wait this long for a replica to attach before enabling semi-sync on a new primary.
     pub semi_sync_wait: Duration,
+    /// Announcers run after every promotion, in order, each bounded by `announce_timeout`.
+    pub announcers: Vec<std::sync::Arc<dyn drfailover_dns::Announcer>>,
+    /// Bound of one announcer's run.
+    pub announce_timeout: Duration,
 }
 
 /// Carries out actions on `links` (indexed like `nodes`), reporting through `report`.
@@ -58,6 +62,16 @@ pub struct Executor<'a> {
     pub settings: &'a Settings,
     /// Where notices go.
     pub report: &'a mut dyn FnMut(Notice),
+}
+
+/// Fault injection for tests of resumability: when the environment variable
+/// `DRFAILOVER_FAILPOINT` names this point, the process exits at once (as if killed), leaving
+/// the promotion half-done. Never set it in production.
+fn failpoint(name: &str) {
+    if std::env::var("DRFAILOVER_FAILPOINT").as_deref() == Ok(name) {
+        eprintln!("drfailover: failpoint {name}: exiting now");
+        std::process::exit(137);
+    }
 }
 
 fn quote(s: &str) -> String {
@@ -146,10 +160,26 @@ impl Executor<'_> {
         // Stop receiving, then apply everything received: a semi-sync replica acknowledges
         // on receipt, and RESET SLAVE ALL deletes relay logs.
         if self.replicates(c)?.is_some() {
-            self.step(c, "stop receiving (STOP SLAVE IO_THREAD)", |ex| {
-                ex.sql(c, &["STOP SLAVE IO_THREAD"], t)
+            // The SQL thread first: in GTID mode, starting a thread while both are stopped
+            // discards the relay log (found by the backlog test: 3,000 received transactions
+            // gone). Started while the IO thread still exists, it keeps the relay log.
+            self.step(c, "apply the relay log (START SLAVE SQL_THREAD)", |ex| {
+                ex.sql(c, &["START SLAVE SQL_THREAD"], t)
             })?;
+            self.step(
+                c,
+                "stop receiving (KILL the IO thread; STOP SLAVE IO_THREAD)",
+                |ex| ex.stop_receiving(c),
+            )?;
             let received = self.replicates(c)?.unwrap_or_default();
+            if !received.covers(&plan.candidate_received) {
+                return Err(format!(
+                    "{} now reports having received {received}, less than the {} seen before \
+                     (relay log discarded?); promotion abandoned",
+                    self.name(c),
+                    plan.candidate_received
+                ));
+            }
             let bound = self.settings.catchup_timeout;
             let what = format!("apply everything received ({received})");
             self.step(c, &what, |ex| {
@@ -174,6 +204,7 @@ impl Executor<'_> {
             self.step(c, "detach (STOP SLAVE; RESET SLAVE ALL)", |ex| {
                 ex.sql(c, &["STOP SLAVE", "RESET SLAVE ALL"], t)
             })?;
+            failpoint("after_detach");
         }
         // Semi-sync master stays off until a replica is attached: with none, the first
         // commit would stall for rpl_semi_sync_master_timeout.
@@ -188,6 +219,28 @@ impl Executor<'_> {
             )
         })?;
         Ok(())
+    }
+
+    /// Run every announcer for the promotion of `new` (from `old`), in order, each bounded.
+    /// A failure is reported and never undoes or blocks anything.
+    pub fn announce(&mut self, old: Option<NodeId>, new: NodeId) {
+        let address = |id: NodeId| {
+            drfailover_dns::NodeAddress::new(&self.nodes[id].name, &self.nodes[id].host)
+        };
+        let change = drfailover_dns::WriterChange {
+            old_writer: old.map(address),
+            new_writer: address(new),
+        };
+        for announcer in self.settings.announcers.clone() {
+            let what = format!("announce {}", announcer.describe());
+            let deadline = Instant::now() + self.settings.announce_timeout;
+            let _ = self.step(new, &what, |_| {
+                announcer
+                    .announce(&change, deadline)
+                    .map(|outcome| format!("{outcome:?}"))
+                    .map_err(|e| e.to_string())
+            });
+        }
     }
 
     /// After a promotion: repoint `others` to `primary`, then enable semi-sync on it once a
@@ -269,14 +322,80 @@ impl Executor<'_> {
         sql
     }
 
-    /// Point replica `node` at `to` (keeps its replication account), and start it.
+    /// Stop `node`'s IO thread at once. `STOP SLAVE IO_THREAD` alone takes ~2 s when the
+    /// primary is frozen or unreachable (the server re-signals a blocked receiver only every
+    /// 2 s, because a signal can be missed); killing the receiver's session, again every few
+    /// milliseconds until it is gone, ends it in milliseconds.
+    fn stop_receiving(&mut self, node: NodeId) -> Result<(), String> {
+        let t = self.settings.step_timeout;
+        let started = Instant::now();
+        loop {
+            let ids = self.links[node]
+                .run(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_IO'",
+                    Deadline::after(t),
+                )
+                .map_err(|e| format!("{}: {e}", self.nodes[node].name))?;
+            let ids: Vec<String> = (0..ids.num_rows())
+                .filter_map(|r| ids.text(r, 0).map(str::to_string))
+                .collect();
+            if ids.is_empty() || started.elapsed() > t {
+                break;
+            }
+            for id in ids {
+                match self.links[node].run(&format!("KILL {id}"), Deadline::after(t)) {
+                    Ok(_) => {}
+                    Err(e) if e.errno() == 1094 => {}
+                    Err(e) => return Err(format!("{}: {e}", self.nodes[node].name)),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.sql(node, &["STOP SLAVE IO_THREAD"], t)
+    }
+
+    /// Point replica `node` at `to` (keeps its replication account), start it, and wait
+    /// (bounded by the step timeout) until both its threads run.
     pub fn repoint(&mut self, node: NodeId, to: NodeId) -> Result<(), String> {
         let t = self.settings.step_timeout;
         let change = self.change_master(to, false);
-        let what = format!("repoint to {}", self.name(to));
+        let what = format!("repoint to {} (replicating)", self.name(to));
         self.step(node, &what, |ex| {
-            ex.sql(node, &["STOP SLAVE", &change, "START SLAVE"], t)
+            ex.stop_receiving(node)?;
+            ex.sql(node, &["STOP SLAVE", &change, "START SLAVE"], t)?;
+            ex.wait_replicating(node)
         })
+    }
+
+    /// Wait until `node`'s IO and SQL threads both run (bounded by the step timeout).
+    pub fn wait_replicating(&mut self, node: NodeId) -> Result<(), String> {
+        let t = self.settings.step_timeout;
+        let started = Instant::now();
+        loop {
+            let r = self.links[node]
+                .run("SHOW SLAVE STATUS", Deadline::after(t))
+                .map_err(|e| format!("{}: {e}", self.nodes[node].name))?;
+            let col = |name: &str| {
+                r.column(name)
+                    .and_then(|c| r.text(0, c))
+                    .unwrap_or("")
+                    .to_string()
+            };
+            if col("Slave_IO_Running") == "Yes" && col("Slave_SQL_Running") == "Yes" {
+                return Ok(());
+            }
+            if started.elapsed() > t {
+                return Err(format!(
+                    "not replicating after {} ms: IO {}, SQL {}, {} {}",
+                    t.as_millis(),
+                    col("Slave_IO_Running"),
+                    col("Slave_SQL_Running"),
+                    col("Last_IO_Error"),
+                    col("Last_SQL_Error")
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Kill every session on `conn`'s server except the orchestrators' own (and `conn`).
@@ -402,6 +521,37 @@ impl Executor<'_> {
     pub fn switchover(&mut self, plan: &SwitchoverPlan) -> Result<(), String> {
         let (old, new) = (plan.old_primary, plan.target);
         let t = self.settings.step_timeout;
+        // Catch up while the primary still takes writes, so the pause after fencing covers
+        // only the last few transactions: repeat while a round takes longer than 20 ms (a
+        // replica that applies slower than the primary writes), at most 10 rounds.
+        let bound = self.settings.catchup_timeout;
+        for _ in 0..10 {
+            let now_pos = self.value(old, "SELECT @@gtid_binlog_pos", t)?;
+            let started = Instant::now();
+            let what = format!("catch up before fencing ({now_pos})");
+            self.step(new, &what, |ex| {
+                let waited = ex.value(
+                    new,
+                    &format!(
+                        "SELECT MASTER_GTID_WAIT('{}', {})",
+                        quote(&now_pos),
+                        bound.as_secs_f64()
+                    ),
+                    bound + t,
+                )?;
+                if waited == "0" {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "not caught up within {} ms; nothing changed",
+                        bound.as_millis()
+                    ))
+                }
+            })?;
+            if started.elapsed() < Duration::from_millis(20) {
+                break;
+            }
+        }
         self.step(old, "fence for switchover (read_only=1)", |ex| {
             ex.sql(old, &["SET GLOBAL read_only=1"], t)
         })?;
@@ -464,6 +614,7 @@ impl Executor<'_> {
                 Err("no [replication] credentials configured; it stays read-only".into())
             });
         }
+        self.announce(Some(old), new);
         self.settle(new, &plan.repoint);
         Ok(())
     }

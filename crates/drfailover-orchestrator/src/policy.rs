@@ -32,8 +32,9 @@ impl NodeSpec {
 /// The rules of detection, promotion and fencing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
-    /// Consecutive failed probes before the primary counts as unreachable (a refused
-    /// connection — the process is gone — counts at once).
+    /// Consecutive failed probes before the primary counts as unreachable. (While the
+    /// primary is suspect the daemon probes every `suspect_interval`, so after a crash the
+    /// `fall` probes take tens of milliseconds, not `fall` intervals.)
     pub fall: u32,
     /// Heartbeat period the replicas must use (`MASTER_HEARTBEAT_PERIOD`); a replica that
     /// received nothing for two periods has lost its primary.

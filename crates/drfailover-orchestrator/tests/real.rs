@@ -12,7 +12,7 @@ use crossbeam_channel::Sender;
 use drfailover_conn::{Client, Error};
 use drfailover_notify::{Event, EventKind, Notifier};
 use drfailover_orchestrator::{Config, Orchestrator, Request};
-use drfailover_testkit::{Topology, ADMIN_PASSWORD, ADMIN_USER, REPL_PASSWORD, REPL_USER};
+use drfailover_testkit::{Topology, ADMIN_PASSWORD};
 
 fn topology(replicas: usize) -> Topology {
     Topology::primary_replicas(replicas)
@@ -21,27 +21,7 @@ fn topology(replicas: usize) -> Topology {
 
 /// A configuration for `topo` (fast settings), plus `extra` lines in `[orchestrator]`.
 fn config_text(topo: &Topology, extra: &str, node_extra: &[(usize, &str)]) -> String {
-    let mut s = format!(
-        "[orchestrator]\nprobe_interval_ms = 100\nprobe_timeout_ms = 300\nfall = 3\n\
-         heartbeat_period_ms = 200\ncatchup_timeout_ms = 20000\nanti_flap_s = 600\n{extra}\n\n\
-         [credentials]\nuser = \"{ADMIN_USER}\"\npassword = \"{ADMIN_PASSWORD}\"\n\n\
-         [replication]\nuser = \"{REPL_USER}\"\npassword = \"{REPL_PASSWORD}\"\n"
-    );
-    for (i, n) in topo.nodes().iter().enumerate() {
-        s.push_str(&format!(
-            "\n[[node]]\nname = \"{}\"\nhost = \"{}\"\nport = {}\n",
-            n.name(),
-            n.ip(),
-            n.port()
-        ));
-        for (j, line) in node_extra {
-            if *j == i {
-                s.push_str(line);
-                s.push('\n');
-            }
-        }
-    }
-    s
+    topo.orchestrator_config(extra, "", node_extra)
 }
 
 struct Running {
@@ -344,17 +324,11 @@ fn a_frozen_primary_is_fenced_on_sight_and_acknowledges_nothing_after_promotion(
         format!("#!/bin/sh\ncat > {}\n", fence_log.display()),
     )
     .unwrap();
-    let text = format!(
-        "{}\n[fence]\ncommand = [\"{}\"]\ntimeout_ms = 5000\n",
-        config_text(&topo, "", &[]),
+    let fence = format!(
+        "[fence]\ncommand = [\"{}\"]\ntimeout_ms = 5000\n",
         script.display()
     );
-    // Move [fence] before the node tables: TOML tables after [[node]] would nest otherwise.
-    let text = {
-        let (head, fence) = text.split_once("\n[fence]").unwrap();
-        let (before_nodes, nodes) = head.split_once("\n[[node]]").unwrap();
-        format!("{before_nodes}\n[fence]{fence}\n[[node]]{nodes}")
-    };
+    let text = topo.orchestrator_config("", &fence, &[]);
     let mut orch = Running::start(&text);
     let load = Load::start(&topo, 4);
     load.wait_progress(200, Duration::from_secs(20));
@@ -648,4 +622,135 @@ fn bad_configurations_and_topologies_are_refused_with_a_clear_error_and_nothing_
     let e = Config::parse(&good.replace("fall = 3", "fall = 3\nfalll = 2")).unwrap_err();
     assert!(e.0.contains("falll"), "{e}");
     notifier.close(Duration::from_millis(100));
+}
+
+#[test]
+fn a_primary_blackholed_from_everyone_fails_over_and_is_fenced_when_healed() {
+    let topo = Topology::primary_replicas_in_lab(2)
+        .unwrap_or_else(|e| panic!("cannot start MariaDB topology in a lab: {e}"));
+    let mut orch = Running::start(&config_text(&topo, "", &[]));
+    let load = Load::start(&topo, 4);
+    load.wait_progress(200, Duration::from_secs(20));
+    topo.blackhole(0).unwrap();
+    let cut = Instant::now();
+    let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(30));
+    eprintln!("blackhole -> failover completed after {:?}", cut.elapsed());
+    let new_index = topo
+        .nodes()
+        .iter()
+        .position(|n| Some(n.name()) == done.new_writer.as_deref())
+        .expect("a replica was promoted");
+    assert_ne!(new_index, 0);
+    load.wait_progress(200, Duration::from_secs(30));
+    topo.heal(0).unwrap();
+    let fenced = orch.wait_for(EventKind::Fenced, Duration::from_secs(20));
+    assert!(
+        fenced
+            .endpoint
+            .as_deref()
+            .unwrap_or("")
+            .starts_with(topo.node(0).name()),
+        "{fenced:?}"
+    );
+    let (acked, unknown, failed) = load.finish();
+    assert!(
+        failed.is_empty(),
+        "failed statements: {:?}",
+        &failed[..failed.len().min(5)]
+    );
+    assert_eq!(
+        topo.node(0)
+            .sql_value("SELECT @@read_only")
+            .unwrap()
+            .as_deref(),
+        Some("1"),
+        "the healed old primary is fenced"
+    );
+    check_data(&topo, new_index, &acked, &unknown);
+    assert_eq!(orch.stop().figures().failovers, 1);
+}
+
+#[test]
+fn a_replica_with_a_relay_log_backlog_is_promoted_only_after_applying_it() {
+    let mut topo = topology(2);
+    // node2 is preferred (priority) and has a backlog: received, not applied.
+    let mut orch = Running::start(&config_text(&topo, "", &[(1, "priority = 10")]));
+    topo.node(0)
+        .sql("CREATE TABLE app.t (id BIGINT PRIMARY KEY, thread INT)")
+        .unwrap();
+    topo.wait_replicated(0, 1).unwrap();
+    topo.node(1).sql("STOP SLAVE SQL_THREAD").unwrap();
+    let rows = 3000u64;
+    for chunk in 0..(rows / 100) {
+        let values: Vec<String> = (0..100)
+            .map(|i| format!("({}, 0)", chunk * 100 + i + 1))
+            .collect();
+        // One transaction per row: a backlog of many events to apply.
+        let statements: Vec<String> = values
+            .iter()
+            .map(|v| format!("INSERT INTO app.t VALUES {v}"))
+            .collect();
+        topo.node(0)
+            .sql_batch(&statements.iter().map(String::as_str).collect::<Vec<_>>())
+            .unwrap();
+    }
+    let applied = topo
+        .node(1)
+        .sql_value("SELECT COUNT(*) FROM app.t")
+        .unwrap()
+        .unwrap();
+    assert_eq!(applied, "0", "node2 applied nothing yet");
+    topo.kill9(0).unwrap();
+    let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(60));
+    assert_eq!(done.new_writer.as_deref(), Some(topo.node(1).name()));
+    let applied_step = orch
+        .events(EventKind::StepCompleted)
+        .into_iter()
+        .find(|e| e.reason.starts_with("apply everything received"))
+        .expect("catch-up step");
+    eprintln!(
+        "catch-up of {rows} transactions took {:?} µs",
+        applied_step.duration_us
+    );
+    let acked: Vec<u64> = (1..=rows).collect();
+    check_data(&topo, 1, &acked, &[]);
+    orch.stop();
+}
+
+#[test]
+fn a_replica_with_an_errant_transaction_is_never_chosen() {
+    let mut topo = topology(2);
+    // node3 would win on priority, but it has a transaction the primary never had.
+    let mut orch = Running::start(&config_text(&topo, "", &[(2, "priority = 10")]));
+    topo.node(0)
+        .sql("CREATE TABLE app.t (id BIGINT PRIMARY KEY, thread INT)")
+        .unwrap();
+    topo.wait_replicated(0, 2).unwrap();
+    topo.node(2)
+        .sql_batch(&[
+            "SET gtid_domain_id=9",
+            "CREATE TABLE app.local_only (id INT PRIMARY KEY)",
+            "SET gtid_domain_id=0",
+        ])
+        .unwrap();
+    for i in 1..=50 {
+        topo.node(0)
+            .sql(&format!("INSERT INTO app.t VALUES ({i}, 0)"))
+            .unwrap();
+    }
+    topo.wait_replicated(0, 1).unwrap();
+    topo.wait_replicated(0, 2).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    topo.kill9(0).unwrap();
+    let started = orch.wait_for(EventKind::FailoverStarted, Duration::from_secs(20));
+    assert!(
+        started.reason.contains("node3: errant transactions 9-3-1"),
+        "{}",
+        started.reason
+    );
+    let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(20));
+    assert_eq!(done.new_writer.as_deref(), Some(topo.node(1).name()));
+    let acked: Vec<u64> = (1..=50).collect();
+    check_data(&topo, 1, &acked, &[]);
+    orch.stop();
 }

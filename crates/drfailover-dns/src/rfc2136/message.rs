@@ -225,6 +225,32 @@ mod tests {
     }
 
     #[test]
+    fn tsig_errors_come_first() {
+        use hickory_proto::rr::rdata::tsig::{make_tsig_record, TsigAlgorithm, TSIG};
+        for (error, failure) in [
+            (TsigError::BadTime, TsigFailure::BadTime),
+            (TsigError::BadSig, TsigFailure::BadSig),
+            (TsigError::BadKey, TsigFailure::BadKey),
+        ] {
+            let mut reply = Message::new(1, MessageType::Response, OpCode::Update);
+            reply.metadata.response_code = ResponseCode::NotAuth;
+            let tsig = TSIG::new(
+                TsigAlgorithm::HmacSha256,
+                0,
+                300,
+                Vec::new(),
+                1,
+                Some(error),
+                Vec::new(),
+            );
+            reply.set_signature(Box::new(make_tsig_record(fqdn("k").unwrap(), tsig)));
+            // Survives encoding, as it comes off the wire.
+            let reply = Message::from_vec(&reply.to_vec().unwrap()).unwrap();
+            assert_eq!(classify(&reply), Verdict::Tsig(failure));
+        }
+    }
+
+    #[test]
     fn verdicts() {
         let mut reply = Message::new(1, MessageType::Response, OpCode::Update);
         assert_eq!(classify(&reply), Verdict::Applied);

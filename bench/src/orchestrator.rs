@@ -1,0 +1,580 @@
+//! The orchestrator doing the promotion (no harness promotion): fault → new primary
+//! writable, the application's unavailability through a drfailover client, switchover pause,
+//! and the data (acknowledged writes lost; writes acknowledged by the old primary after the
+//! promotion). Default orchestrator settings; one fresh topology (primary + 2 semi-sync
+//! replicas, in a network namespace of its own) per trial.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use drfailover_conn::{Client, Error};
+use drfailover_notify::{EventKind, Notifier};
+use drfailover_orchestrator::{Config, Orchestrator, Request};
+use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+
+/// A fault the orchestrator must handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrchFault {
+    /// `kill -9` of the primary.
+    Kill,
+    /// SIGSTOP of the primary (thawed after the promotion: fenced on sight).
+    Stop,
+    /// Every packet to the primary dropped (healed after the promotion).
+    Blackhole,
+}
+
+impl OrchFault {
+    /// Table name.
+    pub fn name(self) -> &'static str {
+        match self {
+            OrchFault::Kill => "kill -9",
+            OrchFault::Stop => "SIGSTOP",
+            OrchFault::Blackhole => "blackhole",
+        }
+    }
+}
+
+/// One trial's figures.
+pub struct Trial {
+    /// Fault → the orchestrator reported the new primary writable.
+    pub writable: Duration,
+    /// Per writer thread: last acknowledged write before the fault → first after.
+    pub gaps: Vec<Duration>,
+    /// Statements that failed other than with an unknown outcome.
+    pub failed: u64,
+    /// Statements with an unknown outcome (in flight at the fault).
+    pub unknown: u64,
+    /// Acknowledged writes missing on the new primary.
+    pub lost: u64,
+    /// Writes sent to the old primary after the promotion and acknowledged by it.
+    pub fenced_acks: u64,
+}
+
+/// The orchestrator's configuration for `topo` with default settings.
+fn config(topo: &Topology) -> Config {
+    // Only credentials and nodes: every [orchestrator] setting at its default.
+    let text = topo.orchestrator_config("", "", &[]);
+    let (_, rest) = text
+        .split_once("[credentials]")
+        .expect("testkit config has [credentials]");
+    Config::parse(&format!("[credentials]{rest}")).expect("orchestrator config")
+}
+
+struct Running {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    requests: crossbeam_channel::Sender<Request>,
+    completed: Arc<Mutex<Vec<(Instant, String)>>>,
+    notifier: Arc<Notifier>,
+}
+
+impl Running {
+    fn start(topo: &Topology) -> Result<Running, String> {
+        let notifier = Arc::new(Notifier::new(4096, 1, Instant::now()).map_err(|e| e.to_string())?);
+        let completed: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
+        let c = completed.clone();
+        let verbose = std::env::var_os("DRFAILOVER_BENCH_EVENTS").is_some();
+        notifier.subscribe(move |e| {
+            if verbose {
+                eprintln!("orchestrator: {}", e.summary());
+            }
+            if e.kind == EventKind::FailoverCompleted {
+                c.lock()
+                    .unwrap()
+                    .push((Instant::now(), e.new_writer.clone().unwrap_or_default()));
+            }
+        });
+        let mut orch = Orchestrator::new(config(topo), notifier.clone(), 1);
+        orch.start()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || orch.run(&s, &rx));
+        Ok(Running {
+            stop,
+            thread: Some(thread),
+            requests: tx,
+            completed,
+            notifier,
+        })
+    }
+
+    fn wait_completed(&self, n: usize, timeout: Duration) -> Result<(Instant, String), String> {
+        let t = Instant::now();
+        loop {
+            if let Some(c) = self.completed.lock().unwrap().get(n - 1) {
+                return Ok(c.clone());
+            }
+            if t.elapsed() > timeout {
+                return Err(format!("no failover within {timeout:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.notifier.close(Duration::from_secs(1));
+    }
+}
+
+/// Writer threads through a drfailover client: per thread the instants of acknowledged
+/// writes; acknowledged ids; counts of unknown and failed statements.
+struct Writers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Vec<Instant>>>,
+    acked: Arc<Mutex<Vec<u64>>>,
+    unknown: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    client: Arc<Client>,
+}
+
+impl Writers {
+    fn start(topo: &Topology, threads: usize) -> Result<Writers, String> {
+        let dsn = topo.dsn("failover_timeout_ms=30000");
+        let client = Arc::new(Client::connect_dsn(&dsn).map_err(|e| e.to_string())?);
+        client
+            .wait_ready(Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
+        client
+            .query("CREATE TABLE IF NOT EXISTS bench_o (id BIGINT PRIMARY KEY)")
+            .map_err(|e| e.to_string())?;
+        Ok(Writers::from_client(client, threads))
+    }
+
+    /// Writer threads on an already connected client (the table exists).
+    fn from_client(client: Arc<Client>, threads: usize) -> Writers {
+        let next = Arc::new(AtomicU64::new(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let unknown = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let threads = (0..threads)
+            .map(|_| {
+                let (client, next, stop, acked, unknown, failed) = (
+                    client.clone(),
+                    next.clone(),
+                    stop.clone(),
+                    acked.clone(),
+                    unknown.clone(),
+                    failed.clone(),
+                );
+                std::thread::spawn(move || {
+                    let mut times = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        let id = next.fetch_add(1, Ordering::Relaxed);
+                        match client.query(&format!("INSERT INTO bench_o VALUES ({id})")) {
+                            Ok(_) => {
+                                times.push(Instant::now());
+                                acked.lock().unwrap().push(id);
+                            }
+                            Err(Error::OutcomeUnknown(_)) => {
+                                unknown.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(_) => {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    times
+                })
+            })
+            .collect();
+        Writers {
+            stop,
+            threads,
+            acked,
+            unknown,
+            failed,
+            client,
+        }
+    }
+
+    fn acked(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    fn wait_progress(&self, more: usize, timeout: Duration) -> Result<(), String> {
+        let target = self.acked() + more;
+        let t = Instant::now();
+        while self.acked() < target {
+            if t.elapsed() > timeout {
+                return Err(format!("writes stalled ({} acknowledged)", self.acked()));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    }
+
+    /// Stop; per-thread ack instants.
+    fn finish(mut self) -> Vec<Vec<Instant>> {
+        self.stop.store(true, Ordering::Relaxed);
+        let times = self
+            .threads
+            .drain(..)
+            .map(|t| t.join().unwrap_or_default())
+            .collect();
+        self.client.close();
+        times
+    }
+}
+
+/// Gap around `at` per thread: last ack before → first ack after.
+fn gaps(times: &[Vec<Instant>], at: Instant) -> Vec<Duration> {
+    times
+        .iter()
+        .filter_map(|t| {
+            let before = t.iter().rev().find(|&&x| x <= at)?;
+            let after = t.iter().find(|&&x| x > at)?;
+            Some(*after - *before)
+        })
+        .collect()
+}
+
+/// A client writing straight to the old primary (no drfailover): (sent, acknowledged) pairs.
+fn direct_writer(topo: &Topology, stop: Arc<AtomicBool>) -> JoinHandle<Vec<(Instant, Instant)>> {
+    let mut options =
+        drfailover_mysql::ConnectOptions::tcp(topo.node(0).ip().to_string(), topo.node(0).port())
+            .user(APP_USER)
+            .password(APP_PASSWORD)
+            .database(APP_DATABASE);
+    options.connect_timeout = Duration::from_secs(1);
+    options.read_timeout = Some(Duration::from_secs(30));
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut id = 1u64 << 40;
+        while !stop.load(Ordering::Relaxed) {
+            let Ok(mut c) = drfailover_mysql::Connection::connect(&options) else {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
+            while !stop.load(Ordering::Relaxed) {
+                id += 1;
+                let sent = Instant::now();
+                if c.query(&format!("INSERT INTO bench_o VALUES ({id})"))
+                    .is_err()
+                {
+                    break;
+                }
+                out.push((sent, Instant::now()));
+            }
+        }
+        out
+    })
+}
+
+/// One failover trial on a fresh topology.
+pub fn trial(fault: OrchFault, threads: usize) -> Result<Trial, String> {
+    let mut topo = Topology::primary_replicas_in_lab(2)?;
+    let orch = Running::start(&topo)?;
+    let writers = Writers::start(&topo, threads)?;
+    writers.wait_progress(300, Duration::from_secs(20))?;
+    let direct_stop = Arc::new(AtomicBool::new(false));
+    let direct = (fault != OrchFault::Kill).then(|| direct_writer(&topo, direct_stop.clone()));
+    // A random moment, so the fault lands anywhere in a write's life.
+    std::thread::sleep(Duration::from_millis(100 + rand::random::<u64>() % 200));
+    match fault {
+        OrchFault::Kill => topo.kill9(0)?,
+        OrchFault::Stop => topo.freeze(0)?,
+        OrchFault::Blackhole => topo.blackhole(0)?,
+    }
+    // After the fault took effect (the blackhole's iptables call takes tens of ms).
+    let at = Instant::now();
+    let (writable_at, new_writer) = orch.wait_completed(1, Duration::from_secs(30))?;
+    writers.wait_progress(300, Duration::from_secs(30))?;
+    match fault {
+        OrchFault::Kill => {}
+        OrchFault::Stop => topo.thaw(0)?,
+        OrchFault::Blackhole => topo.heal(0)?,
+    }
+    // Give the old primary (if alive) time to misbehave, and the orchestrator to fence it.
+    std::thread::sleep(Duration::from_millis(700));
+    direct_stop.store(true, Ordering::Relaxed);
+    let direct = direct
+        .map(|d| d.join().unwrap_or_default())
+        .unwrap_or_default();
+    let (unknown, failed) = (
+        writers.unknown.load(Ordering::Relaxed),
+        writers.failed.load(Ordering::Relaxed),
+    );
+    let acked = writers.acked.lock().unwrap().clone();
+    let times = writers.finish();
+    drop(orch);
+    let new_index = topo
+        .nodes()
+        .iter()
+        .position(|n| n.name() == new_writer)
+        .ok_or("unknown new writer")?;
+    let rows = topo.node(new_index).sql("SELECT id FROM app.bench_o")?;
+    let present: HashSet<u64> = (0..rows.num_rows())
+        .filter_map(|r| rows.text(r, 0)?.parse().ok())
+        .collect();
+    let lost = acked.iter().filter(|id| !present.contains(id)).count() as u64;
+    let fenced_acks = direct
+        .iter()
+        .filter(|(sent, _)| *sent >= writable_at)
+        .count() as u64;
+    Ok(Trial {
+        writable: writable_at - at,
+        gaps: gaps(&times, at),
+        failed,
+        unknown,
+        lost,
+        fenced_acks,
+    })
+}
+
+/// Switchovers back and forth under load on one topology: per switchover the longest
+/// per-thread pause, and failed statements in total.
+pub fn switchovers(n: usize, threads: usize) -> Result<(Vec<Duration>, u64, u64, u64), String> {
+    let topo = Topology::primary_replicas_in_lab(2)?;
+    let orch = Running::start(&topo)?;
+    let writers = Writers::start(&topo, threads)?;
+    writers.wait_progress(300, Duration::from_secs(20))?;
+    let mut windows = Vec::new();
+    for i in 0..n {
+        let target = topo.node(1 + i % 2).name().to_string();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let started = Instant::now();
+        orch.requests
+            .send(Request::Switchover(target, tx))
+            .map_err(|e| e.to_string())?;
+        rx.recv_timeout(Duration::from_secs(60))
+            .map_err(|e| e.to_string())??;
+        windows.push((started, Instant::now()));
+        writers.wait_progress(300, Duration::from_secs(20))?;
+        // Every replica caught up before the next switchover: it measures the switchover,
+        // not a replica still applying what the last one left.
+        let primary = 1 + i % 2;
+        for r in (0..3).filter(|&r| r != primary) {
+            topo.wait_replicated(primary, r)?;
+        }
+    }
+    let (unknown, failed) = (
+        writers.unknown.load(Ordering::Relaxed),
+        writers.failed.load(Ordering::Relaxed),
+    );
+    let acked = writers.acked.lock().unwrap().clone();
+    let times = writers.finish();
+    let pauses = windows
+        .iter()
+        .map(|(start, end)| {
+            times
+                .iter()
+                .filter_map(|t| {
+                    // The longest gap between consecutive acks that overlaps the window.
+                    t.windows(2)
+                        .filter(|w| w[1] >= *start && w[0] <= *end)
+                        .map(|w| w[1] - w[0])
+                        .max()
+                })
+                .max()
+                .unwrap_or_default()
+        })
+        .collect();
+    let primary = (0..3)
+        .find(|&i| {
+            topo.node(i)
+                .sql_value("SELECT @@read_only")
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some("0")
+        })
+        .ok_or("no writable node after the switchovers")?;
+    let rows = topo.node(primary).sql("SELECT id FROM app.bench_o")?;
+    let present: HashSet<u64> = (0..rows.num_rows())
+        .filter_map(|r| rows.text(r, 0)?.parse().ok())
+        .collect();
+    let lost = acked.iter().filter(|id| !present.contains(id)).count() as u64;
+    Ok((pauses, failed, unknown, lost))
+}
+
+/// Cumulative distributions as an SVG line chart: one line per series (milliseconds on x).
+pub fn cdf_svg(title: &str, series: &[(&str, Vec<f64>)]) -> String {
+    let (w, h, left, bottom, top, right) = (720.0, 400.0, 60.0, 50.0, 40.0, 160.0);
+    let max = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .fold(1.0f64, f64::max);
+    let x_max = {
+        let p = 10f64.powf(max.log10().floor());
+        (max / p).ceil() * p
+    };
+    let sx = |v: f64| left + (v / x_max) * (w - left - right);
+    let sy = |p: f64| h - bottom - p * (h - bottom - top);
+    let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"];
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{left}\" y=\"22\" font-size=\"15\">{title}</text>\n"
+    );
+    for i in 0..=5 {
+        let v = x_max * i as f64 / 5.0;
+        let p = i as f64 / 5.0;
+        svg.push_str(&format!(
+            "<line x1=\"{x}\" y1=\"{t}\" x2=\"{x}\" y2=\"{b}\" stroke=\"#ddd\"/><text x=\"{x}\" y=\"{ly}\" text-anchor=\"middle\">{v:.0}</text>\n\
+             <line x1=\"{left}\" y1=\"{y}\" x2=\"{r}\" y2=\"{y}\" stroke=\"#ddd\"/><text x=\"{lx}\" y=\"{yt}\" text-anchor=\"end\">{p:.1}</text>\n",
+            x = sx(v),
+            t = top,
+            b = h - bottom,
+            ly = h - bottom + 16.0,
+            y = sy(p),
+            r = w - right,
+            lx = left - 6.0,
+            yt = sy(p) + 4.0,
+        ));
+    }
+    svg.push_str(&format!(
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">milliseconds</text>\n<text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">fraction of samples ≤ x</text>\n",
+        (left + w - right) / 2.0,
+        h - 12.0,
+        (top + h - bottom) / 2.0,
+        (top + h - bottom) / 2.0
+    ));
+    for (i, (name, values)) in series.iter().enumerate() {
+        let mut v = values.clone();
+        v.sort_by(f64::total_cmp);
+        let color = colors[i % colors.len()];
+        let mut points = format!("{:.1},{:.1}", sx(0.0), sy(0.0));
+        for (k, x) in v.iter().enumerate() {
+            let before = k as f64 / v.len() as f64;
+            let after = (k + 1) as f64 / v.len() as f64;
+            points.push_str(&format!(
+                " {:.1},{:.1} {:.1},{:.1}",
+                sx(*x),
+                sy(before),
+                sx(*x),
+                sy(after)
+            ));
+        }
+        svg.push_str(&format!(
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{points}\"/>\n\
+             <line x1=\"{lx}\" y1=\"{ly}\" x2=\"{lx2}\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"3\"/><text x=\"{tx}\" y=\"{ty}\">{name} (n={n})</text>\n",
+            lx = w - right + 12.0,
+            lx2 = w - right + 32.0,
+            ly = top + 10.0 + 20.0 * i as f64,
+            tx = w - right + 38.0,
+            ty = top + 14.0 + 20.0 * i as f64,
+            n = v.len()
+        ));
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// One DNS end-to-end trial: BIND serves the name (TTL `ttl_s`), the orchestrator announces
+/// through RFC 2136, a client configured only by name writes. Returns (promotion → the name
+/// answers the new address, promotion → first acknowledged write through the name, lost).
+pub fn dns_trial(ttl_s: u32, threads: usize) -> Result<(Duration, Duration, u64), String> {
+    use drfailover_testkit::bind::BindServer;
+    let mut topo = Topology::primary_replicas(2)?;
+    let bind = BindServer::start("example.test", &[("db", topo.node(0).ip().into())], ttl_s)?;
+    let mut text = topo.orchestrator_config("", "", &[]);
+    let (_, rest) = text
+        .split_once("[credentials]")
+        .ok_or("testkit config has [credentials]")?;
+    text = format!("[credentials]{rest}");
+    text.push_str(&format!(
+        "\n[[announce]]\nkind = \"rfc2136\"\nserver = \"{}\"\nzone = \"{}\"\nname = \"db.{}\"\n\
+         ttl = {ttl_s}\nkey_file = \"{}\"\n",
+        bind.address(),
+        bind.zone(),
+        bind.zone(),
+        bind.key_file().display()
+    ));
+    let config = Config::parse(&text).map_err(|e| e.to_string())?;
+    let notifier = Arc::new(Notifier::new(1024, 1, Instant::now()).map_err(|e| e.to_string())?);
+    let completed: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let c = completed.clone();
+    notifier.subscribe(move |e| {
+        if e.kind == EventKind::FailoverCompleted {
+            c.lock().unwrap().get_or_insert(Instant::now());
+        }
+    });
+    let mut orch = Orchestrator::new(config, notifier.clone(), 1);
+    orch.start()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let runner = std::thread::spawn(move || {
+        let (_tx, rx) = crossbeam_channel::bounded(1);
+        orch.run(&s, &rx);
+    });
+    let dsn = format!(
+        "mysql://{APP_USER}:{APP_PASSWORD}@db.{}:{}/{APP_DATABASE}?nameserver={}&failover_timeout_ms=30000",
+        bind.zone(),
+        topo.node(0).port(),
+        bind.address()
+    );
+    let client = Arc::new(Client::connect_dsn(&dsn).map_err(|e| e.to_string())?);
+    client
+        .wait_ready(Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    client
+        .query("CREATE TABLE IF NOT EXISTS bench_o (id BIGINT PRIMARY KEY)")
+        .map_err(|e| e.to_string())?;
+    let writers = Writers::from_client(client, threads);
+    writers.wait_progress(300, Duration::from_secs(20))?;
+    std::thread::sleep(Duration::from_millis(rand::random::<u64>() % 1000));
+    topo.kill9(0)?;
+    let t = Instant::now();
+    let writable_at = loop {
+        if let Some(at) = *completed.lock().unwrap() {
+            break at;
+        }
+        if t.elapsed() > Duration::from_secs(30) {
+            return Err("no failover".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let answered = loop {
+        let now = Instant::now();
+        let a = bind.query(&format!("db.{}", bind.zone()), "A")?;
+        if !a.iter().any(|ip| ip == &topo.node(0).ip().to_string()) && !a.is_empty() {
+            break now;
+        }
+        if t.elapsed() > Duration::from_secs(30) {
+            return Err("the name never changed".into());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    writers.wait_progress(100, Duration::from_secs(30))?;
+    let acked = writers.acked.lock().unwrap().clone();
+    let times = writers.finish();
+    stop.store(true, Ordering::SeqCst);
+    let _ = runner.join();
+    notifier.close(Duration::from_secs(1));
+    let first = times
+        .iter()
+        .filter_map(|t| t.iter().find(|&&x| x > writable_at).copied())
+        .min()
+        .ok_or("no write after the promotion")?;
+    let primary = (1..3)
+        .find(|&i| {
+            topo.node(i)
+                .sql_value("SELECT @@read_only")
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some("0")
+        })
+        .ok_or("no new primary")?;
+    let rows = topo.node(primary).sql("SELECT id FROM app.bench_o")?;
+    let present: HashSet<u64> = (0..rows.num_rows())
+        .filter_map(|r| rows.text(r, 0)?.parse().ok())
+        .collect();
+    let lost = acked.iter().filter(|id| !present.contains(id)).count() as u64;
+    Ok((
+        answered.saturating_duration_since(writable_at),
+        first - writable_at,
+        lost,
+    ))
+}

@@ -1,0 +1,187 @@
+//! A local AWS endpoint: moto's server (`moto[server]` from PyPI) on loopback, for the Route 53
+//! and SNS tests. It checks the API contract (and, with [`MotoServer::start_with_auth`], SigV4
+//! signatures and IAM permissions); it serves no DNS and evaluates no health check.
+//!
+//! `moto_server` is looked for at `$DRFAILOVER_MOTO_SERVER`, then in the virtualenv that
+//! `scripts/deps` makes (`$DRFAILOVER_VENV`, default `/opt/drfailover-venv`), then on `PATH`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use crate::spawner;
+
+/// A running `moto_server`. Killed when dropped.
+pub struct MotoServer {
+    child: Option<Child>,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+/// Locate `moto_server`, or say exactly how to install it.
+pub fn moto_server_binary() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("DRFAILOVER_MOTO_SERVER") {
+        let path = PathBuf::from(path);
+        return if path.exists() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "DRFAILOVER_MOTO_SERVER={} does not exist",
+                path.display()
+            ))
+        };
+    }
+    let venv = std::env::var_os("DRFAILOVER_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/drfailover-venv"));
+    let in_venv = venv.join("bin/moto_server");
+    if in_venv.exists() {
+        return Ok(in_venv);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("moto_server"))
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            format!(
+                "moto_server not found (looked in {} and on PATH): the Route 53/SNS tests need \
+                 moto's server; install it with scripts/deps as root, or run \
+                 `/usr/bin/python3 -m venv {v} && {v}/bin/pip install 'moto[server]'`",
+                in_venv.display(),
+                v = venv.display()
+            )
+        })
+}
+
+impl MotoServer {
+    /// Start `moto_server` on 127.0.0.1 at a free port, accepting any signature. Blocks until
+    /// it answers (at most 60 s: its first start imports a lot of Python).
+    pub fn start() -> Result<MotoServer, String> {
+        MotoServer::spawn(None)
+    }
+
+    /// Like [`MotoServer::start`], but after the first `free_actions` requests moto checks
+    /// every request's SigV4 signature against the IAM access keys created in it, and its
+    /// IAM policies (`INITIAL_NO_AUTH_ACTION_COUNT`).
+    pub fn start_with_auth(free_actions: u32) -> Result<MotoServer, String> {
+        MotoServer::spawn(Some(free_actions))
+    }
+
+    fn spawn(free_actions: Option<u32>) -> Result<MotoServer, String> {
+        let binary = moto_server_binary()?;
+        let dir = tempfile::Builder::new()
+            .prefix("drfailover-moto-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+            l.local_addr().map_err(|e| e.to_string())?.port()
+        };
+        let mut cmd = spawner::command_dying_with_parent(&binary, None);
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            // moto delivers SNS messages to HTTP subscribers on loopback: never via a proxy.
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy");
+        if let Some(n) = free_actions {
+            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
+        }
+        let mut child = spawner::spawn(cmd).map_err(|e| format!("spawn moto_server: {e}"))?;
+        let mut server = MotoServer {
+            child: None,
+            port,
+            _dir: dir,
+        };
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!(
+                    "moto_server exited at start ({status}) on port {port}"
+                ));
+            }
+            if server.get("/moto-api/data.json").is_ok() {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("moto_server did not answer within 60 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server.child = Some(child);
+        Ok(server)
+    }
+
+    /// `http://127.0.0.1:<port>`: the endpoint for every service.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kill the server now (to test an endpoint that is down).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// GET `path` (unsigned, e.g. moto's `/moto-api/data.json` introspection); returns the
+    /// body of a 2xx reply. Blocks up to 10 s.
+    pub fn get(&self, path: &str) -> Result<String, String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\nconnection: close\r\n\r\n",
+            self.port
+        )
+        .map_err(|e| e.to_string())?;
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).map_err(|e| e.to_string())?;
+        let reply = String::from_utf8_lossy(&reply).into_owned();
+        let (head, body) = reply.split_once("\r\n\r\n").ok_or("no HTTP header")?;
+        let status_ok = head
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|s| s.starts_with('2'));
+        if !status_ok {
+            return Err(head.lines().next().unwrap_or("").to_string());
+        }
+        // moto's development server may answer chunked; undo it.
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            let mut out = String::new();
+            let mut rest = body;
+            while let Some((size, after)) = rest.split_once("\r\n") {
+                let n = usize::from_str_radix(size.trim(), 16).map_err(|e| e.to_string())?;
+                if n == 0 || after.len() < n {
+                    break;
+                }
+                out.push_str(&after[..n]);
+                rest = after[n..].trim_start_matches("\r\n");
+            }
+            return Ok(out);
+        }
+        Ok(body.to_string())
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
