@@ -123,20 +123,11 @@ impl ProbeSet {
     pub fn wait(&mut self, until: Option<Instant>, doorbell: Option<RawFd>) -> Woken {
         let mut woken = Woken::default();
         loop {
-            let now = Instant::now();
-            for i in 0..self.probes.len() {
-                if self.pending[i].is_some()
-                    && self.probes[i].deadline().is_some_and(|d| d.expired())
-                {
-                    self.pending[i] = None;
-                    let obs = self.probes[i].expire();
-                    self.finished.push_back((i, obs));
-                }
-            }
             if !self.finished.is_empty() || woken.doorbell {
                 woken.finished.extend(self.finished.drain(..));
                 return woken;
             }
+            let now = Instant::now();
             let mut wake_at = until;
             self.poll.clear();
             self.entries.clear();
@@ -156,9 +147,8 @@ impl ProbeSet {
             if self.entries.is_empty() && bell.is_none() && until.is_none() {
                 return woken;
             }
-            if until.is_some_and(|u| u <= now) {
-                return woken;
-            }
+            // A deadline already past still gets one non-blocking look first: an answer that
+            // arrived in time while this thread was busy elsewhere is not a timeout.
             let timeout = wake_at.map(|at| at.saturating_duration_since(now));
             if let Err(e) = self.poll.poll(timeout) {
                 // Only EFAULT/EINVAL/ENOMEM: nothing a retry fixes at once; do not spin.
@@ -179,6 +169,17 @@ impl ProbeSet {
             }
             if let Some(bell) = bell {
                 woken.doorbell = self.poll.readable(bell);
+            }
+            for i in 0..self.probes.len() {
+                let overdue = self.probes[i].deadline().is_some_and(|d| d.expired());
+                if self.pending[i].is_some() && overdue {
+                    self.pending[i] = None;
+                    let obs = self.probes[i].expire();
+                    self.finished.push_back((i, obs));
+                }
+            }
+            if self.finished.is_empty() && !woken.doorbell && until.is_some_and(|u| u <= now) {
+                return woken;
             }
         }
     }
