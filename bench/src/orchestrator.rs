@@ -334,7 +334,9 @@ pub fn trial(fault: OrchFault, threads: usize) -> Result<Trial, String> {
         let log = topo.node(0).error_log();
         let interesting: Vec<&str> = log
             .lines()
-            .filter(|l| l.contains("emi-sync") || l.contains("binlog_dump") || l.contains("Timeout"))
+            .filter(|l| {
+                l.contains("emi-sync") || l.contains("binlog_dump") || l.contains("Timeout")
+            })
             .collect();
         eprintln!("old primary log:\n{}", interesting.join("\n"));
     }

@@ -266,6 +266,8 @@ fn a_read_only_rejection_drops_the_writer_at_once() {
     // It is still alive: its idle connections are closed, not aborted.
     assert!(fx.contains(&Effect::CloseStale(u64::MAX)), "{fx:?}");
     assert_eq!(l.due_at(0, now), now);
+    // The new writer may already be writable (a switchover): every endpoint is probed now.
+    assert_eq!(l.due_at(1, now), now);
 }
 
 #[test]
