@@ -306,17 +306,8 @@ impl Lifecycle {
     /// When `i` was the writer (a switchover or a fence), every endpoint is probed now: the
     /// new writer may already be writable.
     pub fn read_only(&mut self, i: usize, now: Instant) -> Vec<Effect> {
-        let e = &mut self.endpoints[i];
-        e.writable = false;
-        e.tracker.report_hard_failure(now);
-        if Some(i) == self.writer {
-            self.endpoints.iter_mut().for_each(|e| e.due_now = true);
-        } else {
-            self.endpoints[i].due_now = true;
-        }
-        let mut fx = Vec::new();
-        self.decide(now, &mut fx);
-        fx
+        self.endpoints[i].writable = false;
+        self.statement_failed(i, now)
     }
 
     /// Endpoint `i`'s name resolves to a new address: start afresh (its old address's health

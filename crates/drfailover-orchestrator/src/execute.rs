@@ -180,26 +180,10 @@ impl Executor<'_> {
                     plan.candidate_received
                 ));
             }
-            let bound = self.settings.catchup_timeout;
             let what = format!("apply everything received ({received})");
             self.step(c, &what, |ex| {
-                let waited = ex.value(
-                    c,
-                    &format!(
-                        "SELECT MASTER_GTID_WAIT('{}', {})",
-                        quote(&received.to_string()),
-                        bound.as_secs_f64()
-                    ),
-                    bound + t,
-                )?;
-                if waited == "0" {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "not applied within {} ms; promotion abandoned",
-                        bound.as_millis()
-                    ))
-                }
+                ex.wait_applied(c, &received.to_string())
+                    .map_err(|e| format!("{e}; promotion abandoned"))
             })?;
             self.step(c, "detach (STOP SLAVE; RESET SLAVE ALL)", |ex| {
                 ex.sql(c, &["STOP SLAVE", "RESET SLAVE ALL"], t)
@@ -320,6 +304,25 @@ impl Executor<'_> {
             }
         }
         sql
+    }
+
+    /// Wait (bounded by the catch-up timeout) until `node` applied GTID position `pos`.
+    fn wait_applied(&mut self, node: NodeId, pos: &str) -> Result<(), String> {
+        let bound = self.settings.catchup_timeout;
+        let sql = format!(
+            "SELECT MASTER_GTID_WAIT('{}', {})",
+            quote(pos),
+            bound.as_secs_f64()
+        );
+        if self.value(node, &sql, bound + self.settings.step_timeout)? == "0" {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} did not apply {pos} within {} ms",
+                self.name(node),
+                bound.as_millis()
+            ))
+        }
     }
 
     /// Stop `node`'s IO thread at once. `STOP SLAVE IO_THREAD` alone takes ~2 s when the
@@ -524,29 +527,13 @@ impl Executor<'_> {
         // Catch up while the primary still takes writes, so the pause after fencing covers
         // only the last few transactions: repeat while a round takes longer than 20 ms (a
         // replica that applies slower than the primary writes), at most 10 rounds.
-        let bound = self.settings.catchup_timeout;
         for _ in 0..10 {
             let now_pos = self.value(old, "SELECT @@gtid_binlog_pos", t)?;
             let started = Instant::now();
             let what = format!("catch up before fencing ({now_pos})");
             self.step(new, &what, |ex| {
-                let waited = ex.value(
-                    new,
-                    &format!(
-                        "SELECT MASTER_GTID_WAIT('{}', {})",
-                        quote(&now_pos),
-                        bound.as_secs_f64()
-                    ),
-                    bound + t,
-                )?;
-                if waited == "0" {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "not caught up within {} ms; nothing changed",
-                        bound.as_millis()
-                    ))
-                }
+                ex.wait_applied(new, &now_pos)
+                    .map_err(|e| format!("{e}; nothing changed"))
             })?;
             if started.elapsed() < Duration::from_millis(20) {
                 break;
@@ -556,24 +543,8 @@ impl Executor<'_> {
             ex.sql(old, &["SET GLOBAL read_only=1"], t)
         })?;
         let final_pos = self.value(old, "SELECT @@gtid_binlog_pos", t)?;
-        let bound = self.settings.catchup_timeout;
         let what = format!("catch up to {final_pos}");
-        let caught_up = self.step(new, &what, |ex| {
-            let waited = ex.value(
-                new,
-                &format!(
-                    "SELECT MASTER_GTID_WAIT('{}', {})",
-                    quote(&final_pos),
-                    bound.as_secs_f64()
-                ),
-                bound + t,
-            )?;
-            if waited == "0" {
-                Ok(())
-            } else {
-                Err(format!("not caught up within {} ms", bound.as_millis()))
-            }
-        });
+        let caught_up = self.step(new, &what, |ex| ex.wait_applied(new, &final_pos));
         if let Err(e) = caught_up {
             // Nothing was promoted: give the old primary its writes back.
             let _ = self.sql(old, &["SET GLOBAL read_only=0"], t);
