@@ -253,6 +253,8 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
     let mut out = Vec::new();
     let mut cdf: Vec<(&str, Vec<f64>)> = Vec::new();
     let dns_only = args.only.as_deref() == Some("orchestrator-dns");
+    // DRFAILOVER_BENCH_FAULTS (an investigation): only those fault trials, nothing else.
+    let faults_only = std::env::var_os("DRFAILOVER_BENCH_FAULTS").is_some();
     let faults = if dns_only {
         Vec::new()
     } else {
@@ -302,6 +304,9 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
         out.push(json!({ "fault": fault.name(), "writable_p50_ms": w50, "writable_p99_ms": w99, "writable_max_ms": wmax, "unavailability_p50_ms": g50, "unavailability_p99_ms": g99, "unavailability_max_ms": gmax, "samples": gaps.len(), "trials": writable.len(), "failed_per_trial": failed as f64 / n, "unknown_per_trial": unknown as f64 / n, "lost": lost, "fenced_acks": fenced, "errors": errors }));
     }
     let threads = 8;
+    if faults_only {
+        return json!(out);
+    }
     let switched = if dns_only {
         Err("skipped (--only orchestrator-dns)".into())
     } else {

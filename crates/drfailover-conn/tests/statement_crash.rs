@@ -48,7 +48,19 @@ fn a_statement_that_sees_the_writer_die_starts_the_failover_at_once() {
         .map(|r| rows.text(r, 0).unwrap())
         .collect();
     assert_eq!(ids, ["1", "2"], "every acknowledged write, once");
-    let kinds = events.lock().unwrap().clone();
-    assert!(kinds.contains(&EventKind::FailoverCompleted), "{kinds:?}");
+    // Events are delivered by the notifier thread: wait for it (bounded), do not race it.
+    let t = Instant::now();
+    while !events
+        .lock()
+        .unwrap()
+        .contains(&EventKind::FailoverCompleted)
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no failover_completed event: {:?}",
+            events.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     client.close();
 }
