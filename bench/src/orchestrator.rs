@@ -227,14 +227,19 @@ impl Writers {
     }
 }
 
-/// Gap around `at` per thread: last ack before → first ack after.
+/// Per thread, the outage around `at`.
 fn gaps(times: &[Vec<Instant>], at: Instant) -> Vec<Duration> {
+    // The longest gap between consecutive acknowledgements that ends after the fault (a
+    // write already committed when the fault hit may still be acknowledged just after it:
+    // the outage is the gap that follows, not that one).
+    let from = at.checked_sub(Duration::from_secs(2)).unwrap_or(at);
     times
         .iter()
         .filter_map(|t| {
-            let before = t.iter().rev().find(|&&x| x <= at)?;
-            let after = t.iter().find(|&&x| x > at)?;
-            Some(*after - *before)
+            t.windows(2)
+                .filter(|w| w[1] > at && w[0] >= from)
+                .map(|w| w[1] - w[0])
+                .max()
         })
         .collect()
 }

@@ -52,19 +52,12 @@ fn build_library() -> Result<PathBuf, String> {
         .ok_or("profile directory has no parent")?;
     // target/<profile> or, with --target, target/<triple>/<profile>.
     let is_target_dir = |p: &Path| p.join("CACHEDIR.TAG").exists();
-    let (target_dir, triple) = if is_target_dir(parent) {
-        (parent.to_path_buf(), None)
-    } else {
-        let grand = parent
-            .parent()
-            .filter(|p| is_target_dir(p))
-            .ok_or_else(|| {
-                format!(
-                    "cannot tell the cargo target directory of {}",
-                    profile_dir.display()
-                )
-            })?;
-        (grand.to_path_buf(), Some(dir_name(parent)?))
+    // A target directory normally carries cargo's CACHEDIR.TAG; one copied by hand may not,
+    // so without a marker on either level, the plain layout (no --target) is assumed.
+    let grand = parent.parent().filter(|p| is_target_dir(p));
+    let (target_dir, triple) = match grand {
+        Some(grand) if !is_target_dir(parent) => (grand.to_path_buf(), Some(dir_name(parent)?)),
+        _ => (parent.to_path_buf(), None),
     };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
