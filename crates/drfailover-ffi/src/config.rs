@@ -11,7 +11,7 @@ use crate::status::dr_status;
 /// `dr_config_free`. Not thread-safe: use one config from one thread at a time.
 pub struct dr_config {
     pub(crate) config: Config,
-    pub(crate) subscribers: Vec<crate::events::Subscription>,
+    pub(crate) subscribers: Vec<std::sync::Arc<crate::events::Subscription>>,
 }
 
 /// Create an empty configuration (no endpoints, default timeouts) in `*out`. The caller owns
