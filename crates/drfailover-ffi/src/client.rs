@@ -464,3 +464,17 @@ pub unsafe extern "C" fn dr_release(client: *const dr_client, mysql: *mut st_mys
         Ok(())
     })
 }
+
+symbol_version!(
+    dr_connect,
+    dr_connect_config,
+    dr_close,
+    dr_wait_ready,
+    dr_wait_generation,
+    dr_state,
+    dr_current_writer,
+    dr_string_free,
+    dr_stats,
+    dr_lease,
+    dr_release
+);

@@ -78,3 +78,5 @@ pub unsafe extern "C" fn dr_config_free(config: *mut dr_config) {
         }
     })
 }
+
+symbol_version!(dr_config_new, dr_config_set, dr_config_free);

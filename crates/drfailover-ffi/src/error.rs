@@ -110,3 +110,5 @@ mod tests {
         );
     }
 }
+
+symbol_version!(dr_last_error);

@@ -259,3 +259,5 @@ mod tests {
         }
     }
 }
+
+symbol_version!(dr_on_event, dr_config_on_event);

@@ -260,3 +260,5 @@ pub unsafe extern "C" fn dr_set_log_callback(
         Ok(())
     })
 }
+
+symbol_version!(dr_set_log_callback);

@@ -232,3 +232,16 @@ pub unsafe extern "C" fn dr_result_free(result: *mut dr_result) {
         }
     })
 }
+
+symbol_version!(
+    dr_query,
+    dr_result_num_rows,
+    dr_result_num_fields,
+    dr_result_field_name,
+    dr_result_next_row,
+    dr_result_value,
+    dr_result_value_at,
+    dr_result_affected_rows,
+    dr_result_insert_id,
+    dr_result_free
+);
