@@ -30,9 +30,15 @@ pub struct Report {
     pub elapsed: Duration,
     /// Slowest single execution.
     pub slowest: Duration,
-    /// Inputs that panicked or exceeded the hang limit, as written to the findings directory.
+    /// Inputs that panicked or exceeded the hang limit, as written to the findings directory
+    /// (the first [`MAX_SAVED`]).
     pub findings: Vec<PathBuf>,
+    /// How many inputs were findings (saved or not).
+    pub finding_count: u64,
 }
+
+/// Findings saved per campaign at most (`--keep-going` on an open defect finds many).
+pub const MAX_SAVED: usize = 100;
 
 /// Options of a campaign.
 #[derive(Clone, Debug)]
@@ -92,6 +98,7 @@ pub fn campaign(target: &Target, corpus: &[Vec<u8>], options: &Options) -> Repor
         elapsed: Duration::ZERO,
         slowest: Duration::ZERO,
         findings: Vec::new(),
+        finding_count: 0,
     };
     let started = Instant::now();
     let mut input = Vec::with_capacity(options.max_len);
@@ -116,12 +123,11 @@ pub fn campaign(target: &Target, corpus: &[Vec<u8>], options: &Options) -> Repor
             Ok(()) => None,
         };
         if let Some(kind) = kind {
-            report.findings.push(save_finding(
-                &options.findings_dir,
-                target.name,
-                kind,
-                &input,
-            ));
+            report.finding_count += 1;
+            if report.findings.len() < MAX_SAVED {
+                let path = save_finding(&options.findings_dir, target.name, kind, &input);
+                report.findings.push(path);
+            }
             if options.stop_on_finding {
                 break;
             }

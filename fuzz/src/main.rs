@@ -1,6 +1,6 @@
-//! `drfailover-fuzz <target|all> [--iterations N] [--seed S] [--corpus DIR] [--max-len N]`
+//! `drfailover-fuzz <target|all> [--iterations N] [--seed S] [--corpus DIR] [--max-len N] [--keep-going]`
 //!
-//! Runs fuzz targets with the seeded mutation loop; prints executions, rate and the slowest
+//! Runs fuzz targets with the seeded mutation loop (`all`: every target of the smoke run); prints executions, rate and the slowest
 //! execution per target; exits 1 on a finding (written to `fuzz/findings/`), 2 on bad usage.
 
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use drfailover_fuzz::{campaign, load_corpus, Options, TARGETS};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: drfailover-fuzz <target|all|list> [--iterations N] [--seed S] [--corpus DIR] [--max-len N]"
+        "usage: drfailover-fuzz <target|all|list> [--iterations N] [--seed S] [--corpus DIR] [--max-len N] [--keep-going]"
     );
     for t in TARGETS {
         eprintln!("  {:<12} {}", t.name, t.about);
@@ -35,6 +35,11 @@ fn main() -> ExitCode {
     while i < args.len() {
         let value = args.get(i + 1);
         let parsed = value.and_then(|v| v.replace('_', "").parse::<u64>().ok());
+        if args[i] == "--keep-going" {
+            options.stop_on_finding = false;
+            i += 1;
+            continue;
+        }
         match (args[i].as_str(), parsed) {
             ("--iterations", Some(n)) => options.iterations = n,
             ("--seed", Some(n)) => options.seed = n,
@@ -46,7 +51,7 @@ fn main() -> ExitCode {
     }
     let selected: Vec<_> = TARGETS
         .iter()
-        .filter(|t| which == "all" || t.name == which)
+        .filter(|t| (which == "all" && t.smoke) || t.name == which)
         .collect();
     if selected.is_empty() {
         return usage();
@@ -67,12 +72,12 @@ fn main() -> ExitCode {
             secs,
             report.executions as f64 / secs.max(1e-9),
             report.slowest,
-            report.findings.len()
+            report.finding_count
         );
-        for f in &report.findings {
+        for f in report.findings.iter().take(10) {
             println!("  finding: {}", f.display());
-            found = true;
         }
+        found |= report.finding_count > 0;
     }
     if found {
         ExitCode::from(1)

@@ -47,6 +47,8 @@ pub struct Target {
     pub run: fn(&mut State, &[u8]),
     /// Tokens the mutator inserts.
     pub dictionary: &'static [&'static [u8]],
+    /// Part of the smoke run in `cargo test` (a target for a defect still open is not).
+    pub smoke: bool,
 }
 
 fn no_state() -> State {
@@ -69,6 +71,54 @@ fn dsn(_: &mut State, input: &[u8]) {
         // A parsed DSN must render (Debug redacts the password) and validate without panicking.
         let _ = format!("{config:?}");
         let _ = config.validate();
+    }
+}
+
+/// Pieces (at least 4 bytes, split at URL delimiters) of what could be the password in a DSN:
+/// after the first `:` of the part between `://` and the last `@` (or, without `@`, the first
+/// `/` or `?`), keeping only pieces that occur nowhere else in the DSN.
+fn secret_pieces(text: &str) -> Vec<String> {
+    let Some(start) = text.find("://").map(|i| i + 3) else {
+        return Vec::new();
+    };
+    let rest = &text[start..];
+    let end = match rest.rfind('@') {
+        Some(at) => at,
+        None => rest.find(['/', '?']).unwrap_or(rest.len()),
+    };
+    let userinfo = &rest[..end];
+    let Some(colon) = userinfo.find(':') else {
+        return Vec::new();
+    };
+    let (from, to) = (start + colon + 1, start + end);
+    let outside = format!("{}\u{0}{}", &text[..from], &text[to..]);
+    text[from..to]
+        .split(|c: char| "/?#@:,&=%[] ".contains(c) || c.is_control())
+        .filter(|p| p.len() >= 4 && !outside.contains(p))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Issue #15 (3): no error message or `Debug` output contains any piece of what could be the
+/// password. Panics (a finding) when one does.
+fn dsn_secrets(_: &mut State, input: &[u8]) {
+    let text = String::from_utf8_lossy(input);
+    if names_a_file(&text) {
+        return;
+    }
+    let pieces = secret_pieces(&text);
+    if pieces.is_empty() {
+        return;
+    }
+    let shown = match Config::from_dsn(&text) {
+        Ok(config) => format!("{config:?}"),
+        Err(e) => format!("{e} {e:?}"),
+    };
+    for p in &pieces {
+        assert!(
+            !shown.contains(p.as_str()),
+            "`{p}` of the password shown: {shown}"
+        );
     }
 }
 
@@ -131,10 +181,37 @@ fn greeting(_: &mut State, input: &[u8]) {
 /// Every target.
 pub const TARGETS: &[Target] = &[
     Target {
+        name: "dsn_secrets",
+        about: "Config::from_dsn: no piece of the password in an error or Debug (issue #15)",
+        setup: no_state,
+        run: dsn_secrets,
+        smoke: false,
+        dictionary: &[
+            b"mysql://",
+            b"@",
+            b":",
+            b"/",
+            b"?",
+            b"#",
+            b"&",
+            b"=",
+            b",",
+            b"%2F",
+            b"%40",
+            b"%3A",
+            b"%00",
+            b"S3cr3tPw",
+            b"127.0.0.1:3306",
+            b"[::1]",
+            b"?probe_timeout_ms=50",
+        ],
+    },
+    Target {
         name: "dsn",
         about: "Config::from_dsn on arbitrary text",
         setup: no_state,
         run: dsn,
+        smoke: true,
         dictionary: &[
             b"mysql://",
             b"mariadb://",
@@ -173,6 +250,7 @@ pub const TARGETS: &[Target] = &[
         about: "Config::set with key=value lines (file-reading keys excluded)",
         setup: no_state,
         run: config_set,
+        smoke: true,
         dictionary: &[
             b"\n",
             b"=",
@@ -204,6 +282,7 @@ pub const TARGETS: &[Target] = &[
         about: "the [group] user/password reader of defaults_file",
         setup: no_state,
         run: option_file,
+        smoke: true,
         dictionary: &[
             b"[client]\n",
             b"[drfailover]\n",
@@ -228,6 +307,7 @@ pub const TARGETS: &[Target] = &[
         about: "the probe's MySQL greeting packet reader and parser (a hostile server)",
         setup: no_state,
         run: greeting,
+        smoke: true,
         dictionary: &[
             b"\x0a",
             b"\xff",
