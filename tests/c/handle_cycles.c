@@ -65,7 +65,7 @@ int main(int argc, char **argv) {
     CHECK(dr_state((dr_client *)(uintptr_t)-1, &s) == DR_E_CLOSED);
     dr_close((dr_client *)0x12345);
 
-    cycles(500); /* warm-up: thread caches, arenas */
+    cycles(n < 500 ? n : 500); /* warm-up: thread caches, arenas */
     struct mallinfo2 m0 = mallinfo2();
     long r0 = rss_kib();
     cycles(n);
@@ -74,8 +74,10 @@ int main(int argc, char **argv) {
     long heap = (long)m1.uordblks - (long)m0.uordblks;
     printf("handle_cycles: %d cycles: heap in use %+ld B, RSS %+ld KiB\n", n, heap, r1 - r0);
     /* Before the handle table a closed client kept 127 B of heap: 1.2 MB here. */
-    CHECK(heap < 64 * 1024);
-    CHECK(r1 - r0 < 1024);
+    if (n >= 10000) { /* the figures mean something only over many cycles (not under valgrind) */
+        CHECK(heap < 64 * 1024);
+        CHECK(r1 - r0 < 1024);
+    }
 
     if (failures) {
         fprintf(stderr, "%d checks failed\n", failures);
