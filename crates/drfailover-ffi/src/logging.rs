@@ -262,3 +262,68 @@ pub unsafe extern "C" fn dr_set_log_callback(
 }
 
 symbol_version!(dr_set_log_callback);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::time::{Duration, Instant};
+
+    static RELEASE: AtomicBool = AtomicBool::new(false);
+    static RECORDS: AtomicUsize = AtomicUsize::new(0);
+    static DROP_NOTE: Mutex<Option<String>> = Mutex::new(None);
+
+    unsafe extern "C" fn blocking(
+        _: *mut c_void,
+        level: dr_log_level,
+        _: *const c_char,
+        message: *const c_char,
+    ) {
+        // SAFETY: the library passes a NUL-terminated string valid during the call.
+        let text = unsafe { CStr::from_ptr(message) }
+            .to_string_lossy()
+            .into_owned();
+        if level == dr_log_level::DR_LOG_WARN && text.contains("log records dropped") {
+            *lock(&DROP_NOTE) = Some(text);
+        }
+        RECORDS.fetch_add(1, Ordering::SeqCst);
+        let until = Instant::now() + Duration::from_secs(10);
+        while !RELEASE.load(Ordering::SeqCst) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_blocked_callback_never_blocks_the_thread_that_logs_and_overflow_is_counted() {
+        // SAFETY: a callback with no userdata.
+        let st = unsafe { dr_set_log_callback(Some(blocking), std::ptr::null_mut(), 5) };
+        assert_eq!(st, dr_status::DR_OK);
+        let n = 3 * LOG_QUEUE;
+        let started = Instant::now();
+        for i in 0..n {
+            log::info!(target: "drfailover::test", "record {i}\nwith a newline");
+        }
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(2), "logging blocked: {took:?}");
+        RELEASE.store(true, Ordering::SeqCst);
+        let until = Instant::now() + Duration::from_secs(20);
+        while RECORDS.load(Ordering::SeqCst) < LOG_QUEUE && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Deliver one more record after the queue drained: it carries the drop note.
+        std::thread::sleep(Duration::from_millis(200));
+        log::info!(target: "drfailover::test", "after");
+        while lock(&DROP_NOTE).is_none() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // SAFETY: removing the callback.
+        let st = unsafe { dr_set_log_callback(None, std::ptr::null_mut(), 0) };
+        assert_eq!(st, dr_status::DR_OK);
+        let delivered = RECORDS.load(Ordering::SeqCst);
+        assert!(delivered <= LOG_QUEUE + 3, "{delivered} delivered");
+        let note = lock(&DROP_NOTE).clone().expect("a drop note");
+        let dropped: usize = note.split(' ').next().unwrap().parse().unwrap();
+        assert!(dropped >= n - LOG_QUEUE - 2, "{note}");
+    }
+}
