@@ -35,12 +35,17 @@
 // Patch version.
 #define DR_VERSION_PATCH 0
 
-// Kinds of event. Values are stable.
+// Kinds of event. Values are stable: a released value never changes meaning, and new kinds
+// get new values. Handle `DR_EVENT_OTHER` (and any value you do not know) as "something else
+// happened": `json` names it.
 enum dr_event_kind
 #ifdef __cplusplus
   : uint32_t
 #endif // __cplusplus
  {
+  // A kind this version of the library has no constant for; its name is the `kind` field
+  // of `json`.
+  DR_EVENT_OTHER = 0,
   // A writer was adopted for the first time.
   DR_EVENT_CONNECTED = 1,
   // An endpoint was declared down (`endpoint`, `reason`).
@@ -62,6 +67,19 @@ enum dr_event_kind
   DR_EVENT_OUTCOME_UNKNOWN = 9,
   // `dropped` events were lost because the event queue was full.
   DR_EVENT_EVENTS_DROPPED = 10,
+  // Orchestrator: the primary cannot be reached, but the replicas still receive from it, so
+  // there is no failover (`endpoint`; `reason` lists the facts).
+  DR_EVENT_PRIMARY_UNREACHABLE = 11,
+  // Orchestrator: a failover was needed but refused (zero-loss gate, anti-flapping, no
+  // candidate, not the lock holder, …); `reason` says why.
+  DR_EVENT_FAILOVER_BLOCKED = 12,
+  // Orchestrator: a node was fenced (fence command, or `read_only=1` and sessions killed).
+  DR_EVENT_FENCED = 13,
+  // Orchestrator: one step of a failover, switchover or repair finished (`reason` names the
+  // step, `duration_us` its time).
+  DR_EVENT_STEP_COMPLETED = 14,
+  // Orchestrator: a step failed (`reason` says which and why).
+  DR_EVENT_STEP_FAILED = 15,
 };
 #ifndef __cplusplus
 typedef uint32_t dr_event_kind;
@@ -133,6 +151,8 @@ typedef int32_t dr_status;
 
 // A failover-aware client. Thread-safe: every call except `dr_close` may be made from any
 // number of threads at once. Owns two threads (monitor, notifier) and a connection pool.
+// The handle is opaque: it names a slot in the library's handle table and its generation,
+// so a closed handle is recognised (`DR_E_CLOSED`) without keeping memory for it.
 typedef struct dr_client dr_client;
 
 // A client configuration under construction. Create with `dr_config_new`, free with
@@ -162,7 +182,8 @@ typedef struct {
 typedef struct {
   // Writer changes after the first writer.
   uint64_t failovers;
-  // Connections opened (first ones and reconnects).
+  // Connections opened for the pool, the first ones included (the Rust API calls this
+  // counter `connects`; the C name is kept: it has this meaning since 0.1).
   uint64_t reconnects;
   // Probes run by the monitor.
   uint64_t probes;
@@ -246,24 +267,31 @@ extern "C" {
 // `dsn` must be NULL or NUL-terminated; `out` NULL or valid for writing one pointer.
 dr_status dr_connect(const char *dsn, dr_client **out);
 
-// Connect with a configuration built by `dr_config_set`. Event callbacks registered on the
-// config with `dr_config_on_event` move to the client (the config can be reused or freed
-// afterwards). Otherwise as `dr_connect`.
+// Connect with a configuration built by `dr_config_set`. On success, event callbacks
+// registered on the config with `dr_config_on_event` move to the client (the config can be
+// reused or freed afterwards; their finalizers run at `dr_close`). On failure they stay on
+// the config, not finalized, so a retry with the same config sees its events. Otherwise as
+// `dr_connect`.
 //
 // # Safety
 // `config` must be NULL or a live `dr_config` not used concurrently; `out` NULL or writable.
 dr_status dr_connect_config(dr_config *config, dr_client **out);
 
-// Stop the client: stop its threads, deliver queued events (at most 1 s), close its
-// connections, run event finalizers, free its resources. Blocks until done; after it returns
-// no callback of this client runs. NULL is ignored. All leases must be released first (a
-// `MYSQL *` still leased is closed here). Must not be called from an event callback or while
-// other threads are inside calls on this client. Afterwards the handle stays a valid
-// "closed" tombstone (a few bytes, kept for the life of the process): every call on it,
-// including another `dr_close`, returns `DR_E_CLOSED` or does nothing.
+// Stop the client: stop its threads, close its connections, run event finalizers, free its
+// resources. NULL and closed handles are ignored. Blocks until done: until the monitor's
+// probe round in progress ends (at most about `probe_timeout_ms`), and until the event
+// callback running at that moment (if any) returns. Queued events are delivered for at most
+// 1 s after `dr_close` starts; events not started by then are discarded. A running callback is
+// never interrupted: `dr_close` waits for it however long it takes, so that no callback of
+// this client runs after `dr_close` returns (a callback that never returns makes `dr_close`
+// never return). All leases must be released first (a `MYSQL *` still leased is closed
+// here). Must not be called from an event callback. Afterwards the handle is closed for good:
+// every call on it, including another `dr_close`, returns `DR_E_CLOSED` or does nothing,
+// while the library keeps no memory for it (handles name a slot of a handle table and its
+// generation; a later client never answers to an old handle).
 //
 // # Safety
-// `client` must be NULL or a client from `dr_connect*`.
+// `client` must be NULL or a value from `dr_connect*`.
 void dr_close(dr_client *client);
 
 // Block until a writer is available or `timeout_ms` passes (`DR_E_NO_WRITER`). On success
@@ -391,13 +419,19 @@ dr_status dr_config_on_event(dr_config *config,
                              void *userdata,
                              dr_finalizer finalizer);
 
-// Send library log records at `level` or more severe to `callback` (NULL removes it). The
-// callback may run on any library thread, possibly several at once; it must not call back
-// into the library. Process-wide; thread-safe. `DRFAILOVER_LOG=debug` additionally logs to
-// stderr.
+// Send library log records at `level` or more severe to `callback` (NULL removes it).
+// `level` must be one of `DR_LOG_OFF`..`DR_LOG_TRACE`, else `DR_E_INVALID_ARGUMENT` and
+// nothing changes. Records are queued (at most 1024) and delivered one at a time, in order,
+// on the library's `drfailover-log` thread, started by the first registration of a callback
+// and kept for the life of the process; so a slow callback never delays failover or a query.
+// When the queue is full a record is dropped, and the next record delivered is preceded by a
+// `DR_LOG_WARN` record saying how many were dropped. The callback must not call back into
+// the library. When this call returns, the previous callback is not running and is never
+// called again (this call waits for a running one to return). Process-wide; thread-safe.
+// `DRFAILOVER_LOG=debug` additionally logs to stderr (written by the thread that logs).
 //
 // # Safety
-// `userdata` must be usable from any thread while registered.
+// `userdata` must be usable from another thread while registered.
 dr_status dr_set_log_callback(dr_log_cb callback, void *userdata, int32_t level);
 
 // Run one statement on the writer. Blocks while it runs and, during a failover, up to

@@ -4,9 +4,12 @@
  */
 #include <drfailover.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static int failures = 0;
 #define CHECK(cond)                                                              \
@@ -16,6 +19,40 @@ static int failures = 0;
             failures++;                                                          \
         }                                                                        \
     } while (0)
+
+static int finalized = 0;
+static void on_event(void *ud, const dr_event *e) {
+    (void)ud;
+    (void)e;
+}
+static void finalize(void *ud) { ++*(int *)ud; }
+
+/* A log callback as slow as a careless one (it blocks until released, at most 10 s): it must
+ * never delay the library's own threads. */
+static volatile int log_records = 0;
+static volatile int log_release = 0;
+static void slow_log(void *ud, dr_log_level level, const char *target, const char *message) {
+    (void)ud;
+    (void)level;
+    (void)target;
+    (void)message;
+    log_records++;
+    for (int i = 0; i < 1000 && !log_release; i++) usleep(10 * 1000);
+}
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* Released values never change meaning; new kinds get new values. */
+_Static_assert(DR_EVENT_OTHER == 0, "DR_EVENT_OTHER");
+_Static_assert(DR_EVENT_EVENTS_DROPPED == 10, "EVENTS_DROPPED");
+_Static_assert(DR_EVENT_PRIMARY_UNREACHABLE == 11 && DR_EVENT_FAILOVER_BLOCKED == 12 &&
+                   DR_EVENT_FENCED == 13 && DR_EVENT_STEP_COMPLETED == 14 &&
+                   DR_EVENT_STEP_FAILED == 15,
+               "orchestrator kinds");
 
 int main(void) {
     dr_client *c = (dr_client *)0x1; /* must stay untouched on failure */
@@ -81,14 +118,38 @@ int main(void) {
     CHECK(strstr(dr_last_error()->message, "probe_interval_ms") != NULL);
     CHECK(dr_config_set(cfg, "no_such_key", "1") == DR_E_CONFIG);
     CHECK(dr_config_on_event(cfg, NULL, NULL, NULL) == DR_E_INVALID_ARGUMENT);
+    /* A failed connect leaves the config's event callbacks registered, not finalized. */
+    CHECK(dr_config_on_event(cfg, on_event, &finalized, finalize) == DR_OK);
     CHECK(dr_connect_config(cfg, &c) == DR_E_CONFIG); /* no endpoints */
+    CHECK(finalized == 0);
+
+    /* Control characters from input are escaped in messages. */
+    CHECK(dr_config_set(cfg, "bad\nkey\x1b[31m", "1") == DR_E_CONFIG);
+    CHECK(strchr(dr_last_error()->message, '\n') == NULL);
+    CHECK(strchr(dr_last_error()->message, '\x1b') == NULL);
+    CHECK(strstr(dr_last_error()->message, "bad\\nkey\\u{1b}[31m") != NULL);
+
+    /* Log levels out of range are rejected. */
+    CHECK(dr_set_log_callback(slow_log, NULL, -1) == DR_E_INVALID_ARGUMENT);
+    CHECK(dr_set_log_callback(slow_log, NULL, 6) == DR_E_INVALID_ARGUMENT);
+    CHECK(dr_set_log_callback(slow_log, NULL, INT_MAX) == DR_E_INVALID_ARGUMENT);
+    CHECK(dr_set_log_callback(NULL, NULL, INT_MIN) == DR_E_INVALID_ARGUMENT);
+    CHECK(dr_set_log_callback(slow_log, NULL, DR_LOG_TRACE) == DR_OK);
     CHECK(dr_config_set(cfg, "host", "127.0.0.1:1") == DR_OK); /* nothing listens there */
     CHECK(dr_config_set(cfg, "user", "app") == DR_OK);
     CHECK(dr_config_set(cfg, "failover_timeout_ms", "100") == DR_OK);
     CHECK(dr_config_set(cfg, "probe_timeout_ms", "50") == DR_OK);
     dr_client *client = NULL;
+    /* The first probe round logs; a blocked log callback must not hold up the connect (it
+     * did: the records were delivered on the monitor's thread). Generous bound: valgrind. */
+    double t0 = now_ms();
     CHECK(dr_connect_config(cfg, &client) == DR_OK && client != NULL);
-    dr_config_free(cfg);
+    double connect_ms = now_ms() - t0;
+    CHECK(connect_ms < 3000);
+    if (connect_ms >= 3000) fprintf(stderr, "dr_connect_config took %.0f ms\n", connect_ms);
+    CHECK(finalized == 0);
+    dr_config_free(cfg); /* the client owns the callback now: not finalized here */
+    CHECK(finalized == 0);
 
     dr_result *r = (dr_result *)0x1;
     CHECK(dr_query(client, NULL, 0, &r) == DR_E_INVALID_ARGUMENT);
@@ -115,8 +176,11 @@ int main(void) {
     CHECK(dr_stats(client, NULL) == DR_E_INVALID_ARGUMENT);
     CHECK(dr_current_writer(client, NULL) == DR_E_INVALID_ARGUMENT);
     CHECK(dr_wait_generation(client, 0, 0, NULL) == DR_E_INVALID_ARGUMENT);
+    log_release = 1;
     CHECK(dr_set_log_callback(NULL, NULL, DR_LOG_DEBUG) == DR_OK);
+    CHECK(log_records >= 1); /* the slow callback did receive records */
     dr_close(client);
+    CHECK(finalized == 1);
     /* A closed handle is a tombstone: calls fail cleanly, a second close does nothing. */
     CHECK(dr_query(client, "SELECT 1", 0, NULL) == DR_E_CLOSED);
     CHECK(dr_state(client, &s) == DR_E_CLOSED);

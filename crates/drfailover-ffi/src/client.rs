@@ -1,69 +1,139 @@
 //! Client lifecycle, waits, state, stats and leases.
 
-use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::raw::c_char;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use drfailover_conn::{Client, Config, Leased};
 
 use crate::config::dr_config;
-use crate::guard::{self, c_str, handle, out_ptr, Failure, MAX_SHORT};
+use crate::guard::{self, c_str, out_ptr, Failure, MAX_SHORT};
 use crate::status::dr_status;
 
 /// A failover-aware client. Thread-safe: every call except `dr_close` may be made from any
 /// number of threads at once. Owns two threads (monitor, notifier) and a connection pool.
+/// The handle is opaque: it names a slot in the library's handle table and its generation,
+/// so a closed handle is recognised (`DR_E_CLOSED`) without keeping memory for it.
 pub struct dr_client {
-    /// Set once by `dr_close`; never written otherwise, so the check costs one cached load.
-    closed: AtomicBool,
-    /// `None` after `dr_close`: only this small tombstone stays allocated.
-    inner: UnsafeCell<Option<Open>>,
+    _opaque: [u8; 0],
 }
 
-struct Open {
-    client: Client,
+/// What a live handle refers to.
+pub(crate) struct Open {
+    pub(crate) client: Client,
     leases: Mutex<HashMap<usize, Leased>>,
 }
 
-// SAFETY: `inner` is written only by `dr_close`, which the contract forbids to run
-// concurrently with any other call on the same client; all other access is shared reads of
-// `Client` (Sync) and a Mutex.
-unsafe impl Sync for dr_client {}
+impl Open {
+    pub(crate) fn leases(&self) -> MutexGuard<'_, HashMap<usize, Leased>> {
+        self.leases.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
-/// Closed clients' tombstones, kept reachable so calls on a closed handle stay defined
-/// (`DR_E_CLOSED`) for the life of the process. A few bytes per closed client.
-static TOMBSTONES: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+/// One slot of the handle table: the generation its current (or next) handle carries, and
+/// the open client, `None` once closed.
+struct Slot {
+    generation: usize,
+    open: Option<Arc<Open>>,
+}
+
+/// The handle table: as many slots as clients were ever open at the same time; a closed
+/// client's slot is reused with the next generation, so closing and creating clients forever
+/// uses constant memory, and an old handle never reaches a newer client.
+struct Table {
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+}
+
+static TABLE: RwLock<Table> = RwLock::new(Table {
+    slots: Vec::new(),
+    free: Vec::new(),
+});
+
+/// Bits of a handle that hold the slot index (+1, so a handle is never NULL); the rest hold
+/// the generation. On 64-bit targets a slot is reused 2^32 times before a generation repeats.
+const INDEX_BITS: u32 = usize::BITS / 2;
+const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
+const GENERATION_MASK: usize = usize::MAX >> INDEX_BITS;
+
+fn encode(index: usize, generation: usize) -> *mut dr_client {
+    // The value is an opaque token, never dereferenced (hence no provenance).
+    std::ptr::without_provenance_mut(((generation & GENERATION_MASK) << INDEX_BITS) | (index + 1))
+}
+
+fn decode(handle: *const dr_client) -> Option<(usize, usize)> {
+    let v = handle as usize;
+    let index = (v & INDEX_MASK).checked_sub(1)?;
+    Some((index, v >> INDEX_BITS))
+}
+
+fn closed() -> Failure {
+    Failure::new(dr_status::DR_E_CLOSED, "the client is closed")
+}
+
+/// Put a new client in the table and return its handle.
+fn register(open: Open) -> Result<*mut dr_client, Failure> {
+    let mut table = TABLE.write().unwrap_or_else(|e| e.into_inner());
+    let open = Some(Arc::new(open));
+    let index = match table.free.pop() {
+        Some(i) => {
+            table.slots[i].open = open;
+            i
+        }
+        None => {
+            if table.slots.len() >= INDEX_MASK - 1 {
+                return Err(Failure::new(
+                    dr_status::DR_E_SYSTEM,
+                    "too many open clients",
+                ));
+            }
+            table.slots.push(Slot {
+                generation: 1,
+                open,
+            });
+            table.slots.len() - 1
+        }
+    };
+    Ok(encode(index, table.slots[index].generation))
+}
+
+/// The open client behind `handle`: `DR_E_INVALID_ARGUMENT` for NULL, `DR_E_CLOSED` for a
+/// closed handle (or any value that is not a live handle). One read lock and one reference
+/// count increment; never blocks on I/O.
+pub(crate) fn lookup(handle: *const dr_client) -> Result<Arc<Open>, Failure> {
+    if handle.is_null() {
+        return Err(Failure::invalid("client is NULL"));
+    }
+    let (index, generation) = decode(handle).ok_or_else(closed)?;
+    let table = TABLE.read().unwrap_or_else(|e| e.into_inner());
+    match table.slots.get(index) {
+        Some(slot) if slot.generation & GENERATION_MASK == generation => {
+            slot.open.clone().ok_or_else(closed)
+        }
+        _ => Err(closed()),
+    }
+}
+
+/// Take the client out of the table (its slot gets the next generation); `None` if the
+/// handle is not live.
+fn unregister(handle: *const dr_client) -> Option<Arc<Open>> {
+    let (index, generation) = decode(handle)?;
+    let mut table = TABLE.write().unwrap_or_else(|e| e.into_inner());
+    let slot = table.slots.get_mut(index)?;
+    if slot.generation & GENERATION_MASK != generation {
+        return None;
+    }
+    let open = slot.open.take()?;
+    slot.generation = slot.generation.wrapping_add(1);
+    table.free.push(index);
+    Some(open)
+}
 
 /// A MariaDB/MySQL connection handle (`MYSQL *` from `<mysql.h>`), as lent by `dr_lease`.
 pub struct st_mysql {
     _opaque: [u8; 0],
-}
-
-impl dr_client {
-    fn open(&self) -> Result<&Open, Failure> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(Failure::new(dr_status::DR_E_CLOSED, "the client is closed"));
-        }
-        // SAFETY: not closed, and `dr_close` may not run concurrently (see the Sync impl).
-        unsafe { &*self.inner.get() }
-            .as_ref()
-            .ok_or_else(|| Failure::new(dr_status::DR_E_CLOSED, "the client is closed"))
-    }
-
-    pub(crate) fn client(&self) -> Result<&Client, Failure> {
-        Ok(&self.open()?.client)
-    }
-
-    fn leases(&self) -> Result<MutexGuard<'_, HashMap<usize, Leased>>, Failure> {
-        Ok(self
-            .open()?
-            .leases
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()))
-    }
 }
 
 /// What `dr_state` reports.
@@ -84,7 +154,8 @@ pub struct dr_state_info {
 pub struct dr_stats_info {
     /// Writer changes after the first writer.
     pub failovers: u64,
-    /// Connections opened (first ones and reconnects).
+    /// Connections opened for the pool, the first ones included (the Rust API calls this
+    /// counter `connects`; the C name is kept: it has this meaning since 0.1).
     pub reconnects: u64,
     /// Probes run by the monitor.
     pub probes: u64,
@@ -100,24 +171,22 @@ pub struct dr_stats_info {
 
 fn connect(
     config: Config,
-    subscribers: Vec<crate::events::Subscription>,
+    subscribers: &[Arc<crate::events::Subscription>],
     out: *mut *mut dr_client,
 ) -> Result<(), Failure> {
     crate::logging::init_from_env();
     let mut builder = Client::builder(config);
     for sub in subscribers {
+        let sub = Arc::clone(sub);
         builder = builder.on_event(move |e| sub.deliver(e));
     }
     let client = builder.connect()?;
-    let boxed = Box::new(dr_client {
-        closed: AtomicBool::new(false),
-        inner: UnsafeCell::new(Some(Open {
-            client,
-            leases: Mutex::new(HashMap::new()),
-        })),
-    });
+    let handle = register(Open {
+        client,
+        leases: Mutex::new(HashMap::new()),
+    })?;
     // SAFETY: `out` was checked non-NULL by the caller of this helper.
-    unsafe { *out = Box::into_raw(boxed) };
+    unsafe { *out = handle };
     Ok(())
 }
 
@@ -137,13 +206,15 @@ pub unsafe extern "C" fn dr_connect(dsn: *const c_char, out: *mut *mut dr_client
         // SAFETY: per the contract.
         let dsn = unsafe { c_str(dsn, "dsn", MAX_SHORT) }?;
         out_ptr(out, "out")?;
-        connect(Config::from_dsn(dsn)?, Vec::new(), out)
+        connect(Config::from_dsn(dsn)?, &[], out)
     })
 }
 
-/// Connect with a configuration built by `dr_config_set`. Event callbacks registered on the
-/// config with `dr_config_on_event` move to the client (the config can be reused or freed
-/// afterwards). Otherwise as `dr_connect`.
+/// Connect with a configuration built by `dr_config_set`. On success, event callbacks
+/// registered on the config with `dr_config_on_event` move to the client (the config can be
+/// reused or freed afterwards; their finalizers run at `dr_close`). On failure they stay on
+/// the config, not finalized, so a retry with the same config sees its events. Otherwise as
+/// `dr_connect`.
 ///
 /// # Safety
 /// `config` must be NULL or a live `dr_config` not used concurrently; `out` NULL or writable.
@@ -156,42 +227,41 @@ pub unsafe extern "C" fn dr_connect_config(
         // SAFETY: per the contract.
         let cfg = unsafe { config.as_mut() }.ok_or_else(|| Failure::invalid("config is NULL"))?;
         out_ptr(out, "out")?;
-        let subscribers = std::mem::take(&mut cfg.subscribers);
-        connect(cfg.config.clone(), subscribers, out)
+        // The client's closures hold clones; a failed connect drops them, and the config's own
+        // references keep the finalizers from running, so the config stays reusable.
+        let result = connect(cfg.config.clone(), &cfg.subscribers, out);
+        if result.is_ok() {
+            cfg.subscribers.clear();
+        }
+        result
     })
 }
 
-/// Stop the client: stop its threads, deliver queued events (at most 1 s), close its
-/// connections, run event finalizers, free its resources. Blocks until done; after it returns
-/// no callback of this client runs. NULL is ignored. All leases must be released first (a
-/// `MYSQL *` still leased is closed here). Must not be called from an event callback or while
-/// other threads are inside calls on this client. Afterwards the handle stays a valid
-/// "closed" tombstone (a few bytes, kept for the life of the process): every call on it,
-/// including another `dr_close`, returns `DR_E_CLOSED` or does nothing.
+/// Stop the client: stop its threads, close its connections, run event finalizers, free its
+/// resources. NULL and closed handles are ignored. Blocks until done: until the monitor's
+/// probe round in progress ends (at most about `probe_timeout_ms`), and until the event
+/// callback running at that moment (if any) returns. Queued events are delivered for at most
+/// 1 s after `dr_close` starts; events not started by then are discarded. A running callback is
+/// never interrupted: `dr_close` waits for it however long it takes, so that no callback of
+/// this client runs after `dr_close` returns (a callback that never returns makes `dr_close`
+/// never return). All leases must be released first (a `MYSQL *` still leased is closed
+/// here). Must not be called from an event callback. Afterwards the handle is closed for good:
+/// every call on it, including another `dr_close`, returns `DR_E_CLOSED` or does nothing,
+/// while the library keeps no memory for it (handles name a slot of a handle table and its
+/// generation; a later client never answers to an old handle).
 ///
 /// # Safety
-/// `client` must be NULL or a client from `dr_connect*`.
+/// `client` must be NULL or a value from `dr_connect*`.
 #[no_mangle]
 pub unsafe extern "C" fn dr_close(client: *mut dr_client) {
     guard::value((), || {
-        // SAFETY: per the contract a non-NULL pointer is a client (open or a tombstone).
-        let Some(c) = (unsafe { client.as_ref() }) else {
-            return;
-        };
-        if c.closed.swap(true, Ordering::AcqRel) {
+        if client.is_null() {
             return;
         }
-        // SAFETY: the flag is set and no other call runs concurrently (contract), so we are
-        // the only one touching `inner`.
-        let open = unsafe { (*c.inner.get()).take() };
-        if let Some(open) = open {
+        if let Some(open) = unregister(client) {
             open.client.close();
             drop(open);
         }
-        TOMBSTONES
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(client as usize);
     })
 }
 
@@ -212,9 +282,8 @@ pub unsafe extern "C" fn dr_wait_ready(
     generation: *mut u64,
 ) -> dr_status {
     guard::status(|| {
-        // SAFETY: per the contract.
-        let client = unsafe { handle(client, "client") }?;
-        let g = client.client()?.wait_ready(millis(timeout_ms))?;
+        let client = lookup(client)?;
+        let g = client.client.wait_ready(millis(timeout_ms))?;
         if !generation.is_null() {
             // SAFETY: non-NULL and writable per the contract.
             unsafe { *generation = g };
@@ -237,10 +306,9 @@ pub unsafe extern "C" fn dr_wait_generation(
     now: *mut u64,
 ) -> dr_status {
     guard::status(|| {
-        // SAFETY: per the contract.
-        let client = unsafe { handle(client, "client") }?;
+        let client = lookup(client)?;
         out_ptr(now, "now")?;
-        let g = client.client()?.wait_generation(seen, millis(timeout_ms))?;
+        let g = client.client.wait_generation(seen, millis(timeout_ms))?;
         // SAFETY: checked non-NULL; writable per the contract.
         unsafe { *now = g };
         Ok(())
@@ -254,10 +322,9 @@ pub unsafe extern "C" fn dr_wait_generation(
 #[no_mangle]
 pub unsafe extern "C" fn dr_state(client: *const dr_client, out: *mut dr_state_info) -> dr_status {
     guard::status(|| {
-        // SAFETY: per the contract.
-        let client = unsafe { handle(client, "client") }?;
+        let client = lookup(client)?;
         out_ptr(out, "out")?;
-        let s = client.client()?.state();
+        let s = client.client.state();
         let up = s
             .endpoints
             .iter()
@@ -292,11 +359,10 @@ pub unsafe extern "C" fn dr_current_writer(
     out: *mut *mut c_char,
 ) -> dr_status {
     guard::status(|| {
-        // SAFETY: per the contract.
-        let client = unsafe { handle(client, "client") }?;
+        let client = lookup(client)?;
         out_ptr(out, "out")?;
         let writer =
-            client.client()?.state().writer.ok_or_else(|| {
+            client.client.state().writer.ok_or_else(|| {
                 Failure::new(dr_status::DR_E_NO_WRITER, "no writer at the moment")
             })?;
         let s = CString::new(writer.to_string())
@@ -328,10 +394,9 @@ pub unsafe extern "C" fn dr_string_free(s: *mut c_char) {
 #[no_mangle]
 pub unsafe extern "C" fn dr_stats(client: *const dr_client, out: *mut dr_stats_info) -> dr_status {
     guard::status(|| {
-        // SAFETY: per the contract.
-        let client = unsafe { handle(client, "client") }?;
+        let client = lookup(client)?;
         out_ptr(out, "out")?;
-        let s = client.client()?.stats();
+        let s = client.client.stats();
         // SAFETY: checked non-NULL; writable per the contract.
         unsafe {
             *out = dr_stats_info {
@@ -364,12 +429,11 @@ pub unsafe extern "C" fn dr_lease(
     out: *mut *mut st_mysql,
 ) -> dr_status {
     guard::status(|| {
-        // SAFETY: per the contract.
-        let client = unsafe { handle(client, "client") }?;
+        let client = lookup(client)?;
         out_ptr(out, "out")?;
-        let mut lease = client.client()?.lease(millis(timeout_ms))?;
+        let mut lease = client.client.lease(millis(timeout_ms))?;
         let raw = lease.conn().as_raw() as *mut st_mysql;
-        client.leases()?.insert(raw as usize, lease);
+        client.leases().insert(raw as usize, lease);
         // SAFETY: checked non-NULL; writable per the contract.
         unsafe { *out = raw };
         Ok(())
@@ -386,18 +450,31 @@ pub unsafe extern "C" fn dr_lease(
 #[no_mangle]
 pub unsafe extern "C" fn dr_release(client: *const dr_client, mysql: *mut st_mysql) -> dr_status {
     guard::status(|| {
-        // SAFETY: per the contract.
-        let client = unsafe { handle(client, "client") }?;
+        let client = lookup(client)?;
         if mysql.is_null() {
             return Err(Failure::invalid("mysql is NULL"));
         }
-        let lease = client.leases()?.remove(&(mysql as usize)).ok_or_else(|| {
+        let lease = client.leases().remove(&(mysql as usize)).ok_or_else(|| {
             Failure::new(
                 dr_status::DR_E_NOT_LEASED,
                 "this MYSQL * is not leased from this client",
             )
         })?;
-        client.client()?.release(lease);
+        client.client.release(lease);
         Ok(())
     })
 }
+
+symbol_version!(
+    dr_connect,
+    dr_connect_config,
+    dr_close,
+    dr_wait_ready,
+    dr_wait_generation,
+    dr_state,
+    dr_current_writer,
+    dr_string_free,
+    dr_stats,
+    dr_lease,
+    dr_release
+);

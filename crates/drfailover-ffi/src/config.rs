@@ -11,7 +11,7 @@ use crate::status::dr_status;
 /// `dr_config_free`. Not thread-safe: use one config from one thread at a time.
 pub struct dr_config {
     pub(crate) config: Config,
-    pub(crate) subscribers: Vec<crate::events::Subscription>,
+    pub(crate) subscribers: Vec<std::sync::Arc<crate::events::Subscription>>,
 }
 
 /// Create an empty configuration (no endpoints, default timeouts) in `*out`. The caller owns
@@ -78,3 +78,5 @@ pub unsafe extern "C" fn dr_config_free(config: *mut dr_config) {
         }
     })
 }
+
+symbol_version!(dr_config_new, dr_config_set, dr_config_free);

@@ -39,9 +39,29 @@ fn sqlstate_bytes(s: &str) -> [c_char; 6] {
     out
 }
 
+/// `s` with control characters escaped (`\n`, `\r`, `\t`, others as `\u{1b}`), so text
+/// echoed from input (a DSN, a key, a server message) cannot forge lines or terminal escapes in
+/// a log or a message, and never holds a NUL.
+pub(crate) fn escape_controls(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Record a failure for this thread.
 pub(crate) fn set(code: dr_status, mysql_errno: u32, sqlstate: &str, message: &str) {
-    let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    let message = CString::new(escape_controls(message)).unwrap_or_default();
     let mut stored = Box::new(Stored {
         code,
         mysql_errno,
@@ -76,3 +96,19 @@ pub extern "C" fn dr_last_error() -> *const dr_error {
             .map_or(std::ptr::null(), |s| &s.view as *const dr_error)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_controls("plain"), "plain");
+        assert_eq!(
+            escape_controls("a\nb\x1b[31mc\0d\te\u{7f}"),
+            "a\\nb\\u{1b}[31mc\\u{0}d\\te\\u{7f}"
+        );
+    }
+}
+
+symbol_version!(dr_last_error);

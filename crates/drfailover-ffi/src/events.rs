@@ -7,13 +7,18 @@ use std::ptr;
 use drfailover_conn::{Event, EventKind};
 
 use crate::client::dr_client;
-use crate::guard::{self, handle, Failure};
+use crate::guard::{self, Failure};
 use crate::status::dr_status;
 
-/// Kinds of event. Values are stable.
+/// Kinds of event. Values are stable: a released value never changes meaning, and new kinds
+/// get new values. Handle `DR_EVENT_OTHER` (and any value you do not know) as "something else
+/// happened": `json` names it.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum dr_event_kind {
+    /// A kind this version of the library has no constant for; its name is the `kind` field
+    /// of `json`.
+    DR_EVENT_OTHER = 0,
     /// A writer was adopted for the first time.
     DR_EVENT_CONNECTED = 1,
     /// An endpoint was declared down (`endpoint`, `reason`).
@@ -35,6 +40,19 @@ pub enum dr_event_kind {
     DR_EVENT_OUTCOME_UNKNOWN = 9,
     /// `dropped` events were lost because the event queue was full.
     DR_EVENT_EVENTS_DROPPED = 10,
+    /// Orchestrator: the primary cannot be reached, but the replicas still receive from it, so
+    /// there is no failover (`endpoint`; `reason` lists the facts).
+    DR_EVENT_PRIMARY_UNREACHABLE = 11,
+    /// Orchestrator: a failover was needed but refused (zero-loss gate, anti-flapping, no
+    /// candidate, not the lock holder, …); `reason` says why.
+    DR_EVENT_FAILOVER_BLOCKED = 12,
+    /// Orchestrator: a node was fenced (fence command, or `read_only=1` and sessions killed).
+    DR_EVENT_FENCED = 13,
+    /// Orchestrator: one step of a failover, switchover or repair finished (`reason` names the
+    /// step, `duration_us` its time).
+    DR_EVENT_STEP_COMPLETED = 14,
+    /// Orchestrator: a step failed (`reason` says which and why).
+    DR_EVENT_STEP_FAILED = 15,
 }
 
 /// One event, valid only during the callback that receives it (copy what you keep). String
@@ -107,7 +125,15 @@ fn kind(k: EventKind) -> dr_event_kind {
         EventKind::DnsChanged => DR_EVENT_DNS_CHANGED,
         EventKind::SplitBrain => DR_EVENT_SPLIT_BRAIN,
         EventKind::OutcomeUnknown => DR_EVENT_OUTCOME_UNKNOWN,
-        _ => DR_EVENT_EVENTS_DROPPED,
+        EventKind::EventsDropped => DR_EVENT_EVENTS_DROPPED,
+        EventKind::PrimaryUnreachable => DR_EVENT_PRIMARY_UNREACHABLE,
+        EventKind::FailoverBlocked => DR_EVENT_FAILOVER_BLOCKED,
+        EventKind::Fenced => DR_EVENT_FENCED,
+        EventKind::StepCompleted => DR_EVENT_STEP_COMPLETED,
+        EventKind::StepFailed => DR_EVENT_STEP_FAILED,
+        // `EventKind` is non-exhaustive: a kind added later is "something else", never
+        // mistaken for a released kind.
+        _ => DR_EVENT_OTHER,
     }
 }
 
@@ -173,10 +199,9 @@ pub unsafe extern "C" fn dr_on_event(
     finalizer: dr_finalizer,
 ) -> dr_status {
     guard::status(|| {
-        // SAFETY: per the contract.
-        let client = unsafe { handle(client, "client") }?;
+        let client = crate::client::lookup(client)?;
         let sub = Subscription::new(callback, userdata, finalizer)?;
-        client.client()?.subscribe(move |e| sub.deliver(e));
+        client.client.subscribe(move |e| sub.deliver(e));
         Ok(())
     })
 }
@@ -197,8 +222,42 @@ pub unsafe extern "C" fn dr_config_on_event(
     guard::status(|| {
         // SAFETY: per the contract, a live config used from one thread.
         let cfg = unsafe { config.as_mut() }.ok_or_else(|| Failure::invalid("config is NULL"))?;
-        cfg.subscribers
-            .push(Subscription::new(callback, userdata, finalizer)?);
+        cfg.subscribers.push(std::sync::Arc::new(Subscription::new(
+            callback, userdata, finalizer,
+        )?));
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_maps_to_the_same_value() {
+        use EventKind::*;
+        let all = [
+            Connected,
+            EndpointDown,
+            EndpointUp,
+            FailoverStarted,
+            FailoverCompleted,
+            FailoverFailed,
+            DnsChanged,
+            SplitBrain,
+            OutcomeUnknown,
+            EventsDropped,
+            PrimaryUnreachable,
+            FailoverBlocked,
+            Fenced,
+            StepCompleted,
+            StepFailed,
+        ];
+        for (i, k) in all.into_iter().enumerate() {
+            assert_eq!(kind(k) as u32, k as u32, "{k:?}");
+            assert_eq!(k as u32, i as u32 + 1, "{k:?}");
+        }
+    }
+}
+
+symbol_version!(dr_on_event, dr_config_on_event);

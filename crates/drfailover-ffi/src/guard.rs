@@ -117,12 +117,3 @@ pub(crate) fn out_ptr<T>(ptr: *mut T, what: &str) -> Result<(), Failure> {
         Ok(())
     }
 }
-
-/// Borrow an object behind a handle, checking NULL.
-///
-/// # Safety
-/// `ptr` must be NULL or a live handle returned by this library and not yet freed.
-pub(crate) unsafe fn handle<'a, T>(ptr: *const T, what: &str) -> Result<&'a T, Failure> {
-    // SAFETY: per the caller's contract a non-NULL pointer is a live, properly aligned `T`.
-    unsafe { ptr.as_ref() }.ok_or_else(|| Failure::invalid(format!("{what} is NULL")))
-}

@@ -11,6 +11,21 @@
 #![allow(non_camel_case_types)] // C type names (`dr_client`, `dr_status`, …).
 #![allow(clippy::missing_safety_doc)] // Safety contracts are written per function for C readers.
 
+/// Gives each listed exported function the default symbol version `DRFAILOVER_0.1` (ELF
+/// `.symver`; the node is defined in `drfailover.map`). A version script alone cannot do it:
+/// rustc passes its own anonymous one listing every export by name, which wins over ours. The
+/// directive must sit in the module (codegen unit) that defines the function. A function added
+/// in a later release goes into a new node (`DRFAILOVER_0.2`), never into this one;
+/// `scripts/check-symbols` fails on any export without a version.
+macro_rules! symbol_version {
+    ($($name:ident),+ $(,)?) => {
+        #[cfg(target_os = "linux")]
+        std::arch::global_asm!($(concat!(
+            ".symver ", stringify!($name), ", ", stringify!($name), "@@DRFAILOVER_0.1"
+        )),+);
+    };
+}
+
 pub mod client;
 pub mod config;
 pub mod error;

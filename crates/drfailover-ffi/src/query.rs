@@ -6,7 +6,7 @@ use std::ptr;
 use drfailover_conn::{QueryOptions, QueryResult};
 
 use crate::client::dr_client;
-use crate::guard::{self, c_str, handle, MAX_SQL};
+use crate::guard::{self, c_str, MAX_SQL};
 use crate::status::dr_status;
 
 /// Flag for `dr_query`: the statement may safely run twice. After a connection loss once it
@@ -41,8 +41,7 @@ pub unsafe extern "C" fn dr_query(
     out: *mut *mut dr_result,
 ) -> dr_status {
     guard::status(|| {
-        // SAFETY: per the contract.
-        let client = unsafe { handle(client, "client") }?;
+        let client = crate::client::lookup(client)?;
         // SAFETY: per the contract.
         let sql = unsafe { c_str(sql, "sql", MAX_SQL) }?;
         if flags & !DR_IDEMPOTENT != 0 {
@@ -54,7 +53,7 @@ pub unsafe extern "C" fn dr_query(
         let options = QueryOptions {
             idempotent: flags & DR_IDEMPOTENT != 0,
         };
-        let result = client.client()?.query_with(sql, options)?;
+        let result = client.client.query_with(sql, options)?;
         if !out.is_null() {
             let boxed = Box::new(dr_result {
                 result,
@@ -233,3 +232,16 @@ pub unsafe extern "C" fn dr_result_free(result: *mut dr_result) {
         }
     })
 }
+
+symbol_version!(
+    dr_query,
+    dr_result_num_rows,
+    dr_result_num_fields,
+    dr_result_field_name,
+    dr_result_next_row,
+    dr_result_value,
+    dr_result_value_at,
+    dr_result_affected_rows,
+    dr_result_insert_id,
+    dr_result_free
+);

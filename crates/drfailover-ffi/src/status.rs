@@ -58,3 +58,5 @@ pub extern "C" fn dr_status_str(status: i32) -> *const std::os::raw::c_char {
     };
     s.as_ptr().cast()
 }
+
+symbol_version!(dr_status_str);

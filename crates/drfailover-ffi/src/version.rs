@@ -36,3 +36,5 @@ mod tests {
         assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
     }
 }
+
+symbol_version!(dr_version);

@@ -73,17 +73,30 @@ fn remaining(deadline: Deadline) -> Result<Duration, Failure> {
 
 fn handshake(addr: SocketAddr, deadline: Deadline) -> Result<Greeting, Failure> {
     let mut stream = TcpStream::connect_timeout(&addr, remaining(deadline)?).map_err(io_failure)?;
+    read_greeting(|buf| read_exact_by(&mut stream, buf, deadline))
+}
+
+/// Longest greeting accepted (a real one is about 100 bytes).
+pub const MAX_GREETING: usize = 64 * 1024;
+
+/// Read one greeting packet with `read_exact` (the 4-byte packet header, then a payload of
+/// 1..=[`MAX_GREETING`] bytes) and parse it. `read_exact` fills the whole buffer or fails;
+/// the server's bytes are untrusted: a length out of range is a `ProtocolError`, and at most
+/// `MAX_GREETING` bytes are allocated. No I/O of its own.
+pub fn read_greeting(
+    mut read_exact: impl FnMut(&mut [u8]) -> Result<(), (OutcomeClass, String)>,
+) -> Result<Greeting, (OutcomeClass, String)> {
     let mut header = [0u8; 4];
-    read_exact_by(&mut stream, &mut header, deadline)?;
+    read_exact(&mut header)?;
     let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
-    if len == 0 || len > 64 * 1024 {
+    if len == 0 || len > MAX_GREETING {
         return Err((
             OutcomeClass::ProtocolError,
             format!("greeting length {len}"),
         ));
     }
     let mut payload = vec![0u8; len];
-    read_exact_by(&mut stream, &mut payload, deadline)?;
+    read_exact(&mut payload)?;
     parse_greeting(&payload)
 }
 

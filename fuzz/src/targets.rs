@@ -1,0 +1,324 @@
+//! The fuzz targets: each takes arbitrary bytes and must return without panicking or hanging,
+//! whatever they are.
+
+use std::path::PathBuf;
+
+use drfailover_conn::{keys, Config};
+use drfailover_probe::handshake::{parse_greeting, read_greeting};
+use drfailover_probe::OutcomeClass;
+
+/// Per-campaign scratch state (a private file for targets that read one).
+pub struct State {
+    scratch: Option<PathBuf>,
+}
+
+impl State {
+    fn scratch(&mut self) -> &PathBuf {
+        self.scratch.get_or_insert_with(|| {
+            // tmpfs when there is one: a disk-backed /tmp makes each execution ~60x slower.
+            let shm = std::path::Path::new("/dev/shm");
+            let dir = if shm.is_dir() {
+                shm.to_path_buf()
+            } else {
+                std::env::temp_dir()
+            };
+            dir.join(format!("drfailover-fuzz-{}.cnf", std::process::id()))
+        })
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        if let Some(p) = &self.scratch {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A fuzz target.
+pub struct Target {
+    /// Its name (also the corpus directory `fuzz/corpus/<name>`).
+    pub name: &'static str,
+    /// What it exercises.
+    pub about: &'static str,
+    /// Creates the campaign's state.
+    pub setup: fn() -> State,
+    /// Runs one input.
+    pub run: fn(&mut State, &[u8]),
+    /// Tokens the mutator inserts.
+    pub dictionary: &'static [&'static [u8]],
+    /// Part of the smoke run in `cargo test` (a target for a defect still open is not).
+    pub smoke: bool,
+}
+
+fn no_state() -> State {
+    State { scratch: None }
+}
+
+/// Keys that read a file named by the input are kept out of the DSN and `Config::set` targets
+/// (random paths must not be read, e.g. a device); option files have their own target, on a
+/// file the harness writes.
+fn names_a_file(text: &str) -> bool {
+    text.contains("_file")
+}
+
+fn dsn(_: &mut State, input: &[u8]) {
+    let text = String::from_utf8_lossy(input);
+    if names_a_file(&text) {
+        return;
+    }
+    if let Ok(config) = Config::from_dsn(&text) {
+        // A parsed DSN must render (Debug redacts the password) and validate without panicking.
+        let _ = format!("{config:?}");
+        let _ = config.validate();
+    }
+}
+
+/// Pieces (at least 4 bytes, split at URL delimiters) of what could be the password in a DSN:
+/// after the first `:` of the part between `://` and the last `@` (or, without `@`, the first
+/// `/` or `?`), keeping only pieces that occur nowhere else in the DSN.
+fn secret_pieces(text: &str) -> Vec<String> {
+    let Some(start) = text.find("://").map(|i| i + 3) else {
+        return Vec::new();
+    };
+    let rest = &text[start..];
+    let end = match rest.rfind('@') {
+        Some(at) => at,
+        None => rest.find(['/', '?']).unwrap_or(rest.len()),
+    };
+    let userinfo = &rest[..end];
+    let Some(colon) = userinfo.find(':') else {
+        return Vec::new();
+    };
+    let (from, to) = (start + colon + 1, start + end);
+    let outside = format!("{}\u{0}{}", &text[..from], &text[to..]);
+    text[from..to]
+        .split(|c: char| "/?#@:,&=%[] ".contains(c) || c.is_control())
+        .filter(|p| p.len() >= 4 && !outside.contains(p))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Issue #15 (3): no error message or `Debug` output contains any piece of what could be the
+/// password. Panics (a finding) when one does.
+fn dsn_secrets(_: &mut State, input: &[u8]) {
+    let text = String::from_utf8_lossy(input);
+    if names_a_file(&text) {
+        return;
+    }
+    let pieces = secret_pieces(&text);
+    if pieces.is_empty() {
+        return;
+    }
+    let shown = match Config::from_dsn(&text) {
+        Ok(config) => format!("{config:?}"),
+        Err(e) => format!("{e} {e:?}"),
+    };
+    for p in &pieces {
+        assert!(
+            !shown.contains(p.as_str()),
+            "`{p}` of the password shown: {shown}"
+        );
+    }
+}
+
+/// One `key=value` per line, applied in order to one config; an unknown key is mapped to a
+/// known one (by a hash of its bytes) so mutations keep reaching real keys.
+fn config_set(_: &mut State, input: &[u8]) {
+    let text = String::from_utf8_lossy(input);
+    let mut config = Config::new();
+    let known: Vec<&'static str> = keys::names().filter(|k| !names_a_file(k)).collect();
+    for line in text.split('\n') {
+        let (key, value) = line.split_once('=').unwrap_or((line, ""));
+        if names_a_file(key) || names_a_file(value) {
+            continue;
+        }
+        let key = if keys::find(key).is_some() {
+            key
+        } else {
+            let h = key
+                .bytes()
+                .fold(0usize, |h, b| h.wrapping_mul(31) ^ b as usize);
+            known[h % known.len()]
+        };
+        let _ = config.set(key, value);
+    }
+    let _ = format!("{config:?}");
+    let _ = config.validate();
+}
+
+/// The input is the option file; the first line `group=NAME` (if any) selects the group.
+fn option_file(state: &mut State, input: &[u8]) {
+    let path = state.scratch().clone();
+    if std::fs::write(&path, input).is_err() {
+        return;
+    }
+    let mut config = Config::new();
+    if let Some(rest) = input.strip_prefix(b"group=") {
+        let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        let _ = config.set("group", &String::from_utf8_lossy(&rest[..end]));
+    }
+    let _ = config.set("defaults_file", &path.to_string_lossy());
+    let _ = format!("{config:?}");
+}
+
+/// Bytes from a hostile server, in place of the greeting: framed (header + payload, through
+/// the probe's packet reader) and as a bare payload.
+fn greeting(_: &mut State, input: &[u8]) {
+    let mut rest = input;
+    let _ = read_greeting(|buf| {
+        if rest.len() < buf.len() {
+            return Err((OutcomeClass::ConnectionLost, "eof".into()));
+        }
+        let (head, tail) = rest.split_at(buf.len());
+        buf.copy_from_slice(head);
+        rest = tail;
+        Ok(())
+    });
+    let _ = parse_greeting(input);
+}
+
+/// Every target.
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "dsn_secrets",
+        about: "Config::from_dsn: no piece of the password in an error or Debug (issue #15)",
+        setup: no_state,
+        run: dsn_secrets,
+        smoke: false,
+        dictionary: &[
+            b"mysql://",
+            b"@",
+            b":",
+            b"/",
+            b"?",
+            b"#",
+            b"&",
+            b"=",
+            b",",
+            b"%2F",
+            b"%40",
+            b"%3A",
+            b"%00",
+            b"S3cr3tPw",
+            b"127.0.0.1:3306",
+            b"[::1]",
+            b"?probe_timeout_ms=50",
+        ],
+    },
+    Target {
+        name: "dsn",
+        about: "Config::from_dsn on arbitrary text",
+        setup: no_state,
+        run: dsn,
+        smoke: true,
+        dictionary: &[
+            b"mysql://",
+            b"mariadb://",
+            b"@",
+            b":",
+            b"/",
+            b"?",
+            b"&",
+            b"=",
+            b",",
+            b"[::1]",
+            b"127.0.0.1",
+            b"%00",
+            b"%2F",
+            b"%40",
+            b"%3A",
+            b"%",
+            b"probe_timeout_ms=",
+            b"connect_timeout_ms=",
+            b"pool_size=",
+            b"host=",
+            b"user=",
+            b"password=",
+            b"ssl_mode=",
+            b"failback=",
+            b"nameserver=",
+            b"65535",
+            b"65536",
+            b"0",
+            b"18446744073709551616",
+            b"-1",
+        ],
+    },
+    Target {
+        name: "config_set",
+        about: "Config::set with key=value lines (file-reading keys excluded)",
+        setup: no_state,
+        run: config_set,
+        smoke: true,
+        dictionary: &[
+            b"\n",
+            b"=",
+            b"dsn=mysql://u:p@h/db",
+            b"host=",
+            b"user=",
+            b"password=",
+            b"group=",
+            b"nameserver=",
+            b"webhook_url=http://",
+            b"hook_command=",
+            b"ssl_mode=VERIFY_CA",
+            b"ssl_ca=",
+            b"dns_min_ttl_ms=",
+            b"dns_max_ttl_ms=",
+            b"pool_size=",
+            b"init=",
+            b"0",
+            b"4294967296",
+            b"18446744073709551615",
+            b"-",
+            b"%00",
+            b"[::1]:",
+            b":0",
+        ],
+    },
+    Target {
+        name: "option_file",
+        about: "the [group] user/password reader of defaults_file",
+        setup: no_state,
+        run: option_file,
+        smoke: true,
+        dictionary: &[
+            b"[client]\n",
+            b"[drfailover]\n",
+            b"group=",
+            b"password=",
+            b"user=",
+            b"\"",
+            b"'",
+            b"#",
+            b";",
+            b"\n",
+            b"\r\n",
+            b" = ",
+            b"[",
+            b"]",
+            b"!include ",
+            b"\xef\xbb\xbf",
+        ],
+    },
+    Target {
+        name: "greeting",
+        about: "the probe's MySQL greeting packet reader and parser (a hostile server)",
+        setup: no_state,
+        run: greeting,
+        smoke: true,
+        dictionary: &[
+            b"\x0a",
+            b"\xff",
+            b"\x00",
+            b"5.5.5-",
+            b"#",
+            b"#HY000",
+            b"\x10\x04",
+            b"\xff\xff\xff",
+            b"\x00\x00\x01",
+            b"\x01\x00\x00\x00",
+        ],
+    },
+];
