@@ -144,6 +144,9 @@ enum dr_status
   // TLS could not be established or the server certificate did not verify (`ssl_mode`,
   // `ssl_ca`). A configuration problem; not retried in a loop.
   DR_E_TLS = 12,
+  // Every pooled connection stayed leased for the whole wait while a writer was available
+  // (raise `pool_size`, or give leases back sooner). Nothing was sent.
+  DR_E_POOL_TIMEOUT = 13,
 };
 #ifndef __cplusplus
 typedef int32_t dr_status;

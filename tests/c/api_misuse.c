@@ -109,6 +109,8 @@ int main(void) {
     CHECK(strcmp(dr_status_str(DR_E_OUTCOME_UNKNOWN), "DR_E_OUTCOME_UNKNOWN") == 0);
     CHECK(strcmp(dr_status_str(12345), "DR_E_UNKNOWN") == 0);
     CHECK(strcmp(dr_status_str(DR_E_TLS), "DR_E_TLS") == 0);
+    CHECK(strcmp(dr_status_str(DR_E_POOL_TIMEOUT), "DR_E_POOL_TIMEOUT") == 0);
+    _Static_assert(DR_E_POOL_TIMEOUT == 13, "released values never change");
 
     dr_config *cfg = NULL;
     CHECK(dr_config_new(&cfg) == DR_OK && cfg != NULL);

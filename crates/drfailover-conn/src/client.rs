@@ -311,10 +311,10 @@ impl Client {
                 Acquired::Idle(lease) => return Ok(lease),
                 Acquired::Exhausted => {
                     self.check_open()?;
-                    return Err(no_writer(&Some(format!(
-                        "all {} pool connections are in use",
-                        self.shared.config.pool_size
-                    ))));
+                    return Err(Error::PoolTimeout {
+                        waited: started.elapsed(),
+                        pool_size: self.shared.config.pool_size,
+                    });
                 }
                 Acquired::Slot(id) => id,
             };

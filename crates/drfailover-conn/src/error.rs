@@ -22,6 +22,15 @@ pub enum Error {
         /// The last connection error seen, if any.
         last: Option<String>,
     },
+    /// Every pooled connection stayed leased for the whole wait while a writer was available
+    /// (the pool is too small for the load, or leases are not given back).
+    #[error("all {pool_size} pool connections stayed in use for {waited:?} (the writer is up)")]
+    PoolTimeout {
+        /// How long the call waited.
+        waited: Duration,
+        /// The pool's size (`pool_size`).
+        pool_size: usize,
+    },
     /// The connection died after the statement was sent: it may or may not have run. Never
     /// replayed (unless marked idempotent).
     #[error("outcome unknown: the connection was lost after the statement was sent: {0}")]

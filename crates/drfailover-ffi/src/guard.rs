@@ -38,6 +38,7 @@ impl From<drfailover_conn::Error> for Failure {
             E::Auth(_) => dr_status::DR_E_AUTH,
             E::Tls(_) => dr_status::DR_E_TLS,
             E::NoWriter { .. } => dr_status::DR_E_NO_WRITER,
+            E::PoolTimeout { .. } => dr_status::DR_E_POOL_TIMEOUT,
             E::OutcomeUnknown(_) => dr_status::DR_E_OUTCOME_UNKNOWN,
             E::Server(_) => dr_status::DR_E_SQL,
             E::TransactionNotAllowed => dr_status::DR_E_TRANSACTION,

@@ -34,6 +34,9 @@ pub enum dr_status {
     /// TLS could not be established or the server certificate did not verify (`ssl_mode`,
     /// `ssl_ca`). A configuration problem; not retried in a loop.
     DR_E_TLS = 12,
+    /// Every pooled connection stayed leased for the whole wait while a writer was available
+    /// (raise `pool_size`, or give leases back sooner). Nothing was sent.
+    DR_E_POOL_TIMEOUT = 13,
 }
 
 /// A short static name for a status, e.g. `"DR_E_NO_WRITER"`; `"DR_E_UNKNOWN"` for values
@@ -54,6 +57,7 @@ pub extern "C" fn dr_status_str(status: i32) -> *const std::os::raw::c_char {
         10 => b"DR_E_PANIC\0",
         11 => b"DR_E_NOT_LEASED\0",
         12 => b"DR_E_TLS\0",
+        13 => b"DR_E_POOL_TIMEOUT\0",
         _ => b"DR_E_UNKNOWN\0",
     };
     s.as_ptr().cast()
