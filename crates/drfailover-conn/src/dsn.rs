@@ -21,8 +21,49 @@ fn decode(what: &str, s: &str) -> Result<String, Error> {
         })
 }
 
-/// Parse a DSN into a [`Config`]. Pure; errors name the offending part (never echo a password).
+/// Pieces of `dsn` that could be (part of) a password: the text between the first `:` after
+/// `scheme://` and the last `@` (with no `@`: the next `/` or `?`), split at URL delimiters;
+/// the pieces of 3 or more bytes that appear nowhere else in the DSN. A password with an
+/// unencoded `/`, `?` or `@` misleads any parser; its pieces must still never be echoed.
+fn password_pieces(dsn: &str) -> Vec<&str> {
+    let Some(start) = dsn.find("://").map(|i| i + 3) else {
+        return Vec::new();
+    };
+    let rest = &dsn[start..];
+    let end = match rest.rfind('@') {
+        Some(at) => at,
+        None => rest.find(['/', '?']).unwrap_or(rest.len()),
+    };
+    let Some(colon) = rest[..end].find(':') else {
+        return Vec::new();
+    };
+    let (from, to) = (start + colon + 1, start + end);
+    let outside = format!("{}\u{0}{}", &dsn[..from], &dsn[to..]);
+    dsn[from..to]
+        .split(|c: char| "/?#@:,&=%[] ".contains(c) || c.is_control())
+        .filter(|p| p.len() >= 3 && !outside.contains(p))
+        .collect()
+}
+
+/// `message` with every possible password piece of `dsn` replaced by `***`.
+fn redact(dsn: &str, message: &str) -> String {
+    let mut pieces = password_pieces(dsn);
+    pieces.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    pieces
+        .into_iter()
+        .fold(message.to_string(), |m, p| m.replace(p, "***"))
+}
+
+/// Parse a DSN into a [`Config`]. Pure; errors name the offending part and never echo a
+/// password, even one with unencoded delimiters that misleads the parser.
 pub fn parse(dsn: &str) -> Result<Config, Error> {
+    parse_unredacted(dsn).map_err(|e| match e {
+        Error::Config(m) => Error::Config(redact(dsn, &m)),
+        other => other,
+    })
+}
+
+fn parse_unredacted(dsn: &str) -> Result<Config, Error> {
     let rest = dsn
         .strip_prefix("mysql://")
         .or_else(|| dsn.strip_prefix("mariadb://"))
@@ -118,6 +159,22 @@ fn parse_host(spec: &str) -> Result<(String, u16), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_message_echoes_a_password_with_unencoded_delimiters() {
+        for (dsn, secret) in [
+            ("mysql://app:S3cr/tPw@127.0.0.1:3306/app", ["S3cr", "tPw"]),
+            ("mysql://app:S3cr?tPw@127.0.0.1:3306/app", ["S3cr", "tPw"]),
+            ("mysql://app:S3cr3tPw/app", ["S3cr3tPw", "S3cr3tPw"]),
+            ("mysql://app:Pa55:w0rd@h1:notaport/app", ["Pa55", "w0rd"]),
+        ] {
+            let e = parse(dsn).expect_err(dsn).to_string();
+            for s in secret {
+                assert!(!e.contains(s), "{dsn}: {e}");
+            }
+            assert!(e.starts_with("configuration error: DSN"), "{dsn}: {e}");
+        }
+    }
     use crate::Endpoint;
     use std::time::Duration;
 
