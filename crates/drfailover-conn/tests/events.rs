@@ -30,7 +30,13 @@ fn a_subscriber_sleeping_5s_does_not_delay_failover() {
     let plain = Client::connect_dsn(&topo.dsn(FAST)).unwrap();
     let g_slow = slow.wait_ready(Duration::from_secs(5)).unwrap();
     let g_plain = plain.wait_ready(Duration::from_secs(5)).unwrap();
-    // The slow subscriber is now stuck in its 5 s sleep on the `connected` event.
+    // The slow subscriber gets stuck in its 5 s sleep on the `connected` event (delivered by
+    // the notifier thread: wait for it, bounded, rather than race it).
+    let t = Instant::now();
+    while slow_calls.load(Ordering::SeqCst) == 0 {
+        assert!(t.elapsed() < Duration::from_secs(5), "no connected event");
+        std::thread::sleep(Duration::from_millis(2));
+    }
     assert_eq!(slow_calls.load(Ordering::SeqCst), 1);
 
     topo.kill9(0).unwrap();
