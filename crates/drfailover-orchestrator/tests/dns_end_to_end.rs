@@ -135,10 +135,16 @@ fn orchestrator_promotes_updates_bind_and_a_client_by_name_follows() {
         "promotion -> first acknowledged write through the name: {:?}",
         first_after - writable_at
     );
-    let announced = events.lock().unwrap().iter().any(|(_, e)| {
+    let t = Instant::now();
+    while !events.lock().unwrap().iter().any(|(_, e)| {
         e.kind == EventKind::StepCompleted && e.reason.starts_with("announce rfc2136")
-    });
-    assert!(announced, "no announce step completed");
+    }) {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no announce step completed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     std::thread::sleep(Duration::from_millis(300));
     writing.store(false, Ordering::Relaxed);
     for w in writers {
