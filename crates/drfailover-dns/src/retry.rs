@@ -50,6 +50,60 @@ impl RetryPolicy {
     }
 }
 
+/// What one attempt came to.
+#[derive(Debug)]
+pub enum Step<T> {
+    /// Done: the value.
+    Done(T),
+    /// Failed for good: not retried.
+    Fail(crate::AnnounceError),
+    /// Worth another attempt: (reason, whether it was a timeout or socket error).
+    Retry(String, bool),
+}
+
+/// Run `attempt` (given its time budget) under `policy` until it is done, fails for good, or
+/// the attempts or `deadline` run out; returns the value and the attempts made. `target`
+/// names the server in errors. Blocks (sleeps between attempts) until `deadline` at most.
+pub fn run<T>(
+    policy: &RetryPolicy,
+    target: &str,
+    deadline: Instant,
+    mut attempt: impl FnMut(Duration) -> Step<T>,
+) -> Result<(T, u32), crate::AnnounceError> {
+    let started = Instant::now();
+    let mut failed = 0u32;
+    let mut last = ("deadline passed before the first attempt".to_string(), true);
+    while let Some(budget) = policy.attempt_budget(Instant::now(), deadline) {
+        match attempt(budget) {
+            Step::Done(value) => return Ok((value, failed + 1)),
+            Step::Fail(error) => return Err(error),
+            Step::Retry(reason, network) => {
+                failed += 1;
+                log::debug!("{target}: attempt {failed} failed: {reason}");
+                last = (reason, network);
+            }
+        }
+        match policy.next_delay(failed, Instant::now(), deadline, jitter()) {
+            Some(delay) => std::thread::sleep(delay),
+            None => break,
+        }
+    }
+    let (reason, network) = last;
+    Err(if network {
+        crate::AnnounceError::Timeout {
+            target: target.to_string(),
+            attempts: failed,
+            elapsed: started.elapsed(),
+            last: reason,
+        }
+    } else {
+        crate::AnnounceError::Server {
+            target: target.to_string(),
+            reason: format!("{reason} after {failed} attempt(s)"),
+        }
+    })
+}
+
 /// A uniform draw in `[0, 1)` for [`RetryPolicy::next_delay`].
 pub fn jitter() -> f64 {
     rand::random::<f64>()

@@ -11,7 +11,7 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 
-use crate::retry::{jitter, RetryPolicy};
+use crate::retry::{self, RetryPolicy, Step};
 use crate::AnnounceError;
 use credentials::AwsIdentity;
 
@@ -123,12 +123,6 @@ pub fn xml_escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-enum Attempt {
-    Done(String),
-    Fail(AnnounceError),
-    Retry(String, bool),
-}
-
 impl AwsClient {
     /// A client for `service` (signing name, e.g. `route53`, `sns`) at `endpoint`
     /// (`https://route53.amazonaws.com`, or a local one). No I/O.
@@ -193,40 +187,8 @@ impl AwsClient {
         deadline: Instant,
     ) -> Result<(String, u32), AnnounceError> {
         let url = format!("{}{}", self.endpoint, path_and_query);
-        let started = Instant::now();
-        let mut failed = 0u32;
-        let mut last = ("deadline passed before the first attempt".to_string(), true);
-        while let Some(budget) = self.policy.attempt_budget(Instant::now(), deadline) {
-            match self.attempt(method, &url, body, budget) {
-                Attempt::Done(text) => return Ok((text, failed + 1)),
-                Attempt::Fail(e) => return Err(e),
-                Attempt::Retry(reason, network) => {
-                    failed += 1;
-                    log::debug!("{}: attempt {failed} failed: {reason}", self.target());
-                    last = (reason, network);
-                }
-            }
-            match self
-                .policy
-                .next_delay(failed, Instant::now(), deadline, jitter())
-            {
-                Some(delay) => std::thread::sleep(delay),
-                None => break,
-            }
-        }
-        let (reason, network) = last;
-        Err(if network {
-            AnnounceError::Timeout {
-                target: self.target(),
-                attempts: failed,
-                elapsed: started.elapsed(),
-                last: reason,
-            }
-        } else {
-            AnnounceError::Server {
-                target: self.target(),
-                reason: format!("{reason} (after {failed} attempt(s))"),
-            }
+        retry::run(&self.policy, &self.target(), deadline, |budget| {
+            self.attempt(method, &url, body, budget)
         })
     }
 
@@ -236,7 +198,7 @@ impl AwsClient {
         url: &str,
         body: Option<(&str, &str)>,
         budget: Duration,
-    ) -> Attempt {
+    ) -> Step<String> {
         let identity = self.identity.credentials.clone().into();
         let mut settings = SigningSettings::default();
         // Send (and sign) x-amz-content-sha256: accepted by every AWS service, and what lets
@@ -251,7 +213,7 @@ impl AwsClient {
             .build()
         {
             Ok(p) => p.into(),
-            Err(e) => return Attempt::Fail(AnnounceError::Config(format!("signing: {e}"))),
+            Err(e) => return Step::Fail(AnnounceError::Config(format!("signing: {e}"))),
         };
         let mut headers: Vec<(&str, &str)> = Vec::new();
         if let Some((content_type, _)) = body {
@@ -265,11 +227,11 @@ impl AwsClient {
             SignableBody::Bytes(payload),
         ) {
             Ok(s) => s,
-            Err(e) => return Attempt::Fail(AnnounceError::Config(format!("signing {url}: {e}"))),
+            Err(e) => return Step::Fail(AnnounceError::Config(format!("signing {url}: {e}"))),
         };
         let instructions = match sign(signable, &params) {
             Ok(out) => out.into_parts().0,
-            Err(e) => return Attempt::Fail(AnnounceError::Config(format!("signing: {e}"))),
+            Err(e) => return Step::Fail(AnnounceError::Config(format!("signing: {e}"))),
         };
         let mut request = ureq::http::Request::builder().method(method).uri(url);
         for (name, value) in &headers {
@@ -280,7 +242,7 @@ impl AwsClient {
         }
         let request = match request.body(payload.to_vec()) {
             Ok(r) => r,
-            Err(e) => return Attempt::Fail(AnnounceError::Config(format!("request {url}: {e}"))),
+            Err(e) => return Step::Fail(AnnounceError::Config(format!("request {url}: {e}"))),
         };
         let result = self
             .agent
@@ -289,23 +251,23 @@ impl AwsClient {
             .build();
         let response = match self.agent.run(result) {
             Ok(r) => r,
-            Err(e) => return Attempt::Retry(e.to_string(), true),
+            Err(e) => return Step::Retry(e.to_string(), true),
         };
         let status = response.status().as_u16();
         let text = match response.into_body().read_to_string() {
             Ok(t) => t,
-            Err(e) => return Attempt::Retry(format!("reading the reply: {e}"), true),
+            Err(e) => return Step::Retry(format!("reading the reply: {e}"), true),
         };
         if (200..300).contains(&status) {
-            return Attempt::Done(text);
+            return Step::Done(text);
         }
         let error = parse_error(status, &text);
         let summary = format!("{} (HTTP {status}): {}", error.code, error.message);
         if status >= 500 || status == 429 || RETRYABLE_CODES.contains(&error.code.as_str()) {
-            return Attempt::Retry(summary, false);
+            return Step::Retry(summary, false);
         }
         let target = self.target();
-        Attempt::Fail(if CREDENTIAL_CODES.contains(&error.code.as_str()) {
+        Step::Fail(if CREDENTIAL_CODES.contains(&error.code.as_str()) {
             AnnounceError::Credentials(format!(
                 "{target} rejected the credentials from {}: {summary}",
                 self.credential_source()

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::retry::{jitter, RetryPolicy};
+use crate::retry::{self, RetryPolicy, Step};
 use crate::{
     AddressMap, AnnounceError, AnnounceOutcome, Announcer, Published, Rfc2136Config, WriterChange,
 };
@@ -77,13 +77,6 @@ pub fn parse_server(text: &str) -> Result<SocketAddr, String> {
         "server `{text}`: expected an IP address with an optional port (`192.0.2.53:53`, \
          `[2001:db8::53]:53`); names are not accepted"
     ))
-}
-
-enum Step<T> {
-    Done(T),
-    Fail(AnnounceError),
-    /// Worth another attempt: (reason, whether it was a timeout or socket error).
-    Retry(String, bool),
 }
 
 fn unix_now() -> u64 {
@@ -141,48 +134,14 @@ impl Rfc2136Announcer {
         format!("rfc2136 server {}", self.server)
     }
 
-    /// Run `attempt` (given its time budget) until it is done, fails for good, or the
-    /// attempts or the deadline run out. Returns the value and the attempts made.
+    /// Run `attempt` (given its time budget) with this announcer's retry policy, until
+    /// `deadline` (see [`retry::run`]).
     fn with_retries<T>(
         &self,
         deadline: Instant,
-        mut attempt: impl FnMut(Duration) -> Step<T>,
+        attempt: impl FnMut(Duration) -> Step<T>,
     ) -> Result<(T, u32), AnnounceError> {
-        let started = Instant::now();
-        let mut failed = 0u32;
-        let mut last = ("deadline passed before the first attempt".to_string(), true);
-        while let Some(budget) = self.policy.attempt_budget(Instant::now(), deadline) {
-            match attempt(budget) {
-                Step::Done(value) => return Ok((value, failed + 1)),
-                Step::Fail(error) => return Err(error),
-                Step::Retry(reason, network) => {
-                    failed += 1;
-                    log::debug!("{}: attempt {failed} failed: {reason}", self.target());
-                    last = (reason, network);
-                }
-            }
-            match self
-                .policy
-                .next_delay(failed, Instant::now(), deadline, jitter())
-            {
-                Some(delay) => std::thread::sleep(delay),
-                None => break,
-            }
-        }
-        let (reason, network) = last;
-        Err(if network {
-            AnnounceError::Timeout {
-                target: self.target(),
-                attempts: failed,
-                elapsed: started.elapsed(),
-                last: reason,
-            }
-        } else {
-            AnnounceError::Server {
-                target: self.target(),
-                reason: format!("{reason} after {failed} attempt(s)"),
-            }
-        })
+        retry::run(&self.policy, &self.target(), deadline, attempt)
     }
 
     fn exchange(&self, request: &Message, budget: Duration) -> Result<Vec<u8>, ExchangeError> {
