@@ -244,6 +244,27 @@ fn gaps(times: &[Vec<Instant>], at: Instant) -> Vec<Duration> {
         .collect()
 }
 
+/// The node that is writable now (the first one found).
+fn writable_node(topo: &Topology) -> Option<usize> {
+    (0..topo.nodes().len()).find(|&i| {
+        topo.node(i)
+            .sql_value("SELECT @@read_only")
+            .ok()
+            .flatten()
+            .as_deref()
+            == Some("0")
+    })
+}
+
+/// Acknowledged ids missing from `bench_o` on `node`.
+fn lost_on(topo: &Topology, node: usize, acked: &[u64]) -> Result<u64, String> {
+    let rows = topo.node(node).sql("SELECT id FROM app.bench_o")?;
+    let present: HashSet<u64> = (0..rows.num_rows())
+        .filter_map(|r| rows.text(r, 0)?.parse().ok())
+        .collect();
+    Ok(acked.iter().filter(|id| !present.contains(id)).count() as u64)
+}
+
 /// A client writing straight to the old primary (no drfailover): (sent, acknowledged) pairs.
 fn direct_writer(topo: &Topology, stop: Arc<AtomicBool>) -> JoinHandle<Vec<(Instant, Instant)>> {
     let mut options =
@@ -318,11 +339,7 @@ pub fn trial(fault: OrchFault, threads: usize) -> Result<Trial, String> {
         .iter()
         .position(|n| n.name() == new_writer)
         .ok_or("unknown new writer")?;
-    let rows = topo.node(new_index).sql("SELECT id FROM app.bench_o")?;
-    let present: HashSet<u64> = (0..rows.num_rows())
-        .filter_map(|r| rows.text(r, 0)?.parse().ok())
-        .collect();
-    let lost = acked.iter().filter(|id| !present.contains(id)).count() as u64;
+    let lost = lost_on(&topo, new_index, &acked)?;
     let fenced_acks = direct
         .iter()
         .filter(|(sent, _)| *sent >= writable_at)
@@ -403,21 +420,8 @@ pub fn switchovers(n: usize, threads: usize) -> Result<(Vec<Duration>, u64, u64,
                 .unwrap_or_default()
         })
         .collect();
-    let primary = (0..3)
-        .find(|&i| {
-            topo.node(i)
-                .sql_value("SELECT @@read_only")
-                .ok()
-                .flatten()
-                .as_deref()
-                == Some("0")
-        })
-        .ok_or("no writable node after the switchovers")?;
-    let rows = topo.node(primary).sql("SELECT id FROM app.bench_o")?;
-    let present: HashSet<u64> = (0..rows.num_rows())
-        .filter_map(|r| rows.text(r, 0)?.parse().ok())
-        .collect();
-    let lost = acked.iter().filter(|id| !present.contains(id)).count() as u64;
+    let primary = writable_node(&topo).ok_or("no writable node after the switchovers")?;
+    let lost = lost_on(&topo, primary, &acked)?;
     Ok((pauses, failed, unknown, lost))
 }
 
@@ -580,21 +584,8 @@ pub fn dns_trial(ttl_s: u32, threads: usize) -> Result<(Duration, Duration, u64)
         .filter_map(|t| t.iter().find(|&&x| x > writable_at).copied())
         .min()
         .ok_or("no write after the promotion")?;
-    let primary = (1..3)
-        .find(|&i| {
-            topo.node(i)
-                .sql_value("SELECT @@read_only")
-                .ok()
-                .flatten()
-                .as_deref()
-                == Some("0")
-        })
-        .ok_or("no new primary")?;
-    let rows = topo.node(primary).sql("SELECT id FROM app.bench_o")?;
-    let present: HashSet<u64> = (0..rows.num_rows())
-        .filter_map(|r| rows.text(r, 0)?.parse().ok())
-        .collect();
-    let lost = acked.iter().filter(|id| !present.contains(id)).count() as u64;
+    let primary = writable_node(&topo).ok_or("no new primary")?;
+    let lost = lost_on(&topo, primary, &acked)?;
     Ok((
         answered.saturating_duration_since(writable_at),
         first - writable_at,
