@@ -334,3 +334,131 @@ fn switchover_from_the_command_line_moves_the_primary() {
         "{out:?}"
     );
 }
+
+/// The old primary thaws while the other replica is still attached to it (the orchestrator
+/// pauses right after making the candidate writable; no fence command): a write sent to the
+/// old primary after the promotion is never acknowledged, because every replica was cut off
+/// from it before the promotion, and it is fenced on sight.
+#[test]
+fn a_primary_thawed_before_the_replicas_are_repointed_acknowledges_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut topo = topology();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, &topo.orchestrator_config("", "", &[]));
+    let daemon = Daemon::start(&config, Some("after_writable:sleep_ms=3000"));
+    daemon.wait_status("leads a healthy topology", |s| {
+        s["leader"] == true && s["analysis"] == "healthy"
+    });
+    write_rows(&topo, 100);
+    topo.wait_replicated(0, 1).unwrap();
+    topo.wait_replicated(0, 2).unwrap();
+
+    // A client connected straight to the primary writes all the time: (id, sent, acked).
+    type Acked = Arc<Mutex<Vec<(u64, Instant, Instant)>>>;
+    let acked: Acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let direct = {
+        let (acked, stop) = (acked.clone(), stop.clone());
+        let mut options = drfailover_mysql::ConnectOptions::tcp(
+            topo.node(0).ip().to_string(),
+            topo.node(0).port(),
+        )
+        .user(drfailover_testkit::APP_USER)
+        .password(drfailover_testkit::APP_PASSWORD)
+        .database(drfailover_testkit::APP_DATABASE);
+        options.connect_timeout = Duration::from_secs(2);
+        options.read_timeout = Some(Duration::from_secs(30));
+        std::thread::spawn(move || {
+            let mut id = 1_000_000u64;
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut c) = drfailover_mysql::Connection::connect(&options) else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    id += 1;
+                    let sent = Instant::now();
+                    if c.query(&format!("INSERT INTO t VALUES ({id})")).is_err() {
+                        break;
+                    }
+                    acked.lock().unwrap().push((id, sent, Instant::now()));
+                }
+            }
+        })
+    };
+    let t = Instant::now();
+    while acked.lock().unwrap().len() < 50 {
+        assert!(t.elapsed() < Duration::from_secs(20), "direct writes stall");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    topo.freeze(0).unwrap();
+    // The moment a replica is writable, thaw the old primary: the orchestrator is paused
+    // before repointing, so the other replica still follows the old primary unless it was
+    // cut off.
+    let t = Instant::now();
+    let new = loop {
+        let promoted = [1, 2].into_iter().find(|&i| {
+            topo.node(i)
+                .sql_value("SELECT @@read_only")
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some("0")
+        });
+        if let Some(i) = promoted {
+            break i;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "no promotion");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let promoted_at = Instant::now();
+    topo.thaw(0).unwrap();
+    let t = Instant::now();
+    while daemon.events("fenced").is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "old primary never fenced"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    direct.join().unwrap();
+
+    let acked = acked.lock().unwrap().clone();
+    let late: Vec<(u64, Duration)> = acked
+        .iter()
+        .filter(|(_, sent, _)| *sent >= promoted_at)
+        .map(|(id, sent, at)| (*id, at.duration_since(*sent)))
+        .collect();
+    assert!(
+        late.is_empty(),
+        "the old primary acknowledged {} writes sent after the promotion, first: {:?}",
+        late.len(),
+        &late[..late.len().min(10)]
+    );
+    assert_eq!(
+        topo.node(0)
+            .sql_value("SELECT @@read_only")
+            .unwrap()
+            .as_deref(),
+        Some("1"),
+        "old primary fenced"
+    );
+    // Every write acknowledged before the freeze is on the new primary.
+    let rows = topo.node(new).sql("SELECT id FROM app.t").unwrap();
+    let on_new: std::collections::HashSet<u64> = (0..rows.num_rows())
+        .filter_map(|r| rows.text(r, 0).and_then(|v| v.parse().ok()))
+        .collect();
+    let missing: Vec<u64> = acked
+        .iter()
+        .map(|(id, _, _)| *id)
+        .chain(0..100)
+        .filter(|id| !on_new.contains(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged writes missing on the new primary: {missing:?}"
+    );
+}

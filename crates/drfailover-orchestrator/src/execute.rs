@@ -64,13 +64,27 @@ pub struct Executor<'a> {
     pub report: &'a mut dyn FnMut(Notice),
 }
 
-/// Fault injection for tests of resumability: when the environment variable
-/// `DRFAILOVER_FAILPOINT` names this point, the process exits at once (as if killed), leaving
-/// the promotion half-done. Never set it in production.
+/// Fault injection for tests: when the environment variable `DRFAILOVER_FAILPOINT` names
+/// this point, the process exits at once (as if killed), leaving the promotion half-done;
+/// `NAME:sleep_ms=N` pauses there for N ms instead (to open a race window on purpose).
+/// Never set it in production.
 fn failpoint(name: &str) {
-    if std::env::var("DRFAILOVER_FAILPOINT").as_deref() == Ok(name) {
-        eprintln!("drfailover: failpoint {name}: exiting now");
-        std::process::exit(137);
+    let Ok(value) = std::env::var("DRFAILOVER_FAILPOINT") else {
+        return;
+    };
+    let (point, action) = value.split_once(':').unwrap_or((&value, ""));
+    if point != name {
+        return;
+    }
+    match action.strip_prefix("sleep_ms=").map(str::parse::<u64>) {
+        Some(Ok(ms)) => {
+            eprintln!("drfailover: failpoint {name}: pausing {ms} ms");
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        _ => {
+            eprintln!("drfailover: failpoint {name}: exiting now");
+            std::process::exit(137);
+        }
     }
 }
 
@@ -157,6 +171,11 @@ impl Executor<'_> {
                 self.step(old, &what, |ex| ex.run_fence_command(&cmd, old))?;
             }
         }
+        // Cut the old primary off from every replica first: a replica still attached could
+        // acknowledge a write the old primary takes after it thaws or heals (semi-sync), and
+        // that write would never reach the new primary. Once no replica receives, the old
+        // primary's commits wait for an acknowledgement that never comes, until it is fenced.
+        self.cut_off(plan)?;
         // Stop receiving, then apply everything received: a semi-sync replica acknowledges
         // on receipt, and RESET SLAVE ALL deletes relay logs.
         if self.replicates(c)?.is_some() {
@@ -202,6 +221,36 @@ impl Executor<'_> {
                 t,
             )
         })?;
+        failpoint("after_writable");
+        Ok(())
+    }
+
+    /// Stop every other replica of `plan` from receiving from the old primary, then check
+    /// that none of them received more than the candidate meanwhile (the choice stands).
+    /// A replica that cannot be reached is reported and skipped (only a fence command closes
+    /// that gap); one that received more abandons the promotion: the next round re-decides
+    /// with positions that no longer move.
+    fn cut_off(&mut self, plan: &FailoverPlan) -> Result<(), String> {
+        let c = plan.candidate;
+        let old = self.name(plan.old_primary).to_string();
+        for &r in &plan.repoint {
+            let what = format!("stop receiving from {old} (cut it off from acknowledgers)");
+            if self.step(r, &what, |ex| ex.stop_receiving(r)).is_err() {
+                continue;
+            }
+            let Ok(Some(received)) = self.replicates(r) else {
+                continue;
+            };
+            if !plan.candidate_received.covers(&received) {
+                return Err(format!(
+                    "{} received {received} since the decision, more than the {} of {}; \
+                     promotion abandoned, the next round decides again",
+                    self.name(r),
+                    plan.candidate_received,
+                    self.name(c)
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -436,3 +436,133 @@ fn only_the_lock_holder_acts() {
         .iter()
         .any(|n| n.reason.contains("another orchestrator")));
 }
+
+/// `probe` with its facts changed by `change`.
+fn with(probe: NodeProbe, change: impl FnOnce(&mut NodeFacts)) -> NodeProbe {
+    match probe {
+        NodeProbe::Reached(mut f) => {
+            change(&mut f);
+            NodeProbe::Reached(f)
+        }
+        failed => failed,
+    }
+}
+
+/// The problems `validate` finds in a first round of `nodes` (empty when it accepts it).
+fn problems(nodes: Vec<NodeProbe>) -> Vec<String> {
+    let core = Core::new(self::nodes(), Policy::default());
+    match core.validate(&round(Instant::now(), nodes)) {
+        Ok(primary) => {
+            assert_eq!(primary, 0, "the writable node is the primary");
+            Vec::new()
+        }
+        Err(problems) => {
+            assert!(!problems.is_empty(), "refused without a reason");
+            problems
+        }
+    }
+}
+
+fn sound() -> Vec<NodeProbe> {
+    vec![
+        primary(100, true),
+        replica(2, 100, IoState::Running, 1),
+        replica(3, 100, IoState::Running, 1),
+    ]
+}
+
+#[test]
+fn validate_accepts_a_gtid_primary_with_its_replicas() {
+    assert!(problems(sound()).is_empty());
+}
+
+#[test]
+fn validate_refuses_two_writers_and_no_writer_naming_the_nodes() {
+    let mut two = sound();
+    two[2] = with(two[2].clone(), |f| f.read_only = false);
+    let found = problems(two);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("2 writable nodes") && p.contains("db1") && p.contains("db3")),
+        "{found:?}"
+    );
+
+    let mut none = sound();
+    none[0] = with(none[0].clone(), |f| f.read_only = true);
+    let found = problems(none);
+    assert!(
+        found.iter().any(|p| p.contains("no writable node")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn validate_refuses_unreachable_nodes_and_what_it_cannot_manage() {
+    type Case = (
+        (&'static str, &'static str),
+        Box<dyn Fn(&mut Vec<NodeProbe>)>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            ("db2", "unreachable"),
+            Box::new(|n| n[1] = down(OutcomeClass::Refused)),
+        ),
+        (
+            ("db2", "gtid_strict_mode is OFF"),
+            Box::new(|n| n[1] = with(n[1].clone(), |f| f.gtid_strict_mode = false)),
+        ),
+        (
+            ("db1", "binary log disabled"),
+            Box::new(|n| n[0] = with(n[0].clone(), |f| f.log_bin = false)),
+        ),
+        (
+            ("db3", "replicates without GTID"),
+            Box::new(|n| n[2] = with(n[2].clone(), |f| f.replication[0].using_gtid = false)),
+        ),
+        (
+            (
+                "db3",
+                "replicates from 192.0.2.9:3306, which is not a configured node",
+            ),
+            Box::new(|n| {
+                n[2] = with(n[2].clone(), |f| {
+                    f.replication[0].master_host = "192.0.2.9".into()
+                })
+            }),
+        ),
+        (
+            ("db2", "multi-source replication (2 connections)"),
+            Box::new(|n| {
+                n[1] = with(n[1].clone(), |f| {
+                    let mut second = f.replication[0].clone();
+                    second.connection_name = "other".into();
+                    f.replication.push(second);
+                })
+            }),
+        ),
+        (
+            ("db3", "replicates from another replica"),
+            Box::new(|n| {
+                n[2] = with(n[2].clone(), |f| {
+                    f.replication[0].master_host = "10.0.0.2".into()
+                })
+            }),
+        ),
+        (
+            ("db2", "read-only but not replicating"),
+            Box::new(|n| n[1] = with(n[1].clone(), |f| f.replication.clear())),
+        ),
+    ];
+    for ((node, expected), break_it) in cases {
+        let mut nodes = sound();
+        break_it(&mut nodes);
+        let found = problems(nodes);
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with(node) && p.contains(expected)),
+            "expected a problem of {node}: `{expected}`, got {found:?}"
+        );
+    }
+}
