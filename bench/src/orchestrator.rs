@@ -265,8 +265,11 @@ fn lost_on(topo: &Topology, node: usize, acked: &[u64]) -> Result<u64, String> {
     Ok(acked.iter().filter(|id| !present.contains(id)).count() as u64)
 }
 
-/// A client writing straight to the old primary (no drfailover): (sent, acknowledged) pairs.
-fn direct_writer(topo: &Topology, stop: Arc<AtomicBool>) -> JoinHandle<Vec<(Instant, Instant)>> {
+/// A client writing straight to the old primary (no drfailover): (id, sent, acknowledged).
+fn direct_writer(
+    topo: &Topology,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<Vec<(u64, Instant, Instant)>> {
     let mut options =
         drfailover_mysql::ConnectOptions::tcp(topo.node(0).ip().to_string(), topo.node(0).port())
             .user(APP_USER)
@@ -290,7 +293,7 @@ fn direct_writer(topo: &Topology, stop: Arc<AtomicBool>) -> JoinHandle<Vec<(Inst
                 {
                     break;
                 }
-                out.push((sent, Instant::now()));
+                out.push((id, sent, Instant::now()));
             }
         }
         out
@@ -303,6 +306,12 @@ pub fn trial(fault: OrchFault, threads: usize) -> Result<Trial, String> {
     let orch = Running::start(&topo)?;
     let writers = Writers::start(&topo, threads)?;
     writers.wait_progress(300, Duration::from_secs(20))?;
+    let investigate = std::env::var_os("DRFAILOVER_BENCH_EVENTS").is_some();
+    if investigate && fault != OrchFault::Kill {
+        // Every statement the old primary runs, with microsecond times, for the diagnosis.
+        topo.node(0)
+            .sql_batch(&["SET GLOBAL log_output='TABLE'", "SET GLOBAL general_log=1"])?;
+    }
     let direct_stop = Arc::new(AtomicBool::new(false));
     let direct = (fault != OrchFault::Kill).then(|| direct_writer(&topo, direct_stop.clone()));
     // A random moment, so the fault lands anywhere in a write's life.
@@ -342,16 +351,50 @@ pub fn trial(fault: OrchFault, threads: usize) -> Result<Trial, String> {
     let lost = lost_on(&topo, new_index, &acked)?;
     let fenced_acks = direct
         .iter()
-        .filter(|(sent, _)| *sent >= writable_at)
+        .filter(|(_, sent, _)| *sent >= writable_at)
         .count() as u64;
     if fenced_acks > 0 && std::env::var_os("DRFAILOVER_BENCH_EVENTS").is_some() {
-        for (sent, acked) in direct.iter().rev().take(8) {
+        for (id, sent, acked) in direct.iter().rev().take(8) {
+            let on = |i: usize| {
+                topo.node(i)
+                    .sql_value(&format!("SELECT COUNT(*) FROM app.bench_o WHERE id={id}"))
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            };
+            let gtid = topo
+                .node(0)
+                .sql_value(&format!("SELECT @@gtid_binlog_pos /* after id {id} */"))
+                .ok()
+                .flatten()
+                .unwrap_or_default();
             eprintln!(
-                "direct write: sent {:?} after the fault ({:?} after writable), acknowledged {:?} later",
+                "direct write {id}: sent {:?} after the fault ({:?} after writable), acknowledged {:?} later; present on nodes 0/1/2: {}/{}/{}; old primary gtid_binlog_pos now {gtid}",
                 sent.saturating_duration_since(at),
                 sent.saturating_duration_since(writable_at),
-                acked.saturating_duration_since(*sent)
+                acked.saturating_duration_since(*sent),
+                on(0),
+                on(1),
+                on(2)
             );
+        }
+        for sql in [
+            "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master%'",
+            "SHOW GLOBAL VARIABLES LIKE 'rpl_semi_sync_master%'",
+            "SHOW GLOBAL VARIABLES LIKE 'read_only'",
+        ] {
+            if let Ok(r) = topo.node(0).sql(sql) {
+                let rows: Vec<String> = (0..r.num_rows())
+                    .map(|i| {
+                        format!(
+                            "{}={}",
+                            r.text(i, 0).unwrap_or(""),
+                            r.text(i, 1).unwrap_or("")
+                        )
+                    })
+                    .collect();
+                eprintln!("old primary {sql}: {}", rows.join(" "));
+            }
         }
         let log = topo.node(0).error_log();
         let interesting: Vec<&str> = log
@@ -361,6 +404,31 @@ pub fn trial(fault: OrchFault, threads: usize) -> Result<Trial, String> {
             })
             .collect();
         eprintln!("old primary log:\n{}", interesting.join("\n"));
+        let late_id = direct
+            .iter()
+            .find(|(_, sent, _)| *sent >= writable_at)
+            .map(|(id, _, _)| *id)
+            .unwrap_or(0);
+        let sql = format!(
+            "SELECT event_time, thread_id, command_type, LEFT(argument, 120) FROM mysql.general_log \
+             WHERE event_time >= (SELECT MIN(event_time) FROM mysql.general_log WHERE argument LIKE '%{late_id}%') - INTERVAL 0.3 SECOND \
+             AND event_time <= (SELECT MIN(event_time) FROM mysql.general_log WHERE argument LIKE '%{late_id}%') + INTERVAL 0.1 SECOND \
+             ORDER BY event_time"
+        );
+        match topo.node(0).sql(&sql) {
+            Ok(r) => {
+                for i in 0..r.num_rows() {
+                    eprintln!(
+                        "general log: {} {} {} {}",
+                        r.text(i, 0).unwrap_or(""),
+                        r.text(i, 1).unwrap_or(""),
+                        r.text(i, 2).unwrap_or(""),
+                        r.text(i, 3).unwrap_or("")
+                    );
+                }
+            }
+            Err(e) => eprintln!("general log: {e}"),
+        }
     }
     Ok(Trial {
         writable: writable_at - at,

@@ -188,7 +188,7 @@ impl Executor<'_> {
             self.step(
                 c,
                 "stop receiving (KILL the IO thread; STOP SLAVE IO_THREAD)",
-                |ex| ex.stop_receiving(c),
+                |ex| ex.stop_receiving(c, true),
             )?;
             let received = self.replicates(c)?.unwrap_or_default();
             if !received.covers(&plan.candidate_received) {
@@ -235,7 +235,10 @@ impl Executor<'_> {
         let old = self.name(plan.old_primary).to_string();
         for &r in &plan.repoint {
             let what = format!("stop receiving from {old} (cut it off from acknowledgers)");
-            if self.step(r, &what, |ex| ex.stop_receiving(r)).is_err() {
+            if self
+                .step(r, &what, |ex| ex.stop_receiving(r, false))
+                .is_err()
+            {
                 continue;
             }
             let Ok(Some(received)) = self.replicates(r) else {
@@ -378,8 +381,20 @@ impl Executor<'_> {
     /// primary is frozen or unreachable (the server re-signals a blocked receiver only every
     /// 2 s, because a signal can be missed); killing the receiver's session, again every few
     /// milliseconds until it is gone, ends it in milliseconds.
-    fn stop_receiving(&mut self, node: NodeId) -> Result<(), String> {
+    ///
+    /// Once its session is gone the receiver takes nothing more, but the thread may still be
+    /// exiting: a semi-sync replica's receiver first tries to connect to the old primary to
+    /// kill its dump thread, for up to `rpl_semi_sync_slave_kill_conn_timeout` (default 5 s;
+    /// lowered to 1 s here). With `wait_stopped` the statement
+    /// `STOP SLAVE IO_THREAD` then waits for that exit (needed before detaching);
+    /// without, it is left to the next step that changes replication.
+    fn stop_receiving(&mut self, node: NodeId, wait_stopped: bool) -> Result<(), String> {
         let t = self.settings.step_timeout;
+        // Not every server has it (semi-sync as a plugin not loaded): ignore a failure.
+        let _ = self.links[node].run(
+            "SET GLOBAL rpl_semi_sync_slave_kill_conn_timeout = LEAST(@@rpl_semi_sync_slave_kill_conn_timeout, 1)",
+            Deadline::after(t),
+        );
         let started = Instant::now();
         loop {
             let ids = self.links[node]
@@ -391,8 +406,15 @@ impl Executor<'_> {
             let ids: Vec<String> = (0..ids.num_rows())
                 .filter_map(|r| ids.text(r, 0).map(str::to_string))
                 .collect();
-            if ids.is_empty() || started.elapsed() > t {
+            if ids.is_empty() {
                 break;
+            }
+            if started.elapsed() > t {
+                return Err(format!(
+                    "{}: the IO thread survived {} ms of KILL",
+                    self.nodes[node].name,
+                    t.as_millis()
+                ));
             }
             for id in ids {
                 match self.links[node].run(&format!("KILL {id}"), Deadline::after(t)) {
@@ -403,7 +425,10 @@ impl Executor<'_> {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        self.sql(node, &["STOP SLAVE IO_THREAD"], t)
+        if wait_stopped {
+            self.sql(node, &["STOP SLAVE IO_THREAD"], t)?;
+        }
+        Ok(())
     }
 
     /// Point replica `node` at `to` (keeps its replication account), start it, and wait
@@ -413,7 +438,7 @@ impl Executor<'_> {
         let change = self.change_master(to, false);
         let what = format!("repoint to {} (replicating)", self.name(to));
         self.step(node, &what, |ex| {
-            ex.stop_receiving(node)?;
+            ex.stop_receiving(node, false)?;
             ex.sql(node, &["STOP SLAVE", &change, "START SLAVE"], t)?;
             ex.wait_replicating(node)
         })
@@ -450,8 +475,15 @@ impl Executor<'_> {
         }
     }
 
-    /// Kill every session on `conn`'s server except the orchestrators' own (and `conn`).
-    /// Returns how many were killed.
+    /// Kill (`KILL SOFT CONNECTION`) every session on `conn`'s server except the
+    /// orchestrators' own (and `conn`). Returns how many were killed.
+    ///
+    /// Soft, because a hard kill of a session waiting for a semi-sync acknowledgement makes
+    /// it skip the wait, and when it leads a binlog group commit the whole group commits
+    /// and its *other* sessions get OK (found by the bench: a write sent after the promotion
+    /// on a new connection was acknowledged in 0.5 ms while the sessions ahead of it were
+    /// being killed). A soft kill shuts the client's socket at once (the client gets 2013)
+    /// but leaves the commit waiting.
     fn kill_sessions(
         admin_user: &str,
         conn: &mut Connection,
@@ -460,7 +492,8 @@ impl Executor<'_> {
         let sessions = conn.query_within(
             &format!(
                 "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() \
-                 AND USER NOT IN ('system user', 'event_scheduler', '{}')",
+                 AND USER NOT IN ('system user', 'event_scheduler', '{}') \
+                 AND COMMAND <> 'Killed'",
                 quote(admin_user)
             ),
             deadline,
@@ -471,7 +504,7 @@ impl Executor<'_> {
                 continue;
             };
             // 1094: the session ended meanwhile.
-            match conn.query_within(&format!("KILL CONNECTION {id}"), deadline) {
+            match conn.query_within(&format!("KILL SOFT CONNECTION {id}"), deadline) {
                 Ok(_) => killed += 1,
                 Err(e) if e.errno() == 1094 => {}
                 Err(e) => return Err(e),
@@ -480,11 +513,20 @@ impl Executor<'_> {
         Ok(killed)
     }
 
-    /// Fence `node`: `read_only=1` while application sessions are killed, again and again,
-    /// until it took effect. (`SET GLOBAL read_only=1` waits for commits in progress, and a
-    /// commit waiting for a semi-sync acknowledgement would otherwise be acknowledged once
-    /// the semi-sync timeout falls back to async; killing its session first means its client
-    /// never gets an acknowledgement.)
+    /// Fence `node` so that it acknowledges no write, then make it read-only:
+    ///
+    /// 1. `SET GLOBAL read_only=1` starts first (on the node's admin connection). Until it
+    ///    takes effect its pending global read lock holds every *new* write before it can
+    ///    commit; it waits for the commits in progress, which on a cut-off primary wait for a
+    ///    semi-sync acknowledgement that never comes.
+    /// 2. Once it is pending, every application session is killed (soft: sockets shut, the
+    ///    clients get "connection lost", never OK; the commits keep waiting).
+    /// 3. Only then semi-sync master is switched off, which releases those commits — into
+    ///    closed sockets — so `read_only=1` takes effect in milliseconds instead of after
+    ///    `rpl_semi_sync_master_timeout`. Semi-sync master is restored afterwards.
+    ///
+    /// Sessions that connect meanwhile are killed on every pass (2 ms apart) until
+    /// `read_only=1` took effect. Bounded by the step timeout.
     pub fn fence(&mut self, node: NodeId, reason: &str) -> Result<(), String> {
         let t = self.settings.step_timeout;
         let started = Instant::now();
@@ -492,35 +534,83 @@ impl Executor<'_> {
         let label = self.nodes[node].name.clone();
         let result = (|| -> Result<usize, String> {
             let admin = self.settings.admin_user.clone();
-            let mut killer = self.links[node]
-                .open_extra(deadline)
-                .map_err(|e| format!("{label}: {e}"))?;
-            let mut killed = Self::kill_sessions(&admin, &mut killer, deadline)
-                .map_err(|e| format!("{label}: {e}"))?;
+            let e = |e: Error| format!("{label}: {e}");
+            let mut killer = self.links[node].open_extra(deadline).map_err(e)?;
+            let semi_sync_was = killer
+                .query_within("SELECT @@rpl_semi_sync_master_enabled", deadline)
+                .map_err(e)?
+                .text(0, 0)
+                == Some("1");
+            let setter_id = self.links[node]
+                .value("SELECT CONNECTION_ID()", deadline)
+                .map_err(e)?
+                .unwrap_or_default();
             let done = AtomicBool::new(false);
             let link = &mut self.links[node];
-            let (set, more) = std::thread::scope(|s| {
+            let (set, killed) = std::thread::scope(|s| {
                 let setter = s.spawn(|| {
                     let r = link.run("SET GLOBAL read_only=1", deadline);
                     done.store(true, Ordering::SeqCst);
                     r
                 });
-                let mut more = 0;
-                while !done.load(Ordering::SeqCst) && !deadline.expired() {
-                    std::thread::sleep(Duration::from_millis(2));
-                    if done.load(Ordering::SeqCst) {
-                        break;
+                let pass = |killer: &mut Connection| -> Result<(usize, bool), Error> {
+                    // Is the setter waiting for its lock (or finished)? Only then are new
+                    // writes held before commit, and the session list below complete.
+                    let pending = done.load(Ordering::SeqCst)
+                        || killer
+                            .query_within(
+                                &format!(
+                                    "SELECT STATE FROM information_schema.PROCESSLIST \
+                                     WHERE ID = {setter_id}"
+                                ),
+                                deadline,
+                            )?
+                            .text(0, 0)
+                            .is_some_and(|state| state.contains("lock"));
+                    if !pending {
+                        return Ok((0, false));
                     }
-                    more += Self::kill_sessions(&admin, &mut killer, deadline).unwrap_or(0);
+                    Ok((Self::kill_sessions(&admin, killer, deadline)?, true))
+                };
+                let mut killed = 0;
+                let mut released = false;
+                let mut failure = None;
+                while !done.load(Ordering::SeqCst) && !deadline.expired() {
+                    match pass(&mut killer) {
+                        Ok((n, complete)) => {
+                            killed += n;
+                            if complete && !released && !done.load(Ordering::SeqCst) {
+                                // Every session that could be inside a commit is killed:
+                                // release the commits waiting for an acknowledgement.
+                                released = true;
+                                if let Err(err) = killer.query_within(
+                                    "SET GLOBAL rpl_semi_sync_master_enabled=0",
+                                    deadline,
+                                ) {
+                                    failure = Some(err);
+                                    break;
+                                }
+                            }
+                        }
+                        Err(err) => {
+                            failure = Some(err);
+                            break;
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
                 }
-                (setter.join(), more)
+                (setter.join(), failure.map(Err).unwrap_or(Ok(killed)))
             });
-            killed += more;
+            let mut killed = killed.map_err(e)?;
             set.map_err(|_| format!("{label}: read_only thread panicked"))?
-                .map_err(|e| format!("{label}: {e}"))?;
+                .map_err(e)?;
             // Sessions that arrived while read_only was being set.
-            killed += Self::kill_sessions(&admin, &mut killer, deadline)
-                .map_err(|e| format!("{label}: {e}"))?;
+            killed += Self::kill_sessions(&admin, &mut killer, deadline).map_err(e)?;
+            if semi_sync_was {
+                killer
+                    .query_within("SET GLOBAL rpl_semi_sync_master_enabled=1", deadline)
+                    .map_err(e)?;
+            }
             Ok(killed)
         })();
         let (kind, text) = match &result {
