@@ -121,7 +121,11 @@ impl Client {
     }
 
     /// Start the client: spawn the monitor and notifier threads and run one probe round over
-    /// every endpoint, all at once (blocks up to about `probe_timeout`). Returns once that round
+    /// every endpoint, all at once. Blocks up to about `probe_timeout_ms`; when some endpoint
+    /// is a host name, up to `2 × dns_timeout_ms + probe_timeout_ms` (its probe starts when its
+    /// name resolved), except that once a writer is known it does not wait for names still
+    /// being resolved. A name that does not resolve is an endpoint that is down
+    /// (`endpoint_down`, reason `unresolved: …`), never an error here. Returns once that round
     /// is done, with or without a writer (use [`Client::wait_ready`]). Fails on bad
     /// configuration, or with [`Error::Auth`] when every endpoint rejected the credentials.
     pub fn connect(config: Config) -> Result<Client, Error> {
@@ -168,18 +172,19 @@ impl Client {
         let first = first_rx
             .recv_timeout(first_round_budget(&shared))
             .map_err(|_| Error::System("monitor did not finish its first probe round".into()))?;
-        let auth_failures: Vec<&str> = first
-            .observations
-            .iter()
-            .filter(|o| o.class == OutcomeClass::AuthFailed)
-            .map(|o| o.detail.as_str())
-            .collect();
-        let tls_failures: Vec<&str> = first
-            .observations
-            .iter()
-            .filter(|o| o.class == OutcomeClass::TlsFailed)
-            .map(|o| o.detail.as_str())
-            .collect();
+        // Only when every endpoint was probed and all of them said so is it a configuration
+        // error (a name that did not resolve is down, not a credentials problem).
+        let failures = |class: OutcomeClass| -> Vec<&str> {
+            first
+                .observations
+                .iter()
+                .flatten()
+                .filter(|o| o.class == class)
+                .map(|o| o.detail.as_str())
+                .collect()
+        };
+        let auth_failures = failures(OutcomeClass::AuthFailed);
+        let tls_failures = failures(OutcomeClass::TlsFailed);
         if tls_failures.len() == first.observations.len() {
             let detail = tls_failures.first().copied().unwrap_or("TLS failed");
             return Err(Error::Tls(drfailover_mysql::Error::from_server(
@@ -377,7 +382,7 @@ impl Client {
 
     /// Open a connection to endpoint `i` and run the init statements.
     fn open(&self, i: usize, deadline: Deadline) -> Result<Connection, drfailover_mysql::Error> {
-        let mut conn = Connection::connect_within(&self.shared.options(i), deadline)?;
+        let mut conn = Connection::connect_within(&self.shared.options(i)?, deadline)?;
         for statement in &self.shared.config.init_statements {
             conn.query(statement)?;
         }

@@ -251,6 +251,20 @@ impl Config {
                 "dns_min_ttl_ms is larger than dns_max_ttl_ms".into(),
             ));
         }
+        // Without our resolver a name would go to the C client's getaddrinfo, which has no
+        // deadline: refuse it rather than give up the bound on every call.
+        #[cfg(not(feature = "dns"))]
+        if let Some(e) = self
+            .endpoints
+            .iter()
+            .find(|e| crate::monitor::is_name(&e.host))
+        {
+            return Err(Error::Config(format!(
+                "host `{}` is a name: this build has no `dns` feature (names are resolved with \
+                 deadlines by the library); give IP addresses",
+                e.host
+            )));
+        }
         Ok(())
     }
 }

@@ -11,12 +11,23 @@ use hickory_resolver::Resolver;
 
 use crate::{Config, Error};
 
-/// A resolver plus the runtime that drives it. Used from the monitor thread only.
+/// What a lookup gives: the address and how long it is valid, or why it failed.
+pub(crate) type Answer = Result<(IpAddr, Duration), String>;
+
+/// How long the monitor's `poll(2)` may sleep while a lookup runs: the runtime is driven
+/// (answers read, timers fired) at least this often.
+pub(crate) const STEP: Duration = Duration::from_millis(5);
+
+/// A resolver plus the runtime that drives it. Used from the monitor thread only. Lookups
+/// never block that thread: [`Dns::start`] spawns one on the runtime, and [`Dns::step`]
+/// drives every running lookup without waiting (the monitor calls it between its polls).
 pub(crate) struct Dns {
     runtime: tokio::runtime::Runtime,
     resolver: Resolver<TokioRuntimeProvider>,
     max_ttl: Duration,
     timeout: Duration,
+    /// Running lookups: the endpoint index and the task.
+    running: Vec<(usize, tokio::task::JoinHandle<Answer>)>,
 }
 
 impl Dns {
@@ -58,33 +69,87 @@ impl Dns {
             resolver,
             max_ttl: config.dns_max_ttl,
             timeout: config.dns_timeout,
+            running: Vec::new(),
         })
     }
 
-    /// Resolve `host` (IPv4 preferred) and say how long the answer is valid (its real
-    /// remaining TTL, at most `dns_max_ttl_ms`). Blocks up to about twice `dns_timeout_ms`.
-    pub fn resolve(&self, host: &str) -> Result<(IpAddr, Duration), String> {
-        // The monitor schedules queries by TTL itself; the resolver's cache would answer a
+    /// The longest a lookup can run: twice `dns_timeout_ms` (two attempts).
+    pub fn bound(config: &Config) -> Duration {
+        config.dns_timeout * 2
+    }
+
+    /// Start resolving `host` for endpoint `i` (IPv4 preferred). Never blocks; the answer
+    /// comes from a later [`Dns::step`], within [`Dns::bound`] (then as "timed out").
+    pub fn start(&mut self, i: usize, host: &str) {
+        // The lifecycle schedules queries by TTL itself; the resolver's cache would answer a
         // query made a little early with the old record and a TTL rounded up to whole
         // seconds, hiding a flip for up to a second more. Ask the server every time.
         self.resolver.clear_cache();
-        let lookup = self.runtime.block_on(async {
-            tokio::time::timeout(self.timeout * 2, self.resolver.lookup_ip(host)).await
+        let (resolver, host, max_ttl, bound) = (
+            self.resolver.clone(),
+            host.to_string(),
+            self.max_ttl,
+            self.timeout * 2,
+        );
+        let task = self.runtime.spawn(async move {
+            let lookup = tokio::time::timeout(bound, resolver.lookup_ip(host.as_str())).await;
+            let lookup = match lookup {
+                Ok(Ok(lookup)) => lookup,
+                Ok(Err(e)) => return Err(format!("cannot resolve `{host}`: {e}")),
+                Err(_) => {
+                    return Err(format!(
+                        "cannot resolve `{host}`: no answer within {} ms",
+                        bound.as_millis()
+                    ))
+                }
+            };
+            let ip = lookup
+                .iter()
+                .find(IpAddr::is_ipv4)
+                .or_else(|| lookup.iter().next())
+                .ok_or_else(|| format!("cannot resolve `{host}`: no address"))?;
+            let ttl = lookup
+                .valid_until()
+                .saturating_duration_since(Instant::now())
+                .min(max_ttl);
+            Ok((ip, ttl))
         });
-        let lookup = match lookup {
-            Ok(Ok(lookup)) => lookup,
-            Ok(Err(e)) => return Err(format!("resolve {host}: {e}")),
-            Err(_) => return Err(format!("resolve {host}: timed out")),
-        };
-        let ip = lookup
-            .iter()
-            .find(IpAddr::is_ipv4)
-            .or_else(|| lookup.iter().next())
-            .ok_or_else(|| format!("resolve {host}: no address"))?;
-        let ttl = lookup
-            .valid_until()
-            .saturating_duration_since(Instant::now())
-            .min(self.max_ttl);
-        Ok((ip, ttl))
+        self.running.push((i, task));
+    }
+
+    /// Whether a lookup is running (the monitor then polls at most [`STEP`] at a time).
+    pub fn is_running(&self) -> bool {
+        !self.running.is_empty()
+    }
+
+    /// Drive the running lookups without blocking (read what the sockets hold, fire expired
+    /// timers) and return those that ended, as `(endpoint, answer)`. Cost: a few
+    /// non-blocking system calls.
+    pub fn step(&mut self) -> Vec<(usize, Answer)> {
+        if self.running.is_empty() {
+            return Vec::new();
+        }
+        // Each yield lets the scheduler run the woken tasks and then poll the I/O and time
+        // drivers with a zero timeout: a socket read, then the task that reads it.
+        self.runtime.block_on(async {
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+        });
+        let mut ended = Vec::new();
+        let mut i = 0;
+        while i < self.running.len() {
+            if self.running[i].1.is_finished() {
+                let (endpoint, task) = self.running.swap_remove(i);
+                let answer = self
+                    .runtime
+                    .block_on(task)
+                    .unwrap_or_else(|e| Err(format!("DNS lookup failed: {e}")));
+                ended.push((endpoint, answer));
+            } else {
+                i += 1;
+            }
+        }
+        ended
     }
 }
