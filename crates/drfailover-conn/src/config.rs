@@ -274,6 +274,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn host_names_need_the_dns_feature() {
+        let ip = Config::from_dsn("mysql://app@127.0.0.1:3306,[::1]:3306/app").unwrap();
+        assert!(ip.validate().is_ok());
+        let named = Config::from_dsn("mysql://app@127.0.0.1:3306,db.example:3306/app").unwrap();
+        if cfg!(feature = "dns") {
+            assert!(named.validate().is_ok());
+        } else {
+            let err = named.validate().unwrap_err().to_string();
+            assert!(err.contains("`db.example`") && err.contains("dns"), "{err}");
+        }
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let err = Config::new().set("probe_intervall_ms", "5").unwrap_err();
         assert!(err.to_string().contains("`probe_intervall_ms`"), "{err}");

@@ -14,9 +14,12 @@ use crate::{Config, Error};
 /// What a lookup gives: the address and how long it is valid, or why it failed.
 pub(crate) type Answer = Result<(IpAddr, Duration), String>;
 
-/// How long the monitor's `poll(2)` may sleep while a lookup runs: the runtime is driven
-/// (answers read, timers fired) at least this often.
-pub(crate) const STEP: Duration = Duration::from_millis(5);
+/// Bounds of how long the monitor's `poll(2)` may sleep while a lookup runs (the runtime is
+/// driven — answers read, timers fired — between polls): a tenth of the youngest lookup's age
+/// within these bounds, so a prompt answer is seen within a millisecond or two and a server
+/// that never answers costs a few dozen wake-ups a second, not hundreds.
+const STEP_MIN: Duration = Duration::from_millis(1);
+const STEP_MAX: Duration = Duration::from_millis(50);
 
 /// A resolver plus the runtime that drives it. Used from the monitor thread only. Lookups
 /// never block that thread: [`Dns::start`] spawns one on the runtime, and [`Dns::step`]
@@ -28,6 +31,8 @@ pub(crate) struct Dns {
     timeout: Duration,
     /// Running lookups: the endpoint index and the task.
     running: Vec<(usize, tokio::task::JoinHandle<Answer>)>,
+    /// When the youngest running lookup started.
+    youngest: Instant,
 }
 
 impl Dns {
@@ -70,6 +75,7 @@ impl Dns {
             max_ttl: config.dns_max_ttl,
             timeout: config.dns_timeout,
             running: Vec::new(),
+            youngest: Instant::now(),
         })
     }
 
@@ -95,6 +101,12 @@ impl Dns {
             let lookup = tokio::time::timeout(bound, resolver.lookup_ip(host.as_str())).await;
             let lookup = match lookup {
                 Ok(Ok(lookup)) => lookup,
+                Ok(Err(e)) if e.is_nx_domain() => {
+                    return Err(format!("cannot resolve `{host}`: no such name (NXDOMAIN)"))
+                }
+                Ok(Err(e)) if e.is_no_records_found() => {
+                    return Err(format!("cannot resolve `{host}`: no address record"))
+                }
                 Ok(Err(e)) => return Err(format!("cannot resolve `{host}`: {e}")),
                 Err(_) => {
                     return Err(format!(
@@ -115,11 +127,17 @@ impl Dns {
             Ok((ip, ttl))
         });
         self.running.push((i, task));
+        self.youngest = Instant::now();
     }
 
-    /// Whether a lookup is running (the monitor then polls at most [`STEP`] at a time).
-    pub fn is_running(&self) -> bool {
-        !self.running.is_empty()
+    /// When the running lookups should be driven next ([`Dns::step`]), if any runs: soon
+    /// after a lookup starts, less often the longer it takes.
+    pub fn next_step(&self, now: Instant) -> Option<Instant> {
+        if self.running.is_empty() {
+            return None;
+        }
+        let age = now.saturating_duration_since(self.youngest);
+        Some(now + (age / 10).clamp(STEP_MIN, STEP_MAX))
     }
 
     /// Drive the running lookups without blocking (read what the sockets hold, fire expired

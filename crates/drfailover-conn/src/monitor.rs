@@ -9,7 +9,7 @@
 //!
 //! Host names are resolved on the same thread without blocking it: lookups run on the
 //! client's current-thread runtime ([`crate::dns`]), driven between polls (the poll sleeps at
-//! most a few milliseconds while one runs), so a silent DNS server never delays a probe. When
+//! most a tenth of the lookup's age while one runs), so a silent DNS server never delays a probe. When
 //! to resolve is the lifecycle's decision (`lifecycle/names.rs`). The C client is only ever
 //! given an address resolved here (except with `ssl_mode=VERIFY_IDENTITY`, see
 //! [`Monitor::retarget`]); a name that does not resolve is an endpoint that is down.
@@ -169,8 +169,8 @@ impl Monitor {
             if let Some(at) = self.life.next_deadline() {
                 next = next.min(at);
             }
-            if self.dns_running() {
-                next = next.min(now + DNS_STEP);
+            if let Some(at) = self.dns_next_step(now) {
+                next = next.min(at);
             }
             if let Some(f) = &first {
                 next = next.min(f.deadline);
@@ -253,12 +253,14 @@ impl Monitor {
         let _ = due;
     }
 
-    fn dns_running(&self) -> bool {
+    /// When running lookups must be driven next (the poll sleeps no longer).
+    fn dns_next_step(&self, now: Instant) -> Option<Instant> {
         #[cfg(feature = "dns")]
         if let Some(resolver) = &self.resolver {
-            return resolver.is_running();
+            return resolver.next_step(now);
         }
-        false
+        let _ = now;
+        None
     }
 
     /// Drive the running lookups (never blocks) and return those that ended.
@@ -441,9 +443,3 @@ pub(crate) fn first_round_wait(config: &crate::Config) -> Duration {
 pub(crate) fn first_round_budget(shared: &Shared) -> Duration {
     first_round_wait(&shared.config) + Duration::from_secs(1)
 }
-
-/// How long the monitor's `poll(2)` sleeps at most while a lookup runs.
-#[cfg(feature = "dns")]
-const DNS_STEP: Duration = crate::dns::STEP;
-#[cfg(not(feature = "dns"))]
-const DNS_STEP: Duration = Duration::from_millis(5);
