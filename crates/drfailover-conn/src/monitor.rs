@@ -228,6 +228,10 @@ impl Monitor {
     /// Start probing endpoint `i`, with the budget the lifecycle gives it (its first probe:
     /// `probe_timeout_ms`, so that `connect` is bounded by it).
     fn start_probe(&mut self, i: usize, first: bool) {
+        debug_assert!(
+            self.life.has_address(i),
+            "a name is never given to the C client"
+        );
         self.life.probe_started(i);
         let budget = if first {
             self.shared.config.probe_timeout
