@@ -98,8 +98,11 @@ static int cmp(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* The bound dr_connect documents with names: probe_timeout + 2 x dns_timeout (+ 1 s margin). */
-static const double BOUND_MS = 50 + 2 * 1000 + 1000;
+/* The bound dr_connect documents with names is probe_timeout + 2 x dns_timeout (+ 1 s margin
+ * on an overloaded machine), 3050 ms here; but once the writer is known it does not wait for
+ * names still unanswered, so it must return well before one lookup could have ended (2000 ms):
+ * 1000 ms is generous (measured p99: a few ms). */
+static const double BOUND_MS = 1000;
 
 static void query_works(dr_client *db) {
     dr_result *res = NULL;
@@ -165,7 +168,7 @@ static void check_event(const char *host, const char *user, int dns_port) {
     dr_client *db = NULL;
     double t0 = now_ms();
     CHECK(dr_connect_config(cfg, &db) == DR_OK);
-    CHECK(now_ms() - t0 < 50 + 2 * 200 + 1000);
+    CHECK(now_ms() - t0 < 50 + 2 * 200 + 1000); /* the documented bound */
     dr_config_free(cfg);
     query_works(db);
     double deadline = now_ms() + 10000;
