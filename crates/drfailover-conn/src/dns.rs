@@ -171,3 +171,81 @@ impl Dns {
         ended
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, UdpSocket};
+
+    use super::*;
+
+    fn dns(nameserver: &str, timeout_ms: u64) -> Dns {
+        let mut config = Config::new();
+        config.set("nameserver", nameserver).unwrap();
+        config
+            .set("dns_timeout_ms", &timeout_ms.to_string())
+            .unwrap();
+        Dns::new(&config).unwrap()
+    }
+
+    /// Step until the lookups end; every step must return at once.
+    fn drive(dns: &mut Dns, within: Duration) -> Vec<(usize, Answer)> {
+        let started = Instant::now();
+        loop {
+            let t = Instant::now();
+            let ended = dns.step();
+            assert!(
+                t.elapsed() < Duration::from_millis(50),
+                "a step blocked for {:?}",
+                t.elapsed()
+            );
+            if !ended.is_empty() {
+                return ended;
+            }
+            assert!(started.elapsed() < within, "no answer within {within:?}");
+            let next = dns.next_step(Instant::now()).expect("a lookup runs");
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        }
+    }
+
+    #[test]
+    fn a_lookup_to_a_silent_server_never_blocks_and_ends_by_its_bound() {
+        let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut dns = dns(&silent.local_addr().unwrap().to_string(), 100);
+        assert_eq!(dns.next_step(Instant::now()), None);
+        let started = Instant::now();
+        dns.start(3, "silent.drfailover.test");
+        let ended = drive(&mut dns, Duration::from_secs(5));
+        let took = started.elapsed();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].0, 3);
+        let err = ended[0].1.clone().unwrap_err();
+        assert!(err.contains("no answer within 200 ms"), "{err}");
+        assert!(took >= Duration::from_millis(200), "{took:?}");
+        assert_eq!(dns.next_step(Instant::now()), None);
+    }
+
+    #[test]
+    fn answers_and_nxdomain_from_a_real_server() {
+        let server = drfailover_testkit::dns::DnsServer::start(
+            &[("db.drfailover.test", Ipv4Addr::new(127, 0, 0, 7))],
+            5,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut dns = dns(&server.address().to_string(), 1000);
+        dns.start(0, "db.drfailover.test");
+        dns.start(1, "nowhere.drfailover.test");
+        let mut ended = drive(&mut dns, Duration::from_secs(5));
+        if ended.len() < 2 {
+            ended.extend(drive(&mut dns, Duration::from_secs(5)));
+        }
+        ended.sort_by_key(|(i, _)| *i);
+        let (ip, ttl) = ended[0].1.clone().unwrap();
+        assert_eq!(ip, IpAddr::V4(Ipv4Addr::new(127, 0, 0, 7)));
+        assert!(
+            ttl <= Duration::from_secs(5) && ttl > Duration::from_secs(3),
+            "{ttl:?}"
+        );
+        let err = ended[1].1.clone().unwrap_err();
+        assert!(err.contains("no such name (NXDOMAIN)"), "{err}");
+    }
+}
