@@ -73,7 +73,7 @@ pub(crate) struct Monitor {
 
 /// What the first round found, sent to `Client::connect`: per endpoint its first probe's
 /// observation (`None`: its name did not resolve, or it was not needed — see
-/// [`FirstRound::done`]).
+/// `Pending::done`).
 #[derive(Debug, Clone)]
 pub(crate) struct FirstRound {
     pub observations: Vec<Option<Observation>>,
