@@ -184,19 +184,22 @@ impl Client {
                 ))
             }
         };
-        // Only when every endpoint was probed and all of them said so is it a configuration
-        // error (a name that did not resolve is down, not a credentials problem).
-        let failures = |class: OutcomeClass| -> Vec<&str> {
-            first
-                .observations
-                .iter()
-                .flatten()
-                .filter(|o| o.class == class)
-                .map(|o| o.detail.as_str())
-                .collect()
-        };
-        let auth_failures = failures(OutcomeClass::AuthFailed);
-        let tls_failures = failures(OutcomeClass::TlsFailed);
+        // `flatten`: only when every endpoint was probed and all of them said so is it a
+        // configuration error (a name that did not resolve is down, not a credentials problem).
+        let auth_failures: Vec<&str> = first
+            .observations
+            .iter()
+            .flatten()
+            .filter(|o| o.class == OutcomeClass::AuthFailed)
+            .map(|o| o.detail.as_str())
+            .collect();
+        let tls_failures: Vec<&str> = first
+            .observations
+            .iter()
+            .flatten()
+            .filter(|o| o.class == OutcomeClass::TlsFailed)
+            .map(|o| o.detail.as_str())
+            .collect();
         if tls_failures.len() == first.observations.len() {
             let detail = tls_failures.first().copied().unwrap_or("TLS failed");
             return Err(Error::Tls(drfailover_mysql::Error::from_server(
