@@ -278,5 +278,13 @@ fn a_dns_server_that_never_answers_costs_the_monitor_little_cpu() {
         share * 100.0
     );
     assert!(share < 0.02, "{:.3} % of a core", share * 100.0);
+    // No thread beyond the client's two: the lookups ran on the monitor's own runtime.
+    let tokio_threads: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .filter(|comm| comm.starts_with("tokio"))
+        .collect();
+    assert!(tokio_threads.is_empty(), "{tokio_threads:?}");
     drop(client);
 }
