@@ -261,8 +261,12 @@ extern "C" {
 // Connect from a DSN `mysql://user[:password]@host1[:port],host2[:port]/db?key=value&…`
 // (hosts in priority order; keys as for `dr_config_set`). Starts the client's monitor and
 // notifier threads and probes every endpoint once, all at once — blocks up to about
-// `probe_timeout_ms` — then returns, with or without a writer (see `dr_wait_ready`). On success
-// `*out` is a client the caller owns and must pass to `dr_close`.
+// `probe_timeout_ms`; when some host is a name, up to `probe_timeout_ms + 2 × dns_timeout_ms`
+// (the library resolves a name within that deadline before probing it; once a writer is
+// known it does not wait for names still unanswered); never more than 1 s beyond that — then
+// returns, with or without a writer (see `dr_wait_ready`). A name that does not resolve is an
+// endpoint that is down (`DR_EVENT_ENDPOINT_DOWN`, reason `unresolved: …`), not an error. On
+// success `*out` is a client the caller owns and must pass to `dr_close`.
 // Fails with `DR_E_CONFIG` (malformed DSN; the message names the part) or `DR_E_AUTH`
 // (every endpoint rejected the credentials). Thread-safe.
 //

@@ -65,6 +65,9 @@ impl DnsServer {
             ])
             .arg(format!("--port={}", server.port))
             .arg(format!("--addn-hosts={}", server.hosts.display()))
+            // Authoritative for the test domain: a name it does not hold is NXDOMAIN (as
+            // from a real zone), not REFUSED.
+            .arg("--local=/drfailover.test/")
             .arg(format!("--local-ttl={ttl_s}"));
             let mut child = spawner::spawn(cmd).map_err(|e| format!("spawn dnsmasq: {e}"))?;
             // Ready when it answers on its port (any reply will do).

@@ -121,7 +121,11 @@ impl Client {
     }
 
     /// Start the client: spawn the monitor and notifier threads and run one probe round over
-    /// every endpoint, all at once (blocks up to about `probe_timeout`). Returns once that round
+    /// every endpoint, all at once. Blocks up to about `probe_timeout_ms`; when some endpoint
+    /// is a host name, up to `2 × dns_timeout_ms + probe_timeout_ms` (its probe starts when its
+    /// name resolved), except that once a writer is known it does not wait for names still
+    /// being resolved. A name that does not resolve is an endpoint that is down
+    /// (`endpoint_down`, reason `unresolved: …`), never an error here. Returns once that round
     /// is done, with or without a writer (use [`Client::wait_ready`]). Fails on bad
     /// configuration, or with [`Error::Auth`] when every endpoint rejected the credentials.
     pub fn connect(config: Config) -> Result<Client, Error> {
@@ -165,18 +169,34 @@ impl Client {
             shared: shared.clone(),
             monitor: Mutex::new(Some(handle)),
         };
-        let first = first_rx
-            .recv_timeout(first_round_budget(&shared))
-            .map_err(|_| Error::System("monitor did not finish its first probe round".into()))?;
+        let first = match first_rx.recv_timeout(first_round_budget(&shared)) {
+            Ok(first) => first,
+            // The monitor is late (a machine too loaded to run it, or the C client's own
+            // name lookup with VERIFY_IDENTITY): keep the bound and start without a verdict;
+            // the client works as soon as the monitor finds the writer.
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                log::warn!(target: "drfailover", "the first probe round did not end within {:?}; starting without it", first_round_budget(&shared));
+                return Ok(client);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Error::System(
+                    "the monitor thread stopped during its first probe round".into(),
+                ))
+            }
+        };
+        // `flatten`: only when every endpoint was probed and all of them said so is it a
+        // configuration error (a name that did not resolve is down, not a credentials problem).
         let auth_failures: Vec<&str> = first
             .observations
             .iter()
+            .flatten()
             .filter(|o| o.class == OutcomeClass::AuthFailed)
             .map(|o| o.detail.as_str())
             .collect();
         let tls_failures: Vec<&str> = first
             .observations
             .iter()
+            .flatten()
             .filter(|o| o.class == OutcomeClass::TlsFailed)
             .map(|o| o.detail.as_str())
             .collect();
@@ -377,7 +397,7 @@ impl Client {
 
     /// Open a connection to endpoint `i` and run the init statements.
     fn open(&self, i: usize, deadline: Deadline) -> Result<Connection, drfailover_mysql::Error> {
-        let mut conn = Connection::connect_within(&self.shared.options(i), deadline)?;
+        let mut conn = Connection::connect_within(&self.shared.options(i)?, deadline)?;
         for statement in &self.shared.config.init_statements {
             conn.query(statement)?;
         }

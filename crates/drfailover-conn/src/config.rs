@@ -251,6 +251,20 @@ impl Config {
                 "dns_min_ttl_ms is larger than dns_max_ttl_ms".into(),
             ));
         }
+        // Without our resolver a name would go to the C client's getaddrinfo, which has no
+        // deadline: refuse it rather than give up the bound on every call.
+        #[cfg(not(feature = "dns"))]
+        if let Some(e) = self
+            .endpoints
+            .iter()
+            .find(|e| crate::monitor::is_name(&e.host))
+        {
+            return Err(Error::Config(format!(
+                "host `{}` is a name: this build has no `dns` feature (names are resolved with \
+                 deadlines by the library); give IP addresses",
+                e.host
+            )));
+        }
         Ok(())
     }
 }
@@ -258,6 +272,19 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_names_need_the_dns_feature() {
+        let ip = Config::from_dsn("mysql://app@127.0.0.1:3306,[::1]:3306/app").unwrap();
+        assert!(ip.validate().is_ok());
+        let named = Config::from_dsn("mysql://app@127.0.0.1:3306,db.example:3306/app").unwrap();
+        if cfg!(feature = "dns") {
+            assert!(named.validate().is_ok());
+        } else {
+            let err = named.validate().unwrap_err().to_string();
+            assert!(err.contains("`db.example`") && err.contains("dns"), "{err}");
+        }
+    }
 
     #[test]
     fn unknown_key_is_named() {

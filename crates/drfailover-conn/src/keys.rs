@@ -346,7 +346,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "dns_timeout_ms",
         default: "1000",
-        doc: "timeout of one DNS query",
+        doc: "timeout of one DNS query; a lookup (two attempts) ends within twice this, else the name counts as down until it resolves",
         apply: |c, k, v| {
             c.dns_timeout = parse_ms(k, v, 1)?;
             Ok(())

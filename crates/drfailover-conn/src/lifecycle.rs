@@ -95,6 +95,13 @@ pub(crate) enum Effect {
     WriterLost,
     /// A failover completed (for the counter).
     FailoverCounted,
+    /// Endpoint `endpoint`'s name now resolves to `new` (was `old`; `None` on the first
+    /// answer): new connections and probes go there (see [`names`]).
+    Retarget {
+        endpoint: usize,
+        old: Option<std::net::IpAddr>,
+        new: std::net::IpAddr,
+    },
 }
 
 /// One endpoint's state.
@@ -124,6 +131,8 @@ pub(crate) struct Lifecycle {
     split_brain: Vec<usize>,
     /// Uniform random duration in `[0, ceiling]` (full jitter); injected for tests.
     jitter: fn(Duration) -> Duration,
+    /// The DNS schedule of endpoints given by name (see [`names`]).
+    names: names::Names,
 }
 
 /// Uniform random duration in `[0, ceiling]`.
@@ -162,6 +171,7 @@ impl Lifecycle {
             failover_failed_reported: false,
             split_brain: Vec::new(),
             jitter,
+            names: names::Names::default(),
         }
     }
 
@@ -419,6 +429,9 @@ impl Lifecycle {
         }
     }
 }
+
+mod names;
+pub(crate) use names::NamePolicy;
 
 #[cfg(test)]
 mod tests;

@@ -6,8 +6,16 @@
 //! delays noticing another node's change. Wake-ups from application threads (a statement saw
 //! the writer die) ring a doorbell socket that the same `poll(2)` watches, so they are acted
 //! on at once, even while probes are in flight.
+//!
+//! Host names are resolved on the same thread without blocking it: lookups run on the
+//! client's current-thread runtime ([`crate::dns`]), driven between polls (the poll sleeps at
+//! most a tenth of the lookup's age while one runs), so a silent DNS server never delays a probe. When
+//! to resolve is the lifecycle's decision (`lifecycle/names.rs`). The C client is only ever
+//! given an address resolved here (except with `ssl_mode=VERIFY_IDENTITY`, see
+//! [`Monitor::retarget`]); a name that does not resolve is an endpoint that is down.
 
 use std::io::Read;
+use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc::SyncSender;
@@ -18,30 +26,26 @@ use crossbeam_channel::Receiver;
 use drfailover_notify::EventKind;
 use drfailover_probe::{Check, Deadline, MonitorProbe, Observation, ProbeSet};
 
-use crate::lifecycle::{Effect, Lifecycle, Notice, Policy};
+use crate::lifecycle::{Effect, Lifecycle, NamePolicy, Notice, Policy};
 use crate::shared::{Counters, Shared, Wake};
-
-/// Resolution state of an endpoint given by name.
-#[cfg_attr(not(feature = "dns"), allow(dead_code))]
-struct Name {
-    host: String,
-    current: Option<std::net::IpAddr>,
-    next_resolve: Instant,
-    /// When the last answer's real TTL runs out (the earliest a new query can tell more).
-    valid_until: Instant,
-}
 
 #[cfg(feature = "dns")]
 type Resolver = crate::dns::Dns;
 #[cfg(not(feature = "dns"))]
 type Resolver = ();
 
-/// A resolver when some endpoint is a host name and DNS support is built in.
+/// A lookup's answer: the address and its remaining TTL, or why it failed.
+type Answer = Result<(IpAddr, Duration), String>;
+
+/// Whether `host` is a name (not an IP address).
+pub(crate) fn is_name(host: &str) -> bool {
+    host.parse::<IpAddr>().is_err()
+}
+
+/// A resolver when some endpoint is a host name and DNS support is built in. (Without the
+/// `dns` feature, [`crate::Config::validate`] refuses host names.)
 pub(crate) fn resolver_for(config: &crate::Config) -> Result<Option<Resolver>, crate::Error> {
-    let names = config
-        .endpoints
-        .iter()
-        .any(|e| e.host.parse::<std::net::IpAddr>().is_err());
+    let names = config.endpoints.iter().any(|e| is_name(&e.host));
     #[cfg(feature = "dns")]
     {
         if names {
@@ -56,8 +60,9 @@ pub(crate) struct Monitor {
     shared: Arc<Shared>,
     #[cfg_attr(not(feature = "dns"), allow(dead_code))]
     resolver: Option<Resolver>,
-    /// Per endpoint: `Some` when it is a host name resolved by `resolver`.
-    names: Vec<Option<Name>>,
+    /// Per endpoint: its host name when `resolver` resolves it.
+    #[cfg_attr(not(feature = "dns"), allow(dead_code))]
+    hosts: Vec<Option<String>>,
     wake: Receiver<Wake>,
     /// Readable when `wake` has messages (see [`crate::shared::Shared::wake`]).
     doorbell: UnixStream,
@@ -66,10 +71,34 @@ pub(crate) struct Monitor {
     life: Lifecycle,
 }
 
-/// What the first probe round found, sent to `Client::connect`.
+/// What the first round found, sent to `Client::connect`: per endpoint its first probe's
+/// observation (`None`: its name did not resolve, or it was not needed — see
+/// `Pending::done`).
 #[derive(Debug, Clone)]
 pub(crate) struct FirstRound {
-    pub observations: Vec<Observation>,
+    pub observations: Vec<Option<Observation>>,
+}
+
+/// The first round in progress.
+struct Pending {
+    tx: SyncSender<FirstRound>,
+    /// When it ends whatever is missing (see [`first_round_wait`]).
+    deadline: Instant,
+    observations: Vec<Option<Observation>>,
+    /// Per endpoint: its first outcome is known (a probe ended, or its name did not resolve).
+    seen: Vec<bool>,
+}
+
+impl Pending {
+    /// Done when every endpoint's first outcome is known, or when a writer is known and only
+    /// names still waiting for their first answer are missing (a silent DNS server never
+    /// holds up a client whose writer is up), or at the deadline.
+    fn done(&self, life: &Lifecycle, now: Instant) -> bool {
+        let missing = || (0..self.seen.len()).filter(|&i| !self.seen[i]);
+        now >= self.deadline
+            || missing().next().is_none()
+            || (life.writer().is_some() && missing().all(|i| life.awaiting_first_answer(i)))
+    }
 }
 
 impl Monitor {
@@ -82,66 +111,69 @@ impl Monitor {
         let config = &shared.config;
         let now = Instant::now();
         let n = config.endpoints.len();
-        let names = config
+        let hosts: Vec<Option<String>> = config
             .endpoints
             .iter()
-            .map(|e| {
-                (resolver.is_some() && e.host.parse::<std::net::IpAddr>().is_err()).then(|| Name {
-                    host: e.host.clone(),
-                    current: None,
-                    next_resolve: now,
-                    valid_until: now,
-                })
-            })
+            .map(|e| (resolver.is_some() && is_name(&e.host)).then(|| e.host.clone()))
             .collect();
+        let named: Vec<bool> = hosts.iter().map(Option::is_some).collect();
         Monitor {
+            // A named endpoint's probe is pointed at its address before it ever starts.
             probes: ProbeSet::new(
-                (0..n)
-                    .map(|i| MonitorProbe::new(shared.options(i)))
+                config
+                    .endpoints
+                    .iter()
+                    .map(|e| MonitorProbe::new(config.connect_options(e)))
                     .collect(),
             ),
-            life: Lifecycle::new(Policy::from_config(config), n, now),
+            life: Lifecycle::new(Policy::from_config(config), n, now).with_names(
+                &named,
+                NamePolicy::from_config(config),
+                now,
+            ),
             doorbell,
             resolver,
-            names,
+            hosts,
             shared,
             wake,
         }
     }
 
     pub fn run(mut self, first_round: SyncSender<FirstRound>) {
-        self.refresh_names();
-        // First round: every endpoint at once, each by the probe deadline.
-        let deadline = Deadline::after(self.shared.config.probe_timeout);
-        let batch: Vec<_> = (0..self.probes.len())
-            .map(|i| (i, Check::Role, deadline))
-            .collect();
-        let observations = self.probes.probe_all(&batch);
-        for (i, obs) in observations.iter().enumerate() {
-            self.life.probe_started(i);
-            self.observed(i, obs.clone());
-        }
-        let _ = first_round.send(FirstRound { observations });
+        let n = self.probes.len();
+        let mut first = Some(Pending {
+            tx: first_round,
+            deadline: Instant::now() + first_round_wait(&self.shared.config),
+            observations: vec![None; n],
+            seen: vec![false; n],
+        });
         loop {
-            self.refresh_names();
+            self.start_lookups();
             let now = Instant::now();
             let mut next = now + self.shared.config.probe_interval;
-            for i in 0..self.probes.len() {
-                if self.probes.is_running(i) {
-                    continue;
+            for i in 0..n {
+                if self.probes.is_running(i) || !self.life.has_address(i) {
+                    continue; // a name without an address is never probed
                 }
                 let due = self.life.due_at(i, now);
                 if due <= now {
-                    self.start_probe(i);
+                    let first_probe = first.as_ref().is_some_and(|f| !f.seen[i]);
+                    self.start_probe(i, first_probe);
                 } else {
                     next = next.min(due);
                 }
             }
-            for name in self.names.iter().flatten() {
-                next = next.min(name.next_resolve);
+            if let Some(at) = self.life.next_name_at() {
+                next = next.min(at);
             }
             if let Some(at) = self.life.next_deadline() {
                 next = next.min(at);
+            }
+            if let Some(at) = self.dns_next_step(now) {
+                next = next.min(at);
+            }
+            if let Some(f) = &first {
+                next = next.min(f.deadline);
             }
             let woken = self
                 .probes
@@ -156,7 +188,7 @@ impl Monitor {
                         return
                     }
                     Ok(Wake::Failure(i)) => {
-                        self.resolve_soon(i);
+                        self.life.name_suspect(i);
                         self.life.statement_failed(i, Instant::now())
                     }
                     Ok(Wake::ReadOnly(i)) => self.life.read_only(i, Instant::now()),
@@ -166,105 +198,120 @@ impl Monitor {
             }
             // Results in the order they came: a dead writer is acted on before the others.
             for (i, obs) in woken.finished {
+                if let Some(f) = first.as_mut().filter(|f| !f.seen[i]) {
+                    f.seen[i] = true;
+                    f.observations[i] = Some(obs.clone());
+                }
                 self.observed(i, obs);
+            }
+            for (i, answer) in self.dns_step() {
+                self.resolved(i, answer);
+                if let Some(f) = first.as_mut() {
+                    f.seen[i] |= !self.life.has_address(i);
+                }
             }
             let effects = self.life.tick(Instant::now());
             self.apply(effects);
+            if first
+                .as_ref()
+                .is_some_and(|f| f.done(&self.life, Instant::now()))
+            {
+                if let Some(f) = first.take() {
+                    let _ = f.tx.send(FirstRound {
+                        observations: f.observations,
+                    });
+                }
+            }
         }
     }
 
-    /// Start probing endpoint `i`, with the budget the lifecycle gives it.
-    fn start_probe(&mut self, i: usize) {
+    /// Start probing endpoint `i`, with the budget the lifecycle gives it (its first probe:
+    /// `probe_timeout_ms`, so that `connect` is bounded by it).
+    fn start_probe(&mut self, i: usize, first: bool) {
+        debug_assert!(
+            self.life.has_address(i),
+            "a name is never given to the C client"
+        );
         self.life.probe_started(i);
-        let budget = self
-            .life
-            .probe_budget(i, !self.probes.probe(i).is_connected());
+        let budget = if first {
+            self.shared.config.probe_timeout
+        } else {
+            self.life
+                .probe_budget(i, !self.probes.probe(i).is_connected())
+        };
         self.probes.start(i, Check::Role, Deadline::after(budget));
     }
 
-    /// A failure on a named endpoint: ask again as soon as the answer held can have changed
-    /// (its TTL ran out); never more than once per TTL.
-    fn resolve_soon(&mut self, i: usize) {
-        if let Some(name) = self.names[i].as_mut() {
-            name.next_resolve = name.next_resolve.min(name.valid_until);
-        }
-    }
-
-    /// No writer: every name is asked again the moment its answer's real TTL runs out,
-    /// whatever the clamps say (a DNS failover record flips within its TTL).
-    fn names_follow_ttl(&mut self) {
-        for name in self.names.iter_mut().flatten() {
-            name.next_resolve = name.next_resolve.min(name.valid_until);
-        }
-    }
-
-    /// Re-resolve the names that are due; an address change retargets the endpoint.
-    ///
-    /// Schedule: with a writer, after the answer's TTL clamped to `dns_min_ttl_ms ..=
-    /// dns_max_ttl_ms`, minus up to 10 % jitter (clients that resolved together do not
-    /// re-ask together); with no writer, the moment the real TTL runs out (at least
-    /// `failover_probe_interval_ms` apart). Either way at most one query per name per TTL.
-    fn refresh_names(&mut self) {
+    /// Start the lookups the lifecycle says are due. Never blocks.
+    fn start_lookups(&mut self) {
+        let due = self.life.names_due(Instant::now());
         #[cfg(feature = "dns")]
-        for i in 0..self.names.len() {
-            let Some(name) = self.names[i].as_mut() else {
-                continue;
-            };
-            if Instant::now() < name.next_resolve {
-                continue;
-            }
-            let Some(resolver) = self.resolver.as_ref() else {
-                continue;
-            };
-            let host = name.host.clone();
-            match resolver.resolve(&host) {
-                Ok((ip, valid_for)) => {
-                    let now = Instant::now();
-                    let config = &self.shared.config;
-                    // The resolver's cache answers until the TTL runs out: ask just after.
-                    let floor = config.failover_probe_interval;
-                    name.valid_until = now + valid_for.max(floor) + Duration::from_millis(2);
-                    let clamped = valid_for.clamp(config.dns_min_ttl, config.dns_max_ttl);
-                    name.next_resolve = now + jitter_down(clamped);
-                    if self.life.writer().is_none() {
-                        name.next_resolve = name.next_resolve.min(name.valid_until);
-                    }
-                    let old = name.current.replace(ip);
-                    if old != Some(ip) {
-                        self.retarget(i, old, ip);
-                    }
-                }
-                Err(e) => {
-                    let now = Instant::now();
-                    name.valid_until = now + self.shared.config.dns_min_ttl;
-                    name.next_resolve = name.valid_until;
-                    log::warn!(target: "drfailover", "{e}");
+        if let Some(resolver) = self.resolver.as_mut() {
+            for i in due {
+                if let Some(host) = &self.hosts[i] {
+                    resolver.start(i, host);
                 }
             }
         }
+        #[cfg(not(feature = "dns"))]
+        let _ = due;
     }
 
-    /// Endpoint `i` now resolves to `ip`: new connections and probes go there; the old
-    /// address is no longer trusted as writer until a probe sees the new one writable.
-    #[cfg_attr(not(feature = "dns"), allow(dead_code))]
-    fn retarget(&mut self, i: usize, old: Option<std::net::IpAddr>, ip: std::net::IpAddr) {
+    /// When running lookups must be driven next (the poll sleeps no longer).
+    fn dns_next_step(&self, now: Instant) -> Option<Instant> {
+        #[cfg(feature = "dns")]
+        if let Some(resolver) = &self.resolver {
+            return resolver.next_step(now);
+        }
+        let _ = now;
+        None
+    }
+
+    /// Drive the running lookups (never blocks) and return those that ended.
+    fn dns_step(&mut self) -> Vec<(usize, Answer)> {
+        #[cfg(feature = "dns")]
+        if let Some(resolver) = self.resolver.as_mut() {
+            return resolver.step();
+        }
+        Vec::new()
+    }
+
+    /// A lookup of endpoint `i`'s name ended: the lifecycle decides what it changes.
+    fn resolved(&mut self, i: usize, answer: Answer) {
+        if let Err(e) = &answer {
+            log::warn!(target: "drfailover", "endpoint {}: {e}", self.shared.endpoint_name(i));
+        }
+        let effects = self.life.name_resolved(i, answer, Instant::now());
+        self.apply(effects);
+    }
+
+    /// Endpoint `i` now resolves to `ip`: new connections and probes go there. (The lifecycle
+    /// has already forgotten the old address's health: it is not trusted as writer until a
+    /// probe sees the new one writable.)
+    ///
+    /// With `ssl_mode=VERIFY_IDENTITY` the C client checks the server certificate against the
+    /// host it is given, and Connector/C has no option to connect to one address and verify
+    /// another name: connections and probes then get the *name* (only after it resolved here),
+    /// and the C client resolves it again with the system resolver (`getaddrinfo`, bounded
+    /// only by `/etc/resolv.conf`'s `timeout` × `attempts`). Use IP addresses in the DSN (and
+    /// certificates naming them) to avoid that.
+    fn retarget(&mut self, i: usize, old: Option<IpAddr>, ip: IpAddr) {
         let port = self.shared.config.endpoints[i].port;
-        // VERIFY_IDENTITY checks the certificate against the host connected to: keep the name
-        // (the C client resolves it) so the certificate is checked against the name.
-        if self.shared.config.ssl_mode != drfailover_mysql::SslMode::VerifyIdentity {
-            self.shared.endpoint_options[i]
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .host = ip.to_string();
-            self.probes.retarget(i, ip.to_string(), port);
+        let host = if self.shared.config.ssl_mode == drfailover_mysql::SslMode::VerifyIdentity {
+            self.shared.config.endpoints[i].host.clone()
         } else {
-            let name = self.shared.config.endpoints[i].host.clone();
-            self.probes.retarget(i, name, port);
-        }
-        {
-            let mut status = self.shared.status();
-            status[i].address = Some(ip);
-        }
+            ip.to_string()
+        };
+        let mut options = self
+            .shared
+            .config
+            .connect_options(&self.shared.config.endpoints[i]);
+        options.host = host.clone();
+        *self.shared.endpoint_options[i]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(options);
+        self.probes.retarget(i, host, port);
+        self.shared.status()[i].address = Some(ip);
         let Some(old) = old else {
             return; // first resolution: nothing changed
         };
@@ -276,10 +323,6 @@ impl Monitor {
                 .endpoint(name)
                 .reason(format!("{old} -> {ip}")),
         );
-        // If it was the writer, this drops it (connections to the old address: idle ones close
-        // now, leased ones on release); the probe started next may adopt the new address.
-        let effects = self.life.address_changed(i, Instant::now());
-        self.apply(effects);
     }
 
     /// Act on the result of a probe of endpoint `i`.
@@ -328,7 +371,10 @@ impl Monitor {
                     s.writable = writable;
                     s.last_outcome = Some(outcome);
                 }
-                Effect::WriterLost => self.names_follow_ttl(),
+                // Names follow their real TTL while there is no writer: the lifecycle's name
+                // schedule reads the writer itself (lifecycle/names.rs).
+                Effect::WriterLost => {}
+                Effect::Retarget { endpoint, old, new } => self.retarget(endpoint, old, new),
                 Effect::FailoverCounted => Counters::bump(&self.shared.counters.failovers),
                 Effect::Publish(notice) => self.publish(notice),
             }
@@ -386,15 +432,18 @@ fn reason(obs: &Observation) -> String {
     }
 }
 
-/// Upper bound on how long the first probe round can take (all endpoints are probed at once).
-pub(crate) fn first_round_budget(shared: &Shared) -> Duration {
-    shared.config.probe_timeout + Duration::from_secs(1)
+/// How long the monitor's first round may take: one probe deadline, plus, when some
+/// endpoint is a host name, the longest lookup (its probe starts when the answer comes).
+pub(crate) fn first_round_wait(config: &crate::Config) -> Duration {
+    #[cfg(feature = "dns")]
+    if config.endpoints.iter().any(|e| is_name(&e.host)) {
+        return config.probe_timeout + crate::dns::Dns::bound(config);
+    }
+    config.probe_timeout
 }
 
-/// `d` minus a uniform random part of up to a tenth of it.
-#[cfg_attr(not(feature = "dns"), allow(dead_code))]
-fn jitter_down(d: Duration) -> Duration {
-    use rand::Rng;
-    let tenth = (d / 10).as_nanos() as u64;
-    d - Duration::from_nanos(rand::thread_rng().gen_range(0..=tenth))
+/// Upper bound on how long `Client::connect` waits for the first round: the monitor's own
+/// bound plus a margin for a loaded machine.
+pub(crate) fn first_round_budget(shared: &Shared) -> Duration {
+    first_round_wait(&shared.config) + Duration::from_secs(1)
 }

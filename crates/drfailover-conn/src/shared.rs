@@ -73,8 +73,10 @@ pub(crate) struct Shared {
     /// watches the other end, so a wake-up interrupts probes in flight.
     doorbell: UnixStream,
     pub closed: AtomicBool,
-    /// Where new connections to each endpoint go (the address changes when DNS does).
-    pub endpoint_options: Vec<Mutex<ConnectOptions>>,
+    /// Where new connections to each endpoint go (the address changes when DNS does). `None`
+    /// for a host name the monitor has not resolved yet: the C client never gets a name to
+    /// resolve itself (its `getaddrinfo` has no deadline).
+    pub endpoint_options: Vec<Mutex<Option<ConnectOptions>>>,
     pub status: Mutex<Vec<EndpointStatus>>,
 }
 
@@ -89,7 +91,10 @@ impl Shared {
         let endpoint_options = config
             .endpoints
             .iter()
-            .map(|e| Mutex::new(config.connect_options(e)))
+            .map(|e| {
+                let resolved = !crate::monitor::is_name(&e.host);
+                Mutex::new(resolved.then(|| config.connect_options(e)))
+            })
             .collect();
         let status = config
             .endpoints
@@ -137,12 +142,24 @@ impl Shared {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Options for a new connection to endpoint `i` (its current address).
-    pub fn options(&self, i: usize) -> ConnectOptions {
+    /// Options for a new connection to endpoint `i` (its current address), or an error when
+    /// its name has not resolved yet.
+    pub fn options(&self, i: usize) -> Result<ConnectOptions, drfailover_mysql::Error> {
         self.endpoint_options[i]
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+            .ok_or_else(|| {
+                // 2005: the C client's "unknown server host".
+                drfailover_mysql::Error::from_server(
+                    2005,
+                    "HY000",
+                    &format!(
+                        "endpoint {}: its host name has not resolved",
+                        self.endpoint_name(i)
+                    ),
+                )
+            })
     }
 
     pub fn endpoint_name(&self, i: usize) -> String {

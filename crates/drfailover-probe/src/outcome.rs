@@ -27,6 +27,9 @@ pub enum OutcomeClass {
     TlsFailed,
     /// The server is out of connection slots (1040).
     TooManyConnections,
+    /// The endpoint's host name did not resolve (no answer within the DNS deadline, no such
+    /// name, no address): there is no address to probe, so it counts as down at once.
+    Unresolved,
 }
 
 impl OutcomeClass {
@@ -40,7 +43,10 @@ impl OutcomeClass {
 
     /// A failure that proves the node is gone (no need to wait for more failures).
     pub fn is_hard_failure(self) -> bool {
-        matches!(self, OutcomeClass::Refused | OutcomeClass::ConnectionLost)
+        matches!(
+            self,
+            OutcomeClass::Refused | OutcomeClass::ConnectionLost | OutcomeClass::Unresolved
+        )
     }
 
     /// Stable lower-case name, for logs, events and JSON.
@@ -56,6 +62,7 @@ impl OutcomeClass {
             OutcomeClass::AuthFailed => "auth_failed",
             OutcomeClass::TlsFailed => "tls_failed",
             OutcomeClass::TooManyConnections => "too_many_connections",
+            OutcomeClass::Unresolved => "unresolved",
         }
     }
 
