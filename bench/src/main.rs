@@ -304,7 +304,10 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
         out.push(json!({ "fault": fault.name(), "writable_p50_ms": w50, "writable_p99_ms": w99, "writable_max_ms": wmax, "unavailability_p50_ms": g50, "unavailability_p99_ms": g99, "unavailability_max_ms": gmax, "samples": gaps.len(), "trials": writable.len(), "failed_per_trial": failed as f64 / n, "unknown_per_trial": unknown as f64 / n, "lost": lost, "fenced_acks": fenced, "errors": errors }));
     }
     let threads = 8;
-    if faults_only {
+    // DRFAILOVER_BENCH_FAULTS=switchover: the switchovers only.
+    let switchover_too = std::env::var("DRFAILOVER_BENCH_FAULTS")
+        .is_ok_and(|only| only.split(',').any(|o| o == "switchover"));
+    if faults_only && !switchover_too {
         return json!(out);
     }
     let switched = if dns_only {
@@ -314,11 +317,19 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
     };
     match switched {
         Ok((pauses, failed, unknown, lost)) => {
+            if std::env::var_os("DRFAILOVER_BENCH_EVENTS").is_some() {
+                let mut ms: Vec<u128> = pauses.iter().map(|d| d.as_millis()).collect();
+                ms.sort_unstable();
+                eprintln!("switchover pauses (ms, sorted): {ms:?}");
+            }
             let (p50, p99, max) = stats::summary(&pauses);
             println!("\nPlanned switchover (`drfailover switchover`), {} switchovers back and forth under {threads} writer threads: longest per-thread pause p50 {p50:.1} / p99 {p99:.1} / max {max:.1} ms; failed statements {failed}; outcome unknown {unknown}; acknowledged writes lost {lost}.", pauses.len());
             out.push(json!({ "switchover": { "count": pauses.len(), "pause_p50_ms": p50, "pause_p99_ms": p99, "pause_max_ms": max, "failed": failed, "unknown": unknown, "lost": lost } }));
         }
         Err(e) => println!("\nswitchover: not run: {e}"),
+    }
+    if faults_only {
+        return json!(out);
     }
     let mut answered = Vec::new();
     let mut first_write = Vec::new();
