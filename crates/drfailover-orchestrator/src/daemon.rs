@@ -48,6 +48,7 @@ pub struct Orchestrator {
     id: u64,
     figures: Figures,
     last_round: Option<Round>,
+    resolved: bool,
 }
 
 impl Orchestrator {
@@ -66,7 +67,27 @@ impl Orchestrator {
             id,
             figures: Figures::default(),
             last_round: None,
+            resolved: false,
         }
+    }
+
+    /// Resolve every node's host name once, all at the same time, each within
+    /// `max(probe_timeout, 2 s)` (see [`NodeLink::resolve`]). A name that does not resolve
+    /// makes its node unreachable, with the reason. Names are not resolved again: restart
+    /// the orchestrator after a node's address changed.
+    fn resolve_hosts(&mut self) {
+        if self.resolved {
+            return;
+        }
+        self.resolved = true;
+        let timeout = self.config.probe_timeout.max(Duration::from_secs(2));
+        std::thread::scope(|s| {
+            for link in self.links.iter_mut() {
+                s.spawn(move || {
+                    let _ = link.resolve(timeout);
+                });
+            }
+        });
     }
 
     /// The decision core (analysis, primary, generation).
@@ -86,6 +107,7 @@ impl Orchestrator {
 
     /// Observe once without taking the lock and without acting (`drfailover topology`).
     pub fn observe_only(&mut self) -> Round {
+        self.resolve_hosts();
         let round = observe_all(&mut self.links, self.config.probe_timeout, None);
         self.core.step(&round);
         self.last_round = Some(round.clone());
@@ -98,6 +120,7 @@ impl Orchestrator {
     /// Changes nothing on any server when a problem is found. Blocks up to a few probe
     /// timeouts.
     pub fn start(&mut self) -> Result<(), String> {
+        self.resolve_hosts();
         let round = observe_all(&mut self.links, self.config.probe_timeout, None);
         let primary = self.core.validate(&round).map_err(|p| p.join("\n"))?;
         let want = self.config.policy.heartbeat_period;
@@ -324,6 +347,7 @@ impl Orchestrator {
     /// Switch the primary over to the node named `target`: refuses unless this orchestrator
     /// holds the lock and the topology is healthy. Blocks for the whole switchover.
     pub fn switchover(&mut self, target: &str) -> Result<String, String> {
+        self.resolve_hosts();
         let round = observe_all(
             &mut self.links,
             self.config.probe_timeout,
@@ -375,6 +399,7 @@ impl Orchestrator {
 
     /// Run rounds until `stop` is set, serving `requests` between rounds. Blocks.
     pub fn run(&mut self, stop: &AtomicBool, requests: &Receiver<Request>) {
+        self.resolve_hosts();
         self.run_with(stop, requests, |_| {});
     }
 

@@ -30,6 +30,8 @@ pub struct NodeLink {
     options: ConnectOptions,
     conn: Option<Connection>,
     lock: Option<Connection>,
+    /// Why the node's host name did not resolve (then it is never connected to).
+    unresolved: Option<String>,
 }
 
 impl NodeLink {
@@ -39,6 +41,54 @@ impl NodeLink {
             options,
             conn: None,
             lock: None,
+            unresolved: None,
+        }
+    }
+
+    /// Resolve the node's host name once, within `timeout`, so that the client library
+    /// only ever gets an address (its own lookup has no deadline). An IP address is kept
+    /// as is. Blocks up to `timeout`; a lookup still running then is abandoned on its own
+    /// thread (it ends when the system resolver gives up) and the node counts as
+    /// unreachable (class `unresolved`).
+    pub fn resolve(&mut self, timeout: Duration) -> Result<(), String> {
+        let host = self.options.host.clone();
+        if host.parse::<std::net::IpAddr>().is_ok() {
+            return Ok(());
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lookup = (host.clone(), self.options.port);
+        let spawned = std::thread::Builder::new()
+            .name("drfailover-resolve".into())
+            .spawn(move || {
+                use std::net::ToSocketAddrs;
+                let _ = tx.send(lookup.to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
+            });
+        let result = match spawned {
+            Err(e) => Err(format!("cannot resolve `{host}`: {e}")),
+            Ok(_) => match rx.recv_timeout(timeout) {
+                Ok(Ok(addrs)) => addrs
+                    .iter()
+                    .find(|a| a.is_ipv4())
+                    .or(addrs.first())
+                    .map(|a| a.ip().to_string())
+                    .ok_or_else(|| format!("`{host}` has no address")),
+                Ok(Err(e)) => Err(format!("cannot resolve `{host}`: {e}")),
+                Err(_) => Err(format!(
+                    "cannot resolve `{host}`: no answer within {} ms",
+                    timeout.as_millis()
+                )),
+            },
+        };
+        match result {
+            Ok(ip) => {
+                self.options.host = ip;
+                self.unresolved = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.unresolved = Some(e.clone());
+                Err(e)
+            }
         }
     }
 
@@ -116,6 +166,12 @@ impl NodeLink {
     }
 
     fn observe(&mut self, deadline: Deadline) -> NodeProbe {
+        if let Some(why) = &self.unresolved {
+            return NodeProbe::Failed {
+                class: OutcomeClass::Unresolved,
+                detail: why.clone(),
+            };
+        }
         match self.read_facts(deadline) {
             Ok(f) => NodeProbe::Reached(Box::new(f)),
             Err(e) => {
@@ -246,5 +302,42 @@ pub fn observe_all(links: &mut [NodeLink], timeout: Duration, lock: Option<&str>
         at: Instant::now(),
         leader: lock.is_some() && held * 2 > links.len(),
         nodes: results.into_iter().map(|(p, _)| p).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(host: &str) -> NodeLink {
+        NodeLink::new(ConnectOptions::tcp(host.to_string(), 3306))
+    }
+
+    #[test]
+    fn names_are_resolved_once_to_an_address_and_failures_make_the_node_unreachable() {
+        let mut ip = link("192.0.2.7");
+        ip.resolve(Duration::from_secs(2)).unwrap();
+        assert_eq!(ip.options.host, "192.0.2.7");
+
+        // From /etc/hosts: no DNS traffic.
+        let mut local = link("localhost");
+        local.resolve(Duration::from_secs(2)).unwrap();
+        assert!(
+            local.options.host.parse::<std::net::IpAddr>().is_ok(),
+            "{}",
+            local.options.host
+        );
+
+        // Rejected by the resolver itself (not a valid host name): nothing is sent.
+        let mut bad = link("no such host!");
+        let e = bad.resolve(Duration::from_secs(2)).unwrap_err();
+        assert!(e.contains("cannot resolve `no such host!`"), "{e}");
+        match bad.observe(Deadline::after(Duration::from_millis(100))) {
+            NodeProbe::Failed { class, detail } => {
+                assert_eq!(class, OutcomeClass::Unresolved);
+                assert_eq!(detail, e);
+            }
+            other => panic!("observed {other:?}"),
+        }
     }
 }

@@ -603,6 +603,23 @@ fn bad_configurations_and_topologies_are_refused_with_a_clear_error_and_nothing_
         .start()
         .unwrap_err();
     assert!(e.contains("ghost") && e.contains("unreachable"), "{e}");
+    // A host name that does not resolve (rejected by the resolver itself: nothing is sent
+    // anywhere): named, bounded, the node counts as unreachable.
+    let unresolvable =
+        format!("{good}\n[[node]]\nname = \"nameless\"\nhost = \"no such host!\"\nport = 3306\n");
+    let started = Instant::now();
+    let e = Orchestrator::new(Config::parse(&unresolvable).unwrap(), notifier.clone(), 1)
+        .start()
+        .unwrap_err();
+    assert!(
+        e.contains("nameless") && e.contains("unresolved") && e.contains("cannot resolve"),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     // Two writers.
     topo.node(1).sql("SET GLOBAL read_only=0").unwrap();
     let e = Orchestrator::new(Config::parse(&good).unwrap(), notifier.clone(), 1)
