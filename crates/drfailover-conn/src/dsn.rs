@@ -83,9 +83,9 @@ fn parse_unredacted(dsn: &str) -> Result<Config, Error> {
                 Some((u, p)) => (u, Some(p)),
                 None => (userinfo, None),
             };
-            config.user = decode("user", user)?;
+            set(&mut config, "user", &decode("user", user)?)?;
             if let Some(p) = password {
-                config.set("password", &decode("password", p)?)?;
+                set(&mut config, "password", &decode("password", p)?)?;
             }
             hosts
         }
@@ -103,7 +103,7 @@ fn parse_unredacted(dsn: &str) -> Result<Config, Error> {
         if db.contains('/') {
             return Err(Error::Config(format!("DSN: database `{db}` contains `/`")));
         }
-        config.set("database", &decode("database", db)?)?;
+        set(&mut config, "database", &decode("database", db)?)?;
     }
     if let Some(query) = query {
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -111,13 +111,18 @@ fn parse_unredacted(dsn: &str) -> Result<Config, Error> {
                 .split_once('=')
                 .ok_or_else(|| Error::Config(format!("DSN: option `{pair}` has no `=value`")))?;
             let value = decode(&format!("option `{key}`"), value)?;
-            config.set(key, &value).map_err(|e| match e {
-                Error::Config(m) => Error::Config(format!("DSN: {m}")),
-                other => other,
-            })?;
+            set(&mut config, key, &value)?;
         }
     }
     Ok(config)
+}
+
+/// [`Config::set`], its errors prefixed with `DSN: `.
+fn set(config: &mut Config, key: &str, value: &str) -> Result<(), Error> {
+    config.set(key, value).map_err(|e| match e {
+        Error::Config(m) => Error::Config(format!("DSN: {m}")),
+        other => other,
+    })
 }
 
 fn parse_host(spec: &str) -> Result<(String, u16), String> {
@@ -142,7 +147,7 @@ fn parse_host(spec: &str) -> Result<(String, u16), String> {
     }
     if host
         .chars()
-        .any(|c| c.is_whitespace() || c == '@' || c == '/')
+        .any(|c| c.is_whitespace() || c.is_control() || c == '@' || c == '/')
     {
         return Err(format!("invalid character in host `{host}`"));
     }
@@ -175,6 +180,31 @@ mod tests {
             assert!(e.starts_with("configuration error: DSN"), "{dsn}: {e}");
         }
     }
+    /// Issue #15 (5): `%00` (or a raw NUL) in user, password or database is a configuration
+    /// error at parse time, and the message does not show the password.
+    #[test]
+    fn nul_in_credentials_is_refused_at_parse_time() {
+        for (dsn, key) in [
+            ("mysql://ap%00p:S3cr3tPw@h1/db", "user"),
+            ("mysql://app:S3cr%00etPw@h1/db", "password"),
+            ("mysql://app:S3cr\0etPw@h1/db", "password"),
+            ("mysql://app:S3cr3tPw@h1/d%00b", "database"),
+            ("mysql://app:S3cr3tPw@h1/db?user=a%00b", "user"),
+            ("mysql://app:S3cr3tPw@h1/db?password=a%00b", "password"),
+        ] {
+            let e = parse(dsn).expect_err(dsn);
+            let m = e.to_string();
+            assert!(matches!(e, Error::Config(_)), "{dsn}: {m}");
+            assert!(
+                m.contains(&format!("`{key}`")) && m.contains("NUL"),
+                "{dsn}: {m}"
+            );
+            assert!(!m.contains("S3cr"), "{dsn}: {m}");
+        }
+        let e = parse("mysql://app@h\0x/db").unwrap_err().to_string();
+        assert!(e.contains("invalid character in host"), "{e}");
+    }
+
     use crate::Endpoint;
     use std::time::Duration;
 
