@@ -21,11 +21,21 @@ fn decode(what: &str, s: &str) -> Result<String, Error> {
         })
 }
 
+/// Characters at which the possible password is split into pieces: URL delimiters, `*` (so
+/// no piece can contain the `***` that replaces one) and, in [`is_delimiter`], control
+/// characters.
+const DELIMITERS: &str = "/?#@:,&=%[]* ";
+
+fn is_delimiter(c: char) -> bool {
+    DELIMITERS.contains(c) || c.is_control()
+}
+
 /// Pieces of `dsn` that could be (part of) a password: the text between the first `:` after
-/// `scheme://` and the last `@` (with no `@`: the next `/` or `?`), split at URL delimiters;
-/// the pieces of 3 or more bytes that appear nowhere else in the DSN. A password with an
-/// unencoded `/`, `?` or `@` misleads any parser; its pieces must still never be echoed.
-fn password_pieces(dsn: &str) -> Vec<&str> {
+/// `scheme://` and the last `@` (with no `@`: the next `/` or `?`), as written and
+/// percent-decoded, split at [`is_delimiter`]; the pieces of 3 or more bytes that appear
+/// nowhere else in the DSN. A password with an unencoded `/`, `?` or `@` misleads any
+/// parser; its pieces must still never be echoed, not even decoded as an option value.
+fn password_pieces(dsn: &str) -> Vec<String> {
     let Some(start) = dsn.find("://").map(|i| i + 3) else {
         return Vec::new();
     };
@@ -39,19 +49,47 @@ fn password_pieces(dsn: &str) -> Vec<&str> {
     };
     let (from, to) = (start + colon + 1, start + end);
     let outside = format!("{}\u{0}{}", &dsn[..from], &dsn[to..]);
-    dsn[from..to]
-        .split(|c: char| "/?#@:,&=%[] ".contains(c) || c.is_control())
+    let written = &dsn[from..to];
+    let decoded = percent_decode_str(written).decode_utf8_lossy();
+    let mut pieces: Vec<String> = [written, &decoded]
+        .into_iter()
+        .flat_map(|text| text.split(is_delimiter))
         .filter(|p| p.len() >= 3 && !outside.contains(p))
-        .collect()
+        .map(str::to_string)
+        .collect();
+    pieces.sort();
+    pieces.dedup();
+    pieces
 }
 
-/// `message` with every possible password piece of `dsn` replaced by `***`.
+/// `message` with every byte covered by an occurrence of a possible password piece of `dsn`
+/// replaced, each run of such bytes by one `***`. Decided on the original message in one
+/// pass, so a replacement can never join text into a new occurrence (and no piece contains
+/// `*`): the result contains no piece. O(pieces × message length).
 fn redact(dsn: &str, message: &str) -> String {
-    let mut pieces = password_pieces(dsn);
-    pieces.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    pieces
-        .into_iter()
-        .fold(message.to_string(), |m, p| m.replace(p, "***"))
+    let pieces = password_pieces(dsn);
+    let mut covered = vec![false; message.len()];
+    for p in &pieces {
+        for (i, _) in message.match_indices(p.as_str()) {
+            covered[i..i + p.len()].fill(true);
+        }
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut i = 0;
+    while i < message.len() {
+        let run_start = i;
+        let hidden = covered[i];
+        while i < message.len() && covered[i] == hidden {
+            i += 1;
+        }
+        // Runs start and end at piece boundaries or the ends: always char boundaries.
+        out.push_str(if hidden {
+            "***"
+        } else {
+            &message[run_start..i]
+        });
+    }
+    out
 }
 
 /// Parse a DSN into a [`Config`]. Pure; errors name the offending part and never echo a
@@ -180,6 +218,26 @@ mod tests {
             assert!(e.starts_with("configuration error: DSN"), "{dsn}: {e}");
         }
     }
+    #[test]
+    fn redaction_leaves_no_piece_even_decoded_or_overlapping() {
+        // A half-encoded password with an unencoded `?`: the parser takes the rest as an
+        // option whose decoded value would show `ABCD`.
+        let dsn = "mysql://u:x?pool_size=%41%42%43%44@h/db";
+        let e = parse(dsn).unwrap_err().to_string();
+        assert!(!e.contains("ABCD") && !e.contains("%41%42"), "{e}");
+        // Overlapping occurrences, and replacements that would join text into a new one.
+        let dsn = "mysql://u:aaab:abXab@h";
+        for (message, expected) in [
+            ("aaaab", "a***"),
+            ("abXaaab-aaab", "abX***-***"),
+            ("ab*abXab*ab", "ab*****ab"),
+        ] {
+            assert_eq!(redact(dsn, message), expected, "{message}");
+        }
+        let m = redact("mysql://u:p**q*rst@h", "p**q*rst p*rst");
+        assert_eq!(m, "p**q**** p****");
+    }
+
     /// Issue #15 (5): `%00` (or a raw NUL) in user, password or database is a configuration
     /// error at parse time, and the message does not show the password.
     #[test]
