@@ -204,6 +204,43 @@ fn option_file(state: &mut State, input: &[u8]) {
     let _ = format!("{config:?}");
 }
 
+/// The input is a password file (on a file the harness writes) read by `password_file`:
+/// accepted, the password is exactly its first line; refused, the message is exactly one of
+/// the fixed forms naming the key and the file (so it cannot carry any of the content).
+fn password_file(state: &mut State, input: &[u8]) {
+    let path = state.scratch().clone();
+    if std::fs::write(&path, input).is_err() {
+        return;
+    }
+    let shown = path.to_string_lossy();
+    let mut config = Config::new();
+    match config.set("password_file", &shown) {
+        Ok(()) => {
+            let text = std::str::from_utf8(input).expect("a file that is not UTF-8 accepted");
+            let first = text.lines().next().unwrap_or("");
+            assert_eq!(
+                config.password.expose(),
+                first,
+                "password is not the first line"
+            );
+            assert!(!first.contains('\0'), "a password with a NUL byte accepted");
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let ok = [
+                "it is not UTF-8 text",
+                "the password contains a NUL byte",
+                "it is larger than 4096 bytes",
+            ]
+            .iter()
+            .any(|why| {
+                message == format!("configuration error: option `password_file`: `{shown}`: {why}")
+            });
+            assert!(ok, "unexpected message: {message}");
+        }
+    }
+}
+
 /// Bytes from a hostile server, in place of the greeting: framed (header + payload, through
 /// the probe's packet reader) and as a bare payload.
 fn greeting(_: &mut State, input: &[u8]) {
@@ -342,6 +379,24 @@ pub const TARGETS: &[Target] = &[
             b"]",
             b"!include ",
             b"\xef\xbb\xbf",
+        ],
+    },
+    Target {
+        name: "password_file",
+        about: "the password_file reader (first line, UTF-8, no NUL, 4 KiB bound)",
+        setup: no_state,
+        run: password_file,
+        smoke: true,
+        dictionary: &[
+            b"\n",
+            b"\r\n",
+            b"\r",
+            b"\0",
+            b"\xff",
+            b"\xef\xbb\xbf",
+            b"\xc3\xa9",
+            b" ",
+            b"S3cr3tPw",
         ],
     },
     Target {

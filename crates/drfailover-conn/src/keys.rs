@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use drfailover_files::{read_text, SECRET_FILE_LIMIT};
 use drfailover_mysql::Secret;
 
 use crate::config::{no_nul, parse_bool, parse_ms, parse_u64, WebhookTarget};
@@ -76,6 +77,21 @@ fn webhook(c: &mut Config, key: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// `password_file`: the first line of a regular file of at most 4 KiB, read bounded (a FIFO,
+/// device or directory is refused without reading from it); no NUL byte.
+fn password_file(c: &mut Config, key: &str, path: &str) -> Result<(), Error> {
+    let text = read_text(Path::new(path), SECRET_FILE_LIMIT)
+        .map_err(|e| Error::Config(format!("option `{key}`: `{path}`: {e}")))?;
+    let pw = text.lines().next().unwrap_or("");
+    if pw.contains('\0') {
+        return Err(Error::Config(format!(
+            "option `{key}`: `{path}`: the password contains a NUL byte"
+        )));
+    }
+    c.password = Secret::new(pw);
+    Ok(())
+}
+
 /// Every key, in the order the README lists them.
 pub const KEYS: &[Key] = &[
     Key {
@@ -116,18 +132,7 @@ pub const KEYS: &[Key] = &[
         name: "password_file",
         default: "–",
         doc: "read the password from this file (first line; a regular file of at most 4 KiB)",
-        apply: |c, k, v| {
-            let text = drfailover_files::read_text(Path::new(v), drfailover_files::SECRET_FILE_LIMIT)
-                .map_err(|e| Error::Config(format!("option `{k}`: `{v}`: {e}")))?;
-            let pw = text.lines().next().unwrap_or("");
-            if pw.contains('\0') {
-                return Err(Error::Config(format!(
-                    "option `{k}`: `{v}`: the password contains a NUL byte"
-                )));
-            }
-            c.password = Secret::new(pw);
-            Ok(())
-        },
+        apply: password_file,
     },
     Key {
         name: "group",
