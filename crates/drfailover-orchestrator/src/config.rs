@@ -389,6 +389,9 @@ impl Config {
 }
 
 fn secret(c: &CredentialSection, section: &str) -> Result<Secret, ConfigError> {
+    if c.user.contains('\0') {
+        return Err(err(format!("[{section}] user: contains a NUL byte")));
+    }
     let sources = [
         c.password.is_some(),
         c.password_env.is_some(),
@@ -514,6 +517,10 @@ priority = 5
             );
             assert!(!e.contains("SECRET"), "{e}");
         }
+        let e = Config::parse(&GOOD.replace("user = \"orc\"", "user = \"o\\u0000rc\""))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("[credentials] user: contains a NUL byte"), "{e}");
         let e = Config::load(Path::new("/dev/zero")).unwrap_err().0;
         assert!(
             e.contains("/dev/zero") && e.contains("not a regular file"),
