@@ -461,7 +461,9 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
-        let _ = std::fs::remove_file(big_cnf);
+        for f in [big_cnf, big_pw, nul_pw, nul_cnf, fifo] {
+            let _ = std::fs::remove_file(f);
+        }
     }
 
     /// Issue #15 (5): a NUL byte in user, password or database is refused by `Config::set`.

@@ -130,15 +130,33 @@ mod tests {
     use std::io::Write;
     use std::time::{Duration, Instant};
 
-    fn dir() -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("drfailover-files-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    /// A fresh directory for one test, removed when dropped.
+    struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        fn new(test: &str) -> Dir {
+            let d = std::env::temp_dir()
+                .join(format!("drfailover-files-{}-{test}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            Dir(d)
+        }
+
+        fn join(&self, name: &str) -> std::path::PathBuf {
+            self.0.join(name)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 
     #[test]
     fn a_small_regular_file_is_read_whole() {
-        let p = dir().join("small");
+        let dir = Dir::new("small");
+        let p = dir.join("small");
         std::fs::write(&p, "s3cret\n").unwrap();
         assert_eq!(read_text(&p, 7).unwrap(), "s3cret\n");
         assert_eq!(read_bytes(&p, SECRET_FILE_LIMIT).unwrap(), b"s3cret\n");
@@ -158,8 +176,8 @@ mod tests {
             matches!(e, ReadError::NotRegular("a character device")),
             "{e}"
         );
-        let d = dir();
-        let e = read_bytes(&d, SECRET_FILE_LIMIT).unwrap_err();
+        let d = Dir::new("refused");
+        let e = read_bytes(&d.0, SECRET_FILE_LIMIT).unwrap_err();
         assert_eq!(e.to_string(), "it is a directory, not a regular file");
 
         // A FIFO nobody writes to: a blocking open would never return.
@@ -196,12 +214,13 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem_never_the_content() {
-        let p = dir().join("not-utf8");
+        let dir = Dir::new("errors");
+        let p = dir.join("not-utf8");
         std::fs::write(&p, b"pw\xff\xfeSECRET").unwrap();
         let e = read_text(&p, SECRET_FILE_LIMIT).unwrap_err();
         assert_eq!(e.to_string(), "it is not UTF-8 text");
         assert!(!format!("{e:?}").contains("SECRET"));
-        let missing = read_text(&dir().join("missing"), 10).unwrap_err();
+        let missing = read_text(&dir.join("missing"), 10).unwrap_err();
         assert!(missing.is_not_found(), "{missing}");
         assert!(
             missing.to_string().starts_with("cannot read it: "),
