@@ -526,5 +526,6 @@ priority = 5
             e.contains("/dev/zero") && e.contains("not a regular file"),
             "{e}"
         );
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
