@@ -3,7 +3,7 @@
  *
  * - `password_file` / `defaults_file` naming /dev/zero, a FIFO nobody writes to, a directory,
  *   a file over the limit (4 KiB password, 64 KiB option file; a sparse 1 GiB file too) each
- *   give DR_E_CONFIG at once (each call well under a second, the process's memory does not
+ *   give DR_E_CONFIG at once (each call bounded by a generous 5 s, the process's memory does not
  *   grow), naming the key and the file, never the content.
  * - A NUL byte (`%00` in a DSN, or raw in a password/option file) in user, password or
  *   database is DR_E_CONFIG at parse time, without the password in the message.
@@ -84,7 +84,7 @@ static void refused_file(const char *key, const char *path, const char *why) {
     char what[512];
     snprintf(what, sizeof what, "%s=%s", key, path);
     expect_config_error(s, what, key, path, why);
-    if (took > 1000) {
+    if (took > 5000) { /* generous: a hang never returns at all */
         fprintf(stderr, "%s: took %.0f ms\n", what, took);
         failures++;
     }
@@ -154,7 +154,7 @@ int main(void) {
         expect_config_error(dr_connect(nul_dsns[i][0], &c), nul_dsns[i][0], nul_dsns[i][1],
                             "NUL byte", NULL);
         CHECK(c == NULL);
-        CHECK(now_ms() - t < 1000); /* refused while parsing, no probe round */
+        CHECK(now_ms() - t < 5000); /* refused while parsing, no probe round */
         expect_config_error(dr_config_set(cfg, "dsn", nul_dsns[i][0]), nul_dsns[i][0],
                             nul_dsns[i][1], "NUL byte", NULL);
     }
