@@ -267,7 +267,8 @@ extern "C" {
 // returns, with or without a writer (see `dr_wait_ready`). A name that does not resolve is an
 // endpoint that is down (`DR_EVENT_ENDPOINT_DOWN`, reason `unresolved: …`), not an error. On
 // success `*out` is a client the caller owns and must pass to `dr_close`.
-// Fails with `DR_E_CONFIG` (malformed DSN; the message names the part) or `DR_E_AUTH`
+// Fails with `DR_E_CONFIG` (malformed DSN, or a NUL byte (`%00`) in user, password or
+// database; the message names the part) or `DR_E_AUTH`
 // (every endpoint rejected the credentials). Thread-safe.
 //
 // # Safety
@@ -375,7 +376,11 @@ dr_status dr_config_new(dr_config **out);
 // Set one key, with the same vocabulary as the DSN's query string. `host`: `"host[:port]"`
 // appends an endpoint (priority in call order); `dsn`: a whole DSN that replaces everything
 // set so far (set it first, then override keys). Errors name the key; an unknown key's error
-// lists every known key. Does not block (password files are read here).
+// lists every known key. `DR_E_CONFIG` also for a NUL byte (`%00` in a `dsn`) in user,
+// password or database. `password_file` and `defaults_file` are read here: a regular file
+// of at most 4 KiB (password) or 64 KiB (option file), never more than that read; a FIFO,
+// device, directory or larger file is `DR_E_CONFIG` at once, naming the key and the file
+// (never its content). Blocks only on that local file I/O.
 //
 // Keys (generated from the library's key table; see the README for defaults):
 // `user`, `password`, `password_env`, `password_file`, `group`, `defaults_file`, `database`,

@@ -8,7 +8,8 @@
 //! guided. A finding is a panic, or an execution that takes longer than the hang limit; the
 //! input is written to `fuzz/findings/`. Runs are reproducible: same seed, same inputs.
 //!
-//! `cargo run --release -p drfailover-fuzz -- <target|all> --iterations N --seed S`
+//! `cargo run --release -p drfailover-fuzz -- <target|all> --iterations N --seed S`; commands,
+//! figures and coverage: `docs/fuzzing.md`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -1,4 +1,5 @@
 //! `drfailover-fuzz <target|all> [--iterations N] [--seed S] [--corpus DIR] [--max-len N] [--keep-going]`
+//! `drfailover-fuzz replay <target> FILE…` (runs saved inputs, showing each panic's message)
 //!
 //! Runs fuzz targets with the seeded mutation loop (`all`: every target of the smoke run); prints executions, rate and the slowest
 //! execution per target; exits 1 on a finding (written to `fuzz/findings/`), 2 on bad usage.
@@ -10,7 +11,7 @@ use drfailover_fuzz::{campaign, load_corpus, Options, TARGETS};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: drfailover-fuzz <target|all|list> [--iterations N] [--seed S] [--corpus DIR] [--max-len N] [--keep-going]"
+        "usage: drfailover-fuzz <target|all|list> [--iterations N] [--seed S] [--corpus DIR] [--max-len N] [--keep-going]\n       drfailover-fuzz replay <target> FILE..."
     );
     for t in TARGETS {
         eprintln!("  {:<12} {}", t.name, t.about);
@@ -28,6 +29,9 @@ fn main() -> ExitCode {
             println!("{}", t.name);
         }
         return ExitCode::SUCCESS;
+    }
+    if which == "replay" {
+        return replay(&args[1..]);
     }
     let mut options = Options::default();
     let mut corpus_root = PathBuf::from("fuzz/corpus");
@@ -80,6 +84,44 @@ fn main() -> ExitCode {
         found |= report.finding_count > 0;
     }
     if found {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Run each saved input once with the default panic hook (its message and location on
+/// stderr); exit 1 when any panicked.
+fn replay(args: &[String]) -> ExitCode {
+    let Some(target) = args
+        .first()
+        .and_then(|n| TARGETS.iter().find(|t| t.name == n.as_str()))
+    else {
+        return usage();
+    };
+    if args.len() < 2 {
+        return usage();
+    }
+    let mut state = (target.setup)();
+    let mut failed = false;
+    for file in &args[1..] {
+        let input = match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("{file}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            (target.run)(&mut state, &input)
+        }));
+        println!(
+            "{file}: {}",
+            if outcome.is_ok() { "ok" } else { "PANICKED" }
+        );
+        failed |= outcome.is_err();
+    }
+    if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use drfailover_conn::{keys, Config};
+use drfailover_conn::{keys, Config, Error};
 use drfailover_probe::handshake::{parse_greeting, read_greeting};
 use drfailover_probe::OutcomeClass;
 
@@ -74,9 +74,31 @@ fn dsn(_: &mut State, input: &[u8]) {
     }
 }
 
-/// Pieces (at least 4 bytes, split at URL delimiters) of what could be the password in a DSN:
-/// after the first `:` of the part between `://` and the last `@` (or, without `@`, the first
-/// `/` or `?`), keeping only pieces that occur nowhere else in the DSN.
+/// `%XX` sequences decoded, invalid ones kept as written, then lossy UTF-8 (as the parser's
+/// `percent-encoding` does).
+fn percent_decoded(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Pieces (at least 3 bytes) of what could be the password in a DSN: the text after the first
+/// `:` of the part between `://` and the last `@` (or, without `@`, the first `/` or `?`), as
+/// written and percent-decoded, split at URL delimiters, `*` and control characters; only
+/// pieces that occur nowhere else in the DSN.
 fn secret_pieces(text: &str) -> Vec<String> {
     let Some(start) = text.find("://").map(|i| i + 3) else {
         return Vec::new();
@@ -92,15 +114,27 @@ fn secret_pieces(text: &str) -> Vec<String> {
     };
     let (from, to) = (start + colon + 1, start + end);
     let outside = format!("{}\u{0}{}", &text[..from], &text[to..]);
-    text[from..to]
-        .split(|c: char| "/?#@:,&=%[] ".contains(c) || c.is_control())
-        .filter(|p| p.len() >= 4 && !outside.contains(p))
+    let written = &text[from..to];
+    let decoded = percent_decoded(written);
+    [written, decoded.as_str()]
+        .into_iter()
+        .flat_map(|t| t.split(|c: char| "/?#@:,&=%[]* ".contains(c) || c.is_control()))
+        .filter(|p| p.len() >= 3 && !outside.contains(p))
         .map(str::to_string)
         .collect()
 }
 
-/// Issue #15 (3): no error message or `Debug` output contains any piece of what could be the
-/// password. Panics (a finding) when one does.
+/// Issue #15 (3): no error message contains any piece of what could be the password.
+/// Panics (a finding) when one does.
+///
+/// The message judged is the one the parser wrote (`Error::Config`'s text); `Display` and
+/// `Debug` must be exactly that text with the fixed `configuration error: ` prefix and the
+/// derived `Config("…")` quoting. Judging `Display` and `Debug` themselves (as this target did
+/// first) reported pieces the library never wrote: a piece `conf` in the fixed prefix
+/// `configuration error`, `napp` in Debug's escape `\napp` of a newline before `app`, `65535"`
+/// across the message's end and Debug's closing quote. (A successful parse shows the password
+/// only as `Secret`'s `***`; the other fields are what the parser took as host, port or
+/// database, which the text's own `@` and `/` decide — not a leak to judge here.)
 fn dsn_secrets(_: &mut State, input: &[u8]) {
     let text = String::from_utf8_lossy(input);
     if names_a_file(&text) {
@@ -110,17 +144,22 @@ fn dsn_secrets(_: &mut State, input: &[u8]) {
     if pieces.is_empty() {
         return;
     }
-    // Errors: no piece of what could be the password. (A successful parse shows the password
-    // only as `Secret`'s `***`; the other fields are what the parser took as host, port or
-    // database, which the text's own `@` and `/` decide — not a leak to judge here.)
-    let shown = match Config::from_dsn(&text) {
+    let e = match Config::from_dsn(&text) {
         Ok(_) => return,
-        Err(e) => format!("{e} {e:?}"),
+        Err(e) => e,
+    };
+    let message = match &e {
+        Error::Config(m) => {
+            assert_eq!(e.to_string(), format!("configuration error: {m}"));
+            assert_eq!(format!("{e:?}"), format!("Config({m:?})"));
+            m.clone()
+        }
+        other => panic!("DSN parsing failed with a non-configuration error: {other}"),
     };
     for p in &pieces {
         assert!(
-            !shown.contains(p.as_str()),
-            "`{p}` of the password shown: {shown}"
+            !message.contains(p.as_str()),
+            "`{p}` of the password shown: {message}"
         );
     }
 }
@@ -165,6 +204,43 @@ fn option_file(state: &mut State, input: &[u8]) {
     let _ = format!("{config:?}");
 }
 
+/// The input is a password file (on a file the harness writes) read by `password_file`:
+/// accepted, the password is exactly its first line; refused, the message is exactly one of
+/// the fixed forms naming the key and the file (so it cannot carry any of the content).
+fn password_file(state: &mut State, input: &[u8]) {
+    let path = state.scratch().clone();
+    if std::fs::write(&path, input).is_err() {
+        return;
+    }
+    let shown = path.to_string_lossy();
+    let mut config = Config::new();
+    match config.set("password_file", &shown) {
+        Ok(()) => {
+            let text = std::str::from_utf8(input).expect("a file that is not UTF-8 accepted");
+            let first = text.lines().next().unwrap_or("");
+            assert_eq!(
+                config.password.expose(),
+                first,
+                "password is not the first line"
+            );
+            assert!(!first.contains('\0'), "a password with a NUL byte accepted");
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let ok = [
+                "it is not UTF-8 text",
+                "the password contains a NUL byte",
+                "it is larger than 4096 bytes",
+            ]
+            .iter()
+            .any(|why| {
+                message == format!("configuration error: option `password_file`: `{shown}`: {why}")
+            });
+            assert!(ok, "unexpected message: {message}");
+        }
+    }
+}
+
 /// Bytes from a hostile server, in place of the greeting: framed (header + payload, through
 /// the probe's packet reader) and as a bare payload.
 fn greeting(_: &mut State, input: &[u8]) {
@@ -188,7 +264,7 @@ pub const TARGETS: &[Target] = &[
         about: "Config::from_dsn: no piece of the password in an error (issue #15)",
         setup: no_state,
         run: dsn_secrets,
-        smoke: false,
+        smoke: true,
         dictionary: &[
             b"mysql://",
             b"@",
@@ -303,6 +379,24 @@ pub const TARGETS: &[Target] = &[
             b"]",
             b"!include ",
             b"\xef\xbb\xbf",
+        ],
+    },
+    Target {
+        name: "password_file",
+        about: "the password_file reader (first line, UTF-8, no NUL, 4 KiB bound)",
+        setup: no_state,
+        run: password_file,
+        smoke: true,
+        dictionary: &[
+            b"\n",
+            b"\r\n",
+            b"\r",
+            b"\0",
+            b"\xff",
+            b"\xef\xbb\xbf",
+            b"\xc3\xa9",
+            b" ",
+            b"S3cr3tPw",
         ],
     },
     Target {

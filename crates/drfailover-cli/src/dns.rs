@@ -72,7 +72,9 @@ fn announcers(text: &str, file: &Path) -> Result<Vec<Box<dyn Announcer>>, String
 
 /// Exit 0 when every announcer succeeded, 1 when one failed, 2 for a configuration error.
 pub fn run(args: Args) -> ExitCode {
-    let text = match std::fs::read_to_string(&args.config) {
+    // At most 1 MiB, regular files only (never blocks on a FIFO or reads /dev/zero).
+    let text = match drfailover_files::read_text(&args.config, drfailover_files::CONFIG_FILE_LIMIT)
+    {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{}: {e}", args.config.display());

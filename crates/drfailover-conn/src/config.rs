@@ -150,6 +150,18 @@ pub(crate) fn parse_bool(key: &str, value: &str) -> Result<bool, Error> {
     }
 }
 
+/// Refuse a NUL byte in `value` of `key` (user, password, database): it is sent to the server
+/// as a C string, so every connection attempt would fail while the client never becomes
+/// ready. The message never shows the value.
+pub(crate) fn no_nul(key: &str, value: &str) -> Result<(), Error> {
+    if value.contains('\0') {
+        return Err(Error::Config(format!(
+            "option `{key}`: the value contains a NUL byte"
+        )));
+    }
+    Ok(())
+}
+
 impl Config {
     /// Defaults, no endpoints.
     pub fn new() -> Self {
@@ -169,7 +181,10 @@ impl Config {
     }
 
     /// Set one key of the shared vocabulary ([`crate::keys::KEYS`]). `password_env`,
-    /// `password_file` and `defaults_file` read their source at once (so errors surface here).
+    /// `password_file` and `defaults_file` read their source at once (so errors surface here;
+    /// files must be regular files of at most 4 KiB (password) or 64 KiB (option file), read
+    /// bounded, so this blocks on local file I/O only). A user, password or database with a
+    /// NUL byte is refused.
     /// Unknown keys are an error that lists every known key.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), Error> {
         match crate::keys::find(key) {
@@ -197,14 +212,20 @@ impl Config {
         opts
     }
 
-    /// Read `user` and `password` from the `[group]` of a MySQL option file.
+    /// Read `user` and `password` from the `[group]` of a MySQL option file: a regular file
+    /// of at most [`drfailover_files::OPTION_FILE_LIMIT`] bytes (64 KiB), read bounded (a
+    /// FIFO, device or directory is refused without reading from it). Either both are taken
+    /// or, on an error, neither. Errors name the file, never its content.
     pub(crate) fn read_option_file(&mut self, path: &Path) -> Result<(), Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let fail = |why: String| {
             Error::Config(format!(
-                "option `defaults_file`: cannot read `{}`: {e}",
+                "option `defaults_file`: `{}`: {why}",
                 path.display()
             ))
-        })?;
+        };
+        let text = drfailover_files::read_text(path, drfailover_files::OPTION_FILE_LIMIT)
+            .map_err(|e| fail(e.to_string()))?;
+        let (mut user, mut password) = (None, None);
         let mut in_group = false;
         for line in text.lines() {
             let line = line.trim();
@@ -228,10 +249,21 @@ impl Config {
                 .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
                 .unwrap_or(v);
             match k {
-                "password" => self.password = Secret::new(v),
-                "user" => self.user = v.to_string(),
+                "password" => password = Some(v),
+                "user" => user = Some(v),
                 _ => {}
             }
+        }
+        for (what, value) in [("user", user), ("password", password)] {
+            if value.is_some_and(|v| v.contains('\0')) {
+                return Err(fail(format!("`{what}` contains a NUL byte")));
+            }
+        }
+        if let Some(u) = user {
+            self.user = u.to_string();
+        }
+        if let Some(p) = password {
+            self.password = Secret::new(p);
         }
         Ok(())
     }
@@ -337,6 +369,114 @@ mod tests {
         assert_eq!(c.password.expose(), "from-env");
         assert!(c.set("password_env", "DRFAILOVER_TEST_PW_UNSET").is_err());
         assert!(!format!("{c:?}").contains("from-env"));
+    }
+
+    /// Issue #15 (2): a file key never hangs or reads without bound; it names the key and the
+    /// file, never the content.
+    #[test]
+    fn secrets_files_are_regular_and_bounded() {
+        let dir = tempfile_dir();
+        let fifo = dir.join("fifo");
+        let _ = std::fs::remove_file(&fifo);
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success());
+        let big_pw = dir.join("big-pw");
+        std::fs::write(&big_pw, "SECRETX".repeat(600)).unwrap(); // 4200 bytes > 4 KiB
+        let big_cnf = dir.join("big.cnf");
+        let f = std::fs::File::create(&big_cnf).unwrap();
+        f.set_len(1 << 30).unwrap(); // sparse 1 GiB
+        let nul_pw = dir.join("nul-pw");
+        std::fs::write(&nul_pw, b"SECRET\0X\n").unwrap();
+        let nul_cnf = dir.join("nul.cnf");
+        std::fs::write(&nul_cnf, b"[client]\nuser=app\npassword=SECRET\0X\n").unwrap();
+        let started = std::time::Instant::now();
+        for (key, path, why) in [
+            (
+                "password_file",
+                "/dev/zero",
+                "is a character device, not a regular file",
+            ),
+            (
+                "defaults_file",
+                "/dev/zero",
+                "is a character device, not a regular file",
+            ),
+            (
+                "password_file",
+                fifo.to_str().unwrap(),
+                "is a FIFO, not a regular file",
+            ),
+            (
+                "defaults_file",
+                fifo.to_str().unwrap(),
+                "is a FIFO, not a regular file",
+            ),
+            (
+                "password_file",
+                dir.to_str().unwrap(),
+                "is a directory, not a regular file",
+            ),
+            (
+                "defaults_file",
+                dir.to_str().unwrap(),
+                "is a directory, not a regular file",
+            ),
+            (
+                "password_file",
+                big_pw.to_str().unwrap(),
+                "larger than 4096 bytes",
+            ),
+            (
+                "defaults_file",
+                big_cnf.to_str().unwrap(),
+                "larger than 65536 bytes",
+            ),
+            (
+                "password_file",
+                nul_pw.to_str().unwrap(),
+                "password contains a NUL byte",
+            ),
+            (
+                "defaults_file",
+                nul_cnf.to_str().unwrap(),
+                "`password` contains a NUL byte",
+            ),
+        ] {
+            let mut c = Config::new();
+            c.set("user", "before").unwrap();
+            let e = c.set(key, path).unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{key}={path}: {e:?}");
+            let m = e.to_string();
+            assert!(m.contains(&format!("`{key}`")), "{m}");
+            assert!(m.contains(&format!("`{path}`")), "{m}");
+            assert!(m.contains(why), "{key}={path}: {m}");
+            assert!(!m.contains("SECRET"), "{m}");
+            assert_eq!(c.user, "before", "a failed {key} changed the config");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        for f in [big_cnf, big_pw, nul_pw, nul_cnf, fifo] {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+
+    /// Issue #15 (5): a NUL byte in user, password or database is refused by `Config::set`.
+    #[test]
+    fn nul_bytes_in_credentials_are_refused() {
+        for key in ["user", "password", "database"] {
+            let mut c = Config::new();
+            let e = c.set(key, "SECRET\0X").unwrap_err();
+            let m = e.to_string();
+            assert!(matches!(e, Error::Config(_)), "{key}: {m}");
+            assert!(m.contains(&format!("`{key}`")) && m.contains("NUL"), "{m}");
+            assert!(!m.contains("SECRET"), "{m}");
+        }
     }
 
     fn tempfile_dir() -> std::path::PathBuf {

@@ -21,11 +21,21 @@ fn decode(what: &str, s: &str) -> Result<String, Error> {
         })
 }
 
+/// Characters at which the possible password is split into pieces: URL delimiters, `*` (so
+/// no piece can contain the `***` that replaces one) and, in [`is_delimiter`], control
+/// characters.
+const DELIMITERS: &str = "/?#@:,&=%[]* ";
+
+fn is_delimiter(c: char) -> bool {
+    DELIMITERS.contains(c) || c.is_control()
+}
+
 /// Pieces of `dsn` that could be (part of) a password: the text between the first `:` after
-/// `scheme://` and the last `@` (with no `@`: the next `/` or `?`), split at URL delimiters;
-/// the pieces of 3 or more bytes that appear nowhere else in the DSN. A password with an
-/// unencoded `/`, `?` or `@` misleads any parser; its pieces must still never be echoed.
-fn password_pieces(dsn: &str) -> Vec<&str> {
+/// `scheme://` and the last `@` (with no `@`: the next `/` or `?`), as written and
+/// percent-decoded, split at [`is_delimiter`]; the pieces of 3 or more bytes that appear
+/// nowhere else in the DSN. A password with an unencoded `/`, `?` or `@` misleads any
+/// parser; its pieces must still never be echoed, not even decoded as an option value.
+fn password_pieces(dsn: &str) -> Vec<String> {
     let Some(start) = dsn.find("://").map(|i| i + 3) else {
         return Vec::new();
     };
@@ -39,19 +49,47 @@ fn password_pieces(dsn: &str) -> Vec<&str> {
     };
     let (from, to) = (start + colon + 1, start + end);
     let outside = format!("{}\u{0}{}", &dsn[..from], &dsn[to..]);
-    dsn[from..to]
-        .split(|c: char| "/?#@:,&=%[] ".contains(c) || c.is_control())
+    let written = &dsn[from..to];
+    let decoded = percent_decode_str(written).decode_utf8_lossy();
+    let mut pieces: Vec<String> = [written, &decoded]
+        .into_iter()
+        .flat_map(|text| text.split(is_delimiter))
         .filter(|p| p.len() >= 3 && !outside.contains(p))
-        .collect()
+        .map(str::to_string)
+        .collect();
+    pieces.sort();
+    pieces.dedup();
+    pieces
 }
 
-/// `message` with every possible password piece of `dsn` replaced by `***`.
+/// `message` with every byte covered by an occurrence of a possible password piece of `dsn`
+/// replaced, each run of such bytes by one `***`. Decided on the original message in one
+/// pass, so a replacement can never join text into a new occurrence (and no piece contains
+/// `*`): the result contains no piece. O(pieces × message length).
 fn redact(dsn: &str, message: &str) -> String {
-    let mut pieces = password_pieces(dsn);
-    pieces.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    pieces
-        .into_iter()
-        .fold(message.to_string(), |m, p| m.replace(p, "***"))
+    let pieces = password_pieces(dsn);
+    let mut covered = vec![false; message.len()];
+    for p in &pieces {
+        for (i, _) in message.match_indices(p.as_str()) {
+            covered[i..i + p.len()].fill(true);
+        }
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut i = 0;
+    while i < message.len() {
+        let run_start = i;
+        let hidden = covered[i];
+        while i < message.len() && covered[i] == hidden {
+            i += 1;
+        }
+        // Runs start and end at piece boundaries or the ends: always char boundaries.
+        out.push_str(if hidden {
+            "***"
+        } else {
+            &message[run_start..i]
+        });
+    }
+    out
 }
 
 /// Parse a DSN into a [`Config`]. Pure; errors name the offending part and never echo a
@@ -83,9 +121,9 @@ fn parse_unredacted(dsn: &str) -> Result<Config, Error> {
                 Some((u, p)) => (u, Some(p)),
                 None => (userinfo, None),
             };
-            config.user = decode("user", user)?;
+            set(&mut config, "user", &decode("user", user)?)?;
             if let Some(p) = password {
-                config.set("password", &decode("password", p)?)?;
+                set(&mut config, "password", &decode("password", p)?)?;
             }
             hosts
         }
@@ -103,7 +141,7 @@ fn parse_unredacted(dsn: &str) -> Result<Config, Error> {
         if db.contains('/') {
             return Err(Error::Config(format!("DSN: database `{db}` contains `/`")));
         }
-        config.set("database", &decode("database", db)?)?;
+        set(&mut config, "database", &decode("database", db)?)?;
     }
     if let Some(query) = query {
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -111,13 +149,18 @@ fn parse_unredacted(dsn: &str) -> Result<Config, Error> {
                 .split_once('=')
                 .ok_or_else(|| Error::Config(format!("DSN: option `{pair}` has no `=value`")))?;
             let value = decode(&format!("option `{key}`"), value)?;
-            config.set(key, &value).map_err(|e| match e {
-                Error::Config(m) => Error::Config(format!("DSN: {m}")),
-                other => other,
-            })?;
+            set(&mut config, key, &value)?;
         }
     }
     Ok(config)
+}
+
+/// [`Config::set`], its errors prefixed with `DSN: `.
+fn set(config: &mut Config, key: &str, value: &str) -> Result<(), Error> {
+    config.set(key, value).map_err(|e| match e {
+        Error::Config(m) => Error::Config(format!("DSN: {m}")),
+        other => other,
+    })
 }
 
 fn parse_host(spec: &str) -> Result<(String, u16), String> {
@@ -142,7 +185,7 @@ fn parse_host(spec: &str) -> Result<(String, u16), String> {
     }
     if host
         .chars()
-        .any(|c| c.is_whitespace() || c == '@' || c == '/')
+        .any(|c| c.is_whitespace() || c.is_control() || c == '@' || c == '/')
     {
         return Err(format!("invalid character in host `{host}`"));
     }
@@ -175,6 +218,51 @@ mod tests {
             assert!(e.starts_with("configuration error: DSN"), "{dsn}: {e}");
         }
     }
+    #[test]
+    fn redaction_leaves_no_piece_even_decoded_or_overlapping() {
+        // A half-encoded password with an unencoded `?`: the parser takes the rest as an
+        // option whose decoded value would show `ABCD`.
+        let dsn = "mysql://u:x?pool_size=%41%42%43%44@h/db";
+        let e = parse(dsn).unwrap_err().to_string();
+        assert!(!e.contains("ABCD") && !e.contains("%41%42"), "{e}");
+        // Overlapping occurrences, and replacements that would join text into a new one.
+        let dsn = "mysql://u:aaab:abXab@h";
+        for (message, expected) in [
+            ("aaaab", "a***"),
+            ("abXaaab-aaab", "abX***-***"),
+            ("ab*abXab*ab", "ab*****ab"),
+        ] {
+            assert_eq!(redact(dsn, message), expected, "{message}");
+        }
+        let m = redact("mysql://u:p**q*rst@h", "p**q*rst p*rst");
+        assert_eq!(m, "p**q**** p****");
+    }
+
+    /// Issue #15 (5): `%00` (or a raw NUL) in user, password or database is a configuration
+    /// error at parse time, and the message does not show the password.
+    #[test]
+    fn nul_in_credentials_is_refused_at_parse_time() {
+        for (dsn, key) in [
+            ("mysql://ap%00p:S3cr3tPw@h1/db", "user"),
+            ("mysql://app:S3cr%00etPw@h1/db", "password"),
+            ("mysql://app:S3cr\0etPw@h1/db", "password"),
+            ("mysql://app:S3cr3tPw@h1/d%00b", "database"),
+            ("mysql://app:S3cr3tPw@h1/db?user=a%00b", "user"),
+            ("mysql://app:S3cr3tPw@h1/db?password=a%00b", "password"),
+        ] {
+            let e = parse(dsn).expect_err(dsn);
+            let m = e.to_string();
+            assert!(matches!(e, Error::Config(_)), "{dsn}: {m}");
+            assert!(
+                m.contains(&format!("`{key}`")) && m.contains("NUL"),
+                "{dsn}: {m}"
+            );
+            assert!(!m.contains("S3cr"), "{dsn}: {m}");
+        }
+        let e = parse("mysql://app@h\0x/db").unwrap_err().to_string();
+        assert!(e.contains("invalid character in host"), "{e}");
+    }
+
     use crate::Endpoint;
     use std::time::Duration;
 

@@ -5,9 +5,10 @@
 
 use std::path::Path;
 
+use drfailover_files::{read_text, SECRET_FILE_LIMIT};
 use drfailover_mysql::Secret;
 
-use crate::config::{parse_bool, parse_ms, parse_u64, WebhookTarget};
+use crate::config::{no_nul, parse_bool, parse_ms, parse_u64, WebhookTarget};
 use crate::{Config, Error};
 
 /// Applies a value to a configuration; `key` is the key's name (for error messages).
@@ -76,13 +77,29 @@ fn webhook(c: &mut Config, key: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// `password_file`: the first line of a regular file of at most 4 KiB, read bounded (a FIFO,
+/// device or directory is refused without reading from it); no NUL byte.
+fn password_file(c: &mut Config, key: &str, path: &str) -> Result<(), Error> {
+    let text = read_text(Path::new(path), SECRET_FILE_LIMIT)
+        .map_err(|e| Error::Config(format!("option `{key}`: `{path}`: {e}")))?;
+    let pw = text.lines().next().unwrap_or("");
+    if pw.contains('\0') {
+        return Err(Error::Config(format!(
+            "option `{key}`: `{path}`: the password contains a NUL byte"
+        )));
+    }
+    c.password = Secret::new(pw);
+    Ok(())
+}
+
 /// Every key, in the order the README lists them.
 pub const KEYS: &[Key] = &[
     Key {
         name: "user",
         default: "–",
         doc: "user name (also in the DSN before `@`)",
-        apply: |c, _, v| {
+        apply: |c, k, v| {
+            no_nul(k, v)?;
             c.user = v.to_string();
             Ok(())
         },
@@ -91,7 +108,8 @@ pub const KEYS: &[Key] = &[
         name: "password",
         default: "–",
         doc: "password, inline (never logged)",
-        apply: |c, _, v| {
+        apply: |c, k, v| {
+            no_nul(k, v)?;
             c.password = Secret::new(v);
             Ok(())
         },
@@ -113,14 +131,8 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "password_file",
         default: "–",
-        doc: "read the password from this file (first line)",
-        apply: |c, _, v| {
-            let text = std::fs::read_to_string(v).map_err(|e| {
-                Error::Config(format!("option `password_file`: cannot read `{v}`: {e}"))
-            })?;
-            c.password = Secret::new(text.lines().next().unwrap_or("").to_string());
-            Ok(())
-        },
+        doc: "read the password from this file (first line; a regular file of at most 4 KiB)",
+        apply: password_file,
     },
     Key {
         name: "group",
@@ -134,14 +146,15 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "defaults_file",
         default: "–",
-        doc: "read user/password from this MySQL option file",
+        doc: "read user/password from this MySQL option file (a regular file of at most 64 KiB)",
         apply: |c, _, v| c.read_option_file(Path::new(v)),
     },
     Key {
         name: "database",
         default: "–",
         doc: "default database (also the DSN's path)",
-        apply: |c, _, v| {
+        apply: |c, k, v| {
+            no_nul(k, v)?;
             c.database = (!v.is_empty()).then(|| v.to_string());
             Ok(())
         },

@@ -199,7 +199,8 @@ fn connect(
 /// returns, with or without a writer (see `dr_wait_ready`). A name that does not resolve is an
 /// endpoint that is down (`DR_EVENT_ENDPOINT_DOWN`, reason `unresolved: …`), not an error. On
 /// success `*out` is a client the caller owns and must pass to `dr_close`.
-/// Fails with `DR_E_CONFIG` (malformed DSN; the message names the part) or `DR_E_AUTH`
+/// Fails with `DR_E_CONFIG` (malformed DSN, or a NUL byte (`%00`) in user, password or
+/// database; the message names the part) or `DR_E_AUTH`
 /// (every endpoint rejected the credentials). Thread-safe.
 ///
 /// # Safety

@@ -36,7 +36,11 @@ pub unsafe extern "C" fn dr_config_new(out: *mut *mut dr_config) -> dr_status {
 /// Set one key, with the same vocabulary as the DSN's query string. `host`: `"host[:port]"`
 /// appends an endpoint (priority in call order); `dsn`: a whole DSN that replaces everything
 /// set so far (set it first, then override keys). Errors name the key; an unknown key's error
-/// lists every known key. Does not block (password files are read here).
+/// lists every known key. `DR_E_CONFIG` also for a NUL byte (`%00` in a `dsn`) in user,
+/// password or database. `password_file` and `defaults_file` are read here: a regular file
+/// of at most 4 KiB (password) or 64 KiB (option file), never more than that read; a FIFO,
+/// device, directory or larger file is `DR_E_CONFIG` at once, naming the key and the file
+/// (never its content). Blocks only on that local file I/O.
 ///
 /// Keys (generated from the library's key table; see the README for defaults):
 /// `user`, `password`, `password_env`, `password_file`, `group`, `defaults_file`, `database`,

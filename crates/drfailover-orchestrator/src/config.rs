@@ -2,7 +2,6 @@
 //! checked as a whole, secrets read from the environment or files and never shown.
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,9 +13,7 @@ use serde::Deserialize;
 use crate::execute::{FenceCommand, Settings};
 use crate::policy::{NodeSpec, Policy};
 
-/// Largest configuration or secret file read (a bound against `/dev/zero` and mistakes).
-const MAX_FILE: u64 = 1 << 20;
-const MAX_SECRET_FILE: u64 = 64 << 10;
+use drfailover_files::{read_text, CONFIG_FILE_LIMIT, SECRET_FILE_LIMIT};
 
 /// A configuration problem, with the file and key it concerns. Never contains a secret.
 #[derive(Debug, thiserror::Error)]
@@ -171,9 +168,10 @@ pub struct Config {
 }
 
 impl Config {
-    /// Read and check the file at `path`. Blocks on file I/O (bounded in size).
+    /// Read and check the file at `path`: a regular file of at most 1 MiB, read bounded (a
+    /// FIFO, device or directory is refused without reading from it). Blocks on local file I/O.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = read_bounded(path, MAX_FILE)
+        let text = read_text(path, CONFIG_FILE_LIMIT)
             .map_err(|e| err(format!("config {}: {e}", path.display())))?;
         Config::parse(&text).map_err(|e| err(format!("config {}: {}", path.display(), e.0)))
     }
@@ -391,6 +389,9 @@ impl Config {
 }
 
 fn secret(c: &CredentialSection, section: &str) -> Result<Secret, ConfigError> {
+    if c.user.contains('\0') {
+        return Err(err(format!("[{section}] user: contains a NUL byte")));
+    }
     let sources = [
         c.password.is_some(),
         c.password_env.is_some(),
@@ -401,40 +402,35 @@ fn secret(c: &CredentialSection, section: &str) -> Result<Secret, ConfigError> {
             "[{section}]: give only one of password, password_env, password_file"
         )));
     }
+    let no_nul = |source: &str, p: String| {
+        if p.contains('\0') {
+            return Err(err(format!(
+                "[{section}] {source}: the password contains a NUL byte"
+            )));
+        }
+        Ok(Secret::new(p))
+    };
     if let Some(p) = &c.password {
-        return Ok(Secret::new(p.clone()));
+        return no_nul("password", p.clone());
     }
     if let Some(var) = &c.password_env {
-        return std::env::var(var).map(Secret::new).map_err(|_| {
+        let p = std::env::var(var).map_err(|_| {
             err(format!(
                 "[{section}] password_env: environment variable `{var}` is not set (or not UTF-8)"
             ))
-        });
+        })?;
+        return no_nul("password_env", p);
     }
     if let Some(path) = &c.password_file {
-        let text = read_bounded(path, MAX_SECRET_FILE)
+        // At most 4 KiB, regular files only: never blocks on a FIFO or reads /dev/zero.
+        let text = read_text(path, SECRET_FILE_LIMIT)
             .map_err(|e| err(format!("[{section}] password_file {}: {e}", path.display())))?;
-        return Ok(Secret::new(text.trim_end_matches(['\n', '\r']).to_string()));
+        return no_nul(
+            "password_file",
+            text.trim_end_matches(['\n', '\r']).to_string(),
+        );
     }
     Ok(Secret::default())
-}
-
-/// Read a regular file of at most `limit` bytes as UTF-8.
-fn read_bounded(path: &Path, limit: u64) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .map_err(|e| e.to_string())?
-        .take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > limit {
-        return Err(format!("larger than {limit} bytes"));
-    }
-    String::from_utf8(bytes).map_err(|_| "not UTF-8".into())
 }
 
 #[cfg(test)]
@@ -498,7 +494,38 @@ priority = 5
 
     #[test]
     fn secret_files_are_bounded() {
-        let e = read_bounded(Path::new("/dev/zero"), 10).unwrap_err();
-        assert!(e.contains("regular"));
+        let dir = std::env::temp_dir().join(format!("drf-orch-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big");
+        std::fs::write(&big, "SECRETX".repeat(600)).unwrap();
+        let nul = dir.join("nul");
+        std::fs::write(&nul, "SECRET\0X\n").unwrap();
+        for (file, why) in [
+            ("/dev/zero", "is a character device, not a regular file"),
+            (dir.to_str().unwrap(), "is a directory, not a regular file"),
+            (big.to_str().unwrap(), "larger than 4096 bytes"),
+            (nul.to_str().unwrap(), "contains a NUL byte"),
+        ] {
+            let text = GOOD.replace(
+                "password = \"s3cr3t-pw\"",
+                &format!("password_file = \"{file}\""),
+            );
+            let e = Config::parse(&text).unwrap_err().0;
+            assert!(
+                e.contains("password_file") && e.contains(why),
+                "{file}: {e}"
+            );
+            assert!(!e.contains("SECRET"), "{e}");
+        }
+        let e = Config::parse(&GOOD.replace("user = \"orc\"", "user = \"o\\u0000rc\""))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("[credentials] user: contains a NUL byte"), "{e}");
+        let e = Config::load(Path::new("/dev/zero")).unwrap_err().0;
+        assert!(
+            e.contains("/dev/zero") && e.contains("not a regular file"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -96,11 +96,12 @@ pub fn parse_ini(
 }
 
 fn read_ini(path: &Path) -> Result<Option<Ini>, AnnounceError> {
-    match std::fs::read_to_string(path) {
+    // At most 1 MiB, regular files only: a FIFO or device is refused without reading it.
+    match drfailover_files::read_text(path, drfailover_files::CONFIG_FILE_LIMIT) {
         Ok(text) => parse_ini(&text, path)
             .map(Some)
             .map_err(AnnounceError::Credentials),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(AnnounceError::Credentials(format!(
             "{}: {e}",
             path.display()
@@ -343,5 +344,17 @@ mod tests {
         std::fs::write(&creds, "[default]\naws_access_key_id = AKID\n").unwrap();
         let err = load_credentials(None, &env).unwrap_err().to_string();
         assert!(err.contains("needs both"), "{err}");
+    }
+
+    #[test]
+    fn credential_files_are_regular_files() {
+        let pairs = [("AWS_SHARED_CREDENTIALS_FILE", "/dev/zero".to_string())];
+        let err = load_credentials(None, &env_of(&pairs))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/dev/zero") && err.contains("character device, not a regular file"),
+            "{err}"
+        );
     }
 }

@@ -41,12 +41,13 @@ impl fmt::Debug for TsigKey {
 }
 
 impl TsigKey {
-    /// Read the key named `wanted` (or the only key, when `None`) from `path`. Blocks on one
-    /// file read.
+    /// Read the key named `wanted` (or the only key, when `None`) from `path`: a regular file
+    /// of at most 64 KiB, read bounded (a FIFO, device or directory is refused without reading
+    /// from it). Blocks on local file I/O only.
     pub fn from_file(path: &Path, wanted: Option<&str>) -> Result<TsigKey, AnnounceError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            AnnounceError::Credentials(format!("TSIG key file {}: {e}", path.display()))
-        })?;
+        let text = drfailover_files::read_text(path, drfailover_files::OPTION_FILE_LIMIT).map_err(
+            |e| AnnounceError::Credentials(format!("TSIG key file {}: {e}", path.display())),
+        )?;
         TsigKey::parse(&text, wanted).map_err(|e| {
             AnnounceError::Credentials(format!("TSIG key file {}: {e}", path.display()))
         })
@@ -310,6 +311,20 @@ mod tests {
             "key k { algorithm hmac-sha256 secret \"abc=\"; };",
         ] {
             assert!(TsigKey::parse(bad, None).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn key_files_are_regular_and_bounded() {
+        for path in ["/dev/zero", "/"] {
+            let err = TsigKey::from_file(Path::new(path), None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("TSIG key file {path}: it is a"))
+                    && err.contains("not a regular file"),
+                "{err}"
+            );
         }
     }
 }
