@@ -449,12 +449,24 @@ impl Rig {
             // stuck on the silent primary, are detached in `restore`), so the gap measures the
             // client's detection, not MariaDB's IO-thread shutdown (~2 s against a silent master).
             Fault::StopThenWritable(delay) => {
+                let before = self.client.state().generation;
                 self.topo.freeze(p)?;
                 fault_at = Instant::now();
                 std::thread::sleep(delay);
                 self.topo.promote_fast(r)?;
-                measure_from = Some(Instant::now());
+                let writable = Instant::now();
+                measure_from = Some(writable);
                 promotion = fault_at.elapsed();
+                // DRFAILOVER_BENCH_TRIALS (an investigation): when the library client adopted
+                // the new writer, per trial (a generation already moved counts as 0).
+                if self.via == Via::Library && std::env::var_os("DRFAILOVER_BENCH_TRIALS").is_some()
+                {
+                    let adopted = self
+                        .client
+                        .wait_generation(before, Duration::from_secs(5))
+                        .map(|_| writable.elapsed().as_secs_f64() * 1e3);
+                    eprintln!("trial: writable -> new generation {adopted:?} ms");
+                }
             }
             Fault::DnsCrashFlip(_) => {
                 // Crash, promotion and flip are the harness's doing: the time from the kill to
@@ -508,6 +520,13 @@ impl Rig {
             Some(t) => load.firsts_after(t)?,
             None => load.gaps(fault_at)?,
         };
+        if std::env::var_os("DRFAILOVER_BENCH_TRIALS").is_some() {
+            let ms: Vec<String> = gaps
+                .iter()
+                .map(|g| format!("{:.1}", g.as_secs_f64() * 1e3))
+                .collect();
+            eprintln!("trial: {} ms per thread", ms.join(" "));
+        }
         self.failed.push(failed);
         self.blind_retries.push(blind.load(Ordering::Relaxed));
         self.acked.extend(acked.lock().unwrap().iter());
