@@ -168,29 +168,32 @@ impl Client {
         let first = first_rx
             .recv_timeout(first_round_budget(&shared))
             .map_err(|_| Error::System("monitor did not finish its first probe round".into()))?;
-        let auth_failures: Vec<&str> = first
-            .observations
-            .iter()
-            .filter(|o| o.class == OutcomeClass::AuthFailed)
-            .map(|o| o.detail.as_str())
-            .collect();
-        let tls_failures: Vec<&str> = first
-            .observations
-            .iter()
-            .filter(|o| o.class == OutcomeClass::TlsFailed)
-            .map(|o| o.detail.as_str())
-            .collect();
-        if tls_failures.len() == first.observations.len() {
-            let detail = tls_failures.first().copied().unwrap_or("TLS failed");
-            return Err(Error::Tls(drfailover_mysql::Error::from_server(
-                2026, "HY000", detail,
-            )));
+        // Every endpoint rejected the credentials (or TLS): a configuration problem, reported
+        // with the server's own errno, SQLSTATE and message (e.g. 1044/42000 for an unknown
+        // database, 1045/28000 for a wrong password), never a made-up one.
+        let all = |class: OutcomeClass| {
+            !first.observations.is_empty() && first.observations.iter().all(|o| o.class == class)
+        };
+        let first_error = || {
+            first
+                .observations
+                .iter()
+                .find_map(|o| o.error.clone())
+                .unwrap_or_else(|| {
+                    // A probe class without a client error cannot come from the C client's probe;
+                    // keep the detail, claim no errno.
+                    drfailover_mysql::Error::from_server(
+                        0,
+                        "HY000",
+                        first.observations.first().map_or("", |o| o.detail.as_str()),
+                    )
+                })
+        };
+        if all(OutcomeClass::TlsFailed) {
+            return Err(Error::Tls(first_error()));
         }
-        if auth_failures.len() == first.observations.len() {
-            let detail = auth_failures.first().copied().unwrap_or("access denied");
-            return Err(Error::Auth(drfailover_mysql::Error::from_server(
-                1045, "28000", detail,
-            )));
+        if all(OutcomeClass::AuthFailed) {
+            return Err(Error::Auth(first_error()));
         }
         Ok(client)
     }
@@ -215,7 +218,7 @@ impl Client {
         let backoff = Backoff::default();
         let mut attempt = 0u32;
         let mut retried_after_send = false;
-        let mut last_error: Option<String> = None;
+        let mut last_error: Option<drfailover_mysql::Error> = None;
         loop {
             let mut lease = self.lease_until(deadline, started, &mut last_error)?;
             let outcome = lease.conn().query_checked(sql);
@@ -265,7 +268,7 @@ impl Client {
                 }
             }
             Counters::bump(&self.shared.counters.retries);
-            last_error = Some(error.to_string());
+            last_error = Some(error);
             if Instant::now() >= deadline {
                 return Err(Error::NoWriter {
                     waited: started.elapsed(),
@@ -285,13 +288,13 @@ impl Client {
         &self,
         deadline: Instant,
         started: Instant,
-        last_error: &mut Option<String>,
+        last_error: &mut Option<drfailover_mysql::Error>,
     ) -> Result<Leased, Error> {
         let backoff = Backoff::default();
         let mut attempt = 0u32;
         loop {
             self.check_open()?;
-            let no_writer = |last: &Option<String>| Error::NoWriter {
+            let no_writer = |last: &Option<drfailover_mysql::Error>| Error::NoWriter {
                 waited: started.elapsed(),
                 last: last.clone(),
             };
@@ -334,7 +337,7 @@ impl Client {
                         | ErrorClass::Timeout
                         | ErrorClass::TooManyConnections => {
                             self.shared.wake(Wake::Failure(writer));
-                            *last_error = Some(e.to_string());
+                            *last_error = Some(e);
                         }
                         _ => return Err(Error::Server(e)),
                     }
@@ -364,9 +367,9 @@ impl Client {
     /// connection, no transaction left open, socket alive, current generation; otherwise it is
     /// closed. A connection lost while leased makes the monitor probe its node at once.
     pub fn release(&self, mut lease: Leased) {
-        let errno_class =
-            drfailover_mysql::Error::from_server(lease.conn().last_errno(), "", "").class();
-        let lost = lease.conn().last_errno() != 0 && errno_class == ErrorClass::ConnectionLost;
+        let errno = lease.conn().last_errno();
+        let lost =
+            errno != 0 && drfailover_mysql::classify_errno(errno) == ErrorClass::ConnectionLost;
         if lost {
             self.shared.wake(Wake::Failure(lease.endpoint()));
         }
