@@ -479,6 +479,12 @@ impl Rig {
                 subtract = fault_at.elapsed();
             }
             Fault::Stop | Fault::Blackhole => {
+                if self.via == Via::Library && std::env::var_os("DRFAILOVER_BENCH_TRIALS").is_some()
+                {
+                    let state = self.client.state();
+                    let h: Vec<&str> = state.endpoints.iter().map(|e| e.health.as_str()).collect();
+                    eprintln!("trial: {fault:?}, health before the fault {h:?}, standby {r}");
+                }
                 if fault == Fault::Stop {
                     self.topo.freeze(p)?;
                 } else {
@@ -564,6 +570,25 @@ impl Rig {
         self.topo.wait_semi_sync_clients(r, 1)?;
         self.topo.wait_replicated(r, p)?;
         std::mem::swap(&mut self.primary, &mut self.replica);
+        // The next fault lands on a settled topology: the library client has re-admitted the
+        // restarted node (`rise` answers in a row). Otherwise a silent fault soon after the
+        // restart is a double fault — the standby still rising when it is promoted — and the
+        // trial measures the rise, not the failover.
+        if self.via == Via::Library {
+            let t = Instant::now();
+            while self
+                .client
+                .state()
+                .endpoints
+                .iter()
+                .any(|e| e.health != drfailover_conn::Health::Up)
+            {
+                if t.elapsed() > Duration::from_secs(10) {
+                    return Err("the restarted node was not seen up within 10 s".into());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         if self.via == Via::Haproxy {
             // HAProxy has no notion of roles: its configuration must follow the swap.
             self.haproxy = None;
