@@ -415,7 +415,16 @@ impl Rig {
             }
             _ => Target::Client(self.client.clone()),
         };
+        let load_started = Instant::now();
         let load = Load::start(&target, threads, &self.next)?;
+        // Every writer thread is under way (one acknowledged write) before the fault: on a
+        // loaded machine 16 threads opening connections can take longer than the pause below.
+        while !load.all_succeeded_after(load_started) {
+            if load_started.elapsed() > Duration::from_secs(10) {
+                return Err("writer threads made no write within 10 s of starting".into());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         std::thread::sleep(Duration::from_millis(
             rand::thread_rng().gen_range(200..400),
         ));
