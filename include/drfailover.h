@@ -204,9 +204,13 @@ typedef struct {
 typedef struct {
   // The status that call returned.
   dr_status code;
-  // The MySQL/MariaDB error number behind it, or 0.
+  // The MySQL/MariaDB error number behind it, exactly as the server or the client library
+  // reported it (e.g. 1044 for an unknown database, 1045 for a wrong password), or 0. For
+  // `DR_E_NO_WRITER`: the last error seen while waiting, if any (e.g. 1290 from a writer that
+  // turned read-only).
   uint32_t mysql_errno;
-  // The five-character SQLSTATE, NUL-terminated (`"HY000"` when unknown).
+  // The five-character SQLSTATE that came with `mysql_errno`, unchanged, NUL-terminated
+  // (`"HY000"` when there is no MySQL error behind it).
   char sqlstate[6];
   // A human-readable message, NUL-terminated. Never contains a password.
   const char *message;

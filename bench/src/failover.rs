@@ -415,7 +415,16 @@ impl Rig {
             }
             _ => Target::Client(self.client.clone()),
         };
+        let load_started = Instant::now();
         let load = Load::start(&target, threads, &self.next)?;
+        // Every writer thread is under way (one acknowledged write) before the fault: on a
+        // loaded machine 16 threads opening connections can take longer than the pause below.
+        while !load.all_succeeded_after(load_started) {
+            if load_started.elapsed() > Duration::from_secs(10) {
+                return Err("writer threads made no write within 10 s of starting".into());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         std::thread::sleep(Duration::from_millis(
             rand::thread_rng().gen_range(200..400),
         ));
@@ -449,12 +458,24 @@ impl Rig {
             // stuck on the silent primary, are detached in `restore`), so the gap measures the
             // client's detection, not MariaDB's IO-thread shutdown (~2 s against a silent master).
             Fault::StopThenWritable(delay) => {
+                let before = self.client.state().generation;
                 self.topo.freeze(p)?;
                 fault_at = Instant::now();
                 std::thread::sleep(delay);
                 self.topo.promote_fast(r)?;
-                measure_from = Some(Instant::now());
+                let writable = Instant::now();
+                measure_from = Some(writable);
                 promotion = fault_at.elapsed();
+                // DRFAILOVER_BENCH_TRIALS (an investigation): when the library client adopted
+                // the new writer, per trial (a generation already moved counts as 0).
+                if self.via == Via::Library && std::env::var_os("DRFAILOVER_BENCH_TRIALS").is_some()
+                {
+                    let adopted = self
+                        .client
+                        .wait_generation(before, Duration::from_secs(5))
+                        .map(|_| writable.elapsed().as_secs_f64() * 1e3);
+                    eprintln!("trial: writable -> new generation {adopted:?} ms");
+                }
             }
             Fault::DnsCrashFlip(_) => {
                 // Crash, promotion and flip are the harness's doing: the time from the kill to
@@ -467,6 +488,12 @@ impl Rig {
                 subtract = fault_at.elapsed();
             }
             Fault::Stop | Fault::Blackhole => {
+                if self.via == Via::Library && std::env::var_os("DRFAILOVER_BENCH_TRIALS").is_some()
+                {
+                    let state = self.client.state();
+                    let h: Vec<&str> = state.endpoints.iter().map(|e| e.health.as_str()).collect();
+                    eprintln!("trial: {fault:?}, health before the fault {h:?}, standby {r}");
+                }
                 if fault == Fault::Stop {
                     self.topo.freeze(p)?;
                 } else {
@@ -508,6 +535,13 @@ impl Rig {
             Some(t) => load.firsts_after(t)?,
             None => load.gaps(fault_at)?,
         };
+        if std::env::var_os("DRFAILOVER_BENCH_TRIALS").is_some() {
+            let ms: Vec<String> = gaps
+                .iter()
+                .map(|g| format!("{:.1}", g.as_secs_f64() * 1e3))
+                .collect();
+            eprintln!("trial: {} ms per thread", ms.join(" "));
+        }
         self.failed.push(failed);
         self.blind_retries.push(blind.load(Ordering::Relaxed));
         self.acked.extend(acked.lock().unwrap().iter());
@@ -545,6 +579,25 @@ impl Rig {
         self.topo.wait_semi_sync_clients(r, 1)?;
         self.topo.wait_replicated(r, p)?;
         std::mem::swap(&mut self.primary, &mut self.replica);
+        // The next fault lands on a settled topology: the library client has re-admitted the
+        // restarted node (`rise` answers in a row). Otherwise a silent fault soon after the
+        // restart is a double fault — the standby still rising when it is promoted — and the
+        // trial measures the rise, not the failover.
+        if self.via == Via::Library {
+            let t = Instant::now();
+            while self
+                .client
+                .state()
+                .endpoints
+                .iter()
+                .any(|e| e.health != drfailover_conn::Health::Up)
+            {
+                if t.elapsed() > Duration::from_secs(10) {
+                    return Err("the restarted node was not seen up within 10 s".into());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         if self.via == Via::Haproxy {
             // HAProxy has no notion of roles: its configuration must follow the swap.
             self.haproxy = None;

@@ -184,33 +184,44 @@ impl Client {
                 ))
             }
         };
-        // `flatten`: only when every endpoint was probed and all of them said so is it a
-        // configuration error (a name that did not resolve is down, not a credentials problem).
-        let auth_failures: Vec<&str> = first
-            .observations
-            .iter()
-            .flatten()
-            .filter(|o| o.class == OutcomeClass::AuthFailed)
-            .map(|o| o.detail.as_str())
-            .collect();
-        let tls_failures: Vec<&str> = first
-            .observations
-            .iter()
-            .flatten()
-            .filter(|o| o.class == OutcomeClass::TlsFailed)
-            .map(|o| o.detail.as_str())
-            .collect();
-        if tls_failures.len() == first.observations.len() {
-            let detail = tls_failures.first().copied().unwrap_or("TLS failed");
-            return Err(Error::Tls(drfailover_mysql::Error::from_server(
-                2026, "HY000", detail,
-            )));
+        // Every endpoint was probed and rejected the credentials (or TLS): a configuration
+        // problem, reported with the server's own errno, SQLSTATE and message (e.g. 1044/42000
+        // for an unknown database, 1045/28000 for a wrong password), never a made-up one. An
+        // endpoint without an observation (a name that did not resolve) is down, not a
+        // credentials problem.
+        let all = |class: OutcomeClass| {
+            !first.observations.is_empty()
+                && first
+                    .observations
+                    .iter()
+                    .all(|o| o.as_ref().is_some_and(|o| o.class == class))
+        };
+        let first_error = || {
+            first
+                .observations
+                .iter()
+                .flatten()
+                .find_map(|o| o.error.clone())
+                .unwrap_or_else(|| {
+                    // A probe class without a client error cannot come from the C client's probe;
+                    // keep the detail, claim no errno.
+                    drfailover_mysql::Error::from_server(
+                        0,
+                        "HY000",
+                        first
+                            .observations
+                            .iter()
+                            .flatten()
+                            .next()
+                            .map_or("", |o| o.detail.as_str()),
+                    )
+                })
+        };
+        if all(OutcomeClass::TlsFailed) {
+            return Err(Error::Tls(first_error()));
         }
-        if auth_failures.len() == first.observations.len() {
-            let detail = auth_failures.first().copied().unwrap_or("access denied");
-            return Err(Error::Auth(drfailover_mysql::Error::from_server(
-                1045, "28000", detail,
-            )));
+        if all(OutcomeClass::AuthFailed) {
+            return Err(Error::Auth(first_error()));
         }
         Ok(client)
     }
@@ -235,7 +246,7 @@ impl Client {
         let backoff = Backoff::default();
         let mut attempt = 0u32;
         let mut retried_after_send = false;
-        let mut last_error: Option<String> = None;
+        let mut last_error: Option<drfailover_mysql::Error> = None;
         loop {
             let mut lease = self.lease_until(deadline, started, &mut last_error)?;
             let outcome = lease.conn().query_checked(sql);
@@ -285,7 +296,7 @@ impl Client {
                 }
             }
             Counters::bump(&self.shared.counters.retries);
-            last_error = Some(error.to_string());
+            last_error = Some(error);
             if Instant::now() >= deadline {
                 return Err(Error::NoWriter {
                     waited: started.elapsed(),
@@ -305,13 +316,13 @@ impl Client {
         &self,
         deadline: Instant,
         started: Instant,
-        last_error: &mut Option<String>,
+        last_error: &mut Option<drfailover_mysql::Error>,
     ) -> Result<Leased, Error> {
         let backoff = Backoff::default();
         let mut attempt = 0u32;
         loop {
             self.check_open()?;
-            let no_writer = |last: &Option<String>| Error::NoWriter {
+            let no_writer = |last: &Option<drfailover_mysql::Error>| Error::NoWriter {
                 waited: started.elapsed(),
                 last: last.clone(),
             };
@@ -354,7 +365,7 @@ impl Client {
                         | ErrorClass::Timeout
                         | ErrorClass::TooManyConnections => {
                             self.shared.wake(Wake::Failure(writer));
-                            *last_error = Some(e.to_string());
+                            *last_error = Some(e);
                         }
                         _ => return Err(Error::Server(e)),
                     }
@@ -384,9 +395,9 @@ impl Client {
     /// connection, no transaction left open, socket alive, current generation; otherwise it is
     /// closed. A connection lost while leased makes the monitor probe its node at once.
     pub fn release(&self, mut lease: Leased) {
-        let errno_class =
-            drfailover_mysql::Error::from_server(lease.conn().last_errno(), "", "").class();
-        let lost = lease.conn().last_errno() != 0 && errno_class == ErrorClass::ConnectionLost;
+        let errno = lease.conn().last_errno();
+        let lost =
+            errno != 0 && drfailover_mysql::classify_errno(errno) == ErrorClass::ConnectionLost;
         if lost {
             self.shared.wake(Wake::Failure(lease.endpoint()));
         }

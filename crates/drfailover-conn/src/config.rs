@@ -48,7 +48,8 @@ pub struct Config {
     pub probe_interval: Duration,
     /// Deadline of each probe.
     pub probe_timeout: Duration,
-    /// Probe interval while no writer is known (fast re-probing during failover).
+    /// Probe interval while no writer is known or the writer is suspect (fast re-probing
+    /// during failover: a promotion is seen within this interval).
     pub failover_probe_interval: Duration,
     /// Consecutive probe failures that take a node down.
     pub fall: u32,

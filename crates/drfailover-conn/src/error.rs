@@ -19,8 +19,10 @@ pub enum Error {
     NoWriter {
         /// How long the call waited.
         waited: Duration,
-        /// The last connection error seen, if any.
-        last: Option<String>,
+        /// The last error seen while waiting, if any, exactly as the server or client library
+        /// reported it (e.g. 1290 when the old writer rejected the write as read-only); its
+        /// errno and SQLSTATE are this error's [`Error::errno`] and [`Error::sqlstate`].
+        last: Option<drfailover_mysql::Error>,
     },
     /// Every pooled connection stayed leased for the whole wait while a writer was available
     /// (the pool is too small for the load, or leases are not given back).
@@ -53,12 +55,13 @@ pub enum Error {
 }
 
 impl Error {
-    /// The MySQL errno behind the error, or 0.
+    /// The MySQL errno behind the error, unchanged from the server or client library, or 0.
     pub fn errno(&self) -> u32 {
         self.mysql_error().map_or(0, |e| e.errno())
     }
 
-    /// The SQLSTATE behind the error, or `HY000`.
+    /// The SQLSTATE behind the error, unchanged, or `HY000` (general error) when there is no
+    /// MySQL error behind it.
     pub fn sqlstate(&self) -> &str {
         self.mysql_error().map_or("HY000", |e| e.sqlstate())
     }
@@ -66,6 +69,7 @@ impl Error {
     fn mysql_error(&self) -> Option<&drfailover_mysql::Error> {
         match self {
             Error::Auth(e) | Error::Tls(e) | Error::OutcomeUnknown(e) | Error::Server(e) => Some(e),
+            Error::NoWriter { last, .. } => last.as_ref(),
             _ => None,
         }
     }

@@ -6,6 +6,18 @@
 //! shuts down the sockets of connections leased to a dead writer (in-flight abort) and raises
 //! events (`drfailover-notify`).
 //!
+//! Writer selection (our reading of DESIGN §3, "two writable nodes: keep the current
+//! *healthy* writer, never flip-flop"): a node seen *becoming* writable (read-only at an
+//! earlier probe) while the writer is *suspect* — its latest probe or a statement failed or
+//! timed out — is a promotion and is adopted at once (new generation, the old writer's leased
+//! connections aborted, `failover_started`/`failover_completed`), without waiting for the old
+//! writer to be declared down. When the writer has not failed, it is probed at once: if it
+//! answers writable, the other node is split brain (`split_brain` event, no flip). A healthy
+//! writer is never left; a node that was writable all along is never adopted over the writer;
+//! the old writer is not re-adopted while the new one is usable unless fail-back is configured.
+//! While the writer is suspect the other endpoints are probed every
+//! `failover_probe_interval_ms`.
+//!
 //! Retry rules: a statement that certainly did not run is retried on the new writer; one whose
 //! connection died after it was sent fails with [`Error::OutcomeUnknown`] and is never
 //! replayed unless marked idempotent. `MYSQL_OPT_RECONNECT` is never used.

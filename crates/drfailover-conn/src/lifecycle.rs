@@ -117,6 +117,22 @@ struct EndpointState {
     /// Probe at the next opportunity, whatever the schedule says.
     due_now: bool,
     last_probe: Instant,
+    /// Role history for telling a promotion from split brain (see [`Lifecycle::promotion`]).
+    role: RoleSeen,
+}
+
+/// What probes saw of an endpoint's role over time: enough to tell a node that was just
+/// promoted from one that was writable all along.
+#[derive(Clone, Copy, Debug, Default)]
+struct RoleSeen {
+    /// A live probe (or a rejected write) saw it read-only, and no probe saw it writable since.
+    read_only: bool,
+    /// When a probe saw it writable right after it had been seen read-only.
+    became_writable_at: Option<Instant>,
+    /// The latest live probe that saw it writable (for the writer: its latest confirmation).
+    confirmed_at: Option<Instant>,
+    /// The first failure (probe or statement) since it last answered.
+    failing_since: Option<Instant>,
 }
 
 /// The lifecycle of one client's endpoints. Cheap; every method is O(endpoints).
@@ -162,6 +178,7 @@ impl Lifecycle {
                     down_attempts: 0,
                     due_now: true,
                     last_probe: now,
+                    role: RoleSeen::default(),
                 })
                 .collect(),
             policy,
@@ -198,6 +215,9 @@ impl Lifecycle {
         }
         let mut at = e.tracker.next_probe_at();
         if self.writer.is_none() {
+            at = at.min(e.last_probe + self.policy.tracker.suspect_interval);
+        }
+        if self.writer_suspect_and_not(i) {
             at = at.min(e.last_probe + self.policy.tracker.suspect_interval);
         }
         if e.tracker.state() == Health::Down {
@@ -266,6 +286,8 @@ impl Lifecycle {
         } else if e.tracker.state() == Health::Down {
             e.writable = false;
         }
+        self.note_role(i, class.is_alive().then_some(writable), now);
+        let e = &self.endpoints[i];
         fx.push(Effect::Status {
             endpoint: i,
             health: e.tracker.state(),
@@ -303,6 +325,8 @@ impl Lifecycle {
     /// when it is the writer, every endpoint is probed now (the failover starts at once).
     pub fn statement_failed(&mut self, i: usize, now: Instant) -> Vec<Effect> {
         self.endpoints[i].tracker.report_hard_failure(now);
+        let role = &mut self.endpoints[i].role;
+        role.failing_since = role.failing_since.or(Some(now));
         if Some(i) == self.writer {
             self.endpoints.iter_mut().for_each(|e| e.due_now = true);
         } else {
@@ -318,6 +342,7 @@ impl Lifecycle {
     /// new writer may already be writable.
     pub fn read_only(&mut self, i: usize, now: Instant) -> Vec<Effect> {
         self.endpoints[i].writable = false;
+        self.note_role(i, Some(false), now);
         self.statement_failed(i, now)
     }
 
@@ -330,6 +355,7 @@ impl Lifecycle {
         e.down_attempts = 0;
         e.writable = false;
         e.due_now = true;
+        e.role = RoleSeen::default();
         let mut fx = Vec::new();
         self.decide(now, &mut fx);
         fx
@@ -343,6 +369,7 @@ impl Lifecycle {
     }
 
     fn decide(&mut self, now: Instant, fx: &mut Vec<Effect>) {
+        let promoted = self.leave_suspect_writer_for_promotion(now, fx);
         let candidates: Vec<Candidate> = self
             .endpoints
             .iter()
@@ -351,7 +378,8 @@ impl Lifecycle {
                 writable: e.writable,
             })
             .collect();
-        let selection = select_writer(self.writer, &candidates, self.policy.failback);
+        let current = promoted.map(|(new, _)| new).or(self.writer);
+        let mut selection = select_writer(current, &candidates, self.policy.failback);
         if selection.writer != self.writer {
             let old = self.writer;
             if let Some(old) = old {
@@ -387,6 +415,12 @@ impl Lifecycle {
                         None => Notice::new(EventKind::Connected, self.generation),
                     };
                     n.new_writer = Some(new);
+                    if let Some((_, old)) = promoted {
+                        n.reason = PROMOTION_REASON.into();
+                        // As on writer-down, after the new writer is published: statements
+                        // blocked on the old one fail now and retry against the new one.
+                        fx.push(Effect::AbortEndpoint(old));
+                    }
                     fx.push(Effect::Publish(n));
                 }
                 None => {
@@ -417,6 +451,12 @@ impl Lifecycle {
                 fx.push(Effect::Publish(n));
             }
         }
+        // A node whose promotion is not yet judged is not split brain (yet): the writer's
+        // answer to the probe asked of it decides.
+        let pending: Vec<bool> = (0..self.endpoints.len())
+            .map(|j| self.pending_promotion(j))
+            .collect();
+        selection.split_brain.retain(|&j| !pending[j]);
         if selection.split_brain != self.split_brain {
             if !selection.split_brain.is_empty() {
                 let mut n = Notice::new(EventKind::SplitBrain, self.generation);
@@ -432,6 +472,110 @@ impl Lifecycle {
 
 mod names;
 pub(crate) use names::NamePolicy;
+/// Reason given with a writer change caused by a promotion seen while the writer was suspect.
+const PROMOTION_REASON: &str = "a node became writable while the writer was suspect (promotion)";
+
+/// A promotion seen while the writer is suspect — our reading of DESIGN §3 ("two writable
+/// nodes: keep the current *healthy* writer, never flip-flop"):
+///
+/// - A node seen *becoming* writable (a probe saw it read-only, a later one writable) after the
+///   writer last answered as writer is a *pending promotion*: the writer is probed at once, and
+///   the node is not called split brain until the writer answers.
+/// - The writer answers writable: both are writable while the writer is healthy — split brain
+///   (`SPLIT_BRAIN` event), the writer is kept, and this promotion never counts again.
+/// - The writer is *suspect* (its latest probe or a statement failed or timed out): the
+///   promotion is adopted at once (new generation, the old writer's leased connections
+///   aborted, `FAILOVER_STARTED` + `FAILOVER_COMPLETED`), without waiting for the writer to be
+///   declared down. The old writer's role must then be seen again: it is not re-adopted while
+///   the new writer is usable unless fail-back is configured.
+/// - A healthy writer is never left; a node writable all along is never adopted over it.
+/// - While the writer is suspect, every other endpoint is probed every
+///   `failover_probe_interval`, so a promotion is seen within a few ms.
+impl Lifecycle {
+    /// The writer is suspect and `i` is another endpoint (probed fast meanwhile).
+    fn writer_suspect_and_not(&self, i: usize) -> bool {
+        self.writer
+            .is_some_and(|w| w != i && self.health(w) == Health::Suspect)
+    }
+
+    /// Record what was seen of `i`'s role: `Some(writable)` from a live probe or a rejected
+    /// write, `None` from a failed probe.
+    fn note_role(&mut self, i: usize, writable: Option<bool>, now: Instant) {
+        let down = self.health(i) == Health::Down;
+        let role = &mut self.endpoints[i].role;
+        match writable {
+            Some(true) => {
+                role.failing_since = None;
+                role.confirmed_at = Some(now);
+                if role.read_only {
+                    role.read_only = false;
+                    role.became_writable_at = Some(now);
+                    // Promotion or split brain? The writer's next answer tells: ask it now.
+                    if let Some(w) = self.writer.filter(|&w| w != i) {
+                        self.endpoints[w].due_now = true;
+                    }
+                }
+            }
+            Some(false) => {
+                role.failing_since = None;
+                role.read_only = true;
+                role.became_writable_at = None;
+            }
+            None => {
+                role.failing_since = role.failing_since.or(Some(now));
+                if down {
+                    role.became_writable_at = None;
+                }
+            }
+        }
+    }
+
+    /// `j` became writable after the current writer last answered as writer.
+    fn pending_promotion(&self, j: usize) -> bool {
+        let Some(w) = self.writer.filter(|&w| w != j) else {
+            return false;
+        };
+        let since = self.endpoints[j].role.became_writable_at;
+        let confirmed = self.endpoints[w].role.confirmed_at;
+        since.is_some_and(|t| confirmed.is_none_or(|c| c < t))
+    }
+
+    /// The promoted node to adopt over a suspect writer, highest priority first.
+    fn promotion(&self) -> Option<usize> {
+        let w = self.writer?;
+        if self.health(w) != Health::Suspect {
+            return None;
+        }
+        (0..self.endpoints.len()).find(|&j| {
+            let e = &self.endpoints[j];
+            self.pending_promotion(j) && e.tracker.is_usable() && e.writable
+        })
+    }
+
+    /// When a promotion is to be adopted over the suspect writer: forget the old writer's
+    /// role (it must be seen again) and start the failover from its first failure. Returns
+    /// (new writer, old writer).
+    fn leave_suspect_writer_for_promotion(
+        &mut self,
+        now: Instant,
+        fx: &mut Vec<Effect>,
+    ) -> Option<(usize, usize)> {
+        let new = self.promotion()?;
+        let old = self.writer?;
+        let e = &mut self.endpoints[old];
+        e.writable = false;
+        e.role.confirmed_at = None;
+        if self.failover.is_none() {
+            self.failover = Some((e.role.failing_since.unwrap_or(now).min(now), Some(old)));
+            self.failover_failed_reported = false;
+            let mut n = Notice::new(EventKind::FailoverStarted, self.generation);
+            n.old_writer = Some(old);
+            n.reason = e.last_outcome.map_or("", |c| c.as_str()).to_string();
+            fx.push(Effect::Publish(n));
+        }
+        Some((new, old))
+    }
+}
 
 #[cfg(test)]
 mod tests;

@@ -318,3 +318,73 @@ fn wait_for_writes(acked: &Mutex<Vec<u64>>, n: usize) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// The server's own answer for `opts` (a direct connection, no drfailover client in between).
+fn direct_error(opts: &drfailover_mysql::ConnectOptions, sql: Option<&str>) -> (u32, String) {
+    let e = match drfailover_mysql::Connection::connect(opts) {
+        Err(e) => e,
+        Ok(mut conn) => conn
+            .query(sql.expect("connected: a statement to fail"))
+            .expect_err("the statement must fail"),
+    };
+    (e.errno(), e.sqlstate().to_string())
+}
+
+#[test]
+fn server_errors_reach_the_caller_unchanged() {
+    use drfailover_testkit::{APP_DATABASE, APP_PASSWORD, APP_USER};
+    let topo = topology();
+    let node = topo.node(0);
+    let direct = || {
+        drfailover_mysql::ConnectOptions::tcp(node.ip().to_string(), node.port())
+            .user(APP_USER)
+            .password(APP_PASSWORD)
+            .database(APP_DATABASE)
+    };
+    let dsn = topo.dsn("");
+    let (head, _) = dsn.rsplit_once('/').unwrap();
+
+    // An unknown database: the server says 1044 / 42000 (this user may not see it), and so
+    // does the client — not a made-up 1045 / 28000.
+    let server = direct_error(&direct().database("no_such_db"), None);
+    assert_eq!(server, (1044, "42000".to_string()));
+    match Client::connect_dsn(&format!("{head}/no_such_db")) {
+        Err(e @ Error::Auth(_)) => {
+            assert_eq!((e.errno(), e.sqlstate().to_string()), server, "{e}");
+            assert!(e.to_string().contains("no_such_db"), "{e}");
+        }
+        other => panic!("expected Auth, got {other:?}"),
+    }
+
+    // A wrong password: 1045 / 28000, as the server says.
+    let server = direct_error(&direct().password("wrong"), None);
+    assert_eq!(server, (1045, "28000".to_string()));
+    match Client::connect_dsn(&dsn.replace(APP_PASSWORD, "wrong")) {
+        Err(e @ Error::Auth(_)) => assert_eq!((e.errno(), e.sqlstate().to_string()), server),
+        other => panic!("expected Auth, got {other:?}"),
+    }
+
+    // A write rejected as read-only (the writer was fenced and nothing was promoted): after
+    // failover_timeout_ms the caller gets NoWriter carrying the server's 1290 unchanged.
+    let client = Client::connect_dsn(&topo.dsn("failover_timeout_ms=500")).expect("connect");
+    client.wait_ready(Duration::from_secs(5)).unwrap();
+    client
+        .query("CREATE TABLE ro (id INT PRIMARY KEY)")
+        .unwrap();
+    client.query("INSERT INTO ro VALUES (1)").unwrap();
+    node.sql("SET GLOBAL read_only=1").unwrap();
+    let server = direct_error(&direct(), Some("INSERT INTO ro VALUES (3)"));
+    assert_eq!(server.0, 1290);
+    match client.query("INSERT INTO ro VALUES (2)") {
+        Err(e @ Error::NoWriter { .. }) => {
+            assert_eq!((e.errno(), e.sqlstate().to_string()), server, "{e}")
+        }
+        other => panic!("expected NoWriter carrying 1290, got {other:?}"),
+    }
+    // Data: only the acknowledged row is there.
+    let rows = node
+        .sql_value("SELECT GROUP_CONCAT(id) FROM app.ro")
+        .unwrap();
+    assert_eq!(rows.as_deref(), Some("1"));
+    client.close();
+}

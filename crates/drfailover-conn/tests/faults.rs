@@ -203,6 +203,77 @@ fn frozen_writer_is_abandoned_and_its_return_is_split_brain_without_flip_flop() 
     client.close();
 }
 
+/// A node that is promoted while the frozen writer is only suspect (one probe timed out, not yet
+/// declared down) is adopted at once: DESIGN §3 keeps the current *healthy* writer only.
+#[test]
+fn a_replica_promoted_while_the_frozen_writer_is_only_suspect_is_adopted_at_once() {
+    let mut topo =
+        Topology::primary_replica().unwrap_or_else(|e| panic!("cannot start MariaDB: {e}"));
+    // A long probe deadline: the frozen writer stays suspect for seconds before it could be
+    // declared down, so the promotion is seen while it is only suspect.
+    let (client, events) =
+        recording_client(&topo.dsn(
+            "probe_interval_ms=50&probe_timeout_ms=1500&failover_timeout_ms=30000&pool_size=32",
+        ));
+    let load = Load::start(&client, 4);
+    load.wait_progress(200, Duration::from_secs(10));
+    let g1 = client.state().generation;
+    topo.freeze(0).unwrap();
+    let t = Instant::now();
+    while client.state().endpoints[0].health != drfailover_conn::Health::Suspect {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "writer never suspect"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    topo.promote_fast(1).unwrap();
+    let g2 = client.wait_generation(g1, Duration::from_secs(10)).unwrap();
+    assert_eq!(g2, g1 + 1);
+    assert_eq!(
+        client.state().writer.unwrap().to_string(),
+        topo.node(1).addr().to_string()
+    );
+    let resumed = load.wait_progress(50, Duration::from_secs(10));
+    eprintln!("promoted while the writer was suspect: writes resumed {resumed:?} after");
+    {
+        let seen = events.lock().unwrap();
+        let kinds: Vec<EventKind> = seen.iter().map(|e| e.kind).collect();
+        let completed = kinds
+            .iter()
+            .position(|k| *k == EventKind::FailoverCompleted)
+            .expect("failover_completed");
+        assert!(
+            kinds[..completed]
+                .iter()
+                .all(|k| !matches!(k, EventKind::EndpointDown | EventKind::SplitBrain)),
+            "adopted only after the writer was declared down, or called split brain: {kinds:?}"
+        );
+    }
+    // The old primary comes back still writable: split brain, never a flip back.
+    topo.detach_replication(1).unwrap();
+    topo.thaw(0).unwrap();
+    let t = Instant::now();
+    while !events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| e.kind == EventKind::SplitBrain)
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no split-brain event"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    load.wait_progress(200, Duration::from_secs(10));
+    assert_eq!(client.state().generation, g2, "flip-flopped back");
+    let (acked, unknown, errors) = load.stop();
+    assert!(errors.is_empty(), "{errors:?}");
+    verify(&topo, 1, &acked, &unknown);
+    client.close();
+}
+
 #[test]
 fn blackholed_writer_is_abandoned_for_the_promoted_replica() {
     let topo = Topology::primary_replica_in_lab()

@@ -4,6 +4,8 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use drfailover_mysql::Error;
+
 use crate::{Deadline, Observation, OutcomeClass};
 
 /// What the server's greeting said.
@@ -34,13 +36,13 @@ pub fn probe_handshake(addr: SocketAddr, deadline: Deadline) -> (Observation, Op
             },
             Some(greeting),
         ),
-        Err((class, detail)) => (
+        Err((class, detail, error)) => (
             Observation {
                 class,
                 latency,
                 role: None,
                 detail,
-                error: None,
+                error,
             },
             None,
         ),
@@ -48,6 +50,13 @@ pub fn probe_handshake(addr: SocketAddr, deadline: Deadline) -> (Observation, Op
 }
 
 type Failure = (OutcomeClass, String);
+
+/// A failure with the server's typed error when it sent an error packet.
+type TypedFailure = (OutcomeClass, String, Option<Error>);
+
+fn untyped((class, detail): Failure) -> TypedFailure {
+    (class, detail, None)
+}
 
 fn io_failure(e: std::io::Error) -> Failure {
     use std::io::ErrorKind::*;
@@ -71,9 +80,22 @@ fn remaining(deadline: Deadline) -> Result<Duration, Failure> {
     }
 }
 
-fn handshake(addr: SocketAddr, deadline: Deadline) -> Result<Greeting, Failure> {
-    let mut stream = TcpStream::connect_timeout(&addr, remaining(deadline)?).map_err(io_failure)?;
-    read_greeting(|buf| read_exact_by(&mut stream, buf, deadline))
+fn handshake(addr: SocketAddr, deadline: Deadline) -> Result<Greeting, TypedFailure> {
+    let left = remaining(deadline).map_err(untyped)?;
+    let mut stream = TcpStream::connect_timeout(&addr, left)
+        .map_err(io_failure)
+        .map_err(untyped)?;
+    let payload = read_packet(|buf| read_exact_by(&mut stream, buf, deadline)).map_err(untyped)?;
+    // An error packet in place of the greeting (e.g. 1040): the server's errno, SQLSTATE and
+    // message, typed, classified by drfailover-mysql's one errno table.
+    if let Some(e) = server_error(&payload) {
+        return Err((
+            OutcomeClass::from_error(&e),
+            format!("{}: {}", e.errno(), e.message()),
+            Some(e),
+        ));
+    }
+    parse_greeting(&payload).map_err(untyped)
 }
 
 /// Longest greeting accepted (a real one is about 100 bytes).
@@ -84,8 +106,15 @@ pub const MAX_GREETING: usize = 64 * 1024;
 /// the server's bytes are untrusted: a length out of range is a `ProtocolError`, and at most
 /// `MAX_GREETING` bytes are allocated. No I/O of its own.
 pub fn read_greeting(
-    mut read_exact: impl FnMut(&mut [u8]) -> Result<(), (OutcomeClass, String)>,
+    read_exact: impl FnMut(&mut [u8]) -> Result<(), (OutcomeClass, String)>,
 ) -> Result<Greeting, (OutcomeClass, String)> {
+    parse_greeting(&read_packet(read_exact)?)
+}
+
+/// Read one packet's payload (see [`read_greeting`] for the bounds).
+fn read_packet(
+    mut read_exact: impl FnMut(&mut [u8]) -> Result<(), (OutcomeClass, String)>,
+) -> Result<Vec<u8>, (OutcomeClass, String)> {
     let mut header = [0u8; 4];
     read_exact(&mut header)?;
     let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
@@ -97,7 +126,28 @@ pub fn read_greeting(
     }
     let mut payload = vec![0u8; len];
     read_exact(&mut payload)?;
-    parse_greeting(&payload)
+    Ok(payload)
+}
+
+/// The server's error when `payload` is an error packet (`0xff`, errno, optional `#` and
+/// SQLSTATE, message), else `None`. Untrusted bytes: invalid UTF-8 is replaced; a packet
+/// without a SQLSTATE gets `HY000`. Pure.
+pub fn server_error(payload: &[u8]) -> Option<Error> {
+    if payload.first() != Some(&0xff) || payload.len() < 3 {
+        return None;
+    }
+    let errno = u16::from_le_bytes([payload[1], payload[2]]);
+    let mut message = &payload[3..];
+    let mut sqlstate = std::borrow::Cow::Borrowed("HY000");
+    if message.first() == Some(&b'#') && message.len() >= 6 {
+        sqlstate = String::from_utf8_lossy(&message[1..6]);
+        message = &message[6..];
+    }
+    Some(Error::from_server(
+        errno.into(),
+        &sqlstate,
+        &String::from_utf8_lossy(message),
+    ))
 }
 
 fn read_exact_by(
@@ -147,14 +197,11 @@ pub fn parse_greeting(payload: &[u8]) -> Result<Greeting, (OutcomeClass, String)
             })
         }
         Some(0xff) if payload.len() >= 3 => {
-            let errno = u16::from_le_bytes([payload[1], payload[2]]);
-            let mut message = &payload[3..];
-            if message.first() == Some(&b'#') && message.len() >= 6 {
-                message = &message[6..];
-            }
-            let text = format!("{errno}: {}", String::from_utf8_lossy(message));
-            let class = OutcomeClass::from_class(drfailover_mysql::classify_errno(errno.into()));
-            Err((class, text))
+            let e = server_error(payload).expect("an error packet");
+            Err((
+                OutcomeClass::from_error(&e),
+                format!("{}: {}", e.errno(), e.message()),
+            ))
         }
         Some(other) => Err((
             OutcomeClass::ProtocolError,
@@ -187,6 +234,25 @@ mod tests {
         let (class, detail) = parse_greeting(&p).unwrap_err();
         assert_eq!(class, OutcomeClass::TooManyConnections);
         assert!(detail.contains("Too many connections"));
+    }
+
+    #[test]
+    fn an_error_packet_keeps_the_servers_errno_and_sqlstate() {
+        let mut p = vec![0xff];
+        p.extend_from_slice(&1040u16.to_le_bytes());
+        p.extend_from_slice(b"#08004Too many connections");
+        let e = server_error(&p).unwrap();
+        assert_eq!(
+            (e.errno(), e.sqlstate(), e.message()),
+            (1040, "08004", "Too many connections")
+        );
+        let (class, detail) = parse_greeting(&p).unwrap_err();
+        assert_eq!(class, OutcomeClass::TooManyConnections);
+        assert_eq!(detail, "1040: Too many connections");
+        // Without a SQLSTATE marker: the general one, the whole rest is the message.
+        let e = server_error(&[0xff, 0x15, 0x04, b'x']).unwrap();
+        assert_eq!((e.errno(), e.sqlstate(), e.message()), (1045, "HY000", "x"));
+        assert!(server_error(&[0x0a, 0, 0]).is_none());
     }
 
     #[test]

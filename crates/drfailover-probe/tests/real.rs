@@ -270,6 +270,13 @@ fn exhausted_connections_are_too_many_connections() {
         "handshake when every slot is taken",
     );
     assert!(obs.detail.contains("1040"), "{obs:?}");
+    // The server's own error packet, typed: its errno unchanged. Sent before the handshake,
+    // it carries no SQLSTATE (no `#` marker): the SQLSTATE is then the general HY000.
+    let e = obs
+        .error
+        .as_ref()
+        .expect("typed error from the error packet");
+    assert_eq!((e.errno(), e.sqlstate()), (1040, "HY000"), "{obs:?}");
     drop(admins);
     drop(held);
 }

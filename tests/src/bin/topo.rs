@@ -1,12 +1,14 @@
 //! `drfailover-topo`: run a program against a fresh primary + replica, with a fault.
 //!
-//!     drfailover-topo [--fault kill9|freeze|none] [--promote-delay-ms N] [--timeout-s N]
+//!     drfailover-topo [--fault kill9|freeze|readonly|none] [--promote-delay-ms N] [--timeout-s N]
 //!                     [--sql STATEMENT]... -- PROGRAM [ARGS...]
 //!
 //! The program gets `DRFAILOVER_TEST_DSN` (app user, both nodes) and `MYSQL_PWD` in its
 //! environment; in its arguments `{dsn}`, `{host}` (the primary's `ip:port`) and `{user}` are
 //! replaced. Its stdout is echoed. When it prints a line
-//! `READY`, the primary gets the fault and the replica is promoted (after the delay). Exits
+//! `READY`, the primary gets the fault and the replica is promoted (after the delay); with
+//! `readonly` the primary is only made read-only (`SET GLOBAL read_only=1`, as a fence does)
+//! and nothing is promoted. Exits
 //! with the program's status (124 on timeout); servers are always stopped and removed.
 //! Used by ctest for the C suite; MariaDB missing is a failure, never a skip.
 
@@ -57,9 +59,9 @@ fn parse() -> Result<Options, String> {
         }
     }
     if o.program.is_empty() {
-        return Err("usage: drfailover-topo [--fault kill9|freeze|none] [--promote-delay-ms N] [--timeout-s N] [--sql SQL]... -- PROGRAM [ARGS...]".into());
+        return Err("usage: drfailover-topo [--fault kill9|freeze|readonly|none] [--promote-delay-ms N] [--timeout-s N] [--sql SQL]... -- PROGRAM [ARGS...]".into());
     }
-    if !["kill9", "freeze", "none"].contains(&o.fault.as_str()) {
+    if !["kill9", "freeze", "readonly", "none"].contains(&o.fault.as_str()) {
         return Err(format!("unknown fault {}", o.fault));
     }
     Ok(o)
@@ -110,9 +112,14 @@ fn run(o: Options) -> Result<i32, String> {
             match o.fault.as_str() {
                 "kill9" => topo.kill9(0)?,
                 "freeze" => topo.freeze(0)?,
+                "readonly" => {
+                    topo.node(0).sql("SET GLOBAL read_only=1")?;
+                }
                 _ => {}
             }
-            if o.fault != "none" {
+            if o.fault == "readonly" {
+                eprintln!("drfailover-topo: made the primary read-only (nothing promoted)");
+            } else if o.fault != "none" {
                 eprintln!("drfailover-topo: {} the primary", o.fault);
                 std::thread::sleep(o.promote_delay);
                 topo.promote(1)?;

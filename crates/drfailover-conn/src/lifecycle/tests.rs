@@ -159,7 +159,17 @@ fn a_silent_writer_survives_single_timeouts_and_is_dropped_after_fall() {
 #[test]
 fn split_brain_keeps_the_current_writer_reports_once_and_never_flip_flops() {
     let (mut l, now) = started(false);
-    let fx = l.observe(1, Up, true, "", now + 200 * MS);
+    // The replica is seen becoming writable: the writer is asked at once, and its answer
+    // (healthy, writable) makes it split brain.
+    let t = now + 200 * MS;
+    let fx = l.observe(1, Up, true, "", t);
+    assert!(
+        kinds(&fx).is_empty(),
+        "judged before the writer answered: {fx:?}"
+    );
+    assert_eq!(l.due_at(0, t), t, "the writer is probed at once");
+    l.probe_started(0);
+    let fx = l.observe(0, Up, true, "", t + MS);
     assert_eq!(kinds(&fx), [EventKind::SplitBrain]);
     let sb = notice(&fx, EventKind::SplitBrain);
     assert_eq!((sb.old_writer, sb.others.as_slice()), (Some(0), &[1][..]));
@@ -169,6 +179,175 @@ fn split_brain_keeps_the_current_writer_reports_once_and_never_flip_flops() {
         assert!(kinds(&fx).is_empty() && kinds(&fx2).is_empty());
         assert_eq!((l.writer(), l.generation()), (Some(0), 1));
     }
+    // The writer turning suspect later does not make the split-brain node a promotion.
+    let t = now + 1300 * MS;
+    let fx = l.observe(0, TimedOut, false, "timed out", t);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    let fx = l.observe(1, Up, true, "", t + 10 * MS);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    assert_eq!((l.writer(), l.generation()), (Some(0), 1));
+}
+
+#[test]
+fn a_node_writable_all_along_is_never_adopted_over_a_suspect_writer() {
+    // Both writable from the start: split brain, the first seen kept.
+    let (mut l, now) = lifecycle(2, false);
+    l.observe(0, Up, true, "", now);
+    let fx = l.observe(1, Up, true, "", now);
+    assert_eq!(kinds(&fx), [EventKind::SplitBrain]);
+    let t = now + 200 * MS;
+    l.observe(0, TimedOut, false, "timed out", t);
+    let fx = l.observe(1, Up, true, "", t + 10 * MS);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    assert_eq!((l.writer(), l.generation()), (Some(0), 1));
+    // Declared down after `fall` failures: then, and only then, an ordinary failover.
+    l.observe(0, TimedOut, false, "timed out", t + 210 * MS);
+    let fx = l.observe(0, TimedOut, false, "timed out", t + 420 * MS);
+    assert!(kinds(&fx).contains(&EventKind::FailoverCompleted), "{fx:?}");
+    assert_eq!(l.writer(), Some(1));
+}
+
+#[test]
+fn a_promotion_seen_while_the_writer_is_suspect_is_adopted_at_once() {
+    let (mut l, now) = started(false);
+    // The writer's probe times out: suspect, still the writer.
+    let t = now + 200 * MS;
+    let fx = l.observe(0, TimedOut, false, "timed out", t);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    assert_eq!(l.writer(), Some(0));
+    // The replica, seen read-only before, is now writable: a promotion. Adopted at once.
+    let t2 = t + 10 * MS;
+    let fx = l.observe(1, Up, true, "", t2);
+    assert_eq!(
+        kinds(&fx),
+        [EventKind::FailoverStarted, EventKind::FailoverCompleted]
+    );
+    assert_eq!((l.writer(), l.generation()), (Some(1), 2));
+    let done = notice(&fx, EventKind::FailoverCompleted);
+    assert_eq!((done.old_writer, done.new_writer), (Some(0), Some(1)));
+    assert_eq!(
+        done.duration,
+        Some(10 * MS),
+        "from the writer's first failure"
+    );
+    assert_eq!(done.reason, PROMOTION_REASON);
+    assert!(fx.contains(&Effect::FailoverCounted));
+    assert!(fx.contains(&Effect::CloseStale(2)));
+    // The old writer's leased connections are aborted, after the new writer is published.
+    let set = fx
+        .iter()
+        .position(|e| {
+            *e == Effect::SetWriter {
+                writer: Some(1),
+                generation: 2,
+            }
+        })
+        .unwrap();
+    let abort = fx
+        .iter()
+        .position(|e| *e == Effect::AbortEndpoint(0))
+        .expect("old writer aborted");
+    assert!(set < abort, "{fx:?}");
+    // No split brain is reported against the old writer, whose role is unknown now; when it is
+    // declared down later, that is an endpoint event only (no second failover).
+    assert!(!kinds(&fx).contains(&EventKind::SplitBrain));
+    l.observe(0, TimedOut, false, "timed out", t2 + 200 * MS);
+    let fx = l.observe(0, TimedOut, false, "timed out", t2 + 400 * MS);
+    assert_eq!(kinds(&fx), [EventKind::EndpointDown]);
+    assert_eq!((l.writer(), l.generation()), (Some(1), 2));
+}
+
+#[test]
+fn a_promotion_seen_before_the_writer_fails_waits_for_the_writers_answer() {
+    let (mut l, now) = started(false);
+    // The writer froze; the replica is promoted and seen writable first. The writer has not
+    // failed a probe yet: nothing is decided, but the writer is asked at once.
+    let t = now + 100 * MS;
+    let fx = l.observe(1, Up, true, "", t);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    assert_eq!(l.writer(), Some(0));
+    assert_eq!(l.due_at(0, t), t);
+    // Its probe times out: the promotion is adopted then, not after `fall` failures.
+    let fx = l.observe(0, TimedOut, false, "timed out", t + 200 * MS);
+    assert_eq!(
+        kinds(&fx),
+        [EventKind::FailoverStarted, EventKind::FailoverCompleted]
+    );
+    assert_eq!((l.writer(), l.generation()), (Some(1), 2));
+    assert!(fx.contains(&Effect::AbortEndpoint(0)));
+}
+
+#[test]
+fn a_statement_failure_makes_the_writer_suspect_for_the_promotion_rule() {
+    let (mut l, now) = started(false);
+    let t = now + 50 * MS;
+    l.statement_failed(0, t);
+    let fx = l.observe(1, Up, true, "", t + 5 * MS);
+    assert!(kinds(&fx).contains(&EventKind::FailoverCompleted), "{fx:?}");
+    assert_eq!(l.writer(), Some(1));
+}
+
+#[test]
+fn a_healthy_writer_is_never_left_for_a_promotion() {
+    let (mut l, now) = started(false);
+    // The replica becomes writable, the writer answers healthy: split brain, kept.
+    l.observe(1, Up, true, "", now + 100 * MS);
+    let fx = l.observe(0, Up, true, "", now + 110 * MS);
+    assert_eq!(kinds(&fx), [EventKind::SplitBrain]);
+    assert_eq!((l.writer(), l.generation()), (Some(0), 1));
+    // The replica goes read-only and writable again (a second promotion) while the writer
+    // stays healthy: pending, then split brain again once the writer answers; never a flip.
+    l.observe(1, ReadOnly, false, "", now + 300 * MS);
+    let fx = l.observe(1, Up, true, "", now + 500 * MS);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    let fx = l.observe(0, Up, true, "", now + 510 * MS);
+    assert_eq!(kinds(&fx), [EventKind::SplitBrain]);
+    assert_eq!((l.writer(), l.generation()), (Some(0), 1));
+}
+
+#[test]
+fn the_old_writer_is_not_readopted_after_a_promotion_unless_failback() {
+    for failback in [false, true] {
+        let (mut l, now) = started(failback);
+        let t = now + 200 * MS;
+        l.observe(0, TimedOut, false, "timed out", t);
+        l.observe(1, Up, true, "", t + 10 * MS);
+        assert_eq!(l.writer(), Some(1));
+        // The old writer thaws, still writable.
+        let t2 = t + 300 * MS;
+        let fx = l.observe(0, Up, true, "", t2);
+        if failback {
+            assert_eq!((l.writer(), l.generation()), (Some(0), 3), "{fx:?}");
+        } else {
+            assert_eq!(kinds(&fx), [EventKind::SplitBrain]);
+            // Even if the new writer turns suspect: the old one was writable all along.
+            l.observe(1, TimedOut, false, "timed out", t2 + 200 * MS);
+            let fx = l.observe(0, Up, true, "", t2 + 210 * MS);
+            assert!(kinds(&fx).is_empty(), "{fx:?}");
+            assert_eq!((l.writer(), l.generation()), (Some(1), 2));
+        }
+    }
+}
+
+#[test]
+fn while_the_writer_is_suspect_the_others_are_probed_fast() {
+    let (mut l, now) = started(false);
+    let t = now + 200 * MS;
+    l.observe(1, ReadOnly, false, "", t);
+    l.probe_started(1);
+    assert_eq!(
+        l.due_at(1, t),
+        t + 200 * MS,
+        "healthy writer: normal interval"
+    );
+    l.observe(0, TimedOut, false, "timed out", t + MS);
+    assert_eq!(l.due_at(1, t + MS), t + 10 * MS, "suspect writer: fast");
+    l.observe(0, Up, true, "", t + 2 * MS);
+    assert_eq!(
+        l.due_at(1, t + 2 * MS),
+        t + 200 * MS,
+        "writer answered: normal again"
+    );
 }
 
 #[test]
