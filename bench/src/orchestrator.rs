@@ -79,7 +79,7 @@ impl Running {
         let verbose = std::env::var_os("DRFAILOVER_BENCH_EVENTS").is_some();
         notifier.subscribe(move |e| {
             if verbose {
-                eprintln!("orchestrator: {}", e.summary());
+                eprintln!("{:>9.1} ms orchestrator: {}", since_start(Instant::now()), e.summary());
             }
             if e.kind == EventKind::FailoverCompleted {
                 c.lock()
@@ -141,6 +141,11 @@ impl Writers {
     fn start(topo: &Topology, threads: usize) -> Result<Writers, String> {
         let dsn = topo.dsn("failover_timeout_ms=30000");
         let client = Arc::new(Client::connect_dsn(&dsn).map_err(|e| e.to_string())?);
+        if std::env::var_os("DRFAILOVER_BENCH_EVENTS").is_some() {
+            client.subscribe(|e| {
+                eprintln!("{:>9.1} ms client: {}", since_start(Instant::now()), e.summary())
+            });
+        }
         client
             .wait_ready(Duration::from_secs(10))
             .map_err(|e| e.to_string())?;
@@ -298,6 +303,14 @@ fn direct_writer(
         }
         out
     })
+}
+
+/// Milliseconds since the first call (for investigation output that lines up events).
+fn since_start(at: Instant) -> f64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    at.saturating_duration_since(*START.get_or_init(Instant::now))
+        .as_secs_f64()
+        * 1e3
 }
 
 /// One failover trial on a fresh topology.
@@ -472,6 +485,30 @@ pub fn switchovers(n: usize, threads: usize) -> Result<(Vec<Duration>, u64, u64,
     );
     let acked = writers.acked.lock().unwrap().clone();
     let times = writers.finish();
+    if std::env::var_os("DRFAILOVER_BENCH_EVENTS").is_some() {
+        for (start, end) in &windows {
+            let worst = times
+                .iter()
+                .enumerate()
+                .filter_map(|(thread, t)| {
+                    t.windows(2)
+                        .filter(|w| w[1] >= *start && w[0] <= *end)
+                        .max_by_key(|w| w[1] - w[0])
+                        .map(|w| (w[1] - w[0], thread, w[0], w[1]))
+                })
+                .max();
+            if let Some((gap, thread, from, to)) = worst {
+                eprintln!(
+                    "switchover {:.1}..{:.1} ms: longest gap {:?} (thread {thread}, {:.1}..{:.1} ms)",
+                    since_start(*start),
+                    since_start(*end),
+                    gap,
+                    since_start(from),
+                    since_start(to)
+                );
+            }
+        }
+    }
     let pauses = windows
         .iter()
         .map(|(start, end)| {
