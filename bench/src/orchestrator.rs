@@ -79,7 +79,11 @@ impl Running {
         let verbose = std::env::var_os("DRFAILOVER_BENCH_EVENTS").is_some();
         notifier.subscribe(move |e| {
             if verbose {
-                eprintln!("{:>9.1} ms orchestrator: {}", since_start(Instant::now()), e.summary());
+                eprintln!(
+                    "{:>9.1} ms orchestrator: {}",
+                    since_start(Instant::now()),
+                    e.summary()
+                );
             }
             if e.kind == EventKind::FailoverCompleted {
                 c.lock()
@@ -143,7 +147,11 @@ impl Writers {
         let client = Arc::new(Client::connect_dsn(&dsn).map_err(|e| e.to_string())?);
         if std::env::var_os("DRFAILOVER_BENCH_EVENTS").is_some() {
             client.subscribe(|e| {
-                eprintln!("{:>9.1} ms client: {}", since_start(Instant::now()), e.summary())
+                eprintln!(
+                    "{:>9.1} ms client: {}",
+                    since_start(Instant::now()),
+                    e.summary()
+                )
             });
         }
         client

@@ -308,11 +308,29 @@ impl Node {
         )
     }
 
-    /// Run one statement as root and return its result (bounded by 20 s).
+    /// Run one statement as root and return its result (bounded by 20 s). A lost
+    /// connection (2013) is reported with the server's state and the end of its error log.
     pub fn sql(&self, statement: &str) -> Result<QueryResult, String> {
         let mut conn = self.admin()?;
-        conn.query(statement)
-            .map_err(|e| format!("{}: `{statement}`: {e}", self.name))
+        conn.query(statement).map_err(|e| {
+            let report = if e.errno() == 2013 {
+                self.death_report()
+            } else {
+                String::new()
+            };
+            format!("{}: `{statement}`: {e}{report}", self.name)
+        })
+    }
+
+    /// [`Node::sql`] for a statement that may safely run twice (`STOP SLAVE`, `SET GLOBAL`):
+    /// retried once on a new connection when the connection was lost (2013) while the
+    /// server still runs. Seen once in CI: `STOP SLAVE IO_THREAD` on a replica whose primary
+    /// had just been killed lost its admin connection.
+    pub fn sql_idempotent(&self, statement: &str) -> Result<QueryResult, String> {
+        match self.admin()?.query(statement) {
+            Err(e) if e.errno() == 2013 && self.alive_now() => self.sql(statement),
+            other => other.map_err(|e| format!("{}: `{statement}`: {e}", self.name)),
+        }
     }
 
     /// Run statements in order on one admin connection.

@@ -350,7 +350,7 @@ impl Topology {
     /// old primary acknowledged.)
     fn apply_and_detach(&self, i: usize) -> Result<(), String> {
         let node = &self.nodes[i];
-        node.sql("STOP SLAVE IO_THREAD")?;
+        node.sql_idempotent("STOP SLAVE IO_THREAD")?;
         let status = node.sql("SHOW SLAVE STATUS")?;
         let received = status
             .column("Gtid_IO_Pos")
@@ -366,7 +366,8 @@ impl Topology {
                 ));
             }
         }
-        node.sql_batch(&["STOP SLAVE", "RESET SLAVE ALL"])
+        node.sql_idempotent("STOP SLAVE")?;
+        node.sql("RESET SLAVE ALL").map(|_| ())
     }
 
     /// Make node `i` writable at once, leaving its replication threads attached (stopping
