@@ -80,7 +80,8 @@ impl Storm {
 pub fn run(clients: usize, app_interval: Duration, outage: Duration) -> Result<Storm, String> {
     let mut topo = Topology::primary_replica()?;
     let server = SocketAddrV4::new(topo.node(0).ip(), topo.node(0).port());
-    let dsn = topo.dsn("");
+    // DRFAILOVER_BENCH_STORM_OPTIONS (an investigation): DSN options for every client.
+    let dsn = topo.dsn(&std::env::var("DRFAILOVER_BENCH_STORM_OPTIONS").unwrap_or_default());
     let list: Vec<Arc<Client>> = (0..clients)
         .map(|i| {
             let c = Client::connect_dsn(&dsn).map_err(|e| format!("client {i}: {e}"))?;
