@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use drfailover_conn::{Client, Error};
 use drfailover_notify::{EventKind, Notifier};
 use drfailover_orchestrator::{Config, Orchestrator, Request};
-use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+use drfailover_testkit::{DirectWriter, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 /// A fault the orchestrator must handle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -278,41 +278,6 @@ fn lost_on(topo: &Topology, node: usize, acked: &[u64]) -> Result<u64, String> {
     Ok(acked.iter().filter(|id| !present.contains(id)).count() as u64)
 }
 
-/// A client writing straight to the old primary (no drfailover): (id, sent, acknowledged).
-fn direct_writer(
-    topo: &Topology,
-    stop: Arc<AtomicBool>,
-) -> JoinHandle<Vec<(u64, Instant, Instant)>> {
-    let mut options =
-        drfailover_mysql::ConnectOptions::tcp(topo.node(0).ip().to_string(), topo.node(0).port())
-            .user(APP_USER)
-            .password(APP_PASSWORD)
-            .database(APP_DATABASE);
-    options.connect_timeout = Duration::from_secs(1);
-    options.read_timeout = Some(Duration::from_secs(30));
-    std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let mut id = 1u64 << 40;
-        while !stop.load(Ordering::Relaxed) {
-            let Ok(mut c) = drfailover_mysql::Connection::connect(&options) else {
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
-            };
-            while !stop.load(Ordering::Relaxed) {
-                id += 1;
-                let sent = Instant::now();
-                if c.query(&format!("INSERT INTO bench_o VALUES ({id})"))
-                    .is_err()
-                {
-                    break;
-                }
-                out.push((id, sent, Instant::now()));
-            }
-        }
-        out
-    })
-}
-
 /// Milliseconds since the first call (for investigation output that lines up events).
 fn since_start(at: Instant) -> f64 {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -333,8 +298,11 @@ pub fn trial(fault: OrchFault, threads: usize) -> Result<Trial, String> {
         topo.node(0)
             .sql_batch(&["SET GLOBAL log_output='TABLE'", "SET GLOBAL general_log=1"])?;
     }
-    let direct_stop = Arc::new(AtomicBool::new(false));
-    let direct = (fault != OrchFault::Kill).then(|| direct_writer(&topo, direct_stop.clone()));
+    let direct = (fault != OrchFault::Kill).then(|| {
+        DirectWriter::start(&topo, 0, Duration::from_secs(1), 1u64 << 40, |id| {
+            format!("INSERT INTO bench_o VALUES ({id})")
+        })
+    });
     // A random moment, so the fault lands anywhere in a write's life.
     std::thread::sleep(Duration::from_millis(100 + rand::random::<u64>() % 200));
     match fault {
@@ -353,10 +321,7 @@ pub fn trial(fault: OrchFault, threads: usize) -> Result<Trial, String> {
     }
     // Give the old primary (if alive) time to misbehave, and the orchestrator to fence it.
     std::thread::sleep(Duration::from_millis(700));
-    direct_stop.store(true, Ordering::Relaxed);
-    let direct = direct
-        .map(|d| d.join().unwrap_or_default())
-        .unwrap_or_default();
+    let direct = direct.map(DirectWriter::stop).unwrap_or_default();
     let (unknown, failed) = (
         writers.unknown.load(Ordering::Relaxed),
         writers.failed.load(Ordering::Relaxed),

@@ -14,6 +14,7 @@
 mod addr;
 pub mod bind;
 pub mod cprog;
+mod direct;
 pub mod dns;
 pub mod http;
 pub mod moto;
@@ -24,6 +25,7 @@ mod spawner;
 pub mod tls;
 mod topology;
 
+pub use direct::{DirectAck, DirectWriter};
 pub use netns::Lab;
 pub use node::{Node, NodeRole};
 pub use require::{mariadb_binaries, MariaDbBinaries};

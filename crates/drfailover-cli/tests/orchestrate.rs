@@ -341,7 +341,6 @@ fn switchover_from_the_command_line_moves_the_primary() {
 /// from it before the promotion, and it is fenced on sight.
 #[test]
 fn a_primary_thawed_before_the_replicas_are_repointed_acknowledges_nothing() {
-    use std::sync::atomic::{AtomicBool, Ordering};
     let mut topo = topology();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(&dir, &topo.orchestrator_config("", "", &[]));
@@ -353,41 +352,16 @@ fn a_primary_thawed_before_the_replicas_are_repointed_acknowledges_nothing() {
     topo.wait_replicated(0, 1).unwrap();
     topo.wait_replicated(0, 2).unwrap();
 
-    // A client connected straight to the primary writes all the time: (id, sent, acked).
-    type Acked = Arc<Mutex<Vec<(u64, Instant, Instant)>>>;
-    let acked: Acked = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let direct = {
-        let (acked, stop) = (acked.clone(), stop.clone());
-        let mut options = drfailover_mysql::ConnectOptions::tcp(
-            topo.node(0).ip().to_string(),
-            topo.node(0).port(),
-        )
-        .user(drfailover_testkit::APP_USER)
-        .password(drfailover_testkit::APP_PASSWORD)
-        .database(drfailover_testkit::APP_DATABASE);
-        options.connect_timeout = Duration::from_secs(2);
-        options.read_timeout = Some(Duration::from_secs(30));
-        std::thread::spawn(move || {
-            let mut id = 1_000_000u64;
-            while !stop.load(Ordering::Relaxed) {
-                let Ok(mut c) = drfailover_mysql::Connection::connect(&options) else {
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                };
-                while !stop.load(Ordering::Relaxed) {
-                    id += 1;
-                    let sent = Instant::now();
-                    if c.query(&format!("INSERT INTO t VALUES ({id})")).is_err() {
-                        break;
-                    }
-                    acked.lock().unwrap().push((id, sent, Instant::now()));
-                }
-            }
-        })
-    };
+    // A client connected straight to the primary writes all the time.
+    let direct = drfailover_testkit::DirectWriter::start(
+        &topo,
+        0,
+        Duration::from_secs(2),
+        1_000_000,
+        |id| format!("INSERT INTO t VALUES ({id})"),
+    );
     let t = Instant::now();
-    while acked.lock().unwrap().len() < 50 {
+    while direct.acked().len() < 50 {
         assert!(t.elapsed() < Duration::from_secs(20), "direct writes stall");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -423,10 +397,7 @@ fn a_primary_thawed_before_the_replicas_are_repointed_acknowledges_nothing() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    direct.join().unwrap();
-
-    let acked = acked.lock().unwrap().clone();
+    let acked = direct.stop();
     let late: Vec<(u64, Duration)> = acked
         .iter()
         .filter(|(_, sent, _)| *sent >= promoted_at)

@@ -333,41 +333,14 @@ fn a_frozen_primary_is_fenced_on_sight_and_acknowledges_nothing_after_promotion(
     let load = Load::start(&topo, 4);
     load.wait_progress(200, Duration::from_secs(20));
 
-    // A client connected directly to the primary keeps writing through it all: (id, sent,
-    // acknowledged).
-    type Direct = Arc<Mutex<Vec<(u64, Instant, Instant)>>>;
-    let direct_acked: Direct = Arc::new(Mutex::new(Vec::new()));
-    let direct_stop = Arc::new(AtomicBool::new(false));
-    let direct = {
-        let (acked, stop) = (direct_acked.clone(), direct_stop.clone());
-        let mut options = drfailover_mysql::ConnectOptions::tcp(
-            topo.node(0).ip().to_string(),
-            topo.node(0).port(),
-        )
-        .user(drfailover_testkit::APP_USER)
-        .password(drfailover_testkit::APP_PASSWORD)
-        .database(drfailover_testkit::APP_DATABASE);
-        options.connect_timeout = Duration::from_secs(2);
-        options.read_timeout = Some(Duration::from_secs(30));
-        std::thread::spawn(move || {
-            let mut id = 10_000_000u64;
-            while !stop.load(Ordering::Relaxed) {
-                let Ok(mut c) = drfailover_mysql::Connection::connect(&options) else {
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                };
-                while !stop.load(Ordering::Relaxed) {
-                    id += 1;
-                    let sent = Instant::now();
-                    if c.query(&format!("INSERT INTO t VALUES ({id}, 99)")).is_ok() {
-                        acked.lock().unwrap().push((id, sent, Instant::now()));
-                    } else {
-                        break;
-                    }
-                }
-            }
-        })
-    };
+    // A client connected directly to the primary keeps writing through it all.
+    let direct = drfailover_testkit::DirectWriter::start(
+        &topo,
+        0,
+        Duration::from_secs(2),
+        10_000_000,
+        |id| format!("INSERT INTO t VALUES ({id}, 99)"),
+    );
     std::thread::sleep(Duration::from_millis(300));
     topo.freeze(0).unwrap();
     let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(30));
@@ -395,17 +368,14 @@ fn a_frozen_primary_is_fenced_on_sight_and_acknowledges_nothing_after_promotion(
         Some(true)
     );
     std::thread::sleep(Duration::from_secs(1));
-    direct_stop.store(true, Ordering::Relaxed);
+    let direct_acked = direct.stop();
     let (acked, unknown, failed) = load.finish();
-    let _ = direct.join();
     assert!(
         failed.is_empty(),
         "failed statements: {:?}",
         &failed[..failed.len().min(5)]
     );
     let late: Vec<u64> = direct_acked
-        .lock()
-        .unwrap()
         .iter()
         .filter(|(_, sent, _)| *sent >= promoted_at)
         .map(|(id, _, _)| *id)
@@ -425,12 +395,7 @@ fn a_frozen_primary_is_fenced_on_sight_and_acknowledges_nothing_after_promotion(
             .as_deref(),
         Some("1")
     );
-    let direct_before: Vec<u64> = direct_acked
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(id, _, _)| *id)
-        .collect();
+    let direct_before: Vec<u64> = direct_acked.iter().map(|(id, _, _)| *id).collect();
     let mut all_acked = acked.clone();
     all_acked.extend(&direct_before);
     check_data(&topo, new_index, &all_acked, &unknown_with_direct(&unknown));
