@@ -12,13 +12,8 @@
 #include <unistd.h>
 
 static int failures = 0;
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                          \
-        }                                                                        \
-    } while (0)
+#include "check.h"
+#define CHECK CHECK_OR_COUNT
 
 static int finalized = 0;
 static void on_event(void *ud, const dr_event *e) {

@@ -21,13 +21,8 @@
 #include <unistd.h>
 
 static int failures = 0;
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                          \
-        }                                                                        \
-    } while (0)
+#include "check.h"
+#define CHECK CHECK_OR_COUNT
 
 static double now_ms(void) {
     struct timespec t;

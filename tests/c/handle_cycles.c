@@ -12,13 +12,8 @@
 #include <string.h>
 
 static int failures = 0;
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                          \
-        }                                                                        \
-    } while (0)
+#include "check.h"
+#define CHECK CHECK_OR_COUNT
 
 static long rss_kib(void) {
     FILE *f = fopen("/proc/self/statm", "r");

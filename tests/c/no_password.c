@@ -14,13 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond)                                                                \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            return 1;                                                              \
-        }                                                                          \
-    } while (0)
+#include "check.h"
+#define CHECK CHECK_OR_RETURN
 
 /* Everything the library said, one text per line. */
 static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;

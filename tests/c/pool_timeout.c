@@ -11,13 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-#define CHECK(cond)                                                                \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            return 1;                                                              \
-        }                                                                          \
-    } while (0)
+#include "check.h"
+#define CHECK CHECK_OR_RETURN
 
 static double now_ms(void) {
     struct timespec ts;

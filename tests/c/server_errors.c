@@ -13,13 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#define CHECK(cond)                                                                \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            return 1;                                                              \
-        }                                                                          \
-    } while (0)
+#include "check.h"
+#define CHECK CHECK_OR_RETURN
 
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
