@@ -118,6 +118,15 @@ fn verify(topo: &Topology, node: usize, acked: &[u64], unknown: &[u64]) {
     );
 }
 
+/// Wait (bounded) until an event of `kind` was recorded; fail the test otherwise.
+fn wait_for_kind(events: &Mutex<Vec<Event>>, kind: EventKind, within: Duration) {
+    let t = Instant::now();
+    while !events.lock().unwrap().iter().any(|e| e.kind == kind) {
+        assert!(t.elapsed() < within, "no {kind:?} event within {within:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn recording_client(dsn: &str) -> (Arc<Client>, Arc<Mutex<Vec<Event>>>) {
     let events: Arc<Mutex<Vec<Event>>> = Arc::default();
     let e2 = events.clone();
@@ -172,19 +181,7 @@ fn frozen_writer_is_abandoned_and_its_return_is_split_brain_without_flip_flop() 
 
     // The old primary comes back, still writable: split brain. Keep the current writer.
     topo.thaw(0).unwrap();
-    let t = Instant::now();
-    while !events
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|e| e.kind == EventKind::SplitBrain)
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "no split-brain event"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_kind(&events, EventKind::SplitBrain, Duration::from_secs(10));
     load.wait_progress(200, Duration::from_secs(10));
     assert_eq!(
         client.state().generation,
@@ -253,19 +250,7 @@ fn a_replica_promoted_while_the_frozen_writer_is_only_suspect_is_adopted_at_once
     // The old primary comes back still writable: split brain, never a flip back.
     topo.detach_replication(1).unwrap();
     topo.thaw(0).unwrap();
-    let t = Instant::now();
-    while !events
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|e| e.kind == EventKind::SplitBrain)
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "no split-brain event"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_kind(&events, EventKind::SplitBrain, Duration::from_secs(10));
     load.wait_progress(200, Duration::from_secs(10));
     assert_eq!(client.state().generation, g2, "flip-flopped back");
     let (acked, unknown, errors) = load.stop();
