@@ -15,8 +15,11 @@
 //! answers writable, the other node is split brain (`split_brain` event, no flip). A healthy
 //! writer is never left; a node that was writable all along is never adopted over the writer;
 //! the old writer is not re-adopted while the new one is usable unless fail-back is configured.
-//! While the writer is suspect the other endpoints are probed every
-//! `failover_probe_interval_ms`.
+//! While the writer is suspect or missing the other endpoints are probed fast: every
+//! `failover_probe_interval_ms` at first, then every twentieth of the time since the trouble began
+//! (at most `probe_interval_ms`), so a promotion made `t` after the writer was lost is seen
+//! within about `t / 20`, and a fleet waiting for a restarted server does not flood the
+//! replicas with probes (the reconnect storm).
 //!
 //! Retry rules: a statement that certainly did not run is retried on the new writer; one whose
 //! connection died after it was sent fails with [`Error::OutcomeUnknown`] and is never

@@ -119,6 +119,9 @@ struct EndpointState {
     last_probe: Instant,
     /// Role history for telling a promotion from split brain (see [`Lifecycle::promotion`]).
     role: RoleSeen,
+    /// Where in `[1/2, 1]` of the fast interval its next fast probe falls (drawn per probe,
+    /// in thousandths), so that many clients do not probe in lock-step.
+    spread: u32,
 }
 
 /// What probes saw of an endpoint's role over time: enough to tell a node that was just
@@ -149,7 +152,18 @@ pub(crate) struct Lifecycle {
     jitter: fn(Duration) -> Duration,
     /// The DNS schedule of endpoints given by name (see [`names`]).
     names: names::Names,
+    /// When the client started (the start of its first search for a writer).
+    created: Instant,
 }
+
+/// While the writer is missing or suspect, the others are probed every
+/// `max(failover_probe_interval, elapsed / FAST_PROBE_DECAY)` (capped at `probe_interval`):
+/// a promotion made `t` after the writer was lost is seen within about `t / 20`, and a
+/// fleet waiting for a restarted server does not keep every replica busy with probes.
+/// Measured (docs/benchmarks.md, reconnect storm): 500 clients at a fixed 10 ms kept a
+/// restarting server off the network for 3.8–5.9 s; 20 lets it back in 1.3–1.7 s (40: 1.9–2.2 s,
+/// logins aborted), while a promotion 1.5 s after a silent fault is still seen within ~40 ms.
+const FAST_PROBE_DECAY: u32 = 20;
 
 /// Uniform random duration in `[0, ceiling]`.
 pub(crate) fn random_jitter(ceiling: Duration) -> Duration {
@@ -179,6 +193,7 @@ impl Lifecycle {
                     due_now: true,
                     last_probe: now,
                     role: RoleSeen::default(),
+                    spread: 1000,
                 })
                 .collect(),
             policy,
@@ -189,6 +204,7 @@ impl Lifecycle {
             split_brain: Vec::new(),
             jitter,
             names: names::Names::default(),
+            created: now,
         }
     }
 
@@ -214,16 +230,31 @@ impl Lifecycle {
             return now;
         }
         let mut at = e.tracker.next_probe_at();
-        if self.writer.is_none() {
-            at = at.min(e.last_probe + self.policy.tracker.suspect_interval);
-        }
-        if self.writer_suspect_and_not(i) {
-            at = at.min(e.last_probe + self.policy.tracker.suspect_interval);
+        if let Some(fast) = self.fast_interval(i, now) {
+            let early = fast / 2;
+            let spread = (fast - early).mul_f64(f64::from(e.spread) / 1000.0);
+            at = at.min(e.last_probe + early + spread);
         }
         if e.tracker.state() == Health::Down {
             at = at.max(e.retry_at);
         }
         at
+    }
+
+    /// The fast probe interval of endpoint `i` while the writer is missing or suspect (see
+    /// [`FAST_PROBE_DECAY`]); `None` while the writer is healthy or `i` is the writer.
+    fn fast_interval(&self, i: usize, now: Instant) -> Option<Duration> {
+        let since = match self.writer {
+            None => self.failover.map_or(self.created, |(since, _)| since),
+            Some(_) if self.writer_suspect_and_not(i) => {
+                let w = self.writer?;
+                self.endpoints[w].role.failing_since.unwrap_or(now)
+            }
+            Some(_) => return None,
+        };
+        let decayed = now.saturating_duration_since(since) / FAST_PROBE_DECAY;
+        let t = &self.policy.tracker;
+        Some(decayed.clamp(t.suspect_interval, t.interval.max(t.suspect_interval)))
     }
 
     /// The deadline budget of a probe of `i` starting now: `connect_timeout` for a login to an
@@ -265,6 +296,7 @@ impl Lifecycle {
         let e = &mut self.endpoints[i];
         e.last_probe = now;
         e.last_outcome = Some(class);
+        e.spread = (self.jitter)(Duration::from_micros(1000)).as_micros() as u32;
         let transition = e.tracker.observe(class, now);
         // Backoff of a down endpoint: jittered, growing from the suspect interval to the
         // probe interval, so a fleet does not reconnect to a restarted server in lock-step.
@@ -489,8 +521,9 @@ const PROMOTION_REASON: &str = "a node became writable while the writer was susp
 ///   declared down. The old writer's role must then be seen again: it is not re-adopted while
 ///   the new writer is usable unless fail-back is configured.
 /// - A healthy writer is never left; a node writable all along is never adopted over it.
-/// - While the writer is suspect, every other endpoint is probed every
-///   `failover_probe_interval`, so a promotion is seen within a few ms.
+/// - While the writer is suspect, every other endpoint is probed fast: every
+///   `failover_probe_interval` at first, so a promotion is seen within a few ms, slower as the
+///   trouble lasts (see [`FAST_PROBE_DECAY`]).
 impl Lifecycle {
     /// The writer is suspect and `i` is another endpoint (probed fast meanwhile).
     fn writer_suspect_and_not(&self, i: usize) -> bool {

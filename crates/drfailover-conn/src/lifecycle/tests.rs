@@ -503,3 +503,58 @@ fn an_endpoint_that_comes_back_is_announced_after_rise_successes() {
     assert_eq!(kinds(&fx), [EventKind::EndpointUp]);
     assert_eq!(notice(&fx, EventKind::EndpointUp).endpoint, Some(1));
 }
+
+#[test]
+fn fast_probing_without_a_writer_slows_down_as_the_outage_lasts() {
+    // The writer refused (killed): no writer. The replica is probed every 10 ms at first,
+    // then at a twentieth of the time since the writer was lost, never slower than 200 ms.
+    let (mut l, now) = started(false);
+    l.observe(0, Refused, false, "refused", now);
+    assert_eq!(l.writer(), None);
+    for (elapsed, interval) in [(0, 10), (100, 10), (600, 30), (2000, 100), (9000, 200)] {
+        let t = now + elapsed * MS;
+        l.probe_started(1);
+        l.observe(1, ReadOnly, false, "", t);
+        assert_eq!(
+            l.due_at(1, t),
+            t + interval * MS,
+            "{elapsed} ms into the outage"
+        );
+    }
+    // A promotion 1 s into the outage is adopted at its first probe, ≤ 50 ms later.
+    let t = now + 1000 * MS;
+    l.observe(1, ReadOnly, false, "", t);
+    let next = l.due_at(1, t);
+    assert_eq!(next, t + 50 * MS);
+    l.probe_started(1);
+    let fx = l.observe(1, Up, true, "", next);
+    assert_eq!(kinds(&fx), [EventKind::FailoverCompleted]);
+    assert_eq!(l.writer(), Some(1));
+}
+
+#[test]
+fn fast_probes_are_spread_over_the_second_half_of_the_interval() {
+    fn floor(_: Duration) -> Duration {
+        Duration::ZERO
+    }
+    let now = Instant::now();
+    let mut l = Lifecycle::with_jitter(policy(false), 2, now, floor);
+    l.probe_started(1);
+    let t = now + 1000 * MS;
+    l.observe(1, ReadOnly, false, "", t);
+    // No writer for 1 s: a 50 ms interval, drawn from [25, 50] ms (here its floor).
+    assert_eq!(l.due_at(1, t), t + 25 * MS);
+}
+
+#[test]
+fn while_the_writer_is_suspect_fast_probing_counts_from_its_first_failure() {
+    let (mut l, now) = started(false);
+    let first_failure = now + 200 * MS;
+    l.observe(0, TimedOut, false, "timed out", first_failure);
+    let t = first_failure + 500 * MS;
+    l.observe(0, TimedOut, false, "timed out", t - MS); // still suspect (fall = 3)
+    assert_eq!(l.writer(), Some(0));
+    l.probe_started(1);
+    l.observe(1, ReadOnly, false, "", t);
+    assert_eq!(l.due_at(1, t), t + 25 * MS);
+}
