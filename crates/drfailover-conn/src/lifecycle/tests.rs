@@ -507,11 +507,11 @@ fn an_endpoint_that_comes_back_is_announced_after_rise_successes() {
 #[test]
 fn fast_probing_without_a_writer_slows_down_as_the_outage_lasts() {
     // The writer refused (killed): no writer. The replica is probed every 10 ms at first,
-    // then at a twentieth of the time since the writer was lost, never slower than 200 ms.
+    // then at a fortieth of the time since the writer was lost, never slower than 200 ms.
     let (mut l, now) = started(false);
     l.observe(0, Refused, false, "refused", now);
     assert_eq!(l.writer(), None);
-    for (elapsed, interval) in [(0, 10), (100, 10), (600, 30), (2000, 100), (9000, 200)] {
+    for (elapsed, interval) in [(0, 10), (400, 10), (1200, 30), (4000, 100), (20000, 200)] {
         let t = now + elapsed * MS;
         l.probe_started(1);
         l.observe(1, ReadOnly, false, "", t);
@@ -521,8 +521,8 @@ fn fast_probing_without_a_writer_slows_down_as_the_outage_lasts() {
             "{elapsed} ms into the outage"
         );
     }
-    // A promotion 1 s into the outage is adopted at its first probe, ≤ 50 ms later.
-    let t = now + 1000 * MS;
+    // A promotion 2 s into the outage is adopted at its first probe, ≤ 50 ms later.
+    let t = now + 2000 * MS;
     l.observe(1, ReadOnly, false, "", t);
     let next = l.due_at(1, t);
     assert_eq!(next, t + 50 * MS);
@@ -540,9 +540,9 @@ fn fast_probes_are_spread_over_the_second_half_of_the_interval() {
     let now = Instant::now();
     let mut l = Lifecycle::with_jitter(policy(false), 2, now, floor);
     l.probe_started(1);
-    let t = now + 1000 * MS;
+    let t = now + 2000 * MS;
     l.observe(1, ReadOnly, false, "", t);
-    // No writer for 1 s: a 50 ms interval, drawn from [25, 50] ms (here its floor).
+    // No writer for 2 s: a 50 ms interval, drawn from [25, 50] ms (here its floor).
     assert_eq!(l.due_at(1, t), t + 25 * MS);
 }
 
@@ -551,10 +551,29 @@ fn while_the_writer_is_suspect_fast_probing_counts_from_its_first_failure() {
     let (mut l, now) = started(false);
     let first_failure = now + 200 * MS;
     l.observe(0, TimedOut, false, "timed out", first_failure);
-    let t = first_failure + 500 * MS;
+    let t = first_failure + 1000 * MS;
     l.observe(0, TimedOut, false, "timed out", t - MS); // still suspect (fall = 3)
     assert_eq!(l.writer(), Some(0));
     l.probe_started(1);
     l.observe(1, ReadOnly, false, "", t);
     assert_eq!(l.due_at(1, t), t + 25 * MS);
+}
+
+#[test]
+fn fast_probes_never_keep_a_slow_endpoint_busy_more_than_a_twentieth_of_the_time() {
+    let (mut l, now) = started(false);
+    l.observe(0, Refused, false, "refused", now);
+    // The replica answers in 4 ms (a loaded server): probed every 80 ms, not 10.
+    l.probe_started(1);
+    l.probe_latency(1, 4 * MS);
+    l.observe(1, ReadOnly, false, "", now + MS);
+    assert_eq!(l.due_at(1, now + MS), now + 81 * MS);
+    // Smoothed: one fast answer only pulls it part of the way back (3/4 old + 1/4 new).
+    l.probe_started(1);
+    l.probe_latency(1, Duration::ZERO);
+    l.observe(1, ReadOnly, false, "", now + 100 * MS);
+    assert_eq!(l.due_at(1, now + 100 * MS), now + 160 * MS);
+    // Never slower than the probe interval.
+    l.probe_latency(1, 1000 * MS);
+    assert_eq!(l.due_at(1, now + 100 * MS), now + 300 * MS);
 }
