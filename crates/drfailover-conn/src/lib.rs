@@ -17,7 +17,7 @@
 //! the old writer is not re-adopted while the new one is usable unless fail-back is configured.
 //! While the writer is suspect or missing the other endpoints are probed fast: every
 //! `failover_probe_interval_ms` at first, then every fortieth of the time since the trouble
-//! began and at least 20 × the endpoint's answer time (at most `probe_interval_ms`), so a
+//! began (at most `probe_interval_ms`), so a
 //! promotion made `t` after the writer was lost is seen within about `t / 40`, and a fleet
 //! waiting for a restarted server does not flood the replicas with probes (the reconnect storm).
 //!

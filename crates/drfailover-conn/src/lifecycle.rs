@@ -122,8 +122,6 @@ struct EndpointState {
     /// Where in `[1/2, 1]` of the fast interval its next fast probe falls (drawn per probe,
     /// in thousandths), so that many clients do not probe in lock-step.
     spread: u32,
-    /// Smoothed time its live probes took (what a probe costs it, and how loaded it is).
-    latency: Option<Duration>,
 }
 
 /// What probes saw of an endpoint's role over time: enough to tell a node that was just
@@ -159,15 +157,11 @@ pub(crate) struct Lifecycle {
 }
 
 /// While the writer is missing or suspect, the others are probed every
-/// `max(failover_probe_interval, elapsed / FAST_PROBE_DECAY, latency * FAST_PROBE_DUTY)`
-/// (capped at `probe_interval`): a promotion made `t` after the writer was lost is seen within
-/// about `t / 40`, a long outage does not keep probing at the fast rate, and fast probes never
-/// keep an endpoint busy more than 1/20 of the time — when a fleet of clients loads a server
-/// (the reconnect storm: 500 clients at a fixed 10 ms kept a restarting server off the network
-/// for 3.8–5.9 s), its answers slow down and the fleet's probes thin out.
+/// `max(failover_probe_interval, elapsed / FAST_PROBE_DECAY)` (capped at `probe_interval`): a
+/// promotion made `t` after the writer was lost is seen within about `t / 40`, and a long
+/// outage does not keep a fleet probing at the fast rate (the reconnect storm: 500 clients at
+/// a fixed 10 ms kept a restarting server off the network for 3.8–5.9 s).
 const FAST_PROBE_DECAY: u32 = 40;
-/// See [`FAST_PROBE_DECAY`].
-const FAST_PROBE_DUTY: u32 = 20;
 
 /// Uniform random duration in `[0, ceiling]`.
 pub(crate) fn random_jitter(ceiling: Duration) -> Duration {
@@ -198,7 +192,6 @@ impl Lifecycle {
                     last_probe: now,
                     role: RoleSeen::default(),
                     spread: 1000,
-                    latency: None,
                 })
                 .collect(),
             policy,
@@ -258,23 +251,8 @@ impl Lifecycle {
             Some(_) => return None,
         };
         let decayed = now.saturating_duration_since(since) / FAST_PROBE_DECAY;
-        let duty = self.endpoints[i].latency.unwrap_or_default() * FAST_PROBE_DUTY;
         let t = &self.policy.tracker;
-        Some(
-            decayed
-                .max(duty)
-                .clamp(t.suspect_interval, t.interval.max(t.suspect_interval)),
-        )
-    }
-
-    /// A live probe of `i` took `latency` (before its [`Lifecycle::observe`]): smoothed into
-    /// the endpoint's probe cost, which slows fast probing of a loaded server.
-    pub fn probe_latency(&mut self, i: usize, latency: Duration) {
-        let e = &mut self.endpoints[i];
-        e.latency = Some(match e.latency {
-            Some(old) => (old * 3 + latency) / 4,
-            None => latency,
-        });
+        Some(decayed.clamp(t.suspect_interval, t.interval.max(t.suspect_interval)))
     }
 
     /// The deadline budget of a probe of `i` starting now: `connect_timeout` for a login to an

@@ -69,8 +69,6 @@ pub(crate) struct Monitor {
     probes: ProbeSet,
     /// The failover lifecycle: every decision; this thread only carries out its effects.
     life: Lifecycle,
-    /// Per endpoint: its running probe began with a login (its latency is not a query's).
-    logging_in: Vec<bool>,
 }
 
 /// What the first round found, sent to `Client::connect`: per endpoint its first probe's
@@ -138,7 +136,6 @@ impl Monitor {
             hosts,
             shared,
             wake,
-            logging_in: vec![false; n],
         }
     }
 
@@ -237,7 +234,6 @@ impl Monitor {
         );
         self.life.probe_started(i);
         let needs_login = !self.probes.probe(i).is_connected();
-        self.logging_in[i] = needs_login;
         let budget = if first {
             self.shared.config.probe_timeout
         } else {
@@ -332,9 +328,6 @@ impl Monitor {
     /// Act on the result of a probe of endpoint `i`.
     fn observed(&mut self, i: usize, obs: Observation) {
         Counters::bump(&self.shared.counters.probes);
-        if obs.class.is_alive() && !self.logging_in[i] {
-            self.life.probe_latency(i, obs.latency);
-        }
         let effects =
             self.life
                 .observe(i, obs.class, obs.writable(), &reason(&obs), Instant::now());

@@ -558,22 +558,3 @@ fn while_the_writer_is_suspect_fast_probing_counts_from_its_first_failure() {
     l.observe(1, ReadOnly, false, "", t);
     assert_eq!(l.due_at(1, t), t + 25 * MS);
 }
-
-#[test]
-fn fast_probes_never_keep_a_slow_endpoint_busy_more_than_a_twentieth_of_the_time() {
-    let (mut l, now) = started(false);
-    l.observe(0, Refused, false, "refused", now);
-    // The replica answers in 4 ms (a loaded server): probed every 80 ms, not 10.
-    l.probe_started(1);
-    l.probe_latency(1, 4 * MS);
-    l.observe(1, ReadOnly, false, "", now + MS);
-    assert_eq!(l.due_at(1, now + MS), now + 81 * MS);
-    // Smoothed: one fast answer only pulls it part of the way back (3/4 old + 1/4 new).
-    l.probe_started(1);
-    l.probe_latency(1, Duration::ZERO);
-    l.observe(1, ReadOnly, false, "", now + 100 * MS);
-    assert_eq!(l.due_at(1, now + 100 * MS), now + 160 * MS);
-    // Never slower than the probe interval.
-    l.probe_latency(1, 1000 * MS);
-    assert_eq!(l.due_at(1, now + 100 * MS), now + 300 * MS);
-}
