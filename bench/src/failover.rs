@@ -77,6 +77,14 @@ pub enum Via {
     HandWritten,
 }
 
+/// DRFAILOVER_BENCH_EVENTS (an investigation): the client's events and every statement that
+/// failed or took over 100 ms, timestamped, so a slow trial can be explained afterwards.
+pub type Trace = Arc<Mutex<Vec<(Instant, String)>>>;
+
+fn tracing() -> bool {
+    std::env::var_os("DRFAILOVER_BENCH_EVENTS").is_some()
+}
+
 enum Target<'a> {
     Client(Arc<Client>),
     Proxy(drfailover_mysql::ConnectOptions),
@@ -112,7 +120,12 @@ impl Drop for Load {
 }
 
 impl Load {
-    fn start(target: &Target<'_>, threads: usize, next: &Arc<AtomicU64>) -> Result<Load, String> {
+    fn start(
+        target: &Target<'_>,
+        threads: usize,
+        next: &Arc<AtomicU64>,
+        trace: &Trace,
+    ) -> Result<Load, String> {
         let stop = Arc::new(AtomicBool::new(false));
         let failed = Arc::new(AtomicU64::new(0));
         let acked_ids: Arc<Mutex<Vec<u64>>> = Arc::default();
@@ -174,10 +187,30 @@ impl Load {
                 Target::Client(client) => {
                     let client = client.clone();
                     let (acked_ids, unknown_ids) = (acked_ids.clone(), unknown_ids.clone());
+                    let trace = tracing().then(|| trace.clone());
+                    let thread = handles.len();
                     handles.push(std::thread::spawn(move || {
                         while !stop.load(Ordering::Relaxed) {
                             let id = next.fetch_add(1, Ordering::Relaxed);
-                            match client.query(&format!("INSERT INTO t (id) VALUES ({id})")) {
+                            let began = Instant::now();
+                            let result = client.query(&format!("INSERT INTO t (id) VALUES ({id})"));
+                            let took = began.elapsed();
+                            if let Some(trace) = &trace {
+                                if result.is_err() || took > Duration::from_millis(100) {
+                                    let what = match &result {
+                                        Ok(_) => "ok".to_string(),
+                                        Err(e) => e.to_string(),
+                                    };
+                                    trace.lock().unwrap().push((
+                                        began,
+                                        format!(
+                                            "thread {thread}: statement took {:.1} ms: {what}",
+                                            took.as_secs_f64() * 1e3
+                                        ),
+                                    ));
+                                }
+                            }
+                            match result {
                                 Ok(_) => {
                                     log.lock().unwrap().push(Instant::now());
                                     acked_ids.lock().unwrap().push(id);
@@ -326,6 +359,10 @@ pub struct Rig {
     pub unknown: Vec<u64>,
     /// Blind retries (hand-written design), per trial.
     pub blind_retries: Vec<u64>,
+    /// See [`Trace`]; empty unless DRFAILOVER_BENCH_EVENTS is set.
+    pub trace: Trace,
+    /// When the latest trial's fault took effect.
+    pub fault_at: Option<Instant>,
 }
 
 const NAME: &str = "db.drfailover.test";
@@ -350,6 +387,14 @@ impl Rig {
             (None, topo.dsn("failover_timeout_ms=30000"))
         };
         let client = Client::connect_dsn(&dsn).map_err(|e| e.to_string())?;
+        let trace: Trace = Arc::default();
+        if tracing() {
+            let trace = trace.clone();
+            client.subscribe(move |e| {
+                let line = format!("client: {}", e.summary());
+                trace.lock().unwrap().push((Instant::now(), line));
+            });
+        }
         client
             .wait_ready(Duration::from_secs(10))
             .map_err(|e| e.to_string())?;
@@ -392,6 +437,8 @@ impl Rig {
             acked: Vec::new(),
             unknown: Vec::new(),
             blind_retries: Vec::new(),
+            trace,
+            fault_at: None,
         })
     }
 
@@ -416,7 +463,8 @@ impl Rig {
             _ => Target::Client(self.client.clone()),
         };
         let load_started = Instant::now();
-        let load = Load::start(&target, threads, &self.next)?;
+        self.trace.lock().unwrap().clear();
+        let load = Load::start(&target, threads, &self.next, &self.trace)?;
         // Every writer thread is under way (one acknowledged write) before the fault: on a
         // loaded machine 16 threads opening connections can take longer than the pause below.
         while !load.all_succeeded_after(load_started) {
@@ -516,6 +564,11 @@ impl Rig {
             }
         }
         self.promotions.push(promotion);
+        self.fault_at = Some(fault_at);
+        if tracing() {
+            let line = format!("harness: fault {fault:?}, promotion took {promotion:?}");
+            self.trace.lock().unwrap().push((fault_at, line));
+        }
         // The hand-written design finds the new primary by name: the name flips the moment
         // the promotion is done (for the DNS flip, when the record flips).
         if let Some(h) = &self.handwritten {
@@ -551,6 +604,30 @@ impl Rig {
             .into_iter()
             .map(|g| g.saturating_sub(subtract))
             .collect())
+    }
+
+    /// The trace of the latest trial, in time order, relative to its fault (ms).
+    pub fn trace_report(&self) -> String {
+        let Some(fault_at) = self.fault_at else {
+            return String::new();
+        };
+        let mut lines = self.trace.lock().unwrap().clone();
+        lines.sort_by_key(|(t, _)| *t);
+        lines
+            .iter()
+            .map(|(t, line)| {
+                let ms = if *t >= fault_at {
+                    t.duration_since(fault_at).as_secs_f64() * 1e3
+                } else {
+                    -(fault_at.duration_since(*t).as_secs_f64() * 1e3)
+                };
+                format!("{ms:>9.1} ms {line}\n")
+            })
+            .chain(std::iter::once(format!(
+                "client counters since its start: {:?}\n",
+                self.client.stats()
+            )))
+            .collect()
     }
 
     /// Bring the old primary back as a semi-sync replica of the new one; swap roles.

@@ -18,6 +18,7 @@ mod orchestrator;
 mod overhead;
 mod stats;
 mod storm;
+mod svg;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -187,6 +188,8 @@ fn failover_table(args: &Args) -> serde_json::Value {
         })
         .collect();
     let mut via_shown = None;
+    // kill -9 and SIGSTOP (both promoted at once) per design, for the picture.
+    let mut pictured: Vec<(String, Vec<f64>)> = Vec::new();
     for (via, fault, target) in runs {
         if via_shown != Some(via) {
             if via == Via::Haproxy {
@@ -210,6 +213,20 @@ fn failover_table(args: &Args) -> serde_json::Value {
             Ok((samples, promotions, failed, blind)) => {
                 let (p50, p99, max) = stats::summary(&samples);
                 let (promo, _, _) = stats::summary(&promotions);
+                if matches!(fault, Fault::Kill | Fault::Stop) {
+                    let ms = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+                    let design = match via {
+                        Via::Library => "drfailover",
+                        Via::Haproxy => "HAProxy",
+                        Via::HandWritten => "hand-written",
+                    };
+                    let kind = if fault == Fault::Kill {
+                        "kill -9"
+                    } else {
+                        "SIGSTOP"
+                    };
+                    pictured.push((format!("{design}: {kind}"), ms));
+                }
                 let mean = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len().max(1) as f64;
                 let (failed_mean, blind_mean) = (mean(&failed), mean(&blind));
                 let blind_cell = if via == Via::HandWritten {
@@ -238,6 +255,21 @@ fn failover_table(args: &Args) -> serde_json::Value {
                 out.push(json!({ "via": format!("{via:?}"), "fault": fault.name(), "error": e }));
             }
         }
+    }
+    // Only a run of every fault draws the picture (a filtered run would overwrite it with a
+    // part of it).
+    if args.faults.is_none() && !pictured.is_empty() {
+        let series: Vec<(&str, Vec<f64>)> = pictured
+            .iter()
+            .map(|(name, v)| (name.as_str(), v.clone()))
+            .collect();
+        svg::write_doc(
+            "failover.svg",
+            &svg::cdf_svg(
+                "Unavailability per writer thread, promoted at once (CDF, ms)",
+                &series,
+            ),
+        );
     }
     json!(out)
 }
@@ -366,16 +398,13 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
     ] {
         println!("| {tool} | {time} | {from} |");
     }
-    let svg = orchestrator::cdf_svg(
-        "Application unavailability when the orchestrator fails over (CDF, ms)",
-        &cdf,
+    svg::write_doc(
+        "orchestrator-failover.svg",
+        &svg::cdf_svg(
+            "Application unavailability when the orchestrator fails over (CDF, ms)",
+            &cdf,
+        ),
     );
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/orchestrator-failover.svg");
-    match std::fs::write(&path, svg) {
-        Ok(()) => println!("\nCDF written to docs/orchestrator-failover.svg"),
-        Err(e) => println!("\nCDF not written: {e}"),
-    }
     json!(out)
 }
 
@@ -548,6 +577,16 @@ fn storm_table(args: &Args) -> serde_json::Value {
                 "\nattempts per 10 ms window after the restart (first 40): {}",
                 s.head(40)
             );
+            let ms: Vec<f64> = s.recovered.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+            svg::write_doc(
+                "storm-recovery.svg",
+                &svg::cdf_svg(
+                    &format!(
+                        "Reconnect storm, {clients} clients: restart to first statement (CDF, ms)"
+                    ),
+                    &[("recovery", ms)],
+                ),
+            );
             let timeline: Vec<String> = s.timeline.iter().map(u64::to_string).collect();
             println!(
                 "\nattempts per 100 ms from the kill (the server listened again after {} ms): {}",
@@ -621,6 +660,16 @@ fn chaos(failovers: usize) -> i32 {
                 // (part of the gap unless subtracted): tells a slow client from a slow server.
                 let worst = gaps.iter().max().copied().unwrap_or_default();
                 let promotion = rig.promotions.last().copied().unwrap_or_default();
+                // DRFAILOVER_BENCH_EVENTS: explain a slow trial (events, slow statements).
+                if worst > Duration::from_millis(500) && kind.starts_with("kill") {
+                    let report = rig.trace_report();
+                    if !report.is_empty() {
+                        eprintln!(
+                            "chaos: failover {n} ({kind}) slowest thread {:.1} ms; trace from the fault:\n{report}",
+                            worst.as_secs_f64() * 1e3
+                        );
+                    }
+                }
                 let entry = slowest
                     .entry(kind)
                     .or_insert((Duration::ZERO, Duration::ZERO));
