@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use drfailover_mysql::{Connection, Deadline, ErrorClass, QueryResult};
+use drfailover_mysql::{Connection, Deadline, ErrorClass, OwnedAbortHandle, QueryResult};
 use drfailover_notify::{Event, EventKind, Notifier, SubscriptionId, WaitError};
 use drfailover_probe::OutcomeClass;
 
@@ -351,7 +351,7 @@ impl Client {
             };
             let connect_deadline =
                 deadline.min(Instant::now() + self.shared.config.connect_timeout);
-            match self.open(writer, Deadline::at(connect_deadline)) {
+            match self.open(writer, slot, Deadline::at(connect_deadline)) {
                 Ok(conn) => {
                     Counters::bump(&self.shared.counters.connects);
                     return Ok(self.shared.pool.register(slot, conn, writer, generation));
@@ -407,12 +407,38 @@ impl Client {
     }
 
     /// Open a connection to endpoint `i` and run the init statements.
-    fn open(&self, i: usize, deadline: Deadline) -> Result<Connection, drfailover_mysql::Error> {
-        let mut conn = Connection::connect_within(&self.shared.options(i)?, deadline)?;
-        for statement in &self.shared.config.init_statements {
-            conn.query(statement)?;
+    /// Open a connection to endpoint `i` in reserved pool slot `slot` and run the init
+    /// statements; blocks until `deadline` at most. While it logs in, the monitor's abort of
+    /// `i` (declared down, or left for a promotion) makes it fail at once.
+    fn open(
+        &self,
+        i: usize,
+        slot: u64,
+        deadline: Deadline,
+    ) -> Result<Connection, drfailover_mysql::Error> {
+        let (mut conn, step) = Connection::start_connect(&self.shared.options(i)?)?;
+        let pool = &self.shared.pool;
+        if let Some(abort) = OwnedAbortHandle::duplicate(conn.abort_handle()) {
+            pool.opening(slot, i, abort);
         }
-        Ok(conn)
+        // Left before the login was registered? (The monitor publishes the writer change
+        // before it aborts the old writer's sockets, so one of the two sees the other.)
+        if self.shared.writer().0 != Some(i) {
+            pool.opened(slot);
+            return Err(drfailover_mysql::Error::connection_lost(
+                "the writer changed while the connection was opened",
+            ));
+        }
+        let result = conn.finish_connect(step, deadline).and_then(|()| {
+            self.shared
+                .config
+                .init_statements
+                .iter()
+                .try_for_each(|statement| conn.query(statement).map(drop))
+        });
+        // Withdrawn under the pool's lock before `conn` can be dropped (its descriptor freed).
+        pool.opened(slot);
+        result.map(|()| conn)
     }
 
     fn give_back(&self, lease: Leased, reusable: bool) {

@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use drfailover_mysql::{AbortHandle, Connection};
+use drfailover_mysql::{AbortHandle, Connection, OwnedAbortHandle};
 
 /// A connection out of the pool, owned by one caller until released.
 #[derive(Debug)]
@@ -71,6 +71,8 @@ struct Inner {
     /// beats hashing (measured: SipHash insert + remove were ~15% of the library's own
     /// per-statement instructions).
     leased: Vec<(u64, Record)>,
+    /// `(slot, endpoint, handle)` of every connection still logging in (see [`Pool::opening`]).
+    opening: Vec<(u64, usize, OwnedAbortHandle)>,
     /// Idle + leased + slots being opened.
     total: usize,
     next_id: u64,
@@ -186,6 +188,25 @@ impl Pool {
         }
     }
 
+    /// A connection is logging in to `endpoint` in reserved slot `id`: until [`Pool::opened`],
+    /// an abort of that endpoint also shuts its socket down, so a login to a node that just
+    /// died fails at once instead of waiting out its connect deadline (a SYN lost while the
+    /// old writer's listener was torn down held one writer thread for 1 s in a chaos run).
+    /// The handle owns a duplicate of the socket's descriptor, so it stays safe after a failed
+    /// login closed the socket.
+    pub(crate) fn opening(&self, id: u64, endpoint: usize, abort: OwnedAbortHandle) {
+        self.lock().opening.push((id, endpoint, abort));
+    }
+
+    /// The login in slot `id` ended (either way): withdraw (and close) its abort handle.
+    pub(crate) fn opened(&self, id: u64) {
+        let mut inner = self.lock();
+        let pos = inner.opening.iter().position(|(slot, ..)| *slot == id);
+        let handle = pos.map(|pos| inner.opening.swap_remove(pos));
+        drop(inner);
+        drop(handle);
+    }
+
     /// Give back a reserved slot whose connection could not be opened.
     pub(crate) fn cancel_slot(&self) {
         let mut inner = self.lock();
@@ -233,6 +254,10 @@ impl Pool {
             // The record is removed under this lock before its connection is closed, so the
             // descriptor still belongs to that connection here.
             record.abort.abort();
+            aborted += 1;
+        }
+        for (_, _, login) in inner.opening.iter().filter(|(_, e, _)| *e == endpoint) {
+            login.abort();
             aborted += 1;
         }
         let closing = take_idle_where(&mut inner, |i| i.endpoint == endpoint);

@@ -287,6 +287,47 @@ fn blackholed_writer_is_abandoned_for_the_promoted_replica() {
     client.close();
 }
 
+/// A login begun just as the writer went silent (its SYN dropped) is given up when the client
+/// leaves that writer — its socket is shut down with the leased ones — instead of holding the
+/// statement for the whole `connect_timeout_ms` (here 20 s). In a chaos run one writer
+/// thread waited out a 1 s login to a writer killed the same millisecond.
+#[test]
+fn a_login_to_a_writer_that_goes_silent_is_given_up_when_the_writer_is_left() {
+    let topo = Topology::primary_replica_in_lab()
+        .unwrap_or_else(|e| panic!("cannot start lab topology: {e}"));
+    topo.node(0)
+        .sql("CREATE TABLE app.login (id BIGINT PRIMARY KEY)")
+        .unwrap();
+    topo.wait_replicated(0, 1).unwrap();
+    let client =
+        Client::connect_dsn(&topo.dsn("connect_timeout_ms=20000&failover_timeout_ms=30000"))
+            .unwrap();
+    client.wait_ready(Duration::from_secs(10)).unwrap();
+    assert_eq!(client.stats().connects, 0, "the pool opens lazily");
+    topo.blackhole(0).unwrap();
+    topo.promote_fast(1).unwrap();
+    // The client still believes in node 0: this statement's login goes there and hangs.
+    let t = Instant::now();
+    client
+        .query("INSERT INTO login (id) VALUES (1)")
+        .unwrap_or_else(|e| panic!("after {:?}: {e}", t.elapsed()));
+    let took = t.elapsed();
+    eprintln!("the statement whose login hung on the silent writer completed after {took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "the login to the silent writer was held {took:?} (connect_timeout_ms is 20 s)"
+    );
+    let row = topo
+        .node(1)
+        .sql_value("SELECT COUNT(*) FROM app.login WHERE id = 1")
+        .unwrap();
+    assert_eq!(row.as_deref(), Some("1"), "the write is on the new writer");
+    let writer = client.state().writer.expect("a writer");
+    assert_eq!(writer.port, topo.node(1).port(), "{writer:?}");
+    assert_eq!(writer.host, topo.node(1).ip().to_string(), "{writer:?}");
+    client.close();
+}
+
 #[test]
 fn sixteen_threads_through_ten_failovers_lose_nothing_and_replay_nothing() {
     let mut topo =

@@ -293,8 +293,17 @@ impl Connection {
     /// [`Connection::query_within`] works on it; the blocking calls work too.
     pub fn connect_within(opts: &ConnectOptions, deadline: Deadline) -> Result<Connection, Error> {
         let (mut conn, step) = Connection::start_connect(opts)?;
-        conn.finish(step, deadline, "connect")?;
+        conn.finish_connect(step, deadline)?;
         Ok(conn)
+    }
+
+    /// Drive a connect begun with [`Connection::start_connect`] to its end in this thread,
+    /// bounded by `deadline` (blocks at most until then). Unlike [`Connection::connect_within`]
+    /// the connection stays yours whatever happens, so its [`AbortHandle`] (taken after the
+    /// start, while it logs in) can be withdrawn from wherever it was shared before the socket
+    /// is closed. After an error the connection is unusable.
+    pub fn finish_connect(&mut self, step: Step, deadline: Deadline) -> Result<(), Error> {
+        self.finish(step, deadline, "connect").map(|_| ())
     }
 
     /// Start connecting without blocking (the non-blocking API): returns the connection, not

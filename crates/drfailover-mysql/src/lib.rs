@@ -43,7 +43,7 @@ pub use error::{classify as classify_errno, Error, ErrorClass};
 pub use nonblocking::{PollSet, Ready, Wait};
 pub use options::{ConnectOptions, Secret, SslMode};
 pub use result::QueryResult;
-pub use socket::AbortHandle;
+pub use socket::{AbortHandle, OwnedAbortHandle};
 
 /// The version string of the linked C client library (e.g. `"10.11.19"` style for MariaDB
 /// Connector/C it reports its own version). Cheap; does not block.
