@@ -3,8 +3,8 @@
 //! [`Client`] keeps a pool of connections to whichever node is the writer. One monitor thread
 //! probes every endpoint with millisecond deadlines (`drfailover-probe`), adopts a node as
 //! writer only when a probe just saw it writable, bumps a generation on every writer change,
-//! shuts down the sockets of connections leased to a dead writer (in-flight abort) and raises
-//! events (`drfailover-notify`).
+//! shuts down the sockets of connections leased to (or still logging in to) a dead writer
+//! (in-flight abort) and raises events (`drfailover-notify`).
 //!
 //! Writer selection (our reading of DESIGN §3, "two writable nodes: keep the current
 //! *healthy* writer, never flip-flop"): a node seen *becoming* writable (read-only at an
