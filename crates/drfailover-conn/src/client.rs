@@ -364,7 +364,11 @@ impl Client {
                         ErrorClass::ConnectionLost
                         | ErrorClass::Timeout
                         | ErrorClass::TooManyConnections => {
-                            self.shared.wake(Wake::Failure(writer));
+                            // News for the monitor only while `writer` is still the writer
+                            // (a login given up because the writer changed is not a failure).
+                            if self.shared.writer().0 == Some(writer) {
+                                self.shared.wake(Wake::Failure(writer));
+                            }
                             *last_error = Some(e);
                         }
                         _ => return Err(Error::Server(e)),
@@ -406,10 +410,10 @@ impl Client {
         self.give_back(lease, healthy);
     }
 
-    /// Open a connection to endpoint `i` and run the init statements.
     /// Open a connection to endpoint `i` in reserved pool slot `slot` and run the init
     /// statements; blocks until `deadline` at most. While it logs in, the monitor's abort of
-    /// `i` (declared down, or left for a promotion) makes it fail at once.
+    /// `i` (declared down, or left for a promotion) makes it fail at once; on success the
+    /// login stays registered until [`crate::pool::Pool::register`] makes it a lease.
     fn open(
         &self,
         i: usize,
@@ -417,28 +421,21 @@ impl Client {
         deadline: Deadline,
     ) -> Result<Connection, drfailover_mysql::Error> {
         let (mut conn, step) = Connection::start_connect(&self.shared.options(i)?)?;
-        let pool = &self.shared.pool;
-        if let Some(abort) = OwnedAbortHandle::duplicate(conn.abort_handle()) {
-            pool.opening(slot, i, abort);
-        }
+        let abort = OwnedAbortHandle::duplicate(conn.abort_handle());
+        let login = self.shared.pool.opening(slot, i, abort);
         // Left before the login was registered? (The monitor publishes the writer change
         // before it aborts the old writer's sockets, so one of the two sees the other.)
         if self.shared.writer().0 != Some(i) {
-            pool.opened(slot);
             return Err(drfailover_mysql::Error::connection_lost(
                 "the writer changed while the connection was opened",
             ));
         }
-        let result = conn.finish_connect(step, deadline).and_then(|()| {
-            self.shared
-                .config
-                .init_statements
-                .iter()
-                .try_for_each(|statement| conn.query(statement).map(drop))
-        });
-        // Withdrawn under the pool's lock before `conn` can be dropped (its descriptor freed).
-        pool.opened(slot);
-        result.map(|()| conn)
+        conn.finish_connect(step, deadline)?;
+        for statement in &self.shared.config.init_statements {
+            conn.query(statement)?;
+        }
+        login.keep();
+        Ok(conn)
     }
 
     fn give_back(&self, lease: Leased, reusable: bool) {

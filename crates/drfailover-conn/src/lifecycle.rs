@@ -120,7 +120,8 @@ struct EndpointState {
     /// Role history for telling a promotion from split brain (see [`Lifecycle::promotion`]).
     role: RoleSeen,
     /// Where in `[1/2, 1]` of the fast interval its next fast probe falls (drawn per probe,
-    /// in thousandths), so that many clients do not probe in lock-step.
+    /// in thousandths; never sooner than `failover_probe_interval`), so that many clients do
+    /// not probe in lock-step.
     spread: u32,
 }
 
@@ -160,7 +161,9 @@ pub(crate) struct Lifecycle {
 /// `max(failover_probe_interval, elapsed / FAST_PROBE_DECAY)` (capped at `probe_interval`): a
 /// promotion made `t` after the writer was lost is seen within about `t / 40`, and a long
 /// outage does not keep a fleet probing at the fast rate (the reconnect storm: 500 clients at
-/// a fixed 10 ms kept a restarting server off the network for 3.8–5.9 s).
+/// a fixed 10 ms kept a restarting server off the network for 3.8–5.9 s). The clock restarts
+/// when a suspect writer is finally declared down: from then on a promotion is likely soon
+/// (an orchestrator's detection is about as fast), so it is looked for at the fast rate again.
 const FAST_PROBE_DECAY: u32 = 40;
 
 /// Uniform random duration in `[0, ceiling]`.
@@ -231,7 +234,8 @@ impl Lifecycle {
         if let Some(fast) = self.fast_interval(i, now) {
             let early = fast / 2;
             let spread = (fast - early).mul_f64(f64::from(e.spread) / 1000.0);
-            at = at.min(e.last_probe + early + spread);
+            let gap = (early + spread).max(self.policy.tracker.suspect_interval);
+            at = at.min(e.last_probe + gap);
         }
         if e.tracker.state() == Health::Down {
             at = at.max(e.retry_at);

@@ -173,13 +173,17 @@ impl Pool {
         endpoint: usize,
         generation: u64,
     ) -> Leased {
-        self.lock().leased.push((
+        let mut inner = self.lock();
+        let login = take_opening(&mut inner, id);
+        inner.leased.push((
             id,
             Record {
                 endpoint,
                 abort: conn.abort_handle(),
             },
         ));
+        drop(inner);
+        drop(login);
         Leased {
             conn,
             endpoint,
@@ -188,21 +192,35 @@ impl Pool {
         }
     }
 
-    /// A connection is logging in to `endpoint` in reserved slot `id`: until [`Pool::opened`],
+    /// A connection is logging in to `endpoint` in reserved slot `id`: until it is withdrawn,
     /// an abort of that endpoint also shuts its socket down, so a login to a node that just
     /// died fails at once instead of waiting out its connect deadline (a SYN lost while the
     /// old writer's listener was torn down held one writer thread for 1 s in a chaos run).
     /// The handle owns a duplicate of the socket's descriptor, so it stays safe after a failed
     /// login closed the socket.
-    pub(crate) fn opening(&self, id: u64, endpoint: usize, abort: OwnedAbortHandle) {
-        self.lock().opening.push((id, endpoint, abort));
+    /// The returned guard withdraws the handle when dropped (a failed login, or a panic);
+    /// [`Opening::keep`] leaves it for [`Pool::register`], which swaps it for the leased record
+    /// under one lock, so an abort never falls between the login and the lease.
+    pub(crate) fn opening(
+        &self,
+        id: u64,
+        endpoint: usize,
+        abort: Option<OwnedAbortHandle>,
+    ) -> Opening<'_> {
+        if let Some(abort) = abort {
+            self.lock().opening.push((id, endpoint, abort));
+        }
+        Opening {
+            pool: self,
+            id,
+            armed: true,
+        }
     }
 
-    /// The login in slot `id` ended (either way): withdraw (and close) its abort handle.
-    pub(crate) fn opened(&self, id: u64) {
+    /// Withdraw (and close) the login abort handle of slot `id`, if it is registered.
+    fn withdraw_opening(&self, id: u64) {
         let mut inner = self.lock();
-        let pos = inner.opening.iter().position(|(slot, ..)| *slot == id);
-        let handle = pos.map(|pos| inner.opening.swap_remove(pos));
+        let handle = take_opening(&mut inner, id);
         drop(inner);
         drop(handle);
     }
@@ -290,4 +308,33 @@ fn take_idle_where(inner: &mut Inner, pred: impl Fn(&Idle) -> bool) -> Vec<Conne
     inner.idle = keep;
     inner.total -= take.len();
     take.into_iter().map(|i| i.conn).collect()
+}
+
+/// The login abort handle of slot `id`, taken out of the registry.
+fn take_opening(inner: &mut Inner, id: u64) -> Option<(u64, usize, OwnedAbortHandle)> {
+    let pos = inner.opening.iter().position(|(slot, ..)| *slot == id)?;
+    Some(inner.opening.swap_remove(pos))
+}
+
+/// A login registered with [`Pool::opening`]: withdrawn on drop unless [`Opening::keep`] hands
+/// it to [`Pool::register`].
+pub(crate) struct Opening<'a> {
+    pool: &'a Pool,
+    id: u64,
+    armed: bool,
+}
+
+impl Opening<'_> {
+    /// The login succeeded: leave the handle for [`Pool::register`] to replace.
+    pub(crate) fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.pool.withdraw_opening(self.id);
+        }
+    }
 }

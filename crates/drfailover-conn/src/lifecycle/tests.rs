@@ -540,6 +540,10 @@ fn fast_probes_are_spread_over_the_second_half_of_the_interval() {
     let now = Instant::now();
     let mut l = Lifecycle::with_jitter(policy(false), 2, now, floor);
     l.probe_started(1);
+    // Never sooner than failover_probe_interval (10 ms), even at the bottom of the spread.
+    l.observe(1, ReadOnly, false, "", now);
+    assert_eq!(l.due_at(1, now), now + 10 * MS);
+    l.probe_started(1);
     let t = now + 2000 * MS;
     l.observe(1, ReadOnly, false, "", t);
     // No writer for 2 s: a 50 ms interval, drawn from [25, 50] ms (here its floor).
