@@ -281,6 +281,32 @@ impl Topology {
         }
     }
 
+    /// Wait until `replica` has received (not necessarily applied) everything `primary` has
+    /// binlogged: its `Gtid_IO_Pos` equals the primary's `@@gtid_binlog_pos` (bounded by 20 s).
+    pub fn wait_received(&self, primary: usize, replica: usize) -> Result<(), String> {
+        let pos = self.nodes[primary]
+            .sql_value("SELECT @@gtid_binlog_pos")?
+            .unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let status = self.nodes[replica].sql("SHOW SLAVE STATUS")?;
+            let received = status
+                .column("Gtid_IO_Pos")
+                .and_then(|c| status.text(0, c))
+                .unwrap_or("")
+                .to_string();
+            if received == pos {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "replica received {received:?}, not {pos:?}, within 20 s"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Drop every packet to node `i` (only for [`Topology::primary_replica_in_lab`]).
     pub fn blackhole(&self, i: usize) -> Result<(), String> {
         let lab = self

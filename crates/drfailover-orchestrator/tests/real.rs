@@ -682,6 +682,10 @@ fn a_replica_with_a_relay_log_backlog_is_promoted_only_after_applying_it() {
         .unwrap()
         .unwrap();
     assert_eq!(applied, "0", "node2 applied nothing yet");
+    // node2 must hold everything (received, not applied) for the test's premise: under load
+    // its IO thread can trail node3's, and then node3 is rightly the one with everything.
+    topo.wait_received(0, 1).unwrap();
+    topo.wait_received(0, 2).unwrap();
     topo.kill9(0).unwrap();
     let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(60));
     assert_eq!(done.new_writer.as_deref(), Some(topo.node(1).name()));
