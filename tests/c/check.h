@@ -3,6 +3,7 @@
 #define DRFAILOVER_TEST_CHECK_H
 
 #include <stdio.h>
+#include <unistd.h>
 
 /* Fail the calling function (return 1) when `cond` is false, saying where. */
 #define CHECK_OR_RETURN(cond)                                                      \
@@ -21,5 +22,15 @@
             failures++;                                                          \
         }                                                                        \
     } while (0)
+
+/* This process's resident set in KiB (from /proc/self/statm), or -1 when unreadable. */
+static inline long check_rss_kib(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, resident = 0;
+    if (!f) return -1;
+    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
+    fclose(f);
+    return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
 
 #endif

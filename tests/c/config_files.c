@@ -30,15 +30,6 @@ static double now_ms(void) {
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-static long rss_kib(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, resident = 0;
-    if (!f) return -1;
-    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
-    fclose(f);
-    return resident * 4;
-}
-
 static void write_file(const char *path, const char *data, size_t len) {
     FILE *f = fopen(path, "wb");
     if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
@@ -111,7 +102,7 @@ int main(void) {
     write_file(nul_cnf, "[client]\nuser=app\npassword=SECRET\0pw\n", 37);
     write_file(good_pw, "S3cr3tPw\n", 9);
 
-    long rss_before = rss_kib();
+    long rss_before = check_rss_kib();
     const char *keys[] = {"password_file", "defaults_file"};
     for (int i = 0; i < 2; i++) {
         refused_file(keys[i], "/dev/zero", "is a character device, not a regular file");
@@ -122,7 +113,7 @@ int main(void) {
     refused_file("password_file", big_pw, "larger than 4096 bytes");
     refused_file("password_file", nul_pw, "password contains a NUL byte");
     refused_file("defaults_file", nul_cnf, "`password` contains a NUL byte");
-    long rss_after = rss_kib();
+    long rss_after = check_rss_kib();
     /* /dev/zero used to grow the process by ~1 GB/s; allow 16 MiB of noise. */
     CHECK(rss_before > 0 && rss_after - rss_before < 16 * 1024);
 

@@ -15,15 +15,6 @@ static int failures = 0;
 #include "check.h"
 #define CHECK CHECK_OR_COUNT
 
-static long rss_kib(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, resident = 0;
-    if (!f) return -1;
-    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
-    fclose(f);
-    return resident * 4;
-}
-
 static const char *DSN =
     "mysql://app@127.0.0.1:1/app?probe_timeout_ms=50&connect_timeout_ms=50&failover_timeout_ms=50";
 
@@ -62,10 +53,10 @@ int main(int argc, char **argv) {
 
     cycles(n < 500 ? n : 500); /* warm-up: thread caches, arenas */
     struct mallinfo2 m0 = mallinfo2();
-    long r0 = rss_kib();
+    long r0 = check_rss_kib();
     cycles(n);
     struct mallinfo2 m1 = mallinfo2();
-    long r1 = rss_kib();
+    long r1 = check_rss_kib();
     long heap = (long)m1.uordblks - (long)m0.uordblks;
     printf("handle_cycles: %d cycles: heap in use %+ld B, RSS %+ld KiB\n", n, heap, r1 - r0);
     /* Before the handle table a closed client kept 127 B of heap: 1.2 MB here. */
