@@ -33,6 +33,13 @@ pub enum Fault {
     /// SIGSTOP of the primary, the standby made writable after the delay; measured from the
     /// moment the standby became writable to each thread's first acknowledged write.
     StopThenWritable(Duration),
+    /// SIGSTOP of the primary and the full promotion begun at once (`STOP SLAVE IO_THREAD`
+    /// waits ~2 s on a silent primary, then the relay log is applied and replication
+    /// forgotten); measured from the moment the standby became writable to each thread's
+    /// first acknowledged write.
+    StopPromoted,
+    /// The same with the primary blackholed (iptables DROP in the lab namespace).
+    BlackholePromoted,
 }
 
 impl Fault {
@@ -49,10 +56,19 @@ impl Fault {
             Fault::DnsCrashFlip(ttl) => {
                 format!("kill -9 + promote + DNS flip (TTL {ttl} s), from the flip")
             }
+            Fault::StopThenWritable(d) if d.is_zero() => {
+                "SIGSTOP, standby writable at the same instant (replication left attached): from writable to first write".into()
+            }
             Fault::StopThenWritable(d) => format!(
                 "SIGSTOP, standby writable after {} ms: from writable to first write",
                 d.as_millis()
             ),
+            Fault::StopPromoted => {
+                "SIGSTOP, full promotion begun at once: from writable to first write".into()
+            }
+            Fault::BlackholePromoted => {
+                "blackhole, full promotion begun at once: from writable to first write".into()
+            }
         }
     }
 
@@ -372,7 +388,7 @@ impl Rig {
     /// and a client with default detection settings.
     pub fn start(fault: Fault, via: Via) -> Result<Rig, String> {
         let topo = match fault {
-            Fault::Blackhole => Topology::primary_replica_in_lab()?,
+            Fault::Blackhole | Fault::BlackholePromoted => Topology::primary_replica_in_lab()?,
             _ => Topology::primary_replica()?,
         };
         let (dns, dsn) = if let Some(ttl) = fault.dns_ttl() {
@@ -525,6 +541,23 @@ impl Rig {
                     eprintln!("trial: writable -> new generation {adopted:?} ms");
                 }
             }
+            Fault::StopPromoted | Fault::BlackholePromoted => {
+                if fault == Fault::StopPromoted {
+                    self.topo.freeze(p)?;
+                } else {
+                    self.topo.blackhole(p)?;
+                }
+                fault_at = Instant::now();
+                // What an operator or the orchestrator does: stop receiving (this is what
+                // waits on the silent primary), apply what was received, forget the primary.
+                self.topo.detach_replication(r)?;
+                // Taken before the statement that makes the standby writable is sent: the
+                // measurement can only be too long, never too short.
+                let writable = Instant::now();
+                self.topo.promote_fast(r)?;
+                measure_from = Some(writable);
+                promotion = fault_at.elapsed();
+            }
             Fault::DnsCrashFlip(_) => {
                 // Crash, promotion and flip are the harness's doing: the time from the kill to
                 // the flip is subtracted, leaving flip -> first write.
@@ -642,8 +675,8 @@ impl Rig {
             self.topo.detach_replication(r)?;
         }
         match fault {
-            Fault::Stop | Fault::StopThenWritable(_) => self.topo.thaw(p)?,
-            Fault::Blackhole => self.topo.heal(p)?,
+            Fault::Stop | Fault::StopThenWritable(_) | Fault::StopPromoted => self.topo.thaw(p)?,
+            Fault::Blackhole | Fault::BlackholePromoted => self.topo.heal(p)?,
             _ => {}
         }
         if self.topo.node(p).is_running() {

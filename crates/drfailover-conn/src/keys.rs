@@ -208,7 +208,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "failover_probe_interval_ms",
         default: "10",
-        doc: "first probe interval while no writer is known or the writer is suspect (then a fortieth of the time since, up to probe_interval_ms)",
+        doc: "first probe interval while no writer is known or the writer is suspect (then a sixtieth of the time since, up to probe_interval_ms)",
         apply: |c, k, v| {
             c.failover_probe_interval = parse_ms(k, v, 1)?;
             Ok(())

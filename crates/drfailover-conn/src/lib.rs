@@ -16,9 +16,9 @@
 //! writer is never left; a node that was writable all along is never adopted over the writer;
 //! the old writer is not re-adopted while the new one is usable unless fail-back is configured.
 //! While the writer is suspect or missing the other endpoints are probed fast: every
-//! `failover_probe_interval_ms` at first, then every fortieth of the time since the trouble
+//! `failover_probe_interval_ms` at first, then every sixtieth of the time since the trouble
 //! began (at most `probe_interval_ms`), so a
-//! promotion made `t` after the writer was lost is seen within about `t / 40`, and a fleet
+//! promotion made `t` after the writer was lost is seen within about `t / 60`, and a fleet
 //! waiting for a restarted server does not flood the replicas with probes (the reconnect storm).
 //!
 //! Retry rules: a statement that certainly did not run is retried on the new writer; one whose

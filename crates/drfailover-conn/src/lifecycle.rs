@@ -159,12 +159,16 @@ pub(crate) struct Lifecycle {
 
 /// While the writer is missing or suspect, the others are probed every
 /// `max(failover_probe_interval, elapsed / FAST_PROBE_DECAY)` (capped at `probe_interval`): a
-/// promotion made `t` after the writer was lost is seen within about `t / 40`, and a long
+/// promotion made `t` after the writer was lost is seen within about `t / 60`, and a long
 /// outage does not keep a fleet probing at the fast rate (the reconnect storm: 500 clients at
 /// a fixed 10 ms kept a restarting server off the network for 3.8–5.9 s). The clock restarts
 /// when a suspect writer is finally declared down: from then on a promotion is likely soon
 /// (an orchestrator's detection is about as fast), so it is looked for at the fast rate again.
-const FAST_PROBE_DECAY: u32 = 40;
+/// 60 rather than 40: a full promotion of a replica of a silent primary makes it writable ~2 s
+/// after the freeze (`STOP SLAVE IO_THREAD` waits on the silent primary), ~1.3 s after the
+/// client declared the writer down; at 1/40 that promotion was seen after up to 33 ms (p99),
+/// at 1/60 after 22 ms, with the storm unchanged within its noise (docs/benchmarks.md).
+const FAST_PROBE_DECAY: u32 = 60;
 
 /// Uniform random duration in `[0, ceiling]`.
 pub(crate) fn random_jitter(ceiling: Duration) -> Duration {

@@ -507,11 +507,11 @@ fn an_endpoint_that_comes_back_is_announced_after_rise_successes() {
 #[test]
 fn fast_probing_without_a_writer_slows_down_as_the_outage_lasts() {
     // The writer refused (killed): no writer. The replica is probed every 10 ms at first,
-    // then at a fortieth of the time since the writer was lost, never slower than 200 ms.
+    // then at a sixtieth of the time since the writer was lost, never slower than 200 ms.
     let (mut l, now) = started(false);
     l.observe(0, Refused, false, "refused", now);
     assert_eq!(l.writer(), None);
-    for (elapsed, interval) in [(0, 10), (400, 10), (1200, 30), (4000, 100), (20000, 200)] {
+    for (elapsed, interval) in [(0, 10), (600, 10), (1200, 20), (6000, 100), (20000, 200)] {
         let t = now + elapsed * MS;
         l.probe_started(1);
         l.observe(1, ReadOnly, false, "", t);
@@ -521,11 +521,11 @@ fn fast_probing_without_a_writer_slows_down_as_the_outage_lasts() {
             "{elapsed} ms into the outage"
         );
     }
-    // A promotion 2 s into the outage is adopted at its first probe, ≤ 50 ms later.
-    let t = now + 2000 * MS;
+    // A promotion 2.4 s into the outage is adopted at its first probe, ≤ 40 ms later.
+    let t = now + 2400 * MS;
     l.observe(1, ReadOnly, false, "", t);
     let next = l.due_at(1, t);
-    assert_eq!(next, t + 50 * MS);
+    assert_eq!(next, t + 40 * MS);
     l.probe_started(1);
     let fx = l.observe(1, Up, true, "", next);
     assert_eq!(kinds(&fx), [EventKind::FailoverCompleted]);
@@ -544,10 +544,10 @@ fn fast_probes_are_spread_over_the_second_half_of_the_interval() {
     l.observe(1, ReadOnly, false, "", now);
     assert_eq!(l.due_at(1, now), now + 10 * MS);
     l.probe_started(1);
-    let t = now + 2000 * MS;
+    let t = now + 2400 * MS;
     l.observe(1, ReadOnly, false, "", t);
-    // No writer for 2 s: a 50 ms interval, drawn from [25, 50] ms (here its floor).
-    assert_eq!(l.due_at(1, t), t + 25 * MS);
+    // No writer for 2.4 s: a 40 ms interval, drawn from [20, 40] ms (here its floor).
+    assert_eq!(l.due_at(1, t), t + 20 * MS);
 }
 
 #[test]
@@ -555,10 +555,11 @@ fn while_the_writer_is_suspect_fast_probing_counts_from_its_first_failure() {
     let (mut l, now) = started(false);
     let first_failure = now + 200 * MS;
     l.observe(0, TimedOut, false, "timed out", first_failure);
-    let t = first_failure + 1000 * MS;
+    let t = first_failure + 1500 * MS;
     l.observe(0, TimedOut, false, "timed out", t - MS); // still suspect (fall = 3)
     assert_eq!(l.writer(), Some(0));
     l.probe_started(1);
     l.observe(1, ReadOnly, false, "", t);
+    // 1.5 s since the first failure (not since the client's start): 25 ms.
     assert_eq!(l.due_at(1, t), t + 25 * MS);
 }
