@@ -72,6 +72,11 @@ impl Fault {
         }
     }
 
+    /// Blackhole faults: the topology runs in a lab namespace (iptables DROP there).
+    pub fn needs_lab(self) -> bool {
+        matches!(self, Fault::Blackhole | Fault::BlackholePromoted)
+    }
+
     /// The DNS record's TTL, for faults behind a name.
     pub fn dns_ttl(self) -> Option<u32> {
         match self {
@@ -388,7 +393,7 @@ impl Rig {
     /// and a client with default detection settings.
     pub fn start(fault: Fault, via: Via) -> Result<Rig, String> {
         let topo = match fault {
-            Fault::Blackhole | Fault::BlackholePromoted => Topology::primary_replica_in_lab()?,
+            f if f.needs_lab() => Topology::primary_replica_in_lab()?,
             _ => Topology::primary_replica()?,
         };
         let (dns, dsn) = if let Some(ttl) = fault.dns_ttl() {
@@ -542,12 +547,7 @@ impl Rig {
                 }
             }
             Fault::StopPromoted | Fault::BlackholePromoted => {
-                if fault == Fault::StopPromoted {
-                    self.topo.freeze(p)?;
-                } else {
-                    self.topo.blackhole(p)?;
-                }
-                fault_at = Instant::now();
+                fault_at = self.silence(p, fault)?;
                 // What an operator or the orchestrator does: stop receiving (this is what
                 // waits on the silent primary), apply what was received, forget the primary.
                 self.topo.detach_replication(r)?;
@@ -575,12 +575,7 @@ impl Rig {
                     let h: Vec<&str> = state.endpoints.iter().map(|e| e.health.as_str()).collect();
                     eprintln!("trial: {fault:?}, health before the fault {h:?}, standby {r}");
                 }
-                if fault == Fault::Stop {
-                    self.topo.freeze(p)?;
-                } else {
-                    self.topo.blackhole(p)?;
-                }
-                fault_at = Instant::now();
+                fault_at = self.silence(p, fault)?;
                 self.topo.promote_fast(r)?;
                 promotion = fault_at.elapsed();
             }
@@ -637,6 +632,17 @@ impl Rig {
             .into_iter()
             .map(|g| g.saturating_sub(subtract))
             .collect())
+    }
+
+    /// Make node `i` silent: blackholed for the blackhole faults, else frozen (SIGSTOP).
+    /// Returns when the fault took effect.
+    fn silence(&mut self, i: usize, fault: Fault) -> Result<Instant, String> {
+        if fault.needs_lab() {
+            self.topo.blackhole(i)?;
+        } else {
+            self.topo.freeze(i)?;
+        }
+        Ok(Instant::now())
     }
 
     /// The trace of the latest trial, in time order, relative to its fault (ms).
