@@ -203,6 +203,16 @@ fn route53(n: usize) -> (Vec<Duration>, Vec<Duration>) {
     (announce, change_only)
 }
 
+const HELP: &str = "\
+drfailover-bench-dns: how long announcing a new writer takes (RFC 2136 to a real BIND on
+loopback over UDP and TCP, Route 53 against moto on loopback). Prints a Markdown table.
+About 1 minute with the default 50 updates.
+
+usage: cargo run --release -p drfailover-bench --bin drfailover-bench-dns -- [--updates N] [--json PATH]
+
+  --updates N   updates per row (default 50)
+  --json PATH   also write the figures as JSON";
+
 fn main() {
     let mut n = 50usize;
     let mut json_path = None;
@@ -216,6 +226,10 @@ fn main() {
                     .expect("--updates N")
             }
             "--json" => json_path = args.next(),
+            "-h" | "--help" => {
+                println!("{HELP}");
+                return;
+            }
             "--bench" => {}
             other => {
                 eprintln!("unknown argument {other}; see bench/src/dns.rs");

@@ -1,12 +1,5 @@
 //! `drfailover-bench`: failover unavailability, per-query overhead and scaling, measured on
-//! real local servers. Prints Markdown tables and writes JSON.
-//!
-//!     cargo run --release -p drfailover-bench -- [--trials N] [--quick] [--json PATH]
-//!                                                 [--only failover|overhead|c-abi|footprint|storm|orchestrator|orchestrator-dns]
-//!                                                 [--storm-clients N]
-//!                                                 [--via library|haproxy|handwritten]
-//!                                                 [--faults SUBSTRING-OF-THE-FAULT-NAME]
-//!     cargo run --release -p drfailover-bench -- --chaos 100     # mixed failovers + data checks
+//! real local servers. Prints Markdown tables and writes JSON. `--help` lists the options.
 //!
 //! Timings on a shared 2-core machine are noisy: compare ratios within one run.
 
@@ -39,6 +32,46 @@ struct Args {
     storm_clients: usize,
     via: Option<String>,
     faults: Option<String>,
+}
+
+/// What `--help` prints.
+const HELP: &str = "\
+drfailover-bench: failover unavailability (drfailover, HAProxy, a hand-written C monitor),
+per-query overhead and scaling, the C ABI's overhead, footprint, the reconnect storm and the
+orchestrator, all on real local MariaDB servers. Prints Markdown tables.
+
+usage: cargo run --release -p drfailover-bench -- [OPTIONS]
+
+  (no option)          everything, 20 trials per scenario (about 25 min; writes the SVGs in docs/)
+  --quick              about 1 min: the library's failover under kill -9 and SIGSTOP, per-query
+                       overhead and scaling, footprint, the orchestrator under kill -9; 3 trials,
+                       short windows; no SVG written
+  --only PART          one part: failover | overhead | c-abi | footprint | storm | orchestrator
+                       | orchestrator-dns (combine with --quick for fewer trials)
+  --trials N           trials per scenario (default 20; 3 with --quick)
+  --via DESIGN         failover through one design only: library | haproxy | handwritten
+                       (HAProxy rows need `haproxy`, installed by scripts/deps)
+  --faults SUBSTRING   failover scenarios whose name contains SUBSTRING
+  --storm-clients N    clients in the reconnect storm (default 500)
+  --json PATH          also write every figure as JSON
+  --chaos N            N mixed failovers under 16 writers, then data checks (about 3 min for 100);
+                       exit 0 only with no acknowledged write lost or duplicated
+  -h, --help           this text
+
+The DNS announcers are measured by the other binary:
+  cargo run --release -p drfailover-bench --bin drfailover-bench-dns -- --help";
+
+/// The parts `--quick` runs when no `--only` is given.
+const QUICK_PARTS: [&str; 4] = ["failover", "overhead", "footprint", "orchestrator"];
+
+impl Args {
+    /// Whether part `name` runs (also true for `alias`, a name `--only` accepts for it).
+    fn runs(&self, name: &str, alias: &[&str]) -> bool {
+        match self.only.as_deref() {
+            Some(only) => only == name || alias.contains(&only),
+            None => !self.quick || QUICK_PARTS.contains(&name),
+        }
+    }
 }
 
 fn args() -> Args {
@@ -74,15 +107,19 @@ fn args() -> Args {
                         .expect("--chaos N (failovers)"),
                 )
             }
+            "-h" | "--help" => {
+                println!("{HELP}");
+                std::process::exit(0);
+            }
             "--bench" => {} // passed by `cargo bench`
             other => {
-                eprintln!("unknown argument {other}; see the doc comment of bench/src/main.rs");
+                eprintln!("unknown argument {other}; see --help");
                 std::process::exit(2);
             }
         }
     }
     if a.quick {
-        a.trials = a.trials.min(5);
+        a.trials = a.trials.min(3);
     }
     a
 }
@@ -103,30 +140,22 @@ fn main() {
         args.trials
     );
     report.insert("machine".into(), json!(machine));
-    if args.only.as_deref().is_none_or(|o| o == "failover") {
+    if args.runs("failover", &[]) {
         report.insert("failover".into(), failover_table(&args));
     }
-    if args.only.as_deref().is_none_or(|o| o == "overhead") {
+    if args.runs("overhead", &[]) {
         report.insert("overhead".into(), overhead_tables(&args));
     }
-    if args
-        .only
-        .as_deref()
-        .is_none_or(|o| o == "overhead" || o == "c-abi")
-    {
+    if args.runs("c-abi", &["overhead"]) && !(args.quick && args.only.is_none()) {
         report.insert("c_abi_overhead".into(), c_abi_table(&args));
     }
-    if args.only.as_deref().is_none_or(|o| o == "footprint") {
+    if args.runs("footprint", &[]) {
         report.insert("footprint".into(), footprint_table(&args));
     }
-    if args.only.as_deref().is_none_or(|o| o == "storm") {
+    if args.runs("storm", &[]) {
         report.insert("storm".into(), storm_table(&args));
     }
-    if args
-        .only
-        .as_deref()
-        .is_none_or(|o| o == "orchestrator" || o == "orchestrator-dns")
-    {
+    if args.runs("orchestrator", &["orchestrator-dns"]) {
         report.insert("orchestrator".into(), orchestrator_table(&args));
     }
     if let Some(path) = &args.json {
@@ -200,6 +229,13 @@ fn failover_table(args: &Args) -> serde_json::Value {
             args.faults
                 .as_deref()
                 .is_none_or(|f| fault.name().contains(f))
+        })
+        // --quick alone: the library under kill -9 and SIGSTOP.
+        .filter(|(via, fault, _)| {
+            !args.quick
+                || args.via.is_some()
+                || args.faults.is_some()
+                || (*via == Via::Library && matches!(fault, Fault::Kill | Fault::Stop))
         })
         .collect();
     let mut via_shown = None;
@@ -290,7 +326,7 @@ fn failover_table(args: &Args) -> serde_json::Value {
     }
     // Only a run of every fault draws the picture (a filtered run would overwrite it with a
     // part of it).
-    if args.faults.is_none() && !pictured.is_empty() {
+    if args.faults.is_none() && !args.quick && !pictured.is_empty() {
         let series: Vec<(&str, Vec<f64>)> = pictured
             .iter()
             .map(|(name, v)| (name.as_str(), v.clone()))
@@ -326,6 +362,7 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
         let only = std::env::var("DRFAILOVER_BENCH_FAULTS").unwrap_or_default();
         [OrchFault::Kill, OrchFault::Stop, OrchFault::Blackhole]
             .into_iter()
+            .filter(|f| !args.quick || args.only.is_some() || *f == OrchFault::Kill)
             .filter(|f| {
                 only.is_empty() || only.split(',').any(|o| f.name().to_lowercase().contains(o))
             })
@@ -372,6 +409,12 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
     let switchover_too = std::env::var("DRFAILOVER_BENCH_FAULTS")
         .is_ok_and(|only| only.split(',').any(|o| o == "switchover"));
     if faults_only && !switchover_too {
+        return json!(out);
+    }
+    if args.quick && args.only.is_none() {
+        println!(
+            "\n(--quick: switchover, DNS and the anchors' table are left to --only orchestrator)"
+        );
         return json!(out);
     }
     let switched = if dns_only {
@@ -429,6 +472,9 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
         ("Route 53 health-check failover", "interval 30 s (fast: 10 s) × failure threshold 3 + TTL", "Amazon Route 53 Developer Guide, health checks"),
     ] {
         println!("| {tool} | {time} | {from} |");
+    }
+    if args.quick {
+        return json!(out);
     }
     svg::write_doc(
         "orchestrator-failover.svg",
@@ -535,7 +581,12 @@ fn overhead_tables(args: &Args) -> serde_json::Value {
     println!("\n## Scaling (point select, statements/s; median of {rounds} interleaved rounds)\n");
     println!("| threads | raw per-thread | drfailover | global mutex | drfailover/raw | global mutex/raw |\n|---|---|---|---|---|---|");
     let mut rows = Vec::new();
-    for threads in [1, 2, 4, 8, 16] {
+    let thread_counts: &[usize] = if args.quick {
+        &[1, 4, 16]
+    } else {
+        &[1, 2, 4, 8, 16]
+    };
+    for &threads in thread_counts {
         let sql = "SELECT v FROM kv WHERE id = 500";
         let m = overhead::interleaved(
             &topo,
@@ -610,15 +661,17 @@ fn storm_table(args: &Args) -> serde_json::Value {
                 s.head(40)
             );
             let ms: Vec<f64> = s.recovered.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-            svg::write_doc(
-                "storm-recovery.svg",
-                &svg::cdf_svg(
-                    &format!(
+            if !args.quick {
+                svg::write_doc(
+                    "storm-recovery.svg",
+                    &svg::cdf_svg(
+                        &format!(
                         "Reconnect storm, {clients} clients: restart to first statement (CDF, ms)"
                     ),
-                    &[("recovery", ms)],
-                ),
-            );
+                        &[("recovery", ms)],
+                    ),
+                );
+            }
             let timeline: Vec<String> = s.timeline.iter().map(u64::to_string).collect();
             println!(
                 "\nattempts per 100 ms from the kill (the server listened again after {} ms): {}",
