@@ -254,10 +254,12 @@ pub fn run(mut args: Args) -> ExitCode {
             "{before} writes acknowledged so far. kill -9 the primary {}",
             topo.node(0).addr()
         ));
+        // Taken before the signal: the client may see the connection drop before kill9
+        // returns (it also reaps the process), and nothing can happen before the kill.
+        kill_ms = clock.ms();
         if let Err(e) = topo.kill9(0) {
             return fail(&e);
         }
-        kill_ms = clock.ms();
         if orchestrator.is_some() {
             clock.say("the orchestrator takes it from here (no harness promotion)");
         } else {

@@ -172,3 +172,37 @@ fn readme_configuration_parses() {
     }
     let _: drfailover_dns::SnsConfig = value["sns"].clone().try_into().unwrap();
 }
+
+#[test]
+fn show_never_prints_the_aws_access_key() {
+    let moto = drfailover_testkit::moto::MotoServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("orchestrator.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[announce]]\nkind = \"route53\"\nhosted_zone_id = \"Z0123456789ABCDEFGHIJ\"\nname = \"db.example.test\"\nendpoint = \"{}\"\ntimeout_ms = 2000\nattempts = 1\n",
+            moto.endpoint()
+        ),
+    )
+    .unwrap();
+    let (key_id, secret) = (
+        "AKIAEXAMPLEKEY7WXYZ",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_drfailover"))
+        .args(["dns", "--config", file.to_str().unwrap(), "show"])
+        .env("AWS_ACCESS_KEY_ID", key_id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .expect("run drfailover");
+    let printed = text(&out);
+    assert!(printed.contains("route53 db.example.test"), "{printed}");
+    assert!(printed.contains("…WXYZ"), "{printed}");
+    assert!(
+        !printed.contains(key_id),
+        "access key id printed:\n{printed}"
+    );
+    assert!(!printed.contains(secret), "secret printed:\n{printed}");
+}

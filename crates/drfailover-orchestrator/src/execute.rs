@@ -669,7 +669,7 @@ impl Executor<'_> {
         for _ in 0..10 {
             let now_pos = self.value(old, "SELECT @@gtid_binlog_pos", t)?;
             let started = Instant::now();
-            let what = format!("catch up before fencing ({now_pos})");
+            let what = format!("catch up before fencing ({})", gtid_or_none(&now_pos));
             self.step(new, &what, |ex| {
                 ex.wait_applied(new, &now_pos)
                     .map_err(|e| format!("{e}; nothing changed"))
@@ -682,7 +682,7 @@ impl Executor<'_> {
             ex.sql(old, &["SET GLOBAL read_only=1"], t)
         })?;
         let final_pos = self.value(old, "SELECT @@gtid_binlog_pos", t)?;
-        let what = format!("catch up to {final_pos}");
+        let what = format!("catch up to {}", gtid_or_none(&final_pos));
         let caught_up = self.step(new, &what, |ex| ex.wait_applied(new, &final_pos));
         if let Err(e) = caught_up {
             // Nothing was promoted: give the old primary its writes back.
@@ -771,5 +771,14 @@ impl Executor<'_> {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+}
+
+/// A GTID position for a step's name: the position, or "no transaction yet" when it is empty.
+fn gtid_or_none(pos: &str) -> &str {
+    if pos.is_empty() {
+        "no transaction yet"
+    } else {
+        pos
     }
 }

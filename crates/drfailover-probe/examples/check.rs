@@ -1,8 +1,11 @@
-//! Probe one server every way this crate knows, with 200 ms deadlines.
+//! Probe one server every way this crate knows, with 200 ms deadlines. Exit 0 when the
+//! server answered as a live MySQL server (writable, read-only or lagging), 1 when it did not
+//! (refused, timed out, credentials rejected…), 2 for a usage error.
 //!
 //!     MYSQL_PWD=secret cargo run -p drfailover-probe --example check -- 127.0.0.1:3306 app
 
 use std::net::ToSocketAddrs;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use drfailover_mysql::ConnectOptions;
@@ -19,11 +22,24 @@ fn show(name: &str, obs: &Observation) {
     );
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [addr, user, ..] = args.as_slice() else {
-        return Err("usage: check HOST:PORT USER   (password in MYSQL_PWD)".into());
+        eprintln!("usage: check HOST:PORT USER   (password in MYSQL_PWD)");
+        return ExitCode::from(2);
     };
+    match check(addr, user) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("check: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs every probe and prints what it saw; `Ok(true)` when the role probe found a live server.
+fn check(addr: &str, user: &str) -> Result<bool, Box<dyn std::error::Error>> {
     let deadline = || Deadline::after(Duration::from_millis(200));
     let socket = addr.to_socket_addrs()?.next().ok_or("no address")?;
     show("tcp", &probe_tcp(socket, deadline()));
@@ -37,13 +53,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let (host, port) = addr.rsplit_once(':').ok_or("HOST:PORT expected")?;
     let opts = ConnectOptions::tcp(host, port.parse()?)
-        .user(user.as_str())
+        .user(user)
         .password(std::env::var("MYSQL_PWD").unwrap_or_default());
     let mut monitor = MonitorProbe::new(opts).max_lag(Duration::from_secs(10));
     show("ping", &monitor.ping(deadline()));
     show("query", &monitor.query("SELECT 1", deadline()));
     let role = monitor.role(deadline());
     show("role", &role);
+    let alive = role.class.is_alive();
     if let Some(r) = role.role {
         println!(
             "           writable={} gtid={} semi_sync_master={:?} replica={:?}",
@@ -53,5 +70,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             r.replication
         );
     }
-    Ok(())
+    Ok(alive)
 }

@@ -56,7 +56,7 @@ impl std::fmt::Debug for AwsClient {
             .field("service", &self.service)
             .field("region", &self.region)
             .field("credentials", &self.identity.source)
-            .field("access_key_id", &self.identity.credentials.access_key_id())
+            .field("access_key_id", &self.masked_key_id())
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
@@ -166,13 +166,20 @@ impl AwsClient {
         &self.endpoint
     }
 
-    /// Where the credentials came from and the access key id (never the secret).
+    /// Where the credentials came from and the last four characters of the access key id
+    /// (as `aws configure list` shows it; never the whole id, never the secret).
     pub fn credential_source(&self) -> String {
-        format!(
-            "{} ({})",
-            self.identity.source,
-            self.identity.credentials.access_key_id()
-        )
+        format!("{} ({})", self.identity.source, self.masked_key_id())
+    }
+
+    /// The access key id with all but its last four characters hidden: `…WXYZ`.
+    fn masked_key_id(&self) -> String {
+        let id = self.identity.credentials.access_key_id();
+        let tail: String = id
+            .chars()
+            .skip(id.chars().count().saturating_sub(4))
+            .collect();
+        format!("…{tail}")
     }
 
     /// Send a signed request (`path_and_query` already percent-encoded; `body` with its
