@@ -29,6 +29,7 @@ pub use direct::{DirectAck, DirectWriter};
 pub use netns::Lab;
 pub use node::{Node, NodeRole};
 pub use require::{mariadb_binaries, MariaDbBinaries};
+pub use spawner::detach_servers;
 pub use topology::{
     Topology, ADMIN_PASSWORD, ADMIN_USER, APP_DATABASE, APP_PASSWORD, APP_USER, REPL_PASSWORD,
     REPL_USER,

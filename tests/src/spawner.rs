@@ -6,12 +6,23 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Mutex, OnceLock};
 
 type Request = (Command, Sender<std::io::Result<Child>>);
 
 static SPAWNER: OnceLock<Mutex<Sender<Request>>> = OnceLock::new();
+
+/// Servers started from now on outlive this process (see [`crate::detach_servers`]).
+static DETACHED: AtomicBool = AtomicBool::new(false);
+
+/// From now on, start servers without `PR_SET_PDEATHSIG` and in a session of their own
+/// (`setsid`), so they keep running after this process exits. For the lab, which leaves its
+/// servers up on purpose; tests never call it.
+pub fn detach_servers() {
+    DETACHED.store(true, Ordering::SeqCst);
+}
 
 fn setpriv() -> Option<PathBuf> {
     ["/usr/bin/setpriv", "/bin/setpriv"]
@@ -28,7 +39,9 @@ pub fn command_dying_with_parent(program: &std::path::Path, netns: Option<&str>)
     if let Some(ns) = netns {
         argv.extend(["ip", "netns", "exec", ns].map(Into::into));
     }
-    if let Some(setpriv) = setpriv() {
+    if DETACHED.load(Ordering::SeqCst) {
+        argv.push("setsid".into());
+    } else if let Some(setpriv) = setpriv() {
         argv.push(setpriv.into());
         argv.extend(["--pdeathsig", "KILL", "--"].map(Into::into));
     }

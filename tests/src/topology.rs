@@ -152,6 +152,16 @@ impl Topology {
         Ok(topo)
     }
 
+    /// The directory holding every node's data directory, socket and logs.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// The network namespace the nodes run in, if any.
+    pub fn lab(&self) -> Option<&Lab> {
+        self.lab.as_ref()
+    }
+
     /// Node `i`.
     pub fn node(&self, i: usize) -> &Node {
         &self.nodes[i]
