@@ -16,7 +16,7 @@ use drfailover_orchestrator::{Config, Orchestrator};
 /// Arguments of `drfailover orchestrate`.
 #[derive(clap::Args, Debug)]
 pub struct OrchestrateArgs {
-    /// The configuration file (TOML; see the README).
+    /// The configuration file (TOML; see docs/orchestrator.md).
     config: PathBuf,
     /// Serve /status, /metrics, /ack and /switchover here (overrides `listen` in the file).
     #[arg(long)]

@@ -151,11 +151,11 @@ fn configuration_errors_exit_2_with_a_clear_message() {
 
 #[test]
 fn readme_configuration_parses() {
-    let readme = include_str!("../../../README.md");
+    let readme = include_str!("../../../docs/orchestrator.md");
     let section = readme
         .split("## Announcing a failover in DNS")
         .nth(1)
-        .expect("README section");
+        .expect("docs/orchestrator.md section");
     let block = section
         .split("```toml\n")
         .nth(1)

@@ -1,7 +1,7 @@
 //! The one table of configuration keys: name, default, meaning and parser. The DSN's query
 //! string, [`crate::Config::set`], the C `dr_config_set`, the "unknown option (known: …)"
-//! error, the CLI and the README's table all come from [`KEYS`] (a test checks the README
-//! and the C header against it).
+//! error, the CLI and the table of `docs/configuration.md` all come from [`KEYS`] (a test
+//! checks that page and the C header against it).
 
 use std::path::Path;
 
@@ -46,7 +46,7 @@ pub fn names() -> impl Iterator<Item = &'static str> {
     KEYS.iter().map(|k| k.name)
 }
 
-/// The README's configuration table (Markdown), generated from [`KEYS`].
+/// The configuration table of `docs/configuration.md` (Markdown), generated from [`KEYS`].
 pub fn markdown_table() -> String {
     let mut out = String::from("| key | default | meaning |\n|---|---|---|\n");
     for k in KEYS {
@@ -92,7 +92,7 @@ fn password_file(c: &mut Config, key: &str, path: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Every key, in the order the README lists them.
+/// Every key, in the order `docs/configuration.md` lists them.
 pub const KEYS: &[Key] = &[
     Key {
         name: "user",
@@ -415,19 +415,19 @@ pub const KEYS: &[Key] = &[
 mod tests {
     use super::*;
 
-    /// The README's table between its markers is exactly [`markdown_table`].
+    /// The table of docs/configuration.md between its markers is exactly [`markdown_table`].
     #[test]
-    fn readme_table_matches_the_key_table() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
-        let readme = std::fs::read_to_string(path).expect("README.md");
+    fn documented_table_matches_the_key_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+        let readme = std::fs::read_to_string(path).expect("docs/configuration.md");
         let begin = "<!-- keys:begin (generated from crates/drfailover-conn/src/keys.rs) -->\n";
         let end = "<!-- keys:end -->";
-        let start = readme.find(begin).expect("README: keys:begin marker") + begin.len();
-        let stop = readme[start..].find(end).expect("README: keys:end marker") + start;
+        let start = readme.find(begin).expect("keys:begin marker") + begin.len();
+        let stop = readme[start..].find(end).expect("keys:end marker") + start;
         let expected = markdown_table();
         assert!(
             readme[start..stop] == expected,
-            "README's configuration table differs from the key table; replace it with:\n{expected}"
+            "docs/configuration.md's table differs from the key table; replace it with:\n{expected}"
         );
     }
 

@@ -42,7 +42,7 @@ pub unsafe extern "C" fn dr_config_new(out: *mut *mut dr_config) -> dr_status {
 /// device, directory or larger file is `DR_E_CONFIG` at once, naming the key and the file
 /// (never its content). Blocks only on that local file I/O.
 ///
-/// Keys (generated from the library's key table; see the README for defaults):
+/// Keys (generated from the library's key table; defaults in docs/configuration.md):
 /// `user`, `password`, `password_env`, `password_file`, `group`, `defaults_file`, `database`,
 /// `host`, `dsn`, `connect_timeout_ms`, `probe_interval_ms`, `probe_timeout_ms`,
 /// `failover_probe_interval_ms`, `fall`, `rise`, `failover_timeout_ms`, `read_timeout_ms`,

@@ -1,7 +1,7 @@
 //! The C ABI of drfailover: `libdrfailover.so` / `libdrfailover.a` and `include/drfailover.h`.
 //!
 //! This crate only translates: every policy lives in `drfailover-conn`. Conventions (also in
-//! the header and the README's "API conventions"):
+//! the header and docs/c-api.md, "API conventions"):
 //! - every exported symbol starts with `dr_`; functions return a [`status::dr_status`] where
 //!   `DR_OK == 0`; out-params are written only on success;
 //! - every pointer is checked (NULL → `DR_E_INVALID_ARGUMENT`), strings must be UTF-8 and
