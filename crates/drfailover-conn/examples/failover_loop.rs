@@ -1,5 +1,6 @@
 //! Write through a failover-aware client for a while, printing events as they happen.
-//! Kill the primary and promote the replica while it runs to watch it follow the writer.
+//! Kill the primary and promote the replica while it runs to watch it follow the writer
+//! (`scripts/lab up` starts servers that stay up and prints the commands for both).
 //!
 //!     cargo run -p drfailover-conn --example failover_loop -- \
 //!         'mysql://app@db1:3306,db2:3306/app?password_env=MYSQL_PWD' [SECONDS]
