@@ -18,6 +18,24 @@ use std::time::{Duration, Instant};
 
 use drfailover_testkit::{Topology, APP_PASSWORD, APP_USER};
 
+/// What `--help` prints.
+const HELP: &str = "\
+drfailover-topo: run a program against a fresh MariaDB primary + replica on loopback, with a
+fault when the program prints a line READY; servers are removed when it exits. About 2 s plus
+the program's own time. Used by ctest for the C suite.
+
+usage: drfailover-topo [--fault kill9|freeze|readonly|none] [--promote-delay-ms N] [--timeout-s N]
+                       [--sql STATEMENT]... -- PROGRAM [ARGS...]
+
+  --fault F             at READY: kill9 or freeze the primary and promote the replica, or
+                        readonly (SET GLOBAL read_only=1, nothing promoted), or none (default kill9)
+  --promote-delay-ms N  wait this long between the fault and the promotion (default 0)
+  --timeout-s N         kill the program after N s, exit 124 (default 120)
+  --sql STATEMENT       run on the primary (as root) before the program starts (repeatable)
+
+The program gets DRFAILOVER_TEST_DSN and MYSQL_PWD; {dsn}, {host} (the primary's ip:port) and
+{user} in its arguments are replaced. Exits with the program's status.";
+
 struct Options {
     fault: String,
     promote_delay: Duration,
@@ -51,6 +69,10 @@ fn parse() -> Result<Options, String> {
                     Duration::from_secs(value("--timeout-s")?.parse().map_err(|e| format!("{e}"))?)
             }
             "--sql" => o.sql.push(value("--sql")?),
+            "-h" | "--help" => {
+                println!("{HELP}");
+                std::process::exit(0);
+            }
             "--" => {
                 o.program = args.collect();
                 break;

@@ -10,8 +10,9 @@ const MAIN: &str = "fn main() -> Result<(), Box<dyn std::error::Error>>";
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
+        .ancestors()
+        .nth(2)
+        .expect("tests/docs/ is two levels below the workspace root")
         .to_path_buf();
     let mut files = vec![root.join("README.md")];
     let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))

@@ -200,7 +200,8 @@ fn normalise(command: &str) -> String {
     words.join(" ")
 }
 
-/// Every `scripts/…`, `cargo run …` and `drfailover …` command in the docs: (where, command).
+/// Every `scripts/…`, `cargo run …`, `drfailover …` and `target/debug/…` command in the docs:
+/// (where, command).
 fn documented_commands() -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for (file, text) in doc_files() {
@@ -221,14 +222,9 @@ fn documented_commands() -> BTreeSet<(String, String)> {
         );
         for c in candidates {
             let c = normalise(&c);
-            let known = [
-                "scripts/",
-                "cargo run ",
-                "drfailover ",
-                "target/debug/drfailover",
-            ]
-            .iter()
-            .any(|p| c.starts_with(p));
+            let known = ["scripts/", "cargo run ", "drfailover ", "target/debug/"]
+                .iter()
+                .any(|p| c.starts_with(p));
             // Placeholders ("scripts/…", "cargo run …") name no command.
             if known && !c.contains('…') && !c.ends_with('/') {
                 out.insert((file.clone(), c));
@@ -253,6 +249,64 @@ fn options(command: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The program `cargo run …` (`words`) would run, as cargo picks it from the manifest: the
+/// `--bin` or `--example` named, else the package's `default-run`, else its only binary.
+/// Relative to the profile directory (`drfailover-bench`, `examples/check`).
+fn cargo_run_target(words: &[&str]) -> Result<String, String> {
+    let split = words.iter().position(|w| *w == "--").unwrap_or(words.len());
+    let flag = |name: &str| {
+        words[..split]
+            .iter()
+            .position(|w| *w == name)
+            .and_then(|i| words.get(i + 1).copied())
+    };
+    let package = flag("-p").ok_or("no -p PACKAGE")?;
+    let manifest = workspace_root().join(match package {
+        "drfailover-testkit" => "tests".to_string(),
+        "drfailover-bench" => "bench".to_string(),
+        "drfailover-fuzz" => "fuzz".to_string(),
+        p => format!("crates/{p}"),
+    });
+    let text = std::fs::read_to_string(manifest.join("Cargo.toml"))
+        .map_err(|e| format!("package {package}: {e}"))?;
+    let toml: toml::Value = toml::from_str(&text).map_err(|e| format!("{package}: {e}"))?;
+    // [[bin]] names; none declared means one binary named after the package (src/main.rs).
+    let mut bins: Vec<String> = toml
+        .get("bin")
+        .and_then(|b| b.as_array())
+        .map(|bins| {
+            bins.iter()
+                .filter_map(|b| b.get("name")?.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if bins.is_empty() && manifest.join("src/main.rs").exists() {
+        bins.push(package.to_string());
+    }
+    let default_run = toml
+        .get("package")
+        .and_then(|p| p.get("default-run"))
+        .and_then(|d| d.as_str());
+    if let Some(example) = flag("--example") {
+        let file = manifest.join("examples").join(format!("{example}.rs"));
+        return if file.exists() {
+            Ok(format!("examples/{example}"))
+        } else {
+            Err(format!("package {package} has no example {example}"))
+        };
+    }
+    match (flag("--bin"), default_run, bins.as_slice()) {
+        (Some(bin), _, _) if bins.iter().any(|b| b == bin) => Ok(bin.to_string()),
+        (Some(bin), _, _) => Err(format!("package {package} has no binary {bin}")),
+        (None, Some(default), _) => Ok(default.to_string()),
+        (None, None, [only]) => Ok(only.clone()),
+        (None, None, _) => Err(format!(
+            "cargo run could not determine which binary to run in {package} ({bins:?}): \
+             give the package a default-run or the command a --bin"
+        )),
+    }
 }
 
 /// The CLI binary, built if this test run did not build it.
@@ -292,26 +346,32 @@ fn help_of(command: &str, root: &Path) -> Result<String, String> {
         return help(cmd);
     }
     if words[0] == "cargo" {
-        // cargo run [--release] -p PACKAGE [--bin B | --example E] [-- ARGS]: the same target,
-        // in the test's (debug) profile.
-        let split = words.iter().position(|w| *w == "--").unwrap_or(words.len());
-        let mut cargo_args: Vec<&str> = words[1..split]
-            .iter()
-            .copied()
-            .filter(|w| *w != "--release")
-            .collect();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        if cargo_args.contains(&"--example") {
-            // Examples take their own arguments: building the named one resolves the line.
-            cargo_args[0] = "build";
-            cmd.args(&cargo_args).arg("--quiet");
-            return help(cmd).map(|_| String::new());
+        // cargo run [--release] -p PACKAGE [--bin B | --example E] [-- ARGS], dry: cargo's
+        // own rule picks the target from the package's manifest, and the program this build
+        // made (debug) answers --help; examples take their own arguments, so an example only
+        // has to exist.
+        let program = cargo_run_target(&words)?;
+        if program.starts_with("examples/") {
+            return Ok(String::new());
         }
-        cmd.args(&cargo_args)
-            .args(["--quiet", "--", "--help"])
-            .stdin(Stdio::null());
+        let path = profile_dir().join(&program);
+        if !path.exists() {
+            return Err(format!(
+                "{} is not built: cargo build --workspace (scripts/test does)",
+                path.display()
+            ));
+        }
+        let mut cmd = Command::new(path);
+        cmd.arg("--help");
         return help(cmd);
+    }
+    // Other programs of the build (`target/debug/drfailover-topo …`).
+    if let Some(program) = words[0].strip_prefix("target/debug/") {
+        if program != "drfailover" {
+            let mut cmd = Command::new(profile_dir().join(program));
+            cmd.arg("--help");
+            return help(cmd);
+        }
     }
     let cli = cli_binary();
     let verb = words.get(1).copied().unwrap_or("--help");
@@ -382,4 +442,44 @@ fn documented_commands_answer_help_with_their_options() {
         println!("{file}: {command}: ok");
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn orchestrator_configurations_in_the_docs_parse() {
+    let mut parsed = 0;
+    for (file, text) in doc_files() {
+        for (line, block) in blocks(&text, "toml") {
+            // Whole configurations (the [[announce]]-only fragments are checked with the
+            // announcers' own parser by the CLI's dns tests).
+            if !block.contains("[[node]]") {
+                continue;
+            }
+            // The secrets it names: its password variables set, its files (under
+            // /etc/drfailover/) stood in for by files of the test's own.
+            let files = tempfile::tempdir().unwrap();
+            let mut block = block.clone();
+            for word in block.clone().split('"') {
+                if let Some(name) = word.strip_prefix("/etc/drfailover/") {
+                    let stand_in = files.path().join(name);
+                    std::fs::write(&stand_in, "doc-example-pw\n").unwrap();
+                    block = block.replace(word, stand_in.to_str().unwrap());
+                }
+            }
+            for line in block.lines() {
+                if let Some(var) = line.trim().strip_prefix("password_env = \"") {
+                    let var = var.split('"').next().unwrap_or("");
+                    // Only this test reads these variables.
+                    std::env::set_var(var, "doc-example-pw");
+                }
+            }
+            if let Err(e) = drfailover_orchestrator::Config::parse(&block) {
+                panic!("{file}:{line}: {e}");
+            }
+            parsed += 1;
+        }
+    }
+    assert!(
+        parsed > 0,
+        "no orchestrator configuration found in the docs"
+    );
 }
