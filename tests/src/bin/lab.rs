@@ -270,11 +270,15 @@ fn print_guide(dir: &Path, topo: &Topology, state: &LabState, orchestrator: Opti
     }
     if let Some(file) = orchestrator {
         println!();
-        println!("orchestrator configuration written to {}", file.display());
+        println!("orchestrator configuration written to {}:", file.display());
+        for line in std::fs::read_to_string(file).unwrap_or_default().lines() {
+            println!("  | {line}");
+        }
         println!("(scripts/lab runs `drfailover orchestrate` on it, listening on 127.0.0.1:9090; log: {}):",
             dir.join("orchestrator.log").display());
         println!("  curl -s 127.0.0.1:9090/status");
         println!("  drfailover topology {}", file.display());
+        println!("  drfailover ack --daemon 127.0.0.1:9090     # after a failover: allow the next one at once");
         println!(
             "  drfailover switchover --to {} --daemon 127.0.0.1:9090",
             state.nodes.get(1).map_or("node2", |n| n.name.as_str())
