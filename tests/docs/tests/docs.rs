@@ -376,6 +376,11 @@ fn help_of(command: &str, root: &Path) -> Result<String, String> {
     let cli = cli_binary();
     let verb = words.get(1).copied().unwrap_or("--help");
     let mut cmd = Command::new(&cli);
+    if verb.chars().all(|c| c.is_ascii_uppercase()) {
+        // A placeholder (`drfailover COMMAND --help`): the commands' list.
+        cmd.arg("--help");
+        return help(cmd);
+    }
     if verb.starts_with('-') {
         // A top-level flag (`--version`): running it is the check.
         cmd.arg(verb);
