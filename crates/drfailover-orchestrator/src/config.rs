@@ -226,7 +226,8 @@ impl Config {
                 never_promote: n.never_promote.unwrap_or(false),
             });
         }
-        let fall = o.fall.unwrap_or(3);
+        let defaults = Policy::default();
+        let fall = o.fall.unwrap_or(defaults.fall);
         if fall == 0 || fall > 100 {
             return Err(err(format!(
                 "[orchestrator] fall = {fall}: must be between 1 and 100"
@@ -246,15 +247,23 @@ impl Config {
                 })
             }
         };
-        let heartbeat_period = ms(o.heartbeat_period_ms, 250, "heartbeat_period_ms")?;
+        let heartbeat_period = ms(
+            o.heartbeat_period_ms,
+            defaults.heartbeat_period.as_millis() as u64,
+            "heartbeat_period_ms",
+        )?;
         let policy = Policy {
             fall,
             heartbeat_period,
-            anti_flap: Duration::from_secs(o.anti_flap_s.unwrap_or(600)),
-            allow_data_loss: o.allow_data_loss.unwrap_or(false),
-            max_promotion_lag: Some(Duration::from_secs(o.max_promotion_lag_s.unwrap_or(300))),
-            rejoin_old_primary: o.rejoin_old_primary.unwrap_or(true),
-            fence_command: fence_command.is_some(),
+            anti_flap: o
+                .anti_flap_s
+                .map_or(defaults.anti_flap, Duration::from_secs),
+            allow_data_loss: o.allow_data_loss.unwrap_or(defaults.allow_data_loss),
+            max_promotion_lag: o
+                .max_promotion_lag_s
+                .map(Duration::from_secs)
+                .or(defaults.max_promotion_lag),
+            rejoin_old_primary: o.rejoin_old_primary.unwrap_or(defaults.rejoin_old_primary),
         };
         let password = secret(&file.credentials, "credentials")?;
         let replication = match &file.replication {
