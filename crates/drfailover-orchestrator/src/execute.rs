@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use drfailover_mysql::{Connection, Deadline, Error, Secret};
+use drfailover_mysql::{Connection, Deadline, Error, ReplicaStatus, Secret};
 use drfailover_notify::EventKind;
 
 use crate::core::{FailoverPlan, NodeId, Notice, SwitchoverPlan};
@@ -149,14 +149,10 @@ impl Executor<'_> {
         let r = self.links[node]
             .run("SHOW SLAVE STATUS", Deadline::after(t))
             .map_err(|e| format!("{}: {e}", self.nodes[node].name))?;
-        if r.num_rows() == 0 {
-            return Ok(None);
+        match ReplicaStatus::first(&r) {
+            Some(status) => GtidPos::parse(&status.gtid_io_pos).map(Some),
+            None => Ok(None),
         }
-        let pos = r
-            .column("Gtid_IO_Pos")
-            .and_then(|c| r.text(0, c))
-            .unwrap_or("");
-        GtidPos::parse(pos).map(Some)
     }
 
     /// Promote `plan.candidate`. Returns once it is writable and the others are repointed
@@ -452,23 +448,17 @@ impl Executor<'_> {
             let r = self.links[node]
                 .run("SHOW SLAVE STATUS", Deadline::after(t))
                 .map_err(|e| format!("{}: {e}", self.nodes[node].name))?;
-            let col = |name: &str| {
-                r.column(name)
-                    .and_then(|c| r.text(0, c))
-                    .unwrap_or("")
-                    .to_string()
-            };
-            if col("Slave_IO_Running") == "Yes" && col("Slave_SQL_Running") == "Yes" {
+            let status = ReplicaStatus::first(&r).unwrap_or_default();
+            if status.replicating() {
                 return Ok(());
             }
             if started.elapsed() > t {
                 return Err(format!(
-                    "not replicating after {} ms: IO {}, SQL {}, {} {}",
+                    "not replicating after {} ms: IO {:?}, SQL running {}, {}",
                     t.as_millis(),
-                    col("Slave_IO_Running"),
-                    col("Slave_SQL_Running"),
-                    col("Last_IO_Error"),
-                    col("Last_SQL_Error")
+                    status.io,
+                    status.sql_running,
+                    status.last_errors()
                 ));
             }
             std::thread::sleep(Duration::from_millis(10));
