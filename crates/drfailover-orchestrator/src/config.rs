@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::execute::{FenceCommand, Settings};
 use crate::policy::{NodeSpec, Policy};
 
-use drfailover_files::{read_text, CONFIG_FILE_LIMIT, SECRET_FILE_LIMIT};
+use drfailover_files::{read_text, resolve_secret, SecretSource, CONFIG_FILE_LIMIT};
 
 /// A configuration problem, with the file and key it concerns. Never contains a secret.
 #[derive(Debug, thiserror::Error)]
@@ -411,35 +411,20 @@ fn secret(c: &CredentialSection, section: &str) -> Result<Secret, ConfigError> {
             "[{section}]: give only one of password, password_env, password_file"
         )));
     }
-    let no_nul = |source: &str, p: String| {
-        if p.contains('\0') {
-            return Err(err(format!(
-                "[{section}] {source}: the password contains a NUL byte"
-            )));
-        }
-        Ok(Secret::new(p))
+    // The workspace's one rule (drfailover_files::resolve_secret): a file gives its first
+    // line, bounded and regular files only; NUL refused from every source.
+    let (key, source) = match (&c.password, &c.password_env, &c.password_file) {
+        (Some(p), _, _) => ("password".to_string(), SecretSource::Inline(p)),
+        (_, Some(var), _) => ("password_env".to_string(), SecretSource::Env(var)),
+        (_, _, Some(path)) => (
+            format!("password_file {}", path.display()),
+            SecretSource::File(path),
+        ),
+        _ => return Ok(Secret::default()),
     };
-    if let Some(p) = &c.password {
-        return no_nul("password", p.clone());
-    }
-    if let Some(var) = &c.password_env {
-        let p = std::env::var(var).map_err(|_| {
-            err(format!(
-                "[{section}] password_env: environment variable `{var}` is not set (or not UTF-8)"
-            ))
-        })?;
-        return no_nul("password_env", p);
-    }
-    if let Some(path) = &c.password_file {
-        // At most 4 KiB, regular files only: never blocks on a FIFO or reads /dev/zero.
-        let text = read_text(path, SECRET_FILE_LIMIT)
-            .map_err(|e| err(format!("[{section}] password_file {}: {e}", path.display())))?;
-        return no_nul(
-            "password_file",
-            text.trim_end_matches(['\n', '\r']).to_string(),
-        );
-    }
-    Ok(Secret::default())
+    resolve_secret(source)
+        .map(Secret::new)
+        .map_err(|e| err(format!("[{section}] {key}: {e}")))
 }
 
 #[cfg(test)]
