@@ -9,7 +9,7 @@ use drfailover_probe::OutcomeClass;
 
 use crate::monitor::{first_round_budget, FirstRound, Monitor};
 use crate::pool::{Acquired, Leased};
-use crate::retry::{verdict, Backoff, Verdict};
+use crate::retry::{verdict, Verdict, STATEMENT_BACKOFF};
 use crate::shared::{Counters, EndpointStatus, Shared, Wake};
 use crate::{Config, Endpoint, Error};
 
@@ -243,7 +243,7 @@ impl Client {
         self.check_open()?;
         let started = Instant::now();
         let deadline = started + self.shared.config.failover_timeout;
-        let backoff = Backoff::default();
+        let backoff = STATEMENT_BACKOFF;
         let mut attempt = 0u32;
         let mut retried_after_send = false;
         let mut last_error: Option<drfailover_mysql::Error> = None;
@@ -318,7 +318,7 @@ impl Client {
         started: Instant,
         last_error: &mut Option<drfailover_mysql::Error>,
     ) -> Result<Leased, Error> {
-        let backoff = Backoff::default();
+        let backoff = STATEMENT_BACKOFF;
         let mut attempt = 0u32;
         loop {
             self.check_open()?;

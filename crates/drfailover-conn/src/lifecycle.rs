@@ -171,10 +171,9 @@ pub(crate) struct Lifecycle {
 /// five abandoning 36 logins against at most 6 at 1/40 (docs/benchmarks.md).
 const FAST_PROBE_DECAY: u32 = 60;
 
-/// Uniform random duration in `[0, ceiling]`.
+/// Uniform random duration in `[0, ceiling]` (the workspace's one jitter rule).
 pub(crate) fn random_jitter(ceiling: Duration) -> Duration {
-    use rand::Rng;
-    Duration::from_nanos(rand::thread_rng().gen_range(0..=ceiling.as_nanos() as u64))
+    drfailover_notify::backoff::full_jitter(ceiling)
 }
 
 impl Lifecycle {
@@ -308,10 +307,10 @@ impl Lifecycle {
         // Backoff of a down endpoint: jittered, growing from the suspect interval to the
         // probe interval, so a fleet does not reconnect to a restarted server in lock-step.
         if e.tracker.state() == Health::Down {
-            let backoff = Backoff {
-                base: self.policy.tracker.suspect_interval,
-                cap: self.policy.tracker.interval,
-            };
+            let backoff = Backoff::new(
+                self.policy.tracker.suspect_interval,
+                self.policy.tracker.interval,
+            );
             e.retry_at = now + (self.jitter)(backoff.ceiling(e.down_attempts));
             e.down_attempts = e.down_attempts.saturating_add(1);
         } else {

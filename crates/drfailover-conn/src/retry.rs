@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use drfailover_mysql::{ErrorClass, QueryFailure};
-use rand::Rng;
+pub use drfailover_notify::backoff::Backoff;
 
 /// What the client does after a failed statement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,39 +46,10 @@ pub fn verdict(
     }
 }
 
-/// Exponential backoff with full jitter: attempt `n` sleeps a uniform random time in
-/// `[0, min(cap, base * 2^n)]`, so many clients retrying together spread out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Backoff {
-    /// First ceiling.
-    pub base: Duration,
-    /// Largest ceiling.
-    pub cap: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            base: Duration::from_millis(2),
-            cap: Duration::from_millis(500),
-        }
-    }
-}
-
-impl Backoff {
-    /// The ceiling for attempt `n` (0-based).
-    pub fn ceiling(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX);
-        self.base.saturating_mul(factor).min(self.cap)
-    }
-
-    /// A jittered delay for attempt `n`.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let ceiling = self.ceiling(attempt);
-        let nanos = rand::thread_rng().gen_range(0..=ceiling.as_nanos() as u64);
-        Duration::from_nanos(nanos)
-    }
-}
+/// The pause rule for retrying a statement on the new writer: the workspace's one backoff
+/// (full jitter), from 2 ms up to 500 ms.
+pub const STATEMENT_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(2), Duration::from_millis(500));
 
 #[cfg(test)]
 mod tests {
@@ -125,8 +96,8 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_to_the_cap_and_jitters_below_it() {
-        let b = Backoff::default();
+    fn statement_backoff_grows_to_the_cap_and_jitters_below_it() {
+        let b = STATEMENT_BACKOFF;
         assert_eq!(b.ceiling(0), Duration::from_millis(2));
         assert_eq!(b.ceiling(3), Duration::from_millis(16));
         assert_eq!(b.ceiling(30), Duration::from_millis(500));
