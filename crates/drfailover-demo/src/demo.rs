@@ -1,4 +1,4 @@
-//! `drfailover demo`: a real failover on local servers, narrated.
+//! The demo itself: a real failover on local servers, narrated.
 
 use std::collections::HashSet;
 use std::process::ExitCode;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use drfailover_conn::{Client, Config, Error, Event, EventKind};
 use drfailover_testkit::Topology;
 
-/// Arguments of `drfailover demo`.
+/// Arguments of `drfailover-demo`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Writer threads.
@@ -112,7 +112,7 @@ impl Clock {
 }
 
 fn fail(what: &str) -> ExitCode {
-    eprintln!("drfailover demo: {what}");
+    eprintln!("drfailover-demo: {what}");
     ExitCode::from(1)
 }
 
