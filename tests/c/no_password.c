@@ -1,5 +1,5 @@
 /*
- * No password in any message (issue #15, defect 3): every error message, event and log record
+ * No password in any message: every error message, event and log record
  * of failing and succeeding runs is searched for the password and for pieces of it.
  * - malformed DSNs whose password misleads the parser (`/`, `?`, no `@host`);
  * - a wrong password against a real server (DR_E_AUTH), with events and TRACE logging on;

@@ -25,7 +25,7 @@ enum Command {
     /// `cargo run -p drfailover-demo -- --help`).
     #[command(hide = true, disable_help_flag = true)]
     Demo {
-        /// Ignored.
+        /// Whatever was given (not used: the demo is `drfailover-demo`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },

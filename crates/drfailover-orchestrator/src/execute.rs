@@ -58,7 +58,7 @@ pub struct Executor<'a> {
     pub links: &'a mut [NodeLink],
     /// The nodes.
     pub nodes: &'a [NodeSpec],
-    /// How.
+    /// Timeouts, credentials, announcers and the fence command.
     pub settings: &'a Settings,
     /// Where notices go.
     pub report: &'a mut dyn FnMut(Notice),
@@ -176,8 +176,8 @@ impl Executor<'_> {
         // on receipt, and RESET SLAVE ALL deletes relay logs.
         if self.replicates(c)?.is_some() {
             // The SQL thread first: in GTID mode, starting a thread while both are stopped
-            // discards the relay log (found by the backlog test: 3,000 received transactions
-            // gone). Started while the IO thread still exists, it keeps the relay log.
+            // discards the relay log (what the backlog test checks). Started while the IO
+            // thread still exists, it keeps the relay log.
             self.step(c, "apply the relay log (START SLAVE SQL_THREAD)", |ex| {
                 ex.sql(c, &["START SLAVE SQL_THREAD"], t)
             })?;
@@ -470,10 +470,9 @@ impl Executor<'_> {
     ///
     /// Soft, because a hard kill of a session waiting for a semi-sync acknowledgement makes
     /// it skip the wait, and when it leads a binlog group commit the whole group commits
-    /// and its *other* sessions get OK (found by the bench: a write sent after the promotion
-    /// on a new connection was acknowledged in 0.5 ms while the sessions ahead of it were
-    /// being killed). A soft kill shuts the client's socket at once (the client gets 2013)
-    /// but leaves the commit waiting.
+    /// and its *other* sessions get OK (a write sent after the promotion could be
+    /// acknowledged by the fenced node). A soft kill shuts the client's socket at once (the
+    /// client gets 2013) but leaves the commit waiting.
     fn kill_sessions(
         admin_user: &str,
         conn: &mut Connection,

@@ -111,7 +111,7 @@ impl fmt::Display for Excluded {
 pub struct Exclusion {
     /// The replica.
     pub node: NodeRef,
-    /// Why.
+    /// Why it may not be promoted.
     pub why: Excluded,
 }
 
