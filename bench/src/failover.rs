@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Error};
-use drfailover_testkit::dns::DnsServer;
+use drfailover_testkit::dnsmasq::DnsServer;
 use drfailover_testkit::{NodeRole, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 use rand::Rng;
 

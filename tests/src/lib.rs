@@ -16,7 +16,7 @@ mod addr;
 pub mod bind;
 pub mod cprog;
 mod direct;
-pub mod dns;
+pub mod dnsmasq;
 pub mod http;
 pub mod moto;
 mod netns;

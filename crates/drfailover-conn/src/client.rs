@@ -9,7 +9,7 @@ use drfailover_probe::OutcomeClass;
 
 use crate::monitor::{first_round_budget, FirstRound, Monitor};
 use crate::pool::{Acquired, Leased};
-use crate::retry::{verdict, Verdict, STATEMENT_BACKOFF};
+use crate::retry::{verdict, RetryDecision, STATEMENT_BACKOFF};
 use crate::shared::{Counters, EndpointStatus, Shared, Wake};
 use crate::{Config, Endpoint, Error};
 
@@ -265,11 +265,11 @@ impl Client {
             };
             let error = failure.error().clone();
             match verdict(&failure, options.idempotent, retried_after_send) {
-                Verdict::Fail => {
+                RetryDecision::Fail => {
                     self.give_back(lease, true);
                     return Err(Error::Server(error));
                 }
-                Verdict::OutcomeUnknown => {
+                RetryDecision::OutcomeUnknown => {
                     self.give_back(lease, false);
                     self.shared.wake(Wake::Failure(endpoint));
                     Counters::bump(&self.shared.counters.outcome_unknown);
@@ -281,16 +281,16 @@ impl Client {
                     );
                     return Err(Error::OutcomeUnknown(error));
                 }
-                Verdict::RetryIdempotent => {
+                RetryDecision::RetryIdempotent => {
                     retried_after_send = true;
                     self.give_back(lease, false);
                     self.shared.wake(Wake::Failure(endpoint));
                 }
-                Verdict::RetryNotExecuted => {
+                RetryDecision::RetryNotExecuted => {
                     self.give_back(lease, false);
                     self.shared.wake(Wake::Failure(endpoint));
                 }
-                Verdict::RetryReadOnly => {
+                RetryDecision::RetryReadOnly => {
                     self.give_back(lease, false);
                     self.shared.wake(Wake::ReadOnly(endpoint));
                 }

@@ -7,7 +7,7 @@ pub use drfailover_notify::backoff::Backoff;
 
 /// What the client does after a failed statement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum RetryDecision {
     /// Certainly not executed and the connection (or node) is at fault: retry on the writer,
     /// after reporting the endpoint.
     RetryNotExecuted,
@@ -26,22 +26,22 @@ pub fn verdict(
     failure: &QueryFailure,
     idempotent: bool,
     already_retried_after_send: bool,
-) -> Verdict {
+) -> RetryDecision {
     match failure {
         QueryFailure::NotSent(e) => match e.class() {
-            ErrorClass::ConnectionLost | ErrorClass::Timeout => Verdict::RetryNotExecuted,
-            _ => Verdict::Fail,
+            ErrorClass::ConnectionLost | ErrorClass::Timeout => RetryDecision::RetryNotExecuted,
+            _ => RetryDecision::Fail,
         },
         QueryFailure::Sent(e) => match e.class() {
             ErrorClass::ConnectionLost | ErrorClass::Timeout => {
                 if idempotent && !already_retried_after_send {
-                    Verdict::RetryIdempotent
+                    RetryDecision::RetryIdempotent
                 } else {
-                    Verdict::OutcomeUnknown
+                    RetryDecision::OutcomeUnknown
                 }
             }
-            ErrorClass::ReadOnly => Verdict::RetryReadOnly,
-            _ => Verdict::Fail,
+            ErrorClass::ReadOnly => RetryDecision::RetryReadOnly,
+            _ => RetryDecision::Fail,
         },
     }
 }
@@ -64,16 +64,16 @@ mod tests {
     fn not_sent_connection_errors_are_retried() {
         assert_eq!(
             verdict(&QueryFailure::NotSent(lost()), false, false),
-            Verdict::RetryNotExecuted
+            RetryDecision::RetryNotExecuted
         );
     }
 
     #[test]
     fn sent_then_lost_is_outcome_unknown_unless_idempotent_once() {
         let f = QueryFailure::Sent(lost());
-        assert_eq!(verdict(&f, false, false), Verdict::OutcomeUnknown);
-        assert_eq!(verdict(&f, true, false), Verdict::RetryIdempotent);
-        assert_eq!(verdict(&f, true, true), Verdict::OutcomeUnknown);
+        assert_eq!(verdict(&f, false, false), RetryDecision::OutcomeUnknown);
+        assert_eq!(verdict(&f, true, false), RetryDecision::RetryIdempotent);
+        assert_eq!(verdict(&f, true, true), RetryDecision::OutcomeUnknown);
     }
 
     #[test]
@@ -81,17 +81,17 @@ mod tests {
         let ro = Error::from_server(1290, "HY000", "read-only");
         assert_eq!(
             verdict(&QueryFailure::Sent(ro), false, false),
-            Verdict::RetryReadOnly
+            RetryDecision::RetryReadOnly
         );
         let sql = Error::from_server(1064, "42000", "syntax");
         assert_eq!(
             verdict(&QueryFailure::Sent(sql), true, false),
-            Verdict::Fail
+            RetryDecision::Fail
         );
         let dl = Error::from_server(1213, "40001", "deadlock");
         assert_eq!(
             verdict(&QueryFailure::Sent(dl), false, false),
-            Verdict::Fail
+            RetryDecision::Fail
         );
     }
 

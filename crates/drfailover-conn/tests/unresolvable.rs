@@ -9,7 +9,7 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Config, Error, Event, EventKind};
-use drfailover_testkit::dns::DnsServer;
+use drfailover_testkit::dnsmasq::DnsServer;
 use drfailover_testkit::{EventLog, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 const NAME: &str = "slowname.drfailover.test";
