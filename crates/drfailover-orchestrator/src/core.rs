@@ -124,9 +124,8 @@ pub enum Action {
         /// The primary.
         to: NodeId,
     },
-    /// Run the announcers for a primary promoted elsewhere (idempotent: an announcer that
-    /// finds its record current does nothing). The executor supports it; the core does not
-    /// emit it yet (adopting a promotion made elsewhere only notices it).
+    /// Run the announcers for a primary promoted elsewhere and adopted (idempotent: an
+    /// announcer that finds its record current does nothing).
     Announce {
         /// The previous primary.
         old: NodeId,

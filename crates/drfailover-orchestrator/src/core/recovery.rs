@@ -22,7 +22,7 @@ impl Core {
         decision: &mut Decision,
     ) {
         match code {
-            Code::PromotedElsewhere => self.adopt_promoted_elsewhere(facts, decision),
+            Code::PromotedElsewhere => self.adopt_promoted_elsewhere(round, facts, decision),
             Code::Healthy => self.keep_healthy(round, facts.primary.id, decision),
             Code::PrimaryReadOnly => {
                 self.analysis = Analysis::NoPrimary {
@@ -41,8 +41,15 @@ impl Core {
     }
 
     /// Someone (a person, another orchestrator, an earlier run of this one) promoted another
-    /// node: follow it. The old primary is fenced on sight from now on.
-    fn adopt_promoted_elsewhere(&mut self, facts: PrimaryFacts, decision: &mut Decision) {
+    /// node: follow it, and (when leading) run the announcers so DNS names it too — they are
+    /// idempotent, so a promotion already announced costs one look at the record. The old
+    /// primary is fenced on sight from now on.
+    fn adopt_promoted_elsewhere(
+        &mut self,
+        round: &Round,
+        facts: PrimaryFacts,
+        decision: &mut Decision,
+    ) {
         let old = facts.primary.id;
         let new = facts
             .other_writer
@@ -65,6 +72,9 @@ impl Core {
                 ),
             )
         });
+        if round.leader {
+            decision.actions.push(Action::Announce { old, new });
+        }
     }
 
     /// The primary answers and is writable: remember how it was seen (the zero-loss gate

@@ -474,6 +474,43 @@ fn only_the_lock_holder_acts() {
     assert_eq!(core.blocked(), Some(&Blocked::NotLeader));
 }
 
+#[test]
+fn a_primary_promoted_elsewhere_is_adopted_announced_and_its_predecessor_fenced_on_sight() {
+    let mut core = Core::new(nodes(), Policy::default());
+    let t0 = Instant::now();
+    healthy(&mut core, t0, true);
+    // Someone made db2 writable while db1 is unreachable.
+    let promoted = with(replica(2, 100, IoState::Connecting, 1), |f| {
+        f.read_only = false;
+        f.replication.clear();
+    });
+    let d = core.step(&round(
+        t0 + Duration::from_millis(100),
+        vec![
+            down(OutcomeClass::TimedOut),
+            promoted,
+            replica(3, 100, IoState::Connecting, 1),
+        ],
+    ));
+    assert_eq!(core.primary(), Some(1));
+    assert_eq!(core.generation(), 1);
+    assert!(
+        d.actions.contains(&Action::Announce { old: 0, new: 1 }),
+        "{:?}",
+        d.actions
+    );
+    assert!(d
+        .notices
+        .iter()
+        .any(|n| n.kind == EventKind::StepCompleted && n.writers == Some((Some(0), Some(1)))));
+    assert!(failover(&d).is_none(), "adopted, not promoted again");
+    assert_eq!(
+        core.fencing().0,
+        vec![0],
+        "the old primary is fenced on sight"
+    );
+}
+
 /// `probe` with its facts changed by `change`.
 fn with(probe: NodeProbe, change: impl FnOnce(&mut NodeFacts)) -> NodeProbe {
     match probe {
