@@ -121,14 +121,11 @@ mod live {
             .spawn()
             .unwrap();
         let base = format!("http://{listen}");
-        let t = Instant::now();
-        while std::net::TcpStream::connect(&listen).is_err() {
-            assert!(
-                t.elapsed() < Duration::from_secs(10),
-                "health-server did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        drfailover_testkit::eventually("health-server listens", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(&listen)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        });
         (Running(child), base)
     }
 
