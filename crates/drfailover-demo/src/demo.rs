@@ -38,7 +38,7 @@ struct DemoOrchestrator {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
     notifier: Arc<drfailover_notify::Notifier>,
-    events: Arc<Mutex<Vec<(f64, drfailover_notify::Event)>>>,
+    events: TimedEvents<drfailover_notify::Event>,
 }
 
 impl DemoOrchestrator {
@@ -48,7 +48,7 @@ impl DemoOrchestrator {
         let notifier = Arc::new(
             drfailover_notify::Notifier::new(1024, 1, Instant::now()).map_err(|e| e.to_string())?,
         );
-        let events: Arc<Mutex<Vec<(f64, drfailover_notify::Event)>>> = Arc::default();
+        let events: TimedEvents<drfailover_notify::Event> = Arc::default();
         let (c, e) = (clock.clone(), events.clone());
         notifier.subscribe(move |ev| {
             c.say(&format!("orchestrator: {}", ev.summary()));
@@ -116,6 +116,173 @@ fn fail(what: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// Events with the time they arrived at (ms on the demo's clock).
+type TimedEvents<E> = Arc<Mutex<Vec<(f64, E)>>>;
+
+/// Lock `m`, also after a panicking thread poisoned it (the data is still what was pushed).
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The writer threads: each inserts unique ids through the client until stopped, recording
+/// what was acknowledged (with when), what has an unknown outcome and other errors.
+struct Writers {
+    acked: Arc<Mutex<Vec<(u64, f64)>>>,
+    unknown: Arc<Mutex<Vec<u64>>>,
+    errors: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// What the writers did, once stopped.
+struct Written {
+    acked: Vec<(u64, f64)>,
+    unknown: Vec<u64>,
+    errors: Vec<String>,
+}
+
+impl Writers {
+    fn start(client: &Arc<Client>, threads: usize, clock: &Arc<Clock>) -> Writers {
+        let next_id = Arc::new(AtomicU64::new(1));
+        let acked: Arc<Mutex<Vec<(u64, f64)>>> = Arc::default();
+        let unknown: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..threads)
+            .map(|t| {
+                let (client, next_id, acked, unknown, errors, stop, clock) = (
+                    client.clone(),
+                    next_id.clone(),
+                    acked.clone(),
+                    unknown.clone(),
+                    errors.clone(),
+                    stop.clone(),
+                    clock.clone(),
+                );
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let id = next_id.fetch_add(1, Ordering::Relaxed);
+                        match client.query(&format!("INSERT INTO demo VALUES ({id}, {t})")) {
+                            Ok(_) => locked(&acked).push((id, clock.ms())),
+                            Err(Error::OutcomeUnknown(_)) => locked(&unknown).push(id),
+                            Err(e) => {
+                                locked(&errors).push(e.to_string());
+                                std::thread::sleep(Duration::from_millis(10));
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Writers {
+            acked,
+            unknown,
+            errors,
+            stop,
+            threads,
+        }
+    }
+
+    fn acknowledged(&self) -> usize {
+        locked(&self.acked).len()
+    }
+
+    fn finish(self) -> Written {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        Written {
+            acked: locked(&self.acked).clone(),
+            unknown: locked(&self.unknown).clone(),
+            errors: locked(&self.errors).clone(),
+        }
+    }
+}
+
+/// A client on `topo`'s nodes whose events are narrated and recorded (with their time).
+fn connect(
+    topo: &Topology,
+    clock: &Arc<Clock>,
+) -> Result<(Arc<Client>, TimedEvents<Event>), String> {
+    let dsn = topo.dsn("probe_interval_ms=100&failover_timeout_ms=20000");
+    let shown = dsn.replace(drfailover_testkit::APP_PASSWORD, "***");
+    clock.say(&format!("connecting: {shown}"));
+    let config = Config::from_dsn(&dsn).map_err(|e| e.to_string())?;
+    let events: TimedEvents<Event> = Arc::default();
+    let (c2, e2) = (clock.clone(), events.clone());
+    let client = Client::builder(config)
+        .on_event(move |e| {
+            c2.say(&format!("event: {}", e.summary()));
+            locked(&e2).push((c2.ms(), e.clone()));
+        })
+        .connect()
+        .map_err(|e| e.to_string())?;
+    client
+        .wait_ready(Duration::from_secs(5))
+        .and_then(|_| client.query("CREATE TABLE demo (id BIGINT PRIMARY KEY, thread INT)"))
+        .map_err(|e| e.to_string())?;
+    Ok((Arc::new(client), events))
+}
+
+/// Sleep `secs` (or until interrupted), redrawing the acknowledged-write count in place on a
+/// terminal.
+fn pause(secs: f64, writers: &Writers, clock: &Clock, interrupted: &AtomicBool) {
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let mut shown = Instant::now();
+    while Instant::now() < until && !interrupted.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(10));
+        if tty && shown.elapsed() >= Duration::from_millis(100) {
+            let n = writers.acknowledged();
+            print!("\r[{:>9.1} ms] … {n} writes acknowledged\x1b[K", clock.ms());
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            shown = Instant::now();
+        }
+    }
+    if tty {
+        print!("\r\x1b[K");
+    }
+}
+
+/// Kill the primary and, unless the orchestrator does it, promote the replica (after the
+/// configured delay). Returns when the fault happened (ms on the demo's clock).
+fn fault(
+    topo: &mut Topology,
+    args: &Args,
+    by_orchestrator: bool,
+    writers: &Writers,
+    clock: &Clock,
+    interrupted: &AtomicBool,
+) -> Result<f64, String> {
+    clock.say(&format!(
+        "{} writes acknowledged so far. kill -9 the primary {}",
+        writers.acknowledged(),
+        topo.node(0).addr()
+    ));
+    topo.kill9(0)?;
+    let kill_ms = clock.ms();
+    if by_orchestrator {
+        clock.say("the orchestrator takes it from here (no harness promotion)");
+        return Ok(kill_ms);
+    }
+    if args.promote_delay_ms > 0 {
+        pause(
+            args.promote_delay_ms as f64 / 1000.0,
+            writers,
+            clock,
+            interrupted,
+        );
+    }
+    clock.say(&format!(
+        "promoting the replica {} (STOP SLAVE; RESET SLAVE ALL; read_only=0)",
+        topo.node(1).addr()
+    ));
+    topo.promote(1)?;
+    clock.say("promoted");
+    Ok(kill_ms)
+}
+
 /// Run the demo; exit 0 when the failover happened with zero lost acknowledged writes.
 pub fn run(mut args: Args) -> ExitCode {
     if args.short {
@@ -155,130 +322,32 @@ pub fn run(mut args: Args) -> ExitCode {
     } else {
         None
     };
-
-    let dsn = topo.dsn("probe_interval_ms=100&failover_timeout_ms=20000");
-    let shown = dsn.replace(drfailover_testkit::APP_PASSWORD, "***");
-    clock.say(&format!("connecting: {shown}"));
-    let config = match Config::from_dsn(&dsn) {
+    let (client, events) = match connect(&topo, &clock) {
         Ok(c) => c,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return fail(&e),
     };
-    let events: Arc<Mutex<Vec<(f64, Event)>>> = Arc::default();
-    let (c2, e2) = (clock.clone(), events.clone());
-    let client = match Client::builder(config)
-        .on_event(move |e| {
-            c2.say(&format!("event: {}", e.summary()));
-            e2.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((c2.ms(), e.clone()));
-        })
-        .connect()
-    {
-        Ok(c) => Arc::new(c),
-        Err(e) => return fail(&e.to_string()),
-    };
-    if let Err(e) = client
-        .wait_ready(Duration::from_secs(5))
-        .and_then(|_| client.query("CREATE TABLE demo (id BIGINT PRIMARY KEY, thread INT)"))
-    {
-        return fail(&e.to_string());
-    }
-
-    let next_id = Arc::new(AtomicU64::new(1));
-    let acked: Arc<Mutex<Vec<(u64, f64)>>> = Arc::default();
-    let unknown: Arc<Mutex<Vec<u64>>> = Arc::default();
-    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
     clock.say(&format!(
         "{} threads writing through the library…",
         args.threads
     ));
-    let workers: Vec<_> = (0..args.threads)
-        .map(|t| {
-            let (client, next_id, acked, unknown, errors, stop, clock) = (
-                client.clone(),
-                next_id.clone(),
-                acked.clone(),
-                unknown.clone(),
-                errors.clone(),
-                stop.clone(),
-                clock.clone(),
-            );
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let id = next_id.fetch_add(1, Ordering::Relaxed);
-                    match client.query(&format!("INSERT INTO demo VALUES ({id}, {t})")) {
-                        Ok(_) => acked
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push((id, clock.ms())),
-                        Err(Error::OutcomeUnknown(_)) => {
-                            unknown.lock().unwrap_or_else(|p| p.into_inner()).push(id)
-                        }
-                        Err(e) => {
-                            errors
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .push(e.to_string());
-                            std::thread::sleep(Duration::from_millis(10));
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-
-    // Progress: the acknowledged-write count, redrawn in place on a terminal.
-    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let pause = |secs: f64| {
-        let until = Instant::now() + Duration::from_secs_f64(secs);
-        let mut shown = Instant::now();
-        while Instant::now() < until && !interrupted.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(10));
-            if tty && shown.elapsed() >= Duration::from_millis(100) {
-                let n = acked.lock().unwrap_or_else(|p| p.into_inner()).len();
-                print!("\r[{:>9.1} ms] … {n} writes acknowledged\x1b[K", clock.ms());
-                let _ = std::io::Write::flush(&mut std::io::stdout());
-                shown = Instant::now();
-            }
-        }
-        if tty {
-            print!("\r\x1b[K");
-        }
-    };
-    pause(args.before_s);
-    let before = acked.lock().unwrap_or_else(|p| p.into_inner()).len();
+    let writers = Writers::start(&client, args.threads, &clock);
+    pause(args.before_s, &writers, &clock, &interrupted);
     let mut kill_ms = 0.0;
     if !interrupted.load(Ordering::SeqCst) {
-        clock.say(&format!(
-            "{before} writes acknowledged so far. kill -9 the primary {}",
-            topo.node(0).addr()
-        ));
-        if let Err(e) = topo.kill9(0) {
-            return fail(&e);
-        }
-        kill_ms = clock.ms();
-        if orchestrator.is_some() {
-            clock.say("the orchestrator takes it from here (no harness promotion)");
-        } else {
-            if args.promote_delay_ms > 0 {
-                pause(args.promote_delay_ms as f64 / 1000.0);
-            }
-            clock.say(&format!(
-                "promoting the replica {} (STOP SLAVE; RESET SLAVE ALL; read_only=0)",
-                topo.node(1).addr()
-            ));
-            if let Err(e) = topo.promote(1) {
-                return fail(&e);
-            }
-            clock.say("promoted");
-        }
-        pause(args.after_s);
+        kill_ms = match fault(
+            &mut topo,
+            &args,
+            orchestrator.is_some(),
+            &writers,
+            &clock,
+            &interrupted,
+        ) {
+            Ok(ms) => ms,
+            Err(e) => return fail(&e),
+        };
+        pause(args.after_s, &writers, &clock, &interrupted);
     }
-    stop.store(true, Ordering::SeqCst);
-    for w in workers {
-        let _ = w.join();
-    }
+    let written = writers.finish();
     if let Some(o) = orchestrator.as_mut() {
         o.stop();
     }
@@ -288,9 +357,6 @@ pub fn run(mut args: Args) -> ExitCode {
         println!("interrupted: servers stopped and removed");
         return ExitCode::from(130);
     }
-
-    let acked = acked.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let unknown = unknown.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let new_primary = match orchestrator.as_ref().map(DemoOrchestrator::new_writer) {
         None => 1,
         Some(Some(name)) => topo
@@ -307,29 +373,68 @@ pub fn run(mut args: Args) -> ExitCode {
     let present: HashSet<u64> = (0..rows.num_rows())
         .filter_map(|r| rows.text(r, 0).and_then(|v| v.parse().ok()))
         .collect();
-    let lost = acked.iter().filter(|(id, _)| !present.contains(id)).count();
-    let first_after = acked
+    let retries = client.stats().retries;
+    client.close();
+    let events = locked(&events).clone();
+    let ok = report(&Report {
+        written: &written,
+        present: &present,
+        events: &events,
+        orchestrator: orchestrator.as_ref(),
+        kill_ms,
+        retries,
+        promote_delay_ms: args.promote_delay_ms,
+    });
+    drop(topo);
+    println!("servers stopped and removed");
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// What the summary is made of.
+struct Report<'a> {
+    written: &'a Written,
+    present: &'a HashSet<u64>,
+    events: &'a [(f64, Event)],
+    orchestrator: Option<&'a DemoOrchestrator>,
+    kill_ms: f64,
+    retries: u64,
+    promote_delay_ms: u64,
+}
+
+/// Print the failover timeline and the write counts; whether the demo succeeded (failed over,
+/// nothing acknowledged lost, no other error).
+fn report(r: &Report<'_>) -> bool {
+    let kill_ms = r.kill_ms;
+    let lost = r
+        .written
+        .acked
+        .iter()
+        .filter(|(id, _)| !r.present.contains(id))
+        .count();
+    let first_after = r
+        .written
+        .acked
         .iter()
         .map(|(_, ms)| *ms)
         .filter(|ms| *ms > kill_ms)
         .fold(f64::INFINITY, f64::min);
-    let events = events.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let at = |kind: EventKind| {
-        events
+        r.events
             .iter()
             .find(|(_, e)| e.kind == kind)
             .map(|(ms, _)| ms - kill_ms)
     };
-    let stats = client.stats();
-    client.close();
-
     println!();
     println!("== failover timeline (ms after kill -9) ==");
     let show = |label: &str, v: Option<f64>| match v {
         Some(ms) => println!("  {label:<34} {ms:>8.1}"),
         None => println!("  {label:<34} {:>8}", "-"),
     };
-    if let Some(o) = &orchestrator {
+    if let Some(o) = r.orchestrator {
         show(
             "orchestrator: failover started",
             o.at(EventKind::FailoverStarted).map(|ms| ms - kill_ms),
@@ -346,32 +451,31 @@ pub fn run(mut args: Args) -> ExitCode {
         "first acknowledged write",
         first_after.is_finite().then_some(first_after - kill_ms),
     );
-    if args.promote_delay_ms > 0 {
+    if r.promote_delay_ms > 0 {
         println!(
             "  (the replica was promoted {} ms after the kill, on purpose)",
-            args.promote_delay_ms
+            r.promote_delay_ms
         );
     }
+    let w = r.written;
     println!("== writes ==");
-    println!("  acknowledged                       {:>8}", acked.len());
+    println!("  acknowledged                       {:>8}", w.acked.len());
     println!("  acknowledged but lost              {:>8}", lost);
-    println!("  outcome unknown (not replayed)     {:>8}", unknown.len());
-    println!("  rows on the new primary            {:>8}", present.len());
-    println!("  retries (never-sent statements)    {:>8}", stats.retries);
-    let errors = errors.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    if !errors.is_empty() {
+    println!(
+        "  outcome unknown (not replayed)     {:>8}",
+        w.unknown.len()
+    );
+    println!(
+        "  rows on the new primary            {:>8}",
+        r.present.len()
+    );
+    println!("  retries (never-sent statements)    {:>8}", r.retries);
+    if let Some(first) = w.errors.first() {
         println!(
-            "  other errors                       {:>8}  (first: {})",
-            errors.len(),
-            errors[0]
+            "  other errors                       {:>8}  (first: {first})",
+            w.errors.len()
         );
     }
-    drop(topo);
-    println!("servers stopped and removed");
     let failed_over = at(EventKind::FailoverCompleted).is_some() && first_after.is_finite();
-    if lost == 0 && failed_over && errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    lost == 0 && failed_over && w.errors.is_empty()
 }
