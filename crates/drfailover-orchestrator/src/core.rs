@@ -356,8 +356,8 @@ impl Core {
         self.primary = Some(primary);
         let facts = self.primary_facts(round, primary, &writers);
         self.guard_writers(round, primary, facts.writable, &writers, &mut decision);
-        let code = analysis::classify(&facts);
-        self.recover(code, round, facts, &mut decision);
+        let rule = analysis::classify(&facts);
+        self.recover(rule.code, round, facts, &mut decision);
         decision
     }
 

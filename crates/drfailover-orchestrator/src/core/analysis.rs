@@ -153,6 +153,8 @@ pub struct Rule {
     pub code: Code,
     /// Lower wins when several rules match.
     pub priority: u8,
+    /// What the situation is, in a sentence (for logs and documentation).
+    pub description: &'static str,
     /// Whether the facts show this situation.
     pub matches: fn(&PrimaryFacts) -> bool,
 }
@@ -162,47 +164,54 @@ pub const RULES: &[Rule] = &[
     Rule {
         code: Code::PromotedElsewhere,
         priority: 1,
+        description: "the primary is not writable and another node (not a former primary) is: someone promoted it",
         matches: |f| !f.writable && f.other_writer.is_some(),
     },
     Rule {
         code: Code::Healthy,
         priority: 2,
+        description: "the primary answers and is writable",
         matches: |f| f.reached && f.writable,
     },
     Rule {
         code: Code::PrimaryReadOnly,
         priority: 3,
+        description: "the primary answers but is read-only",
         matches: |f| f.reached && !f.writable,
     },
     Rule {
         code: Code::PrimarySuspect,
         priority: 4,
+        description: "the primary failed fewer than `fall` probes",
         matches: |f| !f.reached && !f.enough_failures,
     },
     Rule {
         code: Code::NoWitness,
         priority: 5,
+        description: "the primary failed `fall` probes and no replica of it is reachable to confirm",
         matches: |f| !f.reached && f.enough_failures && f.replicas() == 0,
     },
     Rule {
         code: Code::PrimaryUnreachable,
         priority: 6,
+        description: "the primary failed `fall` probes but a replica still receives from it",
         matches: |f| !f.reached && f.enough_failures && f.receiving() > 0,
     },
     Rule {
         code: Code::DeadPrimary,
         priority: 7,
+        description: "the primary failed `fall` probes and every reachable replica lost it",
         matches: |f| !f.reached && f.enough_failures && f.replicas() > 0 && f.receiving() == 0,
     },
 ];
 
-/// The situation `facts` show: the matching rule with the lowest priority. O(rules).
-pub fn classify(facts: &PrimaryFacts) -> Code {
+/// The rule that names the situation `facts` show: the matching rule with the lowest
+/// priority. O(rules).
+pub fn classify(facts: &PrimaryFacts) -> &'static Rule {
     RULES
         .iter()
         .filter(|rule| (rule.matches)(facts))
         .min_by_key(|rule| rule.priority)
-        .map(|rule| rule.code)
         .expect("the rules cover every combination of reached, writable and failures")
 }
 
@@ -263,29 +272,32 @@ mod tests {
         let receiving = Witness::Receiving {
             last: std::time::Duration::ZERO,
         };
-        assert_eq!(classify(&facts(true, true, false, vec![])), Code::Healthy);
         assert_eq!(
-            classify(&facts(true, false, false, vec![])),
+            classify(&facts(true, true, false, vec![])).code,
+            Code::Healthy
+        );
+        assert_eq!(
+            classify(&facts(true, false, false, vec![])).code,
             Code::PrimaryReadOnly
         );
         assert_eq!(
-            classify(&facts(false, false, false, vec![])),
+            classify(&facts(false, false, false, vec![])).code,
             Code::PrimarySuspect
         );
         assert_eq!(
-            classify(&facts(false, false, true, vec![])),
+            classify(&facts(false, false, true, vec![])).code,
             Code::NoWitness
         );
         assert_eq!(
-            classify(&facts(false, false, true, vec![lost.clone(), receiving])),
+            classify(&facts(false, false, true, vec![lost.clone(), receiving])).code,
             Code::PrimaryUnreachable
         );
         assert_eq!(
-            classify(&facts(false, false, true, vec![lost.clone()])),
+            classify(&facts(false, false, true, vec![lost.clone()])).code,
             Code::DeadPrimary
         );
         let mut elsewhere = facts(false, false, true, vec![lost]);
         elsewhere.other_writer = Some(2);
-        assert_eq!(classify(&elsewhere), Code::PromotedElsewhere);
+        assert_eq!(classify(&elsewhere).code, Code::PromotedElsewhere);
     }
 }
