@@ -4,9 +4,9 @@
 //!
 //! The rule:
 //! - inline and environment values are used as given;
-//! - a file gives its **first line**: the text up to the first `\n`, with a trailing `\r`
-//!   removed (so `echo secret > pw` and a CRLF file both work; a password cannot contain a
-//!   line break). The file is read with [`crate::read_text`] under
+//! - a file gives its **first line**: the text up to the first `\n`, without a `\r` right
+//!   before it (`str::lines`; so `echo secret > pw` and a CRLF file both work; a password
+//!   cannot contain a line break). The file is read with [`crate::read_text`] under
 //!   [`crate::SECRET_FILE_LIMIT`]: a regular file of at most 4 KiB, UTF-8;
 //! - whatever the source, a NUL byte is refused (the C client would cut the password there).
 //!
@@ -80,8 +80,7 @@ pub fn resolve_secret(source: SecretSource<'_>) -> Result<String, SecretError> {
         }
         SecretSource::File(path) => {
             let text = read_text(path, SECRET_FILE_LIMIT).map_err(SecretError::File)?;
-            let line = text.split('\n').next().unwrap_or("");
-            line.strip_suffix('\r').unwrap_or(line).to_string()
+            text.lines().next().unwrap_or("").to_string()
         }
     };
     if secret.contains('\0') {
