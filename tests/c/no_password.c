@@ -127,7 +127,7 @@ int main(void) {
     if (!base || !password || !*password) return 2;
     CHECK(dr_set_log_callback(on_log, NULL, DR_LOG_TRACE) == DR_OK);
 
-    /* The DSNs: the password's `/`, `?` or a missing `@host` mislead the parser. */
+    /* DSNs whose password's `/`, `?` or a missing `@host` could mislead the parser. */
     const char *misleading[] = {
         "mysql://app:S3cr/tPw@127.0.0.1:3306/app",
         "mysql://app:S3c?r3tPw@127.0.0.1:3306/app",
