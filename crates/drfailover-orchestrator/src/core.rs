@@ -354,6 +354,11 @@ impl Core {
             }
         };
         self.primary = Some(primary);
+        if matches!(round.nodes[primary], NodeProbe::Reached(_)) {
+            self.suspected_at = None;
+        } else {
+            self.suspect_since(round.at);
+        }
         let facts = self.primary_facts(round, primary, &writers);
         self.guard_writers(round, primary, facts.writable, &writers, &mut decision);
         let rule = analysis::classify(&facts);
@@ -385,19 +390,9 @@ impl Core {
     }
 
     /// The typed facts about `primary` in `round` (the first stage of [`Core::step`]).
-    fn primary_facts(
-        &mut self,
-        round: &Round,
-        primary: NodeId,
-        writers: &[NodeId],
-    ) -> PrimaryFacts {
+    fn primary_facts(&self, round: &Round, primary: NodeId, writers: &[NodeId]) -> PrimaryFacts {
         let now = round.at;
         let reached = matches!(round.nodes[primary], NodeProbe::Reached(_));
-        if reached {
-            self.suspected_at = None;
-        } else {
-            self.suspect_since(now);
-        }
         let failures = self.tracks[primary].failures();
         let witnesses = (0..self.nodes.len())
             .filter(|&i| i != primary && matches!(round.nodes[i], NodeProbe::Reached(_)))
