@@ -475,6 +475,34 @@ fn only_the_lock_holder_acts() {
 }
 
 #[test]
+fn a_second_writer_beside_a_healthy_primary_is_split_brain_and_fenced() {
+    let mut core = Core::new(nodes(), Policy::default());
+    let t0 = Instant::now();
+    healthy(&mut core, t0, true);
+    let writable_replica = with(replica(3, 100, IoState::Running, 2), |f| {
+        f.read_only = false
+    });
+    let d = core.step(&round(
+        t0 + Duration::from_millis(100),
+        vec![
+            primary(100, true),
+            replica(2, 100, IoState::Running, 2),
+            writable_replica,
+        ],
+    ));
+    assert_eq!(core.primary(), Some(0), "the healthy primary is kept");
+    assert!(d
+        .notices
+        .iter()
+        .any(|n| n.kind == EventKind::SplitBrain && n.node == Some(2)));
+    assert!(
+        matches!(d.actions.as_slice(), [Action::Fence { node: 2, .. }]),
+        "{:?}",
+        d.actions
+    );
+}
+
+#[test]
 fn a_primary_promoted_elsewhere_is_adopted_announced_and_its_predecessor_fenced_on_sight() {
     let mut core = Core::new(nodes(), Policy::default());
     let t0 = Instant::now();
