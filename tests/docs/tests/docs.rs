@@ -309,17 +309,35 @@ fn cargo_run_target(words: &[&str]) -> Result<String, String> {
     }
 }
 
+/// `cargo build [-p PACKAGE] --bin PROGRAM` in the test's own profile (cargo's lock on the
+/// target directory serialises it with other builds). Blocking: a build when it is missing.
+/// Without a package, cargo looks for the program in every workspace member.
+fn build_program(package: Option<&str>, program: &str) -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root()).args(["build", "--quiet"]);
+    if let Some(package) = package {
+        cmd.args(["-p", package]);
+    }
+    let out = cmd
+        .args(["--bin", program])
+        .output()
+        .map_err(|e| format!("run cargo: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "cargo build --bin {program}: {}",
+            output_text(&out)
+        ))
+    }
+}
+
 /// The CLI binary, built if this test run did not build it.
 fn cli_binary() -> PathBuf {
     let bin = profile_dir().join("drfailover");
     if !bin.exists() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .current_dir(workspace_root())
-            .args(["build", "--quiet", "-p", "drfailover-cli"])
-            .output()
-            .expect("run cargo");
-        assert!(out.status.success(), "build the CLI: {}", output_text(&out));
+        build_program(Some("drfailover-cli"), "drfailover").unwrap_or_else(|e| panic!("{e}"));
     }
     bin
 }
@@ -356,10 +374,13 @@ fn help_of(command: &str, root: &Path) -> Result<String, String> {
         }
         let path = profile_dir().join(&program);
         if !path.exists() {
-            return Err(format!(
-                "{} is not built: cargo build --workspace (scripts/test does)",
-                path.display()
-            ));
+            // `cargo test` alone does not build every package's programs: build this one.
+            let package = words
+                .iter()
+                .position(|w| *w == "-p")
+                .and_then(|i| words.get(i + 1))
+                .ok_or("no -p PACKAGE")?;
+            build_program(Some(package), &program)?;
         }
         let mut cmd = Command::new(path);
         cmd.arg("--help");
@@ -368,6 +389,9 @@ fn help_of(command: &str, root: &Path) -> Result<String, String> {
     // Other programs of the build (`target/debug/drfailover-topo …`).
     if let Some(program) = words[0].strip_prefix("target/debug/") {
         if program != "drfailover" {
+            if !profile_dir().join(program).exists() {
+                build_program(None, program)?;
+            }
             let mut cmd = Command::new(profile_dir().join(program));
             cmd.arg("--help");
             return help(cmd);
