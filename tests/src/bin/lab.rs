@@ -53,13 +53,14 @@ struct LabState {
 
 impl LabState {
     fn write(&self, path: &Path) -> Result<(), String> {
-        let mut s = format!("data_dir {}\n", self.data_dir.display());
+        // Tab-separated: paths may hold spaces.
+        let mut s = format!("data_dir\t{}\n", self.data_dir.display());
         if let Some(ns) = &self.netns {
-            s.push_str(&format!("netns {ns}\n"));
+            s.push_str(&format!("netns\t{ns}\n"));
         }
         for n in &self.nodes {
             s.push_str(&format!(
-                "node {} {} {} {}\n",
+                "node\t{}\t{}\t{}\t{}\n",
                 n.name,
                 n.pid,
                 n.addr,
@@ -78,7 +79,7 @@ impl LabState {
             nodes: Vec::new(),
         };
         for line in text.lines() {
-            let fields: Vec<&str> = line.split(' ').collect();
+            let fields: Vec<&str> = line.split('\t').collect();
             match fields.as_slice() {
                 ["data_dir", dir] => state.data_dir = PathBuf::from(dir),
                 ["netns", ns] => state.netns = Some(ns.to_string()),
@@ -329,9 +330,10 @@ fn status(dir: &Path) -> Result<(), String> {
 }
 
 fn down(dir: &Path) -> Result<(), String> {
-    let state = match LabState::read(&dir.join(STATE_FILE)) {
+    let state_file = dir.join(STATE_FILE);
+    let state = match LabState::read(&state_file) {
         Ok(s) => s,
-        Err(e) if !dir.exists() => return Err(e),
+        Err(e) if !dir.exists() || state_file.exists() => return Err(e),
         Err(e) => {
             // A half-made lab (interrupted `up`): its directory is all there is to remove.
             eprintln!("{e}; removing {}", dir.display());
