@@ -125,6 +125,12 @@ fn state_dir(dir: Option<PathBuf>) -> PathBuf {
 }
 
 fn up(dir: &Path, replicas: usize, orchestrator: bool) -> Result<(), String> {
+    if dir.to_string_lossy().contains(char::is_whitespace) {
+        // mariadb-install-db (a shell script) cannot install into such a path.
+        return Err(format!(
+            "the state directory {dir:?} contains white space, which mariadb-install-db cannot handle"
+        ));
+    }
     if dir.join(STATE_FILE).exists() {
         return Err(format!(
             "a lab is already up in {} (scripts/lab status; scripts/lab down first)",
