@@ -10,6 +10,7 @@ use drfailover_dns::{Announcer, AnnouncerConfig};
 use drfailover_mysql::{ConnectOptions, Secret};
 use serde::Deserialize;
 
+use crate::control::ControlToken;
 use crate::execute::{FenceCommand, Settings};
 use crate::policy::{NodeSpec, Policy};
 
@@ -43,6 +44,7 @@ struct OrchestratorSection {
     semi_sync_wait_ms: Option<u64>,
     announce_timeout_ms: Option<u64>,
     listen: Option<String>,
+    control_token_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -163,6 +165,9 @@ pub struct Config {
     pub password: Secret,
     /// Where to serve `/status` and `/metrics`, if anywhere.
     pub listen: Option<String>,
+    /// The bearer token of `POST /switchover` and `POST /ack` (from `control_token_file`);
+    /// without it they are refused.
+    pub control_token: Option<ControlToken>,
     /// Event sinks from the file.
     pub sinks: Sinks,
 }
@@ -178,7 +183,15 @@ impl Config {
 
     /// Parse and check configuration text.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let file: File = toml::from_str(text).map_err(|e| err(e.to_string().trim().to_string()))?;
+        // The parser's own message quotes the offending line, which may hold a password:
+        // only its place and a message without values are told.
+        let file: File = toml::from_str(text).map_err(|e: toml::de::Error| {
+            err(drfailover_files::describe_parse_error(
+                text,
+                e.span(),
+                e.message(),
+            ))
+        })?;
         let o = &file.orchestrator;
         let ms = |v: Option<u64>, default: u64, key: &str| -> Result<Duration, ConfigError> {
             let v = v.unwrap_or(default);
@@ -199,19 +212,38 @@ impl Config {
         let mut addresses = BTreeSet::new();
         let mut nodes = Vec::new();
         for (i, n) in file.nodes.iter().enumerate() {
-            if n.name.is_empty() || n.name.chars().any(|c| c.is_control() || c == ' ') {
+            if n.name.is_empty()
+                || n.name.chars().count() > MAX_NODE_NAME
+                || n.name.chars().any(|c| c.is_control() || c == ' ')
+            {
                 return Err(err(format!(
-                    "[[node]] #{}: name must be non-empty, without spaces or control characters",
+                    "[[node]] #{}: name must be 1 to {MAX_NODE_NAME} characters, without spaces \
+                     or control characters",
                     i + 1
                 )));
             }
             if !names.insert(n.name.clone()) {
                 return Err(err(format!("[[node]] name `{}` appears twice", n.name)));
             }
-            if n.host.is_empty() {
-                return Err(err(format!("[[node]] `{}`: host is empty", n.name)));
+            if n.host.is_empty() || n.host.len() > MAX_HOST {
+                return Err(err(format!(
+                    "[[node]] `{}`: host must be 1 to {MAX_HOST} bytes",
+                    n.name
+                )));
+            }
+            if n.host.chars().any(|c| c.is_control() || c == ' ') {
+                return Err(err(format!(
+                    "[[node]] `{}`: host contains spaces or control characters",
+                    n.name
+                )));
             }
             let port = n.port.unwrap_or(3306);
+            if port == 0 {
+                return Err(err(format!(
+                    "[[node]] `{}`: port 0 is not a port (1 to 65535)",
+                    n.name
+                )));
+            }
             if !addresses.insert((n.host.clone(), port)) {
                 return Err(err(format!(
                     "[[node]] `{}`: {}:{port} appears twice",
@@ -263,9 +295,13 @@ impl Config {
         };
         let mut announcers = Vec::new();
         for (i, table) in file.announce.into_iter().enumerate() {
-            let parsed: AnnouncerConfig = table
-                .try_into()
-                .map_err(|e: toml::de::Error| err(format!("[[announce]] #{}: {e}", i + 1)))?;
+            let parsed: AnnouncerConfig = table.try_into().map_err(|e: toml::de::Error| {
+                err(format!(
+                    "[[announce]] #{}: {}",
+                    i + 1,
+                    drfailover_files::describe_parse_error("", None, e.message())
+                ))
+            })?;
             let built = parsed
                 .build()
                 .map_err(|e| err(format!("[[announce]] #{}: {e}", i + 1)))?;
@@ -297,14 +333,24 @@ impl Config {
             admin_user: file.credentials.user.clone(),
             semi_sync_wait: ms(o.semi_sync_wait_ms, 5_000, "semi_sync_wait_ms")?,
         };
+        let lock_name = o
+            .lock_name
+            .clone()
+            .unwrap_or_else(|| "drfailover_orchestrator".into());
+        check_lock_name(&lock_name)?;
+        let control_token = match &o.control_token_file {
+            None => None,
+            Some(path) => Some(
+                ControlToken::from_file(path)
+                    .map_err(|e| err(format!("[orchestrator] control_token_file {e}")))?,
+            ),
+        };
         Ok(Config {
             nodes,
             policy,
             settings,
-            lock_name: o
-                .lock_name
-                .clone()
-                .unwrap_or_else(|| "drfailover_orchestrator".into()),
+            lock_name,
+            control_token,
             probe_interval: ms(o.probe_interval_ms, 200, "probe_interval_ms")?,
             probe_timeout: ms(o.probe_timeout_ms, 200, "probe_timeout_ms")?,
             suspect_interval: ms(o.suspect_interval_ms, 20, "suspect_interval_ms")?,
@@ -386,6 +432,23 @@ impl Config {
         o.write_timeout = Some(self.settings.step_timeout);
         o
     }
+}
+
+/// Longest node name (it appears in every event and metric label).
+pub const MAX_NODE_NAME: usize = 64;
+
+/// Longest host name (DNS's limit).
+const MAX_HOST: usize = 255;
+
+/// `GET_LOCK` names: 1 to 64 printable ASCII characters (the server's limit), passed as a
+/// literal escaped by the client library.
+fn check_lock_name(name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(err(
+            "[orchestrator] lock_name: 1 to 64 printable ASCII characters",
+        ));
+    }
+    Ok(())
 }
 
 fn secret(c: &CredentialSection, section: &str) -> Result<Secret, ConfigError> {

@@ -5,23 +5,44 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use drfailover_mysql::Deadline;
 use drfailover_notify::{Event, EventKind, Notifier};
 
 use crate::config::Config;
-use crate::core::{Action, Analysis, Core, NodeId, Notice};
-use crate::execute::Executor;
+use crate::control::{Outcome, Reply, Request, Ticket};
+use crate::core::{Action, Analysis, Core, NodeId, Notice, SwitchoverPlan};
+use crate::execute::{Executor, SwitchoverError};
 use crate::facts::{NodeProbe, Round};
 use crate::observe::{observe_all, NodeLink};
+use crate::switchover::{Report, SwitchoverJob};
 
-/// A request to the running loop (from the HTTP endpoint or the CLI).
-#[derive(Debug)]
-pub enum Request {
-    /// Lift the anti-flapping block.
-    Ack(Sender<Result<String, String>>),
-    /// Switch the primary over to the named node.
-    Switchover(String, Sender<Result<String, String>>),
+/// Publishes the core's notices as events (`client_id`, generation, node labels). Cheap to
+/// clone; shared with the switchover thread.
+#[derive(Clone)]
+struct Publisher {
+    notifier: Arc<Notifier>,
+    id: u64,
+    names: Arc<[String]>,
+    labels: Arc<[String]>,
+}
+
+impl Publisher {
+    fn publish(&self, notice: Notice, generation: u64) {
+        let name = |id: Option<NodeId>| id.map(|i| self.names[i].clone());
+        let mut event = Event::new(notice.kind, self.id, generation, self.notifier.epoch())
+            .reason(notice.reason);
+        if let Some(n) = notice.node {
+            event = event.endpoint(self.labels[n].clone());
+        }
+        if let Some((old, new)) = notice.writers {
+            event = event.writers(name(old), name(new));
+        }
+        if let Some(d) = notice.duration {
+            event = event.duration(d);
+        }
+        self.notifier.publish(event);
+    }
 }
 
 /// Figures for `/metrics` and `/status`.
@@ -44,11 +65,13 @@ pub struct Orchestrator {
     config: Config,
     links: Vec<NodeLink>,
     core: Core,
-    notifier: Arc<Notifier>,
-    id: u64,
+    publisher: Publisher,
     figures: Figures,
     last_round: Option<Round>,
     resolved: bool,
+    switchover: Option<SwitchoverJob>,
+    /// When the last switchover completed, unless acknowledged since (anti-flapping).
+    last_switchover: Option<Instant>,
 }
 
 impl Orchestrator {
@@ -59,15 +82,22 @@ impl Orchestrator {
             .map(|i| NodeLink::new(config.connect_options(i)))
             .collect();
         let core = Core::new(config.nodes.clone(), config.policy.clone());
+        let publisher = Publisher {
+            notifier,
+            id,
+            names: config.nodes.iter().map(|n| n.name.clone()).collect(),
+            labels: config.nodes.iter().map(|n| n.label()).collect(),
+        };
         Orchestrator {
             config,
             links,
             core,
-            notifier,
-            id,
+            publisher,
             figures: Figures::default(),
             last_round: None,
             resolved: false,
+            switchover: None,
+            last_switchover: None,
         }
     }
 
@@ -199,24 +229,7 @@ impl Orchestrator {
     }
 
     fn publish(&self, notice: Notice) {
-        let name = |id: Option<NodeId>| id.map(|i| self.config.nodes[i].name.clone());
-        let mut event = Event::new(
-            notice.kind,
-            self.id,
-            self.core.generation(),
-            self.notifier.epoch(),
-        )
-        .reason(notice.reason);
-        if let Some(n) = notice.node {
-            event = event.endpoint(self.config.nodes[n].label());
-        }
-        if let Some((old, new)) = notice.writers {
-            event = event.writers(name(old), name(new));
-        }
-        if let Some(d) = notice.duration {
-            event = event.duration(d);
-        }
-        self.notifier.publish(event);
+        self.publisher.publish(notice, self.core.generation());
     }
 
     /// One round: observe (taking the lock), decide, act. Returns whether anything was done
@@ -234,6 +247,10 @@ impl Orchestrator {
                 self.figures.blocked += 1;
             }
             self.publish(n);
+        }
+        if !self.switchover_may_go_on(&decision.actions) {
+            // The switchover committed meanwhile: it owns the topology until it ends.
+            return false;
         }
         let acted = !decision.actions.is_empty();
         for action in decision.actions {
@@ -303,8 +320,8 @@ impl Orchestrator {
                         duration: Some(writable.saturating_duration_since(plan.suspected_at)),
                     });
                     let (_, notices) = self.executor_run(|ex| {
-                        ex.announce(Some(plan.old_primary), plan.candidate);
-                        ex.settle(plan.candidate, &plan.repoint)
+                        ex.settle(plan.candidate, &plan.repoint);
+                        ex.announce(Some(plan.old_primary), plan.candidate)
                     });
                     for n in notices {
                         self.publish(n);
@@ -344,8 +361,9 @@ impl Orchestrator {
         }
     }
 
-    /// Switch the primary over to the node named `target`: refuses unless this orchestrator
-    /// holds the lock and the topology is healthy. Blocks for the whole switchover.
+    /// Switch the primary over to the node named `target` on this thread (the command
+    /// line's `switchover --config`): refuses unless this orchestrator holds the lock and the
+    /// topology is healthy. Blocks for the whole switchover.
     pub fn switchover(&mut self, target: &str) -> Result<String, String> {
         self.resolve_hosts();
         let round = observe_all(
@@ -354,14 +372,47 @@ impl Orchestrator {
             Some(&self.config.lock_name),
         );
         let decision = self.core.step(&round);
+        self.last_round = Some(round);
         for n in decision.notices {
             self.publish(n);
         }
-        if !round.leader {
+        let plan = self.plan_switchover(target, Instant::now())?;
+        let started = Instant::now();
+        let publisher = self.publisher.clone();
+        let generation = self.core.generation();
+        let report = move |n: Notice| publisher.publish(n, generation);
+        let result = crate::switchover::run(
+            &self.config,
+            &mut self.links,
+            &plan,
+            &Ticket::new(),
+            &report,
+        );
+        match self.switchover_ended(&plan, target, started, result) {
+            Outcome::Done(text) => Ok(text),
+            Outcome::Refused(e) | Outcome::Failed(e) => Err(e),
+        }
+    }
+
+    /// Checks before a switchover (leader, anti-flapping, [`Core::plan_switchover`]); on
+    /// success publishes that it starts. Pure but for the event.
+    fn plan_switchover(&mut self, target: &str, now: Instant) -> Result<SwitchoverPlan, String> {
+        if !self.last_round.as_ref().is_some_and(|r| r.leader) {
             return Err("another orchestrator holds the lock on a majority of the nodes: ask it (drfailover switchover --daemon URL)".into());
         }
+        let anti_flap = self.config.policy.anti_flap;
+        if self.core.flap_blocked(now)
+            || self
+                .last_switchover
+                .is_some_and(|t| now.saturating_duration_since(t) < anti_flap)
+        {
+            return Err(format!(
+                "the primary changed less than {} s ago (anti-flapping): run `drfailover ack` \
+                 to allow another change",
+                anti_flap.as_secs()
+            ));
+        }
         let plan = self.core.plan_switchover(target)?;
-        let started = Instant::now();
         self.publish(Notice {
             kind: EventKind::FailoverStarted,
             node: Some(plan.target),
@@ -369,15 +420,24 @@ impl Orchestrator {
             reason: format!("switchover to {target} requested"),
             duration: None,
         });
-        let (result, notices) = self.executor_run(|ex| ex.switchover(&plan));
-        for n in notices {
-            self.publish(n);
-        }
-        self.core.switchover_finished(&plan, &result);
+        Ok(plan)
+    }
+
+    /// Book a switchover's end: tell the core, count it, publish the outcome.
+    fn switchover_ended(
+        &mut self,
+        plan: &SwitchoverPlan,
+        target: &str,
+        started: Instant,
+        result: Result<(), SwitchoverError>,
+    ) -> Outcome {
         let took = started.elapsed();
-        match &result {
+        self.core
+            .switchover_finished(plan, &result.clone().map_err(|e| e.to_string()));
+        match result {
             Ok(()) => {
                 self.figures.switchovers += 1;
+                self.last_switchover = Some(Instant::now());
                 self.publish(Notice {
                     kind: EventKind::FailoverCompleted,
                     node: Some(plan.target),
@@ -385,16 +445,126 @@ impl Orchestrator {
                     reason: format!("switchover to {target} done"),
                     duration: Some(took),
                 });
+                Outcome::Done(format!("{target} is the primary ({} ms)", took.as_millis()))
             }
-            Err(e) => self.publish(Notice {
-                kind: EventKind::FailoverFailed,
-                node: Some(plan.target),
-                writers: Some((Some(plan.old_primary), None)),
-                reason: format!("switchover to {target}: {e}"),
-                duration: Some(took),
-            }),
+            Err(e) => {
+                self.publish(Notice {
+                    kind: EventKind::FailoverFailed,
+                    node: Some(plan.target),
+                    writers: Some((Some(plan.old_primary), None)),
+                    reason: format!("switchover to {target}: {e}"),
+                    duration: Some(took),
+                });
+                match e {
+                    SwitchoverError::Unchanged(why) => {
+                        Outcome::Refused(format!("switchover to {target}: {why}"))
+                    }
+                    SwitchoverError::Failed(why) => {
+                        Outcome::Failed(format!("switchover to {target}: {why}"))
+                    }
+                }
+            }
         }
-        result.map(|()| format!("{target} is the primary ({} ms)", took.as_millis()))
+    }
+
+    /// Start a switchover beside the loop, or answer why not.
+    fn start_switchover(&mut self, target: String, ticket: Ticket, reply: Reply) {
+        if let Some(why) = ticket.cancelled() {
+            let _ = reply.send(Outcome::Refused(why));
+            return;
+        }
+        if let Some(job) = &self.switchover {
+            let _ = reply.send(Outcome::Refused(format!(
+                "a switchover to {} is in progress",
+                job.target
+            )));
+            return;
+        }
+        let plan = match self.plan_switchover(&target, Instant::now()) {
+            Ok(plan) => plan,
+            Err(e) => {
+                let _ = reply.send(Outcome::Refused(e));
+                return;
+            }
+        };
+        let publisher = self.publisher.clone();
+        let generation = self.core.generation();
+        let report: Report = Arc::new(move |n: Notice| publisher.publish(n, generation));
+        match SwitchoverJob::spawn(
+            &self.config,
+            plan.clone(),
+            target.clone(),
+            ticket,
+            reply,
+            report,
+        ) {
+            Ok(job) => self.switchover = Some(job),
+            Err((reply, why)) => {
+                let started = Instant::now();
+                let outcome = self.switchover_ended(
+                    &plan,
+                    &target,
+                    started,
+                    Err(SwitchoverError::Unchanged(why)),
+                );
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+
+    /// Whether the loop may act on `actions` while a switchover runs. A pending switchover
+    /// is abandoned (with an event) as soon as the primary is not healthy or a failover is
+    /// decided; a committed one keeps the topology until it ends (then `false`).
+    fn switchover_may_go_on(&mut self, actions: &[Action]) -> bool {
+        let Some(job) = &self.switchover else {
+            return true;
+        };
+        let healthy = matches!(self.core.analysis(), Analysis::Healthy { primary } if *primary == job.plan.old_primary);
+        let failover = actions.iter().any(|a| matches!(a, Action::Failover(_)));
+        if healthy && !failover {
+            return !job.ticket.committed();
+        }
+        let why = format!(
+            "the primary is not healthy ({}){}",
+            self.core.analysis().code(),
+            if failover {
+                ": failing over instead"
+            } else {
+                ""
+            }
+        );
+        if !job.ticket.cancel(&why) {
+            return false;
+        }
+        let (target, node, old) = (job.target.clone(), job.plan.target, job.plan.old_primary);
+        self.publish(Notice {
+            kind: EventKind::FailoverFailed,
+            node: Some(node),
+            writers: Some((Some(old), None)),
+            reason: format!("switchover to {target} abandoned before any change: {why}"),
+            duration: None,
+        });
+        true
+    }
+
+    /// Collect a switchover that ended (waiting up to `wait` for it): book it and answer.
+    fn collect_switchover(&mut self, wait: Duration) {
+        let Some(job) = &mut self.switchover else {
+            return;
+        };
+        let Some(result) = job.finished(wait) else {
+            return;
+        };
+        let job = self.switchover.take().expect("checked above");
+        let outcome = self.switchover_ended(&job.plan, &job.target, job.started, result);
+        let _ = job.reply.send(outcome);
+    }
+
+    /// Whether a switchover owns the topology right now (committed, not yet collected).
+    fn switchover_committed(&self) -> bool {
+        self.switchover
+            .as_ref()
+            .is_some_and(|j| j.ticket.committed())
     }
 
     /// Run rounds until `stop` is set, serving `requests` between rounds. Blocks.
@@ -413,12 +583,20 @@ impl Orchestrator {
     ) {
         while !stop.load(Ordering::SeqCst) {
             let started = Instant::now();
-            let acted = self.tick();
+            self.collect_switchover(Duration::ZERO);
+            let acted = if self.switchover_committed() {
+                // The switchover owns the topology until it ends (bounded steps).
+                self.collect_switchover(self.config.probe_interval);
+                true
+            } else {
+                self.tick()
+            };
             after_round(self);
             while let Ok(req) = requests.try_recv() {
                 match req {
                     Request::Ack(reply) => {
                         self.core.acknowledge();
+                        self.last_switchover = None;
                         self.publish(Notice {
                             kind: EventKind::StepCompleted,
                             node: None,
@@ -426,11 +604,13 @@ impl Orchestrator {
                             reason: "anti-flapping block acknowledged".into(),
                             duration: None,
                         });
-                        let _ = reply.send(Ok("acknowledged".into()));
+                        let _ = reply.send(Outcome::Done("acknowledged".into()));
                     }
-                    Request::Switchover(target, reply) => {
-                        let _ = reply.send(self.switchover(&target));
-                    }
+                    Request::Switchover {
+                        target,
+                        ticket,
+                        reply,
+                    } => self.start_switchover(target, ticket, reply),
                 }
             }
             if !acted {
@@ -446,6 +626,12 @@ impl Orchestrator {
                 let wait = interval.saturating_sub(started.elapsed());
                 std::thread::sleep(wait);
             }
+        }
+        if let Some(job) = &self.switchover {
+            job.ticket.cancel("the orchestrator is stopping");
+            let bound =
+                self.config.settings.catchup_timeout + self.config.settings.step_timeout * 8;
+            self.collect_switchover(bound);
         }
         for link in &mut self.links {
             link.close();

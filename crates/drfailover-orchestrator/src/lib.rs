@@ -25,6 +25,7 @@
 //! thread per node; the HTTP endpoint, when used, has one thread.
 
 pub mod config;
+pub mod control;
 pub mod core;
 pub mod daemon;
 pub mod execute;
@@ -33,6 +34,8 @@ pub mod gtid;
 pub mod http;
 pub mod observe;
 pub mod policy;
+pub mod switchover;
 
 pub use config::{Config, ConfigError};
-pub use daemon::{Orchestrator, Request};
+pub use control::{Outcome, Request, Ticket};
+pub use daemon::Orchestrator;

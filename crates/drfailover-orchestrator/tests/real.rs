@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use drfailover_conn::{Client, Error};
 use drfailover_notify::{Event, EventKind, Notifier};
-use drfailover_orchestrator::{Config, Orchestrator, Request};
+use drfailover_orchestrator::control::Answer;
+use drfailover_orchestrator::{Config, Orchestrator, Outcome, Request};
 use drfailover_testkit::{Topology, ADMIN_PASSWORD};
 
 fn topology(replicas: usize) -> Topology {
@@ -91,13 +92,10 @@ impl Running {
         }
     }
 
-    fn request(
-        &self,
-        make: impl FnOnce(Sender<Result<String, String>>) -> Request,
-    ) -> Result<String, String> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.requests.send(make(tx)).unwrap();
-        rx.recv_timeout(Duration::from_secs(60)).expect("answer")
+    /// Send a request and wait for its outcome (the loop's steps are bounded).
+    fn request(&self, (request, answer): (Request, Answer)) -> Outcome {
+        self.requests.send(request).unwrap();
+        answer.blocking_recv().expect("answer")
     }
 
     fn stop(&mut self) -> Orchestrator {
@@ -501,8 +499,8 @@ fn a_second_failure_inside_the_anti_flapping_period_is_blocked_until_acknowledge
         blocked.reason
     );
     assert_eq!(orch.events(EventKind::FailoverCompleted).len(), 1);
-    let answer = orch.request(Request::Ack).unwrap();
-    assert_eq!(answer, "acknowledged");
+    let answer = orch.request(Request::ack());
+    assert_eq!(answer, Outcome::Done("acknowledged".into()));
     let t = Instant::now();
     while orch.events(EventKind::FailoverCompleted).len() < 2 {
         assert!(
@@ -528,8 +526,9 @@ fn switchover_under_load_fails_no_statement() {
     let load = Load::start(&topo, 8);
     load.wait_progress(300, Duration::from_secs(20));
     let target = topo.node(2).name().to_string();
-    let answer = orch.request(|tx| Request::Switchover(target.clone(), tx));
-    assert!(answer.is_ok(), "switchover: {answer:?}");
+    let (request, _ticket, answer) = Request::switchover(&target);
+    let answer = orch.request((request, answer));
+    assert!(matches!(answer, Outcome::Done(_)), "switchover: {answer:?}");
     load.wait_progress(300, Duration::from_secs(20));
     wait_follows(&topo, 0, 2, Duration::from_secs(20));
     wait_follows(&topo, 1, 2, Duration::from_secs(20));
