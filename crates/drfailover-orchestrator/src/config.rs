@@ -591,4 +591,87 @@ priority = 5
         );
         let _ = std::fs::remove_dir_all(dir);
     }
+
+    #[test]
+    fn parse_errors_never_print_the_line_that_holds_a_secret() {
+        // An unterminated inline password: the parser's own message quotes the line.
+        let broken = GOOD.replace("password = \"s3cr3t-pw\"", "password = \"s3cr3t-pw");
+        let e = Config::parse(&broken).unwrap_err().0;
+        assert!(e.contains("line 7"), "{e}");
+        assert!(!e.contains("s3cr3t"), "{e}");
+        // A password of the wrong type: the value is withheld too.
+        let typed = GOOD.replace("password = \"s3cr3t-pw\"", "password = 31415926535");
+        let e = Config::parse(&typed).unwrap_err().0;
+        assert!(e.contains("invalid type") && !e.contains("31415926535"), "{e}");
+        // A webhook URL with credentials in an announcer-independent error.
+        let hook = format!("{GOOD}\n[[webhook]]\nurl = \"ftp://user:hunter2pw@example.test/x\"\n");
+        let e = Config::parse(&hook).unwrap_err().0;
+        assert!(!e.contains("hunter2pw"), "{e}");
+    }
+
+    #[test]
+    fn ports_names_hosts_and_lock_names_are_bounded() {
+        let e = Config::parse(&GOOD.replace("host = \"127.0.0.2\"", "host = \"127.0.0.2\"\nport = 0"))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("port 0"), "{e}");
+        let long = "n".repeat(200_000);
+        let e = Config::parse(&GOOD.replace("name = \"db1\"", &format!("name = \"{long}\"")))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("1 to 64 characters") && e.len() < 200, "{}", &e[..e.len().min(200)]);
+        let e = Config::parse(&GOOD.replace(
+            "host = \"127.0.0.1\"",
+            &format!("host = \"{}\"", "h".repeat(300)),
+        ))
+        .unwrap_err()
+        .0;
+        assert!(e.contains("host must be") && e.len() < 200, "{e}");
+        for bad in ["", "lock\\u0001", "дб"] {
+            let text = GOOD.replace(
+                "fall = 2",
+                &format!("fall = 2\nlock_name = \"{bad}\""),
+            );
+            let e = Config::parse(&text).unwrap_err().0;
+            assert!(e.contains("lock_name"), "{bad:?}: {e}");
+        }
+        let e = Config::parse(&GOOD.replace(
+            "fall = 2",
+            &format!("fall = 2\nlock_name = \"{}\"", "l".repeat(65)),
+        ))
+        .unwrap_err()
+        .0;
+        assert!(e.contains("lock_name"), "{e}");
+        // Quotes and backslashes are fine in a lock name: it is passed as an escaped literal.
+        let ok = GOOD.replace("fall = 2", "fall = 2\nlock_name = \"a'b\\\\c\"");
+        assert_eq!(Config::parse(&ok).unwrap().lock_name, "a'b\\c");
+    }
+
+    #[test]
+    fn the_control_token_is_read_bounded_and_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("token");
+        std::fs::write(&good, "tok-0123456789-abcdef\n").unwrap();
+        let text = GOOD.replace(
+            "fall = 2",
+            &format!("fall = 2\ncontrol_token_file = \"{}\"", good.display()),
+        );
+        let c = Config::parse(&text).unwrap();
+        assert!(c.control_token.as_ref().unwrap().matches(b"tok-0123456789-abcdef"));
+        assert!(!format!("{c:?}").contains("tok-0123456789"));
+        let short = dir.path().join("short");
+        std::fs::write(&short, "tok-123\n").unwrap();
+        for (file, why) in [
+            (short.to_str().unwrap(), "shorter than 16"),
+            ("/dev/zero", "not a regular file"),
+        ] {
+            let text = GOOD.replace(
+                "fall = 2",
+                &format!("fall = 2\ncontrol_token_file = \"{file}\""),
+            );
+            let e = Config::parse(&text).unwrap_err().0;
+            assert!(e.contains("control_token_file") && e.contains(why), "{e}");
+            assert!(!e.contains("tok-123"), "{e}");
+        }
+    }
 }
