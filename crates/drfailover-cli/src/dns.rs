@@ -65,10 +65,8 @@ fn announcers(text: &str, file: &Path) -> Result<Vec<Box<dyn Announcer>>, String
     list.iter()
         .enumerate()
         .map(|(i, table)| {
-            let config: AnnouncerConfig = table
-                .clone()
-                .try_into()
-                .map_err(|e: toml::de::Error| {
+            let config: AnnouncerConfig =
+                table.clone().try_into().map_err(|e: toml::de::Error| {
                     format!(
                         "{}: [[announce]] #{}: {}",
                         file.display(),

@@ -113,6 +113,27 @@ fn notifier(json: bool) -> Arc<Notifier> {
     n
 }
 
+/// Bind the control endpoint at `addr`: refused on a non-loopback address without a
+/// control token (anyone who reaches it could otherwise read the topology and, were the
+/// token optional, move the primary).
+fn bind_control(addr: &str, config: &Config) -> Result<TcpListener, String> {
+    let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let public = listener
+        .local_addr()
+        .map_or(true, |a| !a.ip().is_loopback());
+    if public && config.control_token.is_none() {
+        return Err(format!(
+            "refusing to listen on {addr}: it is not a loopback address and no \
+             control_token_file is configured (set one in [orchestrator], or listen on \
+             127.0.0.1)"
+        ));
+    }
+    if public {
+        log::warn!(target: "drfailover", "listening on {addr}: the control token travels in clear text (plain HTTP): keep this network trusted");
+    }
+    Ok(listener)
+}
+
 /// `drfailover orchestrate CONFIG`: check the topology, then watch and act until Ctrl-C.
 pub fn orchestrate(args: OrchestrateArgs) -> ExitCode {
     let config = match load(&args.config) {
@@ -120,13 +141,27 @@ pub fn orchestrate(args: OrchestrateArgs) -> ExitCode {
         Err(code) => return code,
     };
     install_logger(args.log_level, args.log_json);
-    let listen = args.listen.clone().or_else(|| config.listen.clone());
+    // The endpoint is checked and bound before anything else: a refusal changes nothing.
+    let listener = match args.listen.clone().or_else(|| config.listen.clone()) {
+        None => None,
+        Some(addr) => match bind_control(&addr, &config) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("drfailover: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let notifier = notifier(args.json);
-    if let Err(e) = config.attach_sinks(&notifier) {
-        eprintln!("drfailover: {e}");
-        return ExitCode::from(2);
-    }
+    let sink_stats = match config.attach_sinks(&notifier) {
+        Ok(stats) => stats,
+        Err(e) => {
+            eprintln!("drfailover: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut orch = Orchestrator::new(config, notifier.clone(), std::process::id() as u64);
+    orch.set_sink_stats(sink_stats);
     if let Err(e) = orch.start() {
         eprintln!("drfailover: refusing to manage this topology:\n{e}");
         notifier.close(Duration::from_secs(1));
@@ -139,51 +174,29 @@ pub fn orchestrate(args: OrchestrateArgs) -> ExitCode {
     }
     let (tx, rx) = crossbeam_channel::bounded(16);
     let snapshot = Arc::new(Mutex::new(Snapshot::default()));
-    let server = match listen {
-        Some(addr) => match TcpListener::bind(&addr) {
-            Ok(l) => {
-                let token = orch.config().control_token.clone();
-                let public = l.local_addr().map_or(true, |a| !a.ip().is_loopback());
-                if public && token.is_none() {
-                    eprintln!(
-                        "drfailover: refusing to listen on {addr}: it is not a loopback address \
-                         and no control_token_file is configured (set one in [orchestrator], \
-                         or listen on 127.0.0.1)"
-                    );
-                    return ExitCode::from(2);
-                }
-                if public {
-                    log::warn!(target: "drfailover", "listening on {addr}: the control token travels in clear text (plain HTTP); keep this network trusted");
-                }
-                let settings = &orch.config().settings;
-                let answer_timeout = settings.catchup_timeout * 2;
-                let endpoint = Endpoint {
-                    snapshot: snapshot.clone(),
-                    requests: tx,
-                    token,
-                    limits: Limits {
-                        answer_timeout,
-                        connection_timeout: answer_timeout
-                            + settings.catchup_timeout
-                            + settings.step_timeout * 10
-                            + settings.announce_timeout * 4,
-                        ..Limits::default()
-                    },
-                };
-                let stop = stop.clone();
-                Some(std::thread::spawn(move || {
-                    if let Err(e) = http::serve(l, endpoint, stop) {
-                        log::error!(target: "drfailover", "HTTP endpoint stopped: {e}");
-                    }
-                }))
+    let server = listener.map(|l| {
+        let settings = &orch.config().settings;
+        let answer_timeout = settings.catchup_timeout * 2;
+        let endpoint = Endpoint {
+            snapshot: snapshot.clone(),
+            requests: tx,
+            token: orch.config().control_token.clone(),
+            limits: Limits {
+                answer_timeout,
+                connection_timeout: answer_timeout
+                    + settings.catchup_timeout
+                    + settings.step_timeout * 10
+                    + settings.announce_timeout * 4,
+                ..Limits::default()
+            },
+        };
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            if let Err(e) = http::serve(l, endpoint, stop) {
+                log::error!(target: "drfailover", "HTTP endpoint stopped: {e}");
             }
-            Err(e) => {
-                eprintln!("drfailover: cannot listen on {addr}: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => None,
-    };
+        })
+    });
     eprintln!(
         "drfailover: orchestrating {} nodes (primary {})",
         orch.config().nodes.len(),

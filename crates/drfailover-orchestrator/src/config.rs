@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drfailover_dns::{Announcer, AnnouncerConfig};
@@ -138,6 +139,51 @@ pub struct Sinks {
     webhooks: Vec<WebhookSection>,
     hooks: Vec<HookSection>,
     sns: Option<drfailover_dns::SnsConfig>,
+}
+
+/// Failures of the event sinks, by kind (`webhook`, `hook`, `sns`), for `/metrics`.
+/// Cloning shares the counters.
+#[derive(Clone, Debug, Default)]
+pub struct SinkStats {
+    failed: Arc<Mutex<Vec<Counted<AtomicU64>>>>,
+    queues: Arc<Mutex<Vec<Counted<drfailover_notify::AsyncSink>>>>,
+}
+
+/// A sink kind and what counts for it.
+type Counted<T> = (&'static str, Arc<T>);
+
+impl SinkStats {
+    fn failures(&self, kind: &'static str) -> Arc<AtomicU64> {
+        let counter = Arc::new(AtomicU64::new(0));
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((kind, counter.clone()));
+        counter
+    }
+
+    /// Per sink kind: (events that failed, events dropped because the queue was full),
+    /// summed over the sinks of that kind. Cheap.
+    pub fn totals(&self) -> Vec<(&'static str, u64, u64)> {
+        let mut out: Vec<(&'static str, u64, u64)> = Vec::new();
+        let mut add = |kind: &'static str, failed: u64, dropped: u64| match out
+            .iter_mut()
+            .find(|(k, _, _)| *k == kind)
+        {
+            Some(entry) => {
+                entry.1 += failed;
+                entry.2 += dropped;
+            }
+            None => out.push((kind, failed, dropped)),
+        };
+        for (kind, c) in self.failed.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            add(kind, c.load(Ordering::Relaxed), 0);
+        }
+        for (kind, q) in self.queues.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            add(kind, 0, q.dropped());
+        }
+        out
+    }
 }
 
 /// A checked configuration, ready to run.
@@ -368,11 +414,17 @@ impl Config {
 
     /// Subscribe the file's sinks (`[[webhook]]`, `[[hook]]`, `[sns]`) to `notifier`, each
     /// on a worker thread of its own with a bounded queue (a slow sink never holds up the
-    /// orchestrator). Reads AWS credential files; no network I/O.
-    pub fn attach_sinks(&self, notifier: &drfailover_notify::Notifier) -> Result<(), ConfigError> {
+    /// orchestrator). Every failure (a hook's non-zero exit, a webhook or SNS error, a full
+    /// queue) is logged (`log::warn!`) and counted in the returned [`SinkStats`]. Reads AWS
+    /// credential files; no network I/O.
+    pub fn attach_sinks(
+        &self,
+        notifier: &drfailover_notify::Notifier,
+    ) -> Result<SinkStats, ConfigError> {
         use drfailover_notify::{AsyncSink, CommandHook, Webhook, WebhookFormat};
         let drain = Duration::from_secs(2);
-        let mut sinks = Vec::new();
+        let stats = SinkStats::default();
+        let mut sinks: Vec<(&'static str, AsyncSink)> = Vec::new();
         for w in &self.sinks.webhooks {
             let format = if w.format.as_deref() == Some("slack") {
                 WebhookFormat::Slack
@@ -383,42 +435,60 @@ impl Config {
             if let Some(ms) = w.timeout_ms {
                 hook.timeout = Duration::from_millis(ms);
             }
-            sinks.push(
+            let failures = stats.failures("webhook");
+            sinks.push((
+                "webhook",
                 AsyncSink::spawn("webhook", 256, drain, move |e| {
                     if let Err(error) = hook.send(e) {
-                        log::warn!(target: "drfailover", "{error}");
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        log::warn!(target: "drfailover", "webhook: {error}");
                     }
                 })
                 .map_err(|e| err(format!("webhook worker: {e}")))?,
-            );
+            ));
         }
         for h in &self.sinks.hooks {
             let mut hook = CommandHook::new(h.command.clone());
             if let Some(ms) = h.timeout_ms {
                 hook.timeout = Duration::from_millis(ms);
             }
-            sinks.push(
+            let failures = stats.failures("hook");
+            sinks.push((
+                "hook",
                 AsyncSink::spawn("hook", 256, drain, move |e| match hook.run(e) {
                     Ok(0) => {}
-                    Ok(code) => log::warn!(target: "drfailover", "hook {} exited with {code}", hook.program.display()),
-                    Err(error) => log::warn!(target: "drfailover", "{error}"),
+                    Ok(code) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        log::warn!(target: "drfailover", "hook {} exited with {code}", hook.program.display());
+                    }
+                    Err(error) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        log::warn!(target: "drfailover", "hook: {error}");
+                    }
                 })
                 .map_err(|e| err(format!("hook worker: {e}")))?,
-            );
+            ));
         }
         if let Some(sns) = &self.sinks.sns {
             let publisher =
                 drfailover_dns::SnsPublisher::new(sns).map_err(|e| err(format!("[sns]: {e}")))?;
-            sinks.push(
+            sinks.push((
+                "sns",
                 publisher
-                    .into_sink()
+                    .into_counted_sink(stats.failures("sns"))
                     .map_err(|e| err(format!("sns worker: {e}")))?,
-            );
+            ));
         }
-        for sink in sinks {
+        for (kind, sink) in sinks {
+            let sink = Arc::new(sink);
+            stats
+                .queues
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((kind, sink.clone()));
             notifier.subscribe(move |e| sink.offer(e));
         }
-        Ok(())
+        Ok(stats)
     }
 
     /// Connection options for node `i` (admin user; short connect timeout).
@@ -602,7 +672,10 @@ priority = 5
         // A password of the wrong type: the value is withheld too.
         let typed = GOOD.replace("password = \"s3cr3t-pw\"", "password = 31415926535");
         let e = Config::parse(&typed).unwrap_err().0;
-        assert!(e.contains("invalid type") && !e.contains("31415926535"), "{e}");
+        assert!(
+            e.contains("invalid type") && !e.contains("31415926535"),
+            "{e}"
+        );
         // A webhook URL with credentials in an announcer-independent error.
         let hook = format!("{GOOD}\n[[webhook]]\nurl = \"ftp://user:hunter2pw@example.test/x\"\n");
         let e = Config::parse(&hook).unwrap_err().0;
@@ -611,15 +684,20 @@ priority = 5
 
     #[test]
     fn ports_names_hosts_and_lock_names_are_bounded() {
-        let e = Config::parse(&GOOD.replace("host = \"127.0.0.2\"", "host = \"127.0.0.2\"\nport = 0"))
-            .unwrap_err()
-            .0;
+        let e =
+            Config::parse(&GOOD.replace("host = \"127.0.0.2\"", "host = \"127.0.0.2\"\nport = 0"))
+                .unwrap_err()
+                .0;
         assert!(e.contains("port 0"), "{e}");
         let long = "n".repeat(200_000);
         let e = Config::parse(&GOOD.replace("name = \"db1\"", &format!("name = \"{long}\"")))
             .unwrap_err()
             .0;
-        assert!(e.contains("1 to 64 characters") && e.len() < 200, "{}", &e[..e.len().min(200)]);
+        assert!(
+            e.contains("1 to 64 characters") && e.len() < 200,
+            "{}",
+            &e[..e.len().min(200)]
+        );
         let e = Config::parse(&GOOD.replace(
             "host = \"127.0.0.1\"",
             &format!("host = \"{}\"", "h".repeat(300)),
@@ -628,10 +706,7 @@ priority = 5
         .0;
         assert!(e.contains("host must be") && e.len() < 200, "{e}");
         for bad in ["", "lock\\u0001", "дб"] {
-            let text = GOOD.replace(
-                "fall = 2",
-                &format!("fall = 2\nlock_name = \"{bad}\""),
-            );
+            let text = GOOD.replace("fall = 2", &format!("fall = 2\nlock_name = \"{bad}\""));
             let e = Config::parse(&text).unwrap_err().0;
             assert!(e.contains("lock_name"), "{bad:?}: {e}");
         }
@@ -657,7 +732,11 @@ priority = 5
             &format!("fall = 2\ncontrol_token_file = \"{}\"", good.display()),
         );
         let c = Config::parse(&text).unwrap();
-        assert!(c.control_token.as_ref().unwrap().matches(b"tok-0123456789-abcdef"));
+        assert!(c
+            .control_token
+            .as_ref()
+            .unwrap()
+            .matches(b"tok-0123456789-abcdef"));
         assert!(!format!("{c:?}").contains("tok-0123456789"));
         let short = dir.path().join("short");
         std::fs::write(&short, "tok-123\n").unwrap();

@@ -72,6 +72,7 @@ pub struct Orchestrator {
     switchover: Option<SwitchoverJob>,
     /// When the last switchover completed, unless acknowledged since (anti-flapping).
     last_switchover: Option<Instant>,
+    sink_stats: crate::config::SinkStats,
 }
 
 impl Orchestrator {
@@ -98,6 +99,7 @@ impl Orchestrator {
             resolved: false,
             switchover: None,
             last_switchover: None,
+            sink_stats: Default::default(),
         }
     }
 
@@ -698,91 +700,33 @@ impl Orchestrator {
         })
     }
 
-    /// `/metrics`: Prometheus text format.
+    /// `/metrics`: Prometheus text format (see [`crate::metrics`]).
     pub fn metrics_text(&self) -> String {
-        let mut m = String::new();
-        let mut gauge = |name: &str, help: &str, kind: &str, lines: Vec<(String, f64)>| {
-            m.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-            for (labels, v) in lines {
-                m.push_str(&format!("{name}{labels} {v}\n"));
-            }
-        };
-        let f = &self.figures;
-        gauge(
-            "drfailover_orchestrator_failovers_total",
-            "Automatic failovers performed.",
-            "counter",
-            vec![(String::new(), f.failovers as f64)],
-        );
-        gauge(
-            "drfailover_orchestrator_switchovers_total",
-            "Planned switchovers performed.",
-            "counter",
-            vec![(String::new(), f.switchovers as f64)],
-        );
-        gauge(
-            "drfailover_orchestrator_failovers_blocked_total",
-            "Failovers refused (zero-loss gate, anti-flapping, no candidate, not the leader).",
-            "counter",
-            vec![(String::new(), f.blocked as f64)],
-        );
-        gauge(
-            "drfailover_orchestrator_last_detection_seconds",
-            "First failed probe to failover decision, last failover.",
-            "gauge",
-            vec![(
-                String::new(),
-                f.last_detection.map_or(f64::NAN, |d| d.as_secs_f64()),
-            )],
-        );
-        gauge(
-            "drfailover_orchestrator_last_promotion_seconds",
-            "Failover decision to new primary writable, last failover.",
-            "gauge",
-            vec![(
-                String::new(),
-                f.last_promotion.map_or(f64::NAN, |d| d.as_secs_f64()),
-            )],
-        );
-        gauge(
-            "drfailover_orchestrator_leader",
-            "1 when this orchestrator holds the lock on a majority of the nodes.",
-            "gauge",
-            vec![(
-                String::new(),
-                f64::from(u8::from(self.last_round.as_ref().is_some_and(|r| r.leader))),
-            )],
-        );
-        let mut up = Vec::new();
-        let mut writable = Vec::new();
-        let mut primary = Vec::new();
-        for (i, n) in self.config.nodes.iter().enumerate() {
-            let label = format!("{{node=\"{}\"}}", n.name);
-            let probe = self.last_round.as_ref().map(|r| &r.nodes[i]);
-            let reached = matches!(probe, Some(NodeProbe::Reached(_)));
-            let w = matches!(probe, Some(NodeProbe::Reached(f)) if !f.read_only);
-            up.push((label.clone(), f64::from(u8::from(reached))));
-            writable.push((label.clone(), f64::from(u8::from(w))));
-            primary.push((label, f64::from(u8::from(self.core.primary() == Some(i)))));
-        }
-        gauge(
-            "drfailover_orchestrator_node_up",
-            "1 when the node answered the last probe.",
-            "gauge",
-            up,
-        );
-        gauge(
-            "drfailover_orchestrator_node_writable",
-            "1 when the node is writable (read_only=0).",
-            "gauge",
-            writable,
-        );
-        gauge(
-            "drfailover_orchestrator_node_primary",
-            "1 for the node the orchestrator takes as primary.",
-            "gauge",
-            primary,
-        );
-        m
+        let nodes: Vec<crate::metrics::NodeState<'_>> = self
+            .config
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let probe = self.last_round.as_ref().map(|r| &r.nodes[i]);
+                crate::metrics::NodeState {
+                    name: &n.name,
+                    up: matches!(probe, Some(NodeProbe::Reached(_))),
+                    writable: matches!(probe, Some(NodeProbe::Reached(f)) if !f.read_only),
+                    primary: self.core.primary() == Some(i),
+                }
+            })
+            .collect();
+        crate::metrics::render(
+            &self.figures,
+            self.last_round.as_ref().is_some_and(|r| r.leader),
+            &nodes,
+            &self.sink_stats.totals(),
+        )
+    }
+
+    /// Count the event sinks' failures in `/metrics` (from [`Config::attach_sinks`]).
+    pub fn set_sink_stats(&mut self, stats: crate::config::SinkStats) {
+        self.sink_stats = stats;
     }
 }

@@ -32,6 +32,7 @@ pub mod execute;
 pub mod facts;
 pub mod gtid;
 pub mod http;
+pub mod metrics;
 pub mod observe;
 pub mod policy;
 pub mod switchover;
