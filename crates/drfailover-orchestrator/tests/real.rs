@@ -739,3 +739,181 @@ fn a_replica_with_an_errant_transaction_is_never_chosen() {
     check_data(&topo, 1, &acked, &[]);
     orch.stop();
 }
+
+/// Rows 0..n written on `primary`, each acknowledged.
+fn write_ids(topo: &Topology, primary: usize, n: u64) -> Vec<u64> {
+    topo.node(primary)
+        .sql("CREATE TABLE IF NOT EXISTS app.t (id BIGINT PRIMARY KEY)")
+        .unwrap();
+    (0..n)
+        .map(|i| {
+            topo.node(primary)
+                .sql(&format!("INSERT INTO app.t VALUES ({i})"))
+                .unwrap();
+            i
+        })
+        .collect()
+}
+
+fn read_only(topo: &Topology, node: usize) -> String {
+    topo.node(node)
+        .sql_value("SELECT @@read_only")
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// A switchover waiting for a lagging replica runs beside the failover loop: a request
+/// cancelled by its client before any change never runs, a second request is refused at
+/// once, and a kill -9 of the primary meanwhile is failed over in the normal time (the
+/// switchover abandoned, with an event), with true durations in the events.
+#[test]
+fn a_switchover_waiting_for_a_lagging_replica_never_delays_a_failover() {
+    let mut topo = topology(2);
+    // The last replica applies 60 s late; it still receives (and acknowledges) at once.
+    topo.node(2)
+        .sql_batch(&[
+            "STOP SLAVE",
+            "CHANGE MASTER TO MASTER_DELAY=60",
+            "START SLAVE",
+        ])
+        .unwrap();
+    let text = config_text(&topo, "", &[(1, "priority = 10")]);
+    let catchup = Config::parse(&text).unwrap().settings.catchup_timeout;
+    let orch = Running::start(&text);
+    let acked = write_ids(&topo, 0, 100);
+    topo.wait_replicated(0, 1).unwrap();
+    topo.wait_received(0, 2).unwrap();
+    let lagging = topo.node(2).name().to_string();
+    let started = |n: usize| {
+        let t = Instant::now();
+        while orch.events(EventKind::FailoverStarted).len() < n {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "switchover not started"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+
+    // Cancelled by its client while catching up: nothing changes, ever.
+    let (request, ticket, answer) = Request::switchover(&lagging);
+    orch.requests.send(request).unwrap();
+    started(1);
+    assert!(ticket.cancel("the client went away"));
+    let outcome = answer.blocking_recv().unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Refused(why) if why.contains("the client went away")),
+        "{outcome:?}"
+    );
+    assert_eq!(read_only(&topo, 0), "0", "the primary was fenced");
+    assert_eq!(read_only(&topo, 2), "1", "the target was promoted");
+    assert!(
+        !orch
+            .events(EventKind::StepCompleted)
+            .iter()
+            .any(|e| e.reason.contains("fence for switchover")),
+        "a cancelled switchover fenced the primary"
+    );
+
+    // A switchover that waits for the lagging replica; a second request meanwhile is
+    // refused at once.
+    let (request, _ticket, answer) = Request::switchover(&lagging);
+    orch.requests.send(request).unwrap();
+    started(2);
+    let asked = Instant::now();
+    let (second, _, second_answer) = Request::switchover(topo.node(1).name());
+    let second = orch.request((second, second_answer));
+    assert!(
+        matches!(&second, Outcome::Refused(why) if why.contains("in progress")),
+        "{second:?}"
+    );
+    assert!(asked.elapsed() < catchup / 4, "{:?}", asked.elapsed());
+
+    // The primary dies while the switchover waits: an ordinary failover.
+    let killed = Instant::now();
+    topo.kill9(0).unwrap();
+    let done = orch.wait_for(EventKind::FailoverCompleted, catchup * 3);
+    let took = killed.elapsed();
+    eprintln!("kill -9 during a switchover: failover completed after {took:?}");
+    assert!(
+        took < catchup / 2,
+        "the failover waited for the switchover: {took:?}"
+    );
+    assert_eq!(done.new_writer.as_deref(), Some(topo.node(1).name()));
+    // The event's duration runs from the first failed probe: close to what the test saw.
+    let reported = Duration::from_micros(done.duration_us.unwrap());
+    assert!(
+        reported <= took && took - reported < Duration::from_secs(2),
+        "event says {reported:?}, the test saw {took:?}"
+    );
+    let outcome = answer.blocking_recv().unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Refused(why) if why.contains("abandoned")),
+        "{outcome:?}"
+    );
+    assert!(
+        orch.events(EventKind::FailoverFailed)
+            .iter()
+            .any(|e| e.reason.contains("abandoned before any change")),
+        "no event for the abandoned switchover"
+    );
+    check_data(&topo, 1, &acked, &[]);
+    assert_eq!(read_only(&topo, 2), "1", "two writers");
+}
+
+/// Literals are escaped by the client library: a lock name with a quote and a trailing
+/// backslash still leads (and excludes a second orchestrator), and a replication password
+/// with `'` and `\` attaches the old primary under `NO_BACKSLASH_ESCAPES`.
+#[test]
+fn quotes_and_backslashes_in_lock_names_and_passwords_work_under_no_backslash_escapes() {
+    let topo = topology(2);
+    topo.node(0)
+        .sql_batch(&[
+            "CREATE USER 'repl_q'@'%' IDENTIFIED BY 'p''w\\\\x\\\\'",
+            "GRANT REPLICATION SLAVE ON *.* TO 'repl_q'@'%'",
+        ])
+        .unwrap();
+    for i in 0..3 {
+        if i > 0 {
+            topo.wait_replicated(0, i).unwrap();
+        }
+        topo.node(i)
+            .sql("SET GLOBAL sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
+            .unwrap();
+    }
+    let base = config_text(&topo, "lock_name = \"x'\\\\\"", &[]);
+    let text = base.replace(
+        &format!(
+            "[replication]\nuser = \"{}\"\npassword = \"{}\"",
+            drfailover_testkit::REPL_USER,
+            drfailover_testkit::REPL_PASSWORD
+        ),
+        "[replication]\nuser = \"repl_q\"\npassword = \"p'w\\\\x\\\\\"",
+    );
+    assert_ne!(text, base, "replication section not found");
+    let config = Config::parse(&text).unwrap();
+    assert_eq!(config.lock_name, "x'\\");
+    assert_eq!(
+        config.settings.replication.as_ref().unwrap().1.expose(),
+        "p'w\\x\\"
+    );
+    let a = Running::start(&text);
+    let acked = write_ids(&topo, 0, 50);
+    let b = Running::start(&text);
+    // B never holds the lock while A runs.
+    let (request, _, answer) = Request::switchover(topo.node(2).name());
+    let refused = b.request((request, answer));
+    assert!(
+        matches!(&refused, Outcome::Refused(why) if why.contains("another orchestrator holds the lock")),
+        "{refused:?}"
+    );
+    // A leads: the switchover runs and attaches the old primary with the quoted password.
+    let (request, _, answer) = Request::switchover(topo.node(2).name());
+    let done = a.request((request, answer));
+    assert!(matches!(&done, Outcome::Done(_)), "{done:?}");
+    wait_follows(&topo, 0, 2, Duration::from_secs(30));
+    wait_follows(&topo, 1, 2, Duration::from_secs(30));
+    check_data(&topo, 2, &acked, &[]);
+    topo.wait_replicated(2, 0).unwrap();
+    check_data(&topo, 0, &acked, &[]);
+}
