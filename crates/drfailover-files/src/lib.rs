@@ -137,7 +137,7 @@ pub fn describe_parse_error(
     match span {
         Some(span) => {
             let at = span.start.min(text.len());
-            let before = text.as_bytes()[..at].to_vec();
+            let before = &text.as_bytes()[..at];
             let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
             let line_start = before
                 .iter()
@@ -147,7 +147,23 @@ pub fn describe_parse_error(
                 .chars()
                 .count()
                 + 1;
-            format!("line {line}, column {column}: {message}")
+            // The key of that line (the text before `=`) when it is a bare key: keys are
+            // names, never secrets.
+            let key = text[line_start..]
+                .lines()
+                .next()
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| k.trim())
+                .filter(|k| {
+                    !k.is_empty()
+                        && k.len() <= 64
+                        && k.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+                });
+            match key {
+                Some(key) => format!("line {line}, column {column} (`{key}`): {message}"),
+                None => format!("line {line}, column {column}: {message}"),
+            }
         }
         None => message,
     }
@@ -281,7 +297,7 @@ mod tests {
     fn parse_errors_name_the_place_never_the_value() {
         let text = "[a]\nx = 1\npassword = \"s3cr3t\nnext = 2\n";
         let e = describe_parse_error(text, Some(21..22), "invalid basic string");
-        assert_eq!(e, "line 3, column 12: invalid basic string");
+        assert_eq!(e, "line 3, column 12 (`password`): invalid basic string");
         let e = describe_parse_error(
             text,
             Some(4..5),
@@ -289,7 +305,7 @@ mod tests {
         );
         assert_eq!(
             e,
-            "line 2, column 1: invalid type: (value withheld), expected u16"
+            "line 2, column 1 (`x`): invalid type: (value withheld), expected u16"
         );
         let e = describe_parse_error("", None, "unknown field `fal`, expected `fall`");
         assert_eq!(e, "unknown field `fal`, expected `fall`");
