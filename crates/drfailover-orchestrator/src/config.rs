@@ -277,9 +277,9 @@ impl Config {
                     n.name
                 )));
             }
-            if n.host.chars().any(|c| c.is_control() || c == ' ') {
+            if n.host.chars().any(|c| c.is_control()) {
                 return Err(err(format!(
-                    "[[node]] `{}`: host contains spaces or control characters",
+                    "[[node]] `{}`: host contains control characters",
                     n.name
                 )));
             }
