@@ -73,6 +73,24 @@ pub struct Orchestrator {
     /// When the last switchover completed, unless acknowledged since (anti-flapping).
     last_switchover: Option<Instant>,
     sink_stats: crate::config::SinkStats,
+    /// Failed runs of the fence command in a row, and when the next may start.
+    fence_failures: u32,
+    fence_retry_at: Option<Instant>,
+}
+
+/// Waits between runs of a failing fence command: 1 s doubling to 60 s, jittered.
+const FENCE_RETRY: drfailover_dns::retry::RetryPolicy = drfailover_dns::retry::RetryPolicy {
+    attempts: u32::MAX,
+    per_attempt: Duration::MAX,
+    base_delay: Duration::from_secs(1),
+    max_delay: Duration::from_secs(60),
+};
+
+/// A draw in `[0, 1)` for jitter (from the standard library's random hasher keys).
+fn jitter() -> f64 {
+    use std::hash::BuildHasher;
+    let draw = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+    (draw >> 11) as f64 / (1u64 << 53) as f64
 }
 
 impl Orchestrator {
@@ -100,6 +118,8 @@ impl Orchestrator {
             switchover: None,
             last_switchover: None,
             sink_stats: Default::default(),
+            fence_failures: 0,
+            fence_retry_at: None,
         }
     }
 
@@ -278,6 +298,12 @@ impl Orchestrator {
         match action {
             Action::Failover(plan) => {
                 let decided = Instant::now();
+                let needs_fence =
+                    plan.old_may_be_alive && self.config.settings.fence_command.is_some();
+                if needs_fence && self.fence_retry_at.is_some_and(|at| decided < at) {
+                    // The fence command failed recently: wait (the next round decides again).
+                    return;
+                }
                 let mut started = Notice {
                     kind: EventKind::FailoverStarted,
                     node: Some(plan.candidate),
@@ -294,6 +320,30 @@ impl Orchestrator {
                         .push_str(&format!("; allow_data_loss: writes may be lost: {risk}"));
                 }
                 self.publish(started);
+                if needs_fence {
+                    let (fenced, notices) = self.executor_run(|ex| ex.fence_old_primary(&plan));
+                    for n in notices {
+                        self.publish(n);
+                    }
+                    if let Err(e) = fenced {
+                        self.fence_failures += 1;
+                        let wait = FENCE_RETRY
+                            .backoff(self.fence_failures)
+                            .mul_f64(0.5 + jitter());
+                        self.fence_retry_at = Some(Instant::now() + wait);
+                        let why = format!(
+                            "{e} ({} failure(s) in a row; next attempt in {} ms)",
+                            self.fence_failures,
+                            wait.as_millis()
+                        );
+                        for n in self.core.failover_finished(&plan, Err(why), Instant::now()) {
+                            self.publish(n);
+                        }
+                        return;
+                    }
+                    self.fence_failures = 0;
+                    self.fence_retry_at = None;
+                }
                 let (result, notices) = self.executor_run(|ex| ex.failover(&plan));
                 for n in notices {
                     self.publish(n);

@@ -208,18 +208,26 @@ impl Executor<'_> {
         GtidPos::parse(pos).map(Some)
     }
 
-    /// Promote `plan.candidate`. Returns once it is writable and the others are repointed
-    /// (announcing is the caller's). Each failure stops the promotion before `read_only=0`.
+    /// Run the fence command for `plan`'s old primary when it may be alive and a command is
+    /// configured; reported as a step. Blocks up to the command's timeout.
+    pub fn fence_old_primary(&mut self, plan: &FailoverPlan) -> Result<(), String> {
+        let Some(cmd) = self.settings.fence_command.clone() else {
+            return Ok(());
+        };
+        if !plan.old_may_be_alive {
+            return Ok(());
+        }
+        let old = plan.old_primary;
+        let what = format!("fence command for {} (it may be alive)", self.name(old));
+        self.step(old, &what, |ex| ex.run_fence_command(&cmd, old))
+    }
+
+    /// Promote `plan.candidate` (after [`Executor::fence_old_primary`]). Returns once it is
+    /// writable and the others are repointed (announcing is the caller's). Each failure
+    /// stops the promotion before `read_only=0`.
     pub fn failover(&mut self, plan: &FailoverPlan) -> Result<(), String> {
         let c = plan.candidate;
         let t = self.settings.step_timeout;
-        if plan.old_may_be_alive {
-            if let Some(cmd) = self.settings.fence_command.clone() {
-                let old = plan.old_primary;
-                let what = format!("fence command for {} (it may be alive)", self.name(old));
-                self.step(old, &what, |ex| ex.run_fence_command(&cmd, old))?;
-            }
-        }
         // Cut the old primary off from every replica first: a replica still attached could
         // acknowledge a write the old primary takes after it thaws or heals (semi-sync), and
         // that write would never reach the new primary. Once no replica receives, the old
@@ -854,10 +862,22 @@ impl Executor<'_> {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("{}: {e}", cmd.program.display()))?;
+        // Written from a thread of its own, never joined: a command that never reads its
+        // stdin cannot hold the orchestrator past the timeout (the write ends with an error
+        // once the command is gone).
         if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(input.as_bytes());
-            let _ = stdin.write_all(b"\n");
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(input.as_bytes());
+                let _ = stdin.write_all(b"\n");
+            });
         }
+        Self::wait_fence_command(&mut child, cmd)
+    }
+
+    fn wait_fence_command(
+        child: &mut std::process::Child,
+        cmd: &FenceCommand,
+    ) -> Result<(), String> {
         let started = Instant::now();
         loop {
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {

@@ -745,14 +745,12 @@ fn write_ids(topo: &Topology, primary: usize, n: u64) -> Vec<u64> {
     topo.node(primary)
         .sql("CREATE TABLE IF NOT EXISTS app.t (id BIGINT PRIMARY KEY)")
         .unwrap();
-    (0..n)
-        .map(|i| {
-            topo.node(primary)
-                .sql(&format!("INSERT INTO app.t VALUES ({i})"))
-                .unwrap();
-            i
-        })
-        .collect()
+    for i in 0..n {
+        topo.node(primary)
+            .sql(&format!("INSERT INTO app.t VALUES ({i})"))
+            .unwrap();
+    }
+    (0..n).collect()
 }
 
 fn read_only(topo: &Topology, node: usize) -> String {
@@ -916,4 +914,80 @@ fn quotes_and_backslashes_in_lock_names_and_passwords_work_under_no_backslash_es
     check_data(&topo, 2, &acked, &[]);
     topo.wait_replicated(2, 0).unwrap();
     check_data(&topo, 0, &acked, &[]);
+}
+
+/// A fence command that hangs is killed at its timeout and counts as failed; one that keeps
+/// failing is retried with exponential backoff (not every round); once it succeeds the
+/// promotion goes on, losing nothing.
+#[test]
+fn a_failing_fence_command_is_retried_with_backoff_and_a_hung_one_is_killed() {
+    let mut topo = topology(2);
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs.log");
+    let mode = dir.path().join("mode");
+    std::fs::write(&mode, "hang").unwrap();
+    let script = dir.path().join("stonith.sh");
+    drfailover_testkit::write_script(
+        &script,
+        format!(
+            "#!/bin/sh\necho run >> {runs}\ncase $(cat {mode}) in\n  hang) exec sleep 3600 ;;\n  \
+             fail) exit 1 ;;\nesac\ncat >/dev/null\nexit 0\n",
+            runs = runs.display(),
+            mode = mode.display()
+        ),
+    )
+    .unwrap();
+    let fence = format!(
+        "[fence]\ncommand = [\"{}\"]\ntimeout_ms = 1000\n",
+        script.display()
+    );
+    let orch = Running::start(&topo.orchestrator_config("", &fence, &[]));
+    let acked = write_ids(&topo, 0, 100);
+    topo.wait_replicated(0, 1).unwrap();
+    topo.wait_replicated(0, 2).unwrap();
+    let count = || {
+        std::fs::read_to_string(&runs)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let wait_runs = |n: usize| {
+        let t = Instant::now();
+        while count() < n {
+            assert!(t.elapsed() < Duration::from_secs(60), "{} runs", count());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    topo.freeze(0).unwrap();
+    // The hung command is killed at its timeout: a failure.
+    wait_runs(1);
+    std::fs::write(&mode, "fail").unwrap();
+    let killed = orch.wait_for(EventKind::StepFailed, Duration::from_secs(30));
+    assert!(
+        killed.reason.contains("killed after 1000 ms"),
+        "{}",
+        killed.reason
+    );
+    // Then it fails at once, three times: the waits between runs grow (at least half of
+    // 1 s, 2 s, 4 s with jitter), instead of one run per round.
+    let first = Instant::now();
+    wait_runs(4);
+    let spent = first.elapsed();
+    eprintln!("runs 2 to 4 of a failing fence command took {spent:?}");
+    assert!(spent >= Duration::from_millis(1500), "{spent:?}");
+    assert!(orch
+        .events(EventKind::FailoverFailed)
+        .iter()
+        .any(|e| e.reason.contains("next attempt in")));
+    assert!(orch.events(EventKind::FailoverCompleted).is_empty());
+    // Once it succeeds, the promotion goes on.
+    std::fs::write(&mode, "ok").unwrap();
+    let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(60));
+    let new = topo
+        .nodes()
+        .iter()
+        .position(|n| Some(n.name()) == done.new_writer.as_deref())
+        .unwrap();
+    check_data(&topo, new, &acked, &[]);
+    topo.thaw(0).unwrap();
 }
