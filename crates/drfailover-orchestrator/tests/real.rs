@@ -991,3 +991,58 @@ fn a_failing_fence_command_is_retried_with_backoff_and_a_hung_one_is_killed() {
     check_data(&topo, new, &acked, &[]);
     topo.thaw(0).unwrap();
 }
+
+/// Announcers run once the promotion is complete: a DNS server that never answers holds up
+/// neither the repointing of the other replica nor semi-sync on the new primary.
+#[test]
+fn a_slow_announcer_runs_after_the_replicas_are_repointed() {
+    let mut topo = topology(2);
+    let dir = tempfile::tempdir().unwrap();
+    // A DNS "server" that reads nothing and never answers.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let key = dir.path().join("tsig.key");
+    std::fs::write(
+        &key,
+        "key \"k\" { algorithm hmac-sha256; secret \"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I=\"; };\n",
+    )
+    .unwrap();
+    let announce = format!(
+        "[[announce]]\nkind = \"rfc2136\"\nserver = \"{}\"\nzone = \"example.test\"\n\
+         name = \"db.example.test\"\nkey_file = \"{}\"\n",
+        silent.local_addr().unwrap(),
+        key.display()
+    );
+    let text = topo.orchestrator_config("announce_timeout_ms = 3000", &announce, &[]);
+    let orch = Running::start(&text);
+    let acked = write_ids(&topo, 0, 50);
+    topo.wait_replicated(0, 1).unwrap();
+    topo.wait_replicated(0, 2).unwrap();
+    topo.kill9(0).unwrap();
+    let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(30));
+    let new = topo
+        .nodes()
+        .iter()
+        .position(|n| Some(n.name()) == done.new_writer.as_deref())
+        .unwrap();
+    let t = Instant::now();
+    let position = |what: &str| {
+        orch.events
+            .lock()
+            .unwrap()
+            .iter()
+            .position(|e| e.reason.contains(what))
+    };
+    while position("announce rfc2136").is_none() {
+        assert!(t.elapsed() < Duration::from_secs(30), "no announce step");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let announced = position("announce rfc2136").unwrap();
+    let repointed = position("repoint to").expect("other replica repointed");
+    let semi_sync = position("enable semi-sync").expect("semi-sync step");
+    assert!(
+        repointed < announced && semi_sync < announced,
+        "announced at event #{announced}, repointed #{repointed}, semi-sync #{semi_sync}"
+    );
+    check_data(&topo, new, &acked, &[]);
+    drop(silent);
+}
