@@ -753,4 +753,31 @@ priority = 5
             assert!(!e.contains("tok-123"), "{e}");
         }
     }
+
+    #[test]
+    fn sink_failures_are_counted() {
+        // Nothing listens on port 9 of loopback: every delivery fails at once.
+        let text = format!(
+            "{GOOD}\n[[webhook]]\nurl = \"http://127.0.0.1:9/events\"\ntimeout_ms = 2000\n"
+        );
+        let config = Config::parse(&text).unwrap();
+        let notifier = drfailover_notify::Notifier::new(16, 1, std::time::Instant::now()).unwrap();
+        let stats = config.attach_sinks(&notifier).unwrap();
+        notifier.publish(drfailover_notify::Event::new(
+            drfailover_notify::EventKind::FailoverStarted,
+            1,
+            0,
+            notifier.epoch(),
+        ));
+        let t = std::time::Instant::now();
+        while stats.totals() != vec![("webhook", 1, 0)] {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "{:?}",
+                stats.totals()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        notifier.close(Duration::from_secs(1));
+    }
 }
