@@ -83,3 +83,44 @@ fn a_switchover_not_started_in_time_is_cancelled_and_a_committed_one_is_waited_f
     stop.store(true, Ordering::SeqCst);
     server.join().unwrap().unwrap();
 }
+
+/// A client that closes its connection while its switchover is pending cancels it at once.
+#[test]
+fn a_client_that_hangs_up_cancels_its_pending_switchover() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = crossbeam_channel::bounded(4);
+    let endpoint = Endpoint {
+        snapshot: Arc::new(Mutex::new(Snapshot::default())),
+        requests: tx,
+        token: Some(ControlToken::new(TOKEN).unwrap()),
+        limits: Limits {
+            answer_timeout: Duration::from_secs(10),
+            ..Limits::default()
+        },
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    let server = std::thread::spawn(move || serve(listener, endpoint, s2));
+    let mut s = TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST /switchover?to=x HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    )
+    .unwrap();
+    let Ok(Request::Switchover { ticket, .. }) = rx.recv_timeout(Duration::from_secs(5)) else {
+        panic!("no switchover request reached the loop");
+    };
+    drop(s);
+    let t = Instant::now();
+    while ticket.cancelled().is_none() && t.elapsed() < Duration::from_secs(12) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let why = ticket
+        .cancelled()
+        .expect("still pending after the client hung up");
+    assert!(why.contains("went away"), "{why}");
+    assert!(ticket.commit().is_err());
+    stop.store(true, Ordering::SeqCst);
+    server.join().unwrap().unwrap();
+}
