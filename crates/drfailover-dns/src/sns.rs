@@ -7,6 +7,8 @@
 //! on a worker thread of its own behind a bounded queue ([`AsyncSink`]), so a slow or
 //! unreachable SNS never holds up the notifier.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drfailover_notify::{AsyncSink, Event};
@@ -204,10 +206,16 @@ impl SnsPublisher {
     /// is published within `attempts × timeout_ms` plus backoff; failures are logged (without
     /// secrets) and the event is dropped.
     pub fn into_sink(self) -> std::io::Result<AsyncSink> {
+        self.into_counted_sink(Arc::default())
+    }
+
+    /// [`SnsPublisher::into_sink`], adding one to `failures` for every event not published.
+    pub fn into_counted_sink(self, failures: Arc<AtomicU64>) -> std::io::Result<AsyncSink> {
         let budget = self.timeout * self.attempts + Duration::from_secs(2);
         let drain = budget;
         AsyncSink::spawn("sns", self.queue, drain, move |event| {
             if let Err(e) = self.publish(event, Instant::now() + budget) {
+                failures.fetch_add(1, Ordering::Relaxed);
                 log::warn!(target: "drfailover", "sns: event {} not published: {e}", event.kind.as_str());
             }
         })
