@@ -156,6 +156,7 @@ pub fn handle(
             "primary": {"instance": config.primary.instance_id, "endpoint": config.primary.endpoint.to_string()},
             "secondary": {"instance": config.secondary.instance_id, "endpoint": config.secondary.endpoint.to_string()},
             "received_epoch_ms": journal.received_epoch_ms,
+            "process": std::process::id(),
             "change_submitted_ms": journal.change_submitted_ms,
             "elapsed_ms": journal.started.elapsed().as_millis() as u64,
             "steps": journal.steps,

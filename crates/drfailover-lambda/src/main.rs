@@ -3,7 +3,7 @@
 //! runtime's thread (the work is blocking and bounded by each invocation's deadline).
 
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use drfailover_dns::aws::credentials::process_env;
 use drfailover_lambda::handler::{self, Services};
@@ -30,8 +30,15 @@ fn setup() -> State {
     Ok((config, services))
 }
 
-/// The invocation's deadline as an `Instant` (Lambda gives wall-clock milliseconds).
+/// The invocation's deadline as an `Instant`. Lambda gives wall-clock milliseconds since
+/// the epoch. The local emulator (`cargo lambda watch`) sends the function's timeout in
+/// milliseconds instead (`600000`); a value that small (before 2001) cannot be a deadline,
+/// so it is read as a duration from now.
 fn deadline_of(context: &lambda_runtime::Context) -> Instant {
+    const EARLIEST_DEADLINE_MS: u64 = 1_000_000_000_000;
+    if context.deadline < EARLIEST_DEADLINE_MS {
+        return Instant::now() + Duration::from_millis(context.deadline);
+    }
     let left = context
         .deadline()
         .duration_since(SystemTime::now())
@@ -60,6 +67,13 @@ fn main() -> Result<(), lambda_runtime::Error> {
             let state = state.clone();
             async move {
                 let deadline = deadline_of(&event.context);
+                log::debug!(
+                    "invocation {}: {} ms left",
+                    event.context.request_id,
+                    deadline
+                        .saturating_duration_since(Instant::now())
+                        .as_millis()
+                );
                 let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
                 let (config, services) = match &mut *guard {
                     Ok((config, services)) => (config, services),
