@@ -94,7 +94,7 @@ struct Journal {
     started: Instant,
     received_epoch_ms: u64,
     steps: Vec<Value>,
-    change_submitted_ms: Option<u64>,
+    change_accepted_ms: Option<u64>,
 }
 
 impl Journal {
@@ -119,7 +119,7 @@ pub fn handle(
         started: Instant::now(),
         received_epoch_ms: epoch_ms(SystemTime::now()),
         steps: Vec::new(),
-        change_submitted_ms: None,
+        change_accepted_ms: None,
     };
     let instances = [
         config.primary.instance_id.as_str(),
@@ -157,7 +157,7 @@ pub fn handle(
             "secondary": {"instance": config.secondary.instance_id, "endpoint": config.secondary.endpoint.to_string()},
             "received_epoch_ms": journal.received_epoch_ms,
             "process": std::process::id(),
-            "change_submitted_ms": journal.change_submitted_ms,
+            "change_accepted_ms": journal.change_accepted_ms,
             "elapsed_ms": journal.started.elapsed().as_millis() as u64,
             "steps": journal.steps,
         })
@@ -315,15 +315,14 @@ fn run(
                 facts.secondary_db = None;
                 waits += 1;
                 // RDS's view changes slowly and its API is rate limited: ask every 2 s.
-                if waits.is_multiple_of(10) {
+                if waits.is_multiple_of(40) {
                     facts.secondary_rds = None;
                 }
             }
             Step::Swap => {
                 let swap = services.records.swap(deadline)?;
                 if matches!(swap, SwapResult::Swapped(_)) {
-                    journal.change_submitted_ms =
-                        Some(journal.started.elapsed().as_millis() as u64);
+                    journal.change_accepted_ms = Some(journal.started.elapsed().as_millis() as u64);
                 }
                 journal.note("swap record pair", format!("{swap:?}"));
                 facts.swap = Some(swap);

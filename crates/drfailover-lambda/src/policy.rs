@@ -161,8 +161,9 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// How often the secondary is probed while it is being promoted.
-pub const WRITABLE_POLL: Duration = Duration::from_millis(200);
+/// How often the secondary is probed while it is being promoted (one `SELECT` on an open
+/// connection each time).
+pub const WRITABLE_POLL: Duration = Duration::from_millis(50);
 
 fn describe_rds(rds: &Option<DbInstance>) -> String {
     match rds {

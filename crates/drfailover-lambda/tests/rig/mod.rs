@@ -60,6 +60,12 @@ pub type Answer = (u16, String);
 /// Decides, per request, whether to answer it itself (`Some`) or forward it to moto.
 pub type Hook = Arc<dyn Fn(&Seen) -> Option<Answer> + Send + Sync>;
 
+/// Runs after each request was answered (its status set).
+pub type After = Arc<dyn Fn(&Seen) + Send + Sync>;
+
+/// A callback the harness may set, run after Route 53 accepted a change.
+pub type OnRecordChange = Arc<Mutex<Option<Box<dyn Fn() + Send>>>>;
+
 /// An HTTP/1.1 proxy on loopback in front of moto.
 pub struct AwsProxy {
     port: u16,
@@ -94,7 +100,7 @@ pub fn form_value(body: &str, key: &str) -> Option<String> {
 
 impl AwsProxy {
     /// Listen on 127.0.0.1 and forward to `upstream` (moto), asking `hook` first.
-    pub fn start(upstream: String, hook: Hook) -> AwsProxy {
+    pub fn start(upstream: String, hook: Hook, after: After) -> AwsProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let port = listener.local_addr().expect("local addr").port();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
@@ -109,9 +115,14 @@ impl AwsProxy {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { break };
-                let (upstream, hook, log, agent) =
-                    (upstream.clone(), hook.clone(), log.clone(), agent.clone());
-                std::thread::spawn(move || serve(stream, &upstream, &hook, &log, &agent));
+                let (upstream, hook, after, log, agent) = (
+                    upstream.clone(),
+                    hook.clone(),
+                    after.clone(),
+                    log.clone(),
+                    agent.clone(),
+                );
+                std::thread::spawn(move || serve(stream, &upstream, (&hook, &after), &log, &agent));
             }
         });
         AwsProxy { port, seen }
@@ -145,7 +156,7 @@ impl AwsProxy {
 fn serve(
     stream: TcpStream,
     upstream: &str,
-    hook: &Hook,
+    (hook, after): (&Hook, &After),
     log: &Mutex<Vec<Seen>>,
     agent: &ureq::Agent,
 ) {
@@ -232,6 +243,7 @@ fn serve(
             }
         };
         seen.status = status;
+        after(&seen);
         log.lock().unwrap().push(seen);
         let answer = format!(
             "HTTP/1.1 {status} X\r\ncontent-type: text/xml\r\ncontent-length: {}\r\n\r\n{reply}",
@@ -390,6 +402,8 @@ pub struct Options {
     pub functions: usize,
     /// Variables to leave out of the function's environment.
     pub without: Vec<&'static str>,
+    /// How long the harness's RDS takes to promote the replica.
+    pub promotion_delay: Duration,
 }
 
 impl Default for Options {
@@ -398,6 +412,7 @@ impl Default for Options {
             promote: true,
             functions: 1,
             without: Vec::new(),
+            promotion_delay: PROMOTION_DELAY,
         }
     }
 }
@@ -440,6 +455,8 @@ pub struct Rig {
     pub rds: Arc<Mutex<RdsPart>>,
     /// Faults the proxy injects.
     pub faults: Arc<Mutex<Faults>>,
+    /// Called after Route 53 accepted a change (e.g. to mirror it into a DNS server).
+    pub on_record_change: OnRecordChange,
     functions: Vec<Process>,
     logs: Vec<PathBuf>,
     dir: tempfile::TempDir,
@@ -515,6 +532,7 @@ impl Rig {
         let topology = Arc::new(Mutex::new(topology));
         let rds: Arc<Mutex<RdsPart>> = Arc::default();
         let faults: Arc<Mutex<Faults>> = Arc::default();
+        let delay = options.promotion_delay;
         let hook: Hook = {
             let (topology, rds, faults) = (topology.clone(), rds.clone(), faults.clone());
             Arc::new(move |seen: &Seen| {
@@ -541,7 +559,7 @@ impl Rig {
                     part.promotions += 1;
                     let (topology, rds) = (topology.clone(), rds.clone());
                     std::thread::spawn(move || {
-                        std::thread::sleep(PROMOTION_DELAY);
+                        std::thread::sleep(delay);
                         let result = topology.lock().unwrap().promote(1);
                         let mut part = rds.lock().unwrap();
                         match result {
@@ -553,7 +571,18 @@ impl Rig {
                 None
             })
         };
-        let proxy = AwsProxy::start(moto.endpoint(), hook);
+        let on_record_change: OnRecordChange = Arc::default();
+        let after: After = {
+            let on_record_change = on_record_change.clone();
+            Arc::new(move |seen: &Seen| {
+                if seen.action == "ChangeResourceRecordSets" && (200..300).contains(&seen.status) {
+                    if let Some(callback) = &*on_record_change.lock().unwrap() {
+                        callback();
+                    }
+                }
+            })
+        };
+        let proxy = AwsProxy::start(moto.endpoint(), hook, after);
         let emulator =
             Emulator::start(&dir.path().join("emulator.log")).unwrap_or_else(|e| panic!("{e}"));
 
@@ -634,6 +663,7 @@ impl Rig {
             topic,
             rds,
             faults,
+            on_record_change,
             functions: Vec::new(),
             logs: Vec::new(),
             dir,
