@@ -373,3 +373,42 @@ fn malformed_events_and_missing_configuration_are_clear_errors_that_change_nothi
     );
     assert_no_secrets(&rig);
 }
+
+#[test]
+fn a_read_only_secondary_without_promotion_is_refused_and_dns_left_alone() {
+    let rig = Rig::start(Options {
+        promote: false,
+        ..Options::default()
+    });
+    write_rows(&rig);
+    rig.kill_primary();
+    let before = rig.records();
+    let (status, reply) = rig
+        .emulator
+        .invoke(&rds_event("db1", "failure", "RDS-EVENT-0031"));
+    assert_eq!(status, 500, "{reply:#}");
+    assert_eq!(reply["errorType"], "refused", "{reply:#}");
+    let message = reply["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("not writable") && message.contains("PROMOTE_READ_REPLICA is false"),
+        "{message}"
+    );
+    assert_eq!(rig.changes(), (0, 0), "promotions, record changes");
+    assert_eq!(rig.records(), before);
+    let messages = rig.sns_messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].1["outcome"], "error");
+    // The replica still has every row and is still read-only.
+    let t = rig.topology.lock().unwrap();
+    let node = t.node(1);
+    assert_eq!(
+        node.sql_value("SELECT COUNT(*) FROM app.lambda_rows")
+            .unwrap()
+            .as_deref(),
+        Some(ROWS.to_string().as_str())
+    );
+    assert_eq!(
+        node.sql_value("SELECT @@read_only").unwrap().as_deref(),
+        Some("1")
+    );
+}
