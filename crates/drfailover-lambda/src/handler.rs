@@ -203,8 +203,9 @@ pub fn handle(
         }) => (
             "already-done",
             format!(
-                "{} failed ({}); {}{} is writable; the record pair was swapped by someone \
-                 else meanwhile ({seen:?}): no DNS change from this invocation",
+                "{} failed ({}); {}{} is writable; the record pair was already swapped when \
+                 this invocation's change was sent ({seen:?}; by another invocation, or by an \
+                 earlier attempt of this one whose reply was lost)",
                 config.primary.instance_id,
                 verdict.because,
                 if promoted { "promoted " } else { "" },
