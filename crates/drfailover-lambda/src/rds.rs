@@ -157,14 +157,13 @@ impl RdsClient {
     }
 
     fn post(&self, body: &str, deadline: Instant) -> Result<String, AnnounceError> {
-        self.client
-            .call(
-                "POST",
-                "/",
-                Some(("application/x-www-form-urlencoded; charset=utf-8", body)),
-                deadline,
-            )
-            .map(|(reply, _)| reply)
+        let (reply, _) = self.client.call(
+            "POST",
+            "/",
+            Some(("application/x-www-form-urlencoded; charset=utf-8", body)),
+            deadline,
+        )?;
+        Ok(reply)
     }
 
     /// `DescribeDBInstances` of `id`: `None` when RDS does not know it (deleted). Blocks until
