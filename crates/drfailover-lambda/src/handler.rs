@@ -16,6 +16,7 @@ use crate::policy::{self, DbSeen, Facts, Outcome, Step, SwapResult};
 use crate::probe::DbProbe;
 use crate::rds::RdsClient;
 use crate::record_pair::RecordPair;
+use crate::report;
 use crate::LambdaError;
 
 /// Attempts per AWS request (throttling, 5xx and network errors), inside the deadline.
@@ -162,78 +163,15 @@ pub fn handle(
             "steps": journal.steps,
         })
     };
-    let (outcome, summary, error) = match result {
-        Ok(Outcome::NoAction(verdict)) => (
-            "no-action",
-            format!(
-                "primary {} is healthy, nothing changed ({})",
-                config.primary.instance_id, verdict.because
-            ),
-            None,
-        ),
-        Ok(Outcome::AlreadyDone(seen)) => (
-            "already-done",
-            format!(
-                "the PRIMARY record of {} no longer names {} ({seen:?}): someone else acted, \
-                 nothing changed",
-                config.record_name, config.primary.endpoint.host
-            ),
-            None,
-        ),
-        Ok(Outcome::FailedOver {
-            verdict,
-            promoted,
-            swap: SwapResult::Swapped(change),
-        }) => (
-            "failed-over",
-            format!(
-                "{} failed ({}); {}{} is writable; {} now names it (change {change})",
-                config.primary.instance_id,
-                verdict.because,
-                if promoted { "promoted " } else { "" },
-                config.secondary.instance_id,
-                config.record_name
-            ),
-            None,
-        ),
-        Ok(Outcome::FailedOver {
-            verdict,
-            promoted,
-            swap: SwapResult::ChangedByOther(seen),
-        }) => (
-            "already-done",
-            format!(
-                "{} failed ({}); {}{} is writable; the record pair was already swapped when \
-                 this invocation's change was sent ({seen:?}; by another invocation, or by an \
-                 earlier attempt of this one whose reply was lost)",
-                config.primary.instance_id,
-                verdict.because,
-                if promoted { "promoted " } else { "" },
-                config.secondary.instance_id
-            ),
-            None,
-        ),
-        Err(e) => ("error", e.to_string(), Some(e)),
-    };
+    let (outcome, summary) = report::summarize(config, &result);
+    let error = result.err();
     let body = report(outcome, summary.clone());
-    let subject = format!("drfailover-lambda {}: {outcome}", config.record_name);
-    let attributes = [
-        ("outcome", "String", outcome.to_string()),
-        ("record", "String", config.record_name.clone()),
-        ("primary", "String", config.primary.instance_id.clone()),
-        ("secondary", "String", config.secondary.instance_id.clone()),
-        (
-            "error_kind",
-            "String",
-            error.as_ref().map_or("none", LambdaError::kind).to_string(),
-        ),
-    ];
-    match services.sns.publish_message(
-        &subject.chars().take(99).collect::<String>(),
-        &body.to_string(),
-        &attributes,
-        deadline,
-    ) {
+    let subject = report::sns_subject(config, outcome);
+    let attributes = report::sns_attributes(config, outcome, error.as_ref());
+    match services
+        .sns
+        .publish_message(&subject, &body.to_string(), &attributes, deadline)
+    {
         Ok(id) => log::info!("{outcome}: {summary} (SNS message {id})"),
         Err(e) => {
             log::error!("{outcome}: {summary}; SNS publish failed: {e}");

@@ -11,6 +11,7 @@
 //! - [`handler`]: the executor: performs the steps the policy names, reports to SNS;
 //! - [`rds`]: the RDS query API (`DescribeDBInstances`, `PromoteReadReplica`);
 //! - [`record_pair`]: the Route 53 failover pair, read and swapped;
+//! - [`report`]: the outcome's summary, the SNS subject and attributes;
 //! - [`probe`]: the bounded database probe;
 //! - [`logger`]: log lines on stderr (CloudWatch Logs in Lambda).
 //!
@@ -31,6 +32,7 @@ pub mod policy;
 pub mod probe;
 pub mod rds;
 pub mod record_pair;
+pub mod report;
 
 pub use config::Config;
 pub use error::LambdaError;
