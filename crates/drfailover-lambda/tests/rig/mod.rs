@@ -473,9 +473,11 @@ fn direct_client(endpoint: &str, service: &'static str) -> AwsClient {
         service,
         REGION.into(),
         load_credentials(None, &env).unwrap(),
+        // Generous: moto's first request to a service imports and loads that service's
+        // models, seconds of Python on a loaded machine.
         RetryPolicy {
             attempts: 3,
-            per_attempt: Duration::from_secs(10),
+            per_attempt: Duration::from_secs(60),
             base_delay: Duration::from_millis(50),
             max_delay: Duration::from_millis(200),
         },
@@ -484,7 +486,7 @@ fn direct_client(endpoint: &str, service: &'static str) -> AwsClient {
 }
 
 fn soon() -> Instant {
-    Instant::now() + Duration::from_secs(30)
+    Instant::now() + Duration::from_secs(120)
 }
 
 /// The text of the first `<tag>` in `xml`.
