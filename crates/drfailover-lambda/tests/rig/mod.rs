@@ -426,6 +426,9 @@ pub struct RdsPart {
     pub writable_at: Option<Instant>,
     /// Errors of the promotion thread.
     pub errors: Vec<String>,
+    /// Node 1's `@@read_only` read by the proxy when each record change arrived, before
+    /// forwarding it: proof of what the record was about to point at.
+    pub read_only_at_change: Vec<String>,
 }
 
 /// Answers the proxy's hook gives, set by a test.
@@ -549,6 +552,16 @@ impl Rig {
                     }
                 }
                 drop(f);
+                if seen.action == "ChangeResourceRecordSets" {
+                    let read_only = topology
+                        .lock()
+                        .unwrap()
+                        .node(1)
+                        .sql_value("SELECT @@read_only")
+                        .unwrap_or_else(Some)
+                        .unwrap_or_default();
+                    rds.lock().unwrap().read_only_at_change.push(read_only);
+                }
                 if seen.action == "PromoteReadReplica" {
                     let mut part = rds.lock().unwrap();
                     if part.promotions > 0 {
