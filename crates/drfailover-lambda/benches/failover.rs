@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_conn::Client;
-use drfailover_testkit::dns::DnsServer;
+use drfailover_testkit::dnsmasq::DnsServer;
+use drfailover_testkit::wait::within;
 use drfailover_testkit::{APP_DATABASE, APP_PASSWORD, APP_USER};
 use rig::{alarm_event, Options, Rig, RECORD};
 
@@ -85,13 +86,10 @@ fn one_run() -> Result<Run, String> {
             }
         })
     };
-    let until = Instant::now() + Duration::from_secs(20);
-    while acked.lock().unwrap().len() < 20 {
-        if Instant::now() > until {
-            return Err("no writes before the fault".into());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    within(Duration::from_secs(20), || {
+        (acked.lock().unwrap().len() >= 20).then_some(())
+    })
+    .ok_or("no writes before the fault")?;
 
     rig.kill_primary();
     let sent = Instant::now();
@@ -105,21 +103,15 @@ fn one_run() -> Result<Run, String> {
         .first()
         .map(|s| s.at)
         .ok_or("no accepted change")?;
-    let first_write = loop {
-        let after = acked
+    let first_write = within(Duration::from_secs(60), || {
+        acked
             .lock()
             .unwrap()
             .iter()
             .find(|(_, at)| *at > sent)
-            .map(|(_, at)| *at);
-        if let Some(at) = after {
-            break at;
-        }
-        if sent.elapsed() > Duration::from_secs(60) {
-            return Err("no write through the library within 60 s of the event".into());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+            .map(|(_, at)| *at)
+    })
+    .ok_or("no write through the library within 60 s of the event")?;
     stop.store(true, Ordering::Relaxed);
     writer.join().map_err(|_| "writer panicked")?;
 

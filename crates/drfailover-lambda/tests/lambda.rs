@@ -7,6 +7,7 @@ mod rig;
 
 use std::time::{Duration, Instant};
 
+use drfailover_testkit::wait::eventually;
 use rig::{alarm_event, rds_event, set_id, Options, Rig, AWS_SECRET, AWS_TOKEN};
 use serde_json::Value;
 
@@ -46,23 +47,20 @@ fn check_data_on(rig: &Rig, i: usize) {
 }
 
 /// Wait (bounded) until the harness's RDS has finished the promotion it started.
-fn wait_promoted(rig: &Rig) -> Instant {
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        {
+fn wait_promoted(rig: &Rig) {
+    eventually(
+        "the harness promotes the replica",
+        Duration::from_secs(60),
+        || {
             let part = rig.rds.lock().unwrap();
             assert!(
                 part.errors.is_empty(),
                 "promotion failed: {:?}",
                 part.errors
             );
-            if let Some(at) = part.writable_at {
-                return at;
-            }
-        }
-        assert!(Instant::now() < until, "the replica was never promoted");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+            part.writable_at.ok_or_else(|| "not yet".to_string())
+        },
+    );
 }
 
 fn assert_no_secrets(rig: &Rig) {

@@ -25,6 +25,7 @@ use drfailover_dns::aws::credentials::load_credentials;
 use drfailover_dns::aws::AwsClient;
 use drfailover_dns::retry::RetryPolicy;
 use drfailover_testkit::moto::MotoServer;
+use drfailover_testkit::wait::within;
 use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 use serde_json::{json, Value};
 
@@ -348,15 +349,22 @@ impl Emulator {
             .spawn()
             .map_err(|e| format!("start {}: {e}", binary.display()))?;
         let mut process = Process(child);
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let mut exited = None;
+        let listening = within(Duration::from_secs(60), || {
             if let Ok(Some(status)) = process.0.try_wait() {
-                return Err(format!("cargo lambda watch exited at start: {status}"));
+                exited = Some(status);
+                return Some(false);
             }
-            if started.elapsed() > Duration::from_secs(60) {
-                return Err("cargo lambda watch did not listen within 60 s".into());
+            TcpStream::connect(("127.0.0.1", port))
+                .is_ok()
+                .then_some(true)
+        });
+        match (listening, exited) {
+            (Some(true), _) => {}
+            (_, Some(status)) => {
+                return Err(format!("cargo lambda watch exited at start: {status}"))
             }
-            std::thread::sleep(Duration::from_millis(50));
+            _ => return Err("cargo lambda watch did not listen within 60 s".into()),
         }
         Ok(Emulator {
             port,
