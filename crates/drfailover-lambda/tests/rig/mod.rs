@@ -113,17 +113,22 @@ impl AwsProxy {
                 .timeout_global(Some(Duration::from_secs(30)))
                 .build(),
         );
+        // Held while a record change is answered (see `serve`).
+        let changes: Arc<Mutex<()>> = Arc::default();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { break };
-                let (upstream, hook, after, log, agent) = (
+                let (upstream, hook, after, log, agent, changes) = (
                     upstream.clone(),
                     hook.clone(),
                     after.clone(),
                     log.clone(),
                     agent.clone(),
+                    changes.clone(),
                 );
-                std::thread::spawn(move || serve(stream, &upstream, (&hook, &after), &log, &agent));
+                std::thread::spawn(move || {
+                    serve(stream, &upstream, (&hook, &after), (&log, &changes), &agent)
+                });
             }
         });
         AwsProxy { port, seen }
@@ -158,7 +163,7 @@ fn serve(
     stream: TcpStream,
     upstream: &str,
     (hook, after): (&Hook, &After),
-    log: &Mutex<Vec<Seen>>,
+    (log, changes): (&Mutex<Vec<Seen>>, &Mutex<()>),
     agent: &ureq::Agent,
 ) {
     let Ok(clone) = stream.try_clone() else {
@@ -214,6 +219,10 @@ fn serve(
             at: Instant::now(),
             status: 0,
         };
+        // Route 53 applies a zone's change batches one at a time; moto does not lock, so two
+        // batches forwarded at once could both pass its checks. Forward them one at a time.
+        let _one_change_at_a_time = (seen.action == "ChangeResourceRecordSets")
+            .then(|| changes.lock().unwrap_or_else(|e| e.into_inner()));
         let (status, reply) = match hook(&seen) {
             Some(answer) => answer,
             None => {
