@@ -262,6 +262,12 @@ impl Orchestrator {
             self.config.probe_timeout,
             Some(&self.config.lock_name),
         );
+        if self.switchover_committed() {
+            // The switchover committed before this round ended: the round may show its fence
+            // (a read-only primary) half-way; the core must not take that for a fault.
+            self.last_round = Some(round);
+            return false;
+        }
         let decision = self.core.step(&round);
         self.last_round = Some(round);
         for n in decision.notices {
