@@ -78,13 +78,6 @@ pub struct Orchestrator {
     fence_retry: FenceRetry,
 }
 
-/// A draw in `[0, 1)` for jitter (from the standard library's random hasher keys).
-fn jitter() -> f64 {
-    use std::hash::BuildHasher;
-    let draw = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
-    (draw >> 11) as f64 / (1u64 << 53) as f64
-}
-
 impl Orchestrator {
     /// An orchestrator for `config`, publishing events to `notifier` (as `client_id = id`).
     /// Connects nothing yet.
@@ -165,7 +158,12 @@ impl Orchestrator {
     pub fn start(&mut self) -> Result<(), String> {
         self.resolve_hosts();
         let round = observe_all(&mut self.links, self.config.probe_timeout, None);
-        let primary = self.core.validate(&round).map_err(|p| p.join("\n"))?;
+        let primary = self.core.validate(&round).map_err(|p| {
+            p.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
         let want = self.config.policy.heartbeat_period;
         let mut slow = Vec::new();
         for (i, probe) in round.nodes.iter().enumerate() {
@@ -323,11 +321,15 @@ impl Orchestrator {
                         self.publish(n);
                     }
                     if let Err(e) = fenced {
-                        let wait = self.fence_retry.failed(Instant::now(), jitter());
+                        let (wait, ceiling) = self
+                            .fence_retry
+                            .failed(Instant::now(), drfailover_notify::backoff::full_jitter);
                         let why = format!(
-                            "{e} ({} failure(s) in a row; next attempt in {} ms)",
+                            "{e} ({} failure(s) in a row; next attempt in {} ms, backoff \
+                             ceiling {} ms)",
                             self.fence_retry.failures(),
-                            wait.as_millis()
+                            wait.as_millis(),
+                            ceiling.as_millis()
                         );
                         for n in self.core.failover_finished(&plan, Err(why), Instant::now()) {
                             self.publish(n);
@@ -723,8 +725,8 @@ impl Orchestrator {
         let facts = match analysis {
             Analysis::PrimarySuspect { facts, .. }
             | Analysis::PrimaryUnreachable { facts, .. }
-            | Analysis::DeadPrimary { facts, .. } => facts.clone(),
-            Analysis::NoPrimary { reason } => reason.clone(),
+            | Analysis::DeadPrimary { facts, .. } => facts.to_string(),
+            Analysis::NoPrimary { reason } => reason.to_string(),
             _ => String::new(),
         };
         serde_json::json!({
