@@ -14,6 +14,7 @@ use crate::control::{Outcome, Reply, Request, Ticket};
 use crate::core::{Action, Analysis, Core, NodeId, Notice, SwitchoverPlan};
 use crate::execute::{Executor, SwitchoverError};
 use crate::facts::{NodeProbe, Round};
+use crate::fence_retry::FenceRetry;
 use crate::observe::{observe_all, NodeLink};
 use crate::switchover::{Report, SwitchoverJob};
 
@@ -73,24 +74,8 @@ pub struct Orchestrator {
     /// When the last switchover completed, unless acknowledged since (anti-flapping).
     last_switchover: Option<Instant>,
     sink_stats: crate::config::SinkStats,
-    /// Failed runs of the fence command in a row, and when the next may start.
-    fence_failures: u32,
-    fence_retry_at: Option<Instant>,
-}
-
-/// Waits between runs of a failing fence command: 1 s doubling to 60 s, jittered.
-const FENCE_RETRY: drfailover_dns::retry::RetryPolicy = drfailover_dns::retry::RetryPolicy {
-    attempts: u32::MAX,
-    per_attempt: Duration::MAX,
-    base_delay: Duration::from_secs(1),
-    max_delay: Duration::from_secs(60),
-};
-
-/// A draw in `[0, 1)` for jitter (from the standard library's random hasher keys).
-fn jitter() -> f64 {
-    use std::hash::BuildHasher;
-    let draw = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
-    (draw >> 11) as f64 / (1u64 << 53) as f64
+    /// When a failing fence command may run again.
+    fence_retry: FenceRetry,
 }
 
 impl Orchestrator {
@@ -118,8 +103,7 @@ impl Orchestrator {
             switchover: None,
             last_switchover: None,
             sink_stats: Default::default(),
-            fence_failures: 0,
-            fence_retry_at: None,
+            fence_retry: FenceRetry::default(),
         }
     }
 
@@ -267,6 +251,12 @@ impl Orchestrator {
             self.config.probe_timeout,
             Some(&self.config.lock_name),
         );
+        if self.switchover_committed() {
+            // The switchover committed before this round ended: the round may show its fence
+            // (a read-only primary) half-way; the core must not take that for a fault.
+            self.last_round = Some(round);
+            return false;
+        }
         let decision = self.core.step(&round);
         self.last_round = Some(round);
         for n in decision.notices {
@@ -305,7 +295,7 @@ impl Orchestrator {
                 let decided = Instant::now();
                 let needs_fence =
                     plan.old_may_be_alive && self.config.settings.fence_command.is_some();
-                if needs_fence && self.fence_retry_at.is_some_and(|at| decided < at) {
+                if needs_fence && !self.fence_retry.may_run(decided) {
                     // The fence command failed recently: wait (the next round decides again).
                     return;
                 }
@@ -331,23 +321,22 @@ impl Orchestrator {
                         self.publish(n);
                     }
                     if let Err(e) = fenced {
-                        self.fence_failures += 1;
-                        let wait = FENCE_RETRY
-                            .backoff(self.fence_failures)
-                            .mul_f64(0.5 + jitter());
-                        self.fence_retry_at = Some(Instant::now() + wait);
+                        let (wait, ceiling) = self
+                            .fence_retry
+                            .failed(Instant::now(), drfailover_notify::backoff::full_jitter);
                         let why = format!(
-                            "{e} ({} failure(s) in a row; next attempt in {} ms)",
-                            self.fence_failures,
-                            wait.as_millis()
+                            "{e} ({} failure(s) in a row; next attempt in {} ms, backoff \
+                             ceiling {} ms)",
+                            self.fence_retry.failures(),
+                            wait.as_millis(),
+                            ceiling.as_millis()
                         );
                         for n in self.core.failover_finished(&plan, Err(why), Instant::now()) {
                             self.publish(n);
                         }
                         return;
                     }
-                    self.fence_failures = 0;
-                    self.fence_retry_at = None;
+                    self.fence_retry.succeeded();
                 }
                 let (result, notices) = self.executor_run(|ex| ex.failover(&plan));
                 for n in notices {

@@ -33,6 +33,7 @@ pub mod core;
 pub mod daemon;
 pub mod execute;
 pub mod facts;
+pub mod fence_retry;
 pub mod gtid;
 pub mod http;
 pub mod metrics;

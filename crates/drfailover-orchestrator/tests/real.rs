@@ -953,17 +953,49 @@ fn a_failing_fence_command_is_retried_with_backoff_and_a_hung_one_is_killed() {
         "{}",
         killed.reason
     );
-    // Then it fails at once, three times: the waits between runs grow (at least half of
-    // 1 s, 2 s, 4 s with jitter), instead of one run per round.
+    // Then it fails at once, three times: one run per announced wait, whose ceiling doubles
+    // (1 s, 2 s, 4 s; the wait is drawn below it), instead of one run per round.
     let first = Instant::now();
     wait_runs(4);
     let spent = first.elapsed();
-    eprintln!("runs 2 to 4 of a failing fence command took {spent:?}");
-    assert!(spent >= Duration::from_millis(1500), "{spent:?}");
-    assert!(orch
-        .events(EventKind::FailoverFailed)
+    let failures = orch.events(EventKind::FailoverFailed);
+    let waits: Vec<u64> = failures
         .iter()
-        .any(|e| e.reason.contains("next attempt in")));
+        .filter_map(|e| {
+            let rest = e.reason.split("next attempt in ").nth(1)?;
+            rest.split(' ').next()?.parse().ok()
+        })
+        .collect();
+    eprintln!(
+        "runs 2 to 4 of a failing fence command took {spent:?}; announced waits {waits:?} ms"
+    );
+    for (i, ceiling) in ["1000", "2000", "4000"].iter().enumerate() {
+        assert!(
+            failures[i]
+                .reason
+                .contains(&format!("backoff ceiling {ceiling} ms")),
+            "{}",
+            failures[i].reason
+        );
+    }
+    // Each run waited at least the wait announced by the failure before it.
+    let at: Vec<Instant> = orch
+        .events
+        .timed()
+        .into_iter()
+        .filter(|(_, e)| e.kind == EventKind::FailoverFailed)
+        .map(|(t, _)| t)
+        .collect();
+    for k in 0..2 {
+        assert!(
+            at[k + 1] - at[k] + Duration::from_millis(50) >= Duration::from_millis(waits[k]),
+            "failure {} came {:?} after the one announcing a {} ms wait",
+            k + 1,
+            at[k + 1] - at[k],
+            waits[k]
+        );
+    }
+    assert!(count() <= failures.len() + 1, "{} runs", count());
     assert!(orch.events(EventKind::FailoverCompleted).is_empty());
     // Once it succeeds, the promotion goes on.
     std::fs::write(&mode, "ok").unwrap();
