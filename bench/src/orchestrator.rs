@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Error};
 use drfailover_notify::{EventKind, Notifier};
-use drfailover_orchestrator::{Config, Orchestrator, Request};
+use drfailover_orchestrator::{Config, Orchestrator, Outcome, Request};
 use drfailover_testkit::{DirectWriter, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 /// A fault the orchestrator must handle.
@@ -436,13 +436,19 @@ pub fn switchovers(n: usize, threads: usize) -> Result<(Vec<Duration>, u64, u64,
     let mut windows = Vec::new();
     for i in 0..n {
         let target = topo.node(1 + i % 2).name().to_string();
-        let (tx, rx) = crossbeam_channel::bounded(1);
+        if i > 0 {
+            // Switchovers count for anti-flapping: acknowledge the last one first.
+            let (ack, answer) = Request::ack();
+            orch.requests.send(ack).map_err(|e| e.to_string())?;
+            answer.blocking_recv().map_err(|e| e.to_string())?;
+        }
+        let (request, _ticket, answer) = Request::switchover(&target);
         let started = Instant::now();
-        orch.requests
-            .send(Request::Switchover(target, tx))
-            .map_err(|e| e.to_string())?;
-        rx.recv_timeout(Duration::from_secs(60))
-            .map_err(|e| e.to_string())??;
+        orch.requests.send(request).map_err(|e| e.to_string())?;
+        match answer.blocking_recv().map_err(|e| e.to_string())? {
+            Outcome::Done(_) => {}
+            other => return Err(other.text().to_string()),
+        }
         windows.push((started, Instant::now()));
         writers.wait_progress(300, Duration::from_secs(20))?;
         // Every replica caught up before the next switchover: it measures the switchover,

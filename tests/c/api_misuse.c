@@ -101,6 +101,20 @@ int main(void) {
     CHECK(dr_connect(longdsn, &c) == DR_E_INVALID_ARGUMENT);
     CHECK(strstr(dr_last_error()->message, "longer than") != NULL);
     free(longdsn);
+    /* A 1 MiB DSN of many password pieces fails at once (no quadratic redaction). */
+    size_t mib = 1u << 20;
+    char *pieces = malloc(mib + 1);
+    memcpy(pieces, "mysql://u:", 10);
+    for (size_t i = 10; i < mib; i++) {
+        pieces[i] = (i % 4 == 3) ? ':' : (char)('a' + (i / 4) % 26);
+    }
+    memcpy(pieces + mib - 6, "@h:x/d", 6);
+    pieces[mib] = '\0';
+    double parse_started = now_ms();
+    CHECK(dr_connect(pieces, &c) != DR_OK);
+    CHECK(now_ms() - parse_started < 2000.0);
+    CHECK(strstr(dr_last_error()->message, "longer than") != NULL);
+    free(pieces);
     CHECK(strcmp(dr_status_str(DR_E_OUTCOME_UNKNOWN), "DR_E_OUTCOME_UNKNOWN") == 0);
     CHECK(strcmp(dr_status_str(12345), "DR_E_UNKNOWN") == 0);
     CHECK(strcmp(dr_status_str(DR_E_TLS), "DR_E_TLS") == 0);

@@ -42,8 +42,14 @@ enum Action {
 
 /// Parse `text` as TOML and build the announcers of its `[[announce]]` tables.
 fn announcers(text: &str, file: &Path) -> Result<Vec<Box<dyn Announcer>>, String> {
-    let value: toml::Value =
-        toml::from_str(text).map_err(|e| format!("{}: not valid TOML: {e}", file.display()))?;
+    // The parser's own message quotes the offending line, which may hold a secret.
+    let value: toml::Value = toml::from_str(text).map_err(|e: toml::de::Error| {
+        format!(
+            "{}: not valid TOML: {}",
+            file.display(),
+            drfailover_files::describe_parse_error(text, e.span(), e.message())
+        )
+    })?;
     let Some(list) = value.get("announce") else {
         return Err(format!(
             "{}: no [[announce]] table: nothing to show or set",
@@ -59,10 +65,15 @@ fn announcers(text: &str, file: &Path) -> Result<Vec<Box<dyn Announcer>>, String
     list.iter()
         .enumerate()
         .map(|(i, table)| {
-            let config: AnnouncerConfig = table
-                .clone()
-                .try_into()
-                .map_err(|e| format!("{}: [[announce]] #{}: {e}", file.display(), i + 1))?;
+            let config: AnnouncerConfig =
+                table.clone().try_into().map_err(|e: toml::de::Error| {
+                    format!(
+                        "{}: [[announce]] #{}: {}",
+                        file.display(),
+                        i + 1,
+                        drfailover_files::describe_parse_error("", None, e.message())
+                    )
+                })?;
             config
                 .build()
                 .map_err(|e| format!("{}: [[announce]] #{}: {e}", file.display(), i + 1))

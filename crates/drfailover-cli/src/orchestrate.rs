@@ -1,16 +1,17 @@
 //! `drfailover orchestrate | topology | switchover | ack`: the orchestrator from the command
 //! line (see the drfailover-orchestrator crate).
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_notify::Notifier;
-use drfailover_orchestrator::http::{self, Snapshot};
+use drfailover_orchestrator::control::ControlToken;
+use drfailover_orchestrator::http::{self, Endpoint, Limits, Snapshot};
 use drfailover_orchestrator::{Config, Orchestrator};
 
 /// Arguments of `drfailover orchestrate`.
@@ -24,6 +25,13 @@ pub struct OrchestrateArgs {
     /// Print events as JSON lines instead of text.
     #[arg(long)]
     json: bool,
+    /// Log level of the diagnostics printed on stderr (sink failures, …): error, warn,
+    /// info, debug, trace or off.
+    #[arg(long, default_value = "info")]
+    log_level: log::LevelFilter,
+    /// Print the diagnostics on stderr as JSON lines.
+    #[arg(long)]
+    log_json: bool,
 }
 
 /// Arguments of `drfailover topology`.
@@ -49,6 +57,10 @@ pub struct SwitchoverArgs {
     /// The replica to promote.
     #[arg(long)]
     to: String,
+    /// File holding the orchestrator's control token (its `control_token_file`), sent as
+    /// `Authorization: Bearer` with `--daemon`.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
 }
 
 /// Arguments of `drfailover ack`.
@@ -57,6 +69,30 @@ pub struct AckArgs {
     /// The running orchestrator's HTTP address, e.g. `127.0.0.1:9090`.
     #[arg(long)]
     daemon: String,
+    /// File holding the orchestrator's control token (its `control_token_file`).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+}
+
+/// Install the stderr logger: `level`, text or JSON lines. Sink failures (hooks, webhooks,
+/// SNS, full queues) are reported through it.
+fn install_logger(level: log::LevelFilter, json: bool) {
+    let mut builder = env_logger::Builder::new();
+    builder
+        .filter_level(level)
+        .target(env_logger::Target::Stderr);
+    if json {
+        builder.format(|out, record| {
+            let line = serde_json::json!({
+                "ts": out.timestamp_millis().to_string(),
+                "level": record.level().as_str(),
+                "target": record.target(),
+                "message": record.args().to_string(),
+            });
+            writeln!(out, "{line}")
+        });
+    }
+    let _ = builder.try_init();
 }
 
 fn load(path: &std::path::Path) -> Result<Config, ExitCode> {
@@ -77,19 +113,55 @@ fn notifier(json: bool) -> Arc<Notifier> {
     n
 }
 
+/// Bind the control endpoint at `addr`: refused on a non-loopback address without a
+/// control token (anyone who reaches it could otherwise read the topology and, were the
+/// token optional, move the primary).
+fn bind_control(addr: &str, config: &Config) -> Result<TcpListener, String> {
+    let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let public = listener
+        .local_addr()
+        .map_or(true, |a| !a.ip().is_loopback());
+    if public && config.control_token.is_none() {
+        return Err(format!(
+            "refusing to listen on {addr}: it is not a loopback address and no \
+             control_token_file is configured (set one in [orchestrator], or listen on \
+             127.0.0.1)"
+        ));
+    }
+    if public {
+        log::warn!(target: "drfailover", "listening on {addr}: the control token travels in clear text (plain HTTP): keep this network trusted");
+    }
+    Ok(listener)
+}
+
 /// `drfailover orchestrate CONFIG`: check the topology, then watch and act until Ctrl-C.
 pub fn orchestrate(args: OrchestrateArgs) -> ExitCode {
     let config = match load(&args.config) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let listen = args.listen.clone().or_else(|| config.listen.clone());
+    install_logger(args.log_level, args.log_json);
+    // The endpoint is checked and bound before anything else: a refusal changes nothing.
+    let listener = match args.listen.clone().or_else(|| config.listen.clone()) {
+        None => None,
+        Some(addr) => match bind_control(&addr, &config) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("drfailover: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let notifier = notifier(args.json);
-    if let Err(e) = config.attach_sinks(&notifier) {
-        eprintln!("drfailover: {e}");
-        return ExitCode::from(2);
-    }
+    let sink_stats = match config.attach_sinks(&notifier) {
+        Ok(stats) => stats,
+        Err(e) => {
+            eprintln!("drfailover: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut orch = Orchestrator::new(config, notifier.clone(), std::process::id() as u64);
+    orch.set_sink_stats(sink_stats);
     if let Err(e) = orch.start() {
         eprintln!("drfailover: refusing to manage this topology:\n{e}");
         notifier.close(Duration::from_secs(1));
@@ -102,22 +174,29 @@ pub fn orchestrate(args: OrchestrateArgs) -> ExitCode {
     }
     let (tx, rx) = crossbeam_channel::bounded(16);
     let snapshot = Arc::new(Mutex::new(Snapshot::default()));
-    let server = match listen {
-        Some(addr) => match TcpListener::bind(&addr) {
-            Ok(l) => {
-                let (snapshot, stop) = (snapshot.clone(), stop.clone());
-                let timeout = orch.config().settings.catchup_timeout * 2;
-                Some(std::thread::spawn(move || {
-                    http::serve(l, snapshot, tx, stop, timeout)
-                }))
+    let server = listener.map(|l| {
+        let settings = &orch.config().settings;
+        let answer_timeout = settings.catchup_timeout * 2;
+        let endpoint = Endpoint {
+            snapshot: snapshot.clone(),
+            requests: tx,
+            token: orch.config().control_token.clone(),
+            limits: Limits {
+                answer_timeout,
+                connection_timeout: answer_timeout
+                    + settings.catchup_timeout
+                    + settings.step_timeout * 10
+                    + settings.announce_timeout * 4,
+                ..Limits::default()
+            },
+        };
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            if let Err(e) = http::serve(l, endpoint, stop) {
+                log::error!(target: "drfailover", "HTTP endpoint stopped: {e}");
             }
-            Err(e) => {
-                eprintln!("drfailover: cannot listen on {addr}: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => None,
-    };
+        })
+    });
     eprintln!(
         "drfailover: orchestrating {} nodes (primary {})",
         orch.config().nodes.len(),
@@ -189,25 +268,47 @@ pub fn topology(args: TopologyArgs) -> ExitCode {
     }
 }
 
-/// POST to a running orchestrator; the body of its answer.
-fn post(daemon: &str, path: &str, timeout: Duration) -> Result<String, String> {
-    let mut s = TcpStream::connect(daemon).map_err(|e| format!("{daemon}: {e}"))?;
-    let _ = s.set_read_timeout(Some(timeout));
-    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nhost: {daemon}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("{daemon}: {e}"))?;
-    let mut answer = String::new();
-    s.take(1 << 20)
-        .read_to_string(&mut answer)
-        .map_err(|e| format!("{daemon}: {e}"))?;
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    if head.starts_with("HTTP/1.1 200") {
+fn token(path: Option<&Path>) -> Result<Option<ControlToken>, String> {
+    path.map(|p| ControlToken::from_file(p).map_err(|e| format!("--token-file {e}")))
+        .transpose()
+}
+
+/// POST to a running orchestrator (with the control token, if any); the body of its answer.
+/// Blocks up to `timeout`.
+fn post(
+    daemon: &str,
+    path: &str,
+    token: Option<&ControlToken>,
+    timeout: Duration,
+) -> Result<String, String> {
+    let url = if daemon.starts_with("http://") || daemon.starts_with("https://") {
+        format!("{}{path}", daemon.trim_end_matches('/'))
+    } else {
+        format!("http://{daemon}{path}")
+    };
+    let shown = drfailover_notify::redact_url(daemon);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.post(&url);
+    if let Some(t) = token {
+        request = request.header("authorization", &format!("Bearer {}", t.expose()));
+    }
+    let mut answer = request
+        .send_empty()
+        .map_err(|e| format!("{shown}: {}", drfailover_notify::redact_url(&e.to_string())))?;
+    let body = answer
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .map_err(|e| format!("{shown}: {e}"))?;
+    if answer.status().is_success() {
         Ok(body.trim().to_string())
     } else {
-        Err(body.trim().to_string())
+        Err(format!("{} {}", answer.status().as_u16(), body.trim()))
     }
 }
 
@@ -215,11 +316,16 @@ fn post(daemon: &str, path: &str, timeout: Duration) -> Result<String, String> {
 /// directly (`--config`, taking the lock itself).
 pub fn switchover(args: SwitchoverArgs) -> ExitCode {
     let result = match (&args.daemon, &args.config) {
-        (Some(d), _) => post(
-            d,
-            &format!("/switchover?to={}", args.to),
-            Duration::from_secs(120),
-        ),
+        (Some(d), _) => token(args.token_file.as_deref()).and_then(|t| {
+            let to =
+                percent_encoding::utf8_percent_encode(&args.to, percent_encoding::NON_ALPHANUMERIC);
+            post(
+                d,
+                &format!("/switchover?to={to}"),
+                t.as_ref(),
+                Duration::from_secs(300),
+            )
+        }),
         (None, Some(path)) => {
             let config = match load(path) {
                 Ok(c) => c,
@@ -247,7 +353,9 @@ pub fn switchover(args: SwitchoverArgs) -> ExitCode {
 
 /// `drfailover ack --daemon ADDRESS`: lift the anti-flapping block.
 pub fn ack(args: AckArgs) -> ExitCode {
-    match post(&args.daemon, "/ack", Duration::from_secs(10)) {
+    let answer = token(args.token_file.as_deref())
+        .and_then(|t| post(&args.daemon, "/ack", t.as_ref(), Duration::from_secs(10)));
+    match answer {
         Ok(text) => {
             println!("{text}");
             ExitCode::SUCCESS

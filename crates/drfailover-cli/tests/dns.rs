@@ -206,3 +206,40 @@ fn show_never_prints_the_aws_access_key() {
     );
     assert!(!printed.contains(secret), "secret printed:\n{printed}");
 }
+
+#[test]
+fn secrets_in_broken_files_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    let config = file.to_str().unwrap();
+    // An inline password with a syntax error (unterminated string).
+    std::fs::write(
+        &file,
+        "[credentials]\nuser = \"orc\"\npassword = \"hunter2-s3cr3t\n\n[[announce]]\nkind = \"rfc2136\"\n",
+    )
+    .unwrap();
+    let out = run(&["dns", "--config", config, "show"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("line 3"), "{}", text(&out));
+    assert!(!text(&out).contains("hunter2"), "{}", text(&out));
+    // A TSIG key file whose key material lost its `secret` keyword.
+    let key = dir.path().join("tsig.key");
+    let material = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I=";
+    std::fs::write(
+        &key,
+        format!("key \"k\" {{\n\talgorithm hmac-sha256;\n\t\"{material}\";\n}};\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        &file,
+        format!(
+            "[[announce]]\nkind = \"rfc2136\"\nserver = \"127.0.0.1:53\"\nzone = \"example.test\"\nname = \"db.example.test\"\nkey_file = \"{}\"\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let out = run(&["dns", "--config", config, "show"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("tsig.key"), "{}", text(&out));
+    assert!(!text(&out).contains(&material[..12]), "{}", text(&out));
+}

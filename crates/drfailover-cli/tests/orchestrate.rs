@@ -28,6 +28,8 @@ fn free_port() -> u16 {
 struct Daemon {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
+    /// Its stderr lines (diagnostics), also echoed to the test's stderr.
+    diagnostics: Arc<Mutex<Vec<String>>>,
     listen: String,
 }
 
@@ -38,7 +40,7 @@ impl Daemon {
         cmd.args(["orchestrate", "--json", "--listen", &listen])
             .arg(config)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         if let Some(f) = failpoint {
             cmd.env("DRFAILOVER_FAILPOINT", f);
         }
@@ -51,9 +53,19 @@ impl Daemon {
                 l.lock().unwrap().push(line);
             }
         });
+        let diagnostics = Arc::new(Mutex::new(Vec::new()));
+        let err = child.stderr.take().unwrap();
+        let d = diagnostics.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                d.lock().unwrap().push(line);
+            }
+        });
         Daemon {
             child,
             lines,
+            diagnostics,
             listen,
         }
     }
@@ -157,7 +169,16 @@ fn two_orchestrators_promote_exactly_once_and_serve_status_and_metrics() {
         webhook.url("/events"),
         hook.display()
     );
-    let config = write_config(&dir, &topo.orchestrator_config("", &sinks, &[]));
+    let token_file = dir.path().join("control.token");
+    std::fs::write(&token_file, "tok-1234567890abcdef\n").unwrap();
+    let config = write_config(
+        &dir,
+        &topo.orchestrator_config(
+            &format!("control_token_file = \"{}\"", token_file.display()),
+            &sinks,
+            &[],
+        ),
+    );
     let a = Daemon::start(&config, None);
     a.wait_status("first orchestrator leads", |s| s["leader"] == true);
     let b = Daemon::start(&config, None);
@@ -217,7 +238,8 @@ fn two_orchestrators_promote_exactly_once_and_serve_status_and_metrics() {
     );
     // `drfailover ack` through the endpoint, and `topology` from the file.
     let ack = Command::new(BIN)
-        .args(["ack", "--daemon", &a.listen])
+        .args(["ack", "--daemon", &a.listen, "--token-file"])
+        .arg(&token_file)
         .output()
         .unwrap();
     assert!(ack.status.success(), "{ack:?}");
@@ -406,4 +428,340 @@ fn a_primary_thawed_before_the_replicas_are_repointed_acknowledges_nothing() {
         missing.is_empty(),
         "acknowledged writes missing on the new primary: {missing:?}"
     );
+}
+
+/// Send `request` as is on a new connection; the whole answer (empty when the server
+/// closed without one). Blocks up to 20 s.
+fn raw(listen: &str, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(listen).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Peak resident memory of process `pid` (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_public_listen_address_without_a_token_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        &dir,
+        "[credentials]\nuser = \"orc\"\npassword = \"pw\"\n\n\
+         [[node]]\nname = \"a\"\nhost = \"127.0.0.1\"\nport = 9\n\n\
+         [[node]]\nname = \"b\"\nhost = \"127.0.0.2\"\nport = 9\n",
+    );
+    let out = Command::new(BIN)
+        .args(["orchestrate", "--listen", "0.0.0.0:0"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0:0") && stderr.contains("control_token_file"),
+        "{stderr}"
+    );
+    // A token file that cannot be used is named, its content never shown.
+    let token = dir.path().join("token");
+    std::fs::write(&token, "short-tok").unwrap();
+    let out = Command::new(BIN)
+        .args(["ack", "--daemon", "127.0.0.1:9", "--token-file"])
+        .arg(&token)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--token-file") && !stderr.contains("short-tok"),
+        "{stderr}"
+    );
+}
+
+/// The control endpoint: mutating requests need the token and are never accepted
+/// cross-site; `/status` stays fast while 1,000 sockets are held, slow clients dribble and
+/// a 1 GiB request line is sent; odd node names give valid Prometheus text; concurrent
+/// switchovers get 409 at once; switchovers count for anti-flapping; a failing hook is
+/// printed and counted.
+#[test]
+fn the_control_endpoint_needs_its_token_and_stays_responsive_under_abuse() {
+    let topo = topology();
+    let dir = tempfile::tempdir().unwrap();
+    let token = "tok-7f3a9c1e5b2d4f60-control";
+    let token_file = dir.path().join("control.token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let hook = dir.path().join("failing-hook.sh");
+    drfailover_testkit::write_script(&hook, "#!/bin/sh\ncat >/dev/null\nexit 3\n").unwrap();
+    let mut text = topo.orchestrator_config(
+        &format!("control_token_file = \"{}\"", token_file.display()),
+        &format!("[[hook]]\ncommand = \"{}\"\n", hook.display()),
+        &[],
+    );
+    // Node names that need escaping in Prometheus labels.
+    let names = ["db\"1", "db\\2", "дб3"];
+    for (i, toml_name) in ["db\\\"1", "db\\\\2", "дб3"].iter().enumerate() {
+        text = text.replace(
+            &format!("name = \"{}\"", topo.node(i).name()),
+            &format!("name = \"{toml_name}\""),
+        );
+    }
+    let config = write_config(&dir, &text);
+    let daemon = Daemon::start(&config, None);
+    daemon.wait_status("leads a healthy topology", |s| {
+        s["leader"] == true && s["analysis"] == "healthy" && s["primary"] == names[0]
+    });
+    let l = daemon.listen.clone();
+
+    // Authentication and cross-site requests.
+    let post = |extra: &str, body: &str| {
+        raw(
+            &l,
+            format!(
+                "POST /ack HTTP/1.1\r\nHost: {l}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    };
+    assert!(post("", "").starts_with("HTTP/1.1 401"), "{}", post("", ""));
+    let wrong = post("Authorization: Bearer tok-0000000000000000-control\r\n", "");
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+    let form = post(
+        "Content-Type: application/x-www-form-urlencoded\r\n",
+        &format!("token={token}&to=db%5C2"),
+    );
+    assert!(form.starts_with("HTTP/1.1 401"), "{form}");
+    let cross = post(
+        &format!("Authorization: Bearer {token}\r\nOrigin: http://evil.example\r\n"),
+        "",
+    );
+    assert!(cross.starts_with("HTTP/1.1 403"), "{cross}");
+    let ok = post(&format!("Authorization: Bearer {token}\r\n"), "");
+    assert!(
+        ok.starts_with("HTTP/1.1 200") && ok.contains("acknowledged"),
+        "{ok}"
+    );
+    let bad = raw(&l, b"GET /st\xffatus HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    let out = Command::new(BIN)
+        .args(["ack", "--daemon", &l])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("401"),
+        "{out:?}"
+    );
+
+    // Abuse: held sockets, slow clients, a 1 GiB request line; /status stays fast.
+    let pid = daemon.child.id();
+    let rss_before = peak_rss_kib(pid);
+    let held: Vec<std::net::TcpStream> = (0..1000)
+        .map(|_| std::net::TcpStream::connect(&l).unwrap())
+        .collect();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let slow = {
+        let (l, stop) = (l.clone(), stop.clone());
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut socks: Vec<std::net::TcpStream> = (0..50)
+                .map(|_| std::net::TcpStream::connect(&l).unwrap())
+                .collect();
+            for s in &mut socks {
+                let _ = s.write_all(b"GET /status HTTP/1.1\r\n");
+            }
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                for s in &mut socks {
+                    let _ = s.write_all(b"X");
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    let huge = {
+        let l = l.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut s = std::net::TcpStream::connect(&l).unwrap();
+            let chunk = vec![b'a'; 64 << 10];
+            let mut sent: u64 = 0;
+            if s.write_all(b"GET /").is_ok() {
+                while sent < 1 << 30 {
+                    if s.write_all(&chunk).is_err() {
+                        break;
+                    }
+                    sent += chunk.len() as u64;
+                }
+            }
+            sent
+        })
+    };
+    let mut worst = Duration::ZERO;
+    for _ in 0..50 {
+        let t = Instant::now();
+        let answer = raw(
+            &l,
+            format!("GET /status HTTP/1.1\r\nHost: {l}\r\n\r\n").as_bytes(),
+        );
+        worst = worst.max(t.elapsed());
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = huge.join().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    slow.join().unwrap();
+    drop(held);
+    let grown = peak_rss_kib(pid).saturating_sub(rss_before);
+    eprintln!(
+        "under abuse: slowest /status {worst:?}; 1 GiB request line cut after {sent} bytes; \
+         peak RSS grew {grown} KiB"
+    );
+    assert!(worst < Duration::from_secs(1), "/status took {worst:?}");
+    assert!(sent < 1 << 30, "the server read a 1 GiB request line");
+    assert!(grown < 64 << 10, "peak RSS grew {grown} KiB");
+
+    // /metrics is valid exposition text for the odd names (checked by Prometheus' own
+    // Python parser), and the failing hook is counted (and printed).
+    let t = Instant::now();
+    while !daemon
+        .diagnostics
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("exited with 3"))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the failing hook was not reported"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let metrics_file = dir.path().join("metrics.txt");
+    let t = Instant::now();
+    let metrics = loop {
+        let m = daemon.get("/metrics").unwrap();
+        if !m.contains("sink_failures_total{sink=\"hook\"} 0") {
+            break m;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "{m}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::fs::write(&metrics_file, &metrics).unwrap();
+    let parsed = Command::new("/opt/drfailover-venv/bin/python")
+        .args([
+            "-c",
+            "import json, sys\n\
+             from prometheus_client.parser import text_string_to_metric_families\n\
+             out = [(s.name, s.labels, str(s.value)) for f in \
+             text_string_to_metric_families(open(sys.argv[1]).read()) for s in f.samples]\n\
+             print(json.dumps(out))",
+        ])
+        .arg(&metrics_file)
+        .output()
+        .expect("run the virtualenv's python (scripts/deps installs prometheus-client there)");
+    assert!(
+        parsed.status.success(),
+        "prometheus_client rejected the text: {}\n{metrics}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    let samples: Vec<(String, serde_json::Map<String, serde_json::Value>, String)> =
+        serde_json::from_slice(&parsed.stdout).unwrap();
+    for name in names {
+        assert!(
+            samples
+                .iter()
+                .any(|(m, labels, _)| m == "drfailover_orchestrator_node_up"
+                    && labels["node"] == name),
+            "no node_up sample for {name:?}: {samples:?}"
+        );
+    }
+    assert!(
+        samples.iter().any(
+            |(m, labels, v)| m == "drfailover_orchestrator_sink_failures_total"
+                && labels["sink"] == "hook"
+                && v.parse::<f64>().is_ok_and(|v| v >= 1.0)
+        ),
+        "{samples:?}"
+    );
+
+    // Concurrent switchovers: while one waits for a lagging target, the next gets 409 at
+    // once. Rows written before are all on the new primary.
+    write_rows(&topo, 100);
+    topo.node(2)
+        .sql_batch(&[
+            "STOP SLAVE",
+            "CHANGE MASTER TO MASTER_DELAY=2",
+            "START SLAVE",
+        ])
+        .unwrap();
+    for i in 100..120 {
+        topo.node(0)
+            .sql(&format!("INSERT INTO app.t VALUES ({i})"))
+            .unwrap();
+    }
+    let first = {
+        let (l, token_file) = (l.clone(), token_file.clone());
+        std::thread::spawn(move || {
+            Command::new(BIN)
+                .args(["switchover", "--daemon", &l, "--to", "дб3", "--token-file"])
+                .arg(&token_file)
+                .output()
+                .unwrap()
+        })
+    };
+    let t = Instant::now();
+    while daemon.events("failover_started").is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "switchover not started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let asked = Instant::now();
+    let second = raw(
+        &l,
+        format!(
+            "POST /switchover?to=db%5C2 HTTP/1.1\r\nHost: {l}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(second.starts_with("HTTP/1.1 409"), "{second}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
+    let first = first.join().unwrap();
+    assert!(first.status.success(), "{first:?}");
+    assert_eq!(writable(&topo), vec![2]);
+    assert_eq!(count_rows(&topo, 2), "120");
+    // A second switchover right after is refused (anti-flapping) until acknowledged.
+    let again = Command::new(BIN)
+        .args([
+            "switchover",
+            "--daemon",
+            &l,
+            "--to",
+            names[0],
+            "--token-file",
+        ])
+        .arg(&token_file)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("anti-flapping"),
+        "{again:?}"
+    );
+    assert_eq!(writable(&topo), vec![2]);
 }

@@ -10,6 +10,10 @@ use crate::{Config, Error};
 
 const DEFAULT_PORT: u16 = 3306;
 
+/// Longest DSN accepted, in bytes (far above any real one, dozens of hosts included). It also
+/// bounds the cost of redacting an error message (pieces × message length).
+pub const MAX_DSN_LEN: usize = 16 << 10;
+
 fn decode(what: &str, s: &str) -> Result<String, Error> {
     percent_decode_str(s)
         .decode_utf8()
@@ -93,8 +97,15 @@ fn redact(dsn: &str, message: &str) -> String {
 }
 
 /// Parse a DSN into a [`Config`]. Pure; errors name the offending part and never echo a
-/// password, even one with unencoded delimiters that misleads the parser.
+/// password, even one with unencoded delimiters that misleads the parser. A DSN longer than
+/// [`MAX_DSN_LEN`] is refused at once.
 pub fn parse(dsn: &str) -> Result<Config, Error> {
+    if dsn.len() > MAX_DSN_LEN {
+        return Err(Error::Config(format!(
+            "DSN: {} bytes, longer than the {MAX_DSN_LEN} accepted",
+            dsn.len()
+        )));
+    }
     parse_unredacted(dsn).map_err(|e| match e {
         Error::Config(m) => Error::Config(redact(dsn, &m)),
         other => other,
@@ -314,5 +325,46 @@ mod tests {
         assert!(!format!("{c:?}").contains("topsecret"));
         let err = parse("mysql://app:topsecret@h1/db?nope=1").unwrap_err();
         assert!(!err.to_string().contains("topsecret"));
+    }
+
+    #[test]
+    fn an_oversized_dsn_is_refused_at_once_and_a_large_one_fails_fast() {
+        let pieces: String = (0..(1 << 20) / 8).map(|i| format!("{i:06x}:@")).collect();
+        let huge = format!("mysql://u:{pieces}@h/db?bogus=1");
+        let t = std::time::Instant::now();
+        let Err(Error::Config(m)) = parse(&huge) else {
+            panic!("accepted")
+        };
+        assert!(m.contains("longer than") && m.len() < 100, "{m}");
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            t.elapsed()
+        );
+        // The largest DSN accepted, made of as many password pieces as fit, echoed by the
+        // error: redacted in bounded time.
+        let body: String = (0..)
+            .map(|i| format!("{i:05x}:"))
+            .take_while({
+                let mut len = 0;
+                move |p: &String| {
+                    len += p.len();
+                    len < MAX_DSN_LEN - 64
+                }
+            })
+            .collect();
+        let large = format!("mysql://u:{body}@h:x/db");
+        assert!(large.len() <= MAX_DSN_LEN);
+        let t = std::time::Instant::now();
+        let Err(Error::Config(m)) = parse(&large) else {
+            panic!("accepted")
+        };
+        let took = t.elapsed();
+        eprintln!(
+            "a {} byte DSN of password pieces failed in {took:?}",
+            large.len()
+        );
+        assert!(!m.contains("00001"), "{m}");
+        assert!(took < std::time::Duration::from_secs(2), "{took:?}");
     }
 }

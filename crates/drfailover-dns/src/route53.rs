@@ -414,6 +414,19 @@ impl Route53Announcer {
         changes: &[(&str, RecordSet)],
         deadline: Instant,
     ) -> Result<(String, u32), AnnounceError> {
+        let (id, status, attempts) = self.submit(changes, deadline)?;
+        self.wait_insync(&id, status, attempts, deadline)?;
+        Ok((id, attempts))
+    }
+
+    /// Send `changes` in one batch (`ChangeResourceRecordSets`) without waiting for INSYNC.
+    /// Returns the change id, its status (`PENDING` or `INSYNC`) and the attempts made.
+    /// Blocks until `deadline` at most.
+    pub fn submit(
+        &self,
+        changes: &[(&str, RecordSet)],
+        deadline: Instant,
+    ) -> Result<(String, String, u32), AnnounceError> {
         let body = change_batch_xml(changes);
         let (reply, attempts) = self.client.call(
             "POST",
@@ -421,10 +434,23 @@ impl Route53Announcer {
             Some(("text/xml", &body)),
             deadline,
         )?;
-        let (id, mut status) = change_info(&reply).map_err(|e| AnnounceError::Server {
+        let (id, status) = change_info(&reply).map_err(|e| AnnounceError::Server {
             target: self.client.target(),
             reason: format!("ChangeResourceRecordSets: {e}"),
         })?;
+        Ok((id, status, attempts))
+    }
+
+    /// Poll `GetChange` of change `id` (last seen `status`) every 250 ms until INSYNC,
+    /// bounded by `insync_timeout_ms` and `deadline` ([`AnnounceError::Timeout`] then;
+    /// `attempts` is reported in it). Blocks until then.
+    pub fn wait_insync(
+        &self,
+        id: &str,
+        mut status: String,
+        attempts: u32,
+        deadline: Instant,
+    ) -> Result<(), AnnounceError> {
         let until = deadline.min(Instant::now() + self.insync_timeout);
         let started = Instant::now();
         while status != "INSYNC" {
@@ -453,7 +479,7 @@ impl Route53Announcer {
                 })?
                 .1;
         }
-        Ok((id, attempts))
+        Ok(())
     }
 }
 

@@ -7,6 +7,8 @@
 //! on a worker thread of its own behind a bounded queue ([`AsyncSink`]), so a slow or
 //! unreachable SNS never holds up the notifier.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drfailover_notify::{AsyncSink, Event};
@@ -71,16 +73,6 @@ pub fn arn_region(arn: &str) -> Option<&str> {
 
 /// The form body of an SNS `Publish` of `event` to `topic_arn`. Pure.
 pub fn publish_form(topic_arn: &str, event: &Event) -> String {
-    let mut fields: Vec<(String, String)> = vec![
-        ("Action".into(), "Publish".into()),
-        ("Version".into(), "2010-03-31".into()),
-        ("TopicArn".into(), topic_arn.into()),
-        ("Message".into(), event.to_json()),
-        (
-            "Subject".into(),
-            format!("drfailover: {}", event.kind.as_str()),
-        ),
-    ];
     let mut attributes: Vec<(&str, &str, String)> = vec![
         ("kind", "String", event.kind.as_str().to_string()),
         ("generation", "Number", event.generation.to_string()),
@@ -95,11 +87,34 @@ pub fn publish_form(topic_arn: &str, event: &Event) -> String {
             attributes.push((name, "String", value.clone()));
         }
     }
-    for (i, (name, data_type, value)) in attributes.into_iter().enumerate() {
+    message_form(
+        topic_arn,
+        &format!("drfailover: {}", event.kind.as_str()),
+        &event.to_json(),
+        &attributes,
+    )
+}
+
+/// The form body of an SNS `Publish` of `message` with `subject` and message `attributes`
+/// (name, data type `String` or `Number`, value) to `topic_arn`. Pure.
+pub fn message_form(
+    topic_arn: &str,
+    subject: &str,
+    message: &str,
+    attributes: &[(&str, &str, String)],
+) -> String {
+    let mut fields: Vec<(String, String)> = vec![
+        ("Action".into(), "Publish".into()),
+        ("Version".into(), "2010-03-31".into()),
+        ("TopicArn".into(), topic_arn.into()),
+        ("Message".into(), message.into()),
+        ("Subject".into(), subject.into()),
+    ];
+    for (i, (name, data_type, value)) in attributes.iter().enumerate() {
         let prefix = format!("MessageAttributes.entry.{}", i + 1);
-        fields.push((format!("{prefix}.Name"), name.into()));
-        fields.push((format!("{prefix}.Value.DataType"), data_type.into()));
-        fields.push((format!("{prefix}.Value.StringValue"), value));
+        fields.push((format!("{prefix}.Name"), name.to_string()));
+        fields.push((format!("{prefix}.Value.DataType"), data_type.to_string()));
+        fields.push((format!("{prefix}.Value.StringValue"), value.clone()));
     }
     fields
         .iter()
@@ -178,7 +193,25 @@ impl SnsPublisher {
 
     /// Publish `event`; returns SNS's MessageId. Blocks until done or `deadline`.
     pub fn publish(&self, event: &Event, deadline: Instant) -> Result<String, AnnounceError> {
-        let body = publish_form(&self.topic_arn, event);
+        self.send(publish_form(&self.topic_arn, event), deadline)
+    }
+
+    /// Publish one message of its own (see [`message_form`]); returns SNS's MessageId.
+    /// Blocks until done or `deadline`.
+    pub fn publish_message(
+        &self,
+        subject: &str,
+        message: &str,
+        attributes: &[(&str, &str, String)],
+        deadline: Instant,
+    ) -> Result<String, AnnounceError> {
+        self.send(
+            message_form(&self.topic_arn, subject, message, attributes),
+            deadline,
+        )
+    }
+
+    fn send(&self, body: String, deadline: Instant) -> Result<String, AnnounceError> {
         let (reply, _) = self.client.call(
             "POST",
             "/",
@@ -204,10 +237,16 @@ impl SnsPublisher {
     /// is published within `attempts × timeout_ms` plus backoff; failures are logged (without
     /// secrets) and the event is dropped.
     pub fn into_sink(self) -> std::io::Result<AsyncSink> {
+        self.into_counted_sink(Arc::default())
+    }
+
+    /// [`SnsPublisher::into_sink`], adding one to `failures` for every event not published.
+    pub fn into_counted_sink(self, failures: Arc<AtomicU64>) -> std::io::Result<AsyncSink> {
         let budget = self.timeout * self.attempts + Duration::from_secs(2);
         let drain = budget;
         AsyncSink::spawn("sns", self.queue, drain, move |event| {
             if let Err(e) = self.publish(event, Instant::now() + budget) {
+                failures.fetch_add(1, Ordering::Relaxed);
                 log::warn!(target: "drfailover", "sns: event {} not published: {e}", event.kind.as_str());
             }
         })

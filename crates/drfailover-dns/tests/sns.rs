@@ -166,6 +166,19 @@ fn bad_configuration_is_clear() {
     let err =
         SnsPublisher::with_env(&config("http://127.0.0.1:9", "db-failover"), &env).unwrap_err();
     assert!(err.to_string().contains("topic_arn"), "{err}");
+    // Credentials in the endpoint URL: refused, never printed.
+    let err = SnsPublisher::with_env(
+        &config(
+            "http://admin:hunter2pw@127.0.0.1:9",
+            "arn:aws:sns:eu-west-1:1:t",
+        ),
+        &env,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("credentials") && !err.to_string().contains("hunter2pw"),
+        "{err}"
+    );
 }
 
 #[test]

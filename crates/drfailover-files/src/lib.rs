@@ -129,6 +129,71 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String, ReadError> {
     String::from_utf8(read_bytes(path, limit)?).map_err(|_| ReadError::NotUtf8)
 }
 
+/// A parse error of configuration `text` told without quoting the file: `line L, column C:
+/// MESSAGE` from the byte `span` the parser reported. A value the parser quotes in its
+/// message (`invalid type: string "…"`) is withheld too, since it may be a secret. Pure;
+/// costs one pass over `text` up to the span.
+pub fn describe_parse_error(
+    text: &str,
+    span: Option<std::ops::Range<usize>>,
+    message: &str,
+) -> String {
+    let message = withhold_values(message.trim());
+    match span {
+        Some(span) => {
+            let at = span.start.min(text.len());
+            let before = &text.as_bytes()[..at];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let line_start = before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
+            let column = String::from_utf8_lossy(&before[line_start..])
+                .chars()
+                .count()
+                + 1;
+            // The key of that line (the text before `=`) when it is a bare key: keys are
+            // names, never secrets.
+            let key = text[line_start..]
+                .lines()
+                .next()
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| k.trim())
+                .filter(|k| {
+                    !k.is_empty()
+                        && k.len() <= 64
+                        && k.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+                });
+            match key {
+                Some(key) => format!("line {line}, column {column} (`{key}`): {message}"),
+                None => format!("line {line}, column {column}: {message}"),
+            }
+        }
+        None => message,
+    }
+}
+
+/// `invalid type: string "x", expected …` → `invalid type: (value withheld), expected …`;
+/// other messages are kept (they name keys, never values).
+fn withhold_values(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            return match rest.find(", expected") {
+                Some(i) => format!("{prefix}(value withheld){}", &rest[i..]),
+                None => format!("{prefix}(value withheld)"),
+            };
+        }
+    }
+    let first_line = message.lines().next().unwrap_or("");
+    if first_line.contains('"') || first_line.contains('\'') {
+        // A message that quotes something other than a key name: keep only its start.
+        let cut = first_line.find(['"', '\'']).unwrap_or(first_line.len());
+        return format!("{}(…withheld)", &first_line[..cut]);
+    }
+    first_line.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +296,25 @@ mod tests {
             missing.to_string().starts_with("cannot read it: "),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn parse_errors_name_the_place_never_the_value() {
+        let text = "[a]\nx = 1\npassword = \"s3cr3t\nnext = 2\n";
+        let e = describe_parse_error(text, Some(21..22), "invalid basic string");
+        assert_eq!(e, "line 3, column 12 (`password`): invalid basic string");
+        let e = describe_parse_error(
+            text,
+            Some(4..5),
+            "invalid type: string \"s3cr3t\", expected u16",
+        );
+        assert_eq!(
+            e,
+            "line 2, column 1 (`x`): invalid type: (value withheld), expected u16"
+        );
+        let e = describe_parse_error("", None, "unknown field `fal`, expected `fall`");
+        assert_eq!(e, "unknown field `fal`, expected `fall`");
+        let e = describe_parse_error("", None, "bad thing \"s3cr3t\" here");
+        assert!(!e.contains("s3cr3t"), "{e}");
     }
 }

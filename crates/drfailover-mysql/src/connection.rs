@@ -759,6 +759,38 @@ impl Connection {
         unsafe { ffi::mysql_errno(self.raw()) }
     }
 
+    /// `value` escaped by the client library (`mysql_real_escape_string`) for use between
+    /// single quotes in a statement on this connection: it follows the connection's
+    /// character set and the server's `NO_BACKSLASH_ESCAPES` mode (then quotes are doubled
+    /// and backslashes kept). Never escape by hand. Does not block; allocates `2 × len + 1`.
+    /// Identifiers cannot be escaped this way: validate them instead.
+    pub fn escape_literal(&mut self, value: &str) -> Result<String, Error> {
+        if value.contains('\0') {
+            return Err(Error::invalid_argument(
+                "a string literal contains a NUL byte",
+            ));
+        }
+        let mut out = vec![0u8; value.len() * 2 + 1];
+        // SAFETY: live, connected handle; `out` holds 2 × len + 1 bytes as the C API
+        // requires; `value` is read for exactly `len` bytes.
+        let written = unsafe {
+            ffi::mysql_real_escape_string(
+                self.raw(),
+                out.as_mut_ptr() as *mut c_char,
+                value.as_ptr() as *const c_char,
+                value.len() as c_ulong,
+            )
+        };
+        if written == c_ulong::MAX {
+            return Err(Error::invalid_argument(
+                "the client library could not escape a string literal",
+            ));
+        }
+        out.truncate(written as usize);
+        String::from_utf8(out)
+            .map_err(|_| Error::invalid_argument("an escaped string literal is not UTF-8"))
+    }
+
     /// Whether an expired deadline left this connection unusable.
     pub fn is_broken(&self) -> bool {
         self.broken

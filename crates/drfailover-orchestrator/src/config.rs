@@ -3,13 +3,15 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drfailover_dns::{Announcer, AnnouncerConfig};
 use drfailover_mysql::{ConnectOptions, Secret};
 use serde::Deserialize;
 
+use crate::control::ControlToken;
 use crate::execute::{FenceCommand, Settings};
 use crate::policy::{NodeSpec, Policy};
 
@@ -43,6 +45,7 @@ struct OrchestratorSection {
     semi_sync_wait_ms: Option<u64>,
     announce_timeout_ms: Option<u64>,
     listen: Option<String>,
+    control_token_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +141,51 @@ pub struct Sinks {
     sns: Option<drfailover_dns::SnsConfig>,
 }
 
+/// Failures of the event sinks, by kind (`webhook`, `hook`, `sns`), for `/metrics`.
+/// Cloning shares the counters.
+#[derive(Clone, Debug, Default)]
+pub struct SinkStats {
+    failed: Arc<Mutex<Vec<Counted<AtomicU64>>>>,
+    queues: Arc<Mutex<Vec<Counted<drfailover_notify::AsyncSink>>>>,
+}
+
+/// A sink kind and what counts for it.
+type Counted<T> = (&'static str, Arc<T>);
+
+impl SinkStats {
+    fn failures(&self, kind: &'static str) -> Arc<AtomicU64> {
+        let counter = Arc::new(AtomicU64::new(0));
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((kind, counter.clone()));
+        counter
+    }
+
+    /// Per sink kind: (events that failed, events dropped because the queue was full),
+    /// summed over the sinks of that kind. Cheap.
+    pub fn totals(&self) -> Vec<(&'static str, u64, u64)> {
+        let mut out: Vec<(&'static str, u64, u64)> = Vec::new();
+        let mut add = |kind: &'static str, failed: u64, dropped: u64| match out
+            .iter_mut()
+            .find(|(k, _, _)| *k == kind)
+        {
+            Some(entry) => {
+                entry.1 += failed;
+                entry.2 += dropped;
+            }
+            None => out.push((kind, failed, dropped)),
+        };
+        for (kind, c) in self.failed.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            add(kind, c.load(Ordering::Relaxed), 0);
+        }
+        for (kind, q) in self.queues.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            add(kind, 0, q.dropped());
+        }
+        out
+    }
+}
+
 /// A checked configuration, ready to run.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -163,6 +211,9 @@ pub struct Config {
     pub password: Secret,
     /// Where to serve `/status` and `/metrics`, if anywhere.
     pub listen: Option<String>,
+    /// The bearer token of `POST /switchover` and `POST /ack` (from `control_token_file`);
+    /// without it they are refused.
+    pub control_token: Option<ControlToken>,
     /// Event sinks from the file.
     pub sinks: Sinks,
 }
@@ -178,7 +229,15 @@ impl Config {
 
     /// Parse and check configuration text.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let file: File = toml::from_str(text).map_err(|e| err(e.to_string().trim().to_string()))?;
+        // The parser's own message quotes the offending line, which may hold a password:
+        // only its place and a message without values are told.
+        let file: File = toml::from_str(text).map_err(|e: toml::de::Error| {
+            err(drfailover_files::describe_parse_error(
+                text,
+                e.span(),
+                e.message(),
+            ))
+        })?;
         let o = &file.orchestrator;
         let ms = |v: Option<u64>, default: u64, key: &str| -> Result<Duration, ConfigError> {
             let v = v.unwrap_or(default);
@@ -199,19 +258,38 @@ impl Config {
         let mut addresses = BTreeSet::new();
         let mut nodes = Vec::new();
         for (i, n) in file.nodes.iter().enumerate() {
-            if n.name.is_empty() || n.name.chars().any(|c| c.is_control() || c == ' ') {
+            if n.name.is_empty()
+                || n.name.chars().count() > MAX_NODE_NAME
+                || n.name.chars().any(|c| c.is_control() || c == ' ')
+            {
                 return Err(err(format!(
-                    "[[node]] #{}: name must be non-empty, without spaces or control characters",
+                    "[[node]] #{}: name must be 1 to {MAX_NODE_NAME} characters, without spaces \
+                     or control characters",
                     i + 1
                 )));
             }
             if !names.insert(n.name.clone()) {
                 return Err(err(format!("[[node]] name `{}` appears twice", n.name)));
             }
-            if n.host.is_empty() {
-                return Err(err(format!("[[node]] `{}`: host is empty", n.name)));
+            if n.host.is_empty() || n.host.len() > MAX_HOST {
+                return Err(err(format!(
+                    "[[node]] `{}`: host must be 1 to {MAX_HOST} bytes",
+                    n.name
+                )));
+            }
+            if n.host.chars().any(|c| c.is_control()) {
+                return Err(err(format!(
+                    "[[node]] `{}`: host contains control characters",
+                    n.name
+                )));
             }
             let port = n.port.unwrap_or(3306);
+            if port == 0 {
+                return Err(err(format!(
+                    "[[node]] `{}`: port 0 is not a port (1 to 65535)",
+                    n.name
+                )));
+            }
             if !addresses.insert((n.host.clone(), port)) {
                 return Err(err(format!(
                     "[[node]] `{}`: {}:{port} appears twice",
@@ -272,9 +350,13 @@ impl Config {
         };
         let mut announcers = Vec::new();
         for (i, table) in file.announce.into_iter().enumerate() {
-            let parsed: AnnouncerConfig = table
-                .try_into()
-                .map_err(|e: toml::de::Error| err(format!("[[announce]] #{}: {e}", i + 1)))?;
+            let parsed: AnnouncerConfig = table.try_into().map_err(|e: toml::de::Error| {
+                err(format!(
+                    "[[announce]] #{}: {}",
+                    i + 1,
+                    drfailover_files::describe_parse_error("", None, e.message())
+                ))
+            })?;
             let built = parsed
                 .build()
                 .map_err(|e| err(format!("[[announce]] #{}: {e}", i + 1)))?;
@@ -306,14 +388,24 @@ impl Config {
             admin_user: file.credentials.user.clone(),
             semi_sync_wait: ms(o.semi_sync_wait_ms, 5_000, "semi_sync_wait_ms")?,
         };
+        let lock_name = o
+            .lock_name
+            .clone()
+            .unwrap_or_else(|| "drfailover_orchestrator".into());
+        check_lock_name(&lock_name)?;
+        let control_token = match &o.control_token_file {
+            None => None,
+            Some(path) => Some(
+                ControlToken::from_file(path)
+                    .map_err(|e| err(format!("[orchestrator] control_token_file {e}")))?,
+            ),
+        };
         Ok(Config {
             nodes,
             policy,
             settings,
-            lock_name: o
-                .lock_name
-                .clone()
-                .unwrap_or_else(|| "drfailover_orchestrator".into()),
+            lock_name,
+            control_token,
             probe_interval: ms(o.probe_interval_ms, 200, "probe_interval_ms")?,
             probe_timeout: ms(o.probe_timeout_ms, 200, "probe_timeout_ms")?,
             suspect_interval: ms(o.suspect_interval_ms, 20, "suspect_interval_ms")?,
@@ -331,11 +423,17 @@ impl Config {
 
     /// Subscribe the file's sinks (`[[webhook]]`, `[[hook]]`, `[sns]`) to `notifier`, each
     /// on a worker thread of its own with a bounded queue (a slow sink never holds up the
-    /// orchestrator). Reads AWS credential files; no network I/O.
-    pub fn attach_sinks(&self, notifier: &drfailover_notify::Notifier) -> Result<(), ConfigError> {
+    /// orchestrator). Every failure (a hook's non-zero exit, a webhook or SNS error, a full
+    /// queue) is logged (`log::warn!`) and counted in the returned [`SinkStats`]. Reads AWS
+    /// credential files; no network I/O.
+    pub fn attach_sinks(
+        &self,
+        notifier: &drfailover_notify::Notifier,
+    ) -> Result<SinkStats, ConfigError> {
         use drfailover_notify::{AsyncSink, CommandHook, Webhook, WebhookFormat};
         let drain = Duration::from_secs(2);
-        let mut sinks = Vec::new();
+        let stats = SinkStats::default();
+        let mut sinks: Vec<(&'static str, AsyncSink)> = Vec::new();
         for w in &self.sinks.webhooks {
             let format = if w.format.as_deref() == Some("slack") {
                 WebhookFormat::Slack
@@ -346,42 +444,60 @@ impl Config {
             if let Some(ms) = w.timeout_ms {
                 hook.timeout = Duration::from_millis(ms);
             }
-            sinks.push(
+            let failures = stats.failures("webhook");
+            sinks.push((
+                "webhook",
                 AsyncSink::spawn("webhook", 256, drain, move |e| {
                     if let Err(error) = hook.send(e) {
-                        log::warn!(target: "drfailover", "{error}");
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        log::warn!(target: "drfailover", "webhook: {error}");
                     }
                 })
                 .map_err(|e| err(format!("webhook worker: {e}")))?,
-            );
+            ));
         }
         for h in &self.sinks.hooks {
             let mut hook = CommandHook::new(h.command.clone());
             if let Some(ms) = h.timeout_ms {
                 hook.timeout = Duration::from_millis(ms);
             }
-            sinks.push(
+            let failures = stats.failures("hook");
+            sinks.push((
+                "hook",
                 AsyncSink::spawn("hook", 256, drain, move |e| match hook.run(e) {
                     Ok(0) => {}
-                    Ok(code) => log::warn!(target: "drfailover", "hook {} exited with {code}", hook.program.display()),
-                    Err(error) => log::warn!(target: "drfailover", "{error}"),
+                    Ok(code) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        log::warn!(target: "drfailover", "hook {} exited with {code}", hook.program.display());
+                    }
+                    Err(error) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        log::warn!(target: "drfailover", "hook: {error}");
+                    }
                 })
                 .map_err(|e| err(format!("hook worker: {e}")))?,
-            );
+            ));
         }
         if let Some(sns) = &self.sinks.sns {
             let publisher =
                 drfailover_dns::SnsPublisher::new(sns).map_err(|e| err(format!("[sns]: {e}")))?;
-            sinks.push(
+            sinks.push((
+                "sns",
                 publisher
-                    .into_sink()
+                    .into_counted_sink(stats.failures("sns"))
                     .map_err(|e| err(format!("sns worker: {e}")))?,
-            );
+            ));
         }
-        for sink in sinks {
+        for (kind, sink) in sinks {
+            let sink = Arc::new(sink);
+            stats
+                .queues
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((kind, sink.clone()));
             notifier.subscribe(move |e| sink.offer(e));
         }
-        Ok(())
+        Ok(stats)
     }
 
     /// Connection options for node `i` (admin user; short connect timeout).
@@ -395,6 +511,23 @@ impl Config {
         o.write_timeout = Some(self.settings.step_timeout);
         o
     }
+}
+
+/// Longest node name (it appears in every event and metric label).
+pub const MAX_NODE_NAME: usize = 64;
+
+/// Longest host name (DNS's limit).
+const MAX_HOST: usize = 255;
+
+/// `GET_LOCK` names: 1 to 64 printable ASCII characters (the server's limit), passed as a
+/// literal escaped by the client library.
+fn check_lock_name(name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(err(
+            "[orchestrator] lock_name: 1 to 64 printable ASCII characters",
+        ));
+    }
+    Ok(())
 }
 
 fn secret(c: &CredentialSection, section: &str) -> Result<Secret, ConfigError> {
@@ -521,5 +654,124 @@ priority = 5
             "{e}"
         );
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn parse_errors_never_print_the_line_that_holds_a_secret() {
+        // An unterminated inline password: the parser's own message quotes the line.
+        let broken = GOOD.replace("password = \"s3cr3t-pw\"", "password = \"s3cr3t-pw");
+        let e = Config::parse(&broken).unwrap_err().0;
+        assert!(e.contains("line 7"), "{e}");
+        assert!(!e.contains("s3cr3t"), "{e}");
+        // A password of the wrong type: the value is withheld too.
+        let typed = GOOD.replace("password = \"s3cr3t-pw\"", "password = 31415926535");
+        let e = Config::parse(&typed).unwrap_err().0;
+        assert!(
+            e.contains("invalid type") && !e.contains("31415926535"),
+            "{e}"
+        );
+        // A webhook URL with credentials in an announcer-independent error.
+        let hook = format!("{GOOD}\n[[webhook]]\nurl = \"ftp://user:hunter2pw@example.test/x\"\n");
+        let e = Config::parse(&hook).unwrap_err().0;
+        assert!(!e.contains("hunter2pw"), "{e}");
+    }
+
+    #[test]
+    fn ports_names_hosts_and_lock_names_are_bounded() {
+        let e =
+            Config::parse(&GOOD.replace("host = \"127.0.0.2\"", "host = \"127.0.0.2\"\nport = 0"))
+                .unwrap_err()
+                .0;
+        assert!(e.contains("port 0"), "{e}");
+        let long = "n".repeat(200_000);
+        let e = Config::parse(&GOOD.replace("name = \"db1\"", &format!("name = \"{long}\"")))
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("1 to 64 characters") && e.len() < 200,
+            "{}",
+            &e[..e.len().min(200)]
+        );
+        let e = Config::parse(&GOOD.replace(
+            "host = \"127.0.0.1\"",
+            &format!("host = \"{}\"", "h".repeat(300)),
+        ))
+        .unwrap_err()
+        .0;
+        assert!(e.contains("host must be") && e.len() < 200, "{e}");
+        for bad in ["", "lock\\u0001", "дб"] {
+            let text = GOOD.replace("fall = 2", &format!("fall = 2\nlock_name = \"{bad}\""));
+            let e = Config::parse(&text).unwrap_err().0;
+            assert!(e.contains("lock_name"), "{bad:?}: {e}");
+        }
+        let e = Config::parse(&GOOD.replace(
+            "fall = 2",
+            &format!("fall = 2\nlock_name = \"{}\"", "l".repeat(65)),
+        ))
+        .unwrap_err()
+        .0;
+        assert!(e.contains("lock_name"), "{e}");
+        // Quotes and backslashes are fine in a lock name: it is passed as an escaped literal.
+        let ok = GOOD.replace("fall = 2", "fall = 2\nlock_name = \"a'b\\\\c\"");
+        assert_eq!(Config::parse(&ok).unwrap().lock_name, "a'b\\c");
+    }
+
+    #[test]
+    fn the_control_token_is_read_bounded_and_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("token");
+        std::fs::write(&good, "tok-0123456789-abcdef\n").unwrap();
+        let text = GOOD.replace(
+            "fall = 2",
+            &format!("fall = 2\ncontrol_token_file = \"{}\"", good.display()),
+        );
+        let c = Config::parse(&text).unwrap();
+        assert!(c
+            .control_token
+            .as_ref()
+            .unwrap()
+            .matches(b"tok-0123456789-abcdef"));
+        assert!(!format!("{c:?}").contains("tok-0123456789"));
+        let short = dir.path().join("short");
+        std::fs::write(&short, "tok-123\n").unwrap();
+        for (file, why) in [
+            (short.to_str().unwrap(), "shorter than 16"),
+            ("/dev/zero", "not a regular file"),
+        ] {
+            let text = GOOD.replace(
+                "fall = 2",
+                &format!("fall = 2\ncontrol_token_file = \"{file}\""),
+            );
+            let e = Config::parse(&text).unwrap_err().0;
+            assert!(e.contains("control_token_file") && e.contains(why), "{e}");
+            assert!(!e.contains("tok-123"), "{e}");
+        }
+    }
+
+    #[test]
+    fn sink_failures_are_counted() {
+        // Nothing listens on port 9 of loopback: every delivery fails at once.
+        let text = format!(
+            "{GOOD}\n[[webhook]]\nurl = \"http://127.0.0.1:9/events\"\ntimeout_ms = 2000\n"
+        );
+        let config = Config::parse(&text).unwrap();
+        let notifier = drfailover_notify::Notifier::new(16, 1, std::time::Instant::now()).unwrap();
+        let stats = config.attach_sinks(&notifier).unwrap();
+        notifier.publish(drfailover_notify::Event::new(
+            drfailover_notify::EventKind::FailoverStarted,
+            1,
+            0,
+            notifier.epoch(),
+        ));
+        let t = std::time::Instant::now();
+        while stats.totals() != vec![("webhook", 1, 0)] {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "{:?}",
+                stats.totals()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        notifier.close(Duration::from_secs(1));
     }
 }

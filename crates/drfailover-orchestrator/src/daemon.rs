@@ -5,23 +5,45 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use drfailover_mysql::Deadline;
 use drfailover_notify::{Event, EventKind, Notifier};
 
 use crate::config::Config;
-use crate::core::{Action, Analysis, Core, NodeId, Notice};
-use crate::execute::Executor;
+use crate::control::{Outcome, Reply, Request, Ticket};
+use crate::core::{Action, Analysis, Core, NodeId, Notice, SwitchoverPlan};
+use crate::execute::{Executor, SwitchoverError};
 use crate::facts::{NodeProbe, Round};
+use crate::fence_retry::FenceRetry;
 use crate::observe::{observe_all, NodeLink};
+use crate::switchover::{Report, SwitchoverJob};
 
-/// A request to the running loop (from the HTTP endpoint or the CLI).
-#[derive(Debug)]
-pub enum Request {
-    /// Lift the anti-flapping block.
-    Ack(Sender<Result<String, String>>),
-    /// Switch the primary over to the named node.
-    Switchover(String, Sender<Result<String, String>>),
+/// Publishes the core's notices as events (`client_id`, generation, node labels). Cheap to
+/// clone; shared with the switchover thread.
+#[derive(Clone)]
+struct Publisher {
+    notifier: Arc<Notifier>,
+    id: u64,
+    names: Arc<[String]>,
+    labels: Arc<[String]>,
+}
+
+impl Publisher {
+    fn publish(&self, notice: Notice, generation: u64) {
+        let name = |id: Option<NodeId>| id.map(|i| self.names[i].clone());
+        let mut event = Event::new(notice.kind, self.id, generation, self.notifier.epoch())
+            .reason(notice.reason);
+        if let Some(n) = notice.node {
+            event = event.endpoint(self.labels[n].clone());
+        }
+        if let Some((old, new)) = notice.writers {
+            event = event.writers(name(old), name(new));
+        }
+        if let Some(d) = notice.duration {
+            event = event.duration(d);
+        }
+        self.notifier.publish(event);
+    }
 }
 
 /// Figures for `/metrics` and `/status`.
@@ -44,11 +66,16 @@ pub struct Orchestrator {
     config: Config,
     links: Vec<NodeLink>,
     core: Core,
-    notifier: Arc<Notifier>,
-    id: u64,
+    publisher: Publisher,
     figures: Figures,
     last_round: Option<Round>,
     resolved: bool,
+    switchover: Option<SwitchoverJob>,
+    /// When the last switchover completed, unless acknowledged since (anti-flapping).
+    last_switchover: Option<Instant>,
+    sink_stats: crate::config::SinkStats,
+    /// When a failing fence command may run again.
+    fence_retry: FenceRetry,
 }
 
 impl Orchestrator {
@@ -59,15 +86,24 @@ impl Orchestrator {
             .map(|i| NodeLink::new(config.connect_options(i)))
             .collect();
         let core = Core::new(config.nodes.clone(), config.policy.clone());
+        let publisher = Publisher {
+            notifier,
+            id,
+            names: config.nodes.iter().map(|n| n.name.clone()).collect(),
+            labels: config.nodes.iter().map(|n| n.label()).collect(),
+        };
         Orchestrator {
             config,
             links,
             core,
-            notifier,
-            id,
+            publisher,
             figures: Figures::default(),
             last_round: None,
             resolved: false,
+            switchover: None,
+            last_switchover: None,
+            sink_stats: Default::default(),
+            fence_retry: FenceRetry::default(),
         }
     }
 
@@ -204,24 +240,7 @@ impl Orchestrator {
     }
 
     fn publish(&self, notice: Notice) {
-        let name = |id: Option<NodeId>| id.map(|i| self.config.nodes[i].name.clone());
-        let mut event = Event::new(
-            notice.kind,
-            self.id,
-            self.core.generation(),
-            self.notifier.epoch(),
-        )
-        .reason(notice.reason);
-        if let Some(n) = notice.node {
-            event = event.endpoint(self.config.nodes[n].label());
-        }
-        if let Some((old, new)) = notice.writers {
-            event = event.writers(name(old), name(new));
-        }
-        if let Some(d) = notice.duration {
-            event = event.duration(d);
-        }
-        self.notifier.publish(event);
+        self.publisher.publish(notice, self.core.generation());
     }
 
     /// One round: observe (taking the lock), decide, act. Returns whether anything was done
@@ -232,6 +251,12 @@ impl Orchestrator {
             self.config.probe_timeout,
             Some(&self.config.lock_name),
         );
+        if self.switchover_committed() {
+            // The switchover committed before this round ended: the round may show its fence
+            // (a read-only primary) half-way; the core must not take that for a fault.
+            self.last_round = Some(round);
+            return false;
+        }
         let decision = self.core.step(&round);
         self.last_round = Some(round);
         for n in decision.notices {
@@ -239,6 +264,10 @@ impl Orchestrator {
                 self.figures.blocked += 1;
             }
             self.publish(n);
+        }
+        if !self.switchover_may_go_on(&decision.actions) {
+            // The switchover committed meanwhile: it owns the topology until it ends.
+            return false;
         }
         let acted = !decision.actions.is_empty();
         for action in decision.actions {
@@ -264,6 +293,12 @@ impl Orchestrator {
         match action {
             Action::Failover(plan) => {
                 let decided = Instant::now();
+                let needs_fence =
+                    plan.old_may_be_alive && self.config.settings.fence_command.is_some();
+                if needs_fence && !self.fence_retry.may_run(decided) {
+                    // The fence command failed recently: wait (the next round decides again).
+                    return;
+                }
                 let mut started = Notice {
                     kind: EventKind::FailoverStarted,
                     node: Some(plan.candidate),
@@ -280,6 +315,29 @@ impl Orchestrator {
                         .push_str(&format!("; allow_data_loss: writes may be lost: {risk}"));
                 }
                 self.publish(started);
+                if needs_fence {
+                    let (fenced, notices) = self.executor_run(|ex| ex.fence_old_primary(&plan));
+                    for n in notices {
+                        self.publish(n);
+                    }
+                    if let Err(e) = fenced {
+                        let (wait, ceiling) = self
+                            .fence_retry
+                            .failed(Instant::now(), drfailover_notify::backoff::full_jitter);
+                        let why = format!(
+                            "{e} ({} failure(s) in a row; next attempt in {} ms, backoff \
+                             ceiling {} ms)",
+                            self.fence_retry.failures(),
+                            wait.as_millis(),
+                            ceiling.as_millis()
+                        );
+                        for n in self.core.failover_finished(&plan, Err(why), Instant::now()) {
+                            self.publish(n);
+                        }
+                        return;
+                    }
+                    self.fence_retry.succeeded();
+                }
                 let (result, notices) = self.executor_run(|ex| ex.failover(&plan));
                 for n in notices {
                     self.publish(n);
@@ -308,8 +366,8 @@ impl Orchestrator {
                         duration: Some(writable.saturating_duration_since(plan.suspected_at)),
                     });
                     let (_, notices) = self.executor_run(|ex| {
-                        ex.announce(Some(plan.old_primary), plan.candidate);
-                        ex.settle(plan.candidate, &plan.repoint)
+                        ex.settle(plan.candidate, &plan.repoint);
+                        ex.announce(Some(plan.old_primary), plan.candidate)
                     });
                     for n in notices {
                         self.publish(n);
@@ -349,8 +407,9 @@ impl Orchestrator {
         }
     }
 
-    /// Switch the primary over to the node named `target`: refuses unless this orchestrator
-    /// holds the lock and the topology is healthy. Blocks for the whole switchover.
+    /// Switch the primary over to the node named `target` on this thread (the command
+    /// line's `switchover --config`): refuses unless this orchestrator holds the lock and the
+    /// topology is healthy. Blocks for the whole switchover.
     pub fn switchover(&mut self, target: &str) -> Result<String, String> {
         self.resolve_hosts();
         let round = observe_all(
@@ -359,14 +418,47 @@ impl Orchestrator {
             Some(&self.config.lock_name),
         );
         let decision = self.core.step(&round);
+        self.last_round = Some(round);
         for n in decision.notices {
             self.publish(n);
         }
-        if !round.leader {
+        let plan = self.plan_switchover(target, Instant::now())?;
+        let started = Instant::now();
+        let publisher = self.publisher.clone();
+        let generation = self.core.generation();
+        let report = move |n: Notice| publisher.publish(n, generation);
+        let result = crate::switchover::run(
+            &self.config,
+            &mut self.links,
+            &plan,
+            &Ticket::new(),
+            &report,
+        );
+        match self.switchover_ended(&plan, target, started, result) {
+            Outcome::Done(text) => Ok(text),
+            Outcome::Refused(e) | Outcome::Failed(e) => Err(e),
+        }
+    }
+
+    /// Checks before a switchover (leader, anti-flapping, [`Core::plan_switchover`]); on
+    /// success publishes that it starts. Pure but for the event.
+    fn plan_switchover(&mut self, target: &str, now: Instant) -> Result<SwitchoverPlan, String> {
+        if !self.last_round.as_ref().is_some_and(|r| r.leader) {
             return Err("another orchestrator holds the lock on a majority of the nodes: ask it (drfailover switchover --daemon URL)".into());
         }
+        let anti_flap = self.config.policy.anti_flap;
+        if self.core.flap_blocked(now)
+            || self
+                .last_switchover
+                .is_some_and(|t| now.saturating_duration_since(t) < anti_flap)
+        {
+            return Err(format!(
+                "the primary changed less than {} s ago (anti-flapping): run `drfailover ack` \
+                 to allow another change",
+                anti_flap.as_secs()
+            ));
+        }
         let plan = self.core.plan_switchover(target)?;
-        let started = Instant::now();
         self.publish(Notice {
             kind: EventKind::FailoverStarted,
             node: Some(plan.target),
@@ -374,15 +466,24 @@ impl Orchestrator {
             reason: format!("switchover to {target} requested"),
             duration: None,
         });
-        let (result, notices) = self.executor_run(|ex| ex.switchover(&plan));
-        for n in notices {
-            self.publish(n);
-        }
-        self.core.switchover_finished(&plan, &result);
+        Ok(plan)
+    }
+
+    /// Book a switchover's end: tell the core, count it, publish the outcome.
+    fn switchover_ended(
+        &mut self,
+        plan: &SwitchoverPlan,
+        target: &str,
+        started: Instant,
+        result: Result<(), SwitchoverError>,
+    ) -> Outcome {
         let took = started.elapsed();
-        match &result {
+        self.core
+            .switchover_finished(plan, &result.clone().map_err(|e| e.to_string()));
+        match result {
             Ok(()) => {
                 self.figures.switchovers += 1;
+                self.last_switchover = Some(Instant::now());
                 self.publish(Notice {
                     kind: EventKind::FailoverCompleted,
                     node: Some(plan.target),
@@ -390,16 +491,126 @@ impl Orchestrator {
                     reason: format!("switchover to {target} done"),
                     duration: Some(took),
                 });
+                Outcome::Done(format!("{target} is the primary ({} ms)", took.as_millis()))
             }
-            Err(e) => self.publish(Notice {
-                kind: EventKind::FailoverFailed,
-                node: Some(plan.target),
-                writers: Some((Some(plan.old_primary), None)),
-                reason: format!("switchover to {target}: {e}"),
-                duration: Some(took),
-            }),
+            Err(e) => {
+                self.publish(Notice {
+                    kind: EventKind::FailoverFailed,
+                    node: Some(plan.target),
+                    writers: Some((Some(plan.old_primary), None)),
+                    reason: format!("switchover to {target}: {e}"),
+                    duration: Some(took),
+                });
+                match e {
+                    SwitchoverError::Unchanged(why) => {
+                        Outcome::Refused(format!("switchover to {target}: {why}"))
+                    }
+                    SwitchoverError::Failed(why) => {
+                        Outcome::Failed(format!("switchover to {target}: {why}"))
+                    }
+                }
+            }
         }
-        result.map(|()| format!("{target} is the primary ({} ms)", took.as_millis()))
+    }
+
+    /// Start a switchover beside the loop, or answer why not.
+    fn start_switchover(&mut self, target: String, ticket: Ticket, reply: Reply) {
+        if let Some(why) = ticket.cancelled() {
+            let _ = reply.send(Outcome::Refused(why));
+            return;
+        }
+        if let Some(job) = &self.switchover {
+            let _ = reply.send(Outcome::Refused(format!(
+                "a switchover to {} is in progress",
+                job.target
+            )));
+            return;
+        }
+        let plan = match self.plan_switchover(&target, Instant::now()) {
+            Ok(plan) => plan,
+            Err(e) => {
+                let _ = reply.send(Outcome::Refused(e));
+                return;
+            }
+        };
+        let publisher = self.publisher.clone();
+        let generation = self.core.generation();
+        let report: Report = Arc::new(move |n: Notice| publisher.publish(n, generation));
+        match SwitchoverJob::spawn(
+            &self.config,
+            plan.clone(),
+            target.clone(),
+            ticket,
+            reply,
+            report,
+        ) {
+            Ok(job) => self.switchover = Some(job),
+            Err((reply, why)) => {
+                let started = Instant::now();
+                let outcome = self.switchover_ended(
+                    &plan,
+                    &target,
+                    started,
+                    Err(SwitchoverError::Unchanged(why)),
+                );
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+
+    /// Whether the loop may act on `actions` while a switchover runs. A pending switchover
+    /// is abandoned (with an event) as soon as the primary is not healthy or a failover is
+    /// decided; a committed one keeps the topology until it ends (then `false`).
+    fn switchover_may_go_on(&mut self, actions: &[Action]) -> bool {
+        let Some(job) = &self.switchover else {
+            return true;
+        };
+        let healthy = matches!(self.core.analysis(), Analysis::Healthy { primary } if *primary == job.plan.old_primary);
+        let failover = actions.iter().any(|a| matches!(a, Action::Failover(_)));
+        if healthy && !failover {
+            return !job.ticket.committed();
+        }
+        let why = format!(
+            "the primary is not healthy ({}){}",
+            self.core.analysis().code(),
+            if failover {
+                ": failing over instead"
+            } else {
+                ""
+            }
+        );
+        if !job.ticket.cancel(&why) {
+            return false;
+        }
+        let (target, node, old) = (job.target.clone(), job.plan.target, job.plan.old_primary);
+        self.publish(Notice {
+            kind: EventKind::FailoverFailed,
+            node: Some(node),
+            writers: Some((Some(old), None)),
+            reason: format!("switchover to {target} abandoned before any change: {why}"),
+            duration: None,
+        });
+        true
+    }
+
+    /// Collect a switchover that ended (waiting up to `wait` for it): book it and answer.
+    fn collect_switchover(&mut self, wait: Duration) {
+        let Some(job) = &mut self.switchover else {
+            return;
+        };
+        let Some(result) = job.finished(wait) else {
+            return;
+        };
+        let job = self.switchover.take().expect("checked above");
+        let outcome = self.switchover_ended(&job.plan, &job.target, job.started, result);
+        let _ = job.reply.send(outcome);
+    }
+
+    /// Whether a switchover owns the topology right now (committed, not yet collected).
+    fn switchover_committed(&self) -> bool {
+        self.switchover
+            .as_ref()
+            .is_some_and(|j| j.ticket.committed())
     }
 
     /// Run rounds until `stop` is set, serving `requests` between rounds. Blocks.
@@ -418,12 +629,20 @@ impl Orchestrator {
     ) {
         while !stop.load(Ordering::SeqCst) {
             let started = Instant::now();
-            let acted = self.tick();
+            self.collect_switchover(Duration::ZERO);
+            let acted = if self.switchover_committed() {
+                // The switchover owns the topology until it ends (bounded steps).
+                self.collect_switchover(self.config.probe_interval);
+                true
+            } else {
+                self.tick()
+            };
             after_round(self);
             while let Ok(req) = requests.try_recv() {
                 match req {
                     Request::Ack(reply) => {
                         self.core.acknowledge();
+                        self.last_switchover = None;
                         self.publish(Notice {
                             kind: EventKind::StepCompleted,
                             node: None,
@@ -431,11 +650,13 @@ impl Orchestrator {
                             reason: "anti-flapping block acknowledged".into(),
                             duration: None,
                         });
-                        let _ = reply.send(Ok("acknowledged".into()));
+                        let _ = reply.send(Outcome::Done("acknowledged".into()));
                     }
-                    Request::Switchover(target, reply) => {
-                        let _ = reply.send(self.switchover(&target));
-                    }
+                    Request::Switchover {
+                        target,
+                        ticket,
+                        reply,
+                    } => self.start_switchover(target, ticket, reply),
                 }
             }
             if !acted {
@@ -451,6 +672,12 @@ impl Orchestrator {
                 let wait = interval.saturating_sub(started.elapsed());
                 std::thread::sleep(wait);
             }
+        }
+        if let Some(job) = &self.switchover {
+            job.ticket.cancel("the orchestrator is stopping");
+            let bound =
+                self.config.settings.catchup_timeout + self.config.settings.step_timeout * 8;
+            self.collect_switchover(bound);
         }
         for link in &mut self.links {
             link.close();
@@ -517,91 +744,33 @@ impl Orchestrator {
         })
     }
 
-    /// `/metrics`: Prometheus text format.
+    /// `/metrics`: Prometheus text format (see [`crate::metrics`]).
     pub fn metrics_text(&self) -> String {
-        let mut m = String::new();
-        let mut gauge = |name: &str, help: &str, kind: &str, lines: Vec<(String, f64)>| {
-            m.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-            for (labels, v) in lines {
-                m.push_str(&format!("{name}{labels} {v}\n"));
-            }
-        };
-        let f = &self.figures;
-        gauge(
-            "drfailover_orchestrator_failovers_total",
-            "Automatic failovers performed.",
-            "counter",
-            vec![(String::new(), f.failovers as f64)],
-        );
-        gauge(
-            "drfailover_orchestrator_switchovers_total",
-            "Planned switchovers performed.",
-            "counter",
-            vec![(String::new(), f.switchovers as f64)],
-        );
-        gauge(
-            "drfailover_orchestrator_failovers_blocked_total",
-            "Failovers refused (zero-loss gate, anti-flapping, no candidate, not the leader).",
-            "counter",
-            vec![(String::new(), f.blocked as f64)],
-        );
-        gauge(
-            "drfailover_orchestrator_last_detection_seconds",
-            "First failed probe to failover decision, last failover.",
-            "gauge",
-            vec![(
-                String::new(),
-                f.last_detection.map_or(f64::NAN, |d| d.as_secs_f64()),
-            )],
-        );
-        gauge(
-            "drfailover_orchestrator_last_promotion_seconds",
-            "Failover decision to new primary writable, last failover.",
-            "gauge",
-            vec![(
-                String::new(),
-                f.last_promotion.map_or(f64::NAN, |d| d.as_secs_f64()),
-            )],
-        );
-        gauge(
-            "drfailover_orchestrator_leader",
-            "1 when this orchestrator holds the lock on a majority of the nodes.",
-            "gauge",
-            vec![(
-                String::new(),
-                f64::from(u8::from(self.last_round.as_ref().is_some_and(|r| r.leader))),
-            )],
-        );
-        let mut up = Vec::new();
-        let mut writable = Vec::new();
-        let mut primary = Vec::new();
-        for (i, n) in self.config.nodes.iter().enumerate() {
-            let label = format!("{{node=\"{}\"}}", n.name);
-            let probe = self.last_round.as_ref().map(|r| &r.nodes[i]);
-            let reached = matches!(probe, Some(NodeProbe::Reached(_)));
-            let w = matches!(probe, Some(NodeProbe::Reached(f)) if !f.read_only);
-            up.push((label.clone(), f64::from(u8::from(reached))));
-            writable.push((label.clone(), f64::from(u8::from(w))));
-            primary.push((label, f64::from(u8::from(self.core.primary() == Some(i)))));
-        }
-        gauge(
-            "drfailover_orchestrator_node_up",
-            "1 when the node answered the last probe.",
-            "gauge",
-            up,
-        );
-        gauge(
-            "drfailover_orchestrator_node_writable",
-            "1 when the node is writable (read_only=0).",
-            "gauge",
-            writable,
-        );
-        gauge(
-            "drfailover_orchestrator_node_primary",
-            "1 for the node the orchestrator takes as primary.",
-            "gauge",
-            primary,
-        );
-        m
+        let nodes: Vec<crate::metrics::NodeState<'_>> = self
+            .config
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let probe = self.last_round.as_ref().map(|r| &r.nodes[i]);
+                crate::metrics::NodeState {
+                    name: &n.name,
+                    up: matches!(probe, Some(NodeProbe::Reached(_))),
+                    writable: matches!(probe, Some(NodeProbe::Reached(f)) if !f.read_only),
+                    primary: self.core.primary() == Some(i),
+                }
+            })
+            .collect();
+        crate::metrics::render(
+            &self.figures,
+            self.last_round.as_ref().is_some_and(|r| r.leader),
+            &nodes,
+            &self.sink_stats.totals(),
+        )
+    }
+
+    /// Count the event sinks' failures in `/metrics` (from [`Config::attach_sinks`]).
+    pub fn set_sink_stats(&mut self, stats: crate::config::SinkStats) {
+        self.sink_stats = stats;
     }
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use drfailover_mysql::{Connection, Deadline, Error, ReplicaStatus, Secret};
 use drfailover_notify::EventKind;
 
+use crate::control::Ticket;
 use crate::core::{FailoverPlan, NodeId, Notice, SwitchoverPlan};
 use crate::gtid::GtidPos;
 use crate::observe::NodeLink;
@@ -52,6 +53,23 @@ pub struct Settings {
     pub announce_timeout: Duration,
 }
 
+/// Why a switchover did not complete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SwitchoverError {
+    /// Stopped before changing anything (cancelled, or catch-up failed), with why.
+    Unchanged(String),
+    /// Stopped after it began changing the topology, with why.
+    Failed(String),
+}
+
+impl std::fmt::Display for SwitchoverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SwitchoverError::Unchanged(why) | SwitchoverError::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Carries out actions on `links` (indexed like `nodes`), reporting through `report`.
 pub struct Executor<'a> {
     /// Connections, one per node.
@@ -86,10 +104,6 @@ fn failpoint(name: &str) {
             std::process::exit(137);
         }
     }
-}
-
-fn quote(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('\'', "\\'")
 }
 
 impl Executor<'_> {
@@ -137,6 +151,41 @@ impl Executor<'_> {
         Ok(())
     }
 
+    /// Run statements that hold the replication password on `node`: a failure reports the
+    /// error number only (a server message may quote part of the statement).
+    fn sql_with_secret(
+        &mut self,
+        node: NodeId,
+        statements: &[&str],
+        budget: Duration,
+    ) -> Result<(), String> {
+        let deadline = Deadline::after(budget);
+        for s in statements {
+            if let Err(e) = self.links[node].run(s, deadline) {
+                return Err(format!(
+                    "{}: error {} ({:?}; message withheld: the statement holds the \
+                     replication password)",
+                    self.nodes[node].name,
+                    e.errno(),
+                    e.class()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `value` as an SQL string literal for `node`, escaped by the client library on that
+    /// node's connection (its character set and `NO_BACKSLASH_ESCAPES` mode), quotes
+    /// included. Connects if needed (bounded by the step timeout).
+    fn literal(&mut self, node: NodeId, value: &str) -> Result<String, String> {
+        let deadline = Deadline::after(self.settings.step_timeout);
+        self.links[node]
+            .connection(deadline)
+            .and_then(|c| c.escape_literal(value))
+            .map(|escaped| format!("'{escaped}'"))
+            .map_err(|e| format!("{}: {e}", self.nodes[node].name))
+    }
+
     fn value(&mut self, node: NodeId, sql: &str, budget: Duration) -> Result<String, String> {
         self.links[node]
             .value(sql, Deadline::after(budget))
@@ -155,18 +204,26 @@ impl Executor<'_> {
         }
     }
 
-    /// Promote `plan.candidate`. Returns once it is writable and the others are repointed
-    /// (announcing is the caller's). Each failure stops the promotion before `read_only=0`.
+    /// Run the fence command for `plan`'s old primary when it may be alive and a command is
+    /// configured; reported as a step. Blocks up to the command's timeout.
+    pub fn fence_old_primary(&mut self, plan: &FailoverPlan) -> Result<(), String> {
+        let Some(cmd) = self.settings.fence_command.clone() else {
+            return Ok(());
+        };
+        if !plan.old_may_be_alive {
+            return Ok(());
+        }
+        let old = plan.old_primary;
+        let what = format!("fence command for {} (it may be alive)", self.name(old));
+        self.step(old, &what, |ex| ex.run_fence_command(&cmd, old))
+    }
+
+    /// Promote `plan.candidate` (after [`Executor::fence_old_primary`]). Returns once it is
+    /// writable and the others are repointed (announcing is the caller's). Each failure
+    /// stops the promotion before `read_only=0`.
     pub fn failover(&mut self, plan: &FailoverPlan) -> Result<(), String> {
         let c = plan.candidate;
         let t = self.settings.step_timeout;
-        if plan.old_may_be_alive {
-            if let Some(cmd) = self.settings.fence_command.clone() {
-                let old = plan.old_primary;
-                let what = format!("fence command for {} (it may be alive)", self.name(old));
-                self.step(old, &what, |ex| ex.run_fence_command(&cmd, old))?;
-            }
-        }
         // Cut the old primary off from every replica first: a replica still attached could
         // acknowledge a write the old primary takes after it thaws or heals (semi-sync), and
         // that write would never reach the new primary. Once no replica receives, the old
@@ -333,33 +390,39 @@ impl Executor<'_> {
         })
     }
 
-    fn change_master(&self, to: NodeId, credentials: bool) -> String {
-        let p = &self.nodes[to];
+    /// `CHANGE MASTER TO` pointing `on` at `to`, every literal escaped on `on`'s
+    /// connection; with `credentials`, the replication account too.
+    fn change_master(
+        &mut self,
+        on: NodeId,
+        to: NodeId,
+        credentials: bool,
+    ) -> Result<String, String> {
+        let (host, port) = (self.nodes[to].host.clone(), self.nodes[to].port);
         let mut sql = format!(
-            "CHANGE MASTER TO master_host='{}', master_port={}, master_use_gtid=slave_pos, \
+            "CHANGE MASTER TO master_host={}, master_port={port}, master_use_gtid=slave_pos, \
              master_heartbeat_period={:.3}, master_connect_retry=1",
-            quote(&p.host),
-            p.port,
+            self.literal(on, &host)?,
             self.settings.heartbeat_period.as_secs_f64()
         );
         if credentials {
-            if let Some((user, password)) = &self.settings.replication {
+            if let Some((user, password)) = self.settings.replication.clone() {
                 sql.push_str(&format!(
-                    ", master_user='{}', master_password='{}'",
-                    quote(user),
-                    quote(password.expose())
+                    ", master_user={}, master_password={}",
+                    self.literal(on, &user)?,
+                    self.literal(on, password.expose())?
                 ));
             }
         }
-        sql
+        Ok(sql)
     }
 
     /// Wait (bounded by the catch-up timeout) until `node` applied GTID position `pos`.
     fn wait_applied(&mut self, node: NodeId, pos: &str) -> Result<(), String> {
         let bound = self.settings.catchup_timeout;
         let sql = format!(
-            "SELECT MASTER_GTID_WAIT('{}', {})",
-            quote(pos),
+            "SELECT MASTER_GTID_WAIT({}, {})",
+            self.literal(node, pos)?,
             bound.as_secs_f64()
         );
         if self.value(node, &sql, bound + self.settings.step_timeout)? == "0" {
@@ -431,9 +494,9 @@ impl Executor<'_> {
     /// (bounded by the step timeout) until both its threads run.
     pub fn repoint(&mut self, node: NodeId, to: NodeId) -> Result<(), String> {
         let t = self.settings.step_timeout;
-        let change = self.change_master(to, false);
         let what = format!("repoint to {} (replicating)", self.name(to));
         self.step(node, &what, |ex| {
+            let change = ex.change_master(node, to, false)?;
             ex.stop_receiving(node, false)?;
             ex.sql(node, &["STOP SLAVE", &change, "START SLAVE"], t)?;
             ex.wait_replicating(node)
@@ -478,12 +541,12 @@ impl Executor<'_> {
         conn: &mut Connection,
         deadline: Deadline,
     ) -> Result<usize, Error> {
+        let admin = conn.escape_literal(admin_user)?;
         let sessions = conn.query_within(
             &format!(
                 "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() \
-                 AND USER NOT IN ('system user', 'event_scheduler', '{}') \
-                 AND COMMAND <> 'Killed'",
-                quote(admin_user)
+                 AND USER NOT IN ('system user', 'event_scheduler', '{admin}') \
+                 AND COMMAND <> 'Killed'"
             ),
             deadline,
         )?;
@@ -630,7 +693,6 @@ impl Executor<'_> {
             return self.step(node, &what, |_| Err::<(), _>("not configured".into()));
         }
         let t = self.settings.step_timeout;
-        let change = format!("{}, master_demote_to_slave=1", self.change_master(to, true));
         let what = format!("rejoin as a replica of {}", self.name(to));
         self.step(node, &what, |ex| {
             ex.sql(
@@ -639,44 +701,99 @@ impl Executor<'_> {
                     "SET GLOBAL read_only=1",
                     "SET GLOBAL rpl_semi_sync_master_enabled=0",
                     "STOP SLAVE",
-                    &change,
-                    "START SLAVE",
                 ],
                 t,
-            )
+            )?;
+            let change = format!(
+                "{}, master_demote_to_slave=1",
+                ex.change_master(node, to, true)?
+            );
+            ex.sql_with_secret(node, &[&change], t)?;
+            ex.sql(node, &["START SLAVE"], t)
         })
     }
 
-    /// Planned switchover: fence the primary, wait until the target applied its final
-    /// position, promote the target, repoint the old primary and the others.
-    pub fn switchover(&mut self, plan: &SwitchoverPlan) -> Result<(), String> {
+    /// Wait until `node` applied `pos`, in slices of at most 100 ms, for at most `bound`;
+    /// gives up at once when `ticket` is cancelled (then `Err` says why).
+    fn catch_up(
+        &mut self,
+        node: NodeId,
+        pos: &str,
+        bound: Duration,
+        ticket: &Ticket,
+    ) -> Result<(), String> {
+        let started = Instant::now();
+        let literal = self.literal(node, pos)?;
+        let t = self.settings.step_timeout;
+        loop {
+            if let Some(why) = ticket.cancelled() {
+                return Err(format!("abandoned: {why}"));
+            }
+            let slice = bound
+                .saturating_sub(started.elapsed())
+                .min(Duration::from_millis(100));
+            let sql = format!(
+                "SELECT MASTER_GTID_WAIT({literal}, {:.3})",
+                slice.as_secs_f64()
+            );
+            if self.value(node, &sql, slice + t)? == "0" {
+                return Ok(());
+            }
+            if started.elapsed() >= bound {
+                return Err(format!(
+                    "{} did not apply {pos} within {} ms",
+                    self.name(node),
+                    bound.as_millis()
+                ));
+            }
+        }
+    }
+
+    /// Planned switchover: wait until the target caught up (cancellable through `ticket`:
+    /// nothing is changed until then), commit the ticket, fence the primary, wait until the
+    /// target applied its final position, promote the target, repoint the old primary and
+    /// the others, then announce. `Err` tells whether anything was changed.
+    pub fn switchover(
+        &mut self,
+        plan: &SwitchoverPlan,
+        ticket: &Ticket,
+    ) -> Result<(), SwitchoverError> {
         let (old, new) = (plan.old_primary, plan.target);
         let t = self.settings.step_timeout;
+        let unchanged = |e: String| SwitchoverError::Unchanged(format!("{e}; nothing changed"));
         // Catch up while the primary still takes writes, so the pause after fencing covers
         // only the last few transactions: repeat while a round takes longer than 20 ms (a
         // replica that applies slower than the primary writes), at most 10 rounds.
+        let bound = self.settings.catchup_timeout;
         for _ in 0..10 {
-            let now_pos = self.value(old, "SELECT @@gtid_binlog_pos", t)?;
+            let now_pos = self
+                .value(old, "SELECT @@gtid_binlog_pos", t)
+                .map_err(unchanged)?;
             let started = Instant::now();
             let what = format!("catch up before fencing ({})", gtid_or_none(&now_pos));
-            self.step(new, &what, |ex| {
-                ex.wait_applied(new, &now_pos)
-                    .map_err(|e| format!("{e}; nothing changed"))
-            })?;
+            self.step(new, &what, |ex| ex.catch_up(new, &now_pos, bound, ticket))
+                .map_err(unchanged)?;
             if started.elapsed() < Duration::from_millis(20) {
                 break;
             }
         }
+        ticket.commit().map_err(|why| {
+            SwitchoverError::Unchanged(format!("abandoned: {why}; nothing changed"))
+        })?;
+        let failed = SwitchoverError::Failed;
         self.step(old, "fence for switchover (read_only=1)", |ex| {
             ex.sql(old, &["SET GLOBAL read_only=1"], t)
-        })?;
-        let final_pos = self.value(old, "SELECT @@gtid_binlog_pos", t)?;
+        })
+        .map_err(failed)?;
+        let final_pos = self
+            .value(old, "SELECT @@gtid_binlog_pos", t)
+            .map_err(failed)?;
         let what = format!("catch up to {}", gtid_or_none(&final_pos));
         let caught_up = self.step(new, &what, |ex| ex.wait_applied(new, &final_pos));
         if let Err(e) = caught_up {
             // Nothing was promoted: give the old primary its writes back.
             let _ = self.sql(old, &["SET GLOBAL read_only=0"], t);
-            return Err(e);
+            return Err(failed(format!("{e}; the old primary is writable again")));
         }
         self.step(new, "detach and make writable", |ex| {
             ex.sql(
@@ -689,32 +806,30 @@ impl Executor<'_> {
                 ],
                 t,
             )
-        })?;
-        let change = format!(
-            "{}, master_demote_to_slave=1",
-            self.change_master(new, true)
-        );
+        })
+        .map_err(failed)?;
         let what = format!("attach old primary to {}", self.name(new));
         if self.settings.replication.is_some() {
             let _ = self.step(old, &what, |ex| {
                 ex.sql(
                     old,
-                    &[
-                        "SET GLOBAL rpl_semi_sync_master_enabled=0",
-                        "STOP SLAVE",
-                        &change,
-                        "START SLAVE",
-                    ],
+                    &["SET GLOBAL rpl_semi_sync_master_enabled=0", "STOP SLAVE"],
                     t,
-                )
+                )?;
+                let change = format!(
+                    "{}, master_demote_to_slave=1",
+                    ex.change_master(old, new, true)?
+                );
+                ex.sql_with_secret(old, &[&change], t)?;
+                ex.sql(old, &["START SLAVE"], t)
             });
         } else {
             let _ = self.step(old, &what, |_| -> Result<(), String> {
                 Err("no [replication] credentials configured; it stays read-only".into())
             });
         }
-        self.announce(Some(old), new);
         self.settle(new, &plan.repoint);
+        self.announce(Some(old), new);
         Ok(())
     }
 
@@ -736,10 +851,22 @@ impl Executor<'_> {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("{}: {e}", cmd.program.display()))?;
+        // Written from a thread of its own, never joined: a command that never reads its
+        // stdin cannot hold the orchestrator past the timeout (the write ends with an error
+        // once the command is gone).
         if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(input.as_bytes());
-            let _ = stdin.write_all(b"\n");
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(input.as_bytes());
+                let _ = stdin.write_all(b"\n");
+            });
         }
+        Self::wait_fence_command(&mut child, cmd)
+    }
+
+    fn wait_fence_command(
+        child: &mut std::process::Child,
+        cmd: &FenceCommand,
+    ) -> Result<(), String> {
         let started = Instant::now();
         loop {
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {

@@ -9,8 +9,10 @@
 //!   deadline — and the leadership lock (`GET_LOCK` held on a majority of nodes).
 //! - [`execute::Executor`]: carries out actions, one bounded, idempotent step at a time,
 //!   each reported.
-//! - [`daemon::Orchestrator`]: the loop tying them together; [`http`] serves `/status`,
-//!   `/metrics`, `/ack` and `/switchover`.
+//! - [`daemon::Orchestrator`]: the loop tying them together; [`switchover`] runs a planned
+//!   switchover beside it; [`control`] carries requests (`ack`, `switchover`) to it and holds
+//!   the control token; [`http`] serves `/status`, [`metrics`] (`/metrics`), `/ack` and
+//!   `/switchover` (see `docs/orchestrator-control.md`).
 //! - [`config::Config`]: the TOML file.
 //!
 //! Promises (each tested against real servers in `tests/`): never lose an acknowledged
@@ -22,17 +24,23 @@
 //! primary may be alive; `read_only=1` and sessions killed the moment it is seen again).
 //!
 //! Threads: the loop runs on the caller's thread; each round spawns one short-lived scoped
-//! thread per node; the HTTP endpoint, when used, has one thread.
+//! thread per node; a switchover in progress has one thread; the HTTP endpoint, when used,
+//! has one (a single-threaded tokio runtime serving every connection).
 
 pub mod config;
+pub mod control;
 pub mod core;
 pub mod daemon;
 pub mod execute;
 pub mod facts;
+pub mod fence_retry;
 pub mod gtid;
 pub mod http;
+pub mod metrics;
 pub mod observe;
 pub mod policy;
+pub mod switchover;
 
 pub use config::{Config, ConfigError};
-pub use daemon::{Orchestrator, Request};
+pub use control::{Outcome, Request, Ticket};
+pub use daemon::Orchestrator;

@@ -145,11 +145,13 @@ impl NodeLink {
                 Err(_) => return false,
             }
         }
-        let quoted = name.replace('\'', "''");
+        let lock = self.lock.as_mut().expect("opened above");
+        let Ok(quoted) = lock.escape_literal(name) else {
+            return false;
+        };
         let sql = format!(
             "SELECT IF(IS_USED_LOCK('{quoted}') = CONNECTION_ID(), 1, GET_LOCK('{quoted}', 0))"
         );
-        let lock = self.lock.as_mut().expect("opened above");
         match lock.query_within(&sql, deadline) {
             Ok(r) => r.text(0, 0) == Some("1"),
             Err(_) => {

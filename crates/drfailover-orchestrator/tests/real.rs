@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 use drfailover_conn::{Client, Error};
 use drfailover_notify::{Event, EventKind, Notifier};
-use drfailover_orchestrator::{Config, Orchestrator, Request};
+use drfailover_orchestrator::control::Answer;
+use drfailover_orchestrator::{Config, Orchestrator, Outcome, Request};
 use drfailover_testkit::{eventually, EventLog, Topology, ADMIN_PASSWORD};
 
 fn topology(replicas: usize) -> Topology {
@@ -108,13 +109,10 @@ impl Running {
         });
     }
 
-    fn request(
-        &self,
-        make: impl FnOnce(Sender<Result<String, String>>) -> Request,
-    ) -> Result<String, String> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.requests.send(make(tx)).unwrap();
-        rx.recv_timeout(Duration::from_secs(60)).expect("answer")
+    /// Send a request and wait for its outcome (the loop's steps are bounded).
+    fn request(&self, (request, answer): (Request, Answer)) -> Outcome {
+        self.requests.send(request).unwrap();
+        answer.blocking_recv().expect("answer")
     }
 
     fn stop(&mut self) -> Orchestrator {
@@ -488,8 +486,8 @@ fn a_second_failure_inside_the_anti_flapping_period_is_blocked_until_acknowledge
         blocked.reason
     );
     assert_eq!(orch.events(EventKind::FailoverCompleted).len(), 1);
-    let answer = orch.request(Request::Ack).unwrap();
-    assert_eq!(answer, "acknowledged");
+    let answer = orch.request(Request::ack());
+    assert_eq!(answer, Outcome::Done("acknowledged".into()));
     let last = eventually(
         "a second failover after ack",
         Duration::from_secs(20),
@@ -516,8 +514,9 @@ fn switchover_under_load_fails_no_statement() {
     let load = Load::start(&topo, 8);
     load.wait_progress(300, Duration::from_secs(20));
     let target = topo.node(2).name().to_string();
-    let answer = orch.request(|tx| Request::Switchover(target.clone(), tx));
-    assert!(answer.is_ok(), "switchover: {answer:?}");
+    let (request, _ticket, answer) = Request::switchover(&target);
+    let answer = orch.request((request, answer));
+    assert!(matches!(answer, Outcome::Done(_)), "switchover: {answer:?}");
     load.wait_progress(300, Duration::from_secs(20));
     topo.wait_follows(0, 2, Duration::from_secs(20)).unwrap();
     topo.wait_follows(1, 2, Duration::from_secs(20)).unwrap();
@@ -724,4 +723,340 @@ fn a_replica_with_an_errant_transaction_is_never_chosen() {
     let acked: Vec<u64> = (1..=50).collect();
     check_data(&topo, 1, &acked, &[]);
     orch.stop();
+}
+
+/// Rows 0..n written on `primary`, each acknowledged.
+fn write_ids(topo: &Topology, primary: usize, n: u64) -> Vec<u64> {
+    topo.node(primary)
+        .sql("CREATE TABLE IF NOT EXISTS app.t (id BIGINT PRIMARY KEY)")
+        .unwrap();
+    for i in 0..n {
+        topo.node(primary)
+            .sql(&format!("INSERT INTO app.t VALUES ({i})"))
+            .unwrap();
+    }
+    (0..n).collect()
+}
+
+fn read_only(topo: &Topology, node: usize) -> String {
+    topo.node(node)
+        .sql_value("SELECT @@read_only")
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// A switchover waiting for a lagging replica runs beside the failover loop: a request
+/// cancelled by its client before any change never runs, a second request is refused at
+/// once, and a kill -9 of the primary meanwhile is failed over in the normal time (the
+/// switchover abandoned, with an event), with true durations in the events.
+#[test]
+fn a_switchover_waiting_for_a_lagging_replica_never_delays_a_failover() {
+    let mut topo = topology(2);
+    // The last replica applies 60 s late; it still receives (and acknowledges) at once.
+    topo.node(2)
+        .sql_batch(&[
+            "STOP SLAVE",
+            "CHANGE MASTER TO MASTER_DELAY=60",
+            "START SLAVE",
+        ])
+        .unwrap();
+    let text = config_text(&topo, "", &[(1, "priority = 10")]);
+    let catchup = Config::parse(&text).unwrap().settings.catchup_timeout;
+    let orch = Running::start(&text);
+    let acked = write_ids(&topo, 0, 100);
+    topo.wait_replicated(0, 1).unwrap();
+    topo.wait_received(0, 2).unwrap();
+    let lagging = topo.node(2).name().to_string();
+    let started = |n: usize| {
+        let t = Instant::now();
+        while orch.events(EventKind::FailoverStarted).len() < n {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "switchover not started"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+
+    // Cancelled by its client while catching up: nothing changes, ever.
+    let (request, ticket, answer) = Request::switchover(&lagging);
+    orch.requests.send(request).unwrap();
+    started(1);
+    assert!(ticket.cancel("the client went away"));
+    let outcome = answer.blocking_recv().unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Refused(why) if why.contains("the client went away")),
+        "{outcome:?}"
+    );
+    assert_eq!(read_only(&topo, 0), "0", "the primary was fenced");
+    assert_eq!(read_only(&topo, 2), "1", "the target was promoted");
+    assert!(
+        !orch
+            .events(EventKind::StepCompleted)
+            .iter()
+            .any(|e| e.reason.contains("fence for switchover")),
+        "a cancelled switchover fenced the primary"
+    );
+
+    // A switchover that waits for the lagging replica; a second request meanwhile is
+    // refused at once.
+    let (request, _ticket, answer) = Request::switchover(&lagging);
+    orch.requests.send(request).unwrap();
+    started(2);
+    let asked = Instant::now();
+    let (second, _, second_answer) = Request::switchover(topo.node(1).name());
+    let second = orch.request((second, second_answer));
+    assert!(
+        matches!(&second, Outcome::Refused(why) if why.contains("in progress")),
+        "{second:?}"
+    );
+    assert!(asked.elapsed() < catchup / 4, "{:?}", asked.elapsed());
+
+    // The primary dies while the switchover waits: an ordinary failover.
+    let killed = Instant::now();
+    topo.kill9(0).unwrap();
+    let done = orch.wait_for(EventKind::FailoverCompleted, catchup * 3);
+    let took = killed.elapsed();
+    eprintln!("kill -9 during a switchover: failover completed after {took:?}");
+    assert!(
+        took < catchup / 2,
+        "the failover waited for the switchover: {took:?}"
+    );
+    assert_eq!(done.new_writer.as_deref(), Some(topo.node(1).name()));
+    // The event's duration runs from the first failed probe: close to what the test saw.
+    let reported = Duration::from_micros(done.duration_us.unwrap());
+    assert!(
+        reported <= took && took - reported < Duration::from_secs(2),
+        "event says {reported:?}, the test saw {took:?}"
+    );
+    let outcome = answer.blocking_recv().unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Refused(why) if why.contains("abandoned")),
+        "{outcome:?}"
+    );
+    assert!(
+        orch.events(EventKind::FailoverFailed)
+            .iter()
+            .any(|e| e.reason.contains("abandoned before any change")),
+        "no event for the abandoned switchover"
+    );
+    check_data(&topo, 1, &acked, &[]);
+    assert_eq!(read_only(&topo, 2), "1", "two writers");
+}
+
+/// Literals are escaped by the client library: a lock name with a quote and a trailing
+/// backslash still leads (and excludes a second orchestrator), and a replication password
+/// with `'` and `\` attaches the old primary under `NO_BACKSLASH_ESCAPES`.
+#[test]
+fn quotes_and_backslashes_in_lock_names_and_passwords_work_under_no_backslash_escapes() {
+    let topo = topology(2);
+    topo.node(0)
+        .sql_batch(&[
+            "CREATE USER 'repl_q'@'%' IDENTIFIED BY 'p''w\\\\x\\\\'",
+            "GRANT REPLICATION SLAVE ON *.* TO 'repl_q'@'%'",
+        ])
+        .unwrap();
+    for i in 0..3 {
+        if i > 0 {
+            topo.wait_replicated(0, i).unwrap();
+        }
+        topo.node(i)
+            .sql("SET GLOBAL sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')")
+            .unwrap();
+    }
+    let base = config_text(&topo, "lock_name = \"x'\\\\\"", &[]);
+    let text = base.replace(
+        &format!(
+            "[replication]\nuser = \"{}\"\npassword = \"{}\"",
+            drfailover_testkit::REPL_USER,
+            drfailover_testkit::REPL_PASSWORD
+        ),
+        "[replication]\nuser = \"repl_q\"\npassword = \"p'w\\\\x\\\\\"",
+    );
+    assert_ne!(text, base, "replication section not found");
+    let config = Config::parse(&text).unwrap();
+    assert_eq!(config.lock_name, "x'\\");
+    assert_eq!(
+        config.settings.replication.as_ref().unwrap().1.expose(),
+        "p'w\\x\\"
+    );
+    let a = Running::start(&text);
+    let acked = write_ids(&topo, 0, 50);
+    let b = Running::start(&text);
+    // B never holds the lock while A runs.
+    let (request, _, answer) = Request::switchover(topo.node(2).name());
+    let refused = b.request((request, answer));
+    assert!(
+        matches!(&refused, Outcome::Refused(why) if why.contains("another orchestrator holds the lock")),
+        "{refused:?}"
+    );
+    // A leads: the switchover runs and attaches the old primary with the quoted password.
+    let (request, _, answer) = Request::switchover(topo.node(2).name());
+    let done = a.request((request, answer));
+    assert!(matches!(&done, Outcome::Done(_)), "{done:?}");
+    topo.wait_follows(0, 2, Duration::from_secs(30)).unwrap();
+    topo.wait_follows(1, 2, Duration::from_secs(30)).unwrap();
+    check_data(&topo, 2, &acked, &[]);
+    topo.wait_replicated(2, 0).unwrap();
+    check_data(&topo, 0, &acked, &[]);
+}
+
+/// A fence command that hangs is killed at its timeout and counts as failed; one that keeps
+/// failing is retried with exponential backoff (not every round); once it succeeds the
+/// promotion goes on, losing nothing.
+#[test]
+fn a_failing_fence_command_is_retried_with_backoff_and_a_hung_one_is_killed() {
+    let mut topo = topology(2);
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs.log");
+    let mode = dir.path().join("mode");
+    std::fs::write(&mode, "hang").unwrap();
+    let script = dir.path().join("stonith.sh");
+    drfailover_testkit::write_script(
+        &script,
+        format!(
+            "#!/bin/sh\necho run >> {runs}\ncase $(cat {mode}) in\n  hang) exec sleep 3600 ;;\n  \
+             fail) exit 1 ;;\nesac\ncat >/dev/null\nexit 0\n",
+            runs = runs.display(),
+            mode = mode.display()
+        ),
+    )
+    .unwrap();
+    let fence = format!(
+        "[fence]\ncommand = [\"{}\"]\ntimeout_ms = 1000\n",
+        script.display()
+    );
+    let orch = Running::start(&topo.orchestrator_config("", &fence, &[]));
+    let acked = write_ids(&topo, 0, 100);
+    topo.wait_replicated(0, 1).unwrap();
+    topo.wait_replicated(0, 2).unwrap();
+    let count = || {
+        std::fs::read_to_string(&runs)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let wait_runs = |n: usize| {
+        let t = Instant::now();
+        while count() < n {
+            assert!(t.elapsed() < Duration::from_secs(60), "{} runs", count());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    topo.freeze(0).unwrap();
+    // The hung command is killed at its timeout: a failure.
+    wait_runs(1);
+    std::fs::write(&mode, "fail").unwrap();
+    let killed = orch.wait_for(EventKind::StepFailed, Duration::from_secs(30));
+    assert!(
+        killed.reason.contains("killed after 1000 ms"),
+        "{}",
+        killed.reason
+    );
+    // Then it fails at once, three times: one run per announced wait, whose ceiling doubles
+    // (1 s, 2 s, 4 s; the wait is drawn below it), instead of one run per round.
+    let first = Instant::now();
+    wait_runs(4);
+    let spent = first.elapsed();
+    let failures = orch.events(EventKind::FailoverFailed);
+    let waits: Vec<u64> = failures
+        .iter()
+        .filter_map(|e| {
+            let rest = e.reason.split("next attempt in ").nth(1)?;
+            rest.split(' ').next()?.parse().ok()
+        })
+        .collect();
+    eprintln!(
+        "runs 2 to 4 of a failing fence command took {spent:?}; announced waits {waits:?} ms"
+    );
+    for (i, ceiling) in ["1000", "2000", "4000"].iter().enumerate() {
+        assert!(
+            failures[i]
+                .reason
+                .contains(&format!("backoff ceiling {ceiling} ms")),
+            "{}",
+            failures[i].reason
+        );
+    }
+    // Each run waited at least the wait announced by the failure before it.
+    let at: Vec<Instant> = orch
+        .events
+        .timed()
+        .into_iter()
+        .filter(|(_, e)| e.kind == EventKind::FailoverFailed)
+        .map(|(t, _)| t)
+        .collect();
+    for k in 0..2 {
+        assert!(
+            at[k + 1] - at[k] + Duration::from_millis(50) >= Duration::from_millis(waits[k]),
+            "failure {} came {:?} after the one announcing a {} ms wait",
+            k + 1,
+            at[k + 1] - at[k],
+            waits[k]
+        );
+    }
+    assert!(count() <= failures.len() + 1, "{} runs", count());
+    assert!(orch.events(EventKind::FailoverCompleted).is_empty());
+    // Once it succeeds, the promotion goes on.
+    std::fs::write(&mode, "ok").unwrap();
+    let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(60));
+    let new = topo
+        .nodes()
+        .iter()
+        .position(|n| Some(n.name()) == done.new_writer.as_deref())
+        .unwrap();
+    check_data(&topo, new, &acked, &[]);
+    topo.thaw(0).unwrap();
+}
+
+/// Announcers run once the promotion is complete: a DNS server that never answers holds up
+/// neither the repointing of the other replica nor semi-sync on the new primary.
+#[test]
+fn a_slow_announcer_runs_after_the_replicas_are_repointed() {
+    let mut topo = topology(2);
+    let dir = tempfile::tempdir().unwrap();
+    // A DNS "server" that reads nothing and never answers.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let key = dir.path().join("tsig.key");
+    std::fs::write(
+        &key,
+        "key \"k\" { algorithm hmac-sha256; secret \"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I=\"; };\n",
+    )
+    .unwrap();
+    let announce = format!(
+        "[[announce]]\nkind = \"rfc2136\"\nserver = \"{}\"\nzone = \"example.test\"\n\
+         name = \"db.example.test\"\nkey_file = \"{}\"\n",
+        silent.local_addr().unwrap(),
+        key.display()
+    );
+    let text = topo.orchestrator_config("announce_timeout_ms = 3000", &announce, &[]);
+    let orch = Running::start(&text);
+    let acked = write_ids(&topo, 0, 50);
+    topo.wait_replicated(0, 1).unwrap();
+    topo.wait_replicated(0, 2).unwrap();
+    topo.kill9(0).unwrap();
+    let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(30));
+    let new = topo
+        .nodes()
+        .iter()
+        .position(|n| Some(n.name()) == done.new_writer.as_deref())
+        .unwrap();
+    let position = |what: &str| {
+        orch.events
+            .all()
+            .iter()
+            .position(|e| e.reason.contains(what))
+    };
+    eventually("an announce step", Duration::from_secs(30), || {
+        position("announce rfc2136").ok_or_else(|| "not yet".to_string())
+    });
+    let announced = position("announce rfc2136").unwrap();
+    let repointed = position("repoint to").expect("other replica repointed");
+    let semi_sync = position("enable semi-sync").expect("semi-sync step");
+    assert!(
+        repointed < announced && semi_sync < announced,
+        "announced at event #{announced}, repointed #{repointed}, semi-sync #{semi_sync}"
+    );
+    check_data(&topo, new, &acked, &[]);
+    drop(silent);
 }

@@ -164,7 +164,20 @@ fn up(dir: &Path, replicas: usize, orchestrator: bool) -> Result<(), String> {
     state.write(&dir.join(STATE_FILE))?;
     let orchestrator_file = dir.join("orchestrator.toml");
     if orchestrator {
-        let config = topo.orchestrator_config("", "", &[]);
+        // The control token `drfailover ack` and `switchover` present to the daemon.
+        let token: String =
+            rand::Rng::sample_iter(rand::thread_rng(), &rand::distributions::Alphanumeric)
+                .take(32)
+                .map(char::from)
+                .collect();
+        let token_file = dir.join("control.token");
+        std::fs::write(&token_file, format!("{token}\n"))
+            .map_err(|e| format!("write {}: {e}", token_file.display()))?;
+        let config = topo.orchestrator_config(
+            &format!("control_token_file = \"{}\"", token_file.display()),
+            "",
+            &[],
+        );
         std::fs::write(&orchestrator_file, config)
             .map_err(|e| format!("write {}: {e}", orchestrator_file.display()))?;
     }
@@ -285,10 +298,15 @@ fn print_guide(dir: &Path, topo: &Topology, state: &LabState, orchestrator: Opti
             dir.join("orchestrator.log").display());
         println!("  curl -s 127.0.0.1:9090/status");
         println!("  drfailover topology {}", file.display());
-        println!("  drfailover ack --daemon 127.0.0.1:9090     # after a failover: allow the next one at once");
+        let token = dir.join("control.token");
         println!(
-            "  drfailover switchover --to {} --daemon 127.0.0.1:9090",
-            state.nodes.get(1).map_or("node2", |n| n.name.as_str())
+            "  drfailover ack --daemon 127.0.0.1:9090 --token-file {}     # after a failover: allow the next one at once",
+            token.display()
+        );
+        println!(
+            "  drfailover switchover --to {} --daemon 127.0.0.1:9090 --token-file {}",
+            state.nodes.get(1).map_or("node2", |n| n.name.as_str()),
+            token.display()
         );
     }
     println!();

@@ -134,6 +134,20 @@ impl AwsClient {
         policy: RetryPolicy,
     ) -> Result<AwsClient, AnnounceError> {
         let endpoint = endpoint.trim_end_matches('/').to_string();
+        let authority = endpoint
+            .split_once("://")
+            .map_or(endpoint.as_str(), |(_, rest)| rest)
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or("");
+        if authority.contains('@') {
+            // Requests are signed (SigV4): credentials in the URL are a mistake, and the URL
+            // would print them in every message.
+            return Err(AnnounceError::Config(
+                "endpoint: a URL with credentials (user:password@) is not accepted (not shown)"
+                    .into(),
+            ));
+        }
         if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
             return Err(AnnounceError::Config(format!(
                 "endpoint `{endpoint}`: expected an http:// or https:// URL"

@@ -226,15 +226,26 @@ fn parse_keys(text: &str) -> Result<Vec<RawKey>, String> {
                             break;
                         }
                         Some(Token::Word(field)) => {
+                            // Only a known keyword is ever quoted back: anything else may be
+                            // key material written without its `secret` keyword.
+                            let field = match field.to_ascii_lowercase().as_str() {
+                                "algorithm" => "algorithm",
+                                "secret" => "secret",
+                                _ => {
+                                    return Err(format!(
+                                        "key `{name}`: expected `algorithm` or `secret` \
+                                         (the unexpected word is not shown: it may be key \
+                                         material)"
+                                    ))
+                                }
+                            };
                             let value = text_of(tokens.get(i + 1)).ok_or_else(|| {
                                 format!("key `{name}`: `{field}` without a value")
                             })?;
-                            match field.to_ascii_lowercase().as_str() {
-                                "algorithm" => algorithm = Some(value),
-                                "secret" => secret = Some(value),
-                                other => {
-                                    return Err(format!("key `{name}`: unknown field `{other}`"))
-                                }
+                            if field == "algorithm" {
+                                algorithm = Some(value);
+                            } else {
+                                secret = Some(value);
                             }
                             if tokens.get(i + 2) != Some(&Token::Semi) {
                                 return Err(format!("key `{name}`: expected `;` after `{field}`"));
@@ -325,6 +336,19 @@ mod tests {
                     && err.contains("not a regular file"),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn key_material_without_its_keyword_is_never_shown() {
+        for text in [
+            format!("key k {{ algorithm hmac-sha256; {SECRET}; }};"),
+            format!("key k {{ algorithm hmac-sha256; {SECRET} }};"),
+            format!("key k {{ algorithm hmac-sha256; \"{SECRET}\"; }};"),
+            format!("key k {{ algorithm hmac-sha256; secret {SECRET} }};"),
+        ] {
+            let err = TsigKey::parse(&text, None).unwrap_err();
+            assert!(!err.contains(&SECRET[..8]), "{err}");
         }
     }
 }

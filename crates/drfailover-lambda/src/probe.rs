@@ -1,0 +1,46 @@
+//! The database probe: one authenticated connection per node, kept between probes, reading
+//! `@@read_only` and `@@innodb_read_only` (drfailover-probe's role probe). Each probe is
+//! bounded by its deadline even against a frozen server.
+
+use std::time::Duration;
+
+use drfailover_mysql::{ConnectOptions, Secret};
+use drfailover_probe::{Deadline, MonitorProbe, OutcomeClass};
+
+use crate::config::DbEndpoint;
+use crate::policy::DbSeen;
+
+/// Probes one node. Holds one database connection once it has connected.
+#[derive(Debug)]
+pub struct DbProbe {
+    probe: MonitorProbe,
+    timeout: Duration,
+}
+
+impl DbProbe {
+    /// A probe of `endpoint` as `user`. No I/O until [`DbProbe::check`].
+    pub fn new(endpoint: &DbEndpoint, user: &str, password: &Secret, timeout: Duration) -> DbProbe {
+        let mut options = ConnectOptions::tcp(endpoint.host.clone(), endpoint.port);
+        options.user = user.to_string();
+        options.password = password.clone();
+        options.connect_timeout = timeout;
+        DbProbe {
+            probe: MonitorProbe::new(options),
+            timeout,
+        }
+    }
+
+    /// Connect (when not connected), then read the node's role. Blocks for at most the probe
+    /// timeout, cut at `until` when that comes first.
+    pub fn check(&mut self, until: std::time::Instant) -> DbSeen {
+        let deadline = Deadline::at(until.min(std::time::Instant::now() + self.timeout));
+        let seen = self.probe.role(deadline);
+        match (seen.class, seen.role.as_ref()) {
+            (OutcomeClass::Up, Some(role)) if role.writable() => DbSeen::Writable,
+            (OutcomeClass::Up | OutcomeClass::ReadOnly | OutcomeClass::Lagging, Some(_)) => {
+                DbSeen::ReadOnly
+            }
+            (class, _) => DbSeen::Unreachable(format!("{}: {}", class.as_str(), seen.detail)),
+        }
+    }
+}
