@@ -490,7 +490,7 @@ fn orchestrator_configurations_in_the_docs_parse() {
             for word in block.clone().split('"') {
                 if let Some(name) = word.strip_prefix("/etc/drfailover/") {
                     let stand_in = files.path().join(name);
-                    std::fs::write(&stand_in, "doc-example-pw\n").unwrap();
+                    std::fs::write(&stand_in, "doc-example-secret-0123456789\n").unwrap();
                     block = block.replace(word, stand_in.to_str().unwrap());
                 }
             }
