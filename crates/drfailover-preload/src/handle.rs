@@ -182,6 +182,47 @@ pub unsafe fn reconnect_in_place(real: &Real, mysql: *mut MYSQL, target: &Target
     }
 }
 
+/// Make a handle that was closed and not initialised again usable for a connect, keeping the
+/// options the program set since. Programs that reconnect with `mysql_close(m)` followed by
+/// `mysql_real_connect(m, …)` on their own `MYSQL` struct (sysbench does) use memory the
+/// close released; the client library then crashes inside the connect. A closed handle is
+/// recognised by its missing extension (`mysql_init` always allocates one, `mysql_close`
+/// frees it and clears the pointer). Costs one `mysql_init` of a scratch handle.
+///
+/// # Safety
+/// `mysql` points to a `MYSQL` struct owned by the calling thread, not managed.
+pub unsafe fn revive_if_closed(real: &Real, mysql: *mut MYSQL) {
+    // SAFETY: per the contract; the scratch handle is moved into the program's struct, its
+    // options replaced by the program's (what it set after the close, on cleared options).
+    unsafe {
+        if !(*mysql).extension.is_null() {
+            return;
+        }
+        let mut scratch = std::mem::MaybeUninit::<MYSQL>::zeroed();
+        if (real.init)(scratch.as_mut_ptr()).is_null() {
+            return;
+        }
+        let mut fresh = scratch.assume_init();
+        let set = (*mysql).options;
+        if !set.extension.is_null() {
+            // The program set extended options: keep them (the scratch's few defaults there,
+            // the TLS verification callback, are left to the library's own defaults).
+            fresh.options = set;
+        } else {
+            let defaults = fresh.options;
+            fresh.options = set;
+            fresh.options.extension = defaults.extension;
+            if fresh.options.connect_timeout == 0 {
+                fresh.options.connect_timeout = defaults.connect_timeout;
+            }
+            fresh.options.report_data_truncation = defaults.report_data_truncation;
+            fresh.options.client_flag |= defaults.client_flag;
+        }
+        fresh.free_me = 0;
+        std::ptr::write(mysql, fresh);
+    }
+}
+
 /// Move a managed handle to the current writer, waiting for one up to the monitor's
 /// `failover_timeout` (the new writer may refuse a first attempt: tried again until then).
 /// On success the policy state is updated; on failure the handle stays lost. Blocks.

@@ -349,6 +349,8 @@ pub unsafe extern "C" fn mysql_real_connect(
             let Some(monitor) = crate::current_monitor() else {
                 return pass();
             };
+            // SAFETY: the program's handle, owned by this thread, not managed.
+            unsafe { handle::revive_if_closed(real, mysql) };
             let deadline = Instant::now() + monitor.failover_timeout;
             loop {
                 let Some(target) = monitor.writer_by(deadline) else {

@@ -40,6 +40,8 @@ pub struct Real {
     pub rollback: unsafe extern "C" fn(*mut MYSQL) -> my_bool,
     /// `mysql_autocommit`.
     pub autocommit: unsafe extern "C" fn(*mut MYSQL, my_bool) -> my_bool,
+    /// `mysql_init`.
+    pub init: unsafe extern "C" fn(*mut MYSQL) -> *mut MYSQL,
     /// `mysql_close`.
     pub close: unsafe extern "C" fn(*mut MYSQL),
     /// `mysql_errno`.
@@ -112,6 +114,7 @@ fn resolve() -> Option<Real> {
         commit: load!(c"mysql_commit"),
         rollback: load!(c"mysql_rollback"),
         autocommit: load!(c"mysql_autocommit"),
+        init: load!(c"mysql_init"),
         close: load!(c"mysql_close"),
         errno: load!(c"mysql_errno"),
         mariadb_reconnect: load!(c"mariadb_reconnect"),

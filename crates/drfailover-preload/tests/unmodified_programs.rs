@@ -1,0 +1,217 @@
+//! Programs nobody here wrote, unmodified, under the preload library through `kill -9` of
+//! the primary and a promotion: Debian's `sysbench` (8 threads, `--mysql-ignore-errors=2013`)
+//! and `mariadb-slap`. They never die, and only statements in flight at the crash fail.
+//! (The data check is the job of `own_program.rs`, whose program logs every acknowledged
+//! write; these programs do not say which writes were acknowledged.)
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use drfailover_testkit::{
+    Topology, ADMIN_PASSWORD, ADMIN_USER, APP_DATABASE, APP_PASSWORD, APP_USER,
+};
+
+const THREADS: u32 = 8;
+
+fn tool(name: &str) -> PathBuf {
+    let path = PathBuf::from("/usr/bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: install it (apt-get install {})",
+        path.display(),
+        if name == "sysbench" {
+            "sysbench"
+        } else {
+            "mariadb-client"
+        }
+    );
+    path
+}
+
+fn sysbench_args(
+    topo: &Topology,
+    user: &str,
+    password: &str,
+    test: &str,
+    rest: &[&str],
+) -> Vec<String> {
+    let node = topo.node(0);
+    let mut args: Vec<String> = vec![
+        test.into(),
+        format!("--mysql-host={}", node.ip()),
+        format!("--mysql-port={}", node.port()),
+        format!("--mysql-user={user}"),
+        format!("--mysql-password={password}"),
+        format!("--mysql-db={APP_DATABASE}"),
+        "--tables=1".into(),
+        "--table-size=1000".into(),
+    ];
+    args.extend(rest.iter().map(|s| s.to_string()));
+    args
+}
+
+/// The number after `label` in sysbench's summary (`ignored errors:   3      (0.30 per sec.)`).
+fn summary_number(lines: &[(std::time::Instant, String)], label: &str) -> u64 {
+    lines
+        .iter()
+        .find_map(|(_, l)| l.trim().strip_prefix(label))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("sysbench printed no `{label}` line"))
+}
+
+fn sysbench_through_kill9(test: &str, ps_mode: &str) {
+    let sysbench = tool("sysbench");
+    let mut topo = Topology::primary_replica().expect("MariaDB topology (install mariadb-server)");
+    let prepare = std::process::Command::new(&sysbench)
+        .args(sysbench_args(
+            &topo,
+            ADMIN_USER,
+            ADMIN_PASSWORD,
+            test,
+            &["prepare"],
+        ))
+        .output()
+        .expect("run sysbench prepare");
+    assert!(
+        prepare.status.success(),
+        "sysbench prepare failed: {}",
+        String::from_utf8_lossy(&prepare.stderr)
+    );
+    topo.wait_replicated(0, 1).expect("the table replicated");
+    let run_args = sysbench_args(
+        &topo,
+        APP_USER,
+        APP_PASSWORD,
+        test,
+        &[
+            &format!("--threads={THREADS}"),
+            "--time=8",
+            "--report-interval=1",
+            &format!("--db-ps-mode={ps_mode}"),
+            "--mysql-ignore-errors=2013",
+            "run",
+        ],
+    );
+    let mut program = Program::spawn(&sysbench, &run_args, &preload_env(&topo));
+    program.wait_for("[ 2s ]", 1, Duration::from_secs(60));
+    topo.kill9(0).expect("kill -9 the primary");
+    topo.promote(1).expect("promote the replica");
+    let status = program.wait(Duration::from_secs(120));
+    let lines = program.lines();
+    assert!(
+        status.success(),
+        "sysbench died: {status}; stderr:\n{}\nstdout:\n{}",
+        program.stderr(),
+        lines
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let ignored = summary_number(&lines, "ignored errors:");
+    let reconnects = summary_number(&lines, "reconnects:");
+    let after: Vec<&String> = lines
+        .iter()
+        .map(|(_, l)| l)
+        .filter(|l| l.starts_with("[ 7s ]") || l.starts_with("[ 8s ]"))
+        .collect();
+    // sysbench counts a statement that failed with an ignored lost-connection error as a
+    // reconnect (it then closes and reconnects the handle itself), any other ignored one as
+    // an ignored error.
+    let failed = ignored + reconnects;
+    println!("sysbench {test} ps-mode={ps_mode}: {failed} statements failed ({reconnects} followed by sysbench's own reconnect); {after:?}");
+    assert!(
+        failed <= u64::from(THREADS),
+        "{failed} statements failed: only those in flight at the crash may (one per thread)"
+    );
+    assert!(
+        after.iter().any(|l| !l.contains("tps: 0.00")),
+        "no progress after the failover: {after:?}"
+    );
+}
+
+#[test]
+fn sysbench_oltp_insert_prepared_survives_kill9() {
+    sysbench_through_kill9("oltp_insert", "auto");
+}
+
+#[test]
+fn sysbench_oltp_write_only_unprepared_survives_kill9() {
+    sysbench_through_kill9("oltp_write_only", "disable");
+}
+
+#[test]
+fn mariadb_slap_survives_kill9() {
+    let slap = tool("mariadb-slap");
+    let mut topo = Topology::primary_replica().expect("MariaDB topology (install mariadb-server)");
+    create_ack_table(&topo, 0);
+    let node = topo.node(0);
+    let args: Vec<String> = vec![
+        format!("--host={}", node.ip()),
+        format!("--port={}", node.port()),
+        "--protocol=tcp".into(),
+        format!("--user={APP_USER}"),
+        format!("--password={APP_PASSWORD}"),
+        format!("--create-schema={APP_DATABASE}"),
+        "--no-drop".into(),
+        "--concurrency=4".into(),
+        "--iterations=1".into(),
+        "--number-of-queries=8000".into(),
+        format!("--query=INSERT INTO {ACK_TABLE} (id, thread) VALUES (1, 1)"),
+    ];
+    let mut program = Program::spawn(&slap, &args, &preload_env(&topo));
+    // mariadb-slap prints nothing until it ends: wait for the rows instead.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows: u64 = topo
+            .node(0)
+            .sql_value(&format!("SELECT COUNT(*) FROM {APP_DATABASE}.{ACK_TABLE}"))
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if rows >= 500 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mariadb-slap wrote too little: {rows} rows"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    topo.kill9(0).expect("kill -9 the primary");
+    topo.promote(1).expect("promote the replica");
+    let status = program.wait(Duration::from_secs(120));
+    let out = program
+        .lines()
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect::<Vec<_>>()
+        .join("\n");
+    // mariadb-slap stops at its first failed statement (exit 1, "Lost connection"), so the
+    // one in flight at the crash may end the run: what matters is that it did not hang, that
+    // statements after the first failure went to the new primary, or that it finished.
+    let rows_new: u64 = topo
+        .node(1)
+        .sql_value(&format!("SELECT COUNT(*) FROM {APP_DATABASE}.{ACK_TABLE}"))
+        .expect("count")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    println!(
+        "mariadb-slap: {status}, {rows_new} rows on the new primary\n{out}\n{}",
+        program.stderr()
+    );
+    assert!(
+        rows_new >= 500,
+        "rows from before the crash are on the new primary"
+    );
+    assert!(
+        status.success() || program.stderr().contains("Lost connection"),
+        "mariadb-slap failed otherwise than with the in-flight statement: {status}\n{}",
+        program.stderr()
+    );
+}
