@@ -243,6 +243,10 @@ pub unsafe fn move_to_writer(real: &Real, mysql: *mut MYSQL) -> bool {
     }
     let monitor = m.monitor.clone();
     let deadline = Instant::now() + monitor.failover_timeout;
+    if m.state.refused_read_only && monitor.now().generation == m.state.generation {
+        // The node said it is read-only: wait for the monitor to name another writer.
+        monitor.await_change(m.state.generation, deadline);
+    }
     while let Some(target) = monitor.writer_by(deadline) {
         // SAFETY: per the contract.
         if unsafe { reconnect_in_place(real, mysql, &target) } {

@@ -118,6 +118,12 @@ unsafe fn drive(real: &Real, mysql: *mut MYSQL, call: &mut impl Call) -> c_int {
                         return rc;
                     }
                 }
+                AfterFailure::Refused { transaction } => {
+                    m.monitor.report(m.endpoint, true);
+                    policy::mark_refused(&mut m.state, transaction);
+                    call.fail(CR_SERVER_LOST, LOST_TRANSACTION_MESSAGE);
+                    return rc;
+                }
                 AfterFailure::Lost { transaction } => {
                     m.monitor.report(m.endpoint, false);
                     policy::mark_lost(&mut m.state, transaction);

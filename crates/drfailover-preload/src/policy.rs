@@ -24,6 +24,9 @@ pub struct HandleState {
     pub lost: bool,
     /// The connection was lost inside a transaction the program has not ended yet.
     pub broken_transaction: bool,
+    /// The node refused a statement as read-only: it is no longer the writer, whatever the
+    /// monitor says yet, so the next move waits for a new generation.
+    pub refused_read_only: bool,
 }
 
 /// The monitor's view of the writer at one instant (one atomic load).
@@ -84,6 +87,13 @@ pub enum AfterFailure {
     /// and when `transaction` the transaction lost (every statement fails until it ends).
     Lost {
         /// Whether a transaction was lost with it.
+        transaction: bool,
+    },
+    /// A read-only node refused a statement inside a transaction: the transaction can never
+    /// commit there and must not continue elsewhere. Like `Lost { transaction }`, and the
+    /// handle's next move waits for a new writer.
+    Refused {
+        /// Whether the transaction is lost (not when the refused statement ended it).
         transaction: bool,
     },
 }
@@ -185,7 +195,7 @@ pub fn after_failure(
         }
         // Refused by a fenced node inside a transaction: that transaction can never commit
         // there, and must not continue elsewhere.
-        FailureClass::ReadOnly if in_transaction => AfterFailure::Lost {
+        FailureClass::ReadOnly if in_transaction => AfterFailure::Refused {
             transaction: !matches!(kind, StatementKind::Commit | StatementKind::Rollback),
         },
         FailureClass::ReadOnly | FailureClass::Other => AfterFailure::Return,
@@ -198,6 +208,12 @@ pub fn mark_lost(state: &mut HandleState, transaction: bool) {
     state.broken_transaction |= transaction;
 }
 
+/// The handle's state after an [`AfterFailure::Refused`] decision.
+pub fn mark_refused(state: &mut HandleState, transaction: bool) {
+    mark_lost(state, transaction);
+    state.refused_read_only = true;
+}
+
 /// The handle's state after an [`BeforeSend::EndLostTransaction`] decision.
 pub fn end_lost_transaction(state: &mut HandleState) {
     state.broken_transaction = false;
@@ -208,6 +224,7 @@ pub fn end_lost_transaction(state: &mut HandleState) {
 pub fn moved(state: &mut HandleState, generation: u64) {
     state.generation = generation;
     state.lost = false;
+    state.refused_read_only = false;
 }
 
 #[cfg(test)]
@@ -392,12 +409,17 @@ mod tests {
             );
             assert_eq!(
                 after_failure(errno, StatementKind::Plain, true, false),
-                AfterFailure::Lost { transaction: true }
+                AfterFailure::Refused { transaction: true }
             );
             assert_eq!(
                 after_failure(errno, StatementKind::Commit, true, false),
-                AfterFailure::Lost { transaction: false }
+                AfterFailure::Refused { transaction: false }
             );
+            let mut state = fresh();
+            mark_refused(&mut state, true);
+            assert!(state.lost && state.broken_transaction && state.refused_read_only);
+            moved(&mut state, 4);
+            assert!(!state.lost && !state.refused_read_only && state.broken_transaction);
         }
     }
 

@@ -5,7 +5,9 @@
  *   acked_writer HOST PORT USER PASSWORD DB THREADS SECONDS MODE
  *
  * MODE: auto (one autocommit INSERT per statement), txn (BEGIN; two INSERTs; COMMIT),
- * ps (a prepared INSERT). Table preload_acks(id BIGINT, thread INT) must exist.
+ * ps (a prepared INSERT), fork (one autocommit INSERT in the parent, then THREADS child
+ * processes, one writer each, forked after the parent's connection was closed).
+ * Table preload_acks(id BIGINT, thread INT) must exist.
  * Output, one line each, flushed: "ack ID" once the server acknowledged the write that
  * carried ID (for txn, after COMMIT succeeded), "fail ERRNO" for a failed statement,
  * "ping ERRNO" for a failed mysql_ping (one per 100 writes), "done ACKS FAILS". Each thread
@@ -16,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *host, *user, *password, *db, *mode;
 static unsigned port;
@@ -161,6 +165,30 @@ int main(int argc, char **argv) {
   seconds = atof(argv[7]);
   mode = argv[8];
   if (threads < 1 || threads > 64) return 2;
+  if (strcmp(mode, "fork") == 0) {
+    /* A pre-fork server: the parent uses the database first (its monitor starts), then
+     * forks; each child starts its own at its first managed connect. */
+    mode = "auto";
+    MYSQL *m = connect_one();
+    if (run(m, "INSERT INTO preload_acks (id, thread) VALUES (0, 0)") == 0) say("ack %lld\n", 0);
+    mysql_close(m);
+    for (long i = 0; i < threads; i++) {
+      pid_t pid = fork();
+      if (pid < 0) return 4;
+      if (pid == 0) {
+        writer((void *)(i + 1));
+        printf("done %ld %ld\n", total_acks, total_fails);
+        fflush(stdout);
+        _exit(0);
+      }
+    }
+    int bad = 0;
+    for (long i = 0; i < threads; i++) {
+      int status = 0;
+      if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) bad = 1;
+    }
+    return bad ? 5 : 0;
+  }
   pthread_t t[64];
   for (long i = 0; i < threads; i++) pthread_create(&t[i], NULL, writer, (void *)(i + 1));
   for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);

@@ -30,7 +30,12 @@ pub fn build_c_program(name: &str, dir: &Path) -> PathBuf {
     let source = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/c")
         .join(format!("{name}.c"));
-    let out = dir.join(name);
+    build_c(&source, &dir.join(name), None)
+}
+
+/// Build the C file `source` into `out`, linked against libmariadb (`link: None`) or the
+/// given library flags (e.g. `-lmysqlclient`, the compatibility name).
+pub fn build_c(source: &Path, out: &Path, link: Option<&str>) -> PathBuf {
     let flags = Command::new("pkg-config")
         .args(["--cflags", "--libs", "libmariadb"])
         .output()
@@ -57,7 +62,7 @@ pub fn build_c_program(name: &str, dir: &Path) -> PathBuf {
         .status()
         .expect("a C compiler is required (apt-get install gcc)");
     assert!(status.success(), "compiling {} failed", source.display());
-    out
+    out.to_path_buf()
 }
 
 /// The environment that enables the preload library for `topo`'s nodes.
