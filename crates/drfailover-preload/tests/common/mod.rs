@@ -44,7 +44,10 @@ pub fn build_c(source: &Path, out: &Path, link: Option<&str>) -> PathBuf {
         flags.status.success(),
         "pkg-config libmariadb failed: install libmariadb-dev"
     );
-    let flags = String::from_utf8_lossy(&flags.stdout).to_string();
+    let mut flags = String::from_utf8_lossy(&flags.stdout).to_string();
+    if let Some(link) = link {
+        flags = flags.replace("-lmariadb", link);
+    }
     let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
         .args([
             "-std=c11",
@@ -55,13 +58,17 @@ pub fn build_c(source: &Path, out: &Path, link: Option<&str>) -> PathBuf {
             "-O1",
             "-pthread",
         ])
-        .arg(&source)
+        .arg(source)
         .args(flags.split_whitespace())
         .arg("-o")
-        .arg(&out)
+        .arg(out)
         .status()
         .expect("a C compiler is required (apt-get install gcc)");
-    assert!(status.success(), "compiling {} failed", source.display());
+    assert!(
+        status.success(),
+        "compiling {} with {link:?} failed (-lmysqlclient needs libmariadb-dev-compat)",
+        source.display()
+    );
     out.to_path_buf()
 }
 
