@@ -63,7 +63,11 @@ pub unsafe fn managed<'a>(mysql: *mut MYSQL) -> Option<&'a mut Managed> {
 ///
 /// # Safety
 /// As for [`managed`]; `mysql` is not managed yet.
-pub unsafe fn attach(mysql: *mut MYSQL, managed: Managed) {
+pub unsafe fn attach(real: &Real, mysql: *mut MYSQL, managed: Managed) {
+    // SAFETY: a connected handle owned by this thread.
+    crate::abort::register(mysql as usize, managed.endpoint, unsafe {
+        (real.get_socket)(mysql)
+    });
     let boxed = Box::into_raw(Box::new(managed));
     // SAFETY: the caller owns the handle on this thread.
     unsafe {
@@ -79,6 +83,7 @@ pub unsafe fn attach(mysql: *mut MYSQL, managed: Managed) {
 /// # Safety
 /// As for [`managed`].
 pub unsafe fn detach(mysql: *mut MYSQL) {
+    crate::abort::unregister(mysql as usize);
     // SAFETY: the caller owns the handle on this thread; the pointer came from `attach`.
     unsafe {
         let tag = std::mem::replace(&mut (*mysql).unused_0, std::ptr::null_mut());
@@ -155,6 +160,7 @@ pub unsafe fn reconnect_in_place(real: &Real, mysql: *mut MYSQL, target: &Target
     // SAFETY: per the contract. `host` is a malloc'd string owned by the handle, freed by the
     // library with free(); it is replaced by one from strdup.
     unsafe {
+        crate::abort::unregister(mysql as usize);
         let m = &mut *mysql;
         let autocommit_off = m.server_status & SERVER_STATUS_AUTOCOMMIT == 0;
         let tag = m.unused_0;
@@ -255,6 +261,10 @@ pub unsafe fn move_to_writer(real: &Real, mysql: *mut MYSQL) -> bool {
                 policy::moved(&mut m.state, target.generation);
                 m.endpoint = target.index;
             }
+            // SAFETY: the handle just reconnected, owned by this thread.
+            crate::abort::register(mysql as usize, target.index, unsafe {
+                (real.get_socket)(mysql)
+            });
             return true;
         }
         monitor.report(target.index, false);

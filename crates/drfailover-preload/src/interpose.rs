@@ -393,7 +393,7 @@ pub unsafe extern "C" fn mysql_real_connect(
                         statements: Default::default(),
                     };
                     // SAFETY: the handle just connected, owned by this thread, not managed.
-                    unsafe { attach(mysql, managed) };
+                    unsafe { attach(real, mysql, managed) };
                     return connected;
                 }
                 // SAFETY: the program's handle.

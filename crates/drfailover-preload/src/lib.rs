@@ -10,7 +10,7 @@
 //! contract (never sent → sent once to the writer; outcome unknown → 2013, never re-sent;
 //! a transaction is never split). Everything else passes through. See `docs/preload.md`.
 //!
-//! Layout: `policy` (pure decisions), `statement` (transaction keywords), `settings` (the
+//! Layout: `policy` (pure decisions), `abort` (in-flight abort), `statement` (transaction keywords), `settings` (the
 //! environment), `monitor` (the per-process client), `handle` (a managed handle's state and
 //! in-place moves), `real` (the next object's functions), `interpose` (the exports: the
 //! thin FFI edge).
@@ -22,6 +22,7 @@
 // export C functions, so it allows `unsafe`; every block carries a `// SAFETY:` line.
 #![allow(unsafe_code)]
 
+pub mod abort;
 pub mod handle;
 #[cfg(not(test))]
 mod interpose;

@@ -8,7 +8,7 @@ use std::mem::ManuallyDrop;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use drfailover_conn::{Client, WriterView};
+use drfailover_conn::{Client, EventKind, WriterView};
 
 use crate::policy::WriterNow;
 use crate::settings::Settings;
@@ -124,7 +124,25 @@ pub fn for_process(settings: &Settings) -> Option<Arc<Monitor>> {
         }
         _ => {}
     }
-    match Client::connect(settings.config.clone()) {
+    let endpoints: Vec<String> = settings
+        .config
+        .endpoints
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    let builder = Client::builder(settings.config.clone()).on_event(move |event| {
+        // In-flight abort: a node declared down, or a writer lost, takes the statements
+        // blocked on it down with it (they fail with 2013 and their handles move).
+        let name = match event.kind {
+            EventKind::EndpointDown => event.endpoint.as_deref(),
+            EventKind::FailoverStarted => event.old_writer.as_deref(),
+            _ => None,
+        };
+        if let Some(index) = name.and_then(|n| endpoints.iter().position(|e| e == n)) {
+            crate::abort::abort_endpoint(index);
+        }
+    });
+    match builder.connect() {
         Ok(client) => {
             let monitor = Arc::new(Monitor {
                 view: client.writer_view(),

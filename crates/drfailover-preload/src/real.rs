@@ -44,6 +44,8 @@ pub struct Real {
     pub init: unsafe extern "C" fn(*mut MYSQL) -> *mut MYSQL,
     /// `mysql_close`.
     pub close: unsafe extern "C" fn(*mut MYSQL),
+    /// `mysql_get_socket`.
+    pub get_socket: unsafe extern "C" fn(*mut MYSQL) -> c_int,
     /// `mysql_errno`.
     pub errno: unsafe extern "C" fn(*mut MYSQL) -> c_uint,
     /// `mariadb_reconnect`: re-establishes a handle in place (options, database, character
@@ -116,6 +118,7 @@ fn resolve() -> Option<Real> {
         autocommit: load!(c"mysql_autocommit"),
         init: load!(c"mysql_init"),
         close: load!(c"mysql_close"),
+        get_socket: load!(c"mysql_get_socket"),
         errno: load!(c"mysql_errno"),
         mariadb_reconnect: load!(c"mariadb_reconnect"),
         stmt_prepare: load!(c"mysql_stmt_prepare"),

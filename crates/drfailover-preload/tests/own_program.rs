@@ -76,7 +76,12 @@ fn through_fault(mode: &str, fault: Fault, link: Option<&str>) {
     };
     assert!(
         fails <= u64::from(THREADS),
-        "{fails} writes failed: only those in flight at the fault may (one per thread)"
+        "{fails} writes failed: only those in flight at the fault may (one per thread); failures: {:?}",
+        lines
+            .iter()
+            .filter(|(_, l)| l.starts_with("fail ") || l.starts_with("ping "))
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
     );
     assert_eq!(
         program.count("ping "),
