@@ -1,4 +1,4 @@
-//! In-flight abort: when the monitor declares a node down (or the writer lost), the sockets of
+//! In-flight abort: when the monitor declares a node down, the sockets of
 //! managed connections to it are shut down (`shutdown(2)`), so a statement blocked on a
 //! frozen or unreachable server returns at once (2013) instead of at the program's read
 //! timeout, if it has one at all.

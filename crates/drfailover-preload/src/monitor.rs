@@ -131,11 +131,12 @@ pub fn for_process(settings: &Settings) -> Option<Arc<Monitor>> {
         .map(|e| e.to_string())
         .collect();
     let builder = Client::builder(settings.config.clone()).on_event(move |event| {
-        // In-flight abort: a node declared down, or a writer lost, takes the statements
-        // blocked on it down with it (they fail with 2013 and their handles move).
+        // In-flight abort: a node declared down (unreachable, frozen, crashed) takes the
+        // statements blocked on it down with it (they fail with 2013 and their handles
+        // move). A writer lost because it turned read-only is not: its statements end by
+        // themselves (refused, so retried on the new writer, or finished).
         let name = match event.kind {
             EventKind::EndpointDown => event.endpoint.as_deref(),
-            EventKind::FailoverStarted => event.old_writer.as_deref(),
             _ => None,
         };
         if let Some(index) = name.and_then(|n| endpoints.iter().position(|e| e == n)) {
