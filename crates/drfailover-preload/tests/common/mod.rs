@@ -13,15 +13,34 @@ use std::time::{Duration, Instant};
 
 use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
-/// The preload library cargo built for this test run (`target/<profile>/`).
+/// The preload library, built fresh for this test run: `cargo test` compiles a cdylib-only
+/// crate for its integration tests but does not refresh `target/<profile>/` with it, so this
+/// runs `cargo build -p drfailover-preload` once per test process, with the test binary's
+/// profile and target directory (cargo's lock serialises it with other builds). Blocking:
+/// seconds when fresh, a build otherwise.
 pub fn preload_library() -> PathBuf {
-    let lib = drfailover_testkit::cprog::profile_dir().join("libdrfailover_preload.so");
-    assert!(
-        lib.exists(),
-        "{} is missing: build it with `cargo build -p drfailover-preload`",
-        lib.display()
-    );
-    lib
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let profile_dir = drfailover_testkit::cprog::profile_dir();
+            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => "dev".to_owned(),
+                Some(other) => other.to_owned(),
+            };
+            let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-p", "drfailover-preload", "--profile", &profile])
+                .arg("--target-dir")
+                .arg(&target_dir)
+                .status()
+                .expect("run cargo build -p drfailover-preload");
+            assert!(status.success(), "cargo build -p drfailover-preload failed");
+            let lib = profile_dir.join("libdrfailover_preload.so");
+            assert!(lib.exists(), "{} is missing after the build", lib.display());
+            lib
+        })
+        .clone()
 }
 
 /// Build `crates/drfailover-preload/tests/c/<name>.c` against the system's libmariadb (no
