@@ -7,7 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int run_statements(MYSQL *m, long n) {
+__attribute__((noinline)) int run_statements(MYSQL *m, long n);
+__attribute__((noinline)) int run_statements(MYSQL *m, long n) {
   for (long i = 0; i < n; i++) {
     if (mysql_query(m, "SELECT 1")) return 1;
     MYSQL_RES *r = mysql_store_result(m);

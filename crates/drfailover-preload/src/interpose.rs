@@ -81,13 +81,32 @@ unsafe fn drive(real: &Real, mysql: *mut MYSQL, call: &mut impl Call) -> c_int {
                 }
             }
         }
+        let in_tx = in_transaction(mysql);
+        let rc = call.send(real);
+        if rc == 0 {
+            return 0;
+        }
+        settle(real, mysql, call, rc, in_tx)
+    }
+}
+
+/// After `call` failed with `rc` (the server's last status before it said `in_tx`): report,
+/// retry once, wait for a new writer or mark the handle lost, as the policy decides.
+///
+/// # Safety
+/// As for [`drive`].
+unsafe fn settle(
+    real: &Real,
+    mysql: *mut MYSQL,
+    call: &mut impl Call,
+    mut rc: c_int,
+    mut in_tx: bool,
+) -> c_int {
+    // SAFETY: per the contract (whole body); references to the managed state are taken
+    // afresh after every call that may replace the handle's contents.
+    unsafe {
         let mut retried = false;
         loop {
-            let in_tx = in_transaction(mysql);
-            let rc = call.send(real);
-            if rc == 0 {
-                return 0;
-            }
             let errno = call.errno(real);
             let Some(m) = managed(mysql) else { return rc };
             match policy::after_failure(errno, call.kind(), in_tx, retried) {
@@ -133,7 +152,40 @@ unsafe fn drive(real: &Real, mysql: *mut MYSQL, call: &mut impl Call) -> c_int {
                     return rc;
                 }
             }
+            in_tx = in_transaction(mysql);
+            rc = call.send(real);
+            if rc == 0 {
+                return 0;
+            }
         }
+    }
+}
+
+/// A statement on a managed handle: while nothing changed (the policy says send as is) it
+/// goes straight to the client library, without entering this library (no thread-local
+/// writes, no `catch_unwind`): the functions used here (`mysql_real_query`,
+/// `mysql_stmt_execute`) do not call back into the interposed ones. Anything else, and any
+/// failure, goes through [`drive`]/[`settle`] under `catch_unwind`.
+///
+/// # Safety
+/// `mysql` is managed and owned by the calling thread, not inside this library.
+#[inline]
+unsafe fn statement(real: &Real, mysql: *mut MYSQL, call: &mut impl Call) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        let Some(m) = managed(mysql) else {
+            return call.send(real);
+        };
+        let in_tx = in_transaction(mysql);
+        if policy::before_send(&m.state, in_tx, m.monitor.now(), || call.kind()) == BeforeSend::Send
+        {
+            let rc = call.send(real);
+            if rc == 0 {
+                return 0;
+            }
+            return managed_call_with(call, |call| settle(real, mysql, call, rc, in_tx));
+        }
+        managed_call_with(call, |call| drive(real, mysql, call))
     }
 }
 
@@ -282,20 +334,21 @@ unsafe fn is_managed(mysql: *mut MYSQL) -> bool {
 /// # Safety
 /// `mysql` is managed and owned by the calling thread.
 unsafe fn managed_call(real: &Real, mysql: *mut MYSQL, call: &mut impl Call) -> c_int {
-    let failed = std::cell::Cell::new(false);
-    let rc = guarded(
-        // SAFETY: per the contract.
-        || unsafe { drive(real, mysql, call) },
-        || {
-            failed.set(true);
+    // SAFETY: per the contract.
+    managed_call_with(call, |call| unsafe { drive(real, mysql, call) })
+}
+
+/// Run `body` inside this library under `catch_unwind`; a panic reports 2013 on the call
+/// (the statement may have been sent, so it is never sent again).
+fn managed_call_with<C: Call>(call: &mut C, body: impl FnOnce(&mut C) -> c_int) -> c_int {
+    let _inside = Inside::enter();
+    match catch_unwind(AssertUnwindSafe(|| body(&mut *call))) {
+        Ok(rc) => rc,
+        Err(_) => {
+            call.fail(CR_SERVER_LOST, LOST_MESSAGE);
             1
-        },
-    );
-    if failed.get() {
-        // SAFETY: per the contract.
-        unsafe { set_error(mysql, CR_SERVER_LOST, LOST_MESSAGE) };
+        }
     }
-    rc
 }
 
 // ---------------------------------------------------------------------------------------
@@ -522,8 +575,8 @@ pub unsafe extern "C" fn mysql_real_query(
         return unsafe { (real.real_query)(mysql, sql, length) };
     }
     let mut call = TextQuery { mysql, sql, length };
-    // SAFETY: a managed handle owned by this thread.
-    unsafe { managed_call(real, mysql, &mut call) }
+    // SAFETY: a managed handle owned by this thread, not inside this library.
+    unsafe { statement(real, mysql, &mut call) }
 }
 
 /// `mysql_query`, under the policy on a managed handle.
@@ -541,8 +594,8 @@ pub unsafe extern "C" fn mysql_query(mysql: *mut MYSQL, sql: *const c_char) -> c
     // SAFETY: a NUL-terminated statement, per the library's contract.
     let length = unsafe { libc::strlen(sql) } as c_ulong;
     let mut call = TextQuery { mysql, sql, length };
-    // SAFETY: a managed handle owned by this thread.
-    unsafe { managed_call(real, mysql, &mut call) }
+    // SAFETY: a managed handle owned by this thread, not inside this library.
+    unsafe { statement(real, mysql, &mut call) }
 }
 
 /// Run a handle-level call (`mysql_commit`, …) under the policy when managed.
@@ -777,20 +830,8 @@ pub unsafe extern "C" fn mysql_stmt_execute(stmt: *mut MYSQL_STMT) -> c_int {
         return unsafe { (real.stmt_execute)(stmt) };
     };
     let mut call = StmtExecute { mysql, stmt };
-    let failed = std::cell::Cell::new(false);
-    let rc = guarded(
-        // SAFETY: a managed handle owned by this thread.
-        || unsafe { drive(real, mysql, &mut call) },
-        || {
-            failed.set(true);
-            1
-        },
-    );
-    if failed.get() {
-        // SAFETY: the program's statement.
-        unsafe { set_stmt_error(stmt, CR_SERVER_LOST, LOST_MESSAGE) };
-    }
-    rc
+    // SAFETY: a managed handle owned by this thread, not inside this library.
+    unsafe { statement(real, mysql, &mut call) }
 }
 
 /// `mysql_stmt_close`: forgets the statement's record.
