@@ -75,6 +75,7 @@ mod thread_safety {
         shared::<crate::Event>();
         shared::<crate::ClientState>();
         shared::<crate::QueryResult>();
+        shared::<crate::WriterView>();
         fn sendable<T: Send>() {}
         sendable::<crate::Leased>();
     }
