@@ -202,8 +202,8 @@ fn failover_trial(writer: &Path, fault: Fault, preload: Option<&Path>) -> Result
     if !run.wait_for("ack ", 300, Duration::from_secs(30)) {
         return Err("the program did not start writing".into());
     }
-    // A random moment within the next 200 ms.
-    std::thread::sleep(Duration::from_millis(rand::random::<u64>() % 200));
+    // A random moment 1–1.2 s later (the picture shows the second before the fault).
+    std::thread::sleep(Duration::from_millis(1000 + rand::random::<u64>() % 200));
     let fault_at = Instant::now();
     match fault {
         Fault::Kill9 => {
