@@ -282,7 +282,7 @@ pub unsafe fn move_to_writer(real: &Real, mysql: *mut MYSQL) -> bool {
 /// How long a failed move waits for news before trying the writer again.
 const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Whether `mysql`'s error is the one that says a statement was refused by a read-only node.
+/// The error number of the last call on `mysql` (`mysql_errno`). Never blocks.
 ///
 /// # Safety
 /// `mysql` is a valid handle owned by the calling thread.
