@@ -501,6 +501,28 @@ impl Client {
         }
     }
 
+    /// A cheap, cloneable view of the current writer and generation, for callers that check
+    /// it on every statement of their own connections (one atomic load per check).
+    pub fn writer_view(&self) -> WriterView {
+        WriterView {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Tell the monitor that a statement on `endpoint` (an index into the configured
+    /// endpoints) lost its connection (`read_only == false`) or was refused as read-only
+    /// (`read_only == true`), so it probes that endpoint now instead of at its next tick.
+    /// Never blocks; an out-of-range index is ignored.
+    pub fn report_trouble(&self, endpoint: usize, read_only: bool) {
+        if endpoint < self.shared.config.endpoints.len() {
+            self.shared.wake(if read_only {
+                Wake::ReadOnly(endpoint)
+            } else {
+                Wake::Failure(endpoint)
+            });
+        }
+    }
+
     /// Counters since start. Cheap (atomic loads).
     pub fn stats(&self) -> Stats {
         let c = &self.shared.counters;
@@ -546,6 +568,33 @@ impl Client {
         self.shared.watch.close();
         self.shared.pool.close();
         self.shared.notifier.close(Duration::from_secs(1));
+    }
+}
+
+/// The current writer and generation of one [`Client`], readable from any thread for one
+/// atomic load ([`Client::writer_view`]). Keeps the client's shared state alive, not its
+/// threads: after [`Client::close`] it keeps answering the last writer it knew.
+#[derive(Clone)]
+pub struct WriterView {
+    shared: Arc<Shared>,
+}
+
+impl WriterView {
+    /// The writer's index into the configured endpoints (`None`: no writer now) and the
+    /// generation. One atomic load; never blocks.
+    #[inline]
+    pub fn current(&self) -> (Option<usize>, u64) {
+        self.shared.writer()
+    }
+}
+
+impl std::fmt::Debug for WriterView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (writer, generation) = self.current();
+        f.debug_struct("WriterView")
+            .field("writer", &writer)
+            .field("generation", &generation)
+            .finish()
     }
 }
 

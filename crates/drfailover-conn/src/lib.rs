@@ -53,7 +53,7 @@ pub mod selection;
 mod shared;
 mod sinks;
 
-pub use client::{Client, ClientBuilder, ClientState, QueryOptions, Stats};
+pub use client::{Client, ClientBuilder, ClientState, QueryOptions, Stats, WriterView};
 pub use config::{Config, WebhookTarget};
 pub use drfailover_mysql::QueryResult;
 pub use drfailover_notify::{Event, EventKind, SubscriptionId};
@@ -75,6 +75,7 @@ mod thread_safety {
         shared::<crate::Event>();
         shared::<crate::ClientState>();
         shared::<crate::QueryResult>();
+        shared::<crate::WriterView>();
         fn sendable<T: Send>() {}
         sendable::<crate::Leased>();
     }

@@ -125,6 +125,7 @@ impl Shared {
     }
 
     /// The current writer index and generation. One atomic load.
+    #[inline]
     pub fn writer(&self) -> (Option<usize>, u64) {
         let packed = self.writer.load(Ordering::Acquire);
         let index = (packed & 0xffff) as usize;
