@@ -17,6 +17,7 @@ pub mod cprog;
 mod direct;
 pub mod dns;
 pub mod http;
+pub mod metadata;
 pub mod moto;
 mod netns;
 mod node;
