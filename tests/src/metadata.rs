@@ -105,8 +105,8 @@ impl MetadataServer {
                 }
                 let credentials = || {
                     let n = issued.fetch_add(1, Ordering::Relaxed) + 1;
-                    let expires = SystemTime::now()
-                        + Duration::from_secs(lifetime.load(Ordering::Relaxed));
+                    let expires =
+                        SystemTime::now() + Duration::from_secs(lifetime.load(Ordering::Relaxed));
                     format!(
                         r#"{{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"ASIATEST{n}","SecretAccessKey":"{SECRET_KEY}","Token":"session-token-{n}","Expiration":"{}"}}"#,
                         rfc3339(expires)
@@ -119,7 +119,12 @@ impl MetadataServer {
                     ("GET", "/latest/meta-data/iam/security-credentials/") if imds_ok => {
                         (200, format!("{ROLE}\n"))
                     }
-                    ("GET", p) if imds_ok && p == format!("/latest/meta-data/iam/security-credentials/{ROLE}") => {
+                    ("GET", p)
+                        if imds_ok
+                            && p == format!(
+                                "/latest/meta-data/iam/security-credentials/{ROLE}"
+                            ) =>
+                    {
                         (200, credentials())
                     }
                     ("GET", "/creds") if token.as_deref() == Some(CONTAINER_TOKEN) => {

@@ -11,15 +11,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
-use drfailover_aws::retry::RetryPolicy;
-use drfailover_aws::{AwsClient, CredentialChain};
 use drfailover_conn::{Client, Error};
 use drfailover_testkit::http::HttpServer;
 use drfailover_testkit::moto::MotoServer;
 use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 const FAST: &str = "probe_interval_ms=50&probe_timeout_ms=200&failover_timeout_ms=20000";
-const REGION: &str = "us-east-1";
 
 /// Test keys for every AWS client of this process, set before the first one reads them.
 fn aws_environment() {
@@ -47,50 +44,14 @@ fn topology() -> Topology {
     Topology::primary_replica().unwrap_or_else(|e| panic!("cannot start MariaDB topology: {e}"))
 }
 
-/// Secrets Manager at `endpoint`, for the test's own calls (create, rotate, delete).
-fn secrets(endpoint: &str) -> AwsClient {
-    aws_environment();
-    AwsClient::new(
-        endpoint,
-        "secretsmanager",
-        REGION.into(),
-        Arc::new(CredentialChain::from_process(None)),
-        RetryPolicy {
-            attempts: 3,
-            per_attempt: Duration::from_secs(10),
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(1),
-        },
-    )
-    .unwrap()
-}
-
-fn call(client: &AwsClient, action: &str, body: serde_json::Value) -> String {
-    client
-        .call_with_headers(
-            "POST",
-            "/",
-            &[("x-amz-target", &format!("secretsmanager.{action}"))],
-            Some(("application/x-amz-json-1.1", &body.to_string())),
-            Instant::now() + Duration::from_secs(30),
-        )
-        .unwrap_or_else(|e| panic!("{action}: {e}"))
-        .0
-}
-
 fn db_secret(password: &str) -> String {
     serde_json::json!({"engine": "mariadb", "username": APP_USER, "password": password}).to_string()
 }
 
-/// Create secret `name` holding `secret_string`; returns its ARN.
-fn create_secret(client: &AwsClient, name: &str, secret_string: &str) -> String {
-    let reply = call(
-        client,
-        "CreateSecret",
-        serde_json::json!({"Name": name, "SecretString": secret_string}),
-    );
-    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
-    reply["ARN"].as_str().expect("ARN").to_string()
+fn create_secret(moto: &MotoServer, name: &str, secret_string: &str) -> String {
+    aws_environment();
+    moto.create_secret(name, secret_string)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A DSN over the topology's nodes with no user or password: they come from the secret.
@@ -116,8 +77,7 @@ fn login_errno(topo: &Topology, i: usize, password: &str) -> u32 {
 #[test]
 fn rotation_during_a_failover_fails_no_statement_and_loses_no_write() {
     let moto = moto();
-    let sm = secrets(&moto.endpoint());
-    let arn = create_secret(&sm, "app-db", &db_secret(APP_PASSWORD));
+    let arn = create_secret(&moto, "app-db", &db_secret(APP_PASSWORD));
     let mut topo = topology();
     let client = Client::connect_dsn(&secret_dsn(&topo, &arn, &moto.endpoint(), FAST))
         .expect("connect with the secret");
@@ -171,11 +131,8 @@ fn rotation_during_a_failover_fails_no_statement_and_loses_no_write() {
     // on the server (replicated to the replica), and the old one refused from then on.
     let rotated_at = Instant::now();
     let new_password = "rotated-pw-2";
-    call(
-        &sm,
-        "PutSecretValue",
-        serde_json::json!({"SecretId": arn, "SecretString": db_secret(new_password)}),
-    );
+    moto.put_secret_value(&arn, &db_secret(new_password))
+        .unwrap();
     for host in ["127.%", "169.254.%"] {
         topo.node(0)
             .sql(&format!(
@@ -245,19 +202,14 @@ fn rotation_during_a_failover_fails_no_statement_and_loses_no_write() {
 #[test]
 fn deleted_or_malformed_secret_is_a_config_error_and_open_connections_keep_working() {
     let moto = moto();
-    let sm = secrets(&moto.endpoint());
     let topo = topology();
-    let arn = create_secret(&sm, "app-db", &db_secret(APP_PASSWORD));
+    let arn = create_secret(&moto, "app-db", &db_secret(APP_PASSWORD));
     let dsn = secret_dsn(&topo, &arn, &moto.endpoint(), FAST);
     let client = Client::connect_dsn(&dsn).expect("connect");
     client.wait_ready(Duration::from_secs(10)).unwrap();
     client.query("CREATE TABLE d (id INT PRIMARY KEY)").unwrap();
 
-    call(
-        &sm,
-        "DeleteSecret",
-        serde_json::json!({"SecretId": arn, "ForceDeleteWithoutRecovery": true}),
-    );
+    moto.delete_secret(&arn).unwrap();
     // The running client keeps its connections and credentials.
     for id in 1..=20 {
         client
@@ -298,7 +250,7 @@ fn deleted_or_malformed_secret_is_a_config_error_and_open_connections_keep_worki
             "no `password`",
         ),
     ] {
-        let arn = create_secret(&sm, name, &secret);
+        let arn = create_secret(&moto, name, &secret);
         match Client::connect_dsn(&secret_dsn(&topo, &arn, &moto.endpoint(), FAST)) {
             Err(Error::Config(m)) => {
                 assert!(m.contains(&arn) && m.contains(why), "{m}");
@@ -315,11 +267,10 @@ fn deleted_or_malformed_secret_is_a_config_error_and_open_connections_keep_worki
 #[test]
 fn throttling_is_retried_within_bounds() {
     let moto = moto();
-    let sm = secrets(&moto.endpoint());
     let topo = topology();
-    let arn = create_secret(&sm, "app-db", &db_secret(APP_PASSWORD));
+    let arn = create_secret(&moto, "app-db", &db_secret(APP_PASSWORD));
     // moto's real GetSecretValue answer, served after two throttling replies.
-    let answer = call(&sm, "GetSecretValue", serde_json::json!({"SecretId": arn}));
+    let answer = moto.get_secret_value(&arn).unwrap();
     let throttled = (
         400,
         r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_string(),
@@ -356,7 +307,7 @@ fn throttling_is_retried_within_bounds() {
     // A secret that names the host (as RDS-managed ones do) serves a configuration without one.
     let node = topo.node(0);
     let arn = create_secret(
-        &sm,
+        &moto,
         "with-host",
         &serde_json::json!({"username": APP_USER, "password": APP_PASSWORD,
             "host": node.ip().to_string(), "port": node.port()})
