@@ -14,6 +14,9 @@ use crate::chain::CredentialChain;
 use crate::retry::{self, RetryPolicy, Step};
 use crate::AwsError;
 
+/// The largest reply body read (AWS API replies are a few KiB).
+const REPLY_LIMIT: u64 = 1024 * 1024;
+
 /// Error codes worth another attempt (throttling and transient service trouble).
 const RETRYABLE_CODES: &[&str] = &[
     "Throttling",
@@ -291,7 +294,12 @@ impl AwsClient {
             Err(e) => return Step::Retry(e.to_string(), true),
         };
         let status = response.status().as_u16();
-        let text = match response.into_body().read_to_string() {
+        let text = match response
+            .into_body()
+            .with_config()
+            .limit(REPLY_LIMIT)
+            .read_to_string()
+        {
             Ok(t) => t,
             Err(e) => return Step::Retry(format!("reading the reply: {e}"), true),
         };
