@@ -135,6 +135,11 @@ mod aws {
     /// A token is made again once it is this old (valid for 15 minutes).
     const TOKEN_RENEW_AFTER: Duration = Duration::from_secs(600);
 
+    /// After a fetch that brought nothing new (or failed), the next one waits this long: a
+    /// refusal that stands, or an unreachable Secrets Manager, costs one request a second at
+    /// most, however many threads log in or wait.
+    const FETCH_INTERVAL: Duration = Duration::from_secs(1);
+
     /// The process-wide credential chain (read from the process environment once).
     fn chain() -> Arc<CredentialChain> {
         static CHAIN: std::sync::OnceLock<Arc<CredentialChain>> = std::sync::OnceLock::new();
@@ -218,8 +223,9 @@ mod aws {
         current: Mutex<Current>,
         /// Bumped on every change of `current`.
         generation: AtomicU64,
-        /// Held while a fetch runs: one fetch at a time.
-        fetching: Mutex<()>,
+        /// Held while a fetch runs (one fetch at a time); when the last fetch that brought
+        /// nothing new ended.
+        fetching: Mutex<Option<Instant>>,
         /// A monitor probe was refused with the current credentials.
         stale: AtomicBool,
     }
@@ -274,7 +280,7 @@ mod aws {
                     password: Secret::new(secret.password),
                 }),
                 generation: AtomicU64::new(1),
-                fetching: Mutex::new(()),
+                fetching: Mutex::new(None),
                 stale: AtomicBool::new(false),
             })
         }
@@ -287,9 +293,12 @@ mod aws {
         }
 
         fn renew(&self, ticket: Ticket, deadline: Instant) -> bool {
-            let _one = lock(&self.fetching);
+            let mut last_futile = lock(&self.fetching);
             if self.generation.load(Ordering::Acquire) != ticket {
                 return true; // fetched by someone else while this login ran or waited
+            }
+            if last_futile.is_some_and(|at| at.elapsed() < FETCH_INTERVAL) {
+                return false;
             }
             let deadline = deadline.min(Instant::now() + FETCH_BUDGET);
             match get_db_secret(&self.client, &self.arn, deadline) {
@@ -299,8 +308,11 @@ mod aws {
                     if current.user == secret.username
                         && current.password.expose() == secret.password
                     {
-                        return false; // the secret did not change: the refusal stands
+                        // The secret did not change: the refusal stands.
+                        *last_futile = Some(Instant::now());
+                        return false;
                     }
+                    *last_futile = None;
                     *current = Current {
                         user: secret.username,
                         password: Secret::new(secret.password),
@@ -311,6 +323,7 @@ mod aws {
                     true
                 }
                 Err(e) => {
+                    *last_futile = Some(Instant::now());
                     log::warn!(
                         target: "drfailover",
                         "option `secret_arn`: {}; the current credentials stay",
