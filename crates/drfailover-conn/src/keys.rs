@@ -552,6 +552,39 @@ mod tests {
     }
 
     #[test]
+    fn aws_keys_are_checked_where_they_are_set() {
+        let mut c = Config::new();
+        let aws = cfg!(feature = "aws");
+        for (key, good, bad, why) in [
+            (
+                "secret_arn",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:db-x",
+                "",
+                "ARN",
+            ),
+            ("secret_region", "eu-west-1", "EU West", "region"),
+            (
+                "secret_endpoint",
+                "https://vpce.example",
+                "vpce.example",
+                "http",
+            ),
+            ("auth", "rds_iam", "kerberos", "password, rds_iam"),
+            ("region", "us-east-1", "us east", "region"),
+        ] {
+            assert_eq!(c.set(key, good).is_ok(), aws, "{key}={good}");
+            let m = c.set(key, bad).unwrap_err().to_string();
+            assert!(m.contains(&format!("`{key}`")), "{m}");
+            if aws {
+                assert!(m.contains(why), "{m}");
+            }
+        }
+        assert!(c.set("secret_arn", "a\0b").is_err());
+        assert!(c.set("auth", "password").is_ok());
+        assert_eq!(c.auth, crate::AuthMethod::Password);
+    }
+
+    #[test]
     fn host_and_dsn_work_in_config_set() {
         let mut c = Config::new();
         c.set("dsn", "mysql://app@a:3307/db?probe_interval_ms=50")
