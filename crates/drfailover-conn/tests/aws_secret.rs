@@ -346,3 +346,90 @@ fn secret_keys_without_a_secret_are_clear() {
         .to_string();
     assert!(err.contains("secret_endpoint"), "{err}");
 }
+
+/// The monitor never fetches: when its probe is refused (its connection was cut after a
+/// rotation), it marks the credentials stale; a caller waiting for a writer fetches them and
+/// the monitor's next login uses them.
+#[test]
+fn a_refused_probe_gets_new_credentials_through_a_waiting_caller() {
+    let moto = moto();
+    let topo = topology();
+    let arn = create_secret(&moto, "app-db", &db_secret(APP_PASSWORD));
+    let client = Client::connect_dsn(&secret_dsn(
+        &topo,
+        &arn,
+        &moto.endpoint(),
+        "probe_interval_ms=50&probe_timeout_ms=200&failover_timeout_ms=20000&fall=2",
+    ))
+    .expect("connect");
+    client.wait_ready(Duration::from_secs(10)).unwrap();
+    client.query("CREATE TABLE m (id INT PRIMARY KEY)").unwrap();
+    client.query("INSERT INTO m VALUES (1)").unwrap();
+
+    let new_password = "rotated-for-probes";
+    moto.put_secret_value(&arn, &db_secret(new_password))
+        .unwrap();
+    for i in 0..2 {
+        for host in ["127.%", "169.254.%"] {
+            topo.node(i)
+                .sql_batch(&[
+                    "SET sql_log_bin=0",
+                    &format!("ALTER USER '{APP_USER}'@'{host}' IDENTIFIED BY '{new_password}'"),
+                ])
+                .unwrap();
+        }
+    }
+    // Cut every session of the app user: the monitor's and the pool's. The monitor logs in
+    // again with the old password and is refused.
+    let started = Instant::now();
+    while !client.state().endpoints[0]
+        .last_outcome
+        .is_some_and(|o| o == drfailover_conn::OutcomeClass::AuthFailed)
+    {
+        for i in 0..2 {
+            let ids = topo
+                .node(i)
+                .sql(&format!(
+                    "SELECT id FROM information_schema.processlist WHERE user = '{APP_USER}'"
+                ))
+                .unwrap();
+            for r in 0..ids.num_rows() {
+                let _ = topo
+                    .node(i)
+                    .sql(&format!("KILL CONNECTION {}", ids.text(r, 0).unwrap()));
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the monitor's probe was never refused: {:?}",
+            client.state()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Refused probes take the writer down (credentials are not fetched by the monitor).
+    while client.state().ready {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the writer stayed up with refused probes: {:?}",
+            client.state()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A statement now waits for a writer, renews the credentials while it waits, and succeeds:
+    // the monitor's next login uses them and finds the writer again.
+    let t = Instant::now();
+    client
+        .query("INSERT INTO m VALUES (2)")
+        .expect("insert after the rotation");
+    eprintln!("statement after the refused probe took {:?}", t.elapsed());
+    assert_eq!(
+        client.state().endpoints[0].last_outcome,
+        Some(drfailover_conn::OutcomeClass::Up)
+    );
+    let n = topo
+        .node(0)
+        .sql_value("SELECT COUNT(*) FROM app.m")
+        .unwrap();
+    assert_eq!(n.as_deref(), Some("2"));
+    client.close();
+}
