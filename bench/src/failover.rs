@@ -1,4 +1,4 @@
-//! Failover unavailability (DESIGN.md section 6): writer threads doing small autocommit
+//! Failover unavailability (docs/benchmarks.md, "Method"): writer threads doing small autocommit
 //! writes; the fault lands at a random moment; per thread, the gap from the last success
 //! before the fault to the first success after, minus any delay the harness imposed.
 
@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Error};
-use drfailover_testkit::dns::DnsServer;
+use drfailover_testkit::dnsmasq::DnsServer;
 use drfailover_testkit::{NodeRole, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 use rand::Rng;
 

@@ -157,7 +157,7 @@ fn failover_table(args: &Args) -> serde_json::Value {
         (Fault::BlackholePromoted, "p99 ≤ 30"),
         (
             Fault::StopThenWritable(Duration::ZERO),
-            "– (floor: probe interval + probe deadline, DESIGN §3)",
+            "– (floor: probe interval + probe deadline, the detection budget)",
         ),
         (
             Fault::StopThenWritable(Duration::from_millis(500)),

@@ -124,7 +124,7 @@ fn secret_pieces(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Issue #15 (3): no error message contains any piece of what could be the password.
+/// No error message contains any piece of what could be the password.
 /// Panics (a finding) when one does.
 ///
 /// The message judged is the one the parser wrote (`Error::Config`'s text); `Display` and
@@ -261,7 +261,7 @@ fn greeting(_: &mut State, input: &[u8]) {
 pub const TARGETS: &[Target] = &[
     Target {
         name: "dsn_secrets",
-        about: "Config::from_dsn: no piece of the password in an error (issue #15)",
+        about: "Config::from_dsn: no piece of the password in an error",
         setup: no_state,
         run: dsn_secrets,
         smoke: true,

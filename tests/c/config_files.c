@@ -1,5 +1,6 @@
 /*
- * Issue #15, defects 2 and 5, through the C API. No server needed.
+ * Secret and option files read bounded (regular files only) and NUL bytes refused, through
+ * the C API. No server needed.
  *
  * - `password_file` / `defaults_file` naming /dev/zero, a FIFO nobody writes to, a directory,
  *   a file over the limit (4 KiB password, 64 KiB option file; a sparse 1 GiB file too) each

@@ -1,5 +1,5 @@
 /*
- * No password in any message (issue #15, defect 3): every error message, event and log record
+ * No password in any message: every error message, event and log record
  * of failing and succeeding runs is searched for the password and for pieces of it.
  * - malformed DSNs whose password misleads the parser (`/`, `?`, no `@host`);
  * - a wrong password against a real server (DR_E_AUTH), with events and TRACE logging on;
@@ -127,7 +127,7 @@ int main(void) {
     if (!base || !password || !*password) return 2;
     CHECK(dr_set_log_callback(on_log, NULL, DR_LOG_TRACE) == DR_OK);
 
-    /* The issue's DSNs: the password's `/`, `?` or a missing `@host` mislead the parser. */
+    /* DSNs whose password's `/`, `?` or a missing `@host` could mislead the parser. */
     const char *misleading[] = {
         "mysql://app:S3cr/tPw@127.0.0.1:3306/app",
         "mysql://app:S3c?r3tPw@127.0.0.1:3306/app",

@@ -1,5 +1,5 @@
 /*
- * The server's errno and SQLSTATE reach the C caller unchanged (issue #15, defect 6):
+ * The server's errno and SQLSTATE reach the C caller unchanged:
  * an unknown database is 1044 / 42000 (not 1045 / 28000), a wrong password 1045 / 28000, and a
  * write rejected by a writer that was made read-only (nothing promoted) ends, after
  * failover_timeout_ms, in DR_E_NO_WRITER carrying the server's 1290 / HY000.

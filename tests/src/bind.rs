@@ -9,12 +9,12 @@
 //! resolver (hickory-resolver, no cache). Dropping the server kills it and removes the
 //! directory.
 
-use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use crate::spawner;
+use crate::{addr, spawner};
 
 /// A running `named` serving one zone. Killed and its directory removed when dropped.
 pub struct BindServer {
@@ -128,7 +128,7 @@ impl BindServer {
         // named binds UDP and TCP: a port free for both now may be taken by the time it binds
         // (then it exits), so pick again a few times.
         for _ in 0..5 {
-            server.port = free_udp_and_tcp_port()?;
+            server.port = addr::free_udp_and_tcp_port()?;
             let conf = format!(
                 "include \"{d}/tsig.key\";\n\
                  options {{\n  directory \"{d}\";\n  listen-on port {port} {{ 127.0.0.1; }};\n  \
@@ -282,36 +282,9 @@ impl BindServer {
     }
 
     fn answers(&self) -> bool {
-        // A minimal query for the zone's SOA; any reply means the server is up.
-        let Ok(sock) = UdpSocket::bind("127.0.0.1:0") else {
-            return false;
-        };
-        let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
-        let mut query = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-        for label in self.zone.split('.') {
-            query.push(label.len() as u8);
-            query.extend_from_slice(label.as_bytes());
-        }
-        query.extend_from_slice(&[0, 0, 6, 0, 1]);
-        if sock.send_to(&query, ("127.0.0.1", self.port)).is_err() {
-            return false;
-        }
-        let mut buf = [0u8; 512];
-        // Up only once it answers for the zone (NOERROR), not merely listens.
-        matches!(sock.recv_from(&mut buf), Ok((n, _)) if n >= 12 && buf[3] & 0x0f == 0)
+        // Up only once it answers for the zone's SOA with NOERROR, not merely listens.
+        addr::dns_rcode(self.port, &self.zone, 6) == Some(0)
     }
-}
-
-/// A port that is free on 127.0.0.1 for both UDP and TCP right now.
-fn free_udp_and_tcp_port() -> Result<u16, String> {
-    for _ in 0..100 {
-        let udp = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let port = udp.local_addr().map_err(|e| e.to_string())?.port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    Err("no port free for both UDP and TCP on 127.0.0.1".into())
 }
 
 impl Drop for BindServer {

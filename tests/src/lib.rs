@@ -9,13 +9,14 @@
 //! `mariadbd` is started with `PR_SET_PDEATHSIG=SIGKILL` from a long-lived spawner thread, so
 //! even a test process killed outright leaves no server behind.
 //!
-//! Missing MariaDB is an error with a clear message, never a skip.
+//! Missing MariaDB is an error with a clear message, never a skip. Tests wait on conditions
+//! with [`eventually`] and [`EventLog`], never with fixed sleeps before assertions.
 
 mod addr;
 pub mod bind;
 pub mod cprog;
 mod direct;
-pub mod dns;
+pub mod dnsmasq;
 pub mod http;
 pub mod metadata;
 pub mod moto;
@@ -25,6 +26,7 @@ mod require;
 mod spawner;
 pub mod tls;
 mod topology;
+pub mod wait;
 
 pub use direct::{DirectAck, DirectWriter};
 pub use netns::Lab;
@@ -34,6 +36,7 @@ pub use topology::{
     Topology, ADMIN_PASSWORD, ADMIN_USER, APP_DATABASE, APP_PASSWORD, APP_USER, REPL_PASSWORD,
     REPL_USER,
 };
+pub use wait::{eventually, EventLog};
 
 /// Write an executable shell script (mode 0755) to `path`, for hook tests.
 pub fn write_script(path: &std::path::Path, body: impl AsRef<str>) -> std::io::Result<()> {

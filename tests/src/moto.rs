@@ -5,8 +5,7 @@
 //! `moto_server` is looked for at `$DRFAILOVER_MOTO_SERVER`, then in the virtualenv that
 //! `scripts/deps` makes (`$DRFAILOVER_VENV`, default `/opt/drfailover-venv`), then on `PATH`.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -138,45 +137,16 @@ impl MotoServer {
     /// GET `path` (unsigned, e.g. moto's `/moto-api/data.json` introspection); returns the
     /// body of a 2xx reply. Blocks up to 10 s.
     pub fn get(&self, path: &str) -> Result<String, String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
+        let agent = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .timeout_global(Some(Duration::from_secs(10)))
+                .build(),
+        );
+        let mut reply = agent
+            .get(&format!("{}{path}", self.endpoint()))
+            .call()
             .map_err(|e| e.to_string())?;
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\nconnection: close\r\n\r\n",
-            self.port
-        )
-        .map_err(|e| e.to_string())?;
-        let mut reply = Vec::new();
-        stream.read_to_end(&mut reply).map_err(|e| e.to_string())?;
-        let reply = String::from_utf8_lossy(&reply).into_owned();
-        let (head, body) = reply.split_once("\r\n\r\n").ok_or("no HTTP header")?;
-        let status_ok = head
-            .split_whitespace()
-            .nth(1)
-            .is_some_and(|s| s.starts_with('2'));
-        if !status_ok {
-            return Err(head.lines().next().unwrap_or("").to_string());
-        }
-        // moto's development server may answer chunked; undo it.
-        if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            let mut out = String::new();
-            let mut rest = body;
-            while let Some((size, after)) = rest.split_once("\r\n") {
-                let n = usize::from_str_radix(size.trim(), 16).map_err(|e| e.to_string())?;
-                if n == 0 || after.len() < n {
-                    break;
-                }
-                out.push_str(&after[..n]);
-                rest = after[n..].trim_start_matches("\r\n");
-            }
-            return Ok(out);
-        }
-        Ok(body.to_string())
+        reply.body_mut().read_to_string().map_err(|e| e.to_string())
     }
 }
 

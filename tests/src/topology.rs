@@ -1,5 +1,6 @@
 use std::time::{Duration, Instant};
 
+use drfailover_mysql::ReplicaStatus;
 use tempfile::TempDir;
 
 use crate::netns::Lab;
@@ -281,6 +282,41 @@ impl Topology {
         }
     }
 
+    /// Wait until node `replica` replicates from node `primary` (its one connection points at
+    /// `primary`'s address, both threads running), up to `within`. Polls every 10 ms.
+    pub fn wait_follows(
+        &self,
+        replica: usize,
+        primary: usize,
+        within: Duration,
+    ) -> Result<(), String> {
+        let want = self.nodes[primary].ip().to_string();
+        let mut last = String::new();
+        let follows = crate::wait::within(within, || {
+            let status = match self.nodes[replica].sql("SHOW SLAVE STATUS") {
+                Ok(status) => ReplicaStatus::all(&status),
+                Err(e) => {
+                    last = e;
+                    return None;
+                }
+            };
+            match status.as_slice() {
+                [one] if one.master_host == want && one.replicating() => Some(()),
+                other => {
+                    last = format!("{other:?}");
+                    None
+                }
+            }
+        });
+        follows.ok_or_else(|| {
+            format!(
+                "{} does not replicate from {} within {within:?}: {last}",
+                self.nodes[replica].name(),
+                self.nodes[primary].name()
+            )
+        })
+    }
+
     /// Wait until `replica` has received (not necessarily applied) everything `primary` has
     /// binlogged: its `Gtid_IO_Pos` equals the primary's `@@gtid_binlog_pos` (bounded by 20 s).
     pub fn wait_received(&self, primary: usize, replica: usize) -> Result<(), String> {
@@ -290,11 +326,9 @@ impl Topology {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let status = self.nodes[replica].sql("SHOW SLAVE STATUS")?;
-            let received = status
-                .column("Gtid_IO_Pos")
-                .and_then(|c| status.text(0, c))
-                .unwrap_or("")
-                .to_string();
+            let received = ReplicaStatus::first(&status)
+                .map(|s| s.gtid_io_pos)
+                .unwrap_or_default();
             if received == pos {
                 return Ok(());
             }
@@ -378,11 +412,9 @@ impl Topology {
         let node = &self.nodes[i];
         node.sql_idempotent("STOP SLAVE IO_THREAD")?;
         let status = node.sql("SHOW SLAVE STATUS")?;
-        let received = status
-            .column("Gtid_IO_Pos")
-            .and_then(|c| status.text(0, c))
-            .unwrap_or("")
-            .to_string();
+        let received = ReplicaStatus::first(&status)
+            .map(|s| s.gtid_io_pos)
+            .unwrap_or_default();
         if !received.is_empty() {
             let applied = node.sql_value(&format!("SELECT MASTER_GTID_WAIT('{received}', 30)"))?;
             if applied.as_deref() != Some("0") {

@@ -1,7 +1,10 @@
-//! Bounded retries with jittered exponential backoff, kept inside a deadline. Pure: the clock
-//! and the random draw are parameters.
+//! Bounded retries with the workspace's one backoff (exponential, full jitter, capped:
+//! [`drfailover_notify::backoff`]), kept inside a deadline. Pure: the clock and the random
+//! draw are parameters.
 
 use std::time::{Duration, Instant};
+
+use drfailover_notify::backoff::Backoff;
 
 /// How many attempts, how long each may take, and how long to wait between them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,16 +20,15 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The wait after `failed` attempts (≥ 1), before jitter: `base × 2^(failed−1)`, capped.
+    /// The ceiling of the wait after `failed` attempts (≥ 1): `base × 2^(failed−1)`, capped.
     pub fn backoff(&self, failed: u32) -> Duration {
-        let factor = 1u32 << failed.saturating_sub(1).min(16);
-        self.base_delay.saturating_mul(factor).min(self.max_delay)
+        Backoff::new(self.base_delay, self.max_delay).ceiling(failed.saturating_sub(1))
     }
 
     /// After `failed` failed attempts at `now`: the wait before the next attempt, or `None`
     /// when no attempt is left or the next one could not start before `deadline`. `jitter` in
-    /// `[0, 1)` scales the wait to 50–150 % of [`RetryPolicy::backoff`] so that two racing
-    /// clients do not retry in step.
+    /// `[0, 1]` picks the wait in `[0, backoff]` (full jitter) so that two racing clients do
+    /// not retry in step.
     pub fn next_delay(
         &self,
         failed: u32,
@@ -37,7 +39,8 @@ impl RetryPolicy {
         if failed >= self.attempts.max(1) {
             return None;
         }
-        let delay = self.backoff(failed).mul_f64(0.5 + jitter.clamp(0.0, 1.0));
+        let delay = Backoff::new(self.base_delay, self.max_delay)
+            .delay_for(failed.saturating_sub(1), jitter);
         // Leave the next attempt at least a few milliseconds of its own.
         (now + delay + Duration::from_millis(5) < deadline).then_some(delay)
     }
@@ -164,17 +167,18 @@ mod tests {
         let now = Instant::now();
         let far = now + Duration::from_secs(60);
         assert_eq!(
-            p.next_delay(1, now, far, 0.5),
+            p.next_delay(1, now, far, 1.0),
             Some(Duration::from_millis(100))
         );
         assert_eq!(
-            p.next_delay(1, now, far, 0.0),
-            Some(Duration::from_millis(50))
+            p.next_delay(2, now, far, 0.5),
+            Some(Duration::from_millis(100))
         );
+        assert_eq!(p.next_delay(1, now, far, 0.0), Some(Duration::ZERO));
         assert_eq!(p.next_delay(4, now, far, 0.5), None);
         // A wait that would end at the deadline is not taken.
         assert_eq!(
-            p.next_delay(1, now, now + Duration::from_millis(90), 0.5),
+            p.next_delay(1, now, now + Duration::from_millis(90), 1.0),
             None
         );
     }

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod demo;
 mod dns;
 mod endpoints;
 mod health;
@@ -22,9 +21,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Start a throwaway primary + replica on loopback, write through the library, kill -9 the
-    /// primary, promote the replica, and print the failover timeline.
-    Demo(demo::Args),
+    /// The narrated failover demo is a program of its own: run `scripts/demo` (or
+    /// `cargo run -p drfailover-demo -- --help`).
+    #[command(hide = true, disable_help_flag = true)]
+    Demo {
+        /// Whatever was given (not used: the demo is `drfailover-demo`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Probe every endpoint of a DSN once: role, lag, latency, outcome class. Exit 0 when a
     /// writer was found, 1 when not, 2 for a usage or configuration error.
     Probe(probe::Args),
@@ -49,7 +53,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo(args) => demo::run(args),
+        Command::Demo { .. } => {
+            eprintln!(
+                "drfailover: the demo is a program of its own: run scripts/demo \
+                 (or cargo run -p drfailover-demo -- --help)"
+            );
+            ExitCode::from(2)
+        }
         Command::Probe(args) => probe::run(args),
         Command::Watch(args) => watch::run(args),
         Command::HealthServer(args) => health::run(args),

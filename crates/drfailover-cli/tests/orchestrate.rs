@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use drfailover_testkit::Topology;
+use drfailover_testkit::{eventually, Topology};
 
 const BIN: &str = env!("CARGO_BIN_EXE_drfailover");
 
@@ -81,18 +81,10 @@ impl Daemon {
     }
 
     fn wait_status(&self, what: &str, ok: impl Fn(&serde_json::Value) -> bool) {
-        let t = Instant::now();
-        loop {
-            if self.status().is_some_and(|s| ok(&s)) {
-                return;
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(30),
-                "{what}: status {:?}",
-                self.status()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        eventually(what, Duration::from_secs(30), || match self.status() {
+            Some(s) if ok(&s) => Ok(()),
+            other => Err(format!("status {other:?}")),
+        });
     }
 }
 
@@ -205,22 +197,24 @@ fn two_orchestrators_promote_exactly_once_and_serve_status_and_metrics() {
         "{metrics}"
     );
     // The webhook and the hook saw the promotion.
-    let t = Instant::now();
-    while !(webhook
-        .received()
-        .iter()
-        .any(|(_, body)| body.contains("\"kind\":\"failover_completed\""))
-        && std::fs::read_to_string(&hook_log)
-            .unwrap_or_default()
-            .contains("\"kind\":\"failover_completed\""))
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "webhook/hook did not receive failover_completed: {:?}",
-            webhook.received()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        "webhook and hook receive failover_completed",
+        Duration::from_secs(20),
+        || {
+            let webhook_saw = webhook
+                .received()
+                .iter()
+                .any(|(_, body)| body.contains("\"kind\":\"failover_completed\""));
+            let hook_saw = std::fs::read_to_string(&hook_log)
+                .unwrap_or_default()
+                .contains("\"kind\":\"failover_completed\"");
+            if webhook_saw && hook_saw {
+                Ok(())
+            } else {
+                Err(format!("webhook {webhook_saw}, hook {hook_saw}"))
+            }
+        },
+    );
     // `drfailover ack` through the endpoint, and `topology` from the file.
     let ack = Command::new(BIN)
         .args(["ack", "--daemon", &a.listen])
@@ -254,17 +248,12 @@ fn an_orchestrator_killed_mid_promotion_is_finished_by_the_next() {
 
     topo.kill9(0).unwrap();
     // A detaches the candidate and dies before making it writable.
-    let t = Instant::now();
-    let status = loop {
-        if let Some(status) = a.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "A did not hit its failpoint"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = eventually("A hits its failpoint", Duration::from_secs(30), || {
+        a.child
+            .try_wait()
+            .unwrap()
+            .ok_or_else(|| "still running".to_string())
+    });
     assert_eq!(status.code(), Some(137));
     assert!(a.events("failover_completed").is_empty());
     // B takes the lock and finishes: exactly one writer, nothing lost.
@@ -273,23 +262,8 @@ fn an_orchestrator_killed_mid_promotion_is_finished_by_the_next() {
     assert_eq!(writers.len(), 1, "exactly one writer: {writers:?}");
     assert_eq!(count_rows(&topo, writers[0]), "300");
     let other = 3 - writers[0];
-    let t = Instant::now();
-    loop {
-        let s = topo.node(other).sql("SHOW SLAVE STATUS").unwrap();
-        let host = s
-            .column("Master_Host")
-            .and_then(|c| s.text(0, c))
-            .unwrap_or("")
-            .to_string();
-        if host == topo.node(writers[0]).ip().to_string() {
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "other replica not repointed: {host}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    topo.wait_follows(other, writers[0], Duration::from_secs(20))
+        .unwrap();
     topo.wait_replicated(writers[0], other).unwrap();
     assert_eq!(count_rows(&topo, other), "300");
 }
@@ -360,42 +334,42 @@ fn a_primary_thawed_before_the_replicas_are_repointed_acknowledges_nothing() {
         1_000_000,
         |id| format!("INSERT INTO t VALUES ({id})"),
     );
-    let t = Instant::now();
-    while direct.acked().len() < 50 {
-        assert!(t.elapsed() < Duration::from_secs(20), "direct writes stall");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    eventually(
+        "50 direct writes",
+        Duration::from_secs(20),
+        || match direct.acked().len() {
+            n if n >= 50 => Ok(()),
+            n => Err(format!("{n} so far")),
+        },
+    );
 
     topo.freeze(0).unwrap();
     // The moment a replica is writable, thaw the old primary: the orchestrator is paused
     // before repointing, so the other replica still follows the old primary unless it was
     // cut off.
-    let t = Instant::now();
-    let new = loop {
-        let promoted = [1, 2].into_iter().find(|&i| {
-            topo.node(i)
-                .sql_value("SELECT @@read_only")
-                .ok()
-                .flatten()
-                .as_deref()
-                == Some("0")
-        });
-        if let Some(i) = promoted {
-            break i;
-        }
-        assert!(t.elapsed() < Duration::from_secs(30), "no promotion");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let new = eventually("a replica is promoted", Duration::from_secs(30), || {
+        [1, 2]
+            .into_iter()
+            .find(|&i| {
+                topo.node(i)
+                    .sql_value("SELECT @@read_only")
+                    .ok()
+                    .flatten()
+                    .as_deref()
+                    == Some("0")
+            })
+            .ok_or_else(|| "both replicas read-only".to_string())
+    });
     let promoted_at = Instant::now();
     topo.thaw(0).unwrap();
-    let t = Instant::now();
-    while daemon.events("fenced").is_empty() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "old primary never fenced"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(
+        "the old primary is fenced",
+        Duration::from_secs(30),
+        || match daemon.events("fenced").is_empty() {
+            false => Ok(()),
+            true => Err("no fenced event".to_string()),
+        },
+    );
     std::thread::sleep(Duration::from_millis(500));
     let acked = direct.stop();
     let late: Vec<(u64, Duration)> = acked

@@ -9,7 +9,7 @@ use drfailover_probe::OutcomeClass;
 
 use crate::monitor::{first_round_budget, FirstRound, Monitor};
 use crate::pool::{Acquired, Leased};
-use crate::retry::{verdict, Backoff, Verdict};
+use crate::retry::{verdict, RetryDecision, STATEMENT_BACKOFF};
 use crate::shared::{Counters, EndpointStatus, Shared, Wake};
 use crate::{Config, Endpoint, Error};
 
@@ -255,7 +255,7 @@ impl Client {
         self.check_open()?;
         let started = Instant::now();
         let deadline = started + self.shared.config.failover_timeout;
-        let backoff = Backoff::default();
+        let backoff = STATEMENT_BACKOFF;
         let mut attempt = 0u32;
         let mut retried_after_send = false;
         let mut last_error: Option<drfailover_mysql::Error> = None;
@@ -277,11 +277,11 @@ impl Client {
             };
             let error = failure.error().clone();
             match verdict(&failure, options.idempotent, retried_after_send) {
-                Verdict::Fail => {
+                RetryDecision::Fail => {
                     self.give_back(lease, true);
                     return Err(Error::Server(error));
                 }
-                Verdict::OutcomeUnknown => {
+                RetryDecision::OutcomeUnknown => {
                     self.give_back(lease, false);
                     self.shared.wake(Wake::Failure(endpoint));
                     Counters::bump(&self.shared.counters.outcome_unknown);
@@ -293,16 +293,16 @@ impl Client {
                     );
                     return Err(Error::OutcomeUnknown(error));
                 }
-                Verdict::RetryIdempotent => {
+                RetryDecision::RetryIdempotent => {
                     retried_after_send = true;
                     self.give_back(lease, false);
                     self.shared.wake(Wake::Failure(endpoint));
                 }
-                Verdict::RetryNotExecuted => {
+                RetryDecision::RetryNotExecuted => {
                     self.give_back(lease, false);
                     self.shared.wake(Wake::Failure(endpoint));
                 }
-                Verdict::RetryReadOnly => {
+                RetryDecision::RetryReadOnly => {
                     self.give_back(lease, false);
                     self.shared.wake(Wake::ReadOnly(endpoint));
                 }
@@ -330,7 +330,7 @@ impl Client {
         started: Instant,
         last_error: &mut Option<drfailover_mysql::Error>,
     ) -> Result<Leased, Error> {
-        let backoff = Backoff::default();
+        let backoff = STATEMENT_BACKOFF;
         let mut attempt = 0u32;
         let mut renewed = false;
         loop {

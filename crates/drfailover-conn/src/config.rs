@@ -448,7 +448,7 @@ mod tests {
         assert!(!format!("{c:?}").contains("from-env"));
     }
 
-    /// Issue #15 (2): a file key never hangs or reads without bound; it names the key and the
+    /// A file key never hangs or reads without bound; it names the key and the
     /// file, never the content.
     #[test]
     fn secrets_files_are_regular_and_bounded() {
@@ -543,7 +543,7 @@ mod tests {
         }
     }
 
-    /// Issue #15 (5): a NUL byte in user, password or database is refused by `Config::set`.
+    /// A NUL byte in user, password or database is refused by `Config::set`.
     #[test]
     fn nul_bytes_in_credentials_are_refused() {
         for key in ["user", "password", "database"] {

@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn answers_and_nxdomain_from_a_real_server() {
-        let server = drfailover_testkit::dns::DnsServer::start(
+        let server = drfailover_testkit::dnsmasq::DnsServer::start(
             &[("db.drfailover.test", Ipv4Addr::new(127, 0, 0, 7))],
             5,
         )

@@ -238,7 +238,7 @@ mod tests {
         assert_eq!(m, "p**q**** p****");
     }
 
-    /// Issue #15 (5): `%00` (or a raw NUL) in user, password or database is a configuration
+    /// `%00` (or a raw NUL) in user, password or database is a configuration
     /// error at parse time, and the message does not show the password.
     #[test]
     fn nul_in_credentials_is_refused_at_parse_time() {

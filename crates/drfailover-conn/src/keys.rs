@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use drfailover_files::{read_text, SECRET_FILE_LIMIT};
+use drfailover_files::{resolve_secret, SecretSource};
 use drfailover_mysql::Secret;
 
 use crate::config::{no_nul, parse_bool, parse_ms, parse_u64, WebhookTarget};
@@ -86,17 +86,12 @@ fn needs_aws(key: &str) -> Result<(), Error> {
     }
 }
 
-/// `password_file`: the first line of a regular file of at most 4 KiB, read bounded (a FIFO,
-/// device or directory is refused without reading from it); no NUL byte.
+/// `password_file`: by the workspace's one rule ([`resolve_secret`]): the first line of a
+/// regular file of at most 4 KiB, read bounded (a FIFO, device or directory is refused
+/// without reading from it); no NUL byte.
 fn password_file(c: &mut Config, key: &str, path: &str) -> Result<(), Error> {
-    let text = read_text(Path::new(path), SECRET_FILE_LIMIT)
+    let pw = resolve_secret(SecretSource::File(Path::new(path)))
         .map_err(|e| Error::Config(format!("option `{key}`: `{path}`: {e}")))?;
-    let pw = text.lines().next().unwrap_or("");
-    if pw.contains('\0') {
-        return Err(Error::Config(format!(
-            "option `{key}`: `{path}`: the password contains a NUL byte"
-        )));
-    }
     c.password = Secret::new(pw);
     Ok(())
 }
@@ -127,12 +122,9 @@ pub const KEYS: &[Key] = &[
         name: "password_env",
         default: "–",
         doc: "read the password from this environment variable",
-        apply: |c, _, v| {
-            let pw = std::env::var(v).map_err(|_| {
-                Error::Config(format!(
-                    "option `password_env`: environment variable `{v}` is not set (or not UTF-8)"
-                ))
-            })?;
+        apply: |c, k, v| {
+            let pw = resolve_secret(SecretSource::Env(v))
+                .map_err(|e| Error::Config(format!("option `{k}`: {e}")))?;
             c.password = Secret::new(pw);
             Ok(())
         },

@@ -6,8 +6,8 @@
 //! shuts down the sockets of connections leased to (or still logging in to) a dead writer
 //! (in-flight abort) and raises events (`drfailover-notify`).
 //!
-//! Writer selection (our reading of DESIGN §3, "two writable nodes: keep the current
-//! *healthy* writer, never flip-flop"): a node seen *becoming* writable (read-only at an
+//! Writer selection (docs/ARCHITECTURE.md, "Writer selection": two writable nodes — keep the
+//! current *healthy* writer, never flip-flop): a node seen *becoming* writable (read-only at an
 //! earlier probe) while the writer is *suspect* — its latest probe or a statement failed or
 //! timed out — is a promotion and is adopted at once (new generation, the old writer's leased
 //! connections aborted, `failover_started`/`failover_completed`), without waiting for the old
@@ -17,9 +17,9 @@
 //! the old writer is not re-adopted while the new one is usable unless fail-back is configured.
 //! While the writer is suspect or missing the other endpoints are probed fast: every
 //! `failover_probe_interval_ms` at first, then every sixtieth of the time since the trouble
-//! began (at most `probe_interval_ms`), so a
-//! promotion made `t` after the writer was lost is seen within about `t / 60`, and a fleet
-//! waiting for a restarted server does not flood the replicas with probes (the reconnect storm).
+//! began (at most `probe_interval_ms`), so a promotion made `t` after the writer was lost is
+//! seen within about `t / 60`, and a fleet waiting for a restarted server does not flood the
+//! replicas with probes (the reconnect storm).
 //!
 //! Retry rules: a statement that certainly did not run is retried on the new writer; one whose
 //! connection died after it was sent fails with [`Error::OutcomeUnknown`] and is never

@@ -2,7 +2,8 @@
 //! generations, in-flight abort, events, backoff and the probe schedule. Inputs are probe
 //! observations, statement errors, address changes and time (always passed in: the clock is
 //! injected); outputs are [`Effect`]s the monitor thread carries out. No I/O, no locks, no
-//! sleeping: every policy of DESIGN §3 is unit-tested here without servers.
+//! sleeping: every client policy (docs/ARCHITECTURE.md, "The client's failover lifecycle") is
+//! unit-tested here without servers.
 
 use std::time::{Duration, Instant};
 
@@ -160,21 +161,17 @@ pub(crate) struct Lifecycle {
 /// While the writer is missing or suspect, the others are probed every
 /// `max(failover_probe_interval, elapsed / FAST_PROBE_DECAY)` (capped at `probe_interval`): a
 /// promotion made `t` after the writer was lost is seen within about `t / 60`, and a long
-/// outage does not keep a fleet probing at the fast rate (the reconnect storm: 500 clients at
-/// a fixed 10 ms kept a restarting server off the network for 3.8–5.9 s). The clock restarts
-/// when a suspect writer is finally declared down: from then on a promotion is likely soon
-/// (an orchestrator's detection is about as fast), so it is looked for at the fast rate again.
-/// 60 rather than 40: a full promotion of a replica of a silent primary makes it writable ~2 s
-/// after the freeze (`STOP SLAVE IO_THREAD` waits on the silent primary), ~1.3 s after the
-/// client declared the writer down; at 1/40 that promotion was seen after up to 33 ms (p99),
-/// at 1/60 after 22 ms; the storm's recovery stayed within its run-to-run noise, one run in
-/// five abandoning 36 logins against at most 6 at 1/40 (docs/benchmarks.md).
+/// outage does not keep a fleet probing at the fast rate (a reconnect storm against a
+/// restarting server). The clock restarts when a suspect writer is finally declared down:
+/// from then on a promotion is likely soon (an orchestrator's detection is about as fast), so
+/// it is looked for at the fast rate again. The divisor trades how soon a promotion is seen
+/// against the probe load of a long outage; docs/benchmarks.md ("Client: reconnect storm")
+/// and docs/benchmarks-history.md have the figures behind the choice.
 const FAST_PROBE_DECAY: u32 = 60;
 
-/// Uniform random duration in `[0, ceiling]`.
+/// Uniform random duration in `[0, ceiling]` (the workspace's one jitter rule).
 pub(crate) fn random_jitter(ceiling: Duration) -> Duration {
-    use rand::Rng;
-    Duration::from_nanos(rand::thread_rng().gen_range(0..=ceiling.as_nanos() as u64))
+    drfailover_notify::backoff::full_jitter(ceiling)
 }
 
 impl Lifecycle {
@@ -308,10 +305,10 @@ impl Lifecycle {
         // Backoff of a down endpoint: jittered, growing from the suspect interval to the
         // probe interval, so a fleet does not reconnect to a restarted server in lock-step.
         if e.tracker.state() == Health::Down {
-            let backoff = Backoff {
-                base: self.policy.tracker.suspect_interval,
-                cap: self.policy.tracker.interval,
-            };
+            let backoff = Backoff::new(
+                self.policy.tracker.suspect_interval,
+                self.policy.tracker.interval,
+            );
             e.retry_at = now + (self.jitter)(backoff.ceiling(e.down_attempts));
             e.down_attempts = e.down_attempts.saturating_add(1);
         } else {
@@ -514,8 +511,8 @@ pub(crate) use names::NamePolicy;
 /// Reason given with a writer change caused by a promotion seen while the writer was suspect.
 const PROMOTION_REASON: &str = "a node became writable while the writer was suspect (promotion)";
 
-/// A promotion seen while the writer is suspect — our reading of DESIGN §3 ("two writable
-/// nodes: keep the current *healthy* writer, never flip-flop"):
+/// A promotion seen while the writer is suspect (docs/ARCHITECTURE.md, "Writer selection":
+/// two writable nodes — keep the current *healthy* writer, never flip-flop):
 ///
 /// - A node seen *becoming* writable (a probe saw it read-only, a later one writable) after the
 ///   writer last answered as writer is a *pending promotion*: the writer is probed at once, and

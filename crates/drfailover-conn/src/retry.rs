@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use drfailover_mysql::{ErrorClass, QueryFailure};
-use rand::Rng;
+pub use drfailover_notify::backoff::Backoff;
 
 /// What the client does after a failed statement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum RetryDecision {
     /// Certainly not executed and the connection (or node) is at fault: retry on the writer,
     /// after reporting the endpoint.
     RetryNotExecuted,
@@ -26,59 +26,30 @@ pub fn verdict(
     failure: &QueryFailure,
     idempotent: bool,
     already_retried_after_send: bool,
-) -> Verdict {
+) -> RetryDecision {
     match failure {
         QueryFailure::NotSent(e) => match e.class() {
-            ErrorClass::ConnectionLost | ErrorClass::Timeout => Verdict::RetryNotExecuted,
-            _ => Verdict::Fail,
+            ErrorClass::ConnectionLost | ErrorClass::Timeout => RetryDecision::RetryNotExecuted,
+            _ => RetryDecision::Fail,
         },
         QueryFailure::Sent(e) => match e.class() {
             ErrorClass::ConnectionLost | ErrorClass::Timeout => {
                 if idempotent && !already_retried_after_send {
-                    Verdict::RetryIdempotent
+                    RetryDecision::RetryIdempotent
                 } else {
-                    Verdict::OutcomeUnknown
+                    RetryDecision::OutcomeUnknown
                 }
             }
-            ErrorClass::ReadOnly => Verdict::RetryReadOnly,
-            _ => Verdict::Fail,
+            ErrorClass::ReadOnly => RetryDecision::RetryReadOnly,
+            _ => RetryDecision::Fail,
         },
     }
 }
 
-/// Exponential backoff with full jitter: attempt `n` sleeps a uniform random time in
-/// `[0, min(cap, base * 2^n)]`, so many clients retrying together spread out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Backoff {
-    /// First ceiling.
-    pub base: Duration,
-    /// Largest ceiling.
-    pub cap: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            base: Duration::from_millis(2),
-            cap: Duration::from_millis(500),
-        }
-    }
-}
-
-impl Backoff {
-    /// The ceiling for attempt `n` (0-based).
-    pub fn ceiling(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX);
-        self.base.saturating_mul(factor).min(self.cap)
-    }
-
-    /// A jittered delay for attempt `n`.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let ceiling = self.ceiling(attempt);
-        let nanos = rand::thread_rng().gen_range(0..=ceiling.as_nanos() as u64);
-        Duration::from_nanos(nanos)
-    }
-}
+/// The pause rule for retrying a statement on the new writer: the workspace's one backoff
+/// (full jitter), from 2 ms up to 500 ms.
+pub const STATEMENT_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(2), Duration::from_millis(500));
 
 #[cfg(test)]
 mod tests {
@@ -93,16 +64,16 @@ mod tests {
     fn not_sent_connection_errors_are_retried() {
         assert_eq!(
             verdict(&QueryFailure::NotSent(lost()), false, false),
-            Verdict::RetryNotExecuted
+            RetryDecision::RetryNotExecuted
         );
     }
 
     #[test]
     fn sent_then_lost_is_outcome_unknown_unless_idempotent_once() {
         let f = QueryFailure::Sent(lost());
-        assert_eq!(verdict(&f, false, false), Verdict::OutcomeUnknown);
-        assert_eq!(verdict(&f, true, false), Verdict::RetryIdempotent);
-        assert_eq!(verdict(&f, true, true), Verdict::OutcomeUnknown);
+        assert_eq!(verdict(&f, false, false), RetryDecision::OutcomeUnknown);
+        assert_eq!(verdict(&f, true, false), RetryDecision::RetryIdempotent);
+        assert_eq!(verdict(&f, true, true), RetryDecision::OutcomeUnknown);
     }
 
     #[test]
@@ -110,23 +81,23 @@ mod tests {
         let ro = Error::from_server(1290, "HY000", "read-only");
         assert_eq!(
             verdict(&QueryFailure::Sent(ro), false, false),
-            Verdict::RetryReadOnly
+            RetryDecision::RetryReadOnly
         );
         let sql = Error::from_server(1064, "42000", "syntax");
         assert_eq!(
             verdict(&QueryFailure::Sent(sql), true, false),
-            Verdict::Fail
+            RetryDecision::Fail
         );
         let dl = Error::from_server(1213, "40001", "deadlock");
         assert_eq!(
             verdict(&QueryFailure::Sent(dl), false, false),
-            Verdict::Fail
+            RetryDecision::Fail
         );
     }
 
     #[test]
-    fn backoff_grows_to_the_cap_and_jitters_below_it() {
-        let b = Backoff::default();
+    fn statement_backoff_grows_to_the_cap_and_jitters_below_it() {
+        let b = STATEMENT_BACKOFF;
         assert_eq!(b.ceiling(0), Duration::from_millis(2));
         assert_eq!(b.ceiling(3), Duration::from_millis(16));
         assert_eq!(b.ceiling(30), Duration::from_millis(500));

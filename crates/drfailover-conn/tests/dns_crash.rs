@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Config, Error, EventKind};
-use drfailover_testkit::dns::DnsServer;
+use drfailover_testkit::dnsmasq::DnsServer;
 use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 const NAME: &str = "db.drfailover.test";

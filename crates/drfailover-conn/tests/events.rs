@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Config, Event, EventKind};
 use drfailover_testkit::http::HttpServer;
-use drfailover_testkit::Topology;
+use drfailover_testkit::{eventually, Topology};
 
 const FAST: &str = "probe_interval_ms=50&probe_timeout_ms=200&failover_timeout_ms=20000";
 
@@ -32,11 +32,14 @@ fn a_subscriber_sleeping_5s_does_not_delay_failover() {
     let g_plain = plain.wait_ready(Duration::from_secs(5)).unwrap();
     // The slow subscriber gets stuck in its 5 s sleep on the `connected` event (delivered by
     // the notifier thread: wait for it, bounded, rather than race it).
-    let t = Instant::now();
-    while slow_calls.load(Ordering::SeqCst) == 0 {
-        assert!(t.elapsed() < Duration::from_secs(5), "no connected event");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    eventually(
+        "the connected event",
+        Duration::from_secs(5),
+        || match slow_calls.load(Ordering::SeqCst) {
+            0 => Err("not delivered yet".to_string()),
+            _ => Ok(()),
+        },
+    );
     assert_eq!(slow_calls.load(Ordering::SeqCst), 1);
 
     topo.kill9(0).unwrap();
@@ -105,20 +108,26 @@ fn webhooks_and_hooks_receive_the_failover() {
         topo.node(1).addr().to_string(),
     );
     // Deliveries are asynchronous: wait for them (bounded).
-    let t = Instant::now();
     let completed = |reqs: &[(String, String)]| {
         reqs.iter()
             .filter(|(_, b)| b.contains("failover_completed"))
             .count()
     };
-    while (completed(&http.received()) < 2
-        || !std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("failover_completed"))
-        && t.elapsed() < Duration::from_secs(10)
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(
+        "both webhooks and the hook get failover_completed",
+        Duration::from_secs(10),
+        || {
+            let posted = completed(&http.received());
+            let hooked = std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("failover_completed");
+            if posted >= 2 && hooked {
+                Ok(())
+            } else {
+                Err(format!("webhooks {posted}/2, hook {hooked}"))
+            }
+        },
+    );
     client.close();
     let received = http.received();
     let generic = received

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Error, EventKind};
-use drfailover_testkit::Topology;
+use drfailover_testkit::{eventually, Topology};
 
 const FAST: &str = "probe_interval_ms=50&probe_timeout_ms=200&failover_timeout_ms=20000";
 
@@ -71,10 +71,14 @@ fn follows_the_writer_through_kill9_and_promotion() {
     assert!(g2 > g1);
     // Writes succeed again on the new primary.
     let resumed = acked.lock().unwrap().len();
-    let t = Instant::now();
-    while acked.lock().unwrap().len() <= resumed && t.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    eventually(
+        "writes resume on the new primary",
+        Duration::from_secs(10),
+        || match acked.lock().unwrap().len() {
+            n if n > resumed => Ok(()),
+            n => Err(format!("{n} acknowledged, none since the failover")),
+        },
+    );
     eprintln!("writes resumed {:?} after the kill", killed_at.elapsed());
     stop.store(true, Ordering::Relaxed);
     for w in writers {
@@ -120,9 +124,12 @@ fn never_writes_to_a_read_only_replica() {
     client.query("CREATE TABLE t (id INT PRIMARY KEY)").unwrap();
     topo.kill9(0).unwrap();
     // The replica stays read-only: no writer may be adopted, writes wait and then fail.
-    std::thread::sleep(Duration::from_millis(500));
-    let state = client.state();
-    assert!(!state.ready, "adopted a read-only node: {state:?}");
+    writer_declared_down(&client);
+    assert!(
+        client.wait_ready(Duration::from_millis(500)).is_err(),
+        "adopted a read-only node: {:?}",
+        client.state()
+    );
     let client = Client::connect_dsn(&topo.dsn("failover_timeout_ms=300")).expect("connect");
     match client.query("INSERT INTO t VALUES (1)") {
         Err(Error::NoWriter { .. }) => {}
@@ -174,9 +181,9 @@ fn verify_identity_uses_tls_and_never_adopts_a_node_it_cannot_verify() {
     );
     topo.kill9(0).unwrap();
     topo.promote(1).unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    writer_declared_down(&client);
     assert!(
-        !client.state().ready,
+        client.wait_ready(Duration::from_millis(700)).is_err(),
         "adopted a writer whose certificate does not verify"
     );
     // The same setup with VERIFY_CA (chain only) fails over normally.
@@ -313,10 +320,26 @@ fn a_down_endpoint_is_retried_with_backoff_not_on_every_fast_round() {
 /// Waits (up to 20 s) until the writers have `n` acknowledged writes, so that writes are in
 /// flight when the fault hits however slow the machine is.
 fn wait_for_writes(acked: &Mutex<Vec<u64>>, n: usize) {
-    let t = Instant::now();
-    while acked.lock().unwrap().len() < n && t.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    eventually(
+        &format!("{n} acknowledged writes"),
+        Duration::from_secs(20),
+        || match acked.lock().unwrap().len() {
+            have if have >= n => Ok(()),
+            have => Err(format!("{have} so far")),
+        },
+    );
+}
+
+/// Wait until `client` has declared its first endpoint (the killed writer) down.
+fn writer_declared_down(client: &Client) {
+    eventually(
+        "the killed writer is declared down",
+        Duration::from_secs(10),
+        || match client.state().endpoints[0].health {
+            drfailover_conn::Health::Down => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
 }
 
 /// The server's own answer for `opts` (a direct connection, no drfailover client in between).

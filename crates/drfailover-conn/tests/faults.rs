@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Config, Error, Event, EventKind};
-use drfailover_testkit::{NodeRole, Topology};
+use drfailover_testkit::{eventually, EventLog, NodeRole, Topology};
 
 const FAST: &str = "probe_interval_ms=50&failover_timeout_ms=30000&pool_size=32";
 
@@ -118,20 +118,11 @@ fn verify(topo: &Topology, node: usize, acked: &[u64], unknown: &[u64]) {
     );
 }
 
-/// Wait (bounded) until an event of `kind` was recorded; fail the test otherwise.
-fn wait_for_kind(events: &Mutex<Vec<Event>>, kind: EventKind, within: Duration) {
-    let t = Instant::now();
-    while !events.lock().unwrap().iter().any(|e| e.kind == kind) {
-        assert!(t.elapsed() < within, "no {kind:?} event within {within:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn recording_client(dsn: &str) -> (Arc<Client>, Arc<Mutex<Vec<Event>>>) {
-    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+fn recording_client(dsn: &str) -> (Arc<Client>, EventLog<Event>) {
+    let events = EventLog::new();
     let e2 = events.clone();
     let client = Client::builder(Config::from_dsn(dsn).unwrap())
-        .on_event(move |e| e2.lock().unwrap().push(e.clone()))
+        .on_event(move |e| e2.push(e.clone()))
         .connect()
         .unwrap();
     client.wait_ready(Duration::from_secs(5)).unwrap();
@@ -181,7 +172,9 @@ fn frozen_writer_is_abandoned_and_its_return_is_split_brain_without_flip_flop() 
 
     // The old primary comes back, still writable: split brain. Keep the current writer.
     topo.thaw(0).unwrap();
-    wait_for_kind(&events, EventKind::SplitBrain, Duration::from_secs(10));
+    events.wait_for("split_brain", Duration::from_secs(10), |e| {
+        e.kind == EventKind::SplitBrain
+    });
     load.wait_progress(200, Duration::from_secs(10));
     assert_eq!(
         client.state().generation,
@@ -201,7 +194,8 @@ fn frozen_writer_is_abandoned_and_its_return_is_split_brain_without_flip_flop() 
 }
 
 /// A node that is promoted while the frozen writer is only suspect (one probe timed out, not yet
-/// declared down) is adopted at once: DESIGN §3 keeps the current *healthy* writer only.
+/// declared down) is adopted at once: only a *healthy* writer is kept (docs/ARCHITECTURE.md,
+/// "Writer selection").
 #[test]
 fn a_replica_promoted_while_the_frozen_writer_is_only_suspect_is_adopted_at_once() {
     let mut topo =
@@ -216,14 +210,14 @@ fn a_replica_promoted_while_the_frozen_writer_is_only_suspect_is_adopted_at_once
     load.wait_progress(200, Duration::from_secs(10));
     let g1 = client.state().generation;
     topo.freeze(0).unwrap();
-    let t = Instant::now();
-    while client.state().endpoints[0].health != drfailover_conn::Health::Suspect {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "writer never suspect"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    eventually(
+        "the frozen writer is suspect",
+        Duration::from_secs(10),
+        || match client.state().endpoints[0].health {
+            drfailover_conn::Health::Suspect => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
     topo.promote_fast(1).unwrap();
     let g2 = client.wait_generation(g1, Duration::from_secs(10)).unwrap();
     assert_eq!(g2, g1 + 1);
@@ -234,8 +228,7 @@ fn a_replica_promoted_while_the_frozen_writer_is_only_suspect_is_adopted_at_once
     let resumed = load.wait_progress(50, Duration::from_secs(10));
     eprintln!("promoted while the writer was suspect: writes resumed {resumed:?} after");
     {
-        let seen = events.lock().unwrap();
-        let kinds: Vec<EventKind> = seen.iter().map(|e| e.kind).collect();
+        let kinds: Vec<EventKind> = events.all().iter().map(|e| e.kind).collect();
         let completed = kinds
             .iter()
             .position(|k| *k == EventKind::FailoverCompleted)
@@ -250,7 +243,9 @@ fn a_replica_promoted_while_the_frozen_writer_is_only_suspect_is_adopted_at_once
     // The old primary comes back still writable: split brain, never a flip back.
     topo.detach_replication(1).unwrap();
     topo.thaw(0).unwrap();
-    wait_for_kind(&events, EventKind::SplitBrain, Duration::from_secs(10));
+    events.wait_for("split_brain", Duration::from_secs(10), |e| {
+        e.kind == EventKind::SplitBrain
+    });
     load.wait_progress(200, Duration::from_secs(10));
     assert_eq!(client.state().generation, g2, "flip-flopped back");
     let (acked, unknown, errors) = load.stop();
@@ -366,11 +361,8 @@ fn sixteen_threads_through_ten_failovers_lose_nothing_and_replay_nothing() {
     );
     verify(&topo, primary, &acked, &unknown);
     let completed = events
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| e.kind == EventKind::FailoverCompleted)
-        .count();
+        .matching(|e| e.kind == EventKind::FailoverCompleted)
+        .len();
     assert_eq!(completed, 10);
     assert_eq!(client.stats().failovers, 10);
     assert_eq!(client.stats().outcome_unknown as usize, unknown.len());

@@ -1,4 +1,4 @@
-//! A host name that does not resolve never blocks or fails the client (#15): a real DNS server
+//! A host name that does not resolve never blocks or fails the client: a real DNS server
 //! on loopback that never answers (a UDP socket nobody reads) and a real one that says "no
 //! such name" (dnsmasq), next to real MariaDB nodes given by IP address. The name is an
 //! endpoint that is down (`endpoint_down`, reason `unresolved: …`), `connect` returns within
@@ -6,12 +6,11 @@
 //! failover. Data checks: every acknowledged write is on the new primary, nothing twice.
 
 use std::net::UdpSocket;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Config, Error, Event, EventKind};
-use drfailover_testkit::dns::DnsServer;
-use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+use drfailover_testkit::dnsmasq::DnsServer;
+use drfailover_testkit::{EventLog, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 const NAME: &str = "slowname.drfailover.test";
 
@@ -20,31 +19,17 @@ fn silent_dns() -> UdpSocket {
     UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket on loopback")
 }
 
-type Events = Arc<Mutex<Vec<(Instant, Event)>>>;
+type Events = EventLog<Event>;
 
 fn connect(dsn: &str) -> (Client, Events, Duration) {
-    let events: Events = Arc::default();
+    let events = Events::new();
     let e2 = events.clone();
     let started = Instant::now();
     let client = Client::builder(Config::from_dsn(dsn).unwrap())
-        .on_event(move |e| e2.lock().unwrap().push((Instant::now(), e.clone())))
+        .on_event(move |e| e2.push(e.clone()))
         .connect()
         .unwrap_or_else(|e| panic!("connect with an unresolvable name failed: {e}"));
     (client, events, started.elapsed())
-}
-
-/// Wait up to `within` for an event matching `f`.
-fn wait_event(events: &Events, within: Duration, f: impl Fn(&Event) -> bool) -> Option<Event> {
-    let t = Instant::now();
-    loop {
-        if let Some((_, e)) = events.lock().unwrap().iter().find(|(_, e)| f(e)) {
-            return Some(e.clone());
-        }
-        if t.elapsed() > within {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn name_down(e: &Event) -> bool {
@@ -86,12 +71,11 @@ fn ip_writer_and_unresolvable_name(nameserver: &str, dns_timeout_ms: u64, why: &
         client
             .query(&format!("INSERT INTO t VALUES ({round})"))
             .unwrap();
-        let down = wait_event(
-            &events,
+        let down = events.wait_for(
+            &format!("endpoint_down for {NAME} ({hosts})"),
             Duration::from_millis(2 * dns_timeout_ms + 5000),
             name_down,
-        )
-        .unwrap_or_else(|| panic!("no endpoint_down for {NAME} ({hosts})"));
+        );
         eprintln!("{hosts}: connect {took:?}; {down:?}");
         assert!(down.reason.contains(why), "{down:?}");
         let state = client.state();
@@ -149,7 +133,11 @@ fn only_an_unresolvable_name_connects_without_a_writer_within_the_bound() {
         took >= Duration::from_millis(350) && took < Duration::from_millis(1450),
         "connect took {took:?}"
     );
-    assert!(wait_event(&events, Duration::from_secs(1), name_down).is_some());
+    events.wait_for(
+        "endpoint_down for the name",
+        Duration::from_secs(1),
+        name_down,
+    );
     assert!(matches!(
         client.query("SELECT 1"),
         Err(Error::NoWriter { .. })
@@ -189,17 +177,11 @@ fn a_dns_server_that_never_answers_never_delays_a_failover() {
     topo.kill9(0).unwrap();
     let killed = Instant::now();
     topo.promote(1).unwrap();
-    let completed = wait_event(&events, Duration::from_secs(20), |e| {
-        e.kind == EventKind::FailoverCompleted
-    })
-    .expect("failover completed");
-    let at = events
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|(_, e)| e.kind == EventKind::FailoverCompleted)
-        .map(|(at, _)| *at)
-        .unwrap();
+    let (at, completed) = events
+        .find_within(Duration::from_secs(20), |e| {
+            e.kind == EventKind::FailoverCompleted
+        })
+        .expect("failover completed");
     let took = at - killed;
     eprintln!("kill -9 -> failover_completed with a DNS lookup hanging: {took:?} ({completed:?})");
     assert!(

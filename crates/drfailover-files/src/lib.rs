@@ -14,12 +14,17 @@
 //!
 //! Every function blocks on local file I/O only (one `stat`, one `open`, one `fstat`, reads
 //! of at most `limit + 1` bytes).
+//!
+//! [`resolve_secret`] applies the one rule for passwords (inline, environment or file) on top.
 
 use std::fmt;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
+
+mod secret;
+pub use secret::{resolve_secret, SecretError, SecretSource};
 
 /// Limit for a password file (4 KiB: far above any real password, MySQL's included).
 pub const SECRET_FILE_LIMIT: u64 = 4 << 10;

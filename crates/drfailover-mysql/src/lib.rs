@@ -14,6 +14,7 @@
 //! - [`AbortHandle`]: shut a connection's socket down from another thread so a call blocked in
 //!   `read()` returns at once (in-flight abort).
 //! - [`Error::class`]: MySQL/MariaDB errnos sorted into classes a failover layer acts on.
+//! - [`ReplicaStatus`]: the one typed reading of `SHOW [ALL] SLAVES STATUS` rows.
 //!
 //! Blocking: every method that talks to the server blocks the calling thread; the `_within`
 //! variants block at most until their deadline. Costs: one `MYSQL` handle (~ a few KiB) per
@@ -34,6 +35,7 @@ mod deadline;
 mod error;
 mod nonblocking;
 mod options;
+mod replica_status;
 mod result;
 mod socket;
 
@@ -42,6 +44,7 @@ pub use deadline::Deadline;
 pub use error::{classify as classify_errno, Error, ErrorClass};
 pub use nonblocking::{PollSet, Ready, Wait};
 pub use options::{ConnectOptions, Secret, SslMode};
+pub use replica_status::{IoState, ReplicaStatus};
 pub use result::QueryResult;
 pub use socket::{AbortHandle, OwnedAbortHandle};
 

@@ -14,12 +14,15 @@
 //!   Slack-compatible text; timeouts, retries with backoff; URLs redacted in logs.
 //! - [`CommandHook`]: run a program with the event as JSON on stdin and key fields in
 //!   environment variables, with a timeout.
+//! - [`backoff::Backoff`]: the workspace's one retry-pause rule (exponential, full jitter,
+//!   capped), used here by webhooks and by the client and the announcers.
 //! - [`AsyncSink`]: runs a slow subscriber (webhook, hook) on a thread of its own with a
 //!   bounded queue, so it never holds up the dispatcher or other subscribers.
 //!
 //! Costs: one thread per [`Notifier`], plus one per configured webhook or hook; `publish`
 //! is one bounded-channel `try_send`.
 
+pub mod backoff;
 mod bus;
 mod event;
 mod hook;

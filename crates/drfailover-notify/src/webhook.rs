@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::backoff::Backoff;
 use crate::Event;
 
 /// Body format of a webhook.
@@ -25,7 +26,8 @@ pub struct Webhook {
     pub timeout: Duration,
     /// Attempts after the first one failed (5xx, 429, network errors).
     pub retries: u32,
-    /// Pause before the first retry; doubled for each further one.
+    /// Ceiling of the pause before the first retry; doubled for each further one (full
+    /// jitter, see [`crate::backoff`]).
     pub backoff: Duration,
 }
 
@@ -87,12 +89,14 @@ impl Webhook {
                 .build(),
         );
         let body = self.body(event);
-        let mut pause = self.backoff;
+        let backoff = Backoff::new(
+            self.backoff,
+            self.backoff.saturating_mul(1 << self.retries.min(16)),
+        );
         let mut last = String::new();
         for attempt in 0..=self.retries {
             if attempt > 0 {
-                std::thread::sleep(pause);
-                pause = pause.saturating_mul(2);
+                std::thread::sleep(backoff.delay(attempt - 1));
             }
             let result = agent
                 .post(&self.url)

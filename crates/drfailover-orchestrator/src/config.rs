@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::execute::{FenceCommand, Settings};
 use crate::policy::{NodeSpec, Policy};
 
-use drfailover_files::{read_text, CONFIG_FILE_LIMIT, SECRET_FILE_LIMIT};
+use drfailover_files::{read_text, resolve_secret, SecretSource, CONFIG_FILE_LIMIT};
 
 /// A configuration problem, with the file and key it concerns. Never contains a secret.
 #[derive(Debug, thiserror::Error)]
@@ -226,7 +226,8 @@ impl Config {
                 never_promote: n.never_promote.unwrap_or(false),
             });
         }
-        let fall = o.fall.unwrap_or(3);
+        let defaults = Policy::default();
+        let fall = o.fall.unwrap_or(defaults.fall);
         if fall == 0 || fall > 100 {
             return Err(err(format!(
                 "[orchestrator] fall = {fall}: must be between 1 and 100"
@@ -246,15 +247,23 @@ impl Config {
                 })
             }
         };
-        let heartbeat_period = ms(o.heartbeat_period_ms, 250, "heartbeat_period_ms")?;
+        let heartbeat_period = ms(
+            o.heartbeat_period_ms,
+            defaults.heartbeat_period.as_millis() as u64,
+            "heartbeat_period_ms",
+        )?;
         let policy = Policy {
             fall,
             heartbeat_period,
-            anti_flap: Duration::from_secs(o.anti_flap_s.unwrap_or(600)),
-            allow_data_loss: o.allow_data_loss.unwrap_or(false),
-            max_promotion_lag: Some(Duration::from_secs(o.max_promotion_lag_s.unwrap_or(300))),
-            rejoin_old_primary: o.rejoin_old_primary.unwrap_or(true),
-            fence_command: fence_command.is_some(),
+            anti_flap: o
+                .anti_flap_s
+                .map_or(defaults.anti_flap, Duration::from_secs),
+            allow_data_loss: o.allow_data_loss.unwrap_or(defaults.allow_data_loss),
+            max_promotion_lag: o
+                .max_promotion_lag_s
+                .map(Duration::from_secs)
+                .or(defaults.max_promotion_lag),
+            rejoin_old_primary: o.rejoin_old_primary.unwrap_or(defaults.rejoin_old_primary),
         };
         let password = secret(&file.credentials, "credentials")?;
         let replication = match &file.replication {
@@ -402,35 +411,20 @@ fn secret(c: &CredentialSection, section: &str) -> Result<Secret, ConfigError> {
             "[{section}]: give only one of password, password_env, password_file"
         )));
     }
-    let no_nul = |source: &str, p: String| {
-        if p.contains('\0') {
-            return Err(err(format!(
-                "[{section}] {source}: the password contains a NUL byte"
-            )));
-        }
-        Ok(Secret::new(p))
+    // The workspace's one rule (drfailover_files::resolve_secret): a file gives its first
+    // line, bounded and regular files only; NUL refused from every source.
+    let (key, source) = match (&c.password, &c.password_env, &c.password_file) {
+        (Some(p), _, _) => ("password".to_string(), SecretSource::Inline(p)),
+        (_, Some(var), _) => ("password_env".to_string(), SecretSource::Env(var)),
+        (_, _, Some(path)) => (
+            format!("password_file {}", path.display()),
+            SecretSource::File(path),
+        ),
+        _ => return Ok(Secret::default()),
     };
-    if let Some(p) = &c.password {
-        return no_nul("password", p.clone());
-    }
-    if let Some(var) = &c.password_env {
-        let p = std::env::var(var).map_err(|_| {
-            err(format!(
-                "[{section}] password_env: environment variable `{var}` is not set (or not UTF-8)"
-            ))
-        })?;
-        return no_nul("password_env", p);
-    }
-    if let Some(path) = &c.password_file {
-        // At most 4 KiB, regular files only: never blocks on a FIFO or reads /dev/zero.
-        let text = read_text(path, SECRET_FILE_LIMIT)
-            .map_err(|e| err(format!("[{section}] password_file {}: {e}", path.display())))?;
-        return no_nul(
-            "password_file",
-            text.trim_end_matches(['\n', '\r']).to_string(),
-        );
-    }
-    Ok(Secret::default())
+    resolve_secret(source)
+        .map(Secret::new)
+        .map_err(|e| err(format!("[{section}] {key}: {e}")))
 }
 
 #[cfg(test)]

@@ -122,7 +122,12 @@ impl Orchestrator {
     pub fn start(&mut self) -> Result<(), String> {
         self.resolve_hosts();
         let round = observe_all(&mut self.links, self.config.probe_timeout, None);
-        let primary = self.core.validate(&round).map_err(|p| p.join("\n"))?;
+        let primary = self.core.validate(&round).map_err(|p| {
+            p.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
         let want = self.config.policy.heartbeat_period;
         let mut slow = Vec::new();
         for (i, probe) in round.nodes.iter().enumerate() {
@@ -493,8 +498,8 @@ impl Orchestrator {
         let facts = match analysis {
             Analysis::PrimarySuspect { facts, .. }
             | Analysis::PrimaryUnreachable { facts, .. }
-            | Analysis::DeadPrimary { facts, .. } => facts.clone(),
-            Analysis::NoPrimary { reason } => reason.clone(),
+            | Analysis::DeadPrimary { facts, .. } => facts.to_string(),
+            Analysis::NoPrimary { reason } => reason.to_string(),
             _ => String::new(),
         };
         serde_json::json!({

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use drfailover_mysql::{Connection, Deadline, Error, Secret};
+use drfailover_mysql::{Connection, Deadline, Error, ReplicaStatus, Secret};
 use drfailover_notify::EventKind;
 
 use crate::core::{FailoverPlan, NodeId, Notice, SwitchoverPlan};
@@ -58,7 +58,7 @@ pub struct Executor<'a> {
     pub links: &'a mut [NodeLink],
     /// The nodes.
     pub nodes: &'a [NodeSpec],
-    /// How.
+    /// Timeouts, credentials, announcers and the fence command.
     pub settings: &'a Settings,
     /// Where notices go.
     pub report: &'a mut dyn FnMut(Notice),
@@ -149,14 +149,10 @@ impl Executor<'_> {
         let r = self.links[node]
             .run("SHOW SLAVE STATUS", Deadline::after(t))
             .map_err(|e| format!("{}: {e}", self.nodes[node].name))?;
-        if r.num_rows() == 0 {
-            return Ok(None);
+        match ReplicaStatus::first(&r) {
+            Some(status) => GtidPos::parse(&status.gtid_io_pos).map(Some),
+            None => Ok(None),
         }
-        let pos = r
-            .column("Gtid_IO_Pos")
-            .and_then(|c| r.text(0, c))
-            .unwrap_or("");
-        GtidPos::parse(pos).map(Some)
     }
 
     /// Promote `plan.candidate`. Returns once it is writable and the others are repointed
@@ -180,8 +176,8 @@ impl Executor<'_> {
         // on receipt, and RESET SLAVE ALL deletes relay logs.
         if self.replicates(c)?.is_some() {
             // The SQL thread first: in GTID mode, starting a thread while both are stopped
-            // discards the relay log (found by the backlog test: 3,000 received transactions
-            // gone). Started while the IO thread still exists, it keeps the relay log.
+            // discards the relay log (what the backlog test checks). Started while the IO
+            // thread still exists, it keeps the relay log.
             self.step(c, "apply the relay log (START SLAVE SQL_THREAD)", |ex| {
                 ex.sql(c, &["START SLAVE SQL_THREAD"], t)
             })?;
@@ -452,23 +448,17 @@ impl Executor<'_> {
             let r = self.links[node]
                 .run("SHOW SLAVE STATUS", Deadline::after(t))
                 .map_err(|e| format!("{}: {e}", self.nodes[node].name))?;
-            let col = |name: &str| {
-                r.column(name)
-                    .and_then(|c| r.text(0, c))
-                    .unwrap_or("")
-                    .to_string()
-            };
-            if col("Slave_IO_Running") == "Yes" && col("Slave_SQL_Running") == "Yes" {
+            let status = ReplicaStatus::first(&r).unwrap_or_default();
+            if status.replicating() {
                 return Ok(());
             }
             if started.elapsed() > t {
                 return Err(format!(
-                    "not replicating after {} ms: IO {}, SQL {}, {} {}",
+                    "not replicating after {} ms: IO {:?}, SQL running {}, {}",
                     t.as_millis(),
-                    col("Slave_IO_Running"),
-                    col("Slave_SQL_Running"),
-                    col("Last_IO_Error"),
-                    col("Last_SQL_Error")
+                    status.io,
+                    status.sql_running,
+                    status.last_errors()
                 ));
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -480,10 +470,9 @@ impl Executor<'_> {
     ///
     /// Soft, because a hard kill of a session waiting for a semi-sync acknowledgement makes
     /// it skip the wait, and when it leads a binlog group commit the whole group commits
-    /// and its *other* sessions get OK (found by the bench: a write sent after the promotion
-    /// on a new connection was acknowledged in 0.5 ms while the sessions ahead of it were
-    /// being killed). A soft kill shuts the client's socket at once (the client gets 2013)
-    /// but leaves the commit waiting.
+    /// and its *other* sessions get OK (a write sent after the promotion could be
+    /// acknowledged by the fenced node). A soft kill shuts the client's socket at once (the
+    /// client gets 2013) but leaves the commit waiting.
     fn kill_sessions(
         admin_user: &str,
         conn: &mut Connection,

@@ -7,29 +7,10 @@ use drfailover_probe::OutcomeClass;
 
 use crate::gtid::{GtidPos, GtidState};
 
-/// State of a replica's IO (receiver) thread, from `Slave_IO_Running`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IoState {
-    /// `Yes`: connected to its primary.
-    Running,
-    /// `Connecting`: trying to (re)connect — it receives nothing.
-    Connecting,
-    /// `No`: stopped.
-    Stopped,
-}
+pub use drfailover_mysql::IoState;
 
-impl IoState {
-    /// From the `Slave_IO_Running` text.
-    pub fn parse(text: &str) -> IoState {
-        match text {
-            "Yes" => IoState::Running,
-            "Connecting" | "Preparing" => IoState::Connecting,
-            _ => IoState::Stopped,
-        }
-    }
-}
-
-/// One replication connection of a node (`SHOW ALL SLAVES STATUS`, one row).
+/// One replication connection of a node (`SHOW ALL SLAVES STATUS`, one row, read by
+/// [`drfailover_mysql::ReplicaStatus`]), with its GTID position parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplicaFacts {
     /// `Connection_name` (empty for the default connection).

@@ -112,13 +112,13 @@ pub struct GtidState(BTreeMap<(u32, u32), u64>);
 /// Transactions one history has that another lacks: `domain-server-(first..=last)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GtidRange {
-    /// Domain.
+    /// The GTID domain.
     pub domain: u32,
     /// Originating server.
     pub server: u32,
     /// First sequence number missing from the other history.
     pub first: u64,
-    /// Last one.
+    /// Last sequence number missing (inclusive).
     pub last: u64,
 }
 

@@ -8,10 +8,10 @@
 
 use std::time::{Duration, Instant};
 
-use drfailover_mysql::{ConnectOptions, Connection, Deadline, Error, QueryResult};
+use drfailover_mysql::{ConnectOptions, Connection, Deadline, Error, QueryResult, ReplicaStatus};
 use drfailover_probe::OutcomeClass;
 
-use crate::facts::{IoState, NodeFacts, NodeProbe, ReplicaFacts, Round};
+use crate::facts::{NodeFacts, NodeProbe, ReplicaFacts, Round};
 use crate::gtid::{GtidPos, GtidState};
 
 const FACTS_SQL: &str = "SELECT @@server_id, @@read_only, @@log_bin, @@gtid_strict_mode, \
@@ -228,39 +228,21 @@ impl NodeLink {
 }
 
 fn parse_replica(status: &QueryResult, row: usize) -> Result<ReplicaFacts, Error> {
-    let text = |name: &str| {
-        status
-            .column(name)
-            .and_then(|c| status.text(row, c))
-            .unwrap_or("")
-            .to_string()
-    };
-    let number = |name: &str| text(name).parse::<u64>().ok();
-    let using = text("Using_Gtid");
+    let s = ReplicaStatus::from_row(status, row);
     Ok(ReplicaFacts {
-        connection_name: text("Connection_name"),
-        master_host: text("Master_Host"),
-        master_port: number("Master_Port").unwrap_or(0) as u16,
-        io: IoState::parse(&text("Slave_IO_Running")),
-        sql_running: text("Slave_SQL_Running") == "Yes",
-        using_gtid: using.eq_ignore_ascii_case("Slave_Pos")
-            || using.eq_ignore_ascii_case("Current_Pos"),
-        received: GtidPos::parse(&text("Gtid_IO_Pos")).map_err(Error::invalid_argument)?,
-        heartbeats: number("Slave_received_heartbeats").unwrap_or(0),
-        heartbeat_period: Duration::from_secs_f64(
-            text("Slave_heartbeat_period").parse::<f64>().unwrap_or(0.0),
-        ),
-        read_position: (
-            text("Master_Log_File"),
-            number("Read_Master_Log_Pos").unwrap_or(0),
-        ),
-        seconds_behind: number("Seconds_Behind_Master"),
-        last_sql_errno: number("Last_SQL_Errno").unwrap_or(0) as u32,
-        last_error: [text("Last_IO_Error"), text("Last_SQL_Error")]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join("; "),
+        received: GtidPos::parse(&s.gtid_io_pos).map_err(Error::invalid_argument)?,
+        last_error: s.last_errors(),
+        connection_name: s.connection_name,
+        master_host: s.master_host,
+        master_port: s.master_port,
+        io: s.io,
+        sql_running: s.sql_running,
+        using_gtid: s.using_gtid,
+        heartbeats: s.heartbeats,
+        heartbeat_period: s.heartbeat_period,
+        read_position: (s.master_log_file, s.read_master_log_pos),
+        seconds_behind: s.seconds_behind,
+        last_sql_errno: s.last_sql_errno,
     })
 }
 

@@ -47,11 +47,12 @@ pub struct Policy {
     pub max_promotion_lag: Option<Duration>,
     /// Let an old primary whose history is a prefix of the new primary's rejoin as a replica.
     pub rejoin_old_primary: bool,
-    /// Whether a fence command (STONITH) is configured.
-    pub fence_command: bool,
 }
 
 impl Default for Policy {
+    /// The defaults, in one place (the configuration file falls back to these): `fall` 3,
+    /// heartbeat 250 ms, anti-flapping 600 s, no data loss allowed, promotion lag at most
+    /// 300 s, old primaries rejoin.
     fn default() -> Self {
         Policy {
             fall: 3,
@@ -60,7 +61,6 @@ impl Default for Policy {
             allow_data_loss: false,
             max_promotion_lag: Some(Duration::from_secs(300)),
             rejoin_old_primary: true,
-            fence_command: false,
         }
     }
 }

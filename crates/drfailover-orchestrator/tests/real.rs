@@ -12,7 +12,7 @@ use crossbeam_channel::Sender;
 use drfailover_conn::{Client, Error};
 use drfailover_notify::{Event, EventKind, Notifier};
 use drfailover_orchestrator::{Config, Orchestrator, Request};
-use drfailover_testkit::{Topology, ADMIN_PASSWORD};
+use drfailover_testkit::{eventually, EventLog, Topology, ADMIN_PASSWORD};
 
 fn topology(replicas: usize) -> Topology {
     Topology::primary_replicas(replicas)
@@ -27,7 +27,9 @@ fn config_text(topo: &Topology, extra: &str, node_extra: &[(usize, &str)]) -> St
 struct Running {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<Orchestrator>>,
-    events: Arc<Mutex<Vec<Event>>>,
+    events: EventLog<Event>,
+    /// `/status` of the latest round, and the number of rounds so far.
+    status: Arc<Mutex<(serde_json::Value, u64)>>,
     requests: Sender<Request>,
     notifier: Arc<Notifier>,
 }
@@ -36,11 +38,11 @@ impl Running {
     fn start(text: &str) -> Running {
         let config = Config::parse(text).unwrap_or_else(|e| panic!("config: {e}"));
         let notifier = Arc::new(Notifier::new(4096, 1, Instant::now()).unwrap());
-        let events = Arc::new(Mutex::new(Vec::new()));
+        let events = EventLog::new();
         let ev = events.clone();
         notifier.subscribe(move |e| {
             eprintln!("orchestrator: {}", e.summary());
-            ev.lock().unwrap().push(e.clone());
+            ev.push(e.clone());
         });
         let mut orch = Orchestrator::new(config, notifier.clone(), 1);
         orch.start()
@@ -48,47 +50,62 @@ impl Running {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = crossbeam_channel::bounded(4);
         let s = stop.clone();
+        let status = Arc::new(Mutex::new((serde_json::Value::Null, 0)));
+        let latest = status.clone();
         let handle = std::thread::spawn(move || {
-            orch.run(&s, &rx);
+            orch.run_with(&s, &rx, |o| {
+                let mut latest = latest.lock().unwrap();
+                *latest = (o.status_json(), latest.1 + 1);
+            });
             orch
         });
         Running {
             stop,
             handle: Some(handle),
             events,
+            status,
             requests: tx,
             notifier,
         }
     }
 
     fn events(&self, kind: EventKind) -> Vec<Event> {
-        self.events
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|e| e.kind == kind)
-            .cloned()
-            .collect()
+        self.events.matching(|e| e.kind == kind)
     }
 
     fn wait_for(&self, kind: EventKind, timeout: Duration) -> Event {
-        let t = Instant::now();
-        loop {
-            if let Some(e) = self.events(kind).into_iter().next() {
-                return e;
+        self.events
+            .wait_for(&format!("{kind:?} event"), timeout, |e| e.kind == kind)
+    }
+
+    /// Wait until the orchestrator holds the lock and sees a healthy primary.
+    fn wait_healthy(&self) {
+        eventually(
+            "the orchestrator leads a healthy topology",
+            Duration::from_secs(20),
+            || {
+                let s = self.status.lock().unwrap().0.clone();
+                if s["analysis"] == "healthy" && s["leader"] == true {
+                    Ok(())
+                } else {
+                    Err(format!("analysis {} leader {}", s["analysis"], s["leader"]))
+                }
+            },
+        );
+    }
+
+    /// Wait until the orchestrator completed two more rounds: it has seen what the test
+    /// just did (a round in progress may have started before).
+    fn wait_fresh_rounds(&self) {
+        let from = self.status.lock().unwrap().1;
+        eventually("two more rounds", Duration::from_secs(20), || {
+            let now = self.status.lock().unwrap().1;
+            if now >= from + 2 {
+                Ok(())
+            } else {
+                Err(format!("{} round(s)", now - from))
             }
-            assert!(
-                t.elapsed() < timeout,
-                "no {kind:?} event within {timeout:?}; events: {:#?}",
-                self.events
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .map(Event::summary)
-                    .collect::<Vec<_>>()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        });
     }
 
     fn request(
@@ -240,38 +257,6 @@ fn check_data(topo: &Topology, node: usize, acked: &[u64], unknown: &[u64]) {
     assert!(phantom.is_empty(), "phantom rows: {phantom:?}");
 }
 
-fn wait_follows(topo: &Topology, replica: usize, primary: usize, timeout: Duration) {
-    let want = topo.node(primary).ip().to_string();
-    let t = Instant::now();
-    loop {
-        let s = topo.node(replica).sql("SHOW SLAVE STATUS").unwrap();
-        let col = |name: &str| {
-            s.column(name)
-                .and_then(|c| s.text(0, c))
-                .unwrap_or("")
-                .to_string()
-        };
-        if s.num_rows() == 1
-            && col("Master_Host") == want
-            && col("Slave_IO_Running") == "Yes"
-            && col("Slave_SQL_Running") == "Yes"
-        {
-            return;
-        }
-        assert!(
-            t.elapsed() < timeout,
-            "{} does not replicate from {} within {timeout:?}: host={} io={} sql={} err={}",
-            topo.node(replica).name(),
-            topo.node(primary).name(),
-            col("Master_Host"),
-            col("Slave_IO_Running"),
-            col("Slave_SQL_Running"),
-            col("Last_IO_Error")
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn kill9_under_16_writers_promotes_the_most_advanced_replica_and_loses_nothing() {
     let mut topo = topology(2);
@@ -304,7 +289,7 @@ fn kill9_under_16_writers_promotes_the_most_advanced_replica_and_loses_nothing()
     check_data(&topo, 1, &acked, &unknown);
     // node3 is repointed to node2, catches up, and holds everything too.
     topo.node(2).sql("START SLAVE").unwrap();
-    wait_follows(&topo, 2, 1, Duration::from_secs(20));
+    topo.wait_follows(2, 1, Duration::from_secs(20)).unwrap();
     topo.wait_replicated(1, 2).unwrap();
     check_data(&topo, 2, &acked, &unknown);
     std::thread::sleep(Duration::from_millis(500));
@@ -414,7 +399,7 @@ fn a_partition_between_orchestrator_and_primary_only_is_not_a_failover() {
     let topo = Topology::primary_replicas_in_lab(2)
         .unwrap_or_else(|e| panic!("cannot start MariaDB topology in a lab: {e}"));
     let mut orch = Running::start(&config_text(&topo, "", &[]));
-    std::thread::sleep(Duration::from_millis(500));
+    orch.wait_healthy();
     topo.partition_from_host(0).unwrap();
     let e = orch.wait_for(EventKind::PrimaryUnreachable, Duration::from_secs(20));
     assert!(e.reason.contains("still receiving"), "{}", e.reason);
@@ -449,7 +434,7 @@ fn semi_sync_fallen_back_to_async_blocks_automatic_promotion() {
         .sql("SET GLOBAL rpl_semi_sync_master_enabled=0")
         .unwrap();
     let mut orch = Running::start(&config_text(&topo, "", &[]));
-    std::thread::sleep(Duration::from_millis(500));
+    orch.wait_healthy();
     topo.kill9(0).unwrap();
     let blocked = orch.wait_for(EventKind::FailoverBlocked, Duration::from_secs(20));
     assert!(blocked.reason.contains("semi-sync"), "{}", blocked.reason);
@@ -482,17 +467,19 @@ fn a_second_failure_inside_the_anti_flapping_period_is_blocked_until_acknowledge
     let new = first.new_writer.clone().unwrap();
     let new_index = topo.nodes().iter().position(|n| n.name() == new).unwrap();
     let other = 3 - new_index;
-    wait_follows(&topo, other, new_index, Duration::from_secs(20));
+    topo.wait_follows(other, new_index, Duration::from_secs(20))
+        .unwrap();
     // The old primary comes back: the orchestrator fences it on sight, sees that its history
     // is a prefix of the new primary's, and attaches it as a replica (rejoin).
     topo.node_mut(0)
         .start(drfailover_testkit::NodeRole::Replica)
         .unwrap();
-    wait_follows(&topo, 0, new_index, Duration::from_secs(20));
+    topo.wait_follows(0, new_index, Duration::from_secs(20))
+        .unwrap();
     // The new primary must have semi-sync active, else the zero-loss gate (not
     // anti-flapping) would block.
     topo.wait_semi_sync_clients(new_index, 2).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    orch.wait_fresh_rounds();
     topo.kill9(new_index).unwrap();
     let blocked = orch.wait_for(EventKind::FailoverBlocked, Duration::from_secs(20));
     assert!(
@@ -503,15 +490,16 @@ fn a_second_failure_inside_the_anti_flapping_period_is_blocked_until_acknowledge
     assert_eq!(orch.events(EventKind::FailoverCompleted).len(), 1);
     let answer = orch.request(Request::Ack).unwrap();
     assert_eq!(answer, "acknowledged");
-    let t = Instant::now();
-    while orch.events(EventKind::FailoverCompleted).len() < 2 {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "no second failover after ack"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let last = orch.events(EventKind::FailoverCompleted)[1].clone();
+    let last = eventually(
+        "a second failover after ack",
+        Duration::from_secs(20),
+        || {
+            orch.events(EventKind::FailoverCompleted)
+                .get(1)
+                .cloned()
+                .ok_or_else(|| "one failover so far".to_string())
+        },
+    );
     let last_index = topo
         .nodes()
         .iter()
@@ -531,8 +519,8 @@ fn switchover_under_load_fails_no_statement() {
     let answer = orch.request(|tx| Request::Switchover(target.clone(), tx));
     assert!(answer.is_ok(), "switchover: {answer:?}");
     load.wait_progress(300, Duration::from_secs(20));
-    wait_follows(&topo, 0, 2, Duration::from_secs(20));
-    wait_follows(&topo, 1, 2, Duration::from_secs(20));
+    topo.wait_follows(0, 2, Duration::from_secs(20)).unwrap();
+    topo.wait_follows(1, 2, Duration::from_secs(20)).unwrap();
     let (acked, unknown, failed) = load.finish();
     assert!(
         failed.is_empty(),
@@ -595,11 +583,8 @@ fn bad_configurations_and_topologies_are_refused_with_a_clear_error_and_nothing_
     // Nothing was changed: replication intact, heartbeat untouched (set_heartbeat_period
     // acts only once the topology is accepted).
     let s = topo.node(1).sql("SHOW SLAVE STATUS").unwrap();
-    let io = s
-        .column("Slave_IO_Running")
-        .and_then(|c| s.text(0, c))
-        .unwrap();
-    assert_eq!(io, "Yes");
+    let status = drfailover_mysql::ReplicaStatus::first(&s).expect("still a replica");
+    assert_eq!(status.io, drfailover_mysql::IoState::Running);
     // Malformed file and unknown keys.
     let e = Config::parse(&good.replace("fall = 3", "fall = 3\nfalll = 2")).unwrap_err();
     assert!(e.0.contains("falll"), "{e}");
@@ -726,7 +711,7 @@ fn a_replica_with_an_errant_transaction_is_never_chosen() {
     }
     topo.wait_replicated(0, 1).unwrap();
     topo.wait_replicated(0, 2).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    orch.wait_fresh_rounds();
     topo.kill9(0).unwrap();
     let started = orch.wait_for(EventKind::FailoverStarted, Duration::from_secs(20));
     assert!(

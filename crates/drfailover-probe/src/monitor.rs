@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant};
 
 use drfailover_mysql::{
-    ConnectOptions, Connection, Deadline, Done, Error, PollSet, QueryResult, Ready, Step, Wait,
+    ConnectOptions, Connection, Deadline, Done, Error, IoState, PollSet, QueryResult, Ready,
+    ReplicaStatus, Step, Wait,
 };
 
 use crate::{Observation, OutcomeClass, Replication, Role};
@@ -404,15 +405,12 @@ fn parse_role(r: &QueryResult) -> Role {
 }
 
 fn parse_replication(status: &QueryResult) -> Option<Replication> {
-    if status.num_rows() == 0 {
-        return None;
-    }
-    let text = |name: &str| status.column(name).and_then(|c| status.text(0, c));
+    let s = ReplicaStatus::first(status)?;
     Some(Replication {
-        io_running: text("Slave_IO_Running") == Some("Yes"),
-        sql_running: text("Slave_SQL_Running") == Some("Yes"),
-        seconds_behind: text("Seconds_Behind_Master").and_then(|v| v.parse().ok()),
-        gtid_io_position: text("Gtid_IO_Pos").map(str::to_string),
+        io_running: s.io == IoState::Running,
+        sql_running: s.sql_running,
+        seconds_behind: s.seconds_behind,
+        gtid_io_position: status.column("Gtid_IO_Pos").map(|_| s.gtid_io_pos),
     })
 }
 

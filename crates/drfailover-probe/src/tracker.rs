@@ -98,6 +98,11 @@ impl HealthTracker {
         self.next_probe
     }
 
+    /// Failed observations in a row since the last success (0 after a success). O(1).
+    pub fn consecutive_failures(&self) -> u32 {
+        self.failures
+    }
+
     /// Whether routing may use the endpoint (`Up` or `Suspect`).
     pub fn is_usable(&self) -> bool {
         matches!(self.state, Health::Up | Health::Suspect)

@@ -1,5 +1,5 @@
-//! Every DESIGN §3 policy of the client, without servers and without sleeping: time is an
-//! `Instant` the tests move by hand.
+//! Every policy of the client (docs/ARCHITECTURE.md), without servers and without sleeping:
+//! time is an `Instant` the tests move by hand.
 
 use super::*;
 

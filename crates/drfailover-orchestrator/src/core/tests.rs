@@ -1,7 +1,9 @@
 //! The decision rules without servers: rounds are built by hand, time is injected.
 
 use super::*;
-use crate::facts::ReplicaFacts;
+use drfailover_probe::OutcomeClass;
+
+use crate::facts::{IoState, ReplicaFacts};
 use crate::gtid::GtidState;
 
 fn nodes() -> Vec<NodeSpec> {
@@ -105,6 +107,19 @@ fn crash(core: &mut Core, t0: Instant, nodes: Vec<NodeProbe>) -> Decision {
     }
     last.notices = notices;
     last
+}
+
+/// Whether the plan's risks include one `pick` matches.
+fn has_risk(risks: Option<&Risks>, pick: impl Fn(&Risk) -> bool) -> bool {
+    risks.is_some_and(|r| r.0.iter().any(pick))
+}
+
+/// Whether the latest round was blocked by the zero-loss gate with a risk `pick` matches.
+fn blocked_by_risk(core: &Core, pick: impl Fn(&Risk) -> bool) -> bool {
+    match core.blocked() {
+        Some(Blocked::DataLossRisk(risks)) => has_risk(Some(risks), pick),
+        _ => false,
+    }
 }
 
 fn failover(d: &Decision) -> Option<&FailoverPlan> {
@@ -224,13 +239,25 @@ fn semi_sync_inactive_blocks_automatic_promotion_unless_loss_is_allowed() {
         );
         if allow {
             let plan = failover(&d).expect("allowed");
-            assert!(plan.risk.as_deref().unwrap().contains("semi-sync"));
+            assert!(has_risk(plan.risk.as_ref(), |r| matches!(
+                r,
+                Risk::SemiSyncInactive {
+                    enabled: false,
+                    active: false,
+                    ..
+                }
+            )));
         } else {
             assert!(failover(&d).is_none());
             assert!(d
                 .notices
                 .iter()
-                .any(|n| n.kind == EventKind::FailoverBlocked && n.reason.contains("semi-sync")));
+                .any(|n| n.kind == EventKind::FailoverBlocked));
+            assert!(
+                blocked_by_risk(&core, |r| matches!(r, Risk::SemiSyncInactive { .. })),
+                "{:?}",
+                core.blocked()
+            );
         }
     }
 }
@@ -253,7 +280,15 @@ fn an_unreachable_semi_sync_replica_blocks_promotion() {
     assert!(d
         .notices
         .iter()
-        .any(|n| n.kind == EventKind::FailoverBlocked && n.reason.contains("db3")));
+        .any(|n| n.kind == EventKind::FailoverBlocked));
+    assert!(
+        blocked_by_risk(
+            &core,
+            |r| matches!(r, Risk::AckerUnreachable(n) if n.id == 2)
+        ),
+        "{:?}",
+        core.blocked()
+    );
 }
 
 #[test]
@@ -277,20 +312,18 @@ fn errant_transactions_and_never_promote_exclude_a_candidate() {
         ],
     );
     assert!(failover(&d).is_none());
-    let blocked = d
+    assert!(d
         .notices
         .iter()
-        .find(|n| n.kind == EventKind::FailoverBlocked)
-        .expect("blocked");
+        .any(|n| n.kind == EventKind::FailoverBlocked));
+    let Some(Blocked::NoCandidate(excluded)) = core.blocked() else {
+        panic!("expected no candidate, got {:?}", core.blocked());
+    };
+    let whys: Vec<(NodeId, &Excluded)> = excluded.iter().map(|e| (e.node.id, &e.why)).collect();
     assert!(
-        blocked.reason.contains("errant transactions 0-2-1..5"),
-        "{}",
-        blocked.reason
-    );
-    assert!(
-        blocked.reason.contains("never_promote"),
-        "{}",
-        blocked.reason
+        matches!(whys.as_slice(), [(1, Excluded::Errant(ranges)), (2, Excluded::NeverPromote)]
+            if ranges.len() == 1 && ranges[0].server == 2 && ranges[0].first == 1 && ranges[0].last == 5),
+        "{whys:?}"
     );
 }
 
@@ -332,18 +365,23 @@ fn anti_flapping_blocks_a_second_failover_until_acknowledged() {
         notices.extend(d.notices);
     }
     assert!(
-        notices.iter().any(|n| n.reason.contains("anti-flapping")),
+        notices.iter().any(|n| n.kind == EventKind::FailoverBlocked),
         "{notices:?}"
+    );
+    assert!(
+        matches!(core.blocked(), Some(Blocked::AntiFlapping { .. })),
+        "{:?}",
+        core.blocked()
     );
     core.acknowledge();
     let d = core.step(&second(t1 + Duration::from_secs(61)));
     // No longer anti-flapping; the zero-loss gate now speaks (db3 was never seen as a
     // primary with semi-sync active).
-    assert!(!d.notices.iter().any(|n| n.reason.contains("anti-flapping")));
+    assert!(failover(&d).is_none());
     assert!(
-        d.notices.iter().any(|n| n.reason.contains("semi-sync")),
+        blocked_by_risk(&core, |r| matches!(r, Risk::SemiSyncInactive { .. })),
         "{:?}",
-        d.notices
+        core.blocked()
     );
 }
 
@@ -405,10 +443,10 @@ fn a_former_primary_is_fenced_on_sight_and_rejoins_when_its_history_is_a_prefix(
     back.nodes[0] = fenced;
     let d = core.step(&back);
     assert!(!d.actions.iter().any(|a| matches!(a, Action::Rejoin { .. })));
-    assert!(
-        d.notices.iter().any(|n| n.reason.contains("0-1-121..125")),
-        "{:?}",
-        d.notices
+    assert!(d.notices.iter().any(|n| n.kind == EventKind::Fenced));
+    assert_eq!(
+        core.fencing().1.get(&0).map(String::as_str),
+        Some("0-1-121..125")
     );
 }
 
@@ -432,9 +470,73 @@ fn only_the_lock_holder_acts() {
         assert!(d.actions.is_empty());
         notices.extend(d.notices);
     }
-    assert!(notices
+    assert!(notices.iter().any(|n| n.kind == EventKind::FailoverBlocked));
+    assert_eq!(core.blocked(), Some(&Blocked::NotLeader));
+}
+
+#[test]
+fn a_second_writer_beside_a_healthy_primary_is_split_brain_and_fenced() {
+    let mut core = Core::new(nodes(), Policy::default());
+    let t0 = Instant::now();
+    healthy(&mut core, t0, true);
+    let writable_replica = with(replica(3, 100, IoState::Running, 2), |f| {
+        f.read_only = false
+    });
+    let d = core.step(&round(
+        t0 + Duration::from_millis(100),
+        vec![
+            primary(100, true),
+            replica(2, 100, IoState::Running, 2),
+            writable_replica,
+        ],
+    ));
+    assert_eq!(core.primary(), Some(0), "the healthy primary is kept");
+    assert!(d
+        .notices
         .iter()
-        .any(|n| n.reason.contains("another orchestrator")));
+        .any(|n| n.kind == EventKind::SplitBrain && n.node == Some(2)));
+    assert!(
+        matches!(d.actions.as_slice(), [Action::Fence { node: 2, .. }]),
+        "{:?}",
+        d.actions
+    );
+}
+
+#[test]
+fn a_primary_promoted_elsewhere_is_adopted_announced_and_its_predecessor_fenced_on_sight() {
+    let mut core = Core::new(nodes(), Policy::default());
+    let t0 = Instant::now();
+    healthy(&mut core, t0, true);
+    // Someone made db2 writable while db1 is unreachable.
+    let promoted = with(replica(2, 100, IoState::Connecting, 1), |f| {
+        f.read_only = false;
+        f.replication.clear();
+    });
+    let d = core.step(&round(
+        t0 + Duration::from_millis(100),
+        vec![
+            down(OutcomeClass::TimedOut),
+            promoted,
+            replica(3, 100, IoState::Connecting, 1),
+        ],
+    ));
+    assert_eq!(core.primary(), Some(1));
+    assert_eq!(core.generation(), 1);
+    assert!(
+        d.actions.contains(&Action::Announce { old: 0, new: 1 }),
+        "{:?}",
+        d.actions
+    );
+    assert!(d
+        .notices
+        .iter()
+        .any(|n| n.kind == EventKind::StepCompleted && n.writers == Some((Some(0), Some(1)))));
+    assert!(failover(&d).is_none(), "adopted, not promoted again");
+    assert_eq!(
+        core.fencing().0,
+        vec![0],
+        "the old primary is fenced on sight"
+    );
 }
 
 /// `probe` with its facts changed by `change`.
@@ -449,7 +551,7 @@ fn with(probe: NodeProbe, change: impl FnOnce(&mut NodeFacts)) -> NodeProbe {
 }
 
 /// The problems `validate` finds in a first round of `nodes` (empty when it accepts it).
-fn problems(nodes: Vec<NodeProbe>) -> Vec<String> {
+fn problems(nodes: Vec<NodeProbe>) -> Vec<Problem> {
     let core = Core::new(self::nodes(), Policy::default());
     match core.validate(&round(Instant::now(), nodes)) {
         Ok(primary) => {
@@ -482,57 +584,53 @@ fn validate_refuses_two_writers_and_no_writer_naming_the_nodes() {
     two[2] = with(two[2].clone(), |f| f.read_only = false);
     let found = problems(two);
     assert!(
-        found
-            .iter()
-            .any(|p| p.contains("2 writable nodes") && p.contains("db1") && p.contains("db3")),
+        found.iter().any(|p| matches!(p, Problem::SeveralWriters(w)
+            if w.len() == 2 && w[0].starts_with("db1") && w[1].starts_with("db3"))),
         "{found:?}"
     );
 
     let mut none = sound();
     none[0] = with(none[0].clone(), |f| f.read_only = true);
     let found = problems(none);
-    assert!(
-        found.iter().any(|p| p.contains("no writable node")),
-        "{found:?}"
-    );
+    assert!(found.contains(&Problem::NoWriter), "{found:?}");
 }
 
 #[test]
 fn validate_refuses_unreachable_nodes_and_what_it_cannot_manage() {
-    type Case = (
-        (&'static str, &'static str),
-        Box<dyn Fn(&mut Vec<NodeProbe>)>,
-    );
-    let cases: Vec<Case> = vec![
+    type Breaker = Box<dyn Fn(&mut Vec<NodeProbe>)>;
+    type Expected = Box<dyn Fn(&Problem) -> bool>;
+    let on = |label: &str, name: &str| label.starts_with(name);
+    let cases: Vec<(Breaker, Expected)> = vec![
         (
-            ("db2", "unreachable"),
             Box::new(|n| n[1] = down(OutcomeClass::Refused)),
-        ),
-        (
-            ("db2", "gtid_strict_mode is OFF"),
-            Box::new(|n| n[1] = with(n[1].clone(), |f| f.gtid_strict_mode = false)),
-        ),
-        (
-            ("db1", "binary log disabled"),
-            Box::new(|n| n[0] = with(n[0].clone(), |f| f.log_bin = false)),
-        ),
-        (
-            ("db3", "replicates without GTID"),
-            Box::new(|n| n[2] = with(n[2].clone(), |f| f.replication[0].using_gtid = false)),
-        ),
-        (
-            (
-                "db3",
-                "replicates from 192.0.2.9:3306, which is not a configured node",
+            Box::new(
+                move |p| matches!(p, Problem::Unreachable { node, class: OutcomeClass::Refused, .. } if on(node, "db2")),
             ),
+        ),
+        (
+            Box::new(|n| n[1] = with(n[1].clone(), |f| f.gtid_strict_mode = false)),
+            Box::new(move |p| matches!(p, Problem::GtidStrictModeOff(node) if on(node, "db2"))),
+        ),
+        (
+            Box::new(|n| n[0] = with(n[0].clone(), |f| f.log_bin = false)),
+            Box::new(move |p| matches!(p, Problem::NoBinlog(node) if on(node, "db1"))),
+        ),
+        (
+            Box::new(|n| n[2] = with(n[2].clone(), |f| f.replication[0].using_gtid = false)),
+            Box::new(move |p| matches!(p, Problem::NoGtid(node) if on(node, "db3"))),
+        ),
+        (
             Box::new(|n| {
                 n[2] = with(n[2].clone(), |f| {
                     f.replication[0].master_host = "192.0.2.9".into()
                 })
             }),
+            Box::new(move |p| {
+                matches!(p, Problem::StrangerMaster { node, master }
+                    if on(node, "db3") && master == "192.0.2.9:3306")
+            }),
         ),
         (
-            ("db2", "multi-source replication (2 connections)"),
             Box::new(|n| {
                 n[1] = with(n[1].clone(), |f| {
                     let mut second = f.replication[0].clone();
@@ -540,29 +638,53 @@ fn validate_refuses_unreachable_nodes_and_what_it_cannot_manage() {
                     f.replication.push(second);
                 })
             }),
+            Box::new(
+                move |p| matches!(p, Problem::MultiSource { node, connections: 2 } if on(node, "db2")),
+            ),
         ),
         (
-            ("db3", "replicates from another replica"),
             Box::new(|n| {
                 n[2] = with(n[2].clone(), |f| {
                     f.replication[0].master_host = "10.0.0.2".into()
                 })
             }),
+            Box::new(move |p| matches!(p, Problem::ChainedReplica { node, .. } if on(node, "db3"))),
         ),
         (
-            ("db2", "read-only but not replicating"),
             Box::new(|n| n[1] = with(n[1].clone(), |f| f.replication.clear())),
+            Box::new(move |p| matches!(p, Problem::Detached { node, .. } if on(node, "db2"))),
         ),
     ];
-    for ((node, expected), break_it) in cases {
+    for (i, (break_it, expected)) in cases.into_iter().enumerate() {
         let mut nodes = sound();
         break_it(&mut nodes);
         let found = problems(nodes);
         assert!(
-            found
-                .iter()
-                .any(|p| p.starts_with(node) && p.contains(expected)),
-            "expected a problem of {node}: `{expected}`, got {found:?}"
+            found.iter().any(expected),
+            "case {i}: expected problem not found in {found:?}"
         );
     }
+}
+
+#[test]
+fn refusals_read_as_sentences_naming_the_nodes() {
+    let primary = NodeRef {
+        id: 0,
+        name: "db1".into(),
+    };
+    let text = Blocked::NoCandidate(vec![Exclusion {
+        node: NodeRef {
+            id: 1,
+            name: "db2".into(),
+        },
+        why: Excluded::Lag {
+            behind_secs: 400,
+            limit: Duration::from_secs(300),
+        },
+    }])
+    .describe(&primary, &"facts");
+    assert_eq!(
+        text,
+        "dead primary db1: no candidate to promote (db2: 400 s behind (limit 300 s))"
+    );
 }

@@ -1,6 +1,6 @@
 //! A real DNS server on loopback (Debian's `dnsmasq`) whose A records the test can flip.
 
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::spawner;
+use crate::{addr, spawner};
 
 /// `dnsmasq` answering only for the names the test sets, from a hosts file it re-reads on
 /// SIGHUP, with a fixed TTL. Killed when dropped.
@@ -51,7 +51,7 @@ impl DnsServer {
         // by the time it binds (it then exits at once), so pick again a few times.
         let mut last_error = String::new();
         for _ in 0..5 {
-            server.port = free_udp_and_tcp_port()?;
+            server.port = addr::free_udp_and_tcp_port()?;
             let mut cmd = spawner::command_dying_with_parent(&binary, None);
             cmd.args([
                 "--keep-in-foreground",
@@ -127,30 +127,9 @@ impl DnsServer {
     }
 
     fn answers(&self) -> bool {
-        // A minimal DNS query for "." type A; any response means the server is up.
-        let Ok(sock) = UdpSocket::bind("127.0.0.1:0") else {
-            return false;
-        };
-        let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
-        let query = [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1];
-        if sock.send_to(&query, ("127.0.0.1", self.port)).is_err() {
-            return false;
-        }
-        let mut buf = [0u8; 512];
-        sock.recv_from(&mut buf).is_ok()
+        // A query for "." type A; any response means the server is up.
+        addr::dns_rcode(self.port, ".", 1).is_some()
     }
-}
-
-/// A port that is free on 127.0.0.1 for both UDP and TCP right now.
-fn free_udp_and_tcp_port() -> Result<u16, String> {
-    for _ in 0..100 {
-        let udp = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let port = udp.local_addr().map_err(|e| e.to_string())?.port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    Err("no port free for both UDP and TCP on 127.0.0.1".into())
 }
 
 impl Drop for DnsServer {

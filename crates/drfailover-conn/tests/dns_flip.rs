@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Config, Error, Event, EventKind};
-use drfailover_testkit::dns::DnsServer;
-use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+use drfailover_testkit::dnsmasq::DnsServer;
+use drfailover_testkit::{eventually, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 const NAME: &str = "db.drfailover.test";
 
@@ -70,10 +70,14 @@ fn client_follows_a_flipped_dns_record_to_the_new_writer() {
         })
         .collect();
     // Writes in flight before the switchover (however slow the machine is).
-    let t = Instant::now();
-    while acked.lock().unwrap().len() < 20 && t.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    eventually(
+        "20 writes before the switchover",
+        Duration::from_secs(20),
+        || match acked.lock().unwrap().len() {
+            n if n >= 20 => Ok(()),
+            n => Err(format!("{n} so far")),
+        },
+    );
     assert!(app_connections(&topo, 0) > 0);
 
     // Switchover: fence the old primary, let the replica apply everything, promote it, flip
