@@ -133,6 +133,19 @@ impl CredentialChain {
         }
     }
 
+    /// The cached keys if they have not expired, without waiting: `None` when there are none,
+    /// they expired, or a lookup holds the cache right now. Never blocks.
+    pub fn cached(&self) -> Option<AwsIdentity> {
+        let cached = self.cached.try_lock().ok()?;
+        let identity = cached.as_ref()?;
+        let now = SystemTime::now();
+        identity
+            .credentials
+            .expiry()
+            .is_none_or(|at| at > now)
+            .then(|| identity.clone())
+    }
+
     /// Drop the cached keys (they were rejected): the next [`CredentialChain::get`] looks them
     /// up again. Fixed keys are kept. Never blocks on I/O.
     pub fn forget(&self) {
@@ -170,6 +183,7 @@ mod tests {
         chain.forget();
         let id = chain.get(Instant::now()).unwrap();
         assert_eq!(id.credentials.access_key_id(), "AKIDX");
+        assert_eq!(chain.cached().unwrap().credentials.access_key_id(), "AKIDX");
         assert!(!format!("{chain:?}").contains("SECRETKEY"));
     }
 

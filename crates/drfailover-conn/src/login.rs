@@ -395,19 +395,16 @@ mod aws {
                     return Ok(ticket);
                 }
             }
-            let deadline = Instant::now()
-                + if may_block {
-                    FETCH_BUDGET
-                } else {
-                    Duration::ZERO
-                };
-            let identity = match self.chain.get(deadline) {
-                Ok(id) => id,
-                Err(e) if !may_block => {
-                    log::debug!(target: "drfailover", "RDS IAM token for {endpoint}: {e}");
-                    return Ok(ticket);
+            let identity = if may_block {
+                self.chain
+                    .get(Instant::now() + FETCH_BUDGET)
+                    .map_err(|e| login_error(format!("RDS IAM token for {endpoint}: {e}")))?
+            } else {
+                // The monitor: only keys at hand (never waits for a lookup another thread runs).
+                match self.chain.cached() {
+                    Some(id) => id,
+                    None => return Ok(ticket),
                 }
-                Err(e) => return Err(login_error(format!("RDS IAM token for {endpoint}: {e}"))),
             };
             let token = auth_token(
                 &identity,
