@@ -46,6 +46,7 @@ mod endpoint;
 mod error;
 pub mod keys;
 mod lifecycle;
+mod login;
 mod monitor;
 mod pool;
 pub mod retry;
@@ -54,7 +55,7 @@ mod shared;
 mod sinks;
 
 pub use client::{Client, ClientBuilder, ClientState, QueryOptions, Stats, WriterView};
-pub use config::{Config, WebhookTarget};
+pub use config::{AuthMethod, Config, WebhookTarget};
 pub use drfailover_mysql::QueryResult;
 pub use drfailover_notify::{Event, EventKind, SubscriptionId};
 pub use drfailover_probe::{Health, OutcomeClass};
