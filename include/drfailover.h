@@ -271,8 +271,11 @@ extern "C" {
 // returns, with or without a writer (see `dr_wait_ready`). A name that does not resolve is an
 // endpoint that is down (`DR_EVENT_ENDPOINT_DOWN`, reason `unresolved: …`), not an error. On
 // success `*out` is a client the caller owns and must pass to `dr_close`.
-// Fails with `DR_E_CONFIG` (malformed DSN, or a NUL byte (`%00`) in user, password or
-// database; the message names the part) or `DR_E_AUTH`
+// With `secret_arn`, first fetches the secret from AWS Secrets Manager (up to 5 s); with
+// `auth=rds_iam`, looks up the AWS credentials (up to 5 s when they come from the metadata
+// endpoints). Fails with `DR_E_CONFIG` (malformed DSN, or a NUL byte (`%00`) in user,
+// password or database, or a missing, deleted or malformed secret, or `auth=rds_iam` without
+// verified TLS; the message names the part, never a secret) or `DR_E_AUTH`
 // (every endpoint rejected the credentials). Thread-safe.
 //
 // # Safety
@@ -384,7 +387,10 @@ dr_status dr_config_new(dr_config **out);
 // password or database. `password_file` and `defaults_file` are read here: a regular file
 // of at most 4 KiB (password) or 64 KiB (option file), never more than that read; a FIFO,
 // device, directory or larger file is `DR_E_CONFIG` at once, naming the key and the file
-// (never its content). Blocks only on that local file I/O.
+// (never its content). Blocks only on that local file I/O. `secret_arn` (AWS Secrets
+// Manager) and `auth=rds_iam` (RDS IAM tokens) are only recorded here: the secret is fetched
+// by `dr_connect` / `dr_connect_config` (bounded, 5 s), where a missing, deleted or malformed secret is
+// `DR_E_CONFIG` naming the key and the ARN, never the value; see docs/aws-credentials.md.
 //
 // Keys (generated from the library's key table; defaults in docs/configuration.md):
 // `user`, `password`, `password_env`, `password_file`, `group`, `defaults_file`, `database`,
@@ -392,11 +398,14 @@ dr_status dr_config_new(dr_config **out);
 // `failover_probe_interval_ms`, `fall`, `rise`, `failover_timeout_ms`, `read_timeout_ms`,
 // `pool_size`, `init`, `failback`, `event_queue`, `ssl_mode`, `ssl_ca`, `nameserver`,
 // `dns_min_ttl_ms`, `dns_max_ttl_ms`, `dns_timeout_ms`, `webhook_url`, `slack_webhook_url`,
-// `webhook_timeout_ms`, `hook_command`, `hook_timeout_ms`.
+// `webhook_timeout_ms`, `hook_command`, `hook_timeout_ms`, `secret_arn`, `secret_region`,
+// `secret_endpoint`, `auth`, `region`.
 //
 // # Safety
 // `config` must be NULL or a live `dr_config`; `key` and `value` NULL or NUL-terminated.
-dr_status dr_config_set(dr_config *config, const char *key, const char *value);
+dr_status dr_config_set(dr_config *config,
+                        const char *key,
+                        const char *value);
 
 // Free a configuration. NULL is ignored. Must not be called twice on the same pointer.
 //

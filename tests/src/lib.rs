@@ -18,6 +18,7 @@ pub mod cprog;
 mod direct;
 pub mod dnsmasq;
 pub mod http;
+pub mod metadata;
 pub mod moto;
 mod netns;
 mod node;

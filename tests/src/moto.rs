@@ -150,6 +150,79 @@ impl MotoServer {
     }
 }
 
+/// Secrets Manager calls on a running moto, for tests of `secret_arn`: signed with fixed test
+/// keys (moto accepts any), JSON protocol. Each call blocks up to 30 s.
+impl MotoServer {
+    fn secrets_manager(&self, action: &str, body: String) -> Result<String, String> {
+        use drfailover_aws::credentials::AwsIdentity;
+        let identity = AwsIdentity {
+            credentials: aws_credential_types::Credentials::new(
+                "AKIDTESTING",
+                "testing-secret-key",
+                None,
+                None,
+                "testkit",
+            ),
+            source: "testkit".into(),
+        };
+        let client = drfailover_aws::AwsClient::new(
+            &self.endpoint(),
+            "secretsmanager",
+            "us-east-1".into(),
+            identity,
+            drfailover_aws::retry::RetryPolicy {
+                attempts: 3,
+                per_attempt: Duration::from_secs(10),
+                base_delay: Duration::from_millis(100),
+                max_delay: Duration::from_secs(1),
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        client
+            .call_with_headers(
+                "POST",
+                "/",
+                &[("x-amz-target", &format!("secretsmanager.{action}"))],
+                Some(("application/x-amz-json-1.1", &body)),
+                Instant::now() + Duration::from_secs(30),
+            )
+            .map(|(reply, _)| reply)
+            .map_err(|e| format!("{action}: {e}"))
+    }
+
+    /// Create secret `name` holding `secret_string` (region us-east-1); returns its ARN.
+    pub fn create_secret(&self, name: &str, secret_string: &str) -> Result<String, String> {
+        let body = serde_json::json!({"Name": name, "SecretString": secret_string});
+        let reply = self.secrets_manager("CreateSecret", body.to_string())?;
+        let reply: serde_json::Value =
+            serde_json::from_str(&reply).map_err(|e| format!("CreateSecret: {e}"))?;
+        reply["ARN"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("CreateSecret: no ARN in {reply}"))
+    }
+
+    /// Store a new current version of secret `arn` (what a rotation does first).
+    pub fn put_secret_value(&self, arn: &str, secret_string: &str) -> Result<(), String> {
+        let body = serde_json::json!({"SecretId": arn, "SecretString": secret_string});
+        self.secrets_manager("PutSecretValue", body.to_string())
+            .map(drop)
+    }
+
+    /// The `GetSecretValue` reply for `arn`, as moto sends it.
+    pub fn get_secret_value(&self, arn: &str) -> Result<String, String> {
+        let body = serde_json::json!({ "SecretId": arn });
+        self.secrets_manager("GetSecretValue", body.to_string())
+    }
+
+    /// Delete secret `arn` at once (no recovery window).
+    pub fn delete_secret(&self, arn: &str) -> Result<(), String> {
+        let body = serde_json::json!({"SecretId": arn, "ForceDeleteWithoutRecovery": true});
+        self.secrets_manager("DeleteSecret", body.to_string())
+            .map(drop)
+    }
+}
+
 impl Drop for MotoServer {
     fn drop(&mut self) {
         self.stop();

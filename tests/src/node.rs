@@ -181,6 +181,8 @@ impl Node {
                 "--max-connections=2000", // room for the bench's 500-client reconnect storm
                 "--max-connect-errors=1000000",
                 "--back-log=500",
+                // Lets a test INSTALL MariaDB's test plugins (auth_test_plugin, mariadb-test).
+                "--plugin-maturity=unknown",
             ]);
         if let Some((ca, cert, key)) = &self.tls {
             cmd.arg(format!("--ssl-ca={}", ca.display()))

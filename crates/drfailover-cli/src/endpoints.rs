@@ -6,15 +6,25 @@ use drfailover_conn::{Config, Endpoint};
 use drfailover_probe::{Deadline, MonitorProbe, Observation, OutcomeClass};
 use serde_json::json;
 
-/// Parse a DSN, printing the library's precise error on failure.
+/// Parse a DSN and fetch its `secret_arn` (if any), printing the library's precise error on
+/// failure.
 pub fn config(command: &str, dsn: &str) -> Result<Config, String> {
-    Config::from_dsn(dsn).map_err(|e| format!("drfailover {command}: {e}"))
+    let mut config = Config::from_dsn(dsn).map_err(|e| format!("drfailover {command}: {e}"))?;
+    config
+        .resolve_secret()
+        .map_err(|e| format!("drfailover {command}: {e}"))?;
+    Ok(config)
 }
 
 /// A monitor probe for `endpoint` with the DSN's connection options (credentials, database,
-/// TLS, timeouts): the library's own mapping, so `ssl_mode`/`ssl_ca` apply here too.
+/// TLS, timeouts, an RDS IAM token with `auth=rds_iam`): the library's own mapping, so
+/// `ssl_mode`/`ssl_ca` apply here too.
 pub fn monitor(config: &Config, endpoint: &Endpoint) -> MonitorProbe {
-    MonitorProbe::new(config.connect_options(endpoint))
+    let options = config.login_options(endpoint).unwrap_or_else(|e| {
+        eprintln!("drfailover: {endpoint}: {e}");
+        config.connect_options(endpoint)
+    });
+    MonitorProbe::new(options)
 }
 
 /// Probe once with a role probe bounded by `timeout`.

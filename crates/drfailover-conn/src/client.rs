@@ -15,6 +15,10 @@ use crate::{Config, Endpoint, Error};
 
 static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// While waiting for a writer with credentials from AWS: how often a caller checks whether a
+/// refused probe asked for them to be renewed.
+const STALE_CHECK: Duration = Duration::from_millis(200);
+
 /// Per-statement options.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QueryOptions {
@@ -138,8 +142,14 @@ impl Client {
         ClientBuilder::new(config)
     }
 
-    fn start(config: Config, subscribers: Vec<Subscriber>) -> Result<Client, Error> {
+    fn start(mut config: Config, subscribers: Vec<Subscriber>) -> Result<Client, Error> {
         config.validate()?;
+        let login = crate::login::Login::new(&mut config)?;
+        if config.endpoints.is_empty() {
+            return Err(Error::Config(
+                "no endpoints: give at least one host (the secret names none)".into(),
+            ));
+        }
         let client_id = NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed);
         let notifier = Notifier::new(config.event_queue, client_id, Instant::now())
             .map_err(|e| Error::System(format!("start notifier thread: {e}")))?;
@@ -157,7 +167,9 @@ impl Client {
                 Ok((a, b))
             })
             .map_err(|e| Error::System(format!("monitor doorbell: {e}")))?;
-        let shared = Arc::new(Shared::new(config, client_id, notifier, wake_tx, bell));
+        let shared = Arc::new(Shared::new(
+            config, login, client_id, notifier, wake_tx, bell,
+        ));
         let (first_tx, first_rx) = std::sync::mpsc::sync_channel::<FirstRound>(1);
         let resolver = crate::monitor::resolver_for(&shared.config)?;
         let monitor = Monitor::new(shared.clone(), wake_rx, bell_rx, resolver);
@@ -320,6 +332,7 @@ impl Client {
     ) -> Result<Leased, Error> {
         let backoff = STATEMENT_BACKOFF;
         let mut attempt = 0u32;
+        let mut renewed = false;
         loop {
             self.check_open()?;
             let no_writer = |last: &Option<drfailover_mysql::Error>| Error::NoWriter {
@@ -328,11 +341,19 @@ impl Client {
             };
             let (writer, generation) = self.shared.writer();
             let Some(writer) = writer else {
-                match self
-                    .shared
-                    .watch
-                    .wait_ready(deadline.saturating_duration_since(Instant::now()))
-                {
+                // Credentials a probe found refused are renewed by a waiting caller (the
+                // monitor never blocks on AWS); it then waits in short slices to notice the
+                // next such mark.
+                let login = &self.shared.login;
+                login.renew_if_stale(deadline);
+                let left = deadline.saturating_duration_since(Instant::now());
+                let slice = if login.is_dynamic() {
+                    left.min(STALE_CHECK)
+                } else {
+                    left
+                };
+                match self.shared.watch.wait_ready(slice) {
+                    Err(WaitError::TimedOut) if Instant::now() < deadline => continue,
                     Ok(_) => continue,
                     Err(WaitError::Closed) => return Err(Error::Closed),
                     Err(WaitError::TimedOut) => return Err(no_writer(last_error)),
@@ -356,9 +377,22 @@ impl Client {
                     Counters::bump(&self.shared.counters.connects);
                     return Ok(self.shared.pool.register(slot, conn, writer, generation));
                 }
-                Err(e) => {
+                Err((e, ticket)) => {
                     self.shared.pool.cancel_slot();
                     match e.class() {
+                        // Refused: once, with credentials fetched again (a rotated secret, a
+                        // new token), at once.
+                        ErrorClass::Auth
+                            if !renewed
+                                && self.shared.login.renew(
+                                    ticket,
+                                    &self.shared.config.endpoints[writer],
+                                    deadline,
+                                ) =>
+                        {
+                            renewed = true;
+                            continue;
+                        }
                         ErrorClass::Auth => return Err(Error::Auth(e)),
                         ErrorClass::Tls => return Err(Error::Tls(e)),
                         ErrorClass::ConnectionLost
@@ -419,8 +453,21 @@ impl Client {
         i: usize,
         slot: u64,
         deadline: Deadline,
+    ) -> Result<Connection, (drfailover_mysql::Error, crate::login::Ticket)> {
+        let (options, ticket) = self.shared.options(i).map_err(|e| (e, 0))?;
+        self.open_with(i, slot, deadline, &options)
+            .map_err(|e| (e, ticket))
+    }
+
+    /// [`Client::open`] with these options.
+    fn open_with(
+        &self,
+        i: usize,
+        slot: u64,
+        deadline: Deadline,
+        options: &drfailover_mysql::ConnectOptions,
     ) -> Result<Connection, drfailover_mysql::Error> {
-        let (mut conn, step) = Connection::start_connect(&self.shared.options(i)?)?;
+        let (mut conn, step) = Connection::start_connect(options)?;
         let abort = OwnedAbortHandle::duplicate(conn.abort_handle());
         let login = self.shared.pool.opening(slot, i, abort);
         // Left before the login was registered? (The monitor publishes the writer change
@@ -501,6 +548,28 @@ impl Client {
         }
     }
 
+    /// A cheap, cloneable view of the current writer and generation, for callers that check
+    /// it on every statement of their own connections (one atomic load per check).
+    pub fn writer_view(&self) -> WriterView {
+        WriterView {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Tell the monitor that a statement on `endpoint` (an index into the configured
+    /// endpoints) lost its connection (`read_only == false`) or was refused as read-only
+    /// (`read_only == true`), so it probes that endpoint now instead of at its next tick.
+    /// Never blocks; an out-of-range index is ignored.
+    pub fn report_trouble(&self, endpoint: usize, read_only: bool) {
+        if endpoint < self.shared.config.endpoints.len() {
+            self.shared.wake(if read_only {
+                Wake::ReadOnly(endpoint)
+            } else {
+                Wake::Failure(endpoint)
+            });
+        }
+    }
+
     /// Counters since start. Cheap (atomic loads).
     pub fn stats(&self) -> Stats {
         let c = &self.shared.counters;
@@ -546,6 +615,33 @@ impl Client {
         self.shared.watch.close();
         self.shared.pool.close();
         self.shared.notifier.close(Duration::from_secs(1));
+    }
+}
+
+/// The current writer and generation of one [`Client`], readable from any thread for one
+/// atomic load ([`Client::writer_view`]). Keeps the client's shared state alive, not its
+/// threads: after [`Client::close`] it keeps answering the last writer it knew.
+#[derive(Clone)]
+pub struct WriterView {
+    shared: Arc<Shared>,
+}
+
+impl WriterView {
+    /// The writer's index into the configured endpoints (`None`: no writer now) and the
+    /// generation. One atomic load; never blocks.
+    #[inline]
+    pub fn current(&self) -> (Option<usize>, u64) {
+        self.shared.writer()
+    }
+}
+
+impl std::fmt::Debug for WriterView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (writer, generation) = self.current();
+        f.debug_struct("WriterView")
+            .field("writer", &writer)
+            .field("generation", &generation)
+            .finish()
     }
 }
 

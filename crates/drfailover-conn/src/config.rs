@@ -30,6 +30,17 @@ impl std::fmt::Debug for WebhookTarget {
     }
 }
 
+/// How the client logs in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// The configured password (or the one from `secret_arn`).
+    #[default]
+    Password,
+    /// An RDS IAM authentication token, generated locally per endpoint and sent with the
+    /// clear-text plugin (only over a verified TLS connection).
+    RdsIam,
+}
+
 /// Configuration of a [`crate::Client`]. `Debug` never shows the password.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -87,6 +98,16 @@ pub struct Config {
     pub hook_commands: Vec<std::path::PathBuf>,
     /// How long a hook program may run.
     pub hook_timeout: Duration,
+    /// AWS Secrets Manager secret holding `username` and `password` (`secret_arn`).
+    pub secret_arn: Option<String>,
+    /// Region of `secret_arn` (default: the ARN's own).
+    pub secret_region: Option<String>,
+    /// Secrets Manager endpoint URL (default: the region's, or `AWS_ENDPOINT_URL_SECRETS_MANAGER`).
+    pub secret_endpoint: Option<String>,
+    /// How to log in (`auth`).
+    pub auth: AuthMethod,
+    /// AWS region of RDS IAM tokens (`region`; default `AWS_REGION`, `AWS_DEFAULT_REGION`).
+    pub region: Option<String>,
     pub(crate) group: String,
 }
 
@@ -119,6 +140,11 @@ impl Default for Config {
             webhook_timeout: Duration::from_secs(5),
             hook_commands: Vec::new(),
             hook_timeout: Duration::from_secs(10),
+            secret_arn: None,
+            secret_region: None,
+            secret_endpoint: None,
+            auth: AuthMethod::Password,
+            region: None,
             group: "client".into(),
         }
     }
@@ -213,6 +239,33 @@ impl Config {
         opts
     }
 
+    /// Fetch the credentials of `secret_arn` now (if set) into `user` and `password` (and,
+    /// with no endpoint yet, the secret's `host`/`port`), for tools that probe without a
+    /// [`crate::Client`] (a client fetches by itself, and again on a refused login). Blocks on
+    /// Secrets Manager up to 5 s. Errors name the key and the ARN, never a value.
+    pub fn resolve_secret(&mut self) -> Result<(), Error> {
+        crate::login::Login::new(self).map(drop)
+    }
+
+    /// [`Config::connect_options`] with the login as it is now: with `auth=rds_iam`, a token
+    /// for `endpoint` made now (valid 15 minutes) and the clear-text plugin allowed. For
+    /// one-off logins (the CLI's probes); a [`crate::Client`] renews tokens by itself. Blocks
+    /// only when AWS keys must be looked up (metadata endpoints, up to 5 s).
+    pub fn login_options(
+        &self,
+        endpoint: &Endpoint,
+    ) -> Result<drfailover_mysql::ConnectOptions, Error> {
+        let mut options = self.connect_options(endpoint);
+        if self.auth == AuthMethod::RdsIam {
+            let mut config = self.clone();
+            let login = crate::login::Login::new(&mut config)?;
+            login
+                .apply(endpoint, &mut options, true)
+                .map_err(|e| Error::Config(format!("option `auth`: {}", e.message())))?;
+        }
+        Ok(options)
+    }
+
     /// Read `user` and `password` from the `[group]` of a MySQL option file: a regular file
     /// of at most [`drfailover_files::OPTION_FILE_LIMIT`] bytes (64 KiB), read bounded (a
     /// FIFO, device or directory is refused without reading from it). Either both are taken
@@ -269,10 +322,33 @@ impl Config {
         Ok(())
     }
 
-    /// Check the configuration is usable (at least one endpoint).
+    /// Check the configuration is usable (at least one endpoint, unless `secret_arn` may
+    /// name one; TLS that verifies for `auth=rds_iam`). Pure.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.endpoints.is_empty() {
+        if self.endpoints.is_empty() && self.secret_arn.is_none() {
             return Err(Error::Config("no endpoints: give at least one host".into()));
+        }
+        if self.auth == AuthMethod::RdsIam {
+            if !self.ssl_mode.verifies() {
+                return Err(Error::Config(format!(
+                    "option `auth`: rds_iam sends its token with the clear-text plugin, so it needs \
+                     ssl_mode VERIFY_CA or VERIFY_IDENTITY (with ssl_ca), not {:?}",
+                    self.ssl_mode
+                )));
+            }
+            if self.secret_arn.is_some() {
+                return Err(Error::Config(
+                    "option `auth`: rds_iam and secret_arn exclude each other (a token or a \
+                     stored password, not both)"
+                        .into(),
+                ));
+            }
+            if self.user.is_empty() {
+                return Err(Error::Config(
+                    "option `auth`: rds_iam needs a `user` (the database user the token is for)"
+                        .into(),
+                ));
+            }
         }
         if self.ssl_mode.verifies() && self.ssl_ca.is_none() {
             return Err(Error::Config(

@@ -77,6 +77,15 @@ fn webhook(c: &mut Config, key: &str, value: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// An AWS key (`secret_arn`, `auth`, …) in a build without the `aws` feature is refused.
+fn needs_aws(key: &str) -> Result<(), Error> {
+    if cfg!(feature = "aws") {
+        Ok(())
+    } else {
+        Err(feature_missing(key, "aws"))
+    }
+}
+
 /// `password_file`: by the workspace's one rule ([`resolve_secret`]): the first line of a
 /// regular file of at most 4 KiB, read bounded (a FIFO, device or directory is refused
 /// without reading from it); no NUL byte.
@@ -401,7 +410,94 @@ pub const KEYS: &[Key] = &[
             Ok(())
         },
     },
+    Key {
+        name: "secret_arn",
+        default: "–",
+        doc: "log in with `username`/`password` (and `host`/`port` when no host is given) of this AWS Secrets Manager secret; fetched at connect and again once when a login is refused (1045), so rotation is invisible (see docs/aws-credentials.md)",
+        apply: |c, k, v| {
+            needs_aws(k)?;
+            no_nul(k, v)?;
+            if v.trim().is_empty() || v.len() > 2048 {
+                return Err(Error::Config(format!(
+                    "option `{k}`: expected a secret ARN or name of 1 to 2048 bytes"
+                )));
+            }
+            c.secret_arn = Some(v.trim().to_string());
+            Ok(())
+        },
+    },
+    Key {
+        name: "secret_region",
+        default: "the ARN's",
+        doc: "AWS region of `secret_arn` (else `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's)",
+        apply: |c, k, v| {
+            needs_aws(k)?;
+            c.secret_region = Some(aws_region(k, v)?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "secret_endpoint",
+        default: "–",
+        doc: "Secrets Manager endpoint URL (default `https://secretsmanager.REGION.amazonaws.com`, or `AWS_ENDPOINT_URL_SECRETS_MANAGER`)",
+        apply: |c, k, v| {
+            needs_aws(k)?;
+            if !(v.starts_with("http://") || v.starts_with("https://")) {
+                return Err(Error::Config(format!(
+                    "option `{k}`: the URL must start with http:// or https://"
+                )));
+            }
+            c.secret_endpoint = Some(v.to_string());
+            Ok(())
+        },
+    },
+    Key {
+        name: "auth",
+        default: "password",
+        doc: "`password`, or `rds_iam`: log in with an RDS IAM token per endpoint (clear-text plugin, so ssl_mode must be VERIFY_CA or VERIFY_IDENTITY)",
+        apply: |c, k, v| {
+            c.auth = match v.trim().to_ascii_lowercase().as_str() {
+                "password" => crate::AuthMethod::Password,
+                "rds_iam" => {
+                    needs_aws(k)?;
+                    crate::AuthMethod::RdsIam
+                }
+                _ => {
+                    return Err(Error::Config(format!(
+                        "option `{k}`: `{v}` is not one of password, rds_iam"
+                    )))
+                }
+            };
+            Ok(())
+        },
+    },
+    Key {
+        name: "region",
+        default: "`AWS_REGION`",
+        doc: "AWS region of the RDS IAM tokens (else `AWS_DEFAULT_REGION`, the profile's)",
+        apply: |c, k, v| {
+            needs_aws(k)?;
+            c.region = Some(aws_region(k, v)?);
+            Ok(())
+        },
+    },
 ];
+
+/// An AWS region name (`eu-west-1`): lower-case letters, digits and dashes.
+fn aws_region(key: &str, value: &str) -> Result<String, Error> {
+    let v = value.trim();
+    if v.is_empty()
+        || v.len() > 64
+        || !v
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+    {
+        return Err(Error::Config(format!(
+            "option `{key}`: `{value}` is not an AWS region name (like eu-west-1)"
+        )));
+    }
+    Ok(v.to_string())
+}
 
 #[cfg(test)]
 mod tests {
@@ -445,6 +541,39 @@ mod tests {
                 k.name
             );
         }
+    }
+
+    #[test]
+    fn aws_keys_are_checked_where_they_are_set() {
+        let mut c = Config::new();
+        let aws = cfg!(feature = "aws");
+        for (key, good, bad, why) in [
+            (
+                "secret_arn",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:db-x",
+                "",
+                "ARN",
+            ),
+            ("secret_region", "eu-west-1", "EU West", "region"),
+            (
+                "secret_endpoint",
+                "https://vpce.example",
+                "vpce.example",
+                "http",
+            ),
+            ("auth", "rds_iam", "kerberos", "password, rds_iam"),
+            ("region", "us-east-1", "us east", "region"),
+        ] {
+            assert_eq!(c.set(key, good).is_ok(), aws, "{key}={good}");
+            let m = c.set(key, bad).unwrap_err().to_string();
+            assert!(m.contains(&format!("`{key}`")), "{m}");
+            if aws {
+                assert!(m.contains(why), "{m}");
+            }
+        }
+        assert!(c.set("secret_arn", "a\0b").is_err());
+        assert!(c.set("auth", "password").is_ok());
+        assert_eq!(c.auth, crate::AuthMethod::Password);
     }
 
     #[test]

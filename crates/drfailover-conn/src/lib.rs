@@ -46,6 +46,7 @@ mod endpoint;
 mod error;
 pub mod keys;
 mod lifecycle;
+mod login;
 mod monitor;
 mod pool;
 pub mod retry;
@@ -53,8 +54,8 @@ pub mod selection;
 mod shared;
 mod sinks;
 
-pub use client::{Client, ClientBuilder, ClientState, QueryOptions, Stats};
-pub use config::{Config, WebhookTarget};
+pub use client::{Client, ClientBuilder, ClientState, QueryOptions, Stats, WriterView};
+pub use config::{AuthMethod, Config, WebhookTarget};
 pub use drfailover_mysql::QueryResult;
 pub use drfailover_notify::{Event, EventKind, SubscriptionId};
 pub use drfailover_probe::{Health, OutcomeClass};
@@ -75,6 +76,7 @@ mod thread_safety {
         shared::<crate::Event>();
         shared::<crate::ClientState>();
         shared::<crate::QueryResult>();
+        shared::<crate::WriterView>();
         fn sendable<T: Send>() {}
         sendable::<crate::Leased>();
     }

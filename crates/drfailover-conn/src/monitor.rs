@@ -67,6 +67,8 @@ pub(crate) struct Monitor {
     /// Readable when `wake` has messages (see [`crate::shared::Shared::wake`]).
     doorbell: UnixStream,
     probes: ProbeSet,
+    /// Per endpoint: the credentials ticket its probe last logged in with.
+    tickets: Vec<crate::login::Ticket>,
     /// The failover lifecycle: every decision; this thread only carries out its effects.
     life: Lifecycle,
 }
@@ -131,6 +133,7 @@ impl Monitor {
                 NamePolicy::from_config(config),
                 now,
             ),
+            tickets: vec![0; n],
             doorbell,
             resolver,
             hosts,
@@ -234,6 +237,22 @@ impl Monitor {
         );
         self.life.probe_started(i);
         let needs_login = !self.probes.probe(i).is_connected();
+        if needs_login && self.shared.login.is_dynamic() {
+            // The current secret or token (never blocks: without keys at hand, the old ones).
+            let mut options = self.probes.probe(i).options().clone();
+            if let Ok(ticket) =
+                self.shared
+                    .login
+                    .apply(&self.shared.config.endpoints[i], &mut options, false)
+            {
+                self.tickets[i] = ticket;
+                self.probes.probe_mut(i).set_credentials(
+                    options.user,
+                    options.password,
+                    options.cleartext_plugin,
+                );
+            }
+        }
         let budget = if first {
             self.shared.config.probe_timeout
         } else {
@@ -328,6 +347,9 @@ impl Monitor {
     /// Act on the result of a probe of endpoint `i`.
     fn observed(&mut self, i: usize, obs: Observation) {
         Counters::bump(&self.shared.counters.probes);
+        if obs.class == drfailover_probe::OutcomeClass::AuthFailed {
+            self.shared.login.mark_stale(self.tickets[i]);
+        }
         let effects =
             self.life
                 .observe(i, obs.class, obs.writable(), &reason(&obs), Instant::now());

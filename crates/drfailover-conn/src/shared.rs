@@ -11,6 +11,7 @@ use drfailover_mysql::ConnectOptions;
 use drfailover_notify::{Event, EventKind, Notifier, StateWatch};
 use drfailover_probe::{Health, OutcomeClass};
 
+use crate::login::{Login, Ticket};
 use crate::pool::Pool;
 use crate::{Config, Endpoint};
 
@@ -78,11 +79,14 @@ pub(crate) struct Shared {
     /// resolve itself (its `getaddrinfo` has no deadline).
     pub endpoint_options: Vec<Mutex<Option<ConnectOptions>>>,
     pub status: Mutex<Vec<EndpointStatus>>,
+    /// Where logins get their credentials (they may change: `secret_arn`, `auth=rds_iam`).
+    pub login: Login,
 }
 
 impl Shared {
     pub fn new(
         config: Config,
+        login: Login,
         client_id: u64,
         notifier: Notifier,
         wake: Sender<Wake>,
@@ -121,10 +125,12 @@ impl Shared {
             closed: AtomicBool::new(false),
             endpoint_options,
             status: Mutex::new(status),
+            login,
         }
     }
 
     /// The current writer index and generation. One atomic load.
+    #[inline]
     pub fn writer(&self) -> (Option<usize>, u64) {
         let packed = self.writer.load(Ordering::Acquire);
         let index = (packed & 0xffff) as usize;
@@ -142,9 +148,18 @@ impl Shared {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Options for a new connection to endpoint `i` (its current address), or an error when
-    /// its name has not resolved yet.
-    pub fn options(&self, i: usize) -> Result<ConnectOptions, drfailover_mysql::Error> {
+    /// Options for a new connection to endpoint `i` (its current address and the current
+    /// credentials, with the [`Ticket`] to renew them by), or an error when its name has not
+    /// resolved yet. May block on an AWS credential lookup (see [`Login::apply`]).
+    pub fn options(&self, i: usize) -> Result<(ConnectOptions, Ticket), drfailover_mysql::Error> {
+        let mut options = self.address_options(i)?;
+        let ticket = self
+            .login
+            .apply(&self.config.endpoints[i], &mut options, true)?;
+        Ok((options, ticket))
+    }
+
+    fn address_options(&self, i: usize) -> Result<ConnectOptions, drfailover_mysql::Error> {
         self.endpoint_options[i]
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -139,3 +139,33 @@ impl AnnounceError {
         matches!(self, AnnounceError::PrerequisiteFailed { .. })
     }
 }
+
+impl From<drfailover_aws::retry::Exhausted> for AnnounceError {
+    fn from(e: drfailover_aws::retry::Exhausted) -> Self {
+        drfailover_aws::AwsError::from(e).into()
+    }
+}
+
+impl From<drfailover_aws::AwsError> for AnnounceError {
+    fn from(e: drfailover_aws::AwsError) -> Self {
+        use drfailover_aws::AwsError as A;
+        match e {
+            A::Config(m) => AnnounceError::Config(m),
+            A::Credentials(m) => AnnounceError::Credentials(m),
+            A::Refused { target, reason, .. } => AnnounceError::Refused { target, reason },
+            A::Rejected { target, reason, .. } => AnnounceError::Rejected { target, reason },
+            A::Timeout {
+                target,
+                attempts,
+                elapsed,
+                last,
+            } => AnnounceError::Timeout {
+                target,
+                attempts,
+                elapsed,
+                last,
+            },
+            A::Server { target, reason } => AnnounceError::Server { target, reason },
+        }
+    }
+}

@@ -13,8 +13,8 @@
 //!   orchestrators racing, only one applies.
 //! - [`route53`]: `ChangeResourceRecordSets` UPSERT of a simple record or of a PRIMARY/SECONDARY
 //!   failover pair (SetIdentifier and HealthCheckId kept), then `GetChange` until INSYNC;
-//!   requests signed with SigV4 (`aws-sigv4`), credentials from the environment or the shared
-//!   AWS files.
+//!   requests signed with SigV4 by [`aws`] (the `drfailover-aws` crate), credentials from its
+//!   one chain (environment, shared files, container and instance metadata).
 //!
 //! With feature `sns` (on by default), [`sns::SnsPublisher`] publishes drfailover-notify events to
 //! an SNS topic (configured by an `[sns]` table, [`SnsConfig`]).
@@ -26,7 +26,8 @@
 //! Blocking I/O on std sockets, no async runtime.
 
 mod address;
-pub mod aws;
+/// The AWS client, credential chain and retries, shared with the rest of the workspace.
+pub use drfailover_aws as aws;
 mod config;
 mod error;
 pub mod retry;

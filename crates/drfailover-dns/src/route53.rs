@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::aws::credentials::{load_credentials, load_region, process_env, Env};
+use crate::aws::credentials::{load_region, process_env, Env};
+use crate::aws::CredentialChain;
 use crate::aws::{child_text, xml_escape, AwsClient};
 use crate::retry::RetryPolicy;
 use crate::{AddressMap, AnnounceError, AnnounceOutcome, Announcer, Published, WriterChange};
@@ -357,7 +358,10 @@ impl Route53Announcer {
         }
         let addresses = AddressMap(config.addresses.clone());
         addresses.validate()?;
-        let identity = load_credentials(config.profile.as_deref(), env)?;
+        // The chain (renewed before metadata keys expire), looked up once now so a missing
+        // credential is a configuration error at start, not at the first announcement.
+        let identity = std::sync::Arc::new(CredentialChain::new(config.profile.as_deref(), env));
+        identity.get(Instant::now() + crate::aws::metadata::LOOKUP_BUDGET)?;
         let region = load_region(config.region.as_deref(), config.profile.as_deref(), env)?
             .unwrap_or_else(|| "us-east-1".into());
         let client = AwsClient::new(

@@ -15,7 +15,8 @@ use drfailover_notify::{AsyncSink, Event};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 
-use crate::aws::credentials::{load_credentials, load_region, process_env, Env};
+use crate::aws::credentials::{load_region, process_env, Env};
+use crate::aws::CredentialChain;
 use crate::aws::{child_text, AwsClient};
 use crate::retry::RetryPolicy;
 use crate::AnnounceError;
@@ -158,7 +159,10 @@ impl SnsPublisher {
                 "sns: attempts and timeout_ms must be at least 1".into(),
             ));
         }
-        let identity = load_credentials(config.profile.as_deref(), env)?;
+        // The chain (renewed before metadata keys expire), looked up once now so a missing
+        // credential is a configuration error at start, not at the first announcement.
+        let identity = std::sync::Arc::new(CredentialChain::new(config.profile.as_deref(), env));
+        identity.get(Instant::now() + crate::aws::metadata::LOOKUP_BUDGET)?;
         let configured = config.region.as_deref().or(arn_region(&topic_arn));
         let region = load_region(configured, config.profile.as_deref(), env)?.ok_or_else(|| {
             AnnounceError::Config(

@@ -369,7 +369,8 @@ fn throttling_and_5xx_are_retried_client_errors_are_not() {
 #[test]
 fn missing_credentials_and_bad_config_are_clear() {
     let config = config("http://127.0.0.1:9", "Z123", false);
-    let none = |_: &str| None;
+    // No keys anywhere, and never the real instance metadata endpoint.
+    let none = |name: &str| (name == "AWS_EC2_METADATA_DISABLED").then(|| "true".to_string());
     let err = Route53Announcer::with_env(&config, &none).unwrap_err();
     assert!(err.to_string().contains("no AWS credentials"), "{err}");
     let mut bad = config.clone();

@@ -199,8 +199,11 @@ fn connect(
 /// returns, with or without a writer (see `dr_wait_ready`). A name that does not resolve is an
 /// endpoint that is down (`DR_EVENT_ENDPOINT_DOWN`, reason `unresolved: …`), not an error. On
 /// success `*out` is a client the caller owns and must pass to `dr_close`.
-/// Fails with `DR_E_CONFIG` (malformed DSN, or a NUL byte (`%00`) in user, password or
-/// database; the message names the part) or `DR_E_AUTH`
+/// With `secret_arn`, first fetches the secret from AWS Secrets Manager (up to 5 s); with
+/// `auth=rds_iam`, looks up the AWS credentials (up to 5 s when they come from the metadata
+/// endpoints). Fails with `DR_E_CONFIG` (malformed DSN, or a NUL byte (`%00`) in user,
+/// password or database, or a missing, deleted or malformed secret, or `auth=rds_iam` without
+/// verified TLS; the message names the part, never a secret) or `DR_E_AUTH`
 /// (every endpoint rejected the credentials). Thread-safe.
 ///
 /// # Safety

@@ -40,7 +40,10 @@ pub unsafe extern "C" fn dr_config_new(out: *mut *mut dr_config) -> dr_status {
 /// password or database. `password_file` and `defaults_file` are read here: a regular file
 /// of at most 4 KiB (password) or 64 KiB (option file), never more than that read; a FIFO,
 /// device, directory or larger file is `DR_E_CONFIG` at once, naming the key and the file
-/// (never its content). Blocks only on that local file I/O.
+/// (never its content). Blocks only on that local file I/O. `secret_arn` (AWS Secrets
+/// Manager) and `auth=rds_iam` (RDS IAM tokens) are only recorded here: the secret is fetched
+/// by `dr_connect` / `dr_connect_config` (bounded, 5 s), where a missing, deleted or malformed secret is
+/// `DR_E_CONFIG` naming the key and the ARN, never the value; see docs/aws-credentials.md.
 ///
 /// Keys (generated from the library's key table; defaults in docs/configuration.md):
 /// `user`, `password`, `password_env`, `password_file`, `group`, `defaults_file`, `database`,
@@ -48,7 +51,8 @@ pub unsafe extern "C" fn dr_config_new(out: *mut *mut dr_config) -> dr_status {
 /// `failover_probe_interval_ms`, `fall`, `rise`, `failover_timeout_ms`, `read_timeout_ms`,
 /// `pool_size`, `init`, `failback`, `event_queue`, `ssl_mode`, `ssl_ca`, `nameserver`,
 /// `dns_min_ttl_ms`, `dns_max_ttl_ms`, `dns_timeout_ms`, `webhook_url`, `slack_webhook_url`,
-/// `webhook_timeout_ms`, `hook_command`, `hook_timeout_ms`.
+/// `webhook_timeout_ms`, `hook_command`, `hook_timeout_ms`, `secret_arn`, `secret_region`,
+/// `secret_endpoint`, `auth`, `region`.
 ///
 /// # Safety
 /// `config` must be NULL or a live `dr_config`; `key` and `value` NULL or NUL-terminated.

@@ -224,6 +224,20 @@ impl Connection {
         }
     }
 
+    fn apply_auth(raw: *mut ffi::MYSQL, opts: &ConnectOptions) {
+        if opts.cleartext_plugin {
+            let on: std::os::raw::c_char = 1;
+            // SAFETY: this option reads a `my_bool *`; `on` lives across the call.
+            unsafe {
+                ffi::mysql_options(
+                    raw,
+                    ffi::mysql_option::MYSQL_ENABLE_CLEARTEXT_PLUGIN,
+                    &on as *const _ as *const c_void,
+                );
+            }
+        }
+    }
+
     fn apply_timeouts(raw: *mut ffi::MYSQL, opts: &ConnectOptions) {
         set_uint_option!(
             raw,
@@ -249,6 +263,7 @@ impl Connection {
         };
         Self::apply_timeouts(raw.as_ptr(), opts);
         Self::apply_tls(raw.as_ptr(), opts, &strings);
+        Self::apply_auth(raw.as_ptr(), opts);
         // SAFETY: every pointer is a live NUL-terminated string or NULL; `raw` is ours.
         let ok = unsafe {
             ffi::mysql_real_connect(
@@ -319,6 +334,7 @@ impl Connection {
             pending: Pending::Idle,
         };
         Self::apply_tls(raw.as_ptr(), opts, &strings);
+        Self::apply_auth(raw.as_ptr(), opts);
         if let Some(t) = opts.read_timeout {
             set_uint_option!(raw.as_ptr(), MYSQL_OPT_READ_TIMEOUT, whole_seconds(t));
         }

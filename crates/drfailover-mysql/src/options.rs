@@ -104,6 +104,9 @@ pub struct ConnectOptions {
     pub ssl_mode: SslMode,
     /// CA certificate file (PEM) for `VerifyCa` / `VerifyIdentity`.
     pub ssl_ca: Option<PathBuf>,
+    /// Allow the `mysql_clear_password` authentication plugin (the password is sent as is:
+    /// RDS IAM tokens, PAM). Only together with a verifying `ssl_mode`.
+    pub cleartext_plugin: bool,
 }
 
 impl ConnectOptions {
@@ -121,6 +124,7 @@ impl ConnectOptions {
             write_timeout: None,
             ssl_mode: SslMode::default(),
             ssl_ca: None,
+            cleartext_plugin: false,
         }
     }
 

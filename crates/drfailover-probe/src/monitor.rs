@@ -112,6 +112,19 @@ impl MonitorProbe {
         &self.options
     }
 
+    /// Log in with these credentials from the next login on (the open monitor connection, if
+    /// any, stays). `cleartext`: allow the clear-text plugin (RDS IAM tokens). Never blocks.
+    pub fn set_credentials(
+        &mut self,
+        user: String,
+        password: drfailover_mysql::Secret,
+        cleartext: bool,
+    ) {
+        self.options.user = user;
+        self.options.password = password;
+        self.options.cleartext_plugin = cleartext;
+    }
+
     /// Point the probe at a new address (after a DNS change); drops the monitor connection
     /// and abandons a probe in progress (it never reports).
     pub fn retarget(&mut self, host: String, port: u16) {

@@ -68,6 +68,13 @@ impl ProbeSet {
         &self.probes[i]
     }
 
+    /// Probe `i`, to change its credentials ([`MonitorProbe::set_credentials`]). Changing
+    /// anything that abandons a running probe through this is not allowed: use
+    /// [`ProbeSet::retarget`].
+    pub fn probe_mut(&mut self, i: usize) -> &mut MonitorProbe {
+        &mut self.probes[i]
+    }
+
     /// Whether probe `i` is running (started, result not yet returned by a wait).
     pub fn is_running(&self, i: usize) -> bool {
         self.probes[i].is_running() || self.finished.iter().any(|(j, _)| *j == i)

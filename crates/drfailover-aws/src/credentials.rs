@@ -1,24 +1,31 @@
-//! AWS credentials and region, found the way the AWS CLI finds them:
+//! AWS credentials and region, found the way the AWS CLI and SDKs find them:
 //!
 //! 1. `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY` (+ `AWS_SESSION_TOKEN`) in the environment;
 //! 2. else the profile (`profile` in the configuration, else `AWS_PROFILE`, else `default`) of
 //!    the shared credentials file (`AWS_SHARED_CREDENTIALS_FILE`, default `~/.aws/credentials`,
 //!    section `[NAME]`), then of the config file (`AWS_CONFIG_FILE`, default `~/.aws/config`,
-//!    section `[profile NAME]` or `[default]`).
+//!    section `[profile NAME]` or `[default]`);
+//! 3. else the ECS/EKS container endpoint, when `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` or
+//!    `AWS_CONTAINER_CREDENTIALS_FULL_URI` is set ([`crate::metadata`]);
+//! 4. else the EC2 instance metadata service (IMDSv2), unless `AWS_EC2_METADATA_DISABLED=true`.
+//!
+//! Keys from 3 and 4 expire: [`crate::CredentialChain`] caches them and looks them up again
+//! before they do.
 //!
 //! Region: the configuration's `region`, else `AWS_REGION`, else `AWS_DEFAULT_REGION`, else the
-//! profile's `region` in the config file. Only static keys are supported (no SSO, no
-//! `credential_process`, no instance metadata): the error says so.
+//! profile's `region` in the config file. SSO, `credential_process` and role profiles are not
+//! supported: the error says so.
 //!
 //! The secret key is held in `aws-credential-types`' `Credentials` (its `Debug` redacts it);
 //! no error message quotes a file's content.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use aws_credential_types::Credentials;
 
-use crate::AnnounceError;
+use crate::AwsError;
 
 /// Where the credentials came from, for messages (`environment`, `profile prod in
 /// /root/.aws/credentials`).
@@ -95,17 +102,14 @@ pub fn parse_ini(
     Ok(sections)
 }
 
-fn read_ini(path: &Path) -> Result<Option<Ini>, AnnounceError> {
+fn read_ini(path: &Path) -> Result<Option<Ini>, AwsError> {
     // At most 1 MiB, regular files only: a FIFO or device is refused without reading it.
     match drfailover_files::read_text(path, drfailover_files::CONFIG_FILE_LIMIT) {
         Ok(text) => parse_ini(&text, path)
             .map(Some)
-            .map_err(AnnounceError::Credentials),
+            .map_err(AwsError::Credentials),
         Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(AnnounceError::Credentials(format!(
-            "{}: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(AwsError::Credentials(format!("{}: {e}", path.display()))),
     }
 }
 
@@ -128,7 +132,7 @@ fn config_section<'a>(config: &'a Ini, profile: &str) -> Option<&'a BTreeMap<Str
 fn from_section(
     section: &BTreeMap<String, String>,
     source: String,
-) -> Result<Option<AwsIdentity>, AnnounceError> {
+) -> Result<Option<AwsIdentity>, AwsError> {
     let key = section.get("aws_access_key_id");
     let secret = section.get("aws_secret_access_key");
     match (key, secret) {
@@ -148,17 +152,62 @@ fn from_section(
             }))
         }
         (None, None) => Ok(None),
-        _ => Err(AnnounceError::Credentials(format!(
+        _ => Err(AwsError::Credentials(format!(
             "{source}: needs both aws_access_key_id and aws_secret_access_key"
         ))),
     }
 }
 
-/// Find credentials (see the module doc). Blocks on reading at most two small files.
-pub fn load_credentials(profile: Option<&str>, env: Env<'_>) -> Result<AwsIdentity, AnnounceError> {
+/// Find credentials (see the module doc). Blocks on reading at most two small files and, when
+/// neither the environment nor the files have keys, on the metadata endpoints (each request
+/// bounded by the SDKs' documented timeout: 1 s for instance metadata, 2 s for containers;
+/// an unreachable endpoint costs at most that).
+pub fn load_credentials(profile: Option<&str>, env: Env<'_>) -> Result<AwsIdentity, AwsError> {
+    load_credentials_within(
+        profile,
+        env,
+        Instant::now() + crate::metadata::LOOKUP_BUDGET,
+    )
+}
+
+/// [`load_credentials`], with the metadata lookups also cut at `deadline`.
+pub fn load_credentials_within(
+    profile: Option<&str>,
+    env: Env<'_>,
+    deadline: Instant,
+) -> Result<AwsIdentity, AwsError> {
+    match load_static(profile, env)? {
+        Found::Keys(identity) => Ok(identity),
+        Found::Nothing(looked) => {
+            let mut tried = vec![looked];
+            match crate::metadata::container_credentials(env, deadline) {
+                Ok(Some(identity)) => return Ok(identity),
+                Ok(None) => {}
+                Err(e) => return Err(e),
+            }
+            match crate::metadata::instance_credentials(env, deadline) {
+                Ok(identity) => return Ok(identity),
+                Err(why) => tried.push(why),
+            }
+            Err(AwsError::Credentials(format!(
+                "no AWS credentials: {}",
+                tried.join("; ")
+            )))
+        }
+    }
+}
+
+/// What the environment and the shared files hold.
+enum Found {
+    Keys(AwsIdentity),
+    /// No keys; what was looked at, for the error message.
+    Nothing(String),
+}
+
+fn load_static(profile: Option<&str>, env: Env<'_>) -> Result<Found, AwsError> {
     match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
         (Some(key), Some(secret)) => {
-            return Ok(AwsIdentity {
+            return Ok(Found::Keys(AwsIdentity {
                 credentials: Credentials::new(
                     key,
                     secret,
@@ -167,10 +216,10 @@ pub fn load_credentials(profile: Option<&str>, env: Env<'_>) -> Result<AwsIdenti
                     "drfailover",
                 ),
                 source: "environment (AWS_ACCESS_KEY_ID)".into(),
-            })
+            }))
         }
         (Some(_), None) | (None, Some(_)) if profile.is_none() => {
-            return Err(AnnounceError::Credentials(
+            return Err(AwsError::Credentials(
                 "environment: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together"
                     .into(),
             ))
@@ -185,7 +234,7 @@ pub fn load_credentials(profile: Option<&str>, env: Env<'_>) -> Result<AwsIdenti
             if let Some(section) = ini.get(&profile) {
                 let source = format!("profile {profile} in {}", path.display());
                 if let Some(identity) = from_section(section, source)? {
-                    return Ok(identity);
+                    return Ok(Found::Keys(identity));
                 }
             }
         }
@@ -196,13 +245,13 @@ pub fn load_credentials(profile: Option<&str>, env: Env<'_>) -> Result<AwsIdenti
             if let Some(section) = config_section(&ini, &profile) {
                 let source = format!("profile {profile} in {}", path.display());
                 if let Some(identity) = from_section(section, source)? {
-                    return Ok(identity);
+                    return Ok(Found::Keys(identity));
                 }
                 if section
                     .keys()
                     .any(|k| k.starts_with("sso_") || k == "credential_process" || k == "role_arn")
                 {
-                    return Err(AnnounceError::Credentials(format!(
+                    return Err(AwsError::Credentials(format!(
                         "profile {profile} in {} uses SSO, a role or a credential process; \
                          drfailover needs static keys (aws_access_key_id/aws_secret_access_key) \
                          or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
@@ -212,9 +261,9 @@ pub fn load_credentials(profile: Option<&str>, env: Env<'_>) -> Result<AwsIdenti
             }
         }
     }
-    Err(AnnounceError::Credentials(format!(
-        "no AWS credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set and profile \
-         `{profile}` has no keys in {}",
+    Ok(Found::Nothing(format!(
+        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set and profile `{profile}` has no \
+         keys in {}",
         if looked.is_empty() {
             "any file ($HOME is not set)".to_string()
         } else {
@@ -228,7 +277,7 @@ pub fn load_region(
     configured: Option<&str>,
     profile: Option<&str>,
     env: Env<'_>,
-) -> Result<Option<String>, AnnounceError> {
+) -> Result<Option<String>, AwsError> {
     if let Some(region) = configured
         .map(str::to_string)
         .or_else(|| env("AWS_REGION"))
@@ -289,6 +338,7 @@ mod tests {
             ("AWS_SHARED_CREDENTIALS_FILE", creds.display().to_string()),
             ("AWS_CONFIG_FILE", config.display().to_string()),
             ("AWS_PROFILE", "prod".to_string()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
         ];
         let env = env_of(&pairs);
         assert_eq!(

@@ -1,9 +1,8 @@
 //! A small AWS API client: SigV4-signed HTTPS requests (`aws-sigv4`) over `ureq`, bounded
-//! retries for throttling and transient failures, AWS error bodies turned into clear errors.
-//! Blocking; one request at a time.
+//! retries for throttling and transient failures, AWS error bodies (XML or JSON) turned into
+//! clear errors. Blocking; one request at a time.
 
-pub mod credentials;
-
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sigv4::http_request::{
@@ -11,9 +10,12 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 
+use crate::chain::CredentialChain;
 use crate::retry::{self, RetryPolicy, Step};
-use crate::AnnounceError;
-use credentials::AwsIdentity;
+use crate::AwsError;
+
+/// The largest reply body read (AWS API replies are a few KiB).
+const REPLY_LIMIT: u64 = 1024 * 1024;
 
 /// Error codes worth another attempt (throttling and transient service trouble).
 const RETRYABLE_CODES: &[&str] = &[
@@ -26,6 +28,7 @@ const RETRYABLE_CODES: &[&str] = &[
     "ServiceUnavailable",
     "InternalFailure",
     "InternalError",
+    "InternalServiceError",
 ];
 
 /// Error codes that mean the credentials themselves are wrong.
@@ -37,6 +40,7 @@ const CREDENTIAL_CODES: &[&str] = &[
     "ExpiredToken",
     "InvalidAccessKeyId",
     "MissingAuthenticationToken",
+    "ExpiredTokenException",
 ];
 
 /// One AWS service endpoint with credentials.
@@ -44,7 +48,7 @@ pub struct AwsClient {
     endpoint: String,
     service: &'static str,
     region: String,
-    identity: AwsIdentity,
+    credentials: Arc<CredentialChain>,
     policy: RetryPolicy,
     agent: ureq::Agent,
 }
@@ -55,8 +59,7 @@ impl std::fmt::Debug for AwsClient {
             .field("endpoint", &self.endpoint)
             .field("service", &self.service)
             .field("region", &self.region)
-            .field("credentials", &self.identity.source)
-            .field("access_key_id", &self.masked_key_id())
+            .field("credentials", &self.credentials)
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
@@ -73,14 +76,30 @@ pub struct ApiError {
     pub message: String,
 }
 
-/// Read an AWS XML error body (`<ErrorResponse><Error><Code>`, or Route 53's
-/// `<InvalidChangeBatch><Messages>`). Pure.
+/// Read an AWS error body: XML (`<ErrorResponse><Error><Code>`, or Route 53's
+/// `<InvalidChangeBatch><Messages>`) or JSON (`{"__type": "…#Code", "message": "…"}`, the
+/// JSON protocol of Secrets Manager). Pure.
 pub fn parse_error(status: u16, body: &str) -> ApiError {
     let fallback = ApiError {
         status,
         code: format!("HTTP {status}"),
         message: body.chars().take(200).collect(),
     };
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(body) {
+        let text = |keys: &[&str]| {
+            keys.iter()
+                .find_map(|k| map.get(*k).and_then(|v| v.as_str()))
+                .map(str::to_string)
+        };
+        return match text(&["__type", "code", "Code"]) {
+            Some(code) => ApiError {
+                status,
+                code: code.rsplit('#').next().unwrap_or(&code).to_string(),
+                message: text(&["message", "Message"]).unwrap_or_default(),
+            },
+            None => fallback,
+        };
+    }
     let Ok(doc) = roxmltree::Document::parse(body) else {
         return fallback;
     };
@@ -124,15 +143,17 @@ pub fn xml_escape(text: &str) -> String {
 }
 
 impl AwsClient {
-    /// A client for `service` (signing name, e.g. `route53`, `sns`) at `endpoint`
-    /// (`https://route53.amazonaws.com`, or a local one). No I/O.
+    /// A client for `service` (signing name, e.g. `route53`, `sns`, `secretsmanager`) at
+    /// `endpoint` (`https://route53.amazonaws.com`, or a local one), signing with `credentials`:
+    /// fixed keys ([`crate::credentials::AwsIdentity`]) or a shared [`CredentialChain`] (renewed before they
+    /// expire). No I/O.
     pub fn new(
         endpoint: &str,
         service: &'static str,
         region: String,
-        identity: AwsIdentity,
+        credentials: impl Into<Arc<CredentialChain>>,
         policy: RetryPolicy,
-    ) -> Result<AwsClient, AnnounceError> {
+    ) -> Result<AwsClient, AwsError> {
         let endpoint = endpoint.trim_end_matches('/').to_string();
         let authority = endpoint
             .split_once("://")
@@ -143,13 +164,13 @@ impl AwsClient {
         if authority.contains('@') {
             // Requests are signed (SigV4): credentials in the URL are a mistake, and the URL
             // would print them in every message.
-            return Err(AnnounceError::Config(
+            return Err(AwsError::Config(
                 "endpoint: a URL with credentials (user:password@) is not accepted (not shown)"
                     .into(),
             ));
         }
         if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
-            return Err(AnnounceError::Config(format!(
+            return Err(AwsError::Config(format!(
                 "endpoint `{endpoint}`: expected an http:// or https:// URL"
             )));
         }
@@ -164,7 +185,7 @@ impl AwsClient {
             endpoint,
             service,
             region,
-            identity,
+            credentials: credentials.into(),
             policy,
             agent,
         })
@@ -180,20 +201,14 @@ impl AwsClient {
         &self.endpoint
     }
 
-    /// Where the credentials came from and the last four characters of the access key id
-    /// (as `aws configure list` shows it; never the whole id, never the secret).
-    pub fn credential_source(&self) -> String {
-        format!("{} ({})", self.identity.source, self.masked_key_id())
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        &self.region
     }
 
-    /// The access key id with all but its last four characters hidden: `…WXYZ`.
-    fn masked_key_id(&self) -> String {
-        let id = self.identity.credentials.access_key_id();
-        let tail: String = id
-            .chars()
-            .skip(id.chars().count().saturating_sub(4))
-            .collect();
-        format!("…{tail}")
+    /// Where the credentials came from and the access key id (never the secret).
+    pub fn credential_source(&self) -> String {
+        self.credentials.describe()
     }
 
     /// Send a signed request (`path_and_query` already percent-encoded; `body` with its
@@ -206,10 +221,23 @@ impl AwsClient {
         path_and_query: &str,
         body: Option<(&str, &str)>,
         deadline: Instant,
-    ) -> Result<(String, u32), AnnounceError> {
+    ) -> Result<(String, u32), AwsError> {
+        self.call_with_headers(method, path_and_query, &[], body, deadline)
+    }
+
+    /// [`AwsClient::call`] with extra headers (signed too), e.g. the JSON protocol's
+    /// `x-amz-target`. Blocks until `deadline` at most.
+    pub fn call_with_headers(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        extra_headers: &[(&str, &str)],
+        body: Option<(&str, &str)>,
+        deadline: Instant,
+    ) -> Result<(String, u32), AwsError> {
         let url = format!("{}{}", self.endpoint, path_and_query);
         retry::run(&self.policy, &self.target(), deadline, |budget| {
-            self.attempt(method, &url, body, budget)
+            self.attempt(method, &url, extra_headers, body, budget, deadline)
         })
     }
 
@@ -217,10 +245,15 @@ impl AwsClient {
         &self,
         method: &str,
         url: &str,
+        extra_headers: &[(&str, &str)],
         body: Option<(&str, &str)>,
         budget: Duration,
+        deadline: Instant,
     ) -> Step<String> {
-        let identity = self.identity.credentials.clone().into();
+        let identity = match self.credentials.get(deadline) {
+            Ok(id) => id.credentials.into(),
+            Err(e) => return Step::Fail(e),
+        };
         let mut settings = SigningSettings::default();
         // Send (and sign) x-amz-content-sha256: accepted by every AWS service, and what lets
         // moto's signature check hash a GET's empty body instead of its query parameters.
@@ -234,9 +267,9 @@ impl AwsClient {
             .build()
         {
             Ok(p) => p.into(),
-            Err(e) => return Step::Fail(AnnounceError::Config(format!("signing: {e}"))),
+            Err(e) => return Step::Fail(AwsError::Config(format!("signing: {e}"))),
         };
-        let mut headers: Vec<(&str, &str)> = Vec::new();
+        let mut headers: Vec<(&str, &str)> = extra_headers.to_vec();
         if let Some((content_type, _)) = body {
             headers.push(("content-type", content_type));
         }
@@ -248,11 +281,11 @@ impl AwsClient {
             SignableBody::Bytes(payload),
         ) {
             Ok(s) => s,
-            Err(e) => return Step::Fail(AnnounceError::Config(format!("signing {url}: {e}"))),
+            Err(e) => return Step::Fail(AwsError::Config(format!("signing {url}: {e}"))),
         };
         let instructions = match sign(signable, &params) {
             Ok(out) => out.into_parts().0,
-            Err(e) => return Step::Fail(AnnounceError::Config(format!("signing: {e}"))),
+            Err(e) => return Step::Fail(AwsError::Config(format!("signing: {e}"))),
         };
         let mut request = ureq::http::Request::builder().method(method).uri(url);
         for (name, value) in &headers {
@@ -263,7 +296,7 @@ impl AwsClient {
         }
         let request = match request.body(payload.to_vec()) {
             Ok(r) => r,
-            Err(e) => return Step::Fail(AnnounceError::Config(format!("request {url}: {e}"))),
+            Err(e) => return Step::Fail(AwsError::Config(format!("request {url}: {e}"))),
         };
         let result = self
             .agent
@@ -275,7 +308,12 @@ impl AwsClient {
             Err(e) => return Step::Retry(e.to_string(), true),
         };
         let status = response.status().as_u16();
-        let text = match response.into_body().read_to_string() {
+        let text = match response
+            .into_body()
+            .with_config()
+            .limit(REPLY_LIMIT)
+            .read_to_string()
+        {
             Ok(t) => t,
             Err(e) => return Step::Retry(format!("reading the reply: {e}"), true),
         };
@@ -288,19 +326,24 @@ impl AwsClient {
             return Step::Retry(summary, false);
         }
         let target = self.target();
-        Step::Fail(if CREDENTIAL_CODES.contains(&error.code.as_str()) {
-            AnnounceError::Credentials(format!(
+        if CREDENTIAL_CODES.contains(&error.code.as_str()) {
+            // Keys from metadata may have been revoked early: look them up again next time.
+            self.credentials.forget();
+            return Step::Fail(AwsError::Credentials(format!(
                 "{target} rejected the credentials from {}: {summary}",
                 self.credential_source()
-            ))
-        } else if status == 403 || error.code.starts_with("AccessDenied") {
-            AnnounceError::Refused {
+            )));
+        }
+        Step::Fail(if status == 403 || error.code.starts_with("AccessDenied") {
+            AwsError::Refused {
                 target,
+                code: error.code,
                 reason: format!("{summary} (credentials from {})", self.credential_source()),
             }
         } else {
-            AnnounceError::Rejected {
+            AwsError::Rejected {
                 target,
+                code: error.code,
                 reason: summary,
             }
         })
@@ -330,5 +373,11 @@ mod tests {
         let e = parse_error(502, "<html>bad gateway</html>");
         assert_eq!(e.code, "HTTP 502");
         assert_eq!(xml_escape("a<b&\"c\">"), "a&lt;b&amp;&quot;c&quot;&gt;");
+        let e = parse_error(
+            400,
+            r#"{"__type":"com.amazonaws.secretsmanager#ResourceNotFoundException","message":"Secrets Manager can't find the specified secret."}"#,
+        );
+        assert_eq!(e.code, "ResourceNotFoundException");
+        assert!(e.message.contains("can't find"));
     }
 }

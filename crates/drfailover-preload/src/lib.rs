@@ -1,0 +1,106 @@
+//! `libdrfailover-preload.so`: drfailover's failover for programs that will not be rewritten.
+//!
+//! Loaded with `LD_PRELOAD` into an unmodified program linked against libmariadb (or the
+//! `libmysqlclient` names of `libmariadb-dev-compat`), it interposes the connection lifecycle
+//! of the program's own client library (`mysql_real_connect`, `mysql_real_query`,
+//! `mysql_ping`, `mysql_stmt_execute`, …) and calls the real functions through
+//! `dlsym(RTLD_NEXT, …)`. Connections to an endpoint of `DRFAILOVER_DSN` (or a name of
+//! `DRFAILOVER_ALIAS`) are *managed*: they go to the writer a per-process drfailover client
+//! (the monitor) knows, follow it through failovers between transactions, and get the retry
+//! contract (never sent → sent once to the writer; outcome unknown → 2013, never re-sent;
+//! a transaction is never split). Everything else passes through. See `docs/preload.md`.
+//!
+//! Layout: `policy` (pure decisions), `abort` (in-flight abort), `statement` (transaction keywords), `settings` (the
+//! environment), `monitor` (the per-process client), `handle` (a managed handle's state and
+//! in-place moves), `real` (the next object's functions), `interpose` (the exports: the
+//! thin FFI edge).
+//!
+//! Costs: on a managed handle, per statement, one load of the handle's state, one atomic load
+//! of the writer generation and one thread-local flag; nothing else while nothing changes.
+//! Threads: the monitor's two (started at the first managed connect).
+// This crate is an FFI interposer: it must read and write the client library's handles and
+// export C functions, so it allows `unsafe`; every block carries a `// SAFETY:` line.
+#![allow(unsafe_code)]
+
+pub mod abort;
+pub mod handle;
+#[cfg(not(test))]
+mod interpose;
+pub mod monitor;
+pub mod policy;
+pub mod real;
+pub mod settings;
+pub mod statement;
+
+use std::cell::Cell;
+use std::sync::{Arc, OnceLock};
+
+use settings::Settings;
+
+/// Print one line on stderr, prefixed with the library's name. Callers make sure each
+/// problem is reported once.
+pub fn report(message: &str) {
+    eprintln!("drfailover-preload: {message}");
+}
+
+/// The environment's settings, read once per process; `None` (pass everything through)
+/// without `DRFAILOVER_DSN` or when it is wrong (reported once).
+pub fn settings() -> Option<&'static Settings> {
+    static SETTINGS: OnceLock<Option<Settings>> = OnceLock::new();
+    SETTINGS
+        .get_or_init(|| match Settings::from_env() {
+            Ok(s) => s,
+            Err(e) => {
+                report(&format!("{e}; connections pass through unchanged"));
+                None
+            }
+        })
+        .as_ref()
+}
+
+/// The calling process's monitor, started if needed (see [`monitor::for_process`]).
+pub fn current_monitor() -> Option<Arc<monitor::Monitor>> {
+    monitor::for_process(settings()?)
+}
+
+thread_local! {
+    static INSIDE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the calling thread is already inside this library (then the client library's
+/// nested calls, and the monitor's own, pass straight through).
+#[inline]
+pub fn inside() -> bool {
+    INSIDE.with(Cell::get)
+}
+
+/// Marks the calling thread inside this library until dropped.
+pub struct Inside {
+    was: bool,
+}
+
+impl Inside {
+    /// Enter.
+    #[inline]
+    pub fn enter() -> Inside {
+        Inside {
+            was: INSIDE.with(|i| i.replace(true)),
+        }
+    }
+}
+
+impl Drop for Inside {
+    #[inline]
+    fn drop(&mut self) {
+        let was = self.was;
+        INSIDE.with(|i| i.set(was));
+    }
+}
+
+/// Whether the calling thread is one of drfailover's own (the monitor's, the notifier's):
+/// their connects go where they ask, never redirected. Costs a look at the thread's name.
+pub fn is_drfailover_thread() -> bool {
+    std::thread::current()
+        .name()
+        .is_some_and(|n| n.starts_with("drfailover-"))
+}

@@ -1,0 +1,165 @@
+//! One drfailover client per process (the monitor), started at the first managed connect and
+//! never stopped (process exit ends its threads; nothing waits for them). A forked child
+//! starts its own at its first managed call: the parent's threads do not exist there, so its
+//! client is leaked, never closed (closing would wait for them).
+
+use std::ffi::CString;
+use std::mem::ManuallyDrop;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use drfailover_conn::{Client, EventKind, WriterView};
+
+use crate::policy::WriterNow;
+use crate::settings::Settings;
+
+/// The process's monitor: a drfailover client used only for what it knows (writer,
+/// generation), never for statements.
+pub struct Monitor {
+    /// Never dropped: in a forked child its threads do not exist, and closing would wait for
+    /// them; at process exit nothing needs to wait.
+    client: ManuallyDrop<Client>,
+    view: WriterView,
+    pid: u32,
+    /// How long a connect or a move waits for a writer.
+    pub failover_timeout: Duration,
+}
+
+/// Where a handle should connect now.
+#[derive(Debug)]
+pub struct Target {
+    /// The writer's index into the configured endpoints.
+    pub index: usize,
+    /// The generation it is writer of.
+    pub generation: u64,
+    /// Its address (the resolved IP for a host name) and port, for the client library.
+    pub host: CString,
+    /// Its port.
+    pub port: u16,
+}
+
+impl Monitor {
+    /// The writer now. One atomic load; never blocks.
+    #[inline]
+    pub fn now(&self) -> WriterNow {
+        let (writer, generation) = self.view.current();
+        WriterNow {
+            known: writer.is_some(),
+            generation,
+        }
+    }
+
+    /// The current generation's writer, waiting for one until `deadline`. Blocks on a
+    /// condition variable; `None` when none appeared in time.
+    pub fn writer_by(&self, deadline: Instant) -> Option<Target> {
+        loop {
+            let (writer, generation) = self.view.current();
+            if let Some(index) = writer {
+                let state = self.client.state();
+                if let Some(status) = state.endpoints.get(index) {
+                    let host = status
+                        .address
+                        .map(|a| a.to_string())
+                        .unwrap_or_else(|| status.endpoint.host.clone());
+                    if let Ok(host) = CString::new(host) {
+                        return Some(Target {
+                            index,
+                            generation,
+                            host,
+                            port: status.endpoint.port,
+                        });
+                    }
+                }
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            if left.is_zero() {
+                return None;
+            }
+            let _ = self.client.wait_generation(generation, left);
+        }
+    }
+
+    /// Wait until the generation differs from `seen` or `deadline` passes. Blocks.
+    pub fn await_change(&self, seen: u64, deadline: Instant) {
+        if let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let _ = self.client.wait_generation(seen, left);
+        }
+    }
+
+    /// Tell the monitor a managed connection to endpoint `index` was lost or refused as
+    /// read-only, so it probes now. Never blocks.
+    pub fn report(&self, index: usize, read_only: bool) {
+        self.client.report_trouble(index, read_only);
+    }
+
+    /// Whether this monitor belongs to the calling process (not inherited through `fork`).
+    pub fn is_current_process(&self) -> bool {
+        self.pid == std::process::id()
+    }
+}
+
+enum Slot {
+    Empty,
+    /// Starting it failed: the reason was printed once; connections pass through.
+    Failed(u32),
+    Running(Arc<Monitor>),
+}
+
+static SLOT: Mutex<Slot> = Mutex::new(Slot::Empty);
+
+/// The calling process's monitor, started on first use (blocks up to one probe round, about
+/// `probe_timeout_ms`, while holding a process-wide lock that only connects take). `None` when
+/// it could not start (the reason is printed once on stderr).
+pub fn for_process(settings: &Settings) -> Option<Arc<Monitor>> {
+    let pid = std::process::id();
+    let mut slot = SLOT.lock().unwrap_or_else(|e| e.into_inner());
+    match &*slot {
+        Slot::Running(m) if m.pid == pid => return Some(m.clone()),
+        Slot::Failed(p) if *p == pid => return None,
+        Slot::Running(_) => {
+            // Inherited through fork: its threads are not in this process.
+            if let Slot::Running(inherited) = std::mem::replace(&mut *slot, Slot::Empty) {
+                std::mem::forget(inherited);
+            }
+        }
+        _ => {}
+    }
+    let endpoints: Vec<String> = settings
+        .config
+        .endpoints
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    let builder = Client::builder(settings.config.clone()).on_event(move |event| {
+        // In-flight abort: a node declared down (unreachable, frozen, crashed) takes the
+        // statements blocked on it down with it (they fail with 2013 and their handles
+        // move). A writer lost because it turned read-only is not: its statements end by
+        // themselves (refused, so retried on the new writer, or finished).
+        let name = match event.kind {
+            EventKind::EndpointDown => event.endpoint.as_deref(),
+            _ => None,
+        };
+        if let Some(index) = name.and_then(|n| endpoints.iter().position(|e| e == n)) {
+            crate::abort::abort_endpoint(index);
+        }
+    });
+    match builder.connect() {
+        Ok(client) => {
+            let monitor = Arc::new(Monitor {
+                view: client.writer_view(),
+                failover_timeout: settings.config.failover_timeout,
+                client: ManuallyDrop::new(client),
+                pid,
+            });
+            *slot = Slot::Running(monitor.clone());
+            Some(monitor)
+        }
+        Err(e) => {
+            crate::report(&format!(
+                "cannot start the monitor ({e}); connections pass through unchanged"
+            ));
+            *slot = Slot::Failed(pid);
+            None
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Session restore, bad configuration and a legacy program, under the preload library
+//! against real servers.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+
+/// What the program set through the API (database chosen after connecting, character set,
+/// `MYSQL_INIT_COMMAND`, autocommit off) is what the new primary's session has too.
+#[test]
+fn the_session_set_through_the_api_is_restored_on_the_new_primary() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let probe = build_c_program("session_probe", dir.path());
+    let mut topo = Topology::primary_replica().expect("MariaDB topology (install mariadb-server)");
+    let node = topo.node(0);
+    let args: Vec<String> = vec![
+        node.ip().to_string(),
+        node.port().to_string(),
+        APP_USER.into(),
+        APP_PASSWORD.into(),
+        APP_DATABASE.into(),
+        "5".into(),
+    ];
+    let old_address = node.ip().to_string();
+    let new_address = topo.node(1).ip().to_string();
+    let mut program = Program::spawn(&probe, &args, &preload_env(&topo));
+    program.wait_for("state ", 5, Duration::from_secs(60));
+    topo.kill9(0).expect("kill -9 the primary");
+    topo.promote(1).expect("promote the replica");
+    let status = program.wait(Duration::from_secs(90));
+    assert!(
+        status.success(),
+        "the program died: {status}\n{}",
+        program.stderr()
+    );
+    let states: Vec<Vec<String>> = program
+        .lines()
+        .iter()
+        .filter_map(|(_, l)| l.strip_prefix("state "))
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect();
+    let session = |s: &Vec<String>| s[1..].to_vec();
+    let expected = vec![
+        APP_DATABASE.to_owned(),
+        "latin1".to_owned(),
+        "42".to_owned(),
+        "0".to_owned(),
+    ];
+    assert!(states.iter().any(|s| s[0] == old_address), "{states:?}");
+    let after: Vec<&Vec<String>> = states.iter().filter(|s| s[0] == new_address).collect();
+    assert!(
+        !after.is_empty(),
+        "the program never reached the new primary: {states:?}"
+    );
+    for s in &states {
+        assert_eq!(session(s), expected, "session differs on {}", s[0]);
+    }
+    assert!(
+        program.count("fail ") <= 2,
+        "more than the in-flight statement (and its COMMIT) failed"
+    );
+}
+
+/// A bad configuration is one line on stderr naming the problem, never a secret; the
+/// program then works exactly as without the library.
+#[test]
+fn bad_configuration_is_one_line_then_pass_through() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let writer = build_c_program("acked_writer", dir.path());
+    let topo = Topology::primary_replica().expect("MariaDB topology (install mariadb-server)");
+    create_ack_table(&topo, 0);
+    let hosts = topo.hosts();
+    let cases = [
+        (
+            "mysql://app:hunter2-secret@".to_owned(),
+            None,
+            "DRFAILOVER_DSN",
+        ),
+        (
+            format!("mysql://app:hunter2-secret@{hosts}/app?no_such_key=1"),
+            None,
+            "no_such_key",
+        ),
+        (
+            format!("mysql://app@{hosts}/app?password_file=/nonexistent/db-password-file"),
+            None,
+            "password_file",
+        ),
+        (
+            format!("mysql://app:hunter2-secret@{hosts}/app"),
+            Some("a b:x"),
+            "DRFAILOVER_ALIAS",
+        ),
+    ];
+    for (dsn, alias, names) in cases {
+        let mut env = vec![
+            (
+                "LD_PRELOAD".to_owned(),
+                preload_library().to_string_lossy().into_owned(),
+            ),
+            ("DRFAILOVER_DSN".to_owned(), dsn.clone()),
+        ];
+        if let Some(alias) = alias {
+            env.push(("DRFAILOVER_ALIAS".to_owned(), alias.to_owned()));
+        }
+        let mut program =
+            Program::spawn(&writer, &acked_writer_args(&topo, 0, 2, 0.5, "auto"), &env);
+        let status = program.wait(Duration::from_secs(60));
+        let stderr = program.stderr();
+        assert!(
+            status.success(),
+            "{dsn}: the program died: {status}\n{stderr}"
+        );
+        let ours: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("drfailover-preload:"))
+            .collect();
+        assert_eq!(
+            ours.len(),
+            1,
+            "{dsn}: exactly one line expected, got:\n{stderr}"
+        );
+        assert!(
+            ours[0].contains(names),
+            "{dsn}: the line does not name `{names}`: {}",
+            ours[0]
+        );
+        assert!(
+            !stderr.contains("hunter2"),
+            "{dsn}: a secret was printed: {stderr}"
+        );
+        let (acks, fails) = done_line(&program.lines());
+        assert!(
+            acks > 0 && fails == 0,
+            "{dsn}: pass-through did not work: {acks} acks, {fails} fails"
+        );
+    }
+}
+
+/// `c-examples/legacy_monitor.c`, built unchanged, configured with the old primary's
+/// address after it died: the library connects it to the new primary, and its writes land.
+#[test]
+fn legacy_monitor_built_unchanged_reaches_the_new_primary() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let source = drfailover_testkit::cprog::workspace_root().join("c-examples/legacy_monitor.c");
+    let program_path = build_c(&source, &dir.path().join("legacy_monitor"), None);
+    let mut topo = Topology::primary_replica().expect("MariaDB topology (install mariadb-server)");
+    topo.node(0)
+        .sql(&format!(
+            "CREATE TABLE IF NOT EXISTS {APP_DATABASE}.t (id BIGINT)"
+        ))
+        .expect("create table t");
+    topo.wait_replicated(0, 1).expect("replicated");
+    let node = topo.node(0);
+    let args: Vec<String> = vec![
+        node.ip().to_string(),
+        node.port().to_string(),
+        APP_USER.into(),
+        APP_PASSWORD.into(),
+        APP_DATABASE.into(),
+    ];
+    topo.kill9(0).expect("kill -9 the primary");
+    topo.promote(1).expect("promote the replica");
+    let mut program = Program::spawn(&program_path, &args, &preload_env(&topo));
+    let status = program.wait(Duration::from_secs(120));
+    let stderr = program.stderr();
+    assert!(
+        status.success(),
+        "legacy_monitor failed: {status}\n{stderr}"
+    );
+    assert!(!stderr.contains("failed"), "writes failed: {stderr}");
+    let rows = topo
+        .node(1)
+        .sql_value(&format!("SELECT COUNT(DISTINCT id) FROM {APP_DATABASE}.t"))
+        .expect("count")
+        .unwrap_or_default();
+    assert_eq!(rows, "100", "its 100 writes are on the new primary");
+}
