@@ -37,6 +37,16 @@ fn main() {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--n" => n = args.next().and_then(|v| v.parse().ok()).expect("--n N"),
+            "-h" | "--help" => {
+                println!(
+                    "drfailover-bench-aws: what credentials from AWS cost a client (RDS IAM tokens, \
+                     GetSecretValue from moto on loopback, connect with secret_arn, a login after a \
+                     rotation). Prints a Markdown table.\n\n\
+                     usage: cargo run --release -p drfailover-bench --bin drfailover-bench-aws -- [--n N]\n\n  \
+                     --n N   samples per row (default 30)"
+                );
+                return;
+            }
             "--bench" => {}
             other => {
                 eprintln!("unknown argument {other}; see bench/src/aws.rs");

@@ -384,6 +384,16 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .expect("--trials N")
             }
+            "-h" | "--help" => {
+                println!(
+                    "drfailover-bench-preload: libdrfailover-preload.so with and without it in one \
+                     run (failover of a plain libmariadb program and sysbench, overhead).\n\n\
+                     usage: cargo build --release -p drfailover-preload\n       \
+                     cargo run --release -p drfailover-bench --bin drfailover-bench-preload -- [--trials N]\n\n  \
+                     --trials N   trials per scenario (default 5)"
+                );
+                return;
+            }
             "--bench" => {}
             other => {
                 eprintln!("unknown argument {other}; usage: drfailover-bench-preload [--trials N]");
