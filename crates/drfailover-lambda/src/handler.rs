@@ -6,11 +6,15 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use drfailover_dns::aws::credentials::{load_credentials, Env};
+use drfailover_dns::aws::retry::RetryPolicy;
+use drfailover_dns::aws::secrets::get_db_secret;
+use drfailover_dns::aws::AwsClient;
 use drfailover_dns::sns::SnsPublisher;
 use drfailover_dns::SnsConfig;
+use drfailover_mysql::Secret;
 use serde_json::{json, Value};
 
-use crate::config::Config;
+use crate::config::{Config, ProbeLogin};
 use crate::event::{self, AlarmState, Incoming, Trigger};
 use crate::policy::{self, DbSeen, Facts, Outcome, Step, SwapResult};
 use crate::probe::DbProbe;
@@ -38,8 +42,10 @@ pub struct Services {
 }
 
 impl Services {
-    /// Clients for `config`, with the AWS credentials of `env`. No network I/O.
-    pub fn new(config: &Config, env: Env<'_>) -> Result<Services, LambdaError> {
+    /// Clients for `config`, with the AWS credentials of `env`. With
+    /// [`ProbeLogin::Secret`], fetches the probe's account from Secrets Manager (blocks until
+    /// `deadline` at most); otherwise no network I/O.
+    pub fn new(config: &Config, env: Env<'_>, deadline: Instant) -> Result<Services, LambdaError> {
         let credentials = |service: &str| {
             load_credentials(None, env).map_err(|e| LambdaError::Config(format!("{service}: {e}")))
         };
@@ -65,13 +71,48 @@ impl Services {
             env,
         )
         .map_err(|e| LambdaError::Config(format!("sns: {e}")))?;
+        let (user, password) = match &config.probe_login {
+            ProbeLogin::Password { user, password } => (user.clone(), password.clone()),
+            ProbeLogin::Secret {
+                arn,
+                region,
+                endpoint,
+            } => {
+                let client = AwsClient::new(
+                    endpoint,
+                    "secretsmanager",
+                    region.clone(),
+                    credentials("secretsmanager")?,
+                    RetryPolicy {
+                        attempts: AWS_ATTEMPTS,
+                        per_attempt: AWS_REQUEST_TIMEOUT,
+                        base_delay: Duration::from_millis(100),
+                        max_delay: Duration::from_secs(1),
+                    },
+                )
+                .map_err(|e| LambdaError::Config(format!("DB_PROBE_SECRET_ARN: {e}")))?;
+                let secret =
+                    get_db_secret(&client, arn, deadline).map_err(|e| LambdaError::Aws {
+                        step: format!("GetSecretValue {arn} (DB_PROBE_SECRET_ARN)"),
+                        source: e.into(),
+                    })?;
+                log::info!(
+                    "probe account {} from secret {arn}{}",
+                    secret.username,
+                    secret
+                        .version
+                        .as_deref()
+                        .map(|v| format!(" (version {v})"))
+                        .unwrap_or_default()
+                );
+                (
+                    secret.username.clone(),
+                    Secret::new(secret.password.clone()),
+                )
+            }
+        };
         let probe = |node: &crate::config::DbNode| {
-            DbProbe::new(
-                &node.endpoint,
-                &config.probe_user,
-                &config.probe_password,
-                config.probe_timeout,
-            )
+            DbProbe::new(&node.endpoint, &user, &password, config.probe_timeout)
         };
         Ok(Services {
             rds,

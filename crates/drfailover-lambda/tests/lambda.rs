@@ -86,7 +86,12 @@ fn swapped(rig: &Rig) -> bool {
 
 #[test]
 fn primary_killed_promotes_waits_for_writable_then_swaps_once() {
-    let rig = Rig::start(Options::default());
+    // The probe's account comes from Secrets Manager here (the other tests give it as
+    // variables): the replica probed writable proves the secret's credentials logged in.
+    let rig = Rig::start(Options {
+        probe_secret: true,
+        ..Options::default()
+    });
     write_rows(&rig);
     let before = rig.records();
     rig.kill_primary();
@@ -136,6 +141,15 @@ fn primary_killed_promotes_waits_for_writable_then_swaps_once() {
     );
     assert!(body["steps"].as_array().unwrap().len() >= 6, "{body:#}");
     check_data_on(&rig, 1);
+    let fetched = rig.proxy.requests("GetSecretValue");
+    assert_eq!(fetched.len(), 1, "{fetched:?}");
+    assert_eq!(fetched[0].status, 200, "{fetched:?}");
+    assert!(
+        fetched[0]
+            .body
+            .contains(rig.probe_secret_arn.as_deref().unwrap()),
+        "{fetched:?}"
+    );
     assert_no_secrets(&rig);
 }
 
