@@ -104,7 +104,7 @@ pub enum ProbeLogin {
         password: Secret,
     },
     /// `DB_PROBE_SECRET_ARN`: the `username` and `password` of a Secrets Manager secret,
-    /// fetched once per execution environment.
+    /// read once per execution environment and again when a database refuses the login.
     Secret {
         /// The secret's ARN.
         arn: String,

@@ -39,6 +39,17 @@ pub struct Services {
     sns: SnsPublisher,
     primary: DbProbe,
     secondary: DbProbe,
+    /// The probe's account (`Debug` shows no password).
+    account: (String, Secret),
+    /// Where the account comes from, when it is a secret: read again when a login is refused.
+    secret: Option<ProbeSecret>,
+}
+
+/// The Secrets Manager secret holding the probe's account.
+#[derive(Debug)]
+struct ProbeSecret {
+    client: AwsClient,
+    arn: String,
 }
 
 impl Services {
@@ -71,6 +82,7 @@ impl Services {
             env,
         )
         .map_err(|e| LambdaError::Config(format!("sns: {e}")))?;
+        let mut secret_source = None;
         let (user, password) = match &config.probe_login {
             ProbeLogin::Password { user, password } => (user.clone(), password.clone()),
             ProbeLogin::Secret {
@@ -105,6 +117,10 @@ impl Services {
                         .map(|v| format!(" (version {v})"))
                         .unwrap_or_default()
                 );
+                secret_source = Some(ProbeSecret {
+                    client,
+                    arn: arn.clone(),
+                });
                 (
                     secret.username.clone(),
                     Secret::new(secret.password.clone()),
@@ -120,7 +136,85 @@ impl Services {
             secondary: probe(&config.secondary),
             records,
             sns,
+            account: (user, password),
+            secret: secret_source,
         })
+    }
+
+    fn node(&mut self, primary: bool) -> &mut DbProbe {
+        if primary {
+            &mut self.primary
+        } else {
+            &mut self.secondary
+        }
+    }
+
+    /// Probe the primary (`primary`) or the secondary. When the server refuses the login and
+    /// the account comes from a secret not read again yet in this invocation (`reread`), read
+    /// the secret again (a rotation) and, when it changed, probe once more with the new
+    /// account. Blocks until `deadline` at most.
+    fn probe(
+        &mut self,
+        config: &Config,
+        primary: bool,
+        deadline: Instant,
+        journal: &mut Journal,
+        reread: &mut bool,
+    ) -> DbSeen {
+        let seen = self.node(primary).check(deadline);
+        if !self.node(primary).login_refused() || *reread {
+            return seen;
+        }
+        let Some(secret) = &self.secret else {
+            return seen;
+        };
+        *reread = true;
+        let fetched = get_db_secret(&secret.client, &secret.arn, deadline);
+        let arn = secret.arn.clone();
+        match fetched {
+            Ok(new)
+                if new.username != self.account.0 || new.password != self.account.1.expose() =>
+            {
+                journal.note(
+                    "read the probe secret again",
+                    format!(
+                        "login refused; secret {arn} holds a new account for {}{}",
+                        new.username,
+                        new.version
+                            .as_deref()
+                            .map(|v| format!(" (version {v})"))
+                            .unwrap_or_default()
+                    ),
+                );
+                self.account = (new.username.clone(), Secret::new(new.password.clone()));
+                let make = |node: &crate::config::DbNode| {
+                    DbProbe::new(
+                        &node.endpoint,
+                        &new.username,
+                        &self.account.1,
+                        config.probe_timeout,
+                    )
+                };
+                let (p, s) = (make(&config.primary), make(&config.secondary));
+                self.primary = p;
+                self.secondary = s;
+                self.node(primary).check(deadline)
+            }
+            Ok(_) => {
+                journal.note(
+                    "read the probe secret again",
+                    format!("login refused; secret {arn} is unchanged"),
+                );
+                seen
+            }
+            Err(e) => {
+                journal.note(
+                    "read the probe secret again",
+                    format!("login refused; reading secret {arn} failed: {e}"),
+                );
+                seen
+            }
+        }
     }
 }
 
@@ -238,6 +332,7 @@ fn run(
 ) -> Result<Outcome, LambdaError> {
     let mut facts = Facts::default();
     let mut waits = 0u32;
+    let mut secret_reread = false;
     let aws = |step: String| move |source| LambdaError::Aws { step, source };
     loop {
         let step = policy::next(
@@ -248,7 +343,7 @@ fn run(
         );
         match step {
             Step::ProbePrimary => {
-                let seen = services.primary.check(deadline);
+                let seen = services.probe(config, true, deadline, journal, &mut secret_reread);
                 journal.note("probe primary", describe(&seen));
                 facts.primary_db = Some(seen);
             }
@@ -276,7 +371,7 @@ fn run(
                 facts.secondary_rds = Some(seen);
             }
             Step::ProbeSecondary => {
-                let seen = services.secondary.check(deadline);
+                let seen = services.probe(config, false, deadline, journal, &mut secret_reread);
                 journal.note("probe secondary", describe(&seen));
                 facts.secondary_db = Some(seen);
             }

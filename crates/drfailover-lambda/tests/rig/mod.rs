@@ -33,6 +33,12 @@ use serde_json::{json, Value};
 pub const AWS_SECRET: &str = "lambdaTESTsecretKEY0123456789abcdefghijXY";
 /// The session token the function is given (must never appear in its logs).
 pub const AWS_TOKEN: &str = "lambdaTESTsessionTOKEN0123456789";
+/// The probe account the secret holds (created on the nodes when the rig uses a secret).
+pub const PROBE_USER: &str = "lambda_probe";
+/// Its password as the rig creates it (must never appear in the function's logs).
+pub const PROBE_PASSWORD: &str = "probeSECRETfirst-0123";
+/// Its password after [`Rig::rotate_probe_secret`] (must never appear in the logs either).
+pub const PROBE_PASSWORD_ROTATED: &str = "probeSECRETrotated-4567";
 /// The region of every service in the rig.
 pub const REGION: &str = "us-east-1";
 /// The failover record's name.
@@ -696,7 +702,16 @@ impl Rig {
             .unwrap();
         let topic = tag(&reply, "TopicArn");
         let probe_secret_arn = options.probe_secret.then(|| {
-            let secret = json!({"username": APP_USER, "password": APP_PASSWORD}).to_string();
+            {
+                let t = topology.lock().unwrap();
+                t.node(0)
+                    .sql(&format!(
+                        "CREATE USER '{PROBE_USER}'@'%' IDENTIFIED BY '{PROBE_PASSWORD}'"
+                    ))
+                    .unwrap();
+                t.wait_replicated(0, 1).unwrap();
+            }
+            let secret = json!({"username": PROBE_USER, "password": PROBE_PASSWORD}).to_string();
             let (reply, _) = direct_client(&moto.endpoint(), "secretsmanager")
                 .call_with_headers(
                     "POST",
@@ -783,6 +798,35 @@ impl Rig {
             .filter(|(name, _)| !options.without.contains(name))
             .map(|(n, v)| (n.to_string(), v))
             .collect()
+    }
+
+    /// Rotate the probe's password, as a rotation Lambda would: the new one stored in the
+    /// secret, then set on the primary (replicated to the replica, waited for).
+    pub fn rotate_probe_secret(&self) {
+        let arn = self
+            .probe_secret_arn
+            .as_deref()
+            .expect("the rig uses a secret");
+        let secret = json!({"username": PROBE_USER, "password": PROBE_PASSWORD_ROTATED});
+        direct_client(&self.moto.endpoint(), "secretsmanager")
+            .call_with_headers(
+                "POST",
+                "/",
+                &[("x-amz-target", "secretsmanager.PutSecretValue")],
+                Some((
+                    "application/x-amz-json-1.1",
+                    &json!({"SecretId": arn, "SecretString": secret.to_string()}).to_string(),
+                )),
+                soon(),
+            )
+            .unwrap();
+        let t = self.topology.lock().unwrap();
+        t.node(0)
+            .sql(&format!(
+                "ALTER USER '{PROBE_USER}'@'%' IDENTIFIED BY '{PROBE_PASSWORD_ROTATED}'"
+            ))
+            .unwrap();
+        t.wait_replicated(0, 1).unwrap();
     }
 
     /// Start one more function process with `options`' environment.
