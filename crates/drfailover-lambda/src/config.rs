@@ -17,7 +17,7 @@
 //! | `DB_PROBE_SECRET_ARN` | instead of the two above: a Secrets Manager secret whose JSON holds the probe's `username` and `password` |
 //! | `PROBE_TIMEOUT_MS` | one database probe's deadline (default 2000) |
 //! | `AWS_REGION` | set by Lambda |
-//! | `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_RDS`, `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_SNS` | optional endpoint overrides (the AWS SDKs' names), e.g. a VPC endpoint |
+//! | `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_RDS`, `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_SNS`, `AWS_ENDPOINT_URL_SECRETS_MANAGER` | optional endpoint overrides (the AWS SDKs' names), e.g. a VPC endpoint |
 //!
 //! The AWS credentials are the ones Lambda puts in the environment (`AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`); the same keys read the probe's secret. No
