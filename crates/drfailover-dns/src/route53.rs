@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::aws::credentials::{load_region, process_env, Env};
+use crate::aws::credentials::{process_env, Env};
 use crate::aws::CredentialChain;
 use crate::aws::{child_text, xml_escape, AwsClient};
 use crate::retry::RetryPolicy;
@@ -34,6 +34,21 @@ use crate::{AddressMap, AnnounceError, AnnounceOutcome, Announcer, Published, Wr
 
 /// The Route 53 API's default endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://route53.amazonaws.com";
+
+/// The region Route 53 requests are signed for unless configured: the aws partition's
+/// Route 53 API is global and accepts signatures for `us-east-1` only.
+pub const DEFAULT_SIGNING_REGION: &str = "us-east-1";
+
+/// The region to sign Route 53 requests for: `configured` when set (another partition's
+/// region), else [`DEFAULT_SIGNING_REGION`]. The process's region (`AWS_REGION`, the
+/// profile's) is not used: it names where the caller runs, not where Route 53's API is. Pure.
+pub fn signing_region(configured: Option<&str>) -> String {
+    configured
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .unwrap_or(DEFAULT_SIGNING_REGION)
+        .to_string()
+}
 const API: &str = "/2013-04-01";
 const XMLNS: &str = "https://route53.amazonaws.com/doc/2013-04-01/";
 
@@ -55,8 +70,9 @@ pub struct Route53Config {
     /// `default`). Environment keys (`AWS_ACCESS_KEY_ID`, …) take precedence.
     #[serde(default)]
     pub profile: Option<String>,
-    /// Region to sign for (default: `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's region,
-    /// else `us-east-1`, where Route 53's global endpoint lives).
+    /// Region to sign for (default: `us-east-1`, where the aws partition's global Route 53 API
+    /// lives, whatever `AWS_REGION` or the profile say; set it for another partition, e.g.
+    /// `cn-northwest-1`). See [`signing_region`].
     #[serde(default)]
     pub region: Option<String>,
     /// API endpoint (default `https://route53.amazonaws.com`; e.g. a VPC endpoint or a local
@@ -324,7 +340,7 @@ pub struct Route53Announcer {
 }
 
 impl Route53Announcer {
-    /// Check `config`, find the credentials and region. Reads the AWS files; no network I/O.
+    /// Check `config` and find the credentials. Reads the AWS files; no network I/O.
     pub fn new(config: &Route53Config) -> Result<Route53Announcer, AnnounceError> {
         Route53Announcer::with_env(config, &process_env)
     }
@@ -362,8 +378,7 @@ impl Route53Announcer {
         // credential is a configuration error at start, not at the first announcement.
         let identity = std::sync::Arc::new(CredentialChain::new(config.profile.as_deref(), env));
         identity.get(Instant::now() + crate::aws::metadata::LOOKUP_BUDGET)?;
-        let region = load_region(config.region.as_deref(), config.profile.as_deref(), env)?
-            .unwrap_or_else(|| "us-east-1".into());
+        let region = signing_region(config.region.as_deref());
         let client = AwsClient::new(
             config.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT),
             "route53",
@@ -582,6 +597,40 @@ mod tests {
 
     fn p(text: &str) -> Published {
         Published::parse(text).unwrap()
+    }
+
+    #[test]
+    fn requests_are_signed_for_us_east_1_unless_a_region_is_configured() {
+        assert_eq!(signing_region(None), "us-east-1");
+        assert_eq!(signing_region(Some(" ")), "us-east-1");
+        assert_eq!(signing_region(Some("cn-northwest-1")), "cn-northwest-1");
+        let env = |name: &str| {
+            match name {
+                "AWS_ACCESS_KEY_ID" => Some("AKIDEXAMPLE"),
+                "AWS_SECRET_ACCESS_KEY" => Some("example-secret"),
+                "AWS_REGION" | "AWS_DEFAULT_REGION" => Some("eu-west-1"),
+                _ => None,
+            }
+            .map(str::to_string)
+        };
+        let mut config = Route53Config {
+            hosted_zone_id: "Z123".into(),
+            name: "db.example.com".into(),
+            failover: false,
+            ttl: None,
+            profile: None,
+            region: None,
+            endpoint: None,
+            timeout_ms: 1000,
+            attempts: 1,
+            insync_timeout_ms: 1000,
+            addresses: Default::default(),
+        };
+        let announcer = Route53Announcer::with_env(&config, &env).unwrap();
+        assert_eq!(announcer.client.region(), "us-east-1");
+        config.region = Some("cn-northwest-1".into());
+        let announcer = Route53Announcer::with_env(&config, &env).unwrap();
+        assert_eq!(announcer.client.region(), "cn-northwest-1");
     }
 
     #[test]

@@ -14,18 +14,21 @@
 //! | `SNS_TOPIC_ARN` | the topic that hears what the function saw and did |
 //! | `PROMOTE_READ_REPLICA` | `true` or `false` (default `false`): promote the replica with `rds:PromoteReadReplica` |
 //! | `DB_PROBE_USER`, `DB_PROBE_PASSWORD` | the database account of the probe (needs no privilege) |
+//! | `DB_PROBE_SECRET_ARN` | instead of the two above: a Secrets Manager secret whose JSON holds the probe's `username` and `password` |
 //! | `PROBE_TIMEOUT_MS` | one database probe's deadline (default 2000) |
 //! | `AWS_REGION` | set by Lambda |
-//! | `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_RDS`, `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_SNS` | optional endpoint overrides (the AWS SDKs' names), e.g. a VPC endpoint |
+//! | `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_RDS`, `AWS_ENDPOINT_URL_ROUTE_53`, `AWS_ENDPOINT_URL_SNS`, `AWS_ENDPOINT_URL_SECRETS_MANAGER` | optional endpoint overrides (the AWS SDKs' names), e.g. a VPC endpoint |
 //!
 //! The AWS credentials are the ones Lambda puts in the environment (`AWS_ACCESS_KEY_ID`,
-//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`). No value read here is ever logged except
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`); the same keys read the probe's secret. No
+//! value read here is ever logged except
 //! names, endpoints and identifiers; the probe password and AWS keys never appear in
 //! `Debug` output or errors.
 
 use std::time::Duration;
 
 use drfailover_dns::aws::credentials::Env;
+use drfailover_dns::aws::secrets;
 use drfailover_mysql::Secret;
 
 use crate::LambdaError;
@@ -90,6 +93,28 @@ pub struct DbNode {
     pub instance_id: String,
 }
 
+/// Where the probe's database account comes from. `Debug` shows no password.
+#[derive(Clone, Debug)]
+pub enum ProbeLogin {
+    /// `DB_PROBE_USER` and `DB_PROBE_PASSWORD`.
+    Password {
+        /// The account.
+        user: String,
+        /// Its password (never shown).
+        password: Secret,
+    },
+    /// `DB_PROBE_SECRET_ARN`: the `username` and `password` of a Secrets Manager secret,
+    /// read once per execution environment and again when a database refuses the login.
+    Secret {
+        /// The secret's ARN.
+        arn: String,
+        /// The secret's region (from its ARN).
+        region: String,
+        /// The Secrets Manager endpoint.
+        endpoint: String,
+    },
+}
+
 /// Everything the function needs, checked. `Debug` shows no secret.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -109,10 +134,8 @@ pub struct Config {
     pub sns_topic_arn: String,
     /// Promote the replica with `rds:PromoteReadReplica` when it is still a replica.
     pub promote_read_replica: bool,
-    /// Database account of the probe.
-    pub probe_user: String,
-    /// Its password (never shown).
-    pub probe_password: Secret,
+    /// Database account of the probe, or the secret that holds it.
+    pub probe_login: ProbeLogin,
     /// Deadline of one database probe.
     pub probe_timeout: Duration,
     /// The region (`AWS_REGION`, else `AWS_DEFAULT_REGION`).
@@ -150,6 +173,53 @@ fn identifier(name: &str, value: &str) -> Result<(), String> {
     }
 }
 
+/// `DB_PROBE_USER` (with `DB_PROBE_PASSWORD`) or `DB_PROBE_SECRET_ARN`: exactly one of the
+/// two ways. Problems name variables, never values other than the ARN.
+fn probe_login(env: Env<'_>, missing: &mut Vec<String>, problems: &mut Vec<String>) -> ProbeLogin {
+    let given = |name: &str| {
+        env(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let user = given("DB_PROBE_USER");
+    let password_given = given("DB_PROBE_PASSWORD").is_some();
+    let Some(arn) = given("DB_PROBE_SECRET_ARN") else {
+        if user.is_none() {
+            missing.push("DB_PROBE_USER (or DB_PROBE_SECRET_ARN)".into());
+        }
+        return ProbeLogin::Password {
+            user: user.unwrap_or_default(),
+            password: Secret::new(env("DB_PROBE_PASSWORD").unwrap_or_default()),
+        };
+    };
+    if user.is_some() || password_given {
+        problems.push(
+            "DB_PROBE_SECRET_ARN and DB_PROBE_USER/DB_PROBE_PASSWORD are both set: \
+             give the probe's account one way"
+                .into(),
+        );
+    }
+    let Some(region) = secrets::arn_region(&arn).map(str::to_string) else {
+        problems.push(format!(
+            "DB_PROBE_SECRET_ARN=`{arn}`: expected arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME"
+        ));
+        return ProbeLogin::Secret {
+            arn,
+            region: String::new(),
+            endpoint: String::new(),
+        };
+    };
+    let endpoint = secrets::default_endpoint(&region, env)
+        .trim()
+        .trim_end_matches('/')
+        .to_string();
+    ProbeLogin::Secret {
+        arn,
+        region,
+        endpoint,
+    }
+}
+
 impl Config {
     /// Read and check the configuration from `env` (the process environment in the
     /// function: [`drfailover_dns::aws::credentials::process_env`]). Every missing variable
@@ -166,14 +236,13 @@ impl Config {
         let primary_set = required(env, "PRIMARY_RECORD_SET_ID", &mut missing);
         let secondary_set = required(env, "SECONDARY_RECORD_SET_ID", &mut missing);
         let topic = required(env, "SNS_TOPIC_ARN", &mut missing);
-        let probe_user = required(env, "DB_PROBE_USER", &mut missing);
+        let probe_login = probe_login(env, &mut missing, &mut problems);
         let region = env("AWS_REGION")
             .or_else(|| env("AWS_DEFAULT_REGION"))
             .unwrap_or_else(|| {
                 missing.push("AWS_REGION".into());
                 String::new()
             });
-        let probe_password = Secret::new(env("DB_PROBE_PASSWORD").unwrap_or_default());
         let promote_read_replica = match env("PROMOTE_READ_REPLICA")
             .map(|v| v.trim().to_ascii_lowercase())
             .as_deref()
@@ -289,8 +358,7 @@ impl Config {
             secondary_record_set_id: secondary_set,
             sns_topic_arn: topic,
             promote_read_replica,
-            probe_user,
-            probe_password,
+            probe_login,
             probe_timeout,
             region,
         };
@@ -377,6 +445,62 @@ mod tests {
         assert!(err.contains("port"), "{err}");
         assert!(err.contains("the same"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn the_probe_account_comes_from_a_secret_or_from_user_and_password_not_both() {
+        const ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:probe-AbCdEf";
+        let mut vars = full();
+        vars.remove("DB_PROBE_USER");
+        vars.remove("DB_PROBE_PASSWORD");
+        vars.insert("DB_PROBE_SECRET_ARN", ARN);
+        match read(&vars).unwrap().probe_login {
+            ProbeLogin::Secret {
+                arn,
+                region,
+                endpoint,
+            } => {
+                assert_eq!(arn, ARN);
+                assert_eq!(region, "eu-west-1");
+                assert_eq!(endpoint, "https://secretsmanager.eu-west-1.amazonaws.com");
+            }
+            other => panic!("{other:?}"),
+        }
+        vars.insert("AWS_ENDPOINT_URL", "http://127.0.0.1:4566/");
+        assert!(matches!(
+            read(&vars).unwrap().probe_login,
+            ProbeLogin::Secret { endpoint, .. } if endpoint == "http://127.0.0.1:4566"
+        ));
+
+        // Both ways: an error naming the variables, never the password.
+        let mut both = full();
+        both.insert("DB_PROBE_SECRET_ARN", ARN);
+        let err = read(&both).unwrap_err().to_string();
+        assert!(
+            err.contains("DB_PROBE_SECRET_ARN") && err.contains("DB_PROBE_USER"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+        let mut password_and_arn = vars.clone();
+        password_and_arn.insert("DB_PROBE_PASSWORD", "hunter2-probe-secret");
+        let err = read(&password_and_arn).unwrap_err().to_string();
+        assert!(err.contains("DB_PROBE_PASSWORD"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+
+        // Neither: both names in the error.
+        let mut neither = full();
+        neither.remove("DB_PROBE_USER");
+        neither.remove("DB_PROBE_PASSWORD");
+        let err = read(&neither).unwrap_err().to_string();
+        assert!(
+            err.contains("DB_PROBE_USER") && err.contains("DB_PROBE_SECRET_ARN"),
+            "{err}"
+        );
+
+        // Not a secret ARN.
+        vars.insert("DB_PROBE_SECRET_ARN", "probe-secret");
+        let err = read(&vars).unwrap_err().to_string();
+        assert!(err.contains("DB_PROBE_SECRET_ARN"), "{err}");
     }
 
     #[test]

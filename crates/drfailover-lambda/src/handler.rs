@@ -6,11 +6,15 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use drfailover_dns::aws::credentials::{load_credentials, Env};
+use drfailover_dns::aws::retry::RetryPolicy;
+use drfailover_dns::aws::secrets::get_db_secret;
+use drfailover_dns::aws::AwsClient;
 use drfailover_dns::sns::SnsPublisher;
 use drfailover_dns::SnsConfig;
+use drfailover_mysql::Secret;
 use serde_json::{json, Value};
 
-use crate::config::Config;
+use crate::config::{Config, ProbeLogin};
 use crate::event::{self, AlarmState, Incoming, Trigger};
 use crate::policy::{self, DbSeen, Facts, Outcome, Step, SwapResult};
 use crate::probe::DbProbe;
@@ -35,11 +39,24 @@ pub struct Services {
     sns: SnsPublisher,
     primary: DbProbe,
     secondary: DbProbe,
+    /// The probe's account (`Debug` shows no password).
+    account: (String, Secret),
+    /// Where the account comes from, when it is a secret: read again when a login is refused.
+    secret: Option<ProbeSecret>,
+}
+
+/// The Secrets Manager secret holding the probe's account.
+#[derive(Debug)]
+struct ProbeSecret {
+    client: AwsClient,
+    arn: String,
 }
 
 impl Services {
-    /// Clients for `config`, with the AWS credentials of `env`. No network I/O.
-    pub fn new(config: &Config, env: Env<'_>) -> Result<Services, LambdaError> {
+    /// Clients for `config`, with the AWS credentials of `env`. With
+    /// [`ProbeLogin::Secret`], fetches the probe's account from Secrets Manager (blocks until
+    /// `deadline` at most); otherwise no network I/O.
+    pub fn new(config: &Config, env: Env<'_>, deadline: Instant) -> Result<Services, LambdaError> {
         let credentials = |service: &str| {
             load_credentials(None, env).map_err(|e| LambdaError::Config(format!("{service}: {e}")))
         };
@@ -65,13 +82,53 @@ impl Services {
             env,
         )
         .map_err(|e| LambdaError::Config(format!("sns: {e}")))?;
+        let mut secret_source = None;
+        let (user, password) = match &config.probe_login {
+            ProbeLogin::Password { user, password } => (user.clone(), password.clone()),
+            ProbeLogin::Secret {
+                arn,
+                region,
+                endpoint,
+            } => {
+                let client = AwsClient::new(
+                    endpoint,
+                    "secretsmanager",
+                    region.clone(),
+                    credentials("secretsmanager")?,
+                    RetryPolicy {
+                        attempts: AWS_ATTEMPTS,
+                        per_attempt: AWS_REQUEST_TIMEOUT,
+                        base_delay: Duration::from_millis(100),
+                        max_delay: Duration::from_secs(1),
+                    },
+                )
+                .map_err(|e| LambdaError::Config(format!("DB_PROBE_SECRET_ARN: {e}")))?;
+                let secret =
+                    get_db_secret(&client, arn, deadline).map_err(|e| LambdaError::Aws {
+                        step: format!("GetSecretValue {arn} (DB_PROBE_SECRET_ARN)"),
+                        source: e.into(),
+                    })?;
+                log::info!(
+                    "probe account {} from secret {arn}{}",
+                    secret.username,
+                    secret
+                        .version
+                        .as_deref()
+                        .map(|v| format!(" (version {v})"))
+                        .unwrap_or_default()
+                );
+                secret_source = Some(ProbeSecret {
+                    client,
+                    arn: arn.clone(),
+                });
+                (
+                    secret.username.clone(),
+                    Secret::new(secret.password.clone()),
+                )
+            }
+        };
         let probe = |node: &crate::config::DbNode| {
-            DbProbe::new(
-                &node.endpoint,
-                &config.probe_user,
-                &config.probe_password,
-                config.probe_timeout,
-            )
+            DbProbe::new(&node.endpoint, &user, &password, config.probe_timeout)
         };
         Ok(Services {
             rds,
@@ -79,7 +136,85 @@ impl Services {
             secondary: probe(&config.secondary),
             records,
             sns,
+            account: (user, password),
+            secret: secret_source,
         })
+    }
+
+    fn node(&mut self, primary: bool) -> &mut DbProbe {
+        if primary {
+            &mut self.primary
+        } else {
+            &mut self.secondary
+        }
+    }
+
+    /// Probe the primary (`primary`) or the secondary. When the server refuses the login and
+    /// the account comes from a secret not read again yet in this invocation (`reread`), read
+    /// the secret again (a rotation) and, when it changed, probe once more with the new
+    /// account. Blocks until `deadline` at most.
+    fn probe(
+        &mut self,
+        config: &Config,
+        primary: bool,
+        deadline: Instant,
+        journal: &mut Journal,
+        reread: &mut bool,
+    ) -> DbSeen {
+        let seen = self.node(primary).check(deadline);
+        if !self.node(primary).login_refused() || *reread {
+            return seen;
+        }
+        let Some(secret) = &self.secret else {
+            return seen;
+        };
+        *reread = true;
+        let fetched = get_db_secret(&secret.client, &secret.arn, deadline);
+        let arn = secret.arn.clone();
+        match fetched {
+            Ok(new)
+                if new.username != self.account.0 || new.password != self.account.1.expose() =>
+            {
+                journal.note(
+                    "read the probe secret again",
+                    format!(
+                        "login refused; secret {arn} holds a new account for {}{}",
+                        new.username,
+                        new.version
+                            .as_deref()
+                            .map(|v| format!(" (version {v})"))
+                            .unwrap_or_default()
+                    ),
+                );
+                self.account = (new.username.clone(), Secret::new(new.password.clone()));
+                let make = |node: &crate::config::DbNode| {
+                    DbProbe::new(
+                        &node.endpoint,
+                        &new.username,
+                        &self.account.1,
+                        config.probe_timeout,
+                    )
+                };
+                let (p, s) = (make(&config.primary), make(&config.secondary));
+                self.primary = p;
+                self.secondary = s;
+                self.node(primary).check(deadline)
+            }
+            Ok(_) => {
+                journal.note(
+                    "read the probe secret again",
+                    format!("login refused; secret {arn} is unchanged"),
+                );
+                seen
+            }
+            Err(e) => {
+                journal.note(
+                    "read the probe secret again",
+                    format!("login refused; reading secret {arn} failed: {e}"),
+                );
+                seen
+            }
+        }
     }
 }
 
@@ -197,6 +332,7 @@ fn run(
 ) -> Result<Outcome, LambdaError> {
     let mut facts = Facts::default();
     let mut waits = 0u32;
+    let mut secret_reread = false;
     let aws = |step: String| move |source| LambdaError::Aws { step, source };
     loop {
         let step = policy::next(
@@ -207,7 +343,7 @@ fn run(
         );
         match step {
             Step::ProbePrimary => {
-                let seen = services.primary.check(deadline);
+                let seen = services.probe(config, true, deadline, journal, &mut secret_reread);
                 journal.note("probe primary", describe(&seen));
                 facts.primary_db = Some(seen);
             }
@@ -235,7 +371,7 @@ fn run(
                 facts.secondary_rds = Some(seen);
             }
             Step::ProbeSecondary => {
-                let seen = services.secondary.check(deadline);
+                let seen = services.probe(config, false, deadline, journal, &mut secret_reread);
                 journal.note("probe secondary", describe(&seen));
                 facts.secondary_db = Some(seen);
             }

@@ -1,5 +1,6 @@
 //! `bootstrap`: the Lambda function for the `provided.al2023` runtime. Reads its
-//! configuration once per execution environment, then handles one event at a time on the
+//! configuration (and the probe's secret, when configured) once per execution environment —
+//! again at the next invocation when that failed — then handles one event at a time on the
 //! runtime's thread (the work is blocking and bounded by each invocation's deadline).
 
 use std::sync::{Arc, Mutex};
@@ -11,12 +12,18 @@ use drfailover_lambda::{logger, Config, LambdaError};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 
-/// The configuration and clients, or why there are none (returned by every invocation).
+/// The configuration and clients, or why there are none (returned by the invocation that
+/// tried again and failed again).
 type State = Result<(Config, Services), LambdaError>;
 
-fn setup() -> State {
+/// How long reading the probe's secret may take during setup.
+const SETUP_BUDGET: Duration = Duration::from_secs(10);
+
+/// Read the configuration and make the clients. Blocks at most until `deadline` (only to
+/// fetch the probe's secret).
+fn setup(deadline: Instant) -> State {
     let config = Config::from_env(&process_env)?;
-    let services = Services::new(&config, &process_env)?;
+    let services = Services::new(&config, &process_env, deadline)?;
     log::info!(
         "configured: primary {} ({}), secondary {} ({}), record {} in zone {}, promote {}",
         config.primary.instance_id,
@@ -55,7 +62,7 @@ fn diagnostic(error: &LambdaError) -> Diagnostic {
 
 fn main() -> Result<(), lambda_runtime::Error> {
     logger::init();
-    let state: Arc<Mutex<State>> = Arc::new(Mutex::new(setup()));
+    let state: Arc<Mutex<State>> = Arc::new(Mutex::new(setup(Instant::now() + SETUP_BUDGET)));
     if let Err(e) = &*state.lock().unwrap_or_else(|e| e.into_inner()) {
         log::error!("{e}");
     }
@@ -75,6 +82,11 @@ fn main() -> Result<(), lambda_runtime::Error> {
                         .as_millis()
                 );
                 let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
+                if guard.is_err() {
+                    // A secret that could not be read (throttling, a network hiccup) may be
+                    // readable now; a configuration error is found again at no cost.
+                    *guard = setup(deadline.min(Instant::now() + SETUP_BUDGET));
+                }
                 let (config, services) = match &mut *guard {
                     Ok((config, services)) => (config, services),
                     Err(e) => {

@@ -15,6 +15,7 @@ use crate::policy::DbSeen;
 pub struct DbProbe {
     probe: MonitorProbe,
     timeout: Duration,
+    login_refused: bool,
 }
 
 impl DbProbe {
@@ -27,6 +28,7 @@ impl DbProbe {
         DbProbe {
             probe: MonitorProbe::new(options),
             timeout,
+            login_refused: false,
         }
     }
 
@@ -35,6 +37,7 @@ impl DbProbe {
     pub fn check(&mut self, until: std::time::Instant) -> DbSeen {
         let deadline = Deadline::at(until.min(std::time::Instant::now() + self.timeout));
         let seen = self.probe.role(deadline);
+        self.login_refused = seen.class == OutcomeClass::AuthFailed;
         match (seen.class, seen.role.as_ref()) {
             (OutcomeClass::Up, Some(role)) if role.writable() => DbSeen::Writable,
             (OutcomeClass::Up | OutcomeClass::ReadOnly | OutcomeClass::Lagging, Some(_)) => {
@@ -42,5 +45,10 @@ impl DbProbe {
             }
             (class, _) => DbSeen::Unreachable(format!("{}: {}", class.as_str(), seen.detail)),
         }
+    }
+
+    /// Whether the server refused the account at the latest [`DbProbe::check`]. Pure.
+    pub fn login_refused(&self) -> bool {
+        self.login_refused
     }
 }

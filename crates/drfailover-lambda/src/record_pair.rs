@@ -65,7 +65,7 @@ pub fn compare_and_swap_batch(
 
 impl RecordPair {
     /// The pair named by `config`, through the Route 53 API at `config.route53_endpoint`
-    /// (signed for `us-east-1`, where Route 53's API lives). No I/O.
+    /// (signed for the region [`drfailover_dns::route53::signing_region`] gives). No I/O.
     pub fn new(
         config: &Config,
         env: Env<'_>,
@@ -79,7 +79,7 @@ impl RecordPair {
                 failover: true,
                 ttl: None,
                 profile: None,
-                region: Some("us-east-1".into()),
+                region: None,
                 endpoint: Some(config.route53_endpoint.clone()),
                 timeout_ms: per_attempt.as_millis() as u64,
                 attempts,

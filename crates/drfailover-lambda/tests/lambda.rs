@@ -1,14 +1,17 @@
 //! The real `bootstrap` binary under the Lambda runtime emulator, against moto (RDS, Route 53,
-//! SNS) with real `mariadbd` nodes behind the endpoints (see `rig/mod.rs`). Every case checks
-//! what changed (promotions, record changes, SNS messages) and, where a failover happens,
-//! the data.
+//! SNS, Secrets Manager) with real `mariadbd` nodes behind the endpoints (see `rig/mod.rs`).
+//! Every case checks what changed (promotions, record changes, SNS messages) and, where a
+//! failover happens, the data.
 
 mod rig;
 
 use std::time::{Duration, Instant};
 
 use drfailover_testkit::wait::eventually;
-use rig::{alarm_event, rds_event, set_id, Options, Rig, AWS_SECRET, AWS_TOKEN};
+use rig::{
+    alarm_event, rds_event, set_id, Options, Rig, AWS_SECRET, AWS_TOKEN, PROBE_PASSWORD,
+    PROBE_PASSWORD_ROTATED,
+};
 use serde_json::Value;
 
 const ROWS: u32 = 50;
@@ -65,7 +68,14 @@ fn wait_promoted(rig: &Rig) {
 
 fn assert_no_secrets(rig: &Rig) {
     let logs = rig.function_logs();
-    for secret in [AWS_SECRET, AWS_TOKEN, drfailover_testkit::APP_PASSWORD] {
+    let secrets = [
+        AWS_SECRET,
+        AWS_TOKEN,
+        drfailover_testkit::APP_PASSWORD,
+        PROBE_PASSWORD,
+        PROBE_PASSWORD_ROTATED,
+    ];
+    for secret in secrets {
         assert!(
             !logs.contains(secret),
             "a secret in the function's log:\n{logs}"
@@ -73,7 +83,7 @@ fn assert_no_secrets(rig: &Rig) {
     }
     for (_, body) in rig.sns_messages() {
         let text = body.to_string();
-        for secret in [AWS_SECRET, AWS_TOKEN, drfailover_testkit::APP_PASSWORD] {
+        for secret in secrets {
             assert!(!text.contains(secret), "a secret in an SNS message: {text}");
         }
     }
@@ -86,8 +96,27 @@ fn swapped(rig: &Rig) -> bool {
 
 #[test]
 fn primary_killed_promotes_waits_for_writable_then_swaps_once() {
-    let rig = Rig::start(Options::default());
+    // The probe's account comes from Secrets Manager here (the other tests give it as
+    // variables), and its password is rotated after the function read it: the replica
+    // probed (read-only, then writable) proves the function read the secret again.
+    let rig = Rig::start(Options {
+        probe_secret: true,
+        ..Options::default()
+    });
     write_rows(&rig);
+    eventually(
+        "the function read the probe's secret",
+        Duration::from_secs(60),
+        || {
+            let logs = rig.function_logs();
+            if logs.contains("probe account") {
+                Ok(())
+            } else {
+                Err(logs)
+            }
+        },
+    );
+    rig.rotate_probe_secret();
     let before = rig.records();
     rig.kill_primary();
 
@@ -136,6 +165,19 @@ fn primary_killed_promotes_waits_for_writable_then_swaps_once() {
     );
     assert!(body["steps"].as_array().unwrap().len() >= 6, "{body:#}");
     check_data_on(&rig, 1);
+    // Read at start, and once more when the replica refused the old password.
+    let fetched = rig.proxy.requests("GetSecretValue");
+    assert_eq!(fetched.len(), 2, "{fetched:?}");
+    for request in &fetched {
+        assert_eq!(request.status, 200, "{fetched:?}");
+        assert!(
+            request
+                .body
+                .contains(rig.probe_secret_arn.as_deref().unwrap()),
+            "{fetched:?}"
+        );
+    }
+    assert!(body.to_string().contains("holds a new account"), "{body:#}");
     assert_no_secrets(&rig);
 }
 

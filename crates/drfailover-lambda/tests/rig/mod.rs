@@ -1,6 +1,6 @@
 //! The function's test rig: the real `bootstrap` binary under cargo-lambda's Lambda runtime
 //! emulator (`cargo lambda watch --only-lambda-apis`, from PyPI's `cargo-lambda`), moto's
-//! server for RDS, Route 53 and SNS, and real `mariadbd` nodes behind the endpoints.
+//! server for RDS, Route 53, SNS and Secrets Manager, and real `mariadbd` nodes behind the endpoints.
 //!
 //! Between the function and moto sits [`AwsProxy`], a small HTTP proxy that plays RDS's part
 //! where moto does not: when it forwards an accepted `PromoteReadReplica`, it promotes the
@@ -33,6 +33,12 @@ use serde_json::{json, Value};
 pub const AWS_SECRET: &str = "lambdaTESTsecretKEY0123456789abcdefghijXY";
 /// The session token the function is given (must never appear in its logs).
 pub const AWS_TOKEN: &str = "lambdaTESTsessionTOKEN0123456789";
+/// The probe account the secret holds (created on the nodes when the rig uses a secret).
+pub const PROBE_USER: &str = "lambda_probe";
+/// Its password as the rig creates it (must never appear in the function's logs).
+pub const PROBE_PASSWORD: &str = "probeSECRETfirst-0123";
+/// Its password after [`Rig::rotate_probe_secret`] (must never appear in the logs either).
+pub const PROBE_PASSWORD_ROTATED: &str = "probeSECRETrotated-4567";
 /// The region of every service in the rig.
 pub const REGION: &str = "us-east-1";
 /// The failover record's name.
@@ -205,6 +211,11 @@ fn serve(
             return;
         }
         let body = String::from_utf8_lossy(&body).into_owned();
+        let target_action = headers
+            .iter()
+            .find(|(n, _)| n == "x-amz-target")
+            .and_then(|(_, v)| v.rsplit('.').next())
+            .map(str::to_string);
         let service = headers
             .iter()
             .find(|(n, _)| n == "authorization")
@@ -213,7 +224,7 @@ fn serve(
             .unwrap_or("")
             .to_string();
         let mut seen = Seen {
-            action: action_of(&method, &path, &service, &body),
+            action: target_action.unwrap_or_else(|| action_of(&method, &path, &service, &body)),
             service,
             body: body.clone(),
             at: Instant::now(),
@@ -421,6 +432,9 @@ pub struct Options {
     pub without: Vec<&'static str>,
     /// How long the harness's RDS takes to promote the replica.
     pub promotion_delay: Duration,
+    /// Give the probe's account as a Secrets Manager secret (`DB_PROBE_SECRET_ARN`, the
+    /// secret created in moto) instead of `DB_PROBE_USER`/`DB_PROBE_PASSWORD`.
+    pub probe_secret: bool,
 }
 
 impl Default for Options {
@@ -430,6 +444,7 @@ impl Default for Options {
             functions: 1,
             without: Vec::new(),
             promotion_delay: PROMOTION_DELAY,
+            probe_secret: false,
         }
     }
 }
@@ -471,6 +486,8 @@ pub struct Rig {
     pub health_check: String,
     /// The SNS topic.
     pub topic: String,
+    /// The ARN of the secret in moto holding the probe's account, when the options asked.
+    pub probe_secret_arn: Option<String>,
     /// What the harness's RDS did.
     pub rds: Arc<Mutex<RdsPart>>,
     /// Faults the proxy injects.
@@ -684,6 +701,35 @@ impl Rig {
             )
             .unwrap();
         let topic = tag(&reply, "TopicArn");
+        let probe_secret_arn = options.probe_secret.then(|| {
+            {
+                let t = topology.lock().unwrap();
+                t.node(0)
+                    .sql(&format!(
+                        "CREATE USER '{PROBE_USER}'@'%' IDENTIFIED BY '{PROBE_PASSWORD}'"
+                    ))
+                    .unwrap();
+                t.wait_replicated(0, 1).unwrap();
+            }
+            let secret = json!({"username": PROBE_USER, "password": PROBE_PASSWORD}).to_string();
+            let (reply, _) = direct_client(&moto.endpoint(), "secretsmanager")
+                .call_with_headers(
+                    "POST",
+                    "/",
+                    &[("x-amz-target", "secretsmanager.CreateSecret")],
+                    Some((
+                        "application/x-amz-json-1.1",
+                        &json!({"Name": "db-probe", "SecretString": secret}).to_string(),
+                    )),
+                    soon(),
+                )
+                .unwrap();
+            let reply: Value = serde_json::from_str(&reply).unwrap();
+            reply["ARN"]
+                .as_str()
+                .expect("CreateSecret's ARN")
+                .to_string()
+        });
 
         let mut rig = Rig {
             topology,
@@ -693,6 +739,7 @@ impl Rig {
             zone,
             health_check,
             topic,
+            probe_secret_arn,
             rds,
             faults,
             on_record_change,
@@ -738,10 +785,48 @@ impl Rig {
             ("DRFAILOVER_LOG", "debug".into()),
         ];
         let _ = APP_DATABASE;
+        let secret = options.probe_secret.then(|| {
+            let arn = self.probe_secret_arn.clone();
+            (
+                "DB_PROBE_SECRET_ARN",
+                arn.expect("the rig started with probe_secret"),
+            )
+        });
         vars.into_iter()
+            .filter(|(name, _)| !(options.probe_secret && name.starts_with("DB_PROBE_")))
+            .chain(secret)
             .filter(|(name, _)| !options.without.contains(name))
             .map(|(n, v)| (n.to_string(), v))
             .collect()
+    }
+
+    /// Rotate the probe's password, as a rotation Lambda would: the new one stored in the
+    /// secret, then set on the primary (replicated to the replica, waited for).
+    pub fn rotate_probe_secret(&self) {
+        let arn = self
+            .probe_secret_arn
+            .as_deref()
+            .expect("the rig uses a secret");
+        let secret = json!({"username": PROBE_USER, "password": PROBE_PASSWORD_ROTATED});
+        direct_client(&self.moto.endpoint(), "secretsmanager")
+            .call_with_headers(
+                "POST",
+                "/",
+                &[("x-amz-target", "secretsmanager.PutSecretValue")],
+                Some((
+                    "application/x-amz-json-1.1",
+                    &json!({"SecretId": arn, "SecretString": secret.to_string()}).to_string(),
+                )),
+                soon(),
+            )
+            .unwrap();
+        let t = self.topology.lock().unwrap();
+        t.node(0)
+            .sql(&format!(
+                "ALTER USER '{PROBE_USER}'@'%' IDENTIFIED BY '{PROBE_PASSWORD_ROTATED}'"
+            ))
+            .unwrap();
+        t.wait_replicated(0, 1).unwrap();
     }
 
     /// Start one more function process with `options`' environment.
