@@ -43,6 +43,8 @@ struct OrchestratorSection {
     catchup_timeout_ms: Option<u64>,
     step_timeout_ms: Option<u64>,
     semi_sync_wait_ms: Option<u64>,
+    sync_fallback: Option<String>,
+    sync_fallback_ms: Option<u64>,
     announce_timeout_ms: Option<u64>,
     listen: Option<String>,
     control_token_file: Option<PathBuf>,
@@ -330,19 +332,39 @@ impl Config {
             defaults.heartbeat_period.as_millis() as u64,
             "heartbeat_period_ms",
         )?;
-        let policy = Policy {
-            fall,
-            heartbeat_period,
-            anti_flap: o
-                .anti_flap_s
-                .map_or(defaults.anti_flap, Duration::from_secs),
-            allow_data_loss: o.allow_data_loss.unwrap_or(defaults.allow_data_loss),
-            max_promotion_lag: o
-                .max_promotion_lag_s
-                .map(Duration::from_secs)
-                .or(defaults.max_promotion_lag),
-            rejoin_old_primary: o.rejoin_old_primary.unwrap_or(defaults.rejoin_old_primary),
-        };
+        let policy =
+            Policy {
+                fall,
+                heartbeat_period,
+                anti_flap: o
+                    .anti_flap_s
+                    .map_or(defaults.anti_flap, Duration::from_secs),
+                allow_data_loss: o.allow_data_loss.unwrap_or(defaults.allow_data_loss),
+                max_promotion_lag: o
+                    .max_promotion_lag_s
+                    .map(Duration::from_secs)
+                    .or(defaults.max_promotion_lag),
+                rejoin_old_primary: o.rejoin_old_primary.unwrap_or(defaults.rejoin_old_primary),
+                sync_fallback: match (o.sync_fallback.as_deref(), o.sync_fallback_ms) {
+                    (Some("never"), None) => None,
+                    (Some("never"), Some(_)) => return Err(err(
+                        "[orchestrator] sync_fallback = \"never\" and sync_fallback_ms: choose one",
+                    )),
+                    (Some("after"), v) | (None, v) => Some(ms(
+                        v,
+                        defaults
+                            .sync_fallback
+                            .map_or(5_000, |d| d.as_millis() as u64),
+                        "sync_fallback_ms",
+                    )?),
+                    (Some(other), _) => {
+                        return Err(err(format!(
+                            "[orchestrator] sync_fallback = {other:?}: `never` or `after` (then \
+                         sync_fallback_ms)"
+                        )))
+                    }
+                },
+            };
         let password = secret(&file.credentials, "credentials")?;
         let replication = match &file.replication {
             Some(r) => Some((r.user.clone(), secret(r, "replication")?)),

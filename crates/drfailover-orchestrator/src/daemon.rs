@@ -406,6 +406,42 @@ impl Orchestrator {
                     self.publish(n);
                 }
             }
+            Action::HoldCommits { node } => {
+                let (result, notices) = self.executor_run(|ex| ex.hold_commits(node));
+                for n in notices {
+                    self.publish(n);
+                }
+                self.core
+                    .sync_action_done(&Action::HoldCommits { node }, result.is_ok());
+            }
+            Action::SuspendSemiSync { node, reason } => {
+                let (result, notices) = self.executor_run(|ex| ex.suspend_semi_sync(node, &reason));
+                for n in notices {
+                    self.publish(n);
+                }
+                self.core
+                    .sync_action_done(&Action::SuspendSemiSync { node, reason }, result.is_ok());
+            }
+            Action::ResumeSemiSync { node } => {
+                let (result, mut notices) = self.executor_run(|ex| ex.enable_semi_sync(node));
+                if result.is_ok() {
+                    notices.push(Notice {
+                        kind: EventKind::StepCompleted,
+                        node: Some(node),
+                        writers: None,
+                        reason: format!(
+                            "zero-loss protection resumed: a replica acknowledges commits on {}",
+                            self.config.nodes[node].name
+                        ),
+                        duration: None,
+                    });
+                }
+                for n in notices {
+                    self.publish(n);
+                }
+                self.core
+                    .sync_action_done(&Action::ResumeSemiSync { node }, result.is_ok());
+            }
             Action::Rejoin { node, to } => {
                 let (result, notices) = self.executor_run(|ex| ex.rejoin(node, to));
                 for n in notices {
@@ -690,8 +726,31 @@ impl Orchestrator {
                 self.config.settings.catchup_timeout + self.config.settings.step_timeout * 8;
             self.collect_switchover(bound);
         }
+        self.restore_semi_sync_timeouts();
         for link in &mut self.links {
             link.close();
+        }
+    }
+
+    /// A clean exit: put the server's own `rpl_semi_sync_master_timeout` back on every node
+    /// last seen holding commits (the server then decides its fallback again). Best effort,
+    /// each bounded by the step timeout.
+    fn restore_semi_sync_timeouts(&mut self) {
+        let Some(original) = self.core.sync_guard().original_timeout_ms() else {
+            return;
+        };
+        let held: Vec<NodeId> = (0..self.config.nodes.len())
+            .filter(|&i| {
+                self.core
+                    .facts(i)
+                    .is_some_and(|f| f.semi_sync_master_timeout_ms == crate::core::HOLD_TIMEOUT_MS)
+            })
+            .collect();
+        for node in held {
+            let (_, notices) = self.executor_run(|ex| ex.restore_timeout(node, original));
+            for n in notices {
+                self.publish(n);
+            }
         }
     }
 

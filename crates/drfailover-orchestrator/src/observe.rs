@@ -17,7 +17,7 @@ use crate::gtid::{GtidPos, GtidState};
 const FACTS_SQL: &str = "SELECT @@server_id, @@read_only, @@log_bin, @@gtid_strict_mode, \
      @@gtid_binlog_pos, @@gtid_binlog_state, @@gtid_slave_pos, @@gtid_current_pos, \
      @@rpl_semi_sync_master_enabled, @@rpl_semi_sync_master_wait_point, \
-     @@rpl_semi_sync_slave_enabled";
+     @@rpl_semi_sync_slave_enabled, @@rpl_semi_sync_master_timeout";
 /// Status variables are read on writable nodes only: reading global status walks every
 /// connection under a lock logins also take (cheap for one orchestrator, not for thousands).
 const SEMI_SYNC_STATUS_SQL: &str = "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM \
@@ -204,6 +204,7 @@ impl NodeLink {
             semi_sync_master_enabled: flag(8),
             semi_sync_after_sync: text(9).eq_ignore_ascii_case("AFTER_SYNC"),
             semi_sync_slave_enabled: flag(10),
+            semi_sync_master_timeout_ms: text(11).parse().unwrap_or(0),
             ..NodeFacts::default()
         };
         let status = conn.query_within("SHOW ALL SLAVES STATUS", deadline)?;
