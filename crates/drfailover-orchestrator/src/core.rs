@@ -492,16 +492,19 @@ impl Core {
                     .is_some_and(|f| self.master_of(f) == Some(primary))
             })
             .map(|r| (self.node_ref(r), self.witness(r, now)))
-            .collect();
+            .collect::<Vec<_>>();
+        let last_failure = self.tracks[primary]
+            .last_failure
+            .unwrap_or(drfailover_probe::OutcomeClass::TimedOut);
+        let crash_confirmed = analysis::crash_confirmed(reached, last_failure, &witnesses);
         PrimaryFacts {
             primary: self.node_ref(primary),
             reached,
             writable: writers.contains(&primary),
             failures,
-            enough_failures: failures >= self.policy.fall,
-            last_failure: self.tracks[primary]
-                .last_failure
-                .unwrap_or(drfailover_probe::OutcomeClass::TimedOut),
+            enough_failures: failures >= self.policy.fall || crash_confirmed,
+            crash_confirmed,
+            last_failure,
             witnesses,
             other_writer: writers
                 .iter()

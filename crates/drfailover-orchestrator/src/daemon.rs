@@ -76,6 +76,10 @@ pub struct Orchestrator {
     /// Failed runs of the fence command in a row, and when the next may start.
     fence_failures: u32,
     fence_retry_at: Option<Instant>,
+    /// Sockets to the primary that hung up and woke the loop (not watched again).
+    hung_up: Vec<std::os::fd::RawFd>,
+    /// When an idle connection to the primary last hung up (the crash as first seen).
+    primary_hangup: Option<Instant>,
 }
 
 /// Waits between runs of a failing fence command: 1 s doubling to 60 s, jittered.
@@ -120,6 +124,8 @@ impl Orchestrator {
             sink_stats: Default::default(),
             fence_failures: 0,
             fence_retry_at: None,
+            hung_up: Vec::new(),
+            primary_hangup: None,
         }
     }
 
@@ -717,7 +723,7 @@ impl Orchestrator {
                     _ => self.config.probe_interval,
                 };
                 let wait = interval.saturating_sub(started.elapsed());
-                std::thread::sleep(wait);
+                self.wait_watching_primary(wait);
             }
         }
         if let Some(job) = &self.switchover {
@@ -751,6 +757,30 @@ impl Orchestrator {
             for n in notices {
                 self.publish(n);
             }
+        }
+    }
+
+    /// Wait `wait` before the next round, returning early (the next round then runs at once)
+    /// when an idle connection to the primary hangs up: a crashed server's kernel resets it
+    /// the instant the process dies, so the crash is seen then, not at the next round.
+    /// Descriptors that already woke the loop once are not watched again (a hang-up is
+    /// read by the round that follows, which drops those connections). Blocks up to `wait`.
+    fn wait_watching_primary(&mut self, wait: Duration) {
+        let fds = match self.core.primary() {
+            Some(p) if matches!(self.core.analysis(), Analysis::Healthy { .. }) => {
+                self.links[p].watch_fds()
+            }
+            _ => Vec::new(),
+        };
+        let fds: Vec<_> = fds
+            .into_iter()
+            .filter(|fd| !self.hung_up.contains(fd))
+            .collect();
+        if crate::observe::wait_for_hangup(&fds, wait) {
+            self.primary_hangup = Some(Instant::now());
+            self.hung_up = fds;
+        } else {
+            self.hung_up.clear();
         }
     }
 

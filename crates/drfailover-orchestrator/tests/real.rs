@@ -1067,12 +1067,14 @@ fn a_primary_frozen_far_longer_than_its_own_semi_sync_timeout_acknowledges_nothi
         10_000_000,
         |id| format!("INSERT INTO t VALUES ({id}, 99)"),
     );
-    eventually("the pinned client writes", Duration::from_secs(20), || {
-        match direct.acked().len() {
+    eventually(
+        "the pinned client writes",
+        Duration::from_secs(20),
+        || match direct.acked().len() {
             n if n >= 20 => Ok(()),
             n => Err(format!("{n} acknowledged")),
-        }
-    });
+        },
+    );
     topo.freeze(0).unwrap();
     let frozen_at = Instant::now();
     let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(30));
@@ -1089,12 +1091,14 @@ fn a_primary_frozen_far_longer_than_its_own_semi_sync_timeout_acknowledges_nothi
     std::thread::sleep(freeze.saturating_sub(frozen_at.elapsed()));
     topo.thaw(0).unwrap();
     orch.wait_for(EventKind::Fenced, Duration::from_secs(20));
-    eventually("the old primary is read-only", Duration::from_secs(20), || {
-        match read_only(&topo, 0).as_str() {
+    eventually(
+        "the old primary is read-only",
+        Duration::from_secs(20),
+        || match read_only(&topo, 0).as_str() {
             "1" => Ok(()),
             v => Err(format!("read_only = {v}")),
-        }
-    });
+        },
+    );
     let direct_acked = direct.stop();
     let (acked, unknown, failed) = load.finish();
     assert!(

@@ -852,3 +852,49 @@ fn a_primary_not_seen_healthy_or_sync_fallback_never_keeps_commits_waiting() {
         );
     }
 }
+
+#[test]
+fn a_refused_primary_every_replica_lost_fails_over_in_one_round_a_silent_one_waits_for_fall() {
+    let t0 = Instant::now();
+    let lost = |class| {
+        vec![
+            down(class),
+            replica(2, 100, IoState::Connecting, 1),
+            replica(3, 100, IoState::Connecting, 1),
+        ]
+    };
+    // Refused (the process is gone) and both IO threads reconnecting: dead at once.
+    let mut core = Core::new(nodes(), Policy::default());
+    healthy(&mut core, t0, true);
+    let d = core.step(&round(
+        t0 + Duration::from_millis(50),
+        lost(OutcomeClass::Refused),
+    ));
+    let plan = failover(&d).expect("failover in the first round");
+    assert!(plan.facts.primary.crash_confirmed);
+    assert!(
+        plan.facts.to_string().contains("crash confirmed"),
+        "{}",
+        plan.facts
+    );
+
+    // One replica still receiving: no crash confirmed (the orchestrator's view alone).
+    let mut core = Core::new(nodes(), Policy::default());
+    healthy(&mut core, t0, true);
+    let mut mixed = lost(OutcomeClass::Refused);
+    mixed[2] = replica(3, 100, IoState::Running, 2);
+    let d = core.step(&round(t0 + Duration::from_millis(50), mixed));
+    assert!(failover(&d).is_none());
+    assert_eq!(core.analysis().code(), "primary_suspect");
+
+    // Timed out (frozen or cut off): `fall` rounds first, even with the replicas agreeing.
+    let mut core = Core::new(nodes(), Policy::default());
+    healthy(&mut core, t0, true);
+    let d = core.step(&round(
+        t0 + Duration::from_millis(50),
+        lost(OutcomeClass::TimedOut),
+    ));
+    assert!(failover(&d).is_none());
+    let d = crash(&mut core, t0, lost(OutcomeClass::TimedOut));
+    assert!(failover(&d).is_some());
+}
