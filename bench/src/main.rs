@@ -316,6 +316,7 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
     println!("| fault | writable p50 | p99 | max | unavailability p50 | p99 | max | samples | failed / trial | unknown / trial | lost | fenced acks |\n|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut out = Vec::new();
     let mut cdf: Vec<(&str, Vec<f64>)> = Vec::new();
+    let mut splits: Vec<String> = Vec::new();
     let dns_only = args.only.as_deref() == Some("orchestrator-dns");
     // DRFAILOVER_BENCH_FAULTS (an investigation): only those fault trials, nothing else.
     let faults_only = std::env::var_os("DRFAILOVER_BENCH_FAULTS").is_some();
@@ -334,10 +335,18 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
     for fault in faults {
         let mut writable = Vec::new();
         let mut gaps = Vec::new();
+        let mut parts: [Vec<Duration>; 4] = Default::default();
         let (mut failed, mut unknown, mut lost, mut fenced, mut errors) = (0, 0, 0, 0, Vec::new());
         for _ in 0..args.trials {
             match orchestrator::trial(fault, THREADS) {
                 Ok(t) => {
+                    let b = t.breakdown;
+                    for (i, d) in [b.detect, b.confirm, b.catchup, b.promote]
+                        .into_iter()
+                        .enumerate()
+                    {
+                        parts[i].push(d);
+                    }
                     writable.push(t.writable);
                     gaps.extend(t.gaps);
                     failed += t.failed;
@@ -358,6 +367,17 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
             failed as f64 / n,
             unknown as f64 / n
         );
+        let median = |v: &[Duration]| stats::summary(v).0;
+        let split: Vec<f64> = parts.iter().map(|p| median(p)).collect();
+        splits.push(format!(
+            "- {}: detect {:.1}, confirm {:.1}, catch-up {:.1}, promote {:.1}; client repoint (unavailability - writable) {:.1}",
+            fault.name(),
+            split[0],
+            split[1],
+            split[2],
+            split[3],
+            g50 - w50
+        ));
         for e in &errors {
             println!("\n(trial failed: {e})\n");
         }
@@ -365,7 +385,15 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
             fault.name(),
             gaps.iter().map(|d| d.as_secs_f64() * 1e3).collect(),
         ));
-        out.push(json!({ "fault": fault.name(), "writable_p50_ms": w50, "writable_p99_ms": w99, "writable_max_ms": wmax, "unavailability_p50_ms": g50, "unavailability_p99_ms": g99, "unavailability_max_ms": gmax, "samples": gaps.len(), "trials": writable.len(), "failed_per_trial": failed as f64 / n, "unknown_per_trial": unknown as f64 / n, "lost": lost, "fenced_acks": fenced, "errors": errors }));
+        out.push(json!({ "fault": fault.name(), "writable_p50_ms": w50, "writable_p99_ms": w99, "writable_max_ms": wmax, "unavailability_p50_ms": g50, "unavailability_p99_ms": g99, "unavailability_max_ms": gmax, "samples": gaps.len(), "trials": writable.len(), "failed_per_trial": failed as f64 / n, "unknown_per_trial": unknown as f64 / n, "lost": lost, "fenced_acks": fenced, "errors": errors, "breakdown_p50_ms": { "detect": split[0], "confirm": split[1], "catchup": split[2], "promote": split[3], "client_repoint": g50 - w50 } }));
+    }
+    if !splits.is_empty() {
+        println!(
+            "\nWhere the time to writable goes (medians, ms; from the orchestrator's events):\n"
+        );
+        for line in &splits {
+            println!("{line}");
+        }
     }
     let threads = 8;
     // DRFAILOVER_BENCH_FAULTS=switchover: the switchovers only.

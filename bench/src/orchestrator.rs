@@ -51,6 +51,60 @@ pub struct Trial {
     pub lost: u64,
     /// Writes sent to the old primary after the promotion and acknowledged by it.
     pub fenced_acks: u64,
+    /// Where the time to writable went, from the orchestrator's events.
+    pub breakdown: Breakdown,
+}
+
+/// Fault → writable, cut at the orchestrator's events: *detect* (fault → the primary first
+/// seen failing), *confirm* (→ failover decided), *catch-up* (the candidate stops receiving
+/// and applies what it received), *promote* (the other promotion steps: fence, detach,
+/// writable). The client's *repoint* (writable → writes acknowledged again) is the
+/// unavailability minus writable.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Breakdown {
+    /// Fault → first failed probe.
+    pub detect: Duration,
+    /// First failed probe → failover decided.
+    pub confirm: Duration,
+    /// Candidate's catch-up steps.
+    pub catchup: Duration,
+    /// Failover decided → writable, minus catch-up.
+    pub promote: Duration,
+}
+
+/// One orchestrator event as the bench saw it: when, kind, reason, duration.
+type Seen = (Instant, EventKind, String, Option<Duration>);
+
+/// The breakdown of one failover from the events `seen`, the fault at `fault`.
+fn breakdown(seen: &[Seen], fault: Instant) -> Breakdown {
+    let started = seen
+        .iter()
+        .find(|(_, k, _, _)| *k == EventKind::FailoverStarted);
+    let completed = seen
+        .iter()
+        .find(|(_, k, _, _)| *k == EventKind::FailoverCompleted);
+    let (Some(started), Some(completed)) = (started, completed) else {
+        return Breakdown::default();
+    };
+    let decided = started.0.saturating_duration_since(fault);
+    let confirm = started.3.unwrap_or_default().min(decided);
+    let catchup = seen
+        .iter()
+        .filter(|(at, k, reason, _)| {
+            *k == EventKind::StepCompleted
+                && *at >= started.0
+                && *at <= completed.0
+                && (reason.starts_with("stop receiving") || reason.starts_with("apply"))
+        })
+        .filter_map(|(_, _, _, d)| *d)
+        .sum::<Duration>();
+    let promoting = completed.0.saturating_duration_since(started.0);
+    Breakdown {
+        detect: decided - confirm,
+        confirm,
+        catchup: catchup.min(promoting),
+        promote: promoting.saturating_sub(catchup),
+    }
 }
 
 /// The orchestrator's configuration for `topo` with default settings.
@@ -68,6 +122,7 @@ struct Running {
     thread: Option<JoinHandle<()>>,
     requests: crossbeam_channel::Sender<Request>,
     completed: Arc<Mutex<Vec<(Instant, String)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
     notifier: Arc<Notifier>,
 }
 
@@ -76,6 +131,8 @@ impl Running {
         let notifier = Arc::new(Notifier::new(4096, 1, Instant::now()).map_err(|e| e.to_string())?);
         let completed: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
         let c = completed.clone();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let all = seen.clone();
         let verbose = std::env::var_os("DRFAILOVER_BENCH_EVENTS").is_some();
         notifier.subscribe(move |e| {
             if verbose {
@@ -85,6 +142,12 @@ impl Running {
                     e.summary()
                 );
             }
+            all.lock().unwrap().push((
+                Instant::now(),
+                e.kind,
+                e.reason.clone(),
+                e.duration_us.map(Duration::from_micros),
+            ));
             if e.kind == EventKind::FailoverCompleted {
                 c.lock()
                     .unwrap()
@@ -102,6 +165,7 @@ impl Running {
             thread: Some(thread),
             requests: tx,
             completed,
+            seen,
             notifier,
         })
     }
@@ -328,6 +392,7 @@ pub fn trial(fault: OrchFault, threads: usize) -> Result<Trial, String> {
     );
     let acked = writers.acked.lock().unwrap().clone();
     let times = writers.finish();
+    let breakdown = breakdown(&orch.seen.lock().unwrap(), at);
     drop(orch);
     let new_index = topo
         .nodes()
@@ -423,6 +488,7 @@ pub fn trial(fault: OrchFault, threads: usize) -> Result<Trial, String> {
         unknown,
         lost,
         fenced_acks,
+        breakdown,
     })
 }
 
