@@ -117,7 +117,7 @@ fn config(topo: &Topology) -> Config {
     Config::parse(&format!("[credentials]{rest}")).expect("orchestrator config")
 }
 
-struct Running {
+pub(crate) struct Running {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     requests: crossbeam_channel::Sender<Request>,
@@ -127,7 +127,7 @@ struct Running {
 }
 
 impl Running {
-    fn start(topo: &Topology) -> Result<Running, String> {
+    pub(crate) fn start(topo: &Topology) -> Result<Running, String> {
         let notifier = Arc::new(Notifier::new(4096, 1, Instant::now()).map_err(|e| e.to_string())?);
         let completed: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
         let c = completed.clone();
@@ -170,7 +170,11 @@ impl Running {
         })
     }
 
-    fn wait_completed(&self, n: usize, timeout: Duration) -> Result<(Instant, String), String> {
+    pub(crate) fn wait_completed(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<(Instant, String), String> {
         let t = Instant::now();
         loop {
             if let Some(c) = self.completed.lock().unwrap().get(n - 1) {
@@ -178,6 +182,42 @@ impl Running {
             }
             if t.elapsed() > timeout {
                 return Err(format!("no failover within {timeout:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+impl Running {
+    /// The first promotion completed so far (when, the new primary's name).
+    pub(crate) fn completed_first(&self) -> Option<(Instant, String)> {
+        self.completed.lock().unwrap().first().cloned()
+    }
+
+    /// Promotions completed so far.
+    pub(crate) fn completed_count(&self) -> usize {
+        self.completed.lock().unwrap().len()
+    }
+
+    /// Wait for a failover to start; the candidate's name (from the event's reason).
+    pub(crate) fn wait_started(&self, timeout: Duration) -> Result<String, String> {
+        let t = Instant::now();
+        loop {
+            let found = self
+                .seen
+                .lock()
+                .unwrap()
+                .iter()
+                .find_map(|(_, k, reason, _)| {
+                    (*k == EventKind::FailoverStarted)
+                        .then(|| reason.rsplit("promoting ").next().map(str::to_string))
+                        .flatten()
+                });
+            if let Some(name) = found {
+                return Ok(name);
+            }
+            if t.elapsed() > timeout {
+                return Err(format!("no failover started within {timeout:?}"));
             }
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -196,17 +236,17 @@ impl Drop for Running {
 
 /// Writer threads through a drfailover client: per thread the instants of acknowledged
 /// writes; acknowledged ids; counts of unknown and failed statements.
-struct Writers {
+pub(crate) struct Writers {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<Vec<Instant>>>,
-    acked: Arc<Mutex<Vec<u64>>>,
+    pub(crate) acked: Arc<Mutex<Vec<u64>>>,
     unknown: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
     client: Arc<Client>,
 }
 
 impl Writers {
-    fn start(topo: &Topology, threads: usize) -> Result<Writers, String> {
+    pub(crate) fn start(topo: &Topology, threads: usize) -> Result<Writers, String> {
         let dsn = topo.dsn("failover_timeout_ms=30000");
         let client = Arc::new(Client::connect_dsn(&dsn).map_err(|e| e.to_string())?);
         if std::env::var_os("DRFAILOVER_BENCH_EVENTS").is_some() {
@@ -279,7 +319,7 @@ impl Writers {
         self.acked.lock().unwrap().len()
     }
 
-    fn wait_progress(&self, more: usize, timeout: Duration) -> Result<(), String> {
+    pub(crate) fn wait_progress(&self, more: usize, timeout: Duration) -> Result<(), String> {
         let target = self.acked() + more;
         let t = Instant::now();
         while self.acked() < target {
@@ -292,7 +332,7 @@ impl Writers {
     }
 
     /// Stop; per-thread ack instants.
-    fn finish(mut self) -> Vec<Vec<Instant>> {
+    pub(crate) fn finish(mut self) -> Vec<Vec<Instant>> {
         self.stop.store(true, Ordering::Relaxed);
         let times = self
             .threads
@@ -334,7 +374,7 @@ fn writable_node(topo: &Topology) -> Option<usize> {
 }
 
 /// Acknowledged ids missing from `bench_o` on `node`.
-fn lost_on(topo: &Topology, node: usize, acked: &[u64]) -> Result<u64, String> {
+pub(crate) fn lost_on(topo: &Topology, node: usize, acked: &[u64]) -> Result<u64, String> {
     let rows = topo.node(node).sql("SELECT id FROM app.bench_o")?;
     let present: HashSet<u64> = (0..rows.num_rows())
         .filter_map(|r| rows.text(r, 0)?.parse().ok())
