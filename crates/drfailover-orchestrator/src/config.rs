@@ -616,6 +616,31 @@ priority = 5
     }
 
     #[test]
+    fn the_semi_sync_fallback_is_after_5_s_by_default_configurable_or_never() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.policy.sync_fallback, Some(Duration::from_secs(5)));
+        let set = GOOD.replace("fall = 2", "fall = 2\nsync_fallback_ms = 1500");
+        assert_eq!(
+            Config::parse(&set).unwrap().policy.sync_fallback,
+            Some(Duration::from_millis(1500))
+        );
+        let never = GOOD.replace("fall = 2", "fall = 2\nsync_fallback = \"never\"");
+        assert_eq!(Config::parse(&never).unwrap().policy.sync_fallback, None);
+        let both = GOOD.replace(
+            "fall = 2",
+            "fall = 2\nsync_fallback = \"never\"\nsync_fallback_ms = 10",
+        );
+        assert!(Config::parse(&both).unwrap_err().0.contains("choose one"));
+        let bad = GOOD.replace("fall = 2", "fall = 2\nsync_fallback = \"sometimes\"");
+        assert!(Config::parse(&bad).unwrap_err().0.contains("`never`"));
+        let zero = GOOD.replace("fall = 2", "fall = 2\nsync_fallback_ms = 0");
+        assert!(Config::parse(&zero)
+            .unwrap_err()
+            .0
+            .contains("sync_fallback_ms"));
+    }
+
+    #[test]
     fn bad_files_name_the_problem() {
         let unknown = GOOD.replace("fall = 2", "fal = 2");
         assert!(Config::parse(&unknown).unwrap_err().0.contains("fal"));
