@@ -8,6 +8,7 @@ mod footprint;
 mod handwritten;
 mod haproxy;
 mod orchestrator;
+mod orchestrator_chaos;
 mod overhead;
 mod stats;
 mod storm;
@@ -127,6 +128,9 @@ fn args() -> Args {
 fn main() {
     let args = args();
     if let Some(failovers) = args.chaos {
+        if args.only.as_deref() == Some("orchestrator") {
+            std::process::exit(orchestrator_chaos(failovers));
+        }
         std::process::exit(chaos(failovers));
     }
     let mut report = serde_json::Map::new();
@@ -352,6 +356,7 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
     println!("| fault | writable p50 | p99 | max | unavailability p50 | p99 | max | samples | failed / trial | unknown / trial | lost | fenced acks |\n|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut out = Vec::new();
     let mut cdf: Vec<(&str, Vec<f64>)> = Vec::new();
+    let mut splits: Vec<String> = Vec::new();
     let dns_only = args.only.as_deref() == Some("orchestrator-dns");
     // DRFAILOVER_BENCH_FAULTS (an investigation): only those fault trials, nothing else.
     let faults_only = std::env::var_os("DRFAILOVER_BENCH_FAULTS").is_some();
@@ -371,10 +376,18 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
     for fault in faults {
         let mut writable = Vec::new();
         let mut gaps = Vec::new();
+        let mut parts: [Vec<Duration>; 4] = Default::default();
         let (mut failed, mut unknown, mut lost, mut fenced, mut errors) = (0, 0, 0, 0, Vec::new());
         for _ in 0..args.trials {
             match orchestrator::trial(fault, THREADS) {
                 Ok(t) => {
+                    let b = t.breakdown;
+                    for (i, d) in [b.detect, b.confirm, b.catchup, b.promote]
+                        .into_iter()
+                        .enumerate()
+                    {
+                        parts[i].push(d);
+                    }
                     writable.push(t.writable);
                     gaps.extend(t.gaps);
                     failed += t.failed;
@@ -395,6 +408,17 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
             failed as f64 / n,
             unknown as f64 / n
         );
+        let median = |v: &[Duration]| stats::summary(v).0;
+        let split: Vec<f64> = parts.iter().map(|p| median(p)).collect();
+        splits.push(format!(
+            "- {}: detect {:.1}, confirm {:.1}, catch-up {:.1}, promote {:.1}; client repoint (unavailability - writable) {:.1}",
+            fault.name(),
+            split[0],
+            split[1],
+            split[2],
+            split[3],
+            g50 - w50
+        ));
         for e in &errors {
             println!("\n(trial failed: {e})\n");
         }
@@ -402,7 +426,15 @@ fn orchestrator_table(args: &Args) -> serde_json::Value {
             fault.name(),
             gaps.iter().map(|d| d.as_secs_f64() * 1e3).collect(),
         ));
-        out.push(json!({ "fault": fault.name(), "writable_p50_ms": w50, "writable_p99_ms": w99, "writable_max_ms": wmax, "unavailability_p50_ms": g50, "unavailability_p99_ms": g99, "unavailability_max_ms": gmax, "samples": gaps.len(), "trials": writable.len(), "failed_per_trial": failed as f64 / n, "unknown_per_trial": unknown as f64 / n, "lost": lost, "fenced_acks": fenced, "errors": errors }));
+        out.push(json!({ "fault": fault.name(), "writable_p50_ms": w50, "writable_p99_ms": w99, "writable_max_ms": wmax, "unavailability_p50_ms": g50, "unavailability_p99_ms": g99, "unavailability_max_ms": gmax, "samples": gaps.len(), "trials": writable.len(), "failed_per_trial": failed as f64 / n, "unknown_per_trial": unknown as f64 / n, "lost": lost, "fenced_acks": fenced, "errors": errors, "breakdown_p50_ms": { "detect": split[0], "confirm": split[1], "catchup": split[2], "promote": split[3], "client_repoint": g50 - w50 } }));
+    }
+    if !splits.is_empty() {
+        println!(
+            "\nWhere the time to writable goes (medians, ms; from the orchestrator's events):\n"
+        );
+        for line in &splits {
+            println!("{line}");
+        }
     }
     let threads = 8;
     // DRFAILOVER_BENCH_FAULTS=switchover: the switchovers only.
@@ -800,4 +832,104 @@ fn chaos(failovers: usize) -> i32 {
             1
         }
     }
+}
+
+/// `--only orchestrator --chaos N`: N orchestrated faults, the kinds in turn, data checked per
+/// trial; a table per kind and a CDF of fault → writable (docs/orchestrator-chaos.svg).
+/// Returns the exit code: 1 when any trial broke a promise (or could not run).
+fn orchestrator_chaos(trials: usize) -> i32 {
+    use orchestrator_chaos::ChaosFault;
+    let started = std::time::Instant::now();
+    println!(
+        "# drfailover orchestrated chaos: {trials} faults, 16 writer threads through the library + 1 client pinned to the old primary\n"
+    );
+    let mut results: std::collections::BTreeMap<ChaosFault, Vec<orchestrator_chaos::ChaosTrial>> =
+        Default::default();
+    let mut errors = Vec::new();
+    for n in 0..trials {
+        let fault = ChaosFault::ALL[n % ChaosFault::ALL.len()];
+        match orchestrator_chaos::trial(fault) {
+            Ok(t) => {
+                eprintln!(
+                    "chaos {}/{trials} {}: writable {:?}, lost {}, old acks {}, promotions {}, writable nodes {}",
+                    n + 1,
+                    fault.name(),
+                    t.writable.map(|d| d.as_millis()),
+                    t.lost,
+                    t.old_acks,
+                    t.promotions,
+                    t.writable_nodes
+                );
+                results.entry(fault).or_default().push(t);
+            }
+            Err(e) => {
+                eprintln!(
+                    "chaos {}/{trials} {}: could not run: {e}",
+                    n + 1,
+                    fault.name()
+                );
+                errors.push(format!("{}: {e}", fault.name()));
+            }
+        }
+    }
+    println!("| fault | trials | promoted | writable p50 | p99 | max (ms) | lost | old-primary acks | false failovers | trials with writable nodes ≠ expected |\n|---|---|---|---|---|---|---|---|---|---|");
+    let mut broken = !errors.is_empty();
+    let mut cdf: Vec<(&str, Vec<f64>)> = Vec::new();
+    for (fault, ts) in &results {
+        let writable: Vec<Duration> = ts.iter().filter_map(|t| t.writable).collect();
+        let (p50, p99, max) = stats::summary(&writable);
+        let lost: u64 = ts.iter().map(|t| t.lost).sum();
+        let old: u64 = ts.iter().map(|t| t.old_acks).sum();
+        let false_failovers = ts.iter().filter(|t| t.false_failover).count();
+        // One writer after a promotion (or the untouched primary after a partition); at most
+        // one when the zero-loss gate may refuse.
+        let off = ts
+            .iter()
+            .filter(|t| {
+                if fault.must_promote() || *fault == ChaosFault::PartitionFromOrchestrator {
+                    t.writable_nodes != 1
+                } else {
+                    t.writable_nodes > 1
+                }
+            })
+            .count();
+        let missing = ts
+            .iter()
+            .filter(|t| fault.must_promote() && t.promotions != 1)
+            .count();
+        broken |= lost > 0 || old > 0 || false_failovers > 0 || off > 0 || missing > 0;
+        println!(
+            "| {} | {} | {} | {p50:.1} | {p99:.1} | {max:.1} | {lost} | {old} | {false_failovers} | {off} |",
+            fault.name(),
+            ts.len(),
+            writable.len()
+        );
+        if !writable.is_empty() {
+            cdf.push((
+                fault.name(),
+                writable.iter().map(|d| d.as_secs_f64() * 1e3).collect(),
+            ));
+        }
+    }
+    for e in &errors {
+        println!("\n(trial could not run: {e})");
+    }
+    println!(
+        "\n{} trials in {:.0} s; load average at the end: {}",
+        results.values().map(Vec::len).sum::<usize>(),
+        started.elapsed().as_secs_f64(),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    if !cdf.is_empty() {
+        svg::write_doc(
+            "orchestrator-chaos.svg",
+            &svg::cdf_svg(
+                "Orchestrated faults: fault → new primary writable (ms)",
+                &cdf,
+            ),
+        );
+    }
+    i32::from(broken)
 }

@@ -51,6 +51,60 @@ pub struct Trial {
     pub lost: u64,
     /// Writes sent to the old primary after the promotion and acknowledged by it.
     pub fenced_acks: u64,
+    /// Where the time to writable went, from the orchestrator's events.
+    pub breakdown: Breakdown,
+}
+
+/// Fault → writable, cut at the orchestrator's events: *detect* (fault → the primary first
+/// seen failing), *confirm* (→ failover decided), *catch-up* (the candidate stops receiving
+/// and applies what it received), *promote* (the other promotion steps: fence, detach,
+/// writable). The client's *repoint* (writable → writes acknowledged again) is the
+/// unavailability minus writable.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Breakdown {
+    /// Fault → first failed probe.
+    pub detect: Duration,
+    /// First failed probe → failover decided.
+    pub confirm: Duration,
+    /// Candidate's catch-up steps.
+    pub catchup: Duration,
+    /// Failover decided → writable, minus catch-up.
+    pub promote: Duration,
+}
+
+/// One orchestrator event as the bench saw it: when, kind, reason, duration.
+type Seen = (Instant, EventKind, String, Option<Duration>);
+
+/// The breakdown of one failover from the events `seen`, the fault at `fault`.
+fn breakdown(seen: &[Seen], fault: Instant) -> Breakdown {
+    let started = seen
+        .iter()
+        .find(|(_, k, _, _)| *k == EventKind::FailoverStarted);
+    let completed = seen
+        .iter()
+        .find(|(_, k, _, _)| *k == EventKind::FailoverCompleted);
+    let (Some(started), Some(completed)) = (started, completed) else {
+        return Breakdown::default();
+    };
+    let decided = started.0.saturating_duration_since(fault);
+    let confirm = started.3.unwrap_or_default().min(decided);
+    let catchup = seen
+        .iter()
+        .filter(|(at, k, reason, _)| {
+            *k == EventKind::StepCompleted
+                && *at >= started.0
+                && *at <= completed.0
+                && (reason.starts_with("stop receiving") || reason.starts_with("apply"))
+        })
+        .filter_map(|(_, _, _, d)| *d)
+        .sum::<Duration>();
+    let promoting = completed.0.saturating_duration_since(started.0);
+    Breakdown {
+        detect: decided - confirm,
+        confirm,
+        catchup: catchup.min(promoting),
+        promote: promoting.saturating_sub(catchup),
+    }
 }
 
 /// The orchestrator's configuration for `topo` with default settings.
@@ -63,19 +117,22 @@ fn config(topo: &Topology) -> Config {
     Config::parse(&format!("[credentials]{rest}")).expect("orchestrator config")
 }
 
-struct Running {
+pub(crate) struct Running {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     requests: crossbeam_channel::Sender<Request>,
     completed: Arc<Mutex<Vec<(Instant, String)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
     notifier: Arc<Notifier>,
 }
 
 impl Running {
-    fn start(topo: &Topology) -> Result<Running, String> {
+    pub(crate) fn start(topo: &Topology) -> Result<Running, String> {
         let notifier = Arc::new(Notifier::new(4096, 1, Instant::now()).map_err(|e| e.to_string())?);
         let completed: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
         let c = completed.clone();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let all = seen.clone();
         let verbose = std::env::var_os("DRFAILOVER_BENCH_EVENTS").is_some();
         notifier.subscribe(move |e| {
             if verbose {
@@ -85,6 +142,12 @@ impl Running {
                     e.summary()
                 );
             }
+            all.lock().unwrap().push((
+                Instant::now(),
+                e.kind,
+                e.reason.clone(),
+                e.duration_us.map(Duration::from_micros),
+            ));
             if e.kind == EventKind::FailoverCompleted {
                 c.lock()
                     .unwrap()
@@ -102,11 +165,16 @@ impl Running {
             thread: Some(thread),
             requests: tx,
             completed,
+            seen,
             notifier,
         })
     }
 
-    fn wait_completed(&self, n: usize, timeout: Duration) -> Result<(Instant, String), String> {
+    pub(crate) fn wait_completed(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<(Instant, String), String> {
         let t = Instant::now();
         loop {
             if let Some(c) = self.completed.lock().unwrap().get(n - 1) {
@@ -114,6 +182,42 @@ impl Running {
             }
             if t.elapsed() > timeout {
                 return Err(format!("no failover within {timeout:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+impl Running {
+    /// The first promotion completed so far (when, the new primary's name).
+    pub(crate) fn completed_first(&self) -> Option<(Instant, String)> {
+        self.completed.lock().unwrap().first().cloned()
+    }
+
+    /// Promotions completed so far.
+    pub(crate) fn completed_count(&self) -> usize {
+        self.completed.lock().unwrap().len()
+    }
+
+    /// Wait for a failover to start; the candidate's name (from the event's reason).
+    pub(crate) fn wait_started(&self, timeout: Duration) -> Result<String, String> {
+        let t = Instant::now();
+        loop {
+            let found = self
+                .seen
+                .lock()
+                .unwrap()
+                .iter()
+                .find_map(|(_, k, reason, _)| {
+                    (*k == EventKind::FailoverStarted)
+                        .then(|| reason.rsplit("promoting ").next().map(str::to_string))
+                        .flatten()
+                });
+            if let Some(name) = found {
+                return Ok(name);
+            }
+            if t.elapsed() > timeout {
+                return Err(format!("no failover started within {timeout:?}"));
             }
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -132,17 +236,17 @@ impl Drop for Running {
 
 /// Writer threads through a drfailover client: per thread the instants of acknowledged
 /// writes; acknowledged ids; counts of unknown and failed statements.
-struct Writers {
+pub(crate) struct Writers {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<Vec<Instant>>>,
-    acked: Arc<Mutex<Vec<u64>>>,
+    pub(crate) acked: Arc<Mutex<Vec<u64>>>,
     unknown: Arc<AtomicU64>,
     failed: Arc<AtomicU64>,
     client: Arc<Client>,
 }
 
 impl Writers {
-    fn start(topo: &Topology, threads: usize) -> Result<Writers, String> {
+    pub(crate) fn start(topo: &Topology, threads: usize) -> Result<Writers, String> {
         let dsn = topo.dsn("failover_timeout_ms=30000");
         let client = Arc::new(Client::connect_dsn(&dsn).map_err(|e| e.to_string())?);
         if std::env::var_os("DRFAILOVER_BENCH_EVENTS").is_some() {
@@ -215,7 +319,7 @@ impl Writers {
         self.acked.lock().unwrap().len()
     }
 
-    fn wait_progress(&self, more: usize, timeout: Duration) -> Result<(), String> {
+    pub(crate) fn wait_progress(&self, more: usize, timeout: Duration) -> Result<(), String> {
         let target = self.acked() + more;
         let t = Instant::now();
         while self.acked() < target {
@@ -228,7 +332,7 @@ impl Writers {
     }
 
     /// Stop; per-thread ack instants.
-    fn finish(mut self) -> Vec<Vec<Instant>> {
+    pub(crate) fn finish(mut self) -> Vec<Vec<Instant>> {
         self.stop.store(true, Ordering::Relaxed);
         let times = self
             .threads
@@ -270,7 +374,7 @@ fn writable_node(topo: &Topology) -> Option<usize> {
 }
 
 /// Acknowledged ids missing from `bench_o` on `node`.
-fn lost_on(topo: &Topology, node: usize, acked: &[u64]) -> Result<u64, String> {
+pub(crate) fn lost_on(topo: &Topology, node: usize, acked: &[u64]) -> Result<u64, String> {
     let rows = topo.node(node).sql("SELECT id FROM app.bench_o")?;
     let present: HashSet<u64> = (0..rows.num_rows())
         .filter_map(|r| rows.text(r, 0)?.parse().ok())
@@ -328,6 +432,7 @@ pub fn trial(fault: OrchFault, threads: usize) -> Result<Trial, String> {
     );
     let acked = writers.acked.lock().unwrap().clone();
     let times = writers.finish();
+    let breakdown = breakdown(&orch.seen.lock().unwrap(), at);
     drop(orch);
     let new_index = topo
         .nodes()
@@ -423,6 +528,7 @@ pub fn trial(fault: OrchFault, threads: usize) -> Result<Trial, String> {
         unknown,
         lost,
         fenced_acks,
+        breakdown,
     })
 }
 

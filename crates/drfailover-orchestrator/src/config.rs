@@ -43,6 +43,8 @@ struct OrchestratorSection {
     catchup_timeout_ms: Option<u64>,
     step_timeout_ms: Option<u64>,
     semi_sync_wait_ms: Option<u64>,
+    sync_fallback: Option<String>,
+    sync_fallback_ms: Option<u64>,
     announce_timeout_ms: Option<u64>,
     listen: Option<String>,
     control_token_file: Option<PathBuf>,
@@ -330,19 +332,39 @@ impl Config {
             defaults.heartbeat_period.as_millis() as u64,
             "heartbeat_period_ms",
         )?;
-        let policy = Policy {
-            fall,
-            heartbeat_period,
-            anti_flap: o
-                .anti_flap_s
-                .map_or(defaults.anti_flap, Duration::from_secs),
-            allow_data_loss: o.allow_data_loss.unwrap_or(defaults.allow_data_loss),
-            max_promotion_lag: o
-                .max_promotion_lag_s
-                .map(Duration::from_secs)
-                .or(defaults.max_promotion_lag),
-            rejoin_old_primary: o.rejoin_old_primary.unwrap_or(defaults.rejoin_old_primary),
-        };
+        let policy =
+            Policy {
+                fall,
+                heartbeat_period,
+                anti_flap: o
+                    .anti_flap_s
+                    .map_or(defaults.anti_flap, Duration::from_secs),
+                allow_data_loss: o.allow_data_loss.unwrap_or(defaults.allow_data_loss),
+                max_promotion_lag: o
+                    .max_promotion_lag_s
+                    .map(Duration::from_secs)
+                    .or(defaults.max_promotion_lag),
+                rejoin_old_primary: o.rejoin_old_primary.unwrap_or(defaults.rejoin_old_primary),
+                sync_fallback: match (o.sync_fallback.as_deref(), o.sync_fallback_ms) {
+                    (Some("never"), None) => None,
+                    (Some("never"), Some(_)) => return Err(err(
+                        "[orchestrator] sync_fallback = \"never\" and sync_fallback_ms: choose one",
+                    )),
+                    (Some("after"), v) | (None, v) => Some(ms(
+                        v,
+                        defaults
+                            .sync_fallback
+                            .map_or(5_000, |d| d.as_millis() as u64),
+                        "sync_fallback_ms",
+                    )?),
+                    (Some(other), _) => {
+                        return Err(err(format!(
+                            "[orchestrator] sync_fallback = {other:?}: `never` or `after` (then \
+                         sync_fallback_ms)"
+                        )))
+                    }
+                },
+            };
         let password = secret(&file.credentials, "credentials")?;
         let replication = match &file.replication {
             Some(r) => Some((r.user.clone(), secret(r, "replication")?)),
@@ -591,6 +613,31 @@ priority = 5
         assert_eq!(c.policy.fall, 2);
         assert_eq!(c.probe_interval, Duration::from_millis(200));
         assert!(!format!("{c:?}").contains("s3cr3t-pw"));
+    }
+
+    #[test]
+    fn the_semi_sync_fallback_is_after_5_s_by_default_configurable_or_never() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(c.policy.sync_fallback, Some(Duration::from_secs(5)));
+        let set = GOOD.replace("fall = 2", "fall = 2\nsync_fallback_ms = 1500");
+        assert_eq!(
+            Config::parse(&set).unwrap().policy.sync_fallback,
+            Some(Duration::from_millis(1500))
+        );
+        let never = GOOD.replace("fall = 2", "fall = 2\nsync_fallback = \"never\"");
+        assert_eq!(Config::parse(&never).unwrap().policy.sync_fallback, None);
+        let both = GOOD.replace(
+            "fall = 2",
+            "fall = 2\nsync_fallback = \"never\"\nsync_fallback_ms = 10",
+        );
+        assert!(Config::parse(&both).unwrap_err().0.contains("choose one"));
+        let bad = GOOD.replace("fall = 2", "fall = 2\nsync_fallback = \"sometimes\"");
+        assert!(Config::parse(&bad).unwrap_err().0.contains("`never`"));
+        let zero = GOOD.replace("fall = 2", "fall = 2\nsync_fallback_ms = 0");
+        assert!(Config::parse(&zero)
+            .unwrap_err()
+            .0
+            .contains("sync_fallback_ms"));
     }
 
     #[test]

@@ -32,12 +32,14 @@ mod reasons;
 mod recovery;
 mod repair;
 mod switchover;
+pub mod sync_guard;
 mod track;
 mod validate;
 
 pub use analysis::{Analysis, Code, PrimaryFacts};
 pub use reasons::{Blocked, Excluded, Exclusion, NoPrimary, NodeRef, Risk, Risks, Witness};
 pub use switchover::SwitchoverRefused;
+pub use sync_guard::{SyncFacts, SyncGuard, HOLD_TIMEOUT_MS};
 pub use validate::Problem;
 
 use track::Track;
@@ -132,6 +134,25 @@ pub enum Action {
         /// The primary now.
         new: NodeId,
     },
+    /// Hold the primary's commits until a replica acknowledges them: set
+    /// `rpl_semi_sync_master_timeout` to [`HOLD_TIMEOUT_MS`] (see [`SyncGuard`]).
+    HoldCommits {
+        /// The primary.
+        node: NodeId,
+    },
+    /// Switch the primary to asynchronous replication (`rpl_semi_sync_master_enabled=0`):
+    /// zero-loss protection is suspended until [`Action::ResumeSemiSync`].
+    SuspendSemiSync {
+        /// The primary.
+        node: NodeId,
+        /// Why (for the event).
+        reason: String,
+    },
+    /// Enable semi-sync on the primary again: a replica can acknowledge.
+    ResumeSemiSync {
+        /// The primary.
+        node: NodeId,
+    },
     /// Attach a fenced old primary to the new primary as a replica (`master_demote_to_slave`).
     Rejoin {
         /// The old primary.
@@ -203,12 +224,15 @@ pub struct Core {
     /// Why the latest round's dead primary was not failed over, if it was not.
     blocked: Option<Blocked>,
     failovers: u64,
+    /// The semi-sync fallback.
+    sync: SyncGuard,
 }
 
 impl Core {
     /// A core for `nodes` with `policy`. Nothing is known until the first round.
     pub fn new(nodes: Vec<NodeSpec>, policy: Policy) -> Core {
         let tracks = vec![Track::default(); nodes.len()];
+        let policy_sync = policy.sync_fallback;
         Core {
             nodes,
             policy,
@@ -226,6 +250,7 @@ impl Core {
             analysis: Analysis::Starting,
             blocked: None,
             failovers: 0,
+            sync: SyncGuard::new(policy_sync),
         }
     }
 
@@ -363,7 +388,71 @@ impl Core {
         self.guard_writers(round, primary, facts.writable, &writers, &mut decision);
         let rule = analysis::classify(&facts);
         self.recover(rule.code, round, facts, &mut decision);
+        self.guard_sync(round, &mut decision);
         decision
+    }
+
+    /// The semi-sync fallback's round (see [`SyncGuard`]), on the primary the analysis names
+    /// healthy (or on the primary, marked not healthy, otherwise).
+    fn guard_sync(&mut self, round: &Round, decision: &mut Decision) {
+        let (node, healthy) = match (&self.analysis, self.primary) {
+            (Analysis::Healthy { primary }, _) => (*primary, true),
+            (_, Some(p)) => (p, false),
+            _ => return,
+        };
+        let facts = match &round.nodes[node] {
+            NodeProbe::Reached(f) if healthy => f,
+            _ => {
+                let idle = SyncFacts {
+                    node,
+                    leader: round.leader,
+                    healthy: false,
+                    enabled: false,
+                    active: false,
+                    clients: 0,
+                    timeout_ms: HOLD_TIMEOUT_MS,
+                    replica_ready: false,
+                };
+                let nodes = &self.nodes;
+                let _ = self.sync.step(&idle, round.at, |i| nodes[i].name.clone());
+                return;
+            }
+        };
+        let replica_ready = (0..self.nodes.len()).filter(|&i| i != node).any(|i| {
+            matches!(&round.nodes[i], NodeProbe::Reached(r)
+                if r.semi_sync_slave_enabled
+                    && self.master_of(r) == Some(node)
+                    && r.replica().is_some_and(|rep| rep.io == crate::facts::IoState::Running))
+        });
+        let input = SyncFacts {
+            node,
+            leader: round.leader,
+            healthy,
+            enabled: facts.semi_sync_master_enabled,
+            active: facts.semi_sync_master_active,
+            clients: facts.semi_sync_master_clients,
+            timeout_ms: facts.semi_sync_master_timeout_ms,
+            replica_ready,
+        };
+        let nodes = &self.nodes;
+        let (actions, notices) = self.sync.step(&input, round.at, |i| nodes[i].name.clone());
+        decision.actions.extend(actions);
+        decision.notices.extend(notices);
+    }
+
+    /// The semi-sync fallback's state (the timeout to restore on exit, what is suspended).
+    pub fn sync_guard(&self) -> &SyncGuard {
+        &self.sync
+    }
+
+    /// The executor carried out (`Ok`) or failed (`Err`) a semi-sync action.
+    pub fn sync_action_done(&mut self, action: &Action, ok: bool) {
+        match (action, ok) {
+            (Action::SuspendSemiSync { node, .. }, true) => self.sync.suspend_done(*node),
+            (Action::ResumeSemiSync { node }, true) => self.sync.resume_done(*node),
+            (_, false) => self.sync.action_failed(),
+            _ => {}
+        }
     }
 
     /// The primary at start: the one writable node, or else the node every replica follows.
@@ -403,16 +492,19 @@ impl Core {
                     .is_some_and(|f| self.master_of(f) == Some(primary))
             })
             .map(|r| (self.node_ref(r), self.witness(r, now)))
-            .collect();
+            .collect::<Vec<_>>();
+        let last_failure = self.tracks[primary]
+            .last_failure
+            .unwrap_or(drfailover_probe::OutcomeClass::TimedOut);
+        let crash_confirmed = analysis::crash_confirmed(reached, last_failure, &witnesses);
         PrimaryFacts {
             primary: self.node_ref(primary),
             reached,
             writable: writers.contains(&primary),
             failures,
-            enough_failures: failures >= self.policy.fall,
-            last_failure: self.tracks[primary]
-                .last_failure
-                .unwrap_or(drfailover_probe::OutcomeClass::TimedOut),
+            enough_failures: failures >= self.policy.fall || crash_confirmed,
+            crash_confirmed,
+            last_failure,
             witnesses,
             other_writer: writers
                 .iter()

@@ -76,6 +76,10 @@ pub struct Orchestrator {
     sink_stats: crate::config::SinkStats,
     /// When a failing fence command may run again.
     fence_retry: FenceRetry,
+    /// Sockets to the primary that hung up and woke the loop (not watched again).
+    hung_up: Vec<std::os::fd::RawFd>,
+    /// When an idle connection to the primary last hung up (the crash as first seen).
+    primary_hangup: Option<Instant>,
 }
 
 impl Orchestrator {
@@ -104,6 +108,8 @@ impl Orchestrator {
             last_switchover: None,
             sink_stats: Default::default(),
             fence_retry: FenceRetry::default(),
+            hung_up: Vec::new(),
+            primary_hangup: None,
         }
     }
 
@@ -395,6 +401,42 @@ impl Orchestrator {
                     self.publish(n);
                 }
             }
+            Action::HoldCommits { node } => {
+                let (result, notices) = self.executor_run(|ex| ex.hold_commits(node));
+                for n in notices {
+                    self.publish(n);
+                }
+                self.core
+                    .sync_action_done(&Action::HoldCommits { node }, result.is_ok());
+            }
+            Action::SuspendSemiSync { node, reason } => {
+                let (result, notices) = self.executor_run(|ex| ex.suspend_semi_sync(node, &reason));
+                for n in notices {
+                    self.publish(n);
+                }
+                self.core
+                    .sync_action_done(&Action::SuspendSemiSync { node, reason }, result.is_ok());
+            }
+            Action::ResumeSemiSync { node } => {
+                let (result, mut notices) = self.executor_run(|ex| ex.enable_semi_sync(node));
+                if result.is_ok() {
+                    notices.push(Notice {
+                        kind: EventKind::StepCompleted,
+                        node: Some(node),
+                        writers: None,
+                        reason: format!(
+                            "zero-loss protection resumed: a replica acknowledges commits on {}",
+                            self.config.nodes[node].name
+                        ),
+                        duration: None,
+                    });
+                }
+                for n in notices {
+                    self.publish(n);
+                }
+                self.core
+                    .sync_action_done(&Action::ResumeSemiSync { node }, result.is_ok());
+            }
             Action::Rejoin { node, to } => {
                 let (result, notices) = self.executor_run(|ex| ex.rejoin(node, to));
                 for n in notices {
@@ -670,7 +712,7 @@ impl Orchestrator {
                     _ => self.config.probe_interval,
                 };
                 let wait = interval.saturating_sub(started.elapsed());
-                std::thread::sleep(wait);
+                self.wait_watching_primary(wait);
             }
         }
         if let Some(job) = &self.switchover {
@@ -679,8 +721,55 @@ impl Orchestrator {
                 self.config.settings.catchup_timeout + self.config.settings.step_timeout * 8;
             self.collect_switchover(bound);
         }
+        self.restore_semi_sync_timeouts();
         for link in &mut self.links {
             link.close();
+        }
+    }
+
+    /// A clean exit: put the server's own `rpl_semi_sync_master_timeout` back on every node
+    /// last seen holding commits (the server then decides its fallback again). Best effort,
+    /// each bounded by the step timeout.
+    fn restore_semi_sync_timeouts(&mut self) {
+        let Some(original) = self.core.sync_guard().original_timeout_ms() else {
+            return;
+        };
+        let held: Vec<NodeId> = (0..self.config.nodes.len())
+            .filter(|&i| {
+                self.core
+                    .facts(i)
+                    .is_some_and(|f| f.semi_sync_master_timeout_ms == crate::core::HOLD_TIMEOUT_MS)
+            })
+            .collect();
+        for node in held {
+            let (_, notices) = self.executor_run(|ex| ex.restore_timeout(node, original));
+            for n in notices {
+                self.publish(n);
+            }
+        }
+    }
+
+    /// Wait `wait` before the next round, returning early (the next round then runs at once)
+    /// when an idle connection to the primary hangs up: a crashed server's kernel resets it
+    /// the instant the process dies, so the crash is seen then, not at the next round.
+    /// Descriptors that already woke the loop once are not watched again (a hang-up is
+    /// read by the round that follows, which drops those connections). Blocks up to `wait`.
+    fn wait_watching_primary(&mut self, wait: Duration) {
+        let fds = match self.core.primary() {
+            Some(p) if matches!(self.core.analysis(), Analysis::Healthy { .. }) => {
+                self.links[p].watch_fds()
+            }
+            _ => Vec::new(),
+        };
+        let fds: Vec<_> = fds
+            .into_iter()
+            .filter(|fd| !self.hung_up.contains(fd))
+            .collect();
+        if crate::observe::wait_for_hangup(&fds, wait) {
+            self.primary_hangup = Some(Instant::now());
+            self.hung_up = fds;
+        } else {
+            self.hung_up.clear();
         }
     }
 

@@ -365,9 +365,14 @@ impl Executor<'_> {
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
+            let hold = format!(
+                "SET GLOBAL rpl_semi_sync_master_timeout={}",
+                crate::core::HOLD_TIMEOUT_MS
+            );
             ex.sql(
                 primary,
                 &[
+                    &hold,
                     "SET GLOBAL rpl_semi_sync_master_wait_point=AFTER_SYNC",
                     "SET GLOBAL rpl_semi_sync_master_enabled=1",
                 ],
@@ -387,6 +392,49 @@ impl Executor<'_> {
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
+        })
+    }
+
+    /// Hold `primary`'s commits until a replica acknowledges them:
+    /// `rpl_semi_sync_master_timeout` = [`crate::core::HOLD_TIMEOUT_MS`]. One statement,
+    /// bounded by the step timeout.
+    pub fn hold_commits(&mut self, primary: NodeId) -> Result<(), String> {
+        let t = self.settings.step_timeout;
+        let sql = format!(
+            "SET GLOBAL rpl_semi_sync_master_timeout={}",
+            crate::core::HOLD_TIMEOUT_MS
+        );
+        self.step(
+            primary,
+            "hold commits until a replica acknowledges (rpl_semi_sync_master_timeout held by the orchestrator)",
+            |ex| ex.sql(primary, &[&sql], t),
+        )
+    }
+
+    /// Put the server's own `rpl_semi_sync_master_timeout` (`ms`) back on `node` (a clean
+    /// exit). One statement, bounded by the step timeout.
+    pub fn restore_timeout(&mut self, node: NodeId, ms: u64) -> Result<(), String> {
+        let t = self.settings.step_timeout;
+        let sql = format!("SET GLOBAL rpl_semi_sync_master_timeout={ms}");
+        self.step(
+            node,
+            &format!("rpl_semi_sync_master_timeout restored to {ms} ms"),
+            |ex| ex.sql(node, &[&sql], t),
+        )
+    }
+
+    /// Switch `primary` to asynchronous replication (`rpl_semi_sync_master_enabled=0`, which
+    /// also releases the commits waiting for an acknowledgement). The event says zero-loss
+    /// protection is suspended, and why. Bounded by the step timeout.
+    pub fn suspend_semi_sync(&mut self, primary: NodeId, reason: &str) -> Result<(), String> {
+        let t = self.settings.step_timeout;
+        let what = format!(
+            "zero-loss protection suspended: asynchronous replication on {} ({reason}); it \
+             resumes when a replica can acknowledge",
+            self.name(primary)
+        );
+        self.step(primary, &what, |ex| {
+            ex.sql(primary, &["SET GLOBAL rpl_semi_sync_master_enabled=0"], t)
         })
     }
 

@@ -70,6 +70,9 @@ pub struct NodeFacts {
     pub semi_sync_after_sync: bool,
     /// `@@rpl_semi_sync_slave_enabled`: it acknowledges transactions when it is a replica.
     pub semi_sync_slave_enabled: bool,
+    /// `@@rpl_semi_sync_master_timeout` in milliseconds: how long a commit waits for an
+    /// acknowledgement before the server itself falls back to asynchronous replication.
+    pub semi_sync_master_timeout_ms: u64,
     /// Replication connections (empty on a primary or a detached node).
     pub replication: Vec<ReplicaFacts>,
 }

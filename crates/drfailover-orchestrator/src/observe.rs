@@ -17,7 +17,7 @@ use crate::gtid::{GtidPos, GtidState};
 const FACTS_SQL: &str = "SELECT @@server_id, @@read_only, @@log_bin, @@gtid_strict_mode, \
      @@gtid_binlog_pos, @@gtid_binlog_state, @@gtid_slave_pos, @@gtid_current_pos, \
      @@rpl_semi_sync_master_enabled, @@rpl_semi_sync_master_wait_point, \
-     @@rpl_semi_sync_slave_enabled";
+     @@rpl_semi_sync_slave_enabled, @@rpl_semi_sync_master_timeout";
 /// Status variables are read on writable nodes only: reading global status walks every
 /// connection under a lock logins also take (cheap for one orchestrator, not for thousands).
 const SEMI_SYNC_STATUS_SQL: &str = "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM \
@@ -92,8 +92,17 @@ impl NodeLink {
         }
     }
 
-    /// The admin connection, opened within `deadline` if needed.
+    /// The admin connection, opened within `deadline` if needed. An idle connection the
+    /// server closed or reset (one non-blocking `poll`) is replaced first, so a crashed
+    /// server shows as refused at once rather than as one lost query.
     pub fn connection(&mut self, deadline: Deadline) -> Result<&mut Connection, Error> {
+        if self
+            .conn
+            .as_ref()
+            .is_some_and(|c| c.abort_handle().looks_dead())
+        {
+            self.conn = None;
+        }
         if self.conn.is_none() {
             self.conn = Some(Connection::connect_within(&self.options, deadline)?);
         }
@@ -161,6 +170,17 @@ impl NodeLink {
         }
     }
 
+    /// The sockets of the idle connections to this node (admin and lock), for
+    /// [`wait_for_hangup`] between rounds. Cheap.
+    pub fn watch_fds(&self) -> Vec<std::os::fd::RawFd> {
+        [&self.conn, &self.lock]
+            .into_iter()
+            .flatten()
+            .map(|c| c.abort_handle().fd())
+            .filter(|&fd| fd >= 0)
+            .collect()
+    }
+
     /// Drop both connections (the lock is released by the server).
     pub fn close(&mut self) {
         self.conn = None;
@@ -204,6 +224,7 @@ impl NodeLink {
             semi_sync_master_enabled: flag(8),
             semi_sync_after_sync: text(9).eq_ignore_ascii_case("AFTER_SYNC"),
             semi_sync_slave_enabled: flag(10),
+            semi_sync_master_timeout_ms: text(11).parse().unwrap_or(0),
             ..NodeFacts::default()
         };
         let status = conn.query_within("SHOW ALL SLAVES STATUS", deadline)?;
@@ -246,6 +267,31 @@ fn parse_replica(status: &QueryResult, row: usize) -> Result<ReplicaFacts, Error
         seconds_behind: s.seconds_behind,
         last_sql_errno: s.last_sql_errno,
     })
+}
+
+/// Wait up to `timeout` for any of `fds` (idle connections to the primary) to become
+/// readable: on an idle MySQL connection that means the server closed or reset it (a crashed
+/// process's kernel answers at once) or killed the session. Returns whether one did. One
+/// `poll(2)`; blocks at most `timeout`; with no descriptors it just sleeps.
+pub fn wait_for_hangup(fds: &[std::os::fd::RawFd], timeout: Duration) -> bool {
+    if fds.is_empty() {
+        std::thread::sleep(timeout);
+        return false;
+    }
+    let mut set = drfailover_mysql::PollSet::new();
+    for &fd in fds {
+        set.add_readable(fd);
+    }
+    let started = Instant::now();
+    loop {
+        let left = timeout.saturating_sub(started.elapsed());
+        match set.poll(Some(left)) {
+            Ok(n) if n > 0 => return true,
+            // A signal interrupted the wait: go on waiting for the rest.
+            Ok(_) | Err(_) if !left.is_zero() && started.elapsed() < timeout => continue,
+            _ => return false,
+        }
+    }
 }
 
 /// Probe every node at the same time, each within `timeout`, and (when `lock` names a lock)

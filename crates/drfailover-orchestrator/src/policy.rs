@@ -47,12 +47,16 @@ pub struct Policy {
     pub max_promotion_lag: Option<Duration>,
     /// Let an old primary whose history is a prefix of the new primary's rejoin as a replica.
     pub rejoin_old_primary: bool,
+    /// Switch a healthy primary to asynchronous replication after this long with no replica
+    /// able to acknowledge (`None`: never; commits wait for a replica).
+    pub sync_fallback: Option<Duration>,
 }
 
 impl Default for Policy {
     /// The defaults, in one place (the configuration file falls back to these): `fall` 3,
     /// heartbeat 250 ms, anti-flapping 600 s, no data loss allowed, promotion lag at most
-    /// 300 s, old primaries rejoin.
+    /// 300 s, old primaries rejoin, fall back to asynchronous replication after 5 s without
+    /// a replica able to acknowledge.
     fn default() -> Self {
         Policy {
             fall: 3,
@@ -61,6 +65,7 @@ impl Default for Policy {
             allow_data_loss: false,
             max_promotion_lag: Some(Duration::from_secs(300)),
             rejoin_old_primary: true,
+            sync_fallback: Some(Duration::from_secs(5)),
         }
     }
 }

@@ -168,3 +168,97 @@ fn orchestrator_promotes_updates_bind_and_a_client_by_name_follows() {
     let known: HashSet<u64> = acked.iter().copied().chain(unknown).collect();
     assert!(present.iter().all(|id| known.contains(id)), "phantom rows");
 }
+
+#[test]
+fn a_primary_promoted_by_hand_is_adopted_and_announced_to_bind() {
+    let topo = Topology::primary_replicas(2)
+        .unwrap_or_else(|e| panic!("cannot start MariaDB topology: {e}"));
+    let bind = BindServer::start("example.test", &[("db", IpAddr::V4(topo.node(0).ip()))], 1)
+        .unwrap_or_else(|e| panic!("cannot start BIND: {e}"));
+    let mut text = topo.orchestrator_config("", "", &[]);
+    text.push_str(&format!(
+        "\n[[announce]]\nkind = \"rfc2136\"\nserver = \"{}\"\nzone = \"{}\"\nname = \"db.{}\"\n\
+         ttl = 1\nkey_file = \"{}\"\n",
+        bind.address(),
+        bind.zone(),
+        bind.zone(),
+        bind.key_file().display()
+    ));
+    let config = Config::parse(&text).unwrap_or_else(|e| panic!("config: {e}"));
+    let notifier = Arc::new(Notifier::new(1024, 1, Instant::now()).unwrap());
+    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let ev = events.clone();
+    notifier.subscribe(move |e| {
+        eprintln!("orchestrator: {}", e.summary());
+        ev.lock().unwrap().push(e.clone());
+    });
+    let mut orch = Orchestrator::new(config, notifier.clone(), 1);
+    orch.start()
+        .unwrap_or_else(|e| panic!("orchestrator refused to start: {e}"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (_tx, rx) = crossbeam_channel::bounded(1);
+    let s = stop.clone();
+    let runner = std::thread::spawn(move || orch.run(&s, &rx));
+
+    // Data written on the old primary before the hand promotion.
+    topo.node(0)
+        .sql_batch(&[
+            "CREATE TABLE app.h (id BIGINT PRIMARY KEY)",
+            "INSERT INTO app.h VALUES (1), (2), (3)",
+        ])
+        .unwrap();
+    topo.wait_replicated(0, 1).unwrap();
+    // A person promotes node2: the old primary read-only first, then node2 detached and
+    // writable.
+    topo.node(0).sql("SET GLOBAL read_only=1").unwrap();
+    topo.node(1)
+        .sql_batch(&["STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only=0"])
+        .unwrap();
+    let new_ip = topo.node(1).ip().to_string();
+    let t = Instant::now();
+    loop {
+        let answer = bind.query(&format!("db.{}", bind.zone()), "A");
+        if answer.as_deref() == Ok(std::slice::from_ref(&new_ip)) {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "BIND still answers {answer:?} for the name, not {new_ip}; events: {:?}",
+            events
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|e| e.summary())
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::SeqCst);
+    runner.join().unwrap();
+    notifier.close(Duration::from_secs(1));
+    let events = events.lock().unwrap().clone();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == EventKind::StepCompleted && e.reason.starts_with("adopted")),
+        "no adoption event"
+    );
+    assert!(
+        events.iter().any(|e| e.kind == EventKind::StepCompleted
+            && e.reason.starts_with("announce rfc2136")),
+        "no announce step"
+    );
+    let r = topo.node(1).sql("SELECT COUNT(*) FROM app.h").unwrap();
+    assert_eq!(
+        r.text(0, 0),
+        Some("3"),
+        "the rows written before the promotion"
+    );
+    assert_eq!(
+        topo.node(1)
+            .sql_value("SELECT @@read_only")
+            .unwrap()
+            .as_deref(),
+        Some("0")
+    );
+}

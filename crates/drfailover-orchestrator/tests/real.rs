@@ -1060,3 +1060,100 @@ fn a_slow_announcer_runs_after_the_replicas_are_repointed() {
     check_data(&topo, new, &acked, &[]);
     drop(silent);
 }
+
+/// `@@rpl_semi_sync_master_timeout` on node `i`.
+fn semi_sync_timeout(topo: &Topology, i: usize) -> String {
+    topo.node(i)
+        .sql_value("SELECT @@rpl_semi_sync_master_timeout")
+        .unwrap()
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_primary_frozen_far_longer_than_its_own_semi_sync_timeout_acknowledges_nothing_lost() {
+    let mut topo = topology(2);
+    // The servers' own fallback to asynchronous replication would come after 1 s.
+    for i in 0..3 {
+        topo.node(i)
+            .sql("SET GLOBAL rpl_semi_sync_master_timeout=1000")
+            .unwrap();
+    }
+    let text = config_text(&topo, "", &[]);
+    let mut orch = Running::start(&text);
+    let hold = drfailover_orchestrator::core::HOLD_TIMEOUT_MS.to_string();
+    eventually(
+        "the orchestrator holds the primary's commits",
+        Duration::from_secs(20),
+        || match semi_sync_timeout(&topo, 0) {
+            v if v == hold => Ok(()),
+            v => Err(format!("rpl_semi_sync_master_timeout = {v}")),
+        },
+    );
+    let load = Load::start(&topo, 4);
+    load.wait_progress(200, Duration::from_secs(20));
+    // A client pinned to the primary's address keeps writing through it all.
+    let direct = drfailover_testkit::DirectWriter::start(
+        &topo,
+        0,
+        Duration::from_secs(2),
+        10_000_000,
+        |id| format!("INSERT INTO t VALUES ({id}, 99)"),
+    );
+    eventually(
+        "the pinned client writes",
+        Duration::from_secs(20),
+        || match direct.acked().len() {
+            n if n >= 20 => Ok(()),
+            n => Err(format!("{n} acknowledged")),
+        },
+    );
+    topo.freeze(0).unwrap();
+    let frozen_at = Instant::now();
+    let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(30));
+    let promoted_at = Instant::now();
+    let new_index = topo
+        .nodes()
+        .iter()
+        .position(|n| Some(n.name()) == done.new_writer.as_deref())
+        .expect("a replica was promoted");
+    assert_ne!(new_index, 0);
+    load.wait_progress(200, Duration::from_secs(20));
+    // The freeze lasts six times the server's own timeout.
+    let freeze = Duration::from_secs(6);
+    std::thread::sleep(freeze.saturating_sub(frozen_at.elapsed()));
+    topo.thaw(0).unwrap();
+    orch.wait_for(EventKind::Fenced, Duration::from_secs(20));
+    eventually(
+        "the old primary is read-only",
+        Duration::from_secs(20),
+        || match read_only(&topo, 0).as_str() {
+            "1" => Ok(()),
+            v => Err(format!("read_only = {v}")),
+        },
+    );
+    let direct_acked = direct.stop();
+    let (acked, unknown, failed) = load.finish();
+    assert!(
+        failed.is_empty(),
+        "failed statements: {:?}",
+        &failed[..failed.len().min(5)]
+    );
+    let on_new: HashSet<u64> = ids_on(&topo, new_index).into_iter().collect();
+    let late: Vec<u64> = direct_acked
+        .iter()
+        .filter(|(id, _, ok_at)| *ok_at >= promoted_at && !on_new.contains(id))
+        .map(|(id, _, _)| *id)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "the old primary acknowledged {} write(s) after the promotion that the new primary \
+         lacks: {late:?}",
+        late.len()
+    );
+    let mut all_acked = acked.clone();
+    all_acked.extend(direct_acked.iter().map(|(id, _, _)| *id));
+    check_data(&topo, new_index, &all_acked, &unknown_with_direct(&unknown));
+    orch.stop();
+    // A clean exit gives the servers their own timeout back.
+    assert_eq!(semi_sync_timeout(&topo, new_index), "1000");
+}

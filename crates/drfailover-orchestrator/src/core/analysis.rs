@@ -12,6 +12,7 @@ use drfailover_probe::OutcomeClass;
 
 use super::reasons::{joined, NoPrimary, NodeRef, Witness};
 use super::NodeId;
+use crate::facts::IoState;
 
 /// What the core concluded from the latest round (the analysis code and its facts).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,8 +77,12 @@ pub struct PrimaryFacts {
     pub writable: bool,
     /// Consecutive failed probes.
     pub failures: u32,
-    /// `failures` reached the policy's `fall`.
+    /// `failures` reached the policy's `fall`, or the crash is confirmed (`crash_confirmed`).
     pub enough_failures: bool,
+    /// The primary refused or dropped the connection (a process gone, not a silent host) and
+    /// every reachable replica's IO thread lost it too: a crash, with no `fall` rounds to
+    /// wait. Silent faults (time-outs, replicas merely not hearing) never set it.
+    pub crash_confirmed: bool,
     /// The class of its latest failed probe.
     pub last_failure: OutcomeClass,
     /// Every reachable replica of the primary and what it says.
@@ -105,9 +110,13 @@ impl fmt::Display for PrimaryFacts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} failed {} probe(s) ({}); replicas: ",
+            "{} failed {} probe(s) ({}); ",
             self.primary, self.failures, self.last_failure
         )?;
+        if self.crash_confirmed {
+            f.write_str("crash confirmed by every replica's IO thread; ")?;
+        }
+        f.write_str("replicas: ")?;
         if self.witnesses.is_empty() {
             f.write_str("none reachable")?;
             if self.enough_failures {
@@ -215,6 +224,26 @@ pub fn classify(facts: &PrimaryFacts) -> &'static Rule {
         .expect("the rules cover every combination of reached, writable and failures")
 }
 
+/// Whether a primary not `reached`, whose latest probe failed with `last_failure`, crashed
+/// as far as `witnesses` can tell: it refused or dropped the connection (something answered
+/// for its host: the process is gone) and at least one replica is reachable and every
+/// reachable replica's IO thread is reconnecting to it (not merely stopped). O(replicas).
+pub fn crash_confirmed(
+    reached: bool,
+    last_failure: OutcomeClass,
+    witnesses: &[(NodeRef, Witness)],
+) -> bool {
+    !reached
+        && matches!(
+            last_failure,
+            OutcomeClass::Refused | OutcomeClass::ConnectionLost
+        )
+        && !witnesses.is_empty()
+        && witnesses
+            .iter()
+            .all(|(_, w)| matches!(w, Witness::IoThread(IoState::Connecting)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +259,7 @@ mod tests {
             writable,
             failures: if enough { 3 } else { 1 },
             enough_failures: enough,
+            crash_confirmed: false,
             last_failure: OutcomeClass::TimedOut,
             witnesses: witnesses
                 .into_iter()

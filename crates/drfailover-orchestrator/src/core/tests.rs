@@ -30,6 +30,7 @@ fn primary(seq: u64, semi_sync: bool) -> NodeProbe {
         semi_sync_master_active: semi_sync,
         semi_sync_master_clients: 2,
         semi_sync_after_sync: true,
+        semi_sync_master_timeout_ms: HOLD_TIMEOUT_MS,
         ..NodeFacts::default()
     }))
 }
@@ -687,4 +688,213 @@ fn refusals_read_as_sentences_naming_the_nodes() {
         text,
         "dead primary db1: no candidate to promote (db2: 400 s behind (limit 300 s))"
     );
+}
+
+/// The primary with its semi-sync state replaced: `clients` replicas acknowledging, the
+/// server's timeout `timeout_ms`, semi-sync master `enabled`.
+fn primary_sync(clients: u32, timeout_ms: u64, enabled: bool) -> NodeProbe {
+    let NodeProbe::Reached(mut f) = primary(100, true) else {
+        unreachable!()
+    };
+    f.semi_sync_master_clients = clients;
+    f.semi_sync_master_active = enabled && clients > 0;
+    f.semi_sync_master_enabled = enabled;
+    f.semi_sync_master_timeout_ms = timeout_ms;
+    NodeProbe::Reached(f)
+}
+
+fn sync_round(at: Instant, p: NodeProbe, leader: bool) -> Round {
+    Round {
+        at,
+        nodes: vec![
+            p,
+            replica(2, 100, IoState::Running, 1),
+            replica(3, 100, IoState::Running, 1),
+        ],
+        leader,
+    }
+}
+
+#[test]
+fn the_servers_own_semi_sync_timeout_is_held_and_a_change_by_someone_else_is_an_event() {
+    let mut core = Core::new(nodes(), Policy::default());
+    let t0 = Instant::now();
+    // Not the leader: nothing is changed.
+    let d = core.step(&sync_round(t0, primary_sync(2, 3000, true), false));
+    assert!(d.actions.is_empty(), "{:?}", d.actions);
+    let d = core.step(&sync_round(t0, primary_sync(2, 3000, true), true));
+    assert_eq!(d.actions, vec![Action::HoldCommits { node: 0 }]);
+    assert_eq!(core.sync_guard().original_timeout_ms(), Some(3000));
+    // Not asked twice while it is being done.
+    let d = core.step(&sync_round(t0, primary_sync(2, 3000, true), true));
+    assert!(d.actions.is_empty(), "{:?}", d.actions);
+    let d = core.step(&sync_round(
+        t0,
+        primary_sync(2, HOLD_TIMEOUT_MS, true),
+        true,
+    ));
+    assert!(d.actions.is_empty() && d.notices.is_empty());
+    // Someone sets it to 1 s: an event, and it is held again.
+    let d = core.step(&sync_round(t0, primary_sync(2, 1000, true), true));
+    assert_eq!(d.actions, vec![Action::HoldCommits { node: 0 }]);
+    assert!(
+        d.notices
+            .iter()
+            .any(|n| n.kind == EventKind::StepFailed && n.reason.contains("changed to 1000 ms")),
+        "{:?}",
+        d.notices
+    );
+    assert_eq!(core.sync_guard().original_timeout_ms(), Some(1000));
+}
+
+#[test]
+fn only_the_orchestrator_falls_back_to_async_after_sync_fallback_and_resumes_when_a_replica_can_acknowledge(
+) {
+    let policy = Policy {
+        sync_fallback: Some(Duration::from_secs(3)),
+        ..Policy::default()
+    };
+    let mut core = Core::new(nodes(), policy);
+    let t0 = Instant::now();
+    let d = core.step(&sync_round(
+        t0,
+        primary_sync(0, HOLD_TIMEOUT_MS, true),
+        true,
+    ));
+    assert!(d.actions.is_empty());
+    let d = core.step(&sync_round(
+        t0 + Duration::from_millis(2900),
+        primary_sync(0, HOLD_TIMEOUT_MS, true),
+        true,
+    ));
+    assert!(d.actions.is_empty(), "too early: {:?}", d.actions);
+    // Acknowledgements came back meanwhile: the clock starts again.
+    core.step(&sync_round(
+        t0 + Duration::from_millis(2950),
+        primary_sync(1, HOLD_TIMEOUT_MS, true),
+        true,
+    ));
+    let d = core.step(&sync_round(
+        t0 + Duration::from_millis(3100),
+        primary_sync(0, HOLD_TIMEOUT_MS, true),
+        true,
+    ));
+    assert!(d.actions.is_empty(), "{:?}", d.actions);
+    let d = core.step(&sync_round(
+        t0 + Duration::from_millis(6200),
+        primary_sync(0, HOLD_TIMEOUT_MS, true),
+        true,
+    ));
+    let suspend = d.actions.first().cloned().expect("a fallback");
+    assert!(
+        matches!(&suspend, Action::SuspendSemiSync { node: 0, reason } if reason.contains("sync_fallback_ms = 3000")),
+        "{suspend:?}"
+    );
+    core.sync_action_done(&suspend, true);
+    assert!(core.sync_guard().suspended(0));
+    // Asynchronous now, replicas receiving with semi-sync enabled: resume.
+    let d = core.step(&sync_round(
+        t0 + Duration::from_millis(6300),
+        primary_sync(0, HOLD_TIMEOUT_MS, false),
+        true,
+    ));
+    assert_eq!(d.actions, vec![Action::ResumeSemiSync { node: 0 }]);
+    core.sync_action_done(&d.actions[0], true);
+    assert!(!core.sync_guard().suspended(0));
+    let d = core.step(&sync_round(
+        t0 + Duration::from_millis(6400),
+        primary_sync(2, HOLD_TIMEOUT_MS, true),
+        true,
+    ));
+    assert!(d.actions.is_empty());
+}
+
+#[test]
+fn a_primary_not_seen_healthy_or_sync_fallback_never_keeps_commits_waiting() {
+    // Never: a notice once, no fallback however long.
+    let policy = Policy {
+        sync_fallback: None,
+        ..Policy::default()
+    };
+    let mut core = Core::new(nodes(), policy);
+    let t0 = Instant::now();
+    let mut notices = Vec::new();
+    for s in 0..10 {
+        let d = core.step(&sync_round(
+            t0 + Duration::from_secs(s * 60),
+            primary_sync(0, HOLD_TIMEOUT_MS, true),
+            true,
+        ));
+        assert!(d.actions.is_empty(), "{:?}", d.actions);
+        notices.extend(d.notices);
+    }
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].reason.contains("never"), "{}", notices[0].reason);
+
+    // A primary the orchestrator cannot reach is never switched to async.
+    let mut core = Core::new(nodes(), Policy::default());
+    healthy(&mut core, t0, true);
+    for s in 1..30 {
+        let d = core.step(&round(
+            t0 + Duration::from_secs(s),
+            vec![
+                down(OutcomeClass::TimedOut),
+                replica(2, 100, IoState::Running, s),
+                replica(3, 100, IoState::Running, s),
+            ],
+        ));
+        assert!(
+            !d.actions
+                .iter()
+                .any(|a| matches!(a, Action::SuspendSemiSync { .. })),
+            "{:?}",
+            d.actions
+        );
+    }
+}
+
+#[test]
+fn a_refused_primary_every_replica_lost_fails_over_in_one_round_a_silent_one_waits_for_fall() {
+    let t0 = Instant::now();
+    let lost = |class| {
+        vec![
+            down(class),
+            replica(2, 100, IoState::Connecting, 1),
+            replica(3, 100, IoState::Connecting, 1),
+        ]
+    };
+    // Refused (the process is gone) and both IO threads reconnecting: dead at once.
+    let mut core = Core::new(nodes(), Policy::default());
+    healthy(&mut core, t0, true);
+    let d = core.step(&round(
+        t0 + Duration::from_millis(50),
+        lost(OutcomeClass::Refused),
+    ));
+    let plan = failover(&d).expect("failover in the first round");
+    assert!(plan.facts.primary.crash_confirmed);
+    assert!(
+        plan.facts.to_string().contains("crash confirmed"),
+        "{}",
+        plan.facts
+    );
+
+    // One replica still receiving: no crash confirmed (the orchestrator's view alone).
+    let mut core = Core::new(nodes(), Policy::default());
+    healthy(&mut core, t0, true);
+    let mut mixed = lost(OutcomeClass::Refused);
+    mixed[2] = replica(3, 100, IoState::Running, 2);
+    let d = core.step(&round(t0 + Duration::from_millis(50), mixed));
+    assert!(failover(&d).is_none());
+    assert_eq!(core.analysis().code(), "primary_suspect");
+
+    // Timed out (frozen or cut off): `fall` rounds first, even with the replicas agreeing.
+    let mut core = Core::new(nodes(), Policy::default());
+    healthy(&mut core, t0, true);
+    let d = core.step(&round(
+        t0 + Duration::from_millis(50),
+        lost(OutcomeClass::TimedOut),
+    ));
+    assert!(failover(&d).is_none());
+    let d = crash(&mut core, t0, lost(OutcomeClass::TimedOut));
+    assert!(failover(&d).is_some());
 }

@@ -1,0 +1,222 @@
+//! Orchestrated faults with data checks (`--only orchestrator --chaos N`): every trial a fresh
+//! topology (primary + 2 semi-sync replicas in a network namespace of its own), default
+//! orchestrator settings, 16 writer threads through a drfailover client plus one client
+//! pinned to the primary's address, one fault of a random kind. Per trial: acknowledged
+//! writes lost, writes the old primary acknowledged after the promotion that the new primary
+//! lacks, whether a failover happened where none should, the writable nodes at the end, and
+//! fault → writable.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use drfailover_testkit::{DirectWriter, Topology};
+
+use crate::orchestrator::{lost_on, Running, Writers};
+
+/// A fault kind of the chaos run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChaosFault {
+    /// `kill -9` of the primary.
+    Kill,
+    /// SIGSTOP of the primary for 3 s (thawed after the promotion).
+    Stop,
+    /// Every packet to the primary dropped (healed after the promotion).
+    Blackhole,
+    /// Only the orchestrator's host loses the primary: no failover may happen.
+    PartitionFromOrchestrator,
+    /// `kill -9` of the primary, then of the candidate as soon as the promotion starts.
+    CandidateKilledDuringPromotion,
+    /// `kill -9` of the primary and of a replica at the same moment.
+    ReplicaLostToo,
+    /// Two orchestrators over the same topology, `kill -9` of the primary.
+    TwoOrchestrators,
+}
+
+impl ChaosFault {
+    /// Every kind, in table order.
+    pub const ALL: [ChaosFault; 7] = [
+        ChaosFault::Kill,
+        ChaosFault::Stop,
+        ChaosFault::Blackhole,
+        ChaosFault::PartitionFromOrchestrator,
+        ChaosFault::CandidateKilledDuringPromotion,
+        ChaosFault::ReplicaLostToo,
+        ChaosFault::TwoOrchestrators,
+    ];
+
+    /// Table name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChaosFault::Kill => "kill -9",
+            ChaosFault::Stop => "SIGSTOP",
+            ChaosFault::Blackhole => "blackhole",
+            ChaosFault::PartitionFromOrchestrator => "partition orchestrator-primary",
+            ChaosFault::CandidateKilledDuringPromotion => "candidate killed mid-promotion",
+            ChaosFault::ReplicaLostToo => "replica lost too",
+            ChaosFault::TwoOrchestrators => "two orchestrators",
+        }
+    }
+
+    /// Whether a promotion is the right outcome (else none may happen: a partition between
+    /// the orchestrator and a healthy primary; or the zero-loss gate may refuse one when a
+    /// replica that may hold acknowledged writes is gone).
+    pub fn must_promote(self) -> bool {
+        matches!(
+            self,
+            ChaosFault::Kill
+                | ChaosFault::Stop
+                | ChaosFault::Blackhole
+                | ChaosFault::TwoOrchestrators
+        )
+    }
+}
+
+/// One trial's outcome.
+#[derive(Debug)]
+pub struct ChaosTrial {
+    /// Fault → writable, when a node was promoted.
+    pub writable: Option<Duration>,
+    /// Acknowledged writes (library and pinned client) missing on the writable node.
+    pub lost: u64,
+    /// Writes the old primary acknowledged after the promotion that the new primary lacks.
+    pub old_acks: u64,
+    /// A promotion where none may happen.
+    pub false_failover: bool,
+    /// Writable nodes among those still running at the end.
+    pub writable_nodes: usize,
+    /// Promotions counted (over every orchestrator).
+    pub promotions: usize,
+}
+
+const THREADS: usize = 16;
+
+/// Nodes answering with `read_only = 0`.
+fn writable_nodes(topo: &Topology) -> Vec<usize> {
+    (0..topo.nodes().len())
+        .filter(|&i| {
+            topo.node(i)
+                .sql_value("SELECT @@read_only")
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some("0")
+        })
+        .collect()
+}
+
+/// One trial of `fault` on a fresh topology. Blocks for the trial (seconds).
+pub fn trial(fault: ChaosFault) -> Result<ChaosTrial, String> {
+    let mut topo = Topology::primary_replicas_in_lab(2)?;
+    let orch = Running::start(&topo)?;
+    let second = if fault == ChaosFault::TwoOrchestrators {
+        Some(Running::start(&topo)?)
+    } else {
+        None
+    };
+    let writers = Writers::start(&topo, THREADS)?;
+    writers.wait_progress(300, Duration::from_secs(30))?;
+    let direct = DirectWriter::start(&topo, 0, Duration::from_secs(1), 1u64 << 40, |id| {
+        format!("INSERT INTO bench_o VALUES ({id})")
+    });
+    std::thread::sleep(Duration::from_millis(100 + rand::random::<u64>() % 200));
+    let mut dead: HashSet<usize> = HashSet::new();
+    match fault {
+        ChaosFault::Kill | ChaosFault::TwoOrchestrators => {
+            topo.kill9(0)?;
+            dead.insert(0);
+        }
+        ChaosFault::CandidateKilledDuringPromotion => {
+            topo.kill9(0)?;
+            dead.insert(0);
+        }
+        ChaosFault::Stop => topo.freeze(0)?,
+        ChaosFault::Blackhole => topo.blackhole(0)?,
+        ChaosFault::PartitionFromOrchestrator => topo.partition_from_host(0)?,
+        ChaosFault::ReplicaLostToo => {
+            topo.kill9(0)?;
+            topo.kill9(2)?;
+            dead.extend([0, 2]);
+        }
+    }
+    let at = Instant::now();
+    if fault == ChaosFault::CandidateKilledDuringPromotion {
+        let candidate = orch.wait_started(Duration::from_secs(20))?;
+        if let Some(i) = topo.nodes().iter().position(|n| n.name() == candidate) {
+            topo.kill9(i)?;
+            dead.insert(i);
+        }
+    }
+    let promoted = if fault.must_promote() {
+        let first = match &second {
+            None => orch.wait_completed(1, Duration::from_secs(30))?,
+            Some(other) => {
+                let t = Instant::now();
+                loop {
+                    if let Ok(c) = orch.wait_completed(1, Duration::from_millis(5)) {
+                        break c;
+                    }
+                    if let Ok(c) = other.wait_completed(1, Duration::from_millis(5)) {
+                        break c;
+                    }
+                    if t.elapsed() > Duration::from_secs(30) {
+                        return Err("no failover within 30 s".into());
+                    }
+                }
+            }
+        };
+        Some(first)
+    } else {
+        // Give the orchestrator time to (wrongly) act: several detection budgets.
+        std::thread::sleep(Duration::from_secs(3));
+        orch.completed_first()
+    };
+    if promoted.is_some() {
+        writers.wait_progress(300, Duration::from_secs(30))?;
+    }
+    match fault {
+        ChaosFault::Stop => topo.thaw(0)?,
+        ChaosFault::Blackhole => topo.heal(0)?,
+        ChaosFault::PartitionFromOrchestrator => topo.heal_from_host(0)?,
+        _ => {}
+    }
+    // The old primary (if alive) may now misbehave; the orchestrator fences it on sight.
+    std::thread::sleep(Duration::from_millis(1000));
+    let direct = direct.stop();
+    let acked = writers.acked.lock().unwrap().clone();
+    let _ = writers.finish();
+    let promotions = orch.completed_count() + second.as_ref().map_or(0, Running::completed_count);
+    drop(second);
+    drop(orch);
+    let writable: Vec<usize> = writable_nodes(&topo)
+        .into_iter()
+        .filter(|i| !dead.contains(i))
+        .collect();
+    let (lost, old_acks) = match writable.first() {
+        Some(&w) => {
+            let mut all = acked.clone();
+            all.extend(direct.iter().map(|(id, _, _)| *id));
+            let lost = lost_on(&topo, w, &all)?;
+            let old_acks = match promoted {
+                Some((writable_at, _)) if w != 0 => {
+                    let late: Vec<u64> = direct
+                        .iter()
+                        .filter(|(_, _, ok)| *ok >= writable_at)
+                        .map(|(id, _, _)| *id)
+                        .collect();
+                    lost_on(&topo, w, &late)?
+                }
+                _ => 0,
+            };
+            (lost, old_acks)
+        }
+        None => (0, 0),
+    };
+    Ok(ChaosTrial {
+        writable: promoted.map(|(t, _)| t.saturating_duration_since(at)),
+        lost,
+        old_acks,
+        false_failover: fault == ChaosFault::PartitionFromOrchestrator && promotions > 0,
+        writable_nodes: writable.len(),
+        promotions,
+    })
+}
