@@ -3,6 +3,7 @@
 //!
 //!     cargo build --release -p drfailover-preload
 //!     cargo run --release -p drfailover-bench --bin drfailover-bench-preload [-- --trials N]
+//!         [--faults kill9,sigstop,switchover]   (only these failover rows, nothing else)
 //!
 //! 1. Failover: a plain libmariadb program of ours (4 threads of autocommit INSERTs, one line
 //!    per acknowledged write) through kill -9 + promotion, SIGSTOP + promotion and a
@@ -375,6 +376,9 @@ fn timeline_svg(title: &str, series: &[(&str, Vec<(f64, usize)>)]) -> String {
 
 fn main() {
     let mut trials = 5usize;
+    let mut faults = vec![Fault::Kill9, Fault::Freeze, Fault::Switchover];
+    // `--faults` runs only the failover rows asked for.
+    let mut failover_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -384,9 +388,27 @@ fn main() {
                     .and_then(|v| v.parse().ok())
                     .expect("--trials N")
             }
+            "--faults" => {
+                failover_only = true;
+                let list = args.next().unwrap_or_default();
+                faults = list
+                    .split(',')
+                    .map(|f| match f {
+                        "kill9" => Fault::Kill9,
+                        "sigstop" => Fault::Freeze,
+                        "switchover" => Fault::Switchover,
+                        other => {
+                            eprintln!(
+                                "unknown fault {other}; --faults takes kill9,sigstop,switchover"
+                            );
+                            std::process::exit(2);
+                        }
+                    })
+                    .collect();
+            }
             "--bench" => {}
             other => {
-                eprintln!("unknown argument {other}; usage: drfailover-bench-preload [--trials N]");
+                eprintln!("unknown argument {other}; usage: drfailover-bench-preload [--trials N] [--faults kill9,sigstop,switchover]");
                 std::process::exit(2);
             }
         }
@@ -409,7 +431,7 @@ fn main() {
         "fault", "preload", "failed", "worked", "p50 ms", "p99 ms", "max ms", "lost", "twice"
     );
     let mut picture: Vec<(&str, Vec<(f64, usize)>)> = Vec::new();
-    for fault in [Fault::Kill9, Fault::Freeze, Fault::Switchover] {
+    for fault in faults.iter().copied() {
         for with in [false, true] {
             let n = if with { trials } else { 1 };
             let (mut failed, mut worked, mut gaps, mut lost, mut twice, mut never) =
@@ -477,6 +499,9 @@ fn main() {
         );
     }
 
+    if failover_only {
+        return;
+    }
     println!("\n== sysbench oltp_insert, 8 threads, --db-ps-mode=auto, --mysql-ignore-errors=2013, through kill -9 ==");
     for with in [false, true] {
         let result = (|| -> Result<String, String> {
