@@ -3,6 +3,7 @@
 //!
 //!     cargo build --release -p drfailover-preload
 //!     cargo run --release -p drfailover-bench --bin drfailover-bench-preload [-- --trials N]
+//!         [--faults kill9,sigstop,switchover]   (only these failover rows, nothing else)
 //!
 //! 1. Failover: a plain libmariadb program of ours (4 threads of autocommit INSERTs, one line
 //!    per acknowledged write) through kill -9 + promotion, SIGSTOP + promotion and a
@@ -375,6 +376,9 @@ fn timeline_svg(title: &str, series: &[(&str, Vec<(f64, usize)>)]) -> String {
 
 fn main() {
     let mut trials = 5usize;
+    let mut faults = vec![Fault::Kill9, Fault::Freeze, Fault::Switchover];
+    // `--faults` runs only the failover rows asked for.
+    let mut failover_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -389,14 +393,33 @@ fn main() {
                     "drfailover-bench-preload: libdrfailover-preload.so with and without it in one \
                      run (failover of a plain libmariadb program and sysbench, overhead).\n\n\
                      usage: cargo build --release -p drfailover-preload\n       \
-                     cargo run --release -p drfailover-bench --bin drfailover-bench-preload -- [--trials N]\n\n  \
-                     --trials N   trials per scenario (default 5)"
+                     cargo run --release -p drfailover-bench --bin drfailover-bench-preload -- [--trials N] [--faults LIST]\n\n  \
+                     --trials N       trials per scenario (default 5)\n  \
+                     --faults LIST    only these failover rows, comma-separated: kill9,sigstop,switchover"
                 );
                 return;
             }
+            "--faults" => {
+                failover_only = true;
+                let list = args.next().unwrap_or_default();
+                faults = list
+                    .split(',')
+                    .map(|f| match f {
+                        "kill9" => Fault::Kill9,
+                        "sigstop" => Fault::Freeze,
+                        "switchover" => Fault::Switchover,
+                        other => {
+                            eprintln!(
+                                "unknown fault {other}; --faults takes kill9,sigstop,switchover"
+                            );
+                            std::process::exit(2);
+                        }
+                    })
+                    .collect();
+            }
             "--bench" => {}
             other => {
-                eprintln!("unknown argument {other}; usage: drfailover-bench-preload [--trials N]");
+                eprintln!("unknown argument {other}; usage: drfailover-bench-preload [--trials N] [--faults kill9,sigstop,switchover]");
                 std::process::exit(2);
             }
         }
@@ -419,7 +442,7 @@ fn main() {
         "fault", "preload", "failed", "worked", "p50 ms", "p99 ms", "max ms", "lost", "twice"
     );
     let mut picture: Vec<(&str, Vec<(f64, usize)>)> = Vec::new();
-    for fault in [Fault::Kill9, Fault::Freeze, Fault::Switchover] {
+    for fault in faults.iter().copied() {
         for with in [false, true] {
             let n = if with { trials } else { 1 };
             let (mut failed, mut worked, mut gaps, mut lost, mut twice, mut never) =
@@ -487,6 +510,9 @@ fn main() {
         );
     }
 
+    if failover_only {
+        return;
+    }
     println!("\n== sysbench oltp_insert, 8 threads, --db-ps-mode=auto, --mysql-ignore-errors=2013, through kill -9 ==");
     for with in [false, true] {
         let result = (|| -> Result<String, String> {

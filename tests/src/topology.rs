@@ -421,6 +421,16 @@ impl Topology {
     fn apply_and_detach(&self, i: usize) -> Result<(), String> {
         let node = &self.nodes[i];
         node.sql_idempotent("STOP SLAVE IO_THREAD")?;
+        self.apply_received(i)?;
+        node.sql_idempotent("STOP SLAVE")?;
+        node.sql("RESET SLAVE ALL").map(|_| ())
+    }
+
+    /// Wait (up to 30 s) until node `i` has applied every transaction its replication has
+    /// received so far (its `Gtid_IO_Pos`). Does not touch the replication threads, so it
+    /// never waits on the primary.
+    fn apply_received(&self, i: usize) -> Result<(), String> {
+        let node = &self.nodes[i];
         let status = node.sql("SHOW SLAVE STATUS")?;
         let received = ReplicaStatus::first(&status)
             .map(|s| s.gtid_io_pos)
@@ -434,15 +444,18 @@ impl Topology {
                 ));
             }
         }
-        node.sql_idempotent("STOP SLAVE")?;
-        node.sql("RESET SLAVE ALL").map(|_| ())
+        Ok(())
     }
 
-    /// Make node `i` writable at once, leaving its replication threads attached (stopping
-    /// them while the old primary is frozen or unreachable blocks for seconds). For measuring
-    /// a client's reaction to a silent failure; finish with [`Topology::detach_replication`]
-    /// once the old primary is thawed or healed.
+    /// Make node `i` writable once it has applied what it received (the acknowledged writes
+    /// of a semi-synchronous primary; otherwise its own new writes could take their
+    /// auto-increment keys and stop the replica's applier before them), leaving its
+    /// replication threads attached (stopping them while the old primary is frozen or
+    /// unreachable blocks for seconds). For measuring a client's reaction to a silent
+    /// failure; finish with [`Topology::detach_replication`] once the old primary is thawed
+    /// or healed.
     pub fn promote_fast(&self, i: usize) -> Result<(), String> {
+        self.apply_received(i)?;
         self.nodes[i].sql_batch(&[
             "SET GLOBAL rpl_semi_sync_master_enabled=0",
             "SET GLOBAL read_only=0",

@@ -227,6 +227,10 @@ fn a_replica_promoted_while_the_frozen_writer_is_only_suspect_is_adopted_at_once
     );
     let resumed = load.wait_progress(50, Duration::from_secs(10));
     eprintln!("promoted while the writer was suspect: writes resumed {resumed:?} after");
+    // Events reach subscribers on the notifier thread, possibly after the writes resumed.
+    events.wait_for("failover_completed", Duration::from_secs(10), |e| {
+        e.kind == EventKind::FailoverCompleted
+    });
     {
         let kinds: Vec<EventKind> = events.all().iter().map(|e| e.kind).collect();
         let completed = kinds

@@ -5,12 +5,12 @@
 
 use std::ffi::CString;
 use std::mem::ManuallyDrop;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use drfailover_conn::{Client, EventKind, WriterView};
+use drfailover_conn::{Client, EventKind, Health, WriterView};
 
-use crate::policy::WriterNow;
+use crate::policy::{in_flight_abort, MonitorNews, WriterNow};
 use crate::settings::Settings;
 
 /// The process's monitor: a drfailover client used only for what it knows (writer,
@@ -92,6 +92,16 @@ impl Monitor {
         self.client.report_trouble(index, read_only);
     }
 
+    /// Whether endpoint `index` answered its latest probes (health up). Takes the client's
+    /// status lock briefly; never blocks on I/O.
+    pub fn answering(&self, index: usize) -> bool {
+        self.client
+            .state()
+            .endpoints
+            .get(index)
+            .is_some_and(|s| s.health == Health::Up)
+    }
+
     /// Whether this monitor belongs to the calling process (not inherited through `fork`).
     pub fn is_current_process(&self) -> bool {
         self.pid == std::process::id()
@@ -130,17 +140,30 @@ pub fn for_process(settings: &Settings) -> Option<Arc<Monitor>> {
         .iter()
         .map(|e| e.to_string())
         .collect();
+    // The client's endpoint health, for the event callback (set once the client exists;
+    // events before that concern no managed connection yet).
+    let started: Arc<OnceLock<Weak<Monitor>>> = Arc::new(OnceLock::new());
+    let health_source = started.clone();
     let builder = Client::builder(settings.config.clone()).on_event(move |event| {
-        // In-flight abort: a node declared down (unreachable, frozen, crashed) takes the
-        // statements blocked on it down with it (they fail with 2013 and their handles
-        // move). A writer lost because it turned read-only is not: its statements end by
-        // themselves (refused, so retried on the new writer, or finished).
-        let name = match event.kind {
-            EventKind::EndpointDown => event.endpoint.as_deref(),
+        // Runs on the client's notifier thread; the policy decides, the edge shuts sockets.
+        let index = |name: Option<&str>| name.and_then(|n| endpoints.iter().position(|e| e == n));
+        let news = match event.kind {
+            EventKind::EndpointDown => {
+                index(event.endpoint.as_deref()).map(|endpoint| MonitorNews::NodeDown { endpoint })
+            }
+            EventKind::FailoverStarted | EventKind::FailoverCompleted => {
+                index(event.old_writer.as_deref()).map(|old| MonitorNews::WriterLeft {
+                    old,
+                    answering: health_source
+                        .get()
+                        .and_then(Weak::upgrade)
+                        .is_some_and(|m| m.answering(old)),
+                })
+            }
             _ => None,
         };
-        if let Some(index) = name.and_then(|n| endpoints.iter().position(|e| e == n)) {
-            crate::abort::abort_endpoint(index);
+        if let Some(endpoint) = in_flight_abort(news.unwrap_or(MonitorNews::Other)) {
+            crate::abort::abort_endpoint(endpoint);
         }
     });
     match builder.connect() {
@@ -151,6 +174,7 @@ pub fn for_process(settings: &Settings) -> Option<Arc<Monitor>> {
                 client: ManuallyDrop::new(client),
                 pid,
             });
+            let _ = started.set(Arc::downgrade(&monitor));
             *slot = Slot::Running(monitor.clone());
             Some(monitor)
         }

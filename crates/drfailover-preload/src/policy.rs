@@ -11,7 +11,10 @@
 //! - a transaction is never split: once its connection is lost, every statement fails until
 //!   the program ends the transaction (`COMMIT` fails too, `ROLLBACK` succeeds);
 //! - a handle connected under an older generation is moved to the writer before its next
-//!   statement, between transactions only (inside one, the old node refuses or fails it).
+//!   statement, between transactions only (inside one, the old node refuses or fails it);
+//! - statements in flight on a node that stopped answering (declared down, or a writer left
+//!   while suspect) are aborted at once ([`in_flight_abort`]); a writer left because it turned
+//!   read-only while answering keeps them (they are refused and retried, or finish).
 
 /// What the handle knows about its own connection. One per `MYSQL *`; used by the one thread
 /// that owns the handle at a time.
@@ -199,6 +202,47 @@ pub fn after_failure(
             transaction: !matches!(kind, StatementKind::Commit | StatementKind::Rollback),
         },
         FailureClass::ReadOnly | FailureClass::Other => AfterFailure::Return,
+    }
+}
+
+/// What the monitor reported, as far as statements in flight are concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonitorNews {
+    /// Node `endpoint` was declared down (unreachable, frozen, crashed).
+    NodeDown {
+        /// The node's index into the configured endpoints.
+        endpoint: usize,
+    },
+    /// The monitor left writer `old` (a failover started or completed).
+    WriterLeft {
+        /// The old writer's index into the configured endpoints.
+        old: usize,
+        /// Whether `old` still answers its probes (health up: it turned read-only, a
+        /// switchover or a fence); not when it is suspect or down (frozen, unreachable).
+        answering: bool,
+    },
+    /// Anything else.
+    Other,
+}
+
+/// Which node's statements in flight to abort (their sockets shut down: each fails with
+/// 2013, outcome unknown, never re-sent, and its handle moves before its next call). A node
+/// that stopped answering takes its statements down at once, whether it was declared down or
+/// only left as a suspect writer for a promoted node: waiting for it to be declared down would
+/// hold every thread blocked on it for the detection time. A writer left while it still
+/// answers keeps them: they are refused as read-only (and retried on the new writer) or finish.
+/// Pure; a match.
+pub fn in_flight_abort(news: MonitorNews) -> Option<usize> {
+    match news {
+        MonitorNews::NodeDown { endpoint } => Some(endpoint),
+        MonitorNews::WriterLeft {
+            old,
+            answering: false,
+        } => Some(old),
+        MonitorNews::WriterLeft {
+            answering: true, ..
+        }
+        | MonitorNews::Other => None,
     }
 }
 
@@ -435,5 +479,38 @@ mod tests {
                 AfterFailure::Return
             );
         }
+    }
+
+    #[test]
+    fn a_node_declared_down_loses_its_statements_in_flight() {
+        assert_eq!(
+            in_flight_abort(MonitorNews::NodeDown { endpoint: 1 }),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn a_writer_left_while_not_answering_loses_its_statements_in_flight_at_once() {
+        assert_eq!(
+            in_flight_abort(MonitorNews::WriterLeft {
+                old: 0,
+                answering: false
+            }),
+            Some(0),
+            "a frozen writer left for a promoted node: its blocked statements end now"
+        );
+    }
+
+    #[test]
+    fn a_writer_left_while_answering_keeps_its_statements_in_flight() {
+        assert_eq!(
+            in_flight_abort(MonitorNews::WriterLeft {
+                old: 0,
+                answering: true
+            }),
+            None,
+            "a switchover: the old writer refuses them as read-only, so they are retried"
+        );
+        assert_eq!(in_flight_abort(MonitorNews::Other), None);
     }
 }

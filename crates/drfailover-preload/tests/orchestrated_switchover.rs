@@ -1,0 +1,191 @@
+//! A program of ours (plain libmariadb, no drfailover code) under the preload library through
+//! a switchover made by the real orchestrator: `drfailover orchestrate` leading the topology,
+//! `drfailover switchover --daemon … --token-file …` asking it. Only statements in flight may
+//! fail, and every acknowledged write is on the new primary exactly once.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use drfailover_testkit::{eventually, Topology};
+
+const THREADS: u32 = 4;
+
+/// The `drfailover` command, built for this test run with the test binary's profile and
+/// target directory (another crate's binary is not built for this crate's tests). Blocking:
+/// seconds when fresh, a build otherwise.
+fn drfailover_command() -> PathBuf {
+    let profile_dir = drfailover_testkit::cprog::profile_dir();
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev".to_owned(),
+        Some(other) => other.to_owned(),
+    };
+    let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-p", "drfailover-cli", "--bin", "drfailover"])
+        .args(["--profile", &profile])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .status()
+        .expect("run cargo build -p drfailover-cli");
+    assert!(status.success(), "cargo build -p drfailover-cli failed");
+    let bin = profile_dir.join("drfailover");
+    assert!(bin.exists(), "{} is missing after the build", bin.display());
+    bin
+}
+
+/// A `drfailover orchestrate` process, killed on drop.
+struct Orchestrator(Child);
+
+impl Drop for Orchestrator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The body of `GET path` from the orchestrator's control endpoint, if it answered.
+fn get(listen: &str, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(listen).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
+#[test]
+fn autocommit_writes_survive_a_switchover_by_the_orchestrator() {
+    let drfailover = drfailover_command();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/acked_writer.c");
+    let writer = build_c(&source, &dir.path().join("acked_writer"), None);
+    let topo = Topology::primary_replica().expect("MariaDB topology (install mariadb-server)");
+    create_ack_table(&topo, 0);
+    topo.wait_semi_sync_clients(0, 1).expect("replica attached");
+
+    let token_file = dir.path().join("control.token");
+    std::fs::write(&token_file, "tok-5d2e8a14c3b7f960-preload\n").expect("token file");
+    let config = dir.path().join("orchestrator.toml");
+    std::fs::write(
+        &config,
+        topo.orchestrator_config(
+            &format!("control_token_file = \"{}\"", token_file.display()),
+            "",
+            &[],
+        ),
+    )
+    .expect("orchestrator config");
+    let listen = format!(
+        "127.0.0.1:{}",
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port()
+    );
+    let _orchestrator = Orchestrator(
+        Command::new(&drfailover)
+            .args(["orchestrate", "--json", "--listen", &listen])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn drfailover orchestrate"),
+    );
+    eventually(
+        "the orchestrator leads a healthy topology",
+        Duration::from_secs(60),
+        || match get(&listen, "/status") {
+            Some(s) if s.contains("\"leader\":true") && s.contains("\"analysis\":\"healthy\"") => {
+                Ok(())
+            }
+            other => Err(format!("{other:?}")),
+        },
+    );
+
+    let env = preload_env(&topo);
+    let mut program = Program::spawn(
+        &writer,
+        &acked_writer_args(&topo, 0, THREADS, 12.0, "auto"),
+        &env,
+    );
+    program.wait_for("ack ", 200, Duration::from_secs(60));
+    // A switchover is refused while the topology does not look healthy for a moment (a
+    // loaded machine can make one probe late): ask again until it is done.
+    let asked = Instant::now();
+    loop {
+        let out = Command::new(&drfailover)
+            .args([
+                "switchover",
+                "--daemon",
+                &listen,
+                "--to",
+                topo.node(1).name(),
+            ])
+            .arg("--token-file")
+            .arg(&token_file)
+            .output()
+            .expect("run drfailover switchover");
+        if out.status.success() {
+            break;
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            stderr.contains("not healthy") || stderr.contains("not replicating"),
+            "the switchover failed: {out:?}"
+        );
+        assert!(
+            asked.elapsed() < Duration::from_secs(60),
+            "no switchover within 60 s: {stderr}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        topo.node(0)
+            .sql_value("SELECT @@read_only")
+            .expect("ask the old primary")
+            .as_deref(),
+        Some("1"),
+        "the orchestrator fenced the old primary"
+    );
+    let at_switchover = program.count("ack ");
+    program.wait_for("ack ", at_switchover + 200, Duration::from_secs(60));
+    let status = program.wait(Duration::from_secs(90));
+    let lines = program.lines();
+    assert!(
+        status.success(),
+        "the program died: {status}; stderr:\n{}",
+        program.stderr()
+    );
+    let (acks, fails) = done_line(&lines);
+    assert!(
+        fails <= u64::from(THREADS),
+        "{fails} writes failed: only those in flight at the switchover may (one per thread)"
+    );
+    let check = check_acks(&topo, 1, &lines);
+    println!(
+        "orchestrated switchover: {acks} acknowledged ({} after it), {fails} failed, {} rows on the new primary",
+        acks as usize - at_switchover.min(acks as usize),
+        check.rows
+    );
+    assert_eq!(check.acknowledged as u64, acks);
+    assert!(
+        check.lost.is_empty(),
+        "acknowledged writes lost: {:?}",
+        check.lost
+    );
+    assert!(
+        check.repeated.is_empty(),
+        "writes executed twice: {:?}",
+        check.repeated
+    );
+}
