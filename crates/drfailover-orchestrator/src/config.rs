@@ -821,4 +821,53 @@ priority = 5
         }
         notifier.close(Duration::from_secs(1));
     }
+
+    #[test]
+    fn a_full_sink_queue_drops_and_counts_instead_of_blocking() {
+        // A hook that takes seconds per event: its worker is busy with the first event while
+        // the next 399 arrive; the queue holds 256, the rest are dropped and counted, and
+        // publishing never waits for the hook.
+        let dir = tempfile::tempdir().unwrap();
+        let hook = dir.path().join("slow-hook.sh");
+        std::fs::write(&hook, "#!/bin/sh\ncat >/dev/null\nsleep 3\n").unwrap();
+        std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let text = format!(
+            "{GOOD}\n[[hook]]\ncommand = \"{}\"\ntimeout_ms = 10000\n",
+            hook.display()
+        );
+        let config = Config::parse(&text).unwrap();
+        let notifier =
+            drfailover_notify::Notifier::new(1024, 1, std::time::Instant::now()).unwrap();
+        let stats = config.attach_sinks(&notifier).unwrap();
+        let published = std::time::Instant::now();
+        for generation in 0..400 {
+            notifier.publish(drfailover_notify::Event::new(
+                drfailover_notify::EventKind::EndpointDown,
+                1,
+                generation,
+                notifier.epoch(),
+            ));
+        }
+        assert!(
+            published.elapsed() < Duration::from_secs(2),
+            "publishing waited for the hook: {:?}",
+            published.elapsed()
+        );
+        let t = std::time::Instant::now();
+        loop {
+            let totals = stats.totals();
+            let dropped = totals
+                .iter()
+                .find(|(kind, _, _)| *kind == "hook")
+                .map_or(0, |t| t.2);
+            if dropped >= 400 - 256 - 1 {
+                assert!(dropped <= 400, "{totals:?}");
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(20), "{totals:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        notifier.close(Duration::from_secs(1));
+    }
 }
