@@ -573,7 +573,10 @@ impl Rig {
         let faults: Arc<Mutex<Faults>> = Arc::default();
         let delay = options.promotion_delay;
         let hook: Hook = {
-            let (topology, rds, faults) = (topology.clone(), rds.clone(), faults.clone());
+            // The proxy's threads outlive the rig: they hold the topology weakly, so the
+            // servers and their directory go when the rig does.
+            let topology = Arc::downgrade(&topology);
+            let (rds, faults) = (rds.clone(), faults.clone());
             Arc::new(move |seen: &Seen| {
                 let mut f = faults.lock().unwrap();
                 for (service, action, left, answer) in f.answer.iter_mut() {
@@ -586,6 +589,7 @@ impl Rig {
                     }
                 }
                 drop(f);
+                let topology = topology.upgrade()?;
                 if seen.action == "ChangeResourceRecordSets" {
                     let read_only = topology
                         .lock()
