@@ -425,7 +425,8 @@ mod tests {
 
     #[test]
     fn password_sources() {
-        let dir = tempfile_dir();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let file = dir.join("pw");
         std::fs::write(&file, "from-file\n").unwrap();
         let mut c = Config::new();
@@ -452,7 +453,8 @@ mod tests {
     /// file, never the content.
     #[test]
     fn secrets_files_are_regular_and_bounded() {
-        let dir = tempfile_dir();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let fifo = dir.join("fifo");
         let _ = std::fs::remove_file(&fifo);
         assert!(std::process::Command::new("mkfifo")
@@ -554,11 +556,5 @@ mod tests {
             assert!(m.contains(&format!("`{key}`")) && m.contains("NUL"), "{m}");
             assert!(!m.contains("SECRET"), "{m}");
         }
-    }
-
-    fn tempfile_dir() -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("drfailover-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
     }
 }

@@ -590,8 +590,8 @@ mod tests {
 
     #[test]
     fn connect_options_carry_tls_and_timeouts() {
-        let dir = std::env::temp_dir().join(format!("drfailover-keys-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let ca = dir.join("ca.pem");
         std::fs::write(&ca, "x").unwrap();
         let dsn = format!(
