@@ -417,12 +417,19 @@ fn report(r: &Report<'_>) -> bool {
         .iter()
         .filter(|(id, _)| !r.present.contains(id))
         .count();
+    // Writes acknowledged in the instant between the kill's timestamp and the signal landing
+    // were the old primary's: the first write that counts is the first after the adoption.
+    let adopted_ms = r
+        .events
+        .iter()
+        .find(|(_, e)| e.kind == EventKind::FailoverCompleted)
+        .map_or(kill_ms, |(ms, _)| *ms);
     let first_after = r
         .written
         .acked
         .iter()
         .map(|(_, ms)| *ms)
-        .filter(|ms| *ms > kill_ms)
+        .filter(|ms| *ms >= adopted_ms)
         .fold(f64::INFINITY, f64::min);
     let at = |kind: EventKind| {
         r.events
@@ -450,7 +457,7 @@ fn report(r: &Report<'_>) -> bool {
     show("failover started", at(EventKind::FailoverStarted));
     show("new writer adopted", at(EventKind::FailoverCompleted));
     show(
-        "first acknowledged write",
+        "first write on the new writer",
         first_after.is_finite().then_some(first_after - kill_ms),
     );
     if r.promote_delay_ms > 0 {
