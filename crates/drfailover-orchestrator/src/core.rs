@@ -24,6 +24,7 @@ use drfailover_notify::EventKind;
 use crate::facts::{NodeFacts, NodeProbe, Round};
 use crate::gtid::GtidPos;
 use crate::policy::{NodeSpec, Policy};
+use crate::step_error::{StepError, SwitchoverError};
 
 pub mod analysis;
 mod candidate;
@@ -542,7 +543,7 @@ impl Core {
     pub fn failover_finished(
         &mut self,
         plan: &FailoverPlan,
-        result: Result<(), String>,
+        result: Result<(), StepError>,
         now: Instant,
     ) -> Vec<Notice> {
         match result {
@@ -572,7 +573,11 @@ impl Core {
 
     /// The executor finished a switchover (`Ok`: the target is the primary and the old one
     /// a replica of it).
-    pub fn switchover_finished(&mut self, plan: &SwitchoverPlan, result: &Result<(), String>) {
+    pub fn switchover_finished(
+        &mut self,
+        plan: &SwitchoverPlan,
+        result: &Result<(), SwitchoverError>,
+    ) {
         if result.is_ok() {
             self.primary = Some(plan.target);
             self.primary_last_seen = self.tracks[plan.target].facts.clone();

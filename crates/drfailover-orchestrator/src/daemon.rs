@@ -330,14 +330,15 @@ impl Orchestrator {
                         let (wait, ceiling) = self
                             .fence_retry
                             .failed(Instant::now(), drfailover_notify::backoff::full_jitter);
-                        let why = format!(
-                            "{e} ({} failure(s) in a row; next attempt in {} ms, backoff \
+                        let retry = format!(
+                            " ({} fence failure(s) in a row; next attempt in {} ms, backoff \
                              ceiling {} ms)",
                             self.fence_retry.failures(),
                             wait.as_millis(),
                             ceiling.as_millis()
                         );
-                        for n in self.core.failover_finished(&plan, Err(why), Instant::now()) {
+                        for mut n in self.core.failover_finished(&plan, Err(e), Instant::now()) {
+                            n.reason.push_str(&retry);
                             self.publish(n);
                         }
                         return;
@@ -520,8 +521,7 @@ impl Orchestrator {
         result: Result<(), SwitchoverError>,
     ) -> Outcome {
         let took = started.elapsed();
-        self.core
-            .switchover_finished(plan, &result.clone().map_err(|e| e.to_string()));
+        self.core.switchover_finished(plan, &result);
         match result {
             Ok(()) => {
                 self.figures.switchovers += 1;
@@ -543,13 +543,10 @@ impl Orchestrator {
                     reason: format!("switchover to {target}: {e}"),
                     duration: Some(took),
                 });
-                match e {
-                    SwitchoverError::Unchanged(why) => {
-                        Outcome::Refused(format!("switchover to {target}: {why}"))
-                    }
-                    SwitchoverError::Failed(why) => {
-                        Outcome::Failed(format!("switchover to {target}: {why}"))
-                    }
+                if e.unchanged() {
+                    Outcome::Refused(format!("switchover to {target}: {e}"))
+                } else {
+                    Outcome::Failed(format!("switchover to {target}: {e}"))
                 }
             }
         }
@@ -593,7 +590,7 @@ impl Orchestrator {
                     &plan,
                     &target,
                     started,
-                    Err(SwitchoverError::Unchanged(why)),
+                    Err(SwitchoverError::NotStarted(why)),
                 );
                 let _ = reply.send(outcome);
             }

@@ -16,6 +16,8 @@ use crate::core::{FailoverPlan, NodeId, Notice, SwitchoverPlan};
 use crate::gtid::GtidPos;
 use crate::observe::NodeLink;
 use crate::policy::NodeSpec;
+pub use crate::step_error::SwitchoverError;
+use crate::step_error::{Awaited, FenceCommandFailure, StepError, StepFailure};
 
 /// A STONITH program: given the node as JSON on stdin, it makes sure the node can no longer
 /// accept writes (power off, detach the volume, revoke its security group). Exit 0 = done.
@@ -51,23 +53,6 @@ pub struct Settings {
     pub announcers: Vec<std::sync::Arc<dyn drfailover_dns::Announcer>>,
     /// Bound of one announcer's run.
     pub announce_timeout: Duration,
-}
-
-/// Why a switchover did not complete.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SwitchoverError {
-    /// Stopped before changing anything (cancelled, or catch-up failed), with why.
-    Unchanged(String),
-    /// Stopped after it began changing the topology, with why.
-    Failed(String),
-}
-
-impl std::fmt::Display for SwitchoverError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SwitchoverError::Unchanged(why) | SwitchoverError::Failed(why) => f.write_str(why),
-        }
-    }
 }
 
 /// Carries out actions on `links` (indexed like `nodes`), reporting through `report`.
@@ -111,13 +96,37 @@ impl Executor<'_> {
         &self.nodes[id].name
     }
 
+    /// A failure of `kind` on `node`.
+    fn failure(&self, node: NodeId, kind: StepFailure) -> StepError {
+        StepError::new(node, &self.nodes[node].name, kind)
+    }
+
+    /// The client library's error `e` on `node`, the replication password masked (a syntax
+    /// error echoes the statement).
+    fn server_error(&self, node: NodeId, e: &Error) -> StepError {
+        let mut message = e.to_string();
+        if let Some((_, password)) = &self.settings.replication {
+            if !password.is_empty() {
+                message = message.replace(password.expose(), "***");
+            }
+        }
+        self.failure(
+            node,
+            StepFailure::Server {
+                errno: e.errno(),
+                class: e.class(),
+                message,
+            },
+        )
+    }
+
     /// Run one named step on `node`, timed and reported (completed or failed).
     fn step<T>(
         &mut self,
         node: NodeId,
         what: &str,
-        body: impl FnOnce(&mut Self) -> Result<T, String>,
-    ) -> Result<T, String> {
+        body: impl FnOnce(&mut Self) -> Result<T, StepError>,
+    ) -> Result<T, StepError> {
         let started = Instant::now();
         let result = body(self);
         let (kind, reason) = match &result {
@@ -134,18 +143,16 @@ impl Executor<'_> {
         result
     }
 
-    fn sql(&mut self, node: NodeId, statements: &[&str], budget: Duration) -> Result<(), String> {
+    fn sql(
+        &mut self,
+        node: NodeId,
+        statements: &[&str],
+        budget: Duration,
+    ) -> Result<(), StepError> {
         let deadline = Deadline::after(budget);
         for s in statements {
             if let Err(e) = self.links[node].run(s, deadline) {
-                let mut message = format!("{}: {e}", self.nodes[node].name);
-                // A syntax error echoes the statement: never the replication password.
-                if let Some((_, password)) = &self.settings.replication {
-                    if !password.is_empty() {
-                        message = message.replace(password.expose(), "***");
-                    }
-                }
-                return Err(message);
+                return Err(self.server_error(node, &e));
             }
         }
         Ok(())
@@ -158,16 +165,16 @@ impl Executor<'_> {
         node: NodeId,
         statements: &[&str],
         budget: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), StepError> {
         let deadline = Deadline::after(budget);
         for s in statements {
             if let Err(e) = self.links[node].run(s, deadline) {
-                return Err(format!(
-                    "{}: error {} ({:?}; message withheld: the statement holds the \
-                     replication password)",
-                    self.nodes[node].name,
-                    e.errno(),
-                    e.class()
+                return Err(self.failure(
+                    node,
+                    StepFailure::ServerWithheld {
+                        errno: e.errno(),
+                        class: e.class(),
+                    },
                 ));
             }
         }
@@ -177,36 +184,48 @@ impl Executor<'_> {
     /// `value` as an SQL string literal for `node`, escaped by the client library on that
     /// node's connection (its character set and `NO_BACKSLASH_ESCAPES` mode), quotes
     /// included. Connects if needed (bounded by the step timeout).
-    fn literal(&mut self, node: NodeId, value: &str) -> Result<String, String> {
+    fn literal(&mut self, node: NodeId, value: &str) -> Result<String, StepError> {
         let deadline = Deadline::after(self.settings.step_timeout);
-        self.links[node]
+        let escaped = self.links[node]
             .connection(deadline)
-            .and_then(|c| c.escape_literal(value))
+            .and_then(|c| c.escape_literal(value));
+        escaped
             .map(|escaped| format!("'{escaped}'"))
-            .map_err(|e| format!("{}: {e}", self.nodes[node].name))
+            .map_err(|e| self.server_error(node, &e))
     }
 
-    fn value(&mut self, node: NodeId, sql: &str, budget: Duration) -> Result<String, String> {
-        self.links[node]
-            .value(sql, Deadline::after(budget))
+    /// The first column of the first row of `sql` on `node` ("" for none).
+    fn value(&mut self, node: NodeId, sql: &str, budget: Duration) -> Result<String, StepError> {
+        let value = self.links[node].value(sql, Deadline::after(budget));
+        value
             .map(Option::unwrap_or_default)
-            .map_err(|e| format!("{}: {e}", self.nodes[node].name))
+            .map_err(|e| self.server_error(node, &e))
     }
 
-    fn replicates(&mut self, node: NodeId) -> Result<Option<GtidPos>, String> {
+    /// `SHOW SLAVE STATUS` on `node`, `Err` when it cannot be read.
+    fn replica_status(&mut self, node: NodeId) -> Result<ReplicaStatus, StepError> {
         let t = self.settings.step_timeout;
-        let r = self.links[node]
-            .run("SHOW SLAVE STATUS", Deadline::after(t))
-            .map_err(|e| format!("{}: {e}", self.nodes[node].name))?;
+        let r = self.links[node].run("SHOW SLAVE STATUS", Deadline::after(t));
+        let r = r.map_err(|e| self.server_error(node, &e))?;
+        Ok(ReplicaStatus::first(&r).unwrap_or_default())
+    }
+
+    /// What `node` received, when it is a replica (`None` when it is not).
+    fn replicates(&mut self, node: NodeId) -> Result<Option<GtidPos>, StepError> {
+        let t = self.settings.step_timeout;
+        let r = self.links[node].run("SHOW SLAVE STATUS", Deadline::after(t));
+        let r = r.map_err(|e| self.server_error(node, &e))?;
         match ReplicaStatus::first(&r) {
-            Some(status) => GtidPos::parse(&status.gtid_io_pos).map(Some),
+            Some(status) => GtidPos::parse(&status.gtid_io_pos)
+                .map(Some)
+                .map_err(|why| self.failure(node, StepFailure::BadPosition(why))),
             None => Ok(None),
         }
     }
 
     /// Run the fence command for `plan`'s old primary when it may be alive and a command is
     /// configured; reported as a step. Blocks up to the command's timeout.
-    pub fn fence_old_primary(&mut self, plan: &FailoverPlan) -> Result<(), String> {
+    pub fn fence_old_primary(&mut self, plan: &FailoverPlan) -> Result<(), StepError> {
         let Some(cmd) = self.settings.fence_command.clone() else {
             return Ok(());
         };
@@ -221,7 +240,7 @@ impl Executor<'_> {
     /// Promote `plan.candidate` (after [`Executor::fence_old_primary`]). Returns once it is
     /// writable and the others are repointed (announcing is the caller's). Each failure
     /// stops the promotion before `read_only=0`.
-    pub fn failover(&mut self, plan: &FailoverPlan) -> Result<(), String> {
+    pub fn failover(&mut self, plan: &FailoverPlan) -> Result<(), StepError> {
         let c = plan.candidate;
         let t = self.settings.step_timeout;
         // Cut the old primary off from every replica first: a replica still attached could
@@ -245,18 +264,16 @@ impl Executor<'_> {
             )?;
             let received = self.replicates(c)?.unwrap_or_default();
             if !received.covers(&plan.candidate_received) {
-                return Err(format!(
-                    "{} now reports having received {received}, less than the {} seen before \
-                     (relay log discarded?); promotion abandoned",
-                    self.name(c),
-                    plan.candidate_received
+                return Err(self.failure(
+                    c,
+                    StepFailure::ReceivedLess {
+                        now: received.to_string(),
+                        before: plan.candidate_received.to_string(),
+                    },
                 ));
             }
             let what = format!("apply everything received ({received})");
-            self.step(c, &what, |ex| {
-                ex.wait_applied(c, &received.to_string())
-                    .map_err(|e| format!("{e}; promotion abandoned"))
-            })?;
+            self.step(c, &what, |ex| ex.wait_applied(c, &received.to_string()))?;
             self.step(c, "detach (STOP SLAVE; RESET SLAVE ALL)", |ex| {
                 ex.sql(c, &["STOP SLAVE", "RESET SLAVE ALL"], t)
             })?;
@@ -283,7 +300,7 @@ impl Executor<'_> {
     /// A replica that cannot be reached is reported and skipped (only a fence command closes
     /// that gap); one that received more abandons the promotion: the next round re-decides
     /// with positions that no longer move.
-    fn cut_off(&mut self, plan: &FailoverPlan) -> Result<(), String> {
+    fn cut_off(&mut self, plan: &FailoverPlan) -> Result<(), StepError> {
         let c = plan.candidate;
         let old = self.name(plan.old_primary).to_string();
         for &r in &plan.repoint {
@@ -298,12 +315,14 @@ impl Executor<'_> {
                 continue;
             };
             if !plan.candidate_received.covers(&received) {
-                return Err(format!(
-                    "{} received {received} since the decision, more than the {} of {}; \
-                     promotion abandoned, the next round decides again",
-                    self.name(r),
-                    plan.candidate_received,
-                    self.name(c)
+                return Err(self.failure(
+                    c,
+                    StepFailure::Overtaken {
+                        by: r,
+                        by_name: self.name(r).to_string(),
+                        received: received.to_string(),
+                        candidate: plan.candidate_received.to_string(),
+                    },
                 ));
             }
         }
@@ -327,7 +346,7 @@ impl Executor<'_> {
                 announcer
                     .announce(&change, deadline)
                     .map(|outcome| format!("{outcome:?}"))
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| StepError::new(new, "", StepFailure::Announcer(e.to_string())))
             });
         }
     }
@@ -343,7 +362,7 @@ impl Executor<'_> {
 
     /// `SET GLOBAL rpl_semi_sync_master_enabled=1` once a replica is attached, then wait
     /// (bounded) until semi-sync is active.
-    pub fn enable_semi_sync(&mut self, primary: NodeId) -> Result<(), String> {
+    pub fn enable_semi_sync(&mut self, primary: NodeId) -> Result<(), StepError> {
         let wait = self.settings.semi_sync_wait;
         let t = self.settings.step_timeout;
         self.step(primary, "enable semi-sync (AFTER_SYNC)", |ex| {
@@ -358,9 +377,12 @@ impl Executor<'_> {
                     break;
                 }
                 if started.elapsed() > wait {
-                    return Err(format!(
-                        "no replica attached within {} ms; semi-sync stays off (the next failover will refuse to promote automatically)",
-                        wait.as_millis()
+                    return Err(ex.failure(
+                        primary,
+                        StepFailure::TimedOut {
+                            waiting_for: Awaited::ReplicaAttached,
+                            after: wait,
+                        },
                     ));
                 }
                 std::thread::sleep(Duration::from_millis(10));
@@ -388,7 +410,13 @@ impl Executor<'_> {
                     return Ok(());
                 }
                 if started.elapsed() > wait {
-                    return Err(format!("semi-sync not active within {} ms", wait.as_millis()));
+                    return Err(ex.failure(
+                        primary,
+                        StepFailure::TimedOut {
+                            waiting_for: Awaited::SemiSyncActive,
+                            after: wait,
+                        },
+                    ));
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -398,7 +426,7 @@ impl Executor<'_> {
     /// Hold `primary`'s commits until a replica acknowledges them:
     /// `rpl_semi_sync_master_timeout` = [`crate::core::HOLD_TIMEOUT_MS`]. One statement,
     /// bounded by the step timeout.
-    pub fn hold_commits(&mut self, primary: NodeId) -> Result<(), String> {
+    pub fn hold_commits(&mut self, primary: NodeId) -> Result<(), StepError> {
         let t = self.settings.step_timeout;
         let sql = format!(
             "SET GLOBAL rpl_semi_sync_master_timeout={}",
@@ -413,7 +441,7 @@ impl Executor<'_> {
 
     /// Put the server's own `rpl_semi_sync_master_timeout` (`ms`) back on `node` (a clean
     /// exit). One statement, bounded by the step timeout.
-    pub fn restore_timeout(&mut self, node: NodeId, ms: u64) -> Result<(), String> {
+    pub fn restore_timeout(&mut self, node: NodeId, ms: u64) -> Result<(), StepError> {
         let t = self.settings.step_timeout;
         let sql = format!("SET GLOBAL rpl_semi_sync_master_timeout={ms}");
         self.step(
@@ -426,7 +454,7 @@ impl Executor<'_> {
     /// Switch `primary` to asynchronous replication (`rpl_semi_sync_master_enabled=0`, which
     /// also releases the commits waiting for an acknowledgement). The event says zero-loss
     /// protection is suspended, and why. Bounded by the step timeout.
-    pub fn suspend_semi_sync(&mut self, primary: NodeId, reason: &str) -> Result<(), String> {
+    pub fn suspend_semi_sync(&mut self, primary: NodeId, reason: &str) -> Result<(), StepError> {
         let t = self.settings.step_timeout;
         let what = format!(
             "zero-loss protection suspended: asynchronous replication on {} ({reason}); it \
@@ -445,7 +473,7 @@ impl Executor<'_> {
         on: NodeId,
         to: NodeId,
         credentials: bool,
-    ) -> Result<String, String> {
+    ) -> Result<String, StepError> {
         let (host, port) = (self.nodes[to].host.clone(), self.nodes[to].port);
         let mut sql = format!(
             "CHANGE MASTER TO master_host={}, master_port={port}, master_use_gtid=slave_pos, \
@@ -466,7 +494,7 @@ impl Executor<'_> {
     }
 
     /// Wait (bounded by the catch-up timeout) until `node` applied GTID position `pos`.
-    fn wait_applied(&mut self, node: NodeId, pos: &str) -> Result<(), String> {
+    fn wait_applied(&mut self, node: NodeId, pos: &str) -> Result<(), StepError> {
         let bound = self.settings.catchup_timeout;
         let sql = format!(
             "SELECT MASTER_GTID_WAIT({}, {})",
@@ -476,10 +504,12 @@ impl Executor<'_> {
         if self.value(node, &sql, bound + self.settings.step_timeout)? == "0" {
             Ok(())
         } else {
-            Err(format!(
-                "{} did not apply {pos} within {} ms",
-                self.name(node),
-                bound.as_millis()
+            Err(self.failure(
+                node,
+                StepFailure::TimedOut {
+                    waiting_for: Awaited::Applied(pos.to_string()),
+                    after: bound,
+                },
             ))
         }
     }
@@ -495,7 +525,7 @@ impl Executor<'_> {
     /// lowered to 1 s here). With `wait_stopped` the statement
     /// `STOP SLAVE IO_THREAD` then waits for that exit (needed before detaching);
     /// without, it is left to the next step that changes replication.
-    fn stop_receiving(&mut self, node: NodeId, wait_stopped: bool) -> Result<(), String> {
+    fn stop_receiving(&mut self, node: NodeId, wait_stopped: bool) -> Result<(), StepError> {
         let t = self.settings.step_timeout;
         // Not every server has it (semi-sync as a plugin not loaded): ignore a failure.
         let _ = self.links[node].run(
@@ -504,12 +534,11 @@ impl Executor<'_> {
         );
         let started = Instant::now();
         loop {
-            let ids = self.links[node]
-                .run(
-                    "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_IO'",
-                    Deadline::after(t),
-                )
-                .map_err(|e| format!("{}: {e}", self.nodes[node].name))?;
+            let ids = self.links[node].run(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_IO'",
+                Deadline::after(t),
+            );
+            let ids = ids.map_err(|e| self.server_error(node, &e))?;
             let ids: Vec<String> = (0..ids.num_rows())
                 .filter_map(|r| ids.text(r, 0).map(str::to_string))
                 .collect();
@@ -517,17 +546,19 @@ impl Executor<'_> {
                 break;
             }
             if started.elapsed() > t {
-                return Err(format!(
-                    "{}: the IO thread survived {} ms of KILL",
-                    self.nodes[node].name,
-                    t.as_millis()
+                return Err(self.failure(
+                    node,
+                    StepFailure::TimedOut {
+                        waiting_for: Awaited::IoThreadGone,
+                        after: t,
+                    },
                 ));
             }
             for id in ids {
                 match self.links[node].run(&format!("KILL {id}"), Deadline::after(t)) {
                     Ok(_) => {}
                     Err(e) if e.errno() == 1094 => {}
-                    Err(e) => return Err(format!("{}: {e}", self.nodes[node].name)),
+                    Err(e) => return Err(self.server_error(node, &e)),
                 }
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -540,7 +571,7 @@ impl Executor<'_> {
 
     /// Point replica `node` at `to` (keeps its replication account), start it, and wait
     /// (bounded by the step timeout) until both its threads run.
-    pub fn repoint(&mut self, node: NodeId, to: NodeId) -> Result<(), String> {
+    pub fn repoint(&mut self, node: NodeId, to: NodeId) -> Result<(), StepError> {
         let t = self.settings.step_timeout;
         let what = format!("repoint to {} (replicating)", self.name(to));
         self.step(node, &what, |ex| {
@@ -552,24 +583,27 @@ impl Executor<'_> {
     }
 
     /// Wait until `node`'s IO and SQL threads both run (bounded by the step timeout).
-    pub fn wait_replicating(&mut self, node: NodeId) -> Result<(), String> {
+    pub fn wait_replicating(&mut self, node: NodeId) -> Result<(), StepError> {
         let t = self.settings.step_timeout;
         let started = Instant::now();
         loop {
-            let r = self.links[node]
-                .run("SHOW SLAVE STATUS", Deadline::after(t))
-                .map_err(|e| format!("{}: {e}", self.nodes[node].name))?;
-            let status = ReplicaStatus::first(&r).unwrap_or_default();
+            let status = self.replica_status(node)?;
             if status.replicating() {
                 return Ok(());
             }
             if started.elapsed() > t {
-                return Err(format!(
-                    "not replicating after {} ms: IO {:?}, SQL running {}, {}",
-                    t.as_millis(),
+                let seen = format!(
+                    "IO {:?}, SQL running {}, {}",
                     status.io,
                     status.sql_running,
                     status.last_errors()
+                );
+                return Err(self.failure(
+                    node,
+                    StepFailure::TimedOut {
+                        waiting_for: Awaited::Replicating(seen),
+                        after: t,
+                    },
                 ));
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -627,14 +661,24 @@ impl Executor<'_> {
     ///
     /// Sessions that connect meanwhile are killed on every pass (2 ms apart) until
     /// `read_only=1` took effect. Bounded by the step timeout.
-    pub fn fence(&mut self, node: NodeId, reason: &str) -> Result<(), String> {
+    pub fn fence(&mut self, node: NodeId, reason: &str) -> Result<(), StepError> {
         let t = self.settings.step_timeout;
         let started = Instant::now();
         let deadline = Deadline::after(t);
         let label = self.nodes[node].name.clone();
-        let result = (|| -> Result<usize, String> {
+        let result = (|| -> Result<usize, StepError> {
             let admin = self.settings.admin_user.clone();
-            let e = |e: Error| format!("{label}: {e}");
+            let e = |e: Error| {
+                StepError::new(
+                    node,
+                    &label,
+                    StepFailure::Server {
+                        errno: e.errno(),
+                        class: e.class(),
+                        message: e.to_string(),
+                    },
+                )
+            };
             let mut killer = self.links[node].open_extra(deadline).map_err(e)?;
             let semi_sync_was = killer
                 .query_within("SELECT @@rpl_semi_sync_master_enabled", deadline)
@@ -702,7 +746,7 @@ impl Executor<'_> {
                 (setter.join(), failure.map(Err).unwrap_or(Ok(killed)))
             });
             let mut killed = killed.map_err(e)?;
-            set.map_err(|_| format!("{label}: read_only thread panicked"))?
+            set.map_err(|_| StepError::new(node, &label, StepFailure::Panicked))?
                 .map_err(e)?;
             // Sessions that arrived while read_only was being set.
             killed += Self::kill_sessions(&admin, &mut killer, deadline).map_err(e)?;
@@ -731,14 +775,15 @@ impl Executor<'_> {
     }
 
     /// Attach fenced old primary `node` to `to` as a replica (`master_demote_to_slave=1`).
-    pub fn rejoin(&mut self, node: NodeId, to: NodeId) -> Result<(), String> {
+    pub fn rejoin(&mut self, node: NodeId, to: NodeId) -> Result<(), StepError> {
         if self.settings.replication.is_none() {
             let what = format!(
-                "rejoin {} to {}: no [replication] credentials configured; it stays fenced",
+                "rejoin {} to {} (it stays fenced)",
                 self.name(node),
                 self.name(to)
             );
-            return self.step(node, &what, |_| Err::<(), _>("not configured".into()));
+            let missing = self.failure(node, StepFailure::NoReplicationCredentials);
+            return self.step(node, &what, |_| Err::<(), _>(missing));
         }
         let t = self.settings.step_timeout;
         let what = format!("rejoin as a replica of {}", self.name(to));
@@ -769,13 +814,13 @@ impl Executor<'_> {
         pos: &str,
         bound: Duration,
         ticket: &Ticket,
-    ) -> Result<(), String> {
+    ) -> Result<(), StepError> {
         let started = Instant::now();
         let literal = self.literal(node, pos)?;
         let t = self.settings.step_timeout;
         loop {
             if let Some(why) = ticket.cancelled() {
-                return Err(format!("abandoned: {why}"));
+                return Err(self.failure(node, StepFailure::Cancelled(why)));
             }
             let slice = bound
                 .saturating_sub(started.elapsed())
@@ -788,10 +833,12 @@ impl Executor<'_> {
                 return Ok(());
             }
             if started.elapsed() >= bound {
-                return Err(format!(
-                    "{} did not apply {pos} within {} ms",
-                    self.name(node),
-                    bound.as_millis()
+                return Err(self.failure(
+                    node,
+                    StepFailure::TimedOut {
+                        waiting_for: Awaited::Applied(pos.to_string()),
+                        after: bound,
+                    },
                 ));
             }
         }
@@ -808,7 +855,7 @@ impl Executor<'_> {
     ) -> Result<(), SwitchoverError> {
         let (old, new) = (plan.old_primary, plan.target);
         let t = self.settings.step_timeout;
-        let unchanged = |e: String| SwitchoverError::Unchanged(format!("{e}; nothing changed"));
+        let unchanged = SwitchoverError::Unchanged;
         // Catch up while the primary still takes writes, so the pause after fencing covers
         // only the last few transactions: repeat while a round takes longer than 20 ms (a
         // replica that applies slower than the primary writes), at most 10 rounds.
@@ -825,9 +872,9 @@ impl Executor<'_> {
                 break;
             }
         }
-        ticket.commit().map_err(|why| {
-            SwitchoverError::Unchanged(format!("abandoned: {why}; nothing changed"))
-        })?;
+        if let Err(why) = ticket.commit() {
+            return Err(unchanged(self.failure(old, StepFailure::Cancelled(why))));
+        }
         let failed = SwitchoverError::Failed;
         self.step(old, "fence for switchover (read_only=1)", |ex| {
             ex.sql(old, &["SET GLOBAL read_only=1"], t)
@@ -841,7 +888,7 @@ impl Executor<'_> {
         if let Err(e) = caught_up {
             // Nothing was promoted: give the old primary its writes back.
             let _ = self.sql(old, &["SET GLOBAL read_only=0"], t);
-            return Err(failed(format!("{e}; the old primary is writable again")));
+            return Err(SwitchoverError::Reverted(e));
         }
         self.step(new, "detach and make writable", |ex| {
             ex.sql(
@@ -872,16 +919,16 @@ impl Executor<'_> {
                 ex.sql(old, &["START SLAVE"], t)
             });
         } else {
-            let _ = self.step(old, &what, |_| -> Result<(), String> {
-                Err("no [replication] credentials configured; it stays read-only".into())
-            });
+            let what = format!("{what} (it stays read-only)");
+            let missing = self.failure(old, StepFailure::NoReplicationCredentials);
+            let _ = self.step(old, &what, |_| -> Result<(), StepError> { Err(missing) });
         }
         self.settle(new, &plan.repoint);
         self.announce(Some(old), new);
         Ok(())
     }
 
-    fn run_fence_command(&mut self, cmd: &FenceCommand, node: NodeId) -> Result<(), String> {
+    fn run_fence_command(&mut self, cmd: &FenceCommand, node: NodeId) -> Result<(), StepError> {
         let spec = &self.nodes[node];
         let input = serde_json::json!({
             "name": spec.name,
@@ -898,7 +945,9 @@ impl Executor<'_> {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("{}: {e}", cmd.program.display()))?;
+            .map_err(|e| {
+                fence_failure(node, spec, cmd, FenceCommandFailure::Start(e.to_string()))
+            })?;
         // Written from a thread of its own, never joined: a command that never reads its
         // stdin cannot hold the orchestrator past the timeout (the write ends with an error
         // once the command is gone).
@@ -909,33 +958,51 @@ impl Executor<'_> {
             });
         }
         Self::wait_fence_command(&mut child, cmd)
+            .map_err(|failure| fence_failure(node, spec, cmd, failure))
     }
 
+    /// Wait for the fence command `child`, killing it after its timeout.
     fn wait_fence_command(
         child: &mut std::process::Child,
         cmd: &FenceCommand,
-    ) -> Result<(), String> {
+    ) -> Result<(), FenceCommandFailure> {
         let started = Instant::now();
         loop {
-            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            let exited = child
+                .try_wait()
+                .map_err(|e| FenceCommandFailure::Start(e.to_string()))?;
+            if let Some(status) = exited {
                 return if status.success() {
                     Ok(())
                 } else {
-                    Err(format!("{} exited with {status}", cmd.program.display()))
+                    Err(FenceCommandFailure::Exited(status.to_string()))
                 };
             }
             if started.elapsed() > cmd.timeout {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "{} killed after {} ms",
-                    cmd.program.display(),
-                    cmd.timeout.as_millis()
-                ));
+                return Err(FenceCommandFailure::Killed(cmd.timeout));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
     }
+}
+
+/// The fence command `cmd` for `node` failed with `failure`.
+fn fence_failure(
+    node: NodeId,
+    spec: &NodeSpec,
+    cmd: &FenceCommand,
+    failure: FenceCommandFailure,
+) -> StepError {
+    StepError::new(
+        node,
+        &spec.name,
+        StepFailure::FenceCommand {
+            program: cmd.program.display().to_string(),
+            failure,
+        },
+    )
 }
 
 /// A GTID position for a step's name: the position, or "no transaction yet" when it is empty.

@@ -39,6 +39,7 @@ pub mod http;
 pub mod metrics;
 pub mod observe;
 pub mod policy;
+pub mod step_error;
 pub mod switchover;
 
 pub use config::{Config, ConfigError};
