@@ -45,8 +45,7 @@ pub use validate::Problem;
 
 use track::Track;
 
-/// Index of a node in the configuration.
-pub type NodeId = usize;
+pub use crate::facts::NodeId;
 
 /// What led to a failover: the facts about the dead primary and the replicas left out.
 #[derive(Clone, Debug, PartialEq, Eq)]

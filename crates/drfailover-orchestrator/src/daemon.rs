@@ -46,20 +46,7 @@ impl Publisher {
     }
 }
 
-/// Figures for `/metrics` and `/status`.
-#[derive(Clone, Debug, Default)]
-pub struct Figures {
-    /// Failovers performed.
-    pub failovers: u64,
-    /// Switchovers performed.
-    pub switchovers: u64,
-    /// First failed probe → failover decided, of the last failover.
-    pub last_detection: Option<Duration>,
-    /// Failover decided → new primary writable, of the last failover.
-    pub last_promotion: Option<Duration>,
-    /// Failover blocked notices given.
-    pub blocked: u64,
-}
+pub use crate::metrics::Figures;
 
 /// A running orchestrator over one topology.
 pub struct Orchestrator {

@@ -9,6 +9,9 @@ use crate::gtid::{GtidPos, GtidState};
 
 pub use drfailover_mysql::IoState;
 
+/// Index of a node in the configuration.
+pub type NodeId = usize;
+
 /// One replication connection of a node (`SHOW ALL SLAVES STATUS`, one row, read by
 /// [`drfailover_mysql::ReplicaStatus`]), with its GTID position parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,8 +8,22 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
 
-use crate::daemon::Figures;
+/// Figures for `/metrics` and `/status`.
+#[derive(Clone, Debug, Default)]
+pub struct Figures {
+    /// Failovers performed.
+    pub failovers: u64,
+    /// Switchovers performed.
+    pub switchovers: u64,
+    /// First failed probe → failover decided, of the last failover.
+    pub last_detection: Option<Duration>,
+    /// Failover decided → new primary writable, of the last failover.
+    pub last_promotion: Option<Duration>,
+    /// Failover blocked notices given.
+    pub blocked: u64,
+}
 
 /// One node's state for the per-node gauges.
 #[derive(Clone, Debug)]

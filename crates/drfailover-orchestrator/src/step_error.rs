@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use drfailover_mysql::ErrorClass;
 
-use crate::core::NodeId;
+use crate::facts::NodeId;
 
 /// A failed step: where, and what went wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
