@@ -200,22 +200,6 @@ typedef struct {
   uint64_t dropped_events;
 } dr_stats_info;
 
-// Details of the last failed `dr_*` call on the calling thread.
-typedef struct {
-  // The status that call returned.
-  dr_status code;
-  // The MySQL/MariaDB error number behind it, exactly as the server or the client library
-  // reported it (e.g. 1044 for an unknown database, 1045 for a wrong password), or 0. For
-  // `DR_E_NO_WRITER`: the last error seen while waiting, if any (e.g. 1290 from a writer that
-  // turned read-only).
-  uint32_t mysql_errno;
-  // The five-character SQLSTATE that came with `mysql_errno`, unchanged, NUL-terminated
-  // (`"HY000"` when there is no MySQL error behind it).
-  char sqlstate[6];
-  // A human-readable message, NUL-terminated. Never contains a password.
-  const char *message;
-} dr_error;
-
 // One event, valid only during the callback that receives it (copy what you keep). String
 // fields are NUL-terminated UTF-8 or NULL when they do not apply; none contains a secret.
 typedef struct {
@@ -250,6 +234,22 @@ typedef void (*dr_event_cb)(void *userdata, const dr_event *event);
 
 // Called once with `userdata` when a callback is unregistered for good (at `dr_close`).
 typedef void (*dr_finalizer)(void *userdata);
+
+// Details of the last failed `dr_*` call on the calling thread.
+typedef struct {
+  // The status that call returned.
+  dr_status code;
+  // The MySQL/MariaDB error number behind it, exactly as the server or the client library
+  // reported it (e.g. 1044 for an unknown database, 1045 for a wrong password), or 0. For
+  // `DR_E_NO_WRITER`: the last error seen while waiting, if any (e.g. 1290 from a writer that
+  // turned read-only).
+  uint32_t mysql_errno;
+  // The five-character SQLSTATE that came with `mysql_errno`, unchanged, NUL-terminated
+  // (`"HY000"` when there is no MySQL error behind it).
+  char sqlstate[6];
+  // A human-readable message, NUL-terminated. Never contains a password.
+  const char *message;
+} dr_error;
 
 // A log callback: `userdata` as registered, the level, a target (`"drfailover"`) and the
 // message (both valid during the call only). Never contains a password.
@@ -373,6 +373,20 @@ dr_status dr_lease(const dr_client *client, uint32_t timeout_ms, st_mysql **out)
 // `client` must be NULL or live.
 dr_status dr_release(const dr_client *client, st_mysql *mysql);
 
+// Register `callback` for every later event of `client`. Callbacks run on the client's
+// notifier thread, one at a time, in event order, never while the library holds a lock. A
+// callback may call `dr_query`, `dr_state` and the other client calls; it must not call
+// `dr_close`. To see the first `DR_EVENT_CONNECTED`, register on the config with
+// `dr_config_on_event` instead. `finalizer` (may be NULL) is called with `userdata` once,
+// during `dr_close`, after the last callback. Does not block.
+//
+// # Safety
+// `client` must be NULL or a live client; `userdata` must be usable from another thread.
+dr_status dr_on_event(const dr_client *client,
+                      dr_event_cb callback,
+                      void *userdata,
+                      dr_finalizer finalizer);
+
 // Create an empty configuration (no endpoints, default timeouts) in `*out`. The caller owns
 // it and frees it with `dr_config_free`. Does not block.
 //
@@ -413,26 +427,6 @@ dr_status dr_config_set(dr_config *config,
 // `config` must be NULL or a `dr_config` from `dr_config_new` not yet freed.
 void dr_config_free(dr_config *config);
 
-// The last error recorded on the calling thread by a failed `dr_*` call, or NULL if none
-// has failed on this thread yet. Successful calls do not clear it. The pointer and its
-// strings stay valid until the next failing `dr_*` call on the same thread. Thread-safe
-// (per-thread storage); never blocks.
-const dr_error *dr_last_error(void);
-
-// Register `callback` for every later event of `client`. Callbacks run on the client's
-// notifier thread, one at a time, in event order, never while the library holds a lock. A
-// callback may call `dr_query`, `dr_state` and the other client calls; it must not call
-// `dr_close`. To see the first `DR_EVENT_CONNECTED`, register on the config with
-// `dr_config_on_event` instead. `finalizer` (may be NULL) is called with `userdata` once,
-// during `dr_close`, after the last callback. Does not block.
-//
-// # Safety
-// `client` must be NULL or a live client; `userdata` must be usable from another thread.
-dr_status dr_on_event(const dr_client *client,
-                      dr_event_cb callback,
-                      void *userdata,
-                      dr_finalizer finalizer);
-
 // Like `dr_on_event`, but registered on a configuration, so the callback also sees the
 // events of start-up (the first `DR_EVENT_CONNECTED`). The client created from `config`
 // takes over the registration; freeing the config without connecting calls `finalizer`.
@@ -443,6 +437,12 @@ dr_status dr_config_on_event(dr_config *config,
                              dr_event_cb callback,
                              void *userdata,
                              dr_finalizer finalizer);
+
+// The last error recorded on the calling thread by a failed `dr_*` call, or NULL if none
+// has failed on this thread yet. Successful calls do not clear it. The pointer and its
+// strings stay valid until the next failing `dr_*` call on the same thread. Thread-safe
+// (per-thread storage); never blocks.
+const dr_error *dr_last_error(void);
 
 // Send library log records at `level` or more severe to `callback` (NULL removes it).
 // `level` must be one of `DR_LOG_OFF`..`DR_LOG_TRACE`, else `DR_E_INVALID_ARGUMENT` and

@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::os::raw::c_char;
+use std::os::raw::{c_char, c_void};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use drfailover_conn::{Client, Config, Leased};
 
 use crate::config::dr_config;
+use crate::events::{dr_event_cb, dr_finalizer, Subscription};
 use crate::guard::{self, c_str, out_ptr, Failure, MAX_SHORT};
 use crate::status::dr_status;
 
@@ -171,7 +172,7 @@ pub struct dr_stats_info {
 
 fn connect(
     config: Config,
-    subscribers: &[Arc<crate::events::Subscription>],
+    subscribers: &[Arc<Subscription>],
     out: *mut *mut dr_client,
 ) -> Result<(), Failure> {
     crate::logging::init_from_env();
@@ -484,5 +485,30 @@ symbol_version!(
     dr_string_free,
     dr_stats,
     dr_lease,
-    dr_release
+    dr_release,
+    dr_on_event
 );
+
+/// Register `callback` for every later event of `client`. Callbacks run on the client's
+/// notifier thread, one at a time, in event order, never while the library holds a lock. A
+/// callback may call `dr_query`, `dr_state` and the other client calls; it must not call
+/// `dr_close`. To see the first `DR_EVENT_CONNECTED`, register on the config with
+/// `dr_config_on_event` instead. `finalizer` (may be NULL) is called with `userdata` once,
+/// during `dr_close`, after the last callback. Does not block.
+///
+/// # Safety
+/// `client` must be NULL or a live client; `userdata` must be usable from another thread.
+#[no_mangle]
+pub unsafe extern "C" fn dr_on_event(
+    client: *const dr_client,
+    callback: dr_event_cb,
+    userdata: *mut c_void,
+    finalizer: dr_finalizer,
+) -> dr_status {
+    guard::status(|| {
+        let client = crate::client::lookup(client)?;
+        let sub = Subscription::new(callback, userdata, finalizer)?;
+        client.client.subscribe(move |e| sub.deliver(e));
+        Ok(())
+    })
+}

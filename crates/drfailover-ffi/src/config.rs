@@ -1,9 +1,10 @@
 //! `dr_config`: the DSN's keys, settable one by one.
 
-use std::os::raw::c_char;
+use std::os::raw::{c_char, c_void};
 
 use drfailover_conn::Config;
 
+use crate::events::{dr_event_cb, dr_finalizer, Subscription};
 use crate::guard::{self, c_str, out_ptr, Failure, MAX_SHORT};
 use crate::status::dr_status;
 
@@ -11,7 +12,7 @@ use crate::status::dr_status;
 /// `dr_config_free`. Not thread-safe: use one config from one thread at a time.
 pub struct dr_config {
     pub(crate) config: Config,
-    pub(crate) subscribers: Vec<std::sync::Arc<crate::events::Subscription>>,
+    pub(crate) subscribers: Vec<std::sync::Arc<Subscription>>,
 }
 
 /// Create an empty configuration (no endpoints, default timeouts) in `*out`. The caller owns
@@ -87,4 +88,32 @@ pub unsafe extern "C" fn dr_config_free(config: *mut dr_config) {
     })
 }
 
-symbol_version!(dr_config_new, dr_config_set, dr_config_free);
+symbol_version!(
+    dr_config_new,
+    dr_config_set,
+    dr_config_free,
+    dr_config_on_event
+);
+
+/// Like `dr_on_event`, but registered on a configuration, so the callback also sees the
+/// events of start-up (the first `DR_EVENT_CONNECTED`). The client created from `config`
+/// takes over the registration; freeing the config without connecting calls `finalizer`.
+///
+/// # Safety
+/// `config` must be NULL or a live `dr_config`; `userdata` must be usable from another thread.
+#[no_mangle]
+pub unsafe extern "C" fn dr_config_on_event(
+    config: *mut dr_config,
+    callback: dr_event_cb,
+    userdata: *mut c_void,
+    finalizer: dr_finalizer,
+) -> dr_status {
+    guard::status(|| {
+        // SAFETY: per the contract, a live config used from one thread.
+        let cfg = unsafe { config.as_mut() }.ok_or_else(|| Failure::invalid("config is NULL"))?;
+        cfg.subscribers.push(std::sync::Arc::new(Subscription::new(
+            callback, userdata, finalizer,
+        )?));
+        Ok(())
+    })
+}

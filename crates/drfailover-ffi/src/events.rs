@@ -6,9 +6,7 @@ use std::ptr;
 
 use drfailover_conn::{Event, EventKind};
 
-use crate::client::dr_client;
-use crate::guard::{self, Failure};
-use crate::status::dr_status;
+use crate::guard::Failure;
 
 /// Kinds of event. Values are stable: a released value never changes meaning, and new kinds
 /// get new values. Handle `DR_EVENT_OTHER` (and any value you do not know) as "something else
@@ -182,53 +180,6 @@ impl Subscription {
     }
 }
 
-/// Register `callback` for every later event of `client`. Callbacks run on the client's
-/// notifier thread, one at a time, in event order, never while the library holds a lock. A
-/// callback may call `dr_query`, `dr_state` and the other client calls; it must not call
-/// `dr_close`. To see the first `DR_EVENT_CONNECTED`, register on the config with
-/// `dr_config_on_event` instead. `finalizer` (may be NULL) is called with `userdata` once,
-/// during `dr_close`, after the last callback. Does not block.
-///
-/// # Safety
-/// `client` must be NULL or a live client; `userdata` must be usable from another thread.
-#[no_mangle]
-pub unsafe extern "C" fn dr_on_event(
-    client: *const dr_client,
-    callback: dr_event_cb,
-    userdata: *mut c_void,
-    finalizer: dr_finalizer,
-) -> dr_status {
-    guard::status(|| {
-        let client = crate::client::lookup(client)?;
-        let sub = Subscription::new(callback, userdata, finalizer)?;
-        client.client.subscribe(move |e| sub.deliver(e));
-        Ok(())
-    })
-}
-
-/// Like `dr_on_event`, but registered on a configuration, so the callback also sees the
-/// events of start-up (the first `DR_EVENT_CONNECTED`). The client created from `config`
-/// takes over the registration; freeing the config without connecting calls `finalizer`.
-///
-/// # Safety
-/// `config` must be NULL or a live `dr_config`; `userdata` must be usable from another thread.
-#[no_mangle]
-pub unsafe extern "C" fn dr_config_on_event(
-    config: *mut crate::config::dr_config,
-    callback: dr_event_cb,
-    userdata: *mut c_void,
-    finalizer: dr_finalizer,
-) -> dr_status {
-    guard::status(|| {
-        // SAFETY: per the contract, a live config used from one thread.
-        let cfg = unsafe { config.as_mut() }.ok_or_else(|| Failure::invalid("config is NULL"))?;
-        cfg.subscribers.push(std::sync::Arc::new(Subscription::new(
-            callback, userdata, finalizer,
-        )?));
-        Ok(())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +210,3 @@ mod tests {
         }
     }
 }
-
-symbol_version!(dr_on_event, dr_config_on_event);
