@@ -28,12 +28,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::retry::{self, RetryPolicy, Step};
+use crate::retry::{self, AttemptOutcome, RetryPolicy};
 use crate::{
     AddressMap, AnnounceError, AnnounceOutcome, Announcer, Published, Rfc2136Config, WriterChange,
 };
 pub use key::TsigKey;
-use message::{Prerequisite, Verdict};
+use message::{Prerequisite, ReplyVerdict};
 use transport::ExchangeError;
 
 /// Announces a new writer with RFC 2136 updates to one primary server. Cheap to share across
@@ -139,7 +139,7 @@ impl Rfc2136Announcer {
     fn with_retries<T>(
         &self,
         deadline: Instant,
-        attempt: impl FnMut(Duration) -> Step<T>,
+        attempt: impl FnMut(Duration) -> AttemptOutcome<T>,
     ) -> Result<(T, u32), AnnounceError> {
         retry::run(&self.policy, &self.target(), deadline, attempt)
     }
@@ -166,35 +166,39 @@ impl Rfc2136Announcer {
             let (records, _) = self.with_retries(deadline, |budget| {
                 let reply = match self.exchange(&query, budget) {
                     Ok(bytes) => bytes,
-                    Err(e) => return Step::Retry(e.to_string(), true),
+                    Err(e) => return AttemptOutcome::Retry(e.to_string(), true),
                 };
                 let reply = match Message::from_vec(&reply) {
                     Ok(m) => m,
-                    Err(e) => return Step::Retry(format!("unreadable reply: {e}"), false),
+                    Err(e) => {
+                        return AttemptOutcome::Retry(format!("unreadable reply: {e}"), false)
+                    }
                 };
                 match reply.metadata.response_code {
                     ResponseCode::NoError | ResponseCode::NXDomain => {}
-                    ResponseCode::ServFail => return Step::Retry("SERVFAIL".into(), false),
+                    ResponseCode::ServFail => {
+                        return AttemptOutcome::Retry("SERVFAIL".into(), false)
+                    }
                     ResponseCode::Refused | ResponseCode::NotAuth => {
-                        return Step::Fail(AnnounceError::NotAuthoritative {
+                        return AttemptOutcome::Fail(AnnounceError::NotAuthoritative {
                             target: self.target(),
                             zone: self.zone.to_ascii(),
                         })
                     }
                     other => {
-                        return Step::Fail(AnnounceError::Rejected {
+                        return AttemptOutcome::Fail(AnnounceError::Rejected {
                             target: self.target(),
                             reason: format!("query {} {rtype}: {other}", self.name),
                         })
                     }
                 }
                 if !reply.metadata.authoritative {
-                    return Step::Fail(AnnounceError::NotAuthoritative {
+                    return AttemptOutcome::Fail(AnnounceError::NotAuthoritative {
                         target: self.target(),
                         zone: self.zone.to_ascii(),
                     });
                 }
-                Step::Done(message::records_of(&reply, &self.name))
+                AttemptOutcome::Done(message::records_of(&reply, &self.name))
             })?;
             for record in records {
                 if !found.contains(&record) {
@@ -220,12 +224,12 @@ impl Rfc2136Announcer {
             let mut request =
                 match message::update(&self.zone, &self.name, prerequisite, new, self.ttl) {
                     Ok(m) => m,
-                    Err(e) => return Step::Fail(AnnounceError::Config(e)),
+                    Err(e) => return AttemptOutcome::Fail(AnnounceError::Config(e)),
                 };
             let mut verifier = match request.finalize(self.key.signer(), unix_now()) {
                 Ok(Some(v)) => v,
                 Ok(None) | Err(_) => {
-                    return Step::Fail(AnnounceError::Config(format!(
+                    return AttemptOutcome::Fail(AnnounceError::Config(format!(
                         "could not sign the update with key {}",
                         self.key.name()
                     )))
@@ -233,17 +237,17 @@ impl Rfc2136Announcer {
             };
             let bytes = match self.exchange(&request, budget) {
                 Ok(bytes) => bytes,
-                Err(e) => return Step::Retry(e.to_string(), true),
+                Err(e) => return AttemptOutcome::Retry(e.to_string(), true),
             };
             let reply = match Message::from_vec(&bytes) {
                 Ok(m) => m,
-                Err(e) => return Step::Retry(format!("unreadable reply: {e}"), false),
+                Err(e) => return AttemptOutcome::Retry(format!("unreadable reply: {e}"), false),
             };
             let target = format!("{} key {}", self.target(), self.key.name());
             match message::classify(&reply) {
-                Verdict::Applied => match verifier.verify(&bytes) {
-                    Ok(_) => Step::Done(Ok(())),
-                    Err(e) => Step::Fail(AnnounceError::Server {
+                ReplyVerdict::Applied => match verifier.verify(&bytes) {
+                    Ok(_) => AttemptOutcome::Done(Ok(())),
+                    Err(e) => AttemptOutcome::Fail(AnnounceError::Server {
                         target,
                         reason: format!(
                             "the reply claims success but its TSIG signature does not verify \
@@ -251,17 +255,19 @@ impl Rfc2136Announcer {
                         ),
                     }),
                 },
-                Verdict::Tsig(failure) => Step::Fail(AnnounceError::Tsig { target, failure }),
-                Verdict::NotAuth => Step::Fail(AnnounceError::NotAuthoritative {
+                ReplyVerdict::Tsig(failure) => {
+                    AttemptOutcome::Fail(AnnounceError::Tsig { target, failure })
+                }
+                ReplyVerdict::NotAuth => AttemptOutcome::Fail(AnnounceError::NotAuthoritative {
                     target,
                     zone: self.zone.to_ascii(),
                 }),
-                Verdict::NotZone => Step::Fail(AnnounceError::NotZone {
+                ReplyVerdict::NotZone => AttemptOutcome::Fail(AnnounceError::NotZone {
                     target,
                     name: self.name.to_ascii(),
                     zone: self.zone.to_ascii(),
                 }),
-                Verdict::Refused => Step::Fail(AnnounceError::Refused {
+                ReplyVerdict::Refused => AttemptOutcome::Fail(AnnounceError::Refused {
                     target,
                     reason: format!(
                         "REFUSED: the server's update policy does not let key {} change {}",
@@ -269,9 +275,9 @@ impl Rfc2136Announcer {
                         self.name
                     ),
                 }),
-                Verdict::PrerequisiteFailed(rcode) => Step::Done(Err(rcode)),
-                Verdict::Retry(rcode) => Step::Retry(rcode, false),
-                Verdict::Rejected(rcode) => Step::Fail(AnnounceError::Rejected {
+                ReplyVerdict::PrerequisiteFailed(rcode) => AttemptOutcome::Done(Err(rcode)),
+                ReplyVerdict::Retry(rcode) => AttemptOutcome::Retry(rcode, false),
+                ReplyVerdict::Rejected(rcode) => AttemptOutcome::Fail(AnnounceError::Rejected {
                     target,
                     reason: rcode,
                 }),
