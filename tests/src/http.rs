@@ -1,21 +1,27 @@
-//! A minimal real HTTP/1.1 server on loopback for webhook tests.
+//! A real HTTP/1.1 server on loopback that records what it receives, for webhook and AWS
+//! API tests. Served by the workspace's bounded HTTP server (`drfailover-http`).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-/// One received request: the request line (`POST /path HTTP/1.1`) and the body.
-pub type Request = (String, String);
+use drfailover_http::{bytes, read_body, Background, Limits, StatusCode};
 
-/// Records every request and answers with `statuses` in turn (the last one repeats).
+/// One received request: the request line (`POST /path HTTP/1.1`) and the body.
+pub type ReceivedRequest = (String, String);
+
+/// Largest request body recorded; a larger one is answered 413 and not recorded.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Records every request and answers with the replies given in turn (the last one repeats).
+/// Stops serving when dropped.
 pub struct HttpServer {
-    port: u16,
+    server: Background,
     /// Requests received so far.
-    pub requests: Arc<Mutex<Vec<Request>>>,
+    pub requests: Arc<Mutex<Vec<ReceivedRequest>>>,
 }
 
 impl HttpServer {
-    /// Listen on 127.0.0.1 (a free port) in a background thread.
+    /// Listen on 127.0.0.1 (a free port) in a background thread, answering each request
+    /// with the next of `statuses` and an empty body.
     pub fn start(statuses: Vec<u16>) -> HttpServer {
         HttpServer::start_with_replies(statuses.into_iter().map(|s| (s, String::new())).collect())
     }
@@ -23,57 +29,42 @@ impl HttpServer {
     /// Like [`HttpServer::start`], answering each request with the next (status, body) of
     /// `replies` (the last one repeats).
     pub fn start_with_replies(replies: Vec<(u16, String)>) -> HttpServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let port = listener.local_addr().expect("local addr").port();
-        let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
+        assert!(!replies.is_empty(), "HttpServer needs at least one reply");
+        let requests: Arc<Mutex<Vec<ReceivedRequest>>> = Arc::default();
         let log = requests.clone();
-        std::thread::spawn(move || {
-            for (n, stream) in listener.incoming().enumerate() {
-                let Ok(mut stream) = stream else { break };
-                let Ok(clone) = stream.try_clone() else {
-                    continue;
+        let replies = Arc::new(replies);
+        let server = Background::on_loopback(Limits::default(), move |request| {
+            let (log, replies) = (log.clone(), replies.clone());
+            let line = format!(
+                "{} {} {:?}",
+                request.method(),
+                request.uri(),
+                request.version()
+            );
+            async move {
+                let body = match read_body(request, MAX_BODY_BYTES).await {
+                    Ok((_, body)) => body,
+                    Err(e) => return bytes(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
                 };
-                let mut reader = BufReader::new(clone);
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
-                    continue;
-                }
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; length];
-                if reader.read_exact(&mut body).is_err() {
-                    continue;
-                }
-                log.lock().unwrap_or_else(|e| e.into_inner()).push((
-                    request_line.trim().to_string(),
-                    String::from_utf8_lossy(&body).into_owned(),
-                ));
-                let (status, reply) = &replies[n.min(replies.len().saturating_sub(1))];
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
-                    reply.len()
-                );
+                let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+                log.push((line, String::from_utf8_lossy(&body).into_owned()));
+                let (status, reply) = &replies[(log.len() - 1).min(replies.len() - 1)];
+                let status =
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                bytes(status, reply.clone())
             }
-        });
-        HttpServer { port, requests }
+        })
+        .expect("serve HTTP on loopback");
+        HttpServer { server, requests }
     }
 
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://127.0.0.1:{}{path}", self.server.port())
     }
 
     /// A copy of the requests received so far.
-    pub fn received(&self) -> Vec<Request> {
+    pub fn received(&self) -> Vec<ReceivedRequest> {
         self.requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())

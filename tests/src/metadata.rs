@@ -8,11 +8,11 @@
 //! Point clients at it with `AWS_EC2_METADATA_SERVICE_ENDPOINT=`[`MetadataServer::endpoint`]
 //! or `AWS_CONTAINER_CREDENTIALS_FULL_URI=`[`MetadataServer::container_uri`].
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+
+use drfailover_http::{bytes, Background, Limits, StatusCode};
 
 /// The IAM role the instance has.
 pub const ROLE: &str = "drfailover-test-role";
@@ -38,126 +38,119 @@ pub struct Seen {
 
 /// A running metadata server (a thread serving loopback). Stops answering when dropped.
 pub struct MetadataServer {
-    port: u16,
+    server: Background,
     seen: Arc<Mutex<Vec<Seen>>>,
     lifetime_secs: Arc<AtomicU64>,
     silent: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
+}
+
+/// The IMDSv2 session token the server hands out.
+const SESSION: &str = "imdsv2-session-token-1";
+
+/// What the endpoints answer; counts the credentials handed out in `issued`.
+struct Answerer {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    lifetime_secs: Arc<AtomicU64>,
+    issued: AtomicU64,
+}
+
+impl Answerer {
+    fn credentials(&self) -> String {
+        let n = self.issued.fetch_add(1, Ordering::Relaxed) + 1;
+        let expires =
+            SystemTime::now() + Duration::from_secs(self.lifetime_secs.load(Ordering::Relaxed));
+        format!(
+            r#"{{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"ASIATEST{n}","SecretAccessKey":"{SECRET_KEY}","Token":"session-token-{n}","Expiration":"{}"}}"#,
+            rfc3339(expires)
+        )
+    }
+
+    fn answer(&self, request: &drfailover_http::Request) -> drfailover_http::Response {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+        };
+        let method = request.method().as_str().to_string();
+        let path = request.uri().path().to_string();
+        let ttl = header("x-aws-ec2-metadata-token-ttl-seconds");
+        let token = header("x-aws-ec2-metadata-token").or_else(|| header("authorization"));
+        let imds_ok = token.as_deref() == Some(SESSION);
+        let (status, body) = match (method.as_str(), path.as_str()) {
+            ("PUT", "/latest/api/token") if ttl.is_some() => (200, SESSION.to_string()),
+            ("PUT", "/latest/api/token") => (400, String::new()),
+            ("GET", "/latest/meta-data/iam/security-credentials/") if imds_ok => {
+                (200, format!("{ROLE}\n"))
+            }
+            ("GET", p)
+                if imds_ok && p == format!("/latest/meta-data/iam/security-credentials/{ROLE}") =>
+            {
+                (200, self.credentials())
+            }
+            ("GET", "/creds") if token.as_deref() == Some(CONTAINER_TOKEN) => {
+                (200, self.credentials())
+            }
+            ("GET", _) if !imds_ok => (401, String::new()),
+            _ => (404, String::new()),
+        };
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Seen {
+                method,
+                path,
+                ttl,
+                token,
+                status,
+            });
+        bytes(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            body,
+        )
+    }
 }
 
 impl MetadataServer {
     /// Listen on 127.0.0.1 (a free port); credentials expire `lifetime` after they are
     /// handed out.
     pub fn start(lifetime: Duration) -> MetadataServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let port = listener.local_addr().expect("local addr").port();
-        let server = MetadataServer {
-            port,
-            seen: Arc::default(),
-            lifetime_secs: Arc::new(AtomicU64::new(lifetime.as_secs())),
-            silent: Arc::default(),
-            stop: Arc::default(),
-        };
-        let (seen, lifetime, silent, stop) = (
-            server.seen.clone(),
-            server.lifetime_secs.clone(),
-            server.silent.clone(),
-            server.stop.clone(),
-        );
-        std::thread::spawn(move || {
-            let session = "imdsv2-session-token-1";
-            let issued = AtomicU64::new(0);
-            let mut held = Vec::new();
-            for stream in listener.incoming() {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let Ok(mut stream) = stream else { break };
-                if silent.load(Ordering::Relaxed) {
-                    held.push(stream); // accepted, never answered: a blackholed endpoint
-                    continue;
-                }
-                let Ok(clone) = stream.try_clone() else {
-                    continue;
-                };
-                let mut reader = BufReader::new(clone);
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
-                    continue;
-                }
-                let mut parts = line.split_whitespace();
-                let method = parts.next().unwrap_or("").to_string();
-                let path = parts.next().unwrap_or("").to_string();
-                let (mut ttl, mut token) = (None, None);
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
-                        break;
-                    }
-                    if let Some((name, value)) = header.split_once(':') {
-                        let value = Some(value.trim().to_string());
-                        match name.trim().to_ascii_lowercase().as_str() {
-                            "x-aws-ec2-metadata-token-ttl-seconds" => ttl = value,
-                            "x-aws-ec2-metadata-token" | "authorization" => token = value,
-                            _ => {}
-                        }
-                    }
-                }
-                let credentials = || {
-                    let n = issued.fetch_add(1, Ordering::Relaxed) + 1;
-                    let expires =
-                        SystemTime::now() + Duration::from_secs(lifetime.load(Ordering::Relaxed));
-                    format!(
-                        r#"{{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"ASIATEST{n}","SecretAccessKey":"{SECRET_KEY}","Token":"session-token-{n}","Expiration":"{}"}}"#,
-                        rfc3339(expires)
-                    )
-                };
-                let imds_ok = token.as_deref() == Some(session);
-                let (status, body) = match (method.as_str(), path.as_str()) {
-                    ("PUT", "/latest/api/token") if ttl.is_some() => (200, session.to_string()),
-                    ("PUT", "/latest/api/token") => (400, String::new()),
-                    ("GET", "/latest/meta-data/iam/security-credentials/") if imds_ok => {
-                        (200, format!("{ROLE}\n"))
-                    }
-                    ("GET", p)
-                        if imds_ok
-                            && p == format!(
-                                "/latest/meta-data/iam/security-credentials/{ROLE}"
-                            ) =>
-                    {
-                        (200, credentials())
-                    }
-                    ("GET", "/creds") if token.as_deref() == Some(CONTAINER_TOKEN) => {
-                        (200, credentials())
-                    }
-                    ("GET", _) if !imds_ok => (401, String::new()),
-                    _ => (404, String::new()),
-                };
-                seen.lock().unwrap_or_else(|e| e.into_inner()).push(Seen {
-                    method,
-                    path,
-                    ttl,
-                    token,
-                    status,
-                });
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let lifetime_secs = Arc::new(AtomicU64::new(lifetime.as_secs()));
+        let silent: Arc<AtomicBool> = Arc::default();
+        let answerer = Arc::new(Answerer {
+            seen: seen.clone(),
+            lifetime_secs: lifetime_secs.clone(),
+            issued: AtomicU64::new(0),
         });
-        server
+        let quiet = silent.clone();
+        let server = Background::on_loopback(Limits::default(), move |request| {
+            let answer = (!quiet.load(Ordering::Relaxed)).then(|| answerer.answer(&request));
+            async move {
+                match answer {
+                    Some(answer) => answer,
+                    // Accepted, never answered: a blackholed endpoint.
+                    None => std::future::pending().await,
+                }
+            }
+        })
+        .expect("serve HTTP on loopback");
+        MetadataServer {
+            server,
+            seen,
+            lifetime_secs,
+            silent,
+        }
     }
 
     /// `http://127.0.0.1:<port>`: the instance metadata endpoint.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.server.port())
     }
 
     /// The container credential URI (`/creds`).
     pub fn container_uri(&self) -> String {
-        format!("http://127.0.0.1:{}/creds", self.port)
+        format!("http://127.0.0.1:{}/creds", self.server.port())
     }
 
     /// Credentials handed out from now on expire after `lifetime`.
@@ -174,14 +167,6 @@ impl MetadataServer {
     /// The requests seen so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-impl Drop for MetadataServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Wake the accept loop so it sees the flag.
-        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
     }
 }
 
