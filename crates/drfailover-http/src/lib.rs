@@ -22,6 +22,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
 pub use hyper::body::Bytes;
+pub use hyper::http::request::Parts as RequestHead;
 pub use hyper::{header, Method, StatusCode};
 
 /// A request as a handler receives it (the body not read yet: see [`read_body`]).
@@ -192,10 +193,7 @@ impl std::error::Error for BodyError {}
 
 /// Read the whole body of `request`, refusing it once it passes `max` bytes (so it never holds
 /// more than `max` bytes). Waits for the body, within the server's `connection_timeout`.
-pub async fn read_body(
-    request: Request,
-    max: usize,
-) -> Result<(hyper::http::request::Parts, Bytes), BodyError> {
+pub async fn read_body(request: Request, max: usize) -> Result<(RequestHead, Bytes), BodyError> {
     let (parts, body) = request.into_parts();
     if declared_length(&parts.headers).is_some_and(|n| n > max as u64) {
         return Err(BodyError::TooLarge(max));

@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -52,16 +51,14 @@ impl Drop for Orchestrator {
 
 /// The body of `GET path` from the orchestrator's control endpoint, if it answered.
 fn get(listen: &str, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(listen).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    Some(answer)
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .proxy(None)
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build(),
+    );
+    let mut answer = agent.get(format!("http://{listen}{path}")).call().ok()?;
+    answer.body_mut().read_to_string().ok()
 }
 
 #[test]
