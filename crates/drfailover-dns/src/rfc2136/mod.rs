@@ -32,6 +32,7 @@ use crate::retry::{self, AttemptOutcome, RetryPolicy};
 use crate::{
     AddressMap, AnnounceError, AnnounceOutcome, Announcer, Published, Rfc2136Config, WriterChange,
 };
+use drfailover_aws::AwsError;
 pub use key::TsigKey;
 use message::{Prerequisite, ReplyVerdict};
 use transport::ExchangeError;
@@ -89,26 +90,27 @@ fn unix_now() -> u64 {
 impl Rfc2136Announcer {
     /// Check `config` and read its key file. Blocks on one file read.
     pub fn new(config: &Rfc2136Config) -> Result<Rfc2136Announcer, AnnounceError> {
-        let server = parse_server(&config.server).map_err(AnnounceError::Config)?;
-        let zone =
-            message::fqdn(&config.zone).map_err(|e| AnnounceError::Config(format!("zone {e}")))?;
-        let name =
-            message::fqdn(&config.name).map_err(|e| AnnounceError::Config(format!("name {e}")))?;
+        let server =
+            parse_server(&config.server).map_err(|e| AnnounceError::Call(AwsError::Config(e)))?;
+        let zone = message::fqdn(&config.zone)
+            .map_err(|e| AnnounceError::Call(AwsError::Config(format!("zone {e}"))))?;
+        let name = message::fqdn(&config.name)
+            .map_err(|e| AnnounceError::Call(AwsError::Config(format!("name {e}"))))?;
         if !zone.zone_of(&name) {
-            return Err(AnnounceError::Config(format!(
+            return Err(AnnounceError::Call(AwsError::Config(format!(
                 "name {name} is not inside zone {zone}"
-            )));
+            ))));
         }
         if config.attempts == 0 || config.timeout_ms == 0 {
-            return Err(AnnounceError::Config(
+            return Err(AnnounceError::Call(AwsError::Config(
                 "attempts and timeout_ms must be at least 1".into(),
-            ));
+            )));
         }
         if config.ttl > i32::MAX as u32 {
-            return Err(AnnounceError::Config(format!(
+            return Err(AnnounceError::Call(AwsError::Config(format!(
                 "ttl {} is too large",
                 config.ttl
-            )));
+            ))));
         }
         let addresses = AddressMap(config.addresses.clone());
         addresses.validate()?;
@@ -186,10 +188,11 @@ impl Rfc2136Announcer {
                         })
                     }
                     other => {
-                        return AttemptOutcome::Fail(AnnounceError::Rejected {
+                        return AttemptOutcome::Fail(AnnounceError::Call(AwsError::Rejected {
                             target: self.target(),
+                            code: other.to_string(),
                             reason: format!("query {} {rtype}: {other}", self.name),
-                        })
+                        }))
                     }
                 }
                 if !reply.metadata.authoritative {
@@ -224,15 +227,17 @@ impl Rfc2136Announcer {
             let mut request =
                 match message::update(&self.zone, &self.name, prerequisite, new, self.ttl) {
                     Ok(m) => m,
-                    Err(e) => return AttemptOutcome::Fail(AnnounceError::Config(e)),
+                    Err(e) => {
+                        return AttemptOutcome::Fail(AnnounceError::Call(AwsError::Config(e)))
+                    }
                 };
             let mut verifier = match request.finalize(self.key.signer(), unix_now()) {
                 Ok(Some(v)) => v,
                 Ok(None) | Err(_) => {
-                    return AttemptOutcome::Fail(AnnounceError::Config(format!(
+                    return AttemptOutcome::Fail(AnnounceError::Call(AwsError::Config(format!(
                         "could not sign the update with key {}",
                         self.key.name()
-                    )))
+                    ))))
                 }
             };
             let bytes = match self.exchange(&request, budget) {
@@ -247,13 +252,13 @@ impl Rfc2136Announcer {
             match message::classify(&reply) {
                 ReplyVerdict::Applied => match verifier.verify(&bytes) {
                     Ok(_) => AttemptOutcome::Done(Ok(())),
-                    Err(e) => AttemptOutcome::Fail(AnnounceError::Server {
+                    Err(e) => AttemptOutcome::Fail(AnnounceError::Call(AwsError::Server {
                         target,
                         reason: format!(
                             "the reply claims success but its TSIG signature does not verify \
                              ({e}); the record may or may not have changed"
                         ),
-                    }),
+                    })),
                 },
                 ReplyVerdict::Tsig(failure) => {
                     AttemptOutcome::Fail(AnnounceError::Tsig { target, failure })
@@ -267,20 +272,26 @@ impl Rfc2136Announcer {
                     name: self.name.to_ascii(),
                     zone: self.zone.to_ascii(),
                 }),
-                ReplyVerdict::Refused => AttemptOutcome::Fail(AnnounceError::Refused {
-                    target,
-                    reason: format!(
-                        "REFUSED: the server's update policy does not let key {} change {}",
-                        self.key.name(),
-                        self.name
-                    ),
-                }),
+                ReplyVerdict::Refused => {
+                    AttemptOutcome::Fail(AnnounceError::Call(AwsError::Refused {
+                        target,
+                        code: "REFUSED".into(),
+                        reason: format!(
+                            "REFUSED: the server's update policy does not let key {} change {}",
+                            self.key.name(),
+                            self.name
+                        ),
+                    }))
+                }
                 ReplyVerdict::PrerequisiteFailed(rcode) => AttemptOutcome::Done(Err(rcode)),
                 ReplyVerdict::Retry(rcode) => AttemptOutcome::Retry(rcode, false),
-                ReplyVerdict::Rejected(rcode) => AttemptOutcome::Fail(AnnounceError::Rejected {
-                    target,
-                    reason: rcode,
-                }),
+                ReplyVerdict::Rejected(rcode) => {
+                    AttemptOutcome::Fail(AnnounceError::Call(AwsError::Rejected {
+                        target,
+                        code: rcode.clone(),
+                        reason: rcode,
+                    }))
+                }
             }
         });
         match result {
