@@ -26,7 +26,7 @@ pub const SECRET_KEY: &str = "metadataSecretKeyEXAMPLE";
 pub struct Seen {
     /// `PUT` or `GET`.
     pub method: String,
-    /// The path.
+    /// The request path, without the query.
     pub path: String,
     /// `x-aws-ec2-metadata-token-ttl-seconds`, if sent.
     pub ttl: Option<String>,

@@ -58,7 +58,7 @@ pub enum AnnounceError {
     /// server or wrong zone.
     #[error("{target}: NOTAUTH: the server is not authoritative for zone {zone}")]
     NotAuthoritative {
-        /// The server.
+        /// The DNS server's address (and the key, when one signed the update).
         target: String,
         /// The zone named in the update.
         zone: String,
@@ -66,11 +66,11 @@ pub enum AnnounceError {
     /// The name is not inside the zone (NOTZONE).
     #[error("{target}: NOTZONE: {name} is not within zone {zone}")]
     NotZone {
-        /// The server.
+        /// The DNS server's address (and the key, when one signed the update).
         target: String,
-        /// The name.
+        /// The managed name the update was for.
         name: String,
-        /// The zone.
+        /// The zone the update named.
         zone: String,
     },
     /// Compare-and-swap lost: the record no longer holds what this announcer expected, so

@@ -118,7 +118,7 @@ pub struct RecordSet {
     pub failover: Option<String>,
     /// TTL (absent for alias records).
     pub ttl: Option<u32>,
-    /// The values.
+    /// The record's values as Route 53 lists them (addresses for `A`/`AAAA`).
     pub values: Vec<String>,
     /// The health check attached, if any.
     pub health_check_id: Option<String>,

@@ -98,7 +98,7 @@ pub enum NextAction {
     WaitForWritable(Duration),
     /// Swap the failover pair, compare-and-swap on the PRIMARY record.
     Swap,
-    /// Done.
+    /// End the invocation without error, with what it came to.
     Finish(InvocationOutcome),
     /// Stop: an error to return (Lambda retries the event, then its DLQ gets it). Nothing
     /// was pointed at a node that is not writable.
@@ -129,7 +129,7 @@ pub enum InvocationOutcome {
         verdict: PrimaryVerdict,
         /// Whether this invocation's `PromoteReadReplica` was accepted.
         promoted: bool,
-        /// The swap.
+        /// Whether this invocation swapped the record pair or found it swapped by another.
         swap: SwapResult,
     },
 }

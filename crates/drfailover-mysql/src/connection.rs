@@ -113,7 +113,7 @@ pub enum Done {
 pub enum NonBlockingStep {
     /// Suspended: call [`Connection::resume`] once the [`Wait`] is ready.
     Wait(Wait),
-    /// Finished.
+    /// Finished: the result of the whole operation.
     Done(Result<Done, Error>),
 }
 

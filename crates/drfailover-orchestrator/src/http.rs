@@ -70,7 +70,7 @@ pub struct ControlEndpoint {
     pub requests: Sender<Request>,
     /// Mutating requests need it; without it they are refused (403).
     pub token: Option<ControlToken>,
-    /// Bounds.
+    /// Deadlines and sizes the endpoint holds every request to.
     pub limits: Limits,
 }
 

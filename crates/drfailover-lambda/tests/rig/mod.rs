@@ -471,7 +471,7 @@ pub struct Rig {
     pub moto: MotoServer,
     /// The proxy the function talks to.
     pub proxy: AwsProxy,
-    /// The emulator.
+    /// cargo-lambda's runtime emulator running the real `bootstrap`.
     pub emulator: Emulator,
     /// The hosted zone.
     pub zone: String,
