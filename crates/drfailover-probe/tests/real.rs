@@ -35,8 +35,7 @@ fn short() -> Deadline {
 }
 
 /// The deadline of the probes that must get an answer (up, refused, auth failed, 1040, ...):
-/// generous, so that a loaded machine makes them slower, not timed out (seen: a fresh role
-/// probe of a replica took over 150 ms under the flake hunt's load). Latencies are still
+/// generous, so that a loaded machine makes them slower, not timed out. Latencies are still
 /// asserted where they matter (a refusal stays under `DEADLINE`).
 fn deadline() -> Deadline {
     Deadline::after(Duration::from_secs(5))
