@@ -181,6 +181,21 @@ impl BindServer {
         Err(last_error)
     }
 
+    /// The keys of an `[[announce]]` table (TOML, without the header) for an RFC 2136
+    /// announcer that updates `host` in this zone on this server, signed with this server's
+    /// key, TTL 1 s, the other keys at their defaults: for an orchestrator configuration, or
+    /// parsed as a `drfailover_dns::AnnouncerConfig`.
+    pub fn rfc2136_announcer(&self, host: &str) -> String {
+        format!(
+            "kind = \"rfc2136\"\nserver = \"{}\"\nzone = \"{}\"\nname = \"{host}.{}\"\nttl = 1\n\
+             key_file = \"{}\"\n",
+            self.address(),
+            self.zone,
+            self.zone,
+            self.key_file.display()
+        )
+    }
+
     /// `127.0.0.1:<port>`: where the server listens (UDP and TCP).
     pub fn address(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))

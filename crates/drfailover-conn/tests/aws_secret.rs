@@ -8,33 +8,15 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Error};
 use drfailover_testkit::http::HttpServer;
-use drfailover_testkit::moto::MotoServer;
+use drfailover_testkit::moto::{use_test_keys, MotoServer};
 use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 const FAST: &str = "probe_interval_ms=50&probe_timeout_ms=200&failover_timeout_ms=20000";
-
-/// Test keys for every AWS client of this process, set before the first one reads them.
-fn aws_environment() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDTESTING");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing-secret-key");
-        for name in [
-            "AWS_SESSION_TOKEN",
-            "AWS_PROFILE",
-            "AWS_REGION",
-            "AWS_DEFAULT_REGION",
-        ] {
-            std::env::remove_var(name);
-        }
-        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-    });
-}
 
 fn moto() -> MotoServer {
     MotoServer::start().unwrap_or_else(|e| panic!("cannot start moto_server: {e}"))
@@ -49,7 +31,7 @@ fn db_secret(password: &str) -> String {
 }
 
 fn create_secret(moto: &MotoServer, name: &str, secret_string: &str) -> String {
-    aws_environment();
+    use_test_keys();
     moto.create_secret(name, secret_string)
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -332,7 +314,7 @@ fn throttling_is_retried_within_bounds() {
 
 #[test]
 fn secret_keys_without_a_secret_are_clear() {
-    aws_environment();
+    use_test_keys();
     let err = Client::connect_dsn("mysql://127.0.0.1:9/app?secret_arn=app-db")
         .unwrap_err()
         .to_string();

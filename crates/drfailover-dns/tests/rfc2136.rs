@@ -21,17 +21,9 @@ fn bind() -> BindServer {
 }
 
 fn config(server: &BindServer) -> Rfc2136Config {
-    Rfc2136Config {
-        server: server.address().to_string(),
-        zone: server.zone().to_string(),
-        name: format!("db.{}", server.zone()),
-        ttl: 1,
-        key_file: server.key_file().to_path_buf(),
-        key_name: None,
-        timeout_ms: 1000,
-        attempts: 3,
-        tcp: false,
-        addresses: Default::default(),
+    match toml::from_str(&server.rfc2136_announcer("db")) {
+        Ok(AnnouncerConfig::Rfc2136(config)) => config,
+        other => panic!("the testkit's announcer table: {other:?}"),
     }
 }
 
