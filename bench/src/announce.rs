@@ -122,19 +122,7 @@ fn route53(n: usize) -> (Vec<Duration>, Vec<Duration>) {
         },
     )
     .unwrap();
-    let body = r#"<CreateHostedZoneRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Name>example.test.</Name><CallerReference>bench</CallerReference></CreateHostedZoneRequest>"#;
-    let (reply, _) = client
-        .call(
-            "POST",
-            "/2013-04-01/hostedzone",
-            Some(("text/xml", body)),
-            soon(),
-        )
-        .unwrap();
-    let start = reply.find("<Id>").unwrap() + 4;
-    let zone = reply[start..start + reply[start..].find("</Id>").unwrap()]
-        .trim_start_matches("/hostedzone/")
-        .to_string();
+    let zone = drfailover_testkit::moto::create_hosted_zone(&client, "example.test.").unwrap();
     let r53 = Route53Announcer::with_env(
         &Route53Config {
             hosted_zone_id: zone,

@@ -71,3 +71,15 @@ impl HttpServer {
             .clone()
     }
 }
+
+/// A `ureq` client for the servers of a test: every status is an answer (not an error), no
+/// proxy from the environment, each call bounded by `timeout` in all.
+pub fn client(timeout: std::time::Duration) -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .timeout_global(Some(timeout))
+            .build(),
+    )
+}

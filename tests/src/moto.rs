@@ -272,3 +272,54 @@ impl Drop for MotoServer {
         self.stop();
     }
 }
+
+/// The text of the first `<tag>…</tag>` in `xml` (moto's XML replies), if there is one.
+pub fn xml_text(xml: &str, tag: &str) -> Option<String> {
+    let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = start + xml[start..].find(&format!("</{tag}>"))?;
+    Some(xml[start..end].to_string())
+}
+
+/// Create the Route 53 hosted zone `zone` (`example.test.`) through `route53`, a client of
+/// moto's endpoint with the caller's keys; its id, without `/hostedzone/`. Blocks up to 30 s.
+pub fn create_hosted_zone(
+    route53: &drfailover_aws::AwsClient,
+    zone: &str,
+) -> Result<String, String> {
+    static REFERENCES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let reference = format!(
+        "testkit-{}-{}",
+        std::process::id(),
+        REFERENCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let body = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><CreateHostedZoneRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Name>{zone}</Name><CallerReference>{reference}</CallerReference></CreateHostedZoneRequest>"#
+    );
+    let (reply, _) = route53
+        .call(
+            "POST",
+            "/2013-04-01/hostedzone",
+            Some(("text/xml", &body)),
+            Instant::now() + Duration::from_secs(30),
+        )
+        .map_err(|e| format!("CreateHostedZone {zone}: {e}"))?;
+    let id = xml_text(&reply, "Id").ok_or_else(|| format!("CreateHostedZone: no Id in {reply}"))?;
+    Ok(id.trim_start_matches("/hostedzone/").to_string())
+}
+
+/// Create the SNS topic `name` through `sns`, a client of moto's endpoint; its ARN. Blocks up
+/// to 30 s.
+pub fn create_topic(sns: &drfailover_aws::AwsClient, name: &str) -> Result<String, String> {
+    let (reply, _) = sns
+        .call(
+            "POST",
+            "/",
+            Some((
+                "application/x-www-form-urlencoded",
+                &format!("Action=CreateTopic&Name={name}&Version=2010-03-31"),
+            )),
+            Instant::now() + Duration::from_secs(30),
+        )
+        .map_err(|e| format!("CreateTopic {name}: {e}"))?;
+    xml_text(&reply, "TopicArn").ok_or_else(|| format!("CreateTopic: no TopicArn in {reply}"))
+}

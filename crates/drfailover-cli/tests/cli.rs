@@ -130,13 +130,10 @@ mod live {
     }
 
     fn get(url: &str) -> (u16, serde_json::Value) {
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(10)))
-                .build(),
-        );
-        let mut response = agent.get(url).call().unwrap();
+        let mut response = drfailover_testkit::http::client(Duration::from_secs(10))
+            .get(url)
+            .call()
+            .unwrap();
         let status = response.status().as_u16();
         let body = response.body_mut().read_to_string().unwrap();
         (

@@ -13,7 +13,7 @@ use drfailover_dns::{
     AnnounceError, AnnounceOutcome, Announcer, NodeAddress, Route53Config, WriterChange,
 };
 use drfailover_testkit::http::HttpServer;
-use drfailover_testkit::moto::MotoServer;
+use drfailover_testkit::moto::{create_hosted_zone, xml_text, MotoServer};
 
 const SECRET: &str = "drfailoverTESTsecretKEY0123456789abcdefXY";
 
@@ -60,23 +60,11 @@ fn client(endpoint: &str, service: &'static str, key: &str, secret: &str) -> Aws
 
 /// Create hosted zone `example.test.` and return its id.
 fn create_zone(route53: &AwsClient) -> String {
-    let body = r#"<?xml version="1.0" encoding="UTF-8"?><CreateHostedZoneRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Name>example.test.</Name><CallerReference>drfailover-test</CallerReference></CreateHostedZoneRequest>"#;
-    let (reply, _) = route53
-        .call(
-            "POST",
-            "/2013-04-01/hostedzone",
-            Some(("text/xml", body)),
-            soon(),
-        )
-        .unwrap();
-    let doc = roxmltree_id(&reply, "Id");
-    doc.trim_start_matches("/hostedzone/").to_string()
+    create_hosted_zone(route53, "example.test.").unwrap()
 }
 
 fn roxmltree_id(xml: &str, tag: &str) -> String {
-    let start = xml.find(&format!("<{tag}>")).unwrap() + tag.len() + 2;
-    let end = start + xml[start..].find(&format!("</{tag}>")).unwrap();
-    xml[start..end].to_string()
+    xml_text(xml, tag).unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
 }
 
 fn config(endpoint: &str, zone: &str, failover: bool) -> Route53Config {

@@ -18,14 +18,7 @@ const TOKEN: &str = "tok-0123456789abcdef";
 
 /// `POST http://addr/path` with the token: (status, body).
 fn post(addr: &str, path: &str) -> (u16, String) {
-    let agent = ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .proxy(None)
-            .timeout_global(Some(Duration::from_secs(20)))
-            .build(),
-    );
-    let mut answer = agent
+    let mut answer = drfailover_testkit::http::client(Duration::from_secs(20))
         .post(format!("http://{addr}{path}"))
         .header("authorization", format!("Bearer {TOKEN}"))
         .send_empty()

@@ -109,13 +109,7 @@ impl AwsProxy {
     pub fn start(upstream: String, hook: Hook, after: After) -> AwsProxy {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let log = seen.clone();
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .proxy(None)
-                .timeout_global(Some(Duration::from_secs(30)))
-                .build(),
-        );
+        let agent = drfailover_testkit::http::client(Duration::from_secs(30));
         // Held while a record change is answered (see `forward`).
         let changes: Arc<Mutex<()>> = Arc::default();
         let limits = drfailover_http::Limits {
@@ -393,13 +387,7 @@ impl Emulator {
     /// Invoke the function with `event` (the Lambda Invoke API); returns the HTTP status
     /// (200, or 500 for a function error) and the reply. Blocks up to 120 s.
     pub fn invoke(&self, event: &Value) -> (u16, Value) {
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .proxy(None)
-                .timeout_global(Some(Duration::from_secs(120)))
-                .build(),
-        );
+        let agent = drfailover_testkit::http::client(Duration::from_secs(120));
         let mut response = agent
             .post(format!(
                 "http://127.0.0.1:{}/2015-03-31/functions/_/invocations",
@@ -521,13 +509,7 @@ fn soon() -> Instant {
 
 /// The text of the first `<tag>` in `xml`.
 pub fn tag(xml: &str, tag: &str) -> String {
-    let start = xml
-        .find(&format!("<{tag}>"))
-        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
-        + tag.len()
-        + 2;
-    let end = start + xml[start..].find(&format!("</{tag}>")).unwrap();
-    xml[start..end].to_string()
+    drfailover_testkit::moto::xml_text(xml, tag).unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
 }
 
 /// One record set of the failover pair, as the Route 53 XML of a change.
@@ -642,20 +624,8 @@ impl Rig {
             rds_api.call("POST", "/", Some((form, body)), soon()).unwrap();
         }
         let route53 = direct_client(&moto.endpoint(), "route53");
-        let (reply, _) = route53
-            .call(
-                "POST",
-                "/2013-04-01/hostedzone",
-                Some((
-                    "text/xml",
-                    r#"<?xml version="1.0" encoding="UTF-8"?><CreateHostedZoneRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Name>example.test.</Name><CallerReference>lambda-rig</CallerReference></CreateHostedZoneRequest>"#,
-                )),
-                soon(),
-            )
-            .unwrap();
-        let zone = tag(&reply, "Id")
-            .trim_start_matches("/hostedzone/")
-            .to_string();
+        let zone = drfailover_testkit::moto::create_hosted_zone(&route53, "example.test.")
+            .unwrap_or_else(|e| panic!("{e}"));
         let (ip0, ip1) = {
             let t = topology.lock().unwrap();
             (t.node(0).ip().to_string(), t.node(1).ip().to_string())
@@ -686,18 +656,8 @@ impl Rig {
             )
             .unwrap();
         let sns = direct_client(&moto.endpoint(), "sns");
-        let (reply, _) = sns
-            .call(
-                "POST",
-                "/",
-                Some((
-                    form,
-                    "Action=CreateTopic&Name=db-failover&Version=2010-03-31",
-                )),
-                soon(),
-            )
-            .unwrap();
-        let topic = tag(&reply, "TopicArn");
+        let topic = drfailover_testkit::moto::create_topic(&sns, "db-failover")
+            .unwrap_or_else(|e| panic!("{e}"));
         let probe_secret_arn = options.probe_secret.then(|| {
             {
                 let t = topology.lock().unwrap();
