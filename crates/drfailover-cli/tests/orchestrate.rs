@@ -632,30 +632,26 @@ fn the_control_endpoint_needs_its_token_and_stays_responsive_under_abuse() {
 
     // /metrics is valid exposition text for the odd names (checked by Prometheus' own
     // Python parser), and the failing hook is counted (and printed).
-    let t = Instant::now();
-    while !daemon
-        .diagnostics
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|l| l.contains("exited with 3"))
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "the failing hook was not reported"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        "the failing hook is reported",
+        Duration::from_secs(20),
+        || {
+            let diagnostics = daemon.diagnostics.lock().unwrap();
+            match diagnostics.iter().any(|l| l.contains("exited with 3")) {
+                true => Ok(()),
+                false => Err(format!("{} diagnostic lines", diagnostics.len())),
+            }
+        },
+    );
     let metrics_file = dir.path().join("metrics.txt");
-    let t = Instant::now();
-    let metrics = loop {
-        let m = daemon.get("/metrics").unwrap();
-        if !m.contains("sink_failures_total{sink=\"hook\"} 0") {
-            break m;
-        }
-        assert!(t.elapsed() < Duration::from_secs(20), "{m}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let metrics = eventually(
+        "the failing hook is counted in /metrics",
+        Duration::from_secs(20),
+        || match daemon.get("/metrics") {
+            Some(m) if !m.contains("sink_failures_total{sink=\"hook\"} 0") => Ok(m),
+            other => Err(format!("{other:?}")),
+        },
+    );
     std::fs::write(&metrics_file, &metrics).unwrap();
     let parsed = Command::new("/opt/drfailover-venv/bin/python")
         .args([

@@ -67,14 +67,17 @@ impl Load {
     fn wait_progress(&self, n: usize, within: Duration) -> Duration {
         let target = self.acked_count() + n;
         let t = Instant::now();
-        while self.acked_count() < target {
-            assert!(
-                t.elapsed() < within,
-                "writes did not progress within {within:?}; errors: {:?}",
-                self.errors.lock().unwrap().first()
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        eventually(
+            &format!("{n} more acknowledged writes"),
+            within,
+            || match self.acked_count() >= target {
+                true => Ok(()),
+                false => Err(format!(
+                    "first error: {:?}",
+                    self.errors.lock().unwrap().first()
+                )),
+            },
+        );
         t.elapsed()
     }
 
