@@ -130,7 +130,7 @@ mod live {
     }
 
     fn get(url: &str) -> (u16, serde_json::Value) {
-        let mut response = drfailover_testkit::http::client(Duration::from_secs(10))
+        let mut response = drfailover_testkit::http_recorder::client(Duration::from_secs(10))
             .get(url)
             .call()
             .unwrap();

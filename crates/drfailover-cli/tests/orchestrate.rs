@@ -152,7 +152,7 @@ fn two_orchestrators_promote_exactly_once_and_serve_status_and_metrics() {
     let mut topo = topology();
     let dir = tempfile::tempdir().unwrap();
     // Events also go to a webhook (a real HTTP server) and a command hook.
-    let webhook = drfailover_testkit::http::HttpServer::start(vec![200]);
+    let webhook = drfailover_testkit::http_recorder::HttpServer::start(vec![200]);
     let hook_log = dir.path().join("hook.log");
     let hook = dir.path().join("hook.sh");
     drfailover_testkit::write_script(

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Error};
-use drfailover_testkit::http::HttpServer;
+use drfailover_testkit::http_recorder::HttpServer;
 use drfailover_testkit::moto::{use_test_keys, MotoServer};
 use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 

@@ -12,7 +12,7 @@ use drfailover_dns::route53::{RecordSet, Route53Announcer};
 use drfailover_dns::{
     AnnounceError, AnnounceOutcome, Announcer, NodeAddress, Route53Config, WriterChange,
 };
-use drfailover_testkit::http::HttpServer;
+use drfailover_testkit::http_recorder::HttpServer;
 use drfailover_testkit::moto::{create_hosted_zone, xml_text, MotoServer};
 
 const SECRET: &str = "drfailoverTESTsecretKEY0123456789abcdefXY";

@@ -10,7 +10,7 @@ use drfailover_dns::aws::AwsClient;
 use drfailover_dns::retry::RetryPolicy;
 use drfailover_dns::{SnsConfig, SnsPublisher};
 use drfailover_notify::{Event, EventKind};
-use drfailover_testkit::http::HttpServer;
+use drfailover_testkit::http_recorder::HttpServer;
 use drfailover_testkit::moto::{create_topic, MotoServer};
 
 const SECRET: &str = "drfailoverSNSsecretKEY0123456789abcdefXYZ";

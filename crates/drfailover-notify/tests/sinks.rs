@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_notify::{AsyncSink, CommandHook, Event, EventKind, Webhook, WebhookFormat};
-use drfailover_testkit::http::HttpServer;
+use drfailover_testkit::http_recorder::HttpServer;
 
 fn event() -> Event {
     Event::new(EventKind::FailoverCompleted, 7, 3, Instant::now())

@@ -18,7 +18,7 @@ const TOKEN: &str = "tok-0123456789abcdef";
 
 /// `POST http://addr/path` with the token: (status, body).
 fn post(addr: &str, path: &str) -> (u16, String) {
-    let mut answer = drfailover_testkit::http::client(Duration::from_secs(20))
+    let mut answer = drfailover_testkit::http_recorder::client(Duration::from_secs(20))
         .post(format!("http://{addr}{path}"))
         .header("authorization", format!("Bearer {TOKEN}"))
         .send_empty()

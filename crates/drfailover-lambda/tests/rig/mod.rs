@@ -109,7 +109,7 @@ impl AwsProxy {
     pub fn start(upstream: String, hook: Hook, after: After) -> AwsProxy {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let log = seen.clone();
-        let agent = drfailover_testkit::http::client(Duration::from_secs(30));
+        let agent = drfailover_testkit::http_recorder::client(Duration::from_secs(30));
         // Held while a record change is answered (see `forward`).
         let changes: Arc<Mutex<()>> = Arc::default();
         let limits = drfailover_http::Limits {
@@ -387,7 +387,7 @@ impl Emulator {
     /// Invoke the function with `event` (the Lambda Invoke API); returns the HTTP status
     /// (200, or 500 for a function error) and the reply. Blocks up to 120 s.
     pub fn invoke(&self, event: &Value) -> (u16, Value) {
-        let agent = drfailover_testkit::http::client(Duration::from_secs(120));
+        let agent = drfailover_testkit::http_recorder::client(Duration::from_secs(120));
         let mut response = agent
             .post(format!(
                 "http://127.0.0.1:{}/2015-03-31/functions/_/invocations",
