@@ -609,12 +609,12 @@ fn the_control_endpoint_needs_its_token_and_stays_responsive_under_abuse() {
     let mut worst = Duration::ZERO;
     for _ in 0..50 {
         let t = Instant::now();
-        let answer = raw(
-            &l,
-            format!("GET /status HTTP/1.1\r\nHost: {l}\r\n\r\n").as_bytes(),
-        );
+        let answer = drfailover_testkit::http_recorder::client(Duration::from_secs(20))
+            .get(format!("http://{l}/status"))
+            .call()
+            .map(|a| a.status().as_u16());
         worst = worst.max(t.elapsed());
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(matches!(answer, Ok(200)), "{answer:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
     let sent = huge.join().unwrap();
@@ -739,14 +739,12 @@ fn the_control_endpoint_needs_its_token_and_stays_responsive_under_abuse() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let asked = Instant::now();
-    let second = raw(
-        &l,
-        format!(
-            "POST /switchover?to=db%5C2 HTTP/1.1\r\nHost: {l}\r\nAuthorization: Bearer {token}\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    assert!(second.starts_with("HTTP/1.1 409"), "{second}");
+    let second = drfailover_testkit::http_recorder::client(Duration::from_secs(20))
+        .post(format!("http://{l}/switchover?to=db%5C2"))
+        .header("authorization", format!("Bearer {token}"))
+        .send_empty()
+        .map(|mut a| (a.status().as_u16(), a.body_mut().read_to_string()));
+    assert!(matches!(second, Ok((409, _))), "{second:?}");
     assert!(
         asked.elapsed() < Duration::from_secs(2),
         "{:?}",
