@@ -12,9 +12,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::{addr, spawner};
+use crate::addr;
+use crate::spawner::{self, Started};
 
 /// A running `named` serving one zone. Killed and its directory removed when dropped.
 pub struct BindServer {
@@ -146,30 +147,18 @@ impl BindServer {
             cmd.args(["-f", "-4", "-n", "1", "-c"])
                 .arg(server.dir.path().join("named.conf"));
             let mut child = spawner::spawn(cmd).map_err(|e| format!("spawn named: {e}"))?;
-            let started = Instant::now();
-            let exited = loop {
-                if let Ok(Some(status)) = child.try_wait() {
-                    break Some(status);
-                }
-                if server.answers() {
-                    break None;
-                }
-                if started.elapsed() > Duration::from_secs(20) {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!(
-                        "named did not answer within 20 s; its log:\n{}",
-                        server.log()
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            };
-            match exited {
-                None => {
+            match spawner::await_ready(&mut child, Duration::from_secs(20), || server.answers()) {
+                Started::Ready => {
                     server.child = Some(child);
                     return Ok(server);
                 }
-                Some(status) => {
+                Started::TimedOut => {
+                    return Err(format!(
+                        "named did not answer within 20 s; its log:\n{}",
+                        server.log()
+                    ))
+                }
+                Started::Exited(status) => {
                     last_error = format!(
                         "named exited at start ({status}) on port {}; its log:\n{}",
                         server.port,
