@@ -27,6 +27,7 @@ mod spawner;
 pub mod tls;
 mod topology;
 pub mod wait;
+mod writes;
 
 pub use direct::{DirectAck, DirectWriter};
 pub use netns::Lab;

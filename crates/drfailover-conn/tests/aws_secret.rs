@@ -6,7 +6,6 @@
 //! AWS keys: fixed test keys in the process environment (moto accepts any); instance metadata
 //! is disabled so nothing ever reaches 169.254.169.254.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -169,13 +168,11 @@ fn rotation_during_a_failover_fails_no_statement_and_loses_no_write() {
     );
 
     // Every acknowledged write is on the new primary, once (primary key).
-    let acked: HashSet<u64> = acked.lock().unwrap().iter().copied().collect();
-    let rows = topo.node(1).sql("SELECT id FROM app.t").unwrap();
-    let present: HashSet<u64> = (0..rows.num_rows())
-        .map(|r| rows.text(r, 0).unwrap().parse().unwrap())
-        .collect();
-    let lost: Vec<_> = acked.difference(&present).collect();
-    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    topo.node(1).assert_writes(
+        "SELECT id FROM app.t",
+        &acked.lock().unwrap(),
+        &unknown.lock().unwrap(),
+    );
     let stats = client.stats();
     assert_eq!(stats.failovers, 1);
     client.close();

@@ -1,6 +1,5 @@
 //! Silent failures, split brain, and many failovers under load — through the public API.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -97,28 +96,8 @@ impl Load {
 
 /// Every acknowledged write is on `node`; every row there was acknowledged or unknown.
 fn verify(topo: &Topology, node: usize, acked: &[u64], unknown: &[u64]) {
-    let rows = topo.node(node).sql("SELECT id FROM app.t").unwrap();
-    let present: HashSet<u64> = (0..rows.num_rows())
-        .map(|r| rows.text(r, 0).unwrap().parse().unwrap())
-        .collect();
-    let lost: Vec<_> = acked.iter().filter(|id| !present.contains(id)).collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged writes lost, e.g. {:?}",
-        lost.len(),
-        &lost[..lost.len().min(5)]
-    );
-    let known: HashSet<u64> = acked.iter().chain(unknown).copied().collect();
-    let phantom: Vec<_> = present.iter().filter(|id| !known.contains(id)).collect();
-    assert!(
-        phantom.is_empty(),
-        "rows nobody was told about: {phantom:?}"
-    );
-    assert_eq!(
-        acked.len(),
-        acked.iter().collect::<HashSet<_>>().len(),
-        "an id was acknowledged twice"
-    );
+    topo.node(node)
+        .assert_writes("SELECT id FROM app.t", acked, unknown);
 }
 
 fn recording_client(dsn: &str) -> (Arc<Client>, EventLog<Event>) {
