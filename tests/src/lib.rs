@@ -29,6 +29,7 @@ mod topology;
 pub mod wait;
 mod writes;
 
+pub use addr::free_loopback_port;
 pub use direct::{DirectAck, DirectWriter};
 pub use netns::Lab;
 pub use node::{Node, NodeRole};

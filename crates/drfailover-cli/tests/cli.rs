@@ -15,7 +15,6 @@ fn probe_rejects_a_malformed_dsn_with_exit_2() {
 
 mod live {
     use std::io::{BufRead, Read};
-    use std::net::TcpListener;
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
@@ -97,16 +96,8 @@ mod live {
         assert!(out.contains("stopped: failovers=1"), "{out}");
     }
 
-    fn free_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
     fn health_server(dsn: &str) -> (Running, String) {
-        let port = free_port();
+        let port = drfailover_testkit::free_loopback_port();
         let listen = format!("127.0.0.1:{port}");
         let child = bin()
             .args([

@@ -3,25 +3,16 @@
 //! endpoint, a direct switchover. Data checked after every failover.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use drfailover_testkit::{eventually, Topology};
+use drfailover_testkit::{eventually, free_loopback_port, Topology};
 
 const BIN: &str = env!("CARGO_BIN_EXE_drfailover");
 
 fn topology() -> Topology {
     Topology::primary_replicas(2).unwrap_or_else(|e| panic!("cannot start MariaDB topology: {e}"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A `drfailover orchestrate --json` process; its stdout lines (events) collected.
@@ -35,7 +26,7 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &std::path::Path, failpoint: Option<&str>) -> Daemon {
-        let listen = format!("127.0.0.1:{}", free_port());
+        let listen = format!("127.0.0.1:{}", free_loopback_port());
         let mut cmd = Command::new(BIN);
         cmd.args(["orchestrate", "--json", "--listen", &listen])
             .arg(config)

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -83,13 +82,7 @@ fn autocommit_writes_survive_a_switchover_by_the_orchestrator() {
         ),
     )
     .expect("orchestrator config");
-    let listen = format!(
-        "127.0.0.1:{}",
-        TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port()
-    );
+    let listen = format!("127.0.0.1:{}", drfailover_testkit::free_loopback_port());
     let _orchestrator = Orchestrator(
         Command::new(&drfailover)
             .args(["orchestrate", "--json", "--listen", &listen])

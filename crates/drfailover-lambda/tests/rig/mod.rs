@@ -14,7 +14,7 @@
 
 #![allow(dead_code)]
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -326,13 +326,6 @@ fn dying_with_parent(program: &std::path::Path) -> Command {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 /// The Lambda runtime API emulator (`cargo lambda watch --only-lambda-apis`) on loopback.
 pub struct Emulator {
     port: u16,
@@ -343,7 +336,7 @@ impl Emulator {
     /// Start it; blocks until it accepts connections (at most 60 s).
     pub fn start(log: &std::path::Path) -> Result<Emulator, String> {
         let binary = cargo_lambda_binary()?;
-        let port = free_port();
+        let port = drfailover_testkit::free_loopback_port();
         let log = std::fs::File::create(log).map_err(|e| e.to_string())?;
         let mut cmd = dying_with_parent(&binary);
         cmd.args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
