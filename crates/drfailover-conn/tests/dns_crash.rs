@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Config, Error, EventKind};
 use drfailover_testkit::dnsmasq::DnsServer;
-use drfailover_testkit::{eventually, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+use drfailover_testkit::{EventLog, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 const NAME: &str = "db.drfailover.test";
 
@@ -41,7 +41,7 @@ fn client_follows_a_record_flipped_after_a_crash_within_its_ttl() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicU64::new(1));
-    let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+    let acked: EventLog<u64> = EventLog::new();
     let unknown: Arc<Mutex<Vec<u64>>> = Arc::default();
     let workers: Vec<_> = (0..4)
         .map(|_| {
@@ -56,7 +56,7 @@ fn client_follows_a_record_flipped_after_a_crash_within_its_ttl() {
                 while !stop.load(Ordering::Relaxed) {
                     let id = next.fetch_add(1, Ordering::Relaxed);
                     match client.query(&format!("INSERT INTO t VALUES ({id})")) {
-                        Ok(_) => acked.lock().unwrap().push((id, Instant::now())),
+                        Ok(_) => acked.push(id),
                         Err(Error::OutcomeUnknown(_)) => unknown.lock().unwrap().push(id),
                         Err(Error::NoWriter { .. }) => {} // not sent anywhere: not acknowledged
                         Err(e) => panic!("write {id}: {e}"),
@@ -67,30 +67,17 @@ fn client_follows_a_record_flipped_after_a_crash_within_its_ttl() {
         .collect();
     // Let the name's answer age past the clamp's reach: the writer is known for > 1 TTL.
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(
-        !acked.lock().unwrap().is_empty(),
-        "no write before the crash"
-    );
+    assert!(!acked.all().is_empty(), "no write before the crash");
 
     topo.kill9(0).unwrap();
     topo.promote(1).unwrap();
     dns.set(&[(NAME, ip1)]).unwrap();
     let flipped = Instant::now();
-    let first_after = eventually(
+    let first_after = acked.first_after(
         "a write acknowledged after the DNS flip",
+        flipped,
         Duration::from_secs(10),
-        || {
-            acked
-                .lock()
-                .unwrap()
-                .iter()
-                .rev()
-                .take_while(|(_, at)| *at > flipped)
-                .last()
-                .map(|(_, at)| *at - flipped)
-                .ok_or_else(|| "none yet".to_string())
-        },
-    );
+    ) - flipped;
     eprintln!("crash, promote, DNS flip (TTL 1 s): first acknowledged write {first_after:?} after the flip");
     // TTL 1 s plus generous slack for a loaded machine — and far below the 5 s min clamp,
     // which must not apply while no writer is known.
@@ -108,7 +95,7 @@ fn client_follows_a_record_flipped_after_a_crash_within_its_ttl() {
     assert_eq!(state.endpoints[0].address, Some(ip1.into()));
     assert!(state.ready, "{state:?}");
     assert!(events.lock().unwrap().contains(&EventKind::DnsChanged));
-    let acked: Vec<u64> = acked.lock().unwrap().iter().map(|(id, _)| *id).collect();
+    let acked = acked.all();
     topo.node(1)
         .assert_writes("SELECT id FROM app.t", &acked, &unknown.lock().unwrap());
     client.close();
