@@ -24,8 +24,7 @@ use drfailover_dns::aws::AwsClient;
 use drfailover_dns::retry::RetryPolicy;
 use drfailover_dns::route53::{RecordSet, Route53Announcer};
 use drfailover_dns::{
-    AnnounceOutcome, Announcer, AnnouncerConfig, NodeAddress, Rfc2136Config, Route53Config,
-    WriterChange,
+    AnnounceOutcome, Announcer, AnnouncerConfig, NodeAddress, Route53Config, WriterChange,
 };
 use drfailover_testkit::bind::BindServer;
 use drfailover_testkit::moto::MotoServer;
@@ -46,22 +45,21 @@ fn soon() -> Instant {
     Instant::now() + Duration::from_secs(10)
 }
 
+/// The RFC 2136 announcer of `db` on `server` (UDP, or TCP only when `tcp`).
+fn rfc2136_announcer(server: &BindServer, tcp: bool) -> Box<dyn Announcer> {
+    let mut config = match toml::from_str(&server.rfc2136_announcer("db")) {
+        Ok(AnnouncerConfig::Rfc2136(config)) => config,
+        other => panic!("the testkit's announcer table: {other:?}"),
+    };
+    config.tcp = tcp;
+    AnnouncerConfig::Rfc2136(config)
+        .build()
+        .expect("rfc2136 announcer")
+}
+
 /// N alternating compare-and-swap updates; returns their latencies.
 fn rfc2136_updates(server: &BindServer, tcp: bool, n: usize) -> Vec<Duration> {
-    let announcer = AnnouncerConfig::Rfc2136(Rfc2136Config {
-        server: server.address().to_string(),
-        zone: server.zone().into(),
-        name: format!("db.{}", server.zone()),
-        ttl: 1,
-        key_file: server.key_file().to_path_buf(),
-        key_name: None,
-        timeout_ms: 1000,
-        attempts: 3,
-        tcp,
-        addresses: Default::default(),
-    })
-    .build()
-    .expect("rfc2136 announcer");
+    let announcer = rfc2136_announcer(server, tcp);
     let mut current = announcer.current(soon()).expect("read the record")[0]
         .trim_start_matches("A ")
         .to_string();
@@ -81,20 +79,7 @@ fn rfc2136_updates(server: &BindServer, tcp: bool, n: usize) -> Vec<Duration> {
 
 /// Update, then poll a fresh resolver until it answers the new address.
 fn rfc2136_visible(server: &BindServer, n: usize) -> Vec<Duration> {
-    let announcer = AnnouncerConfig::Rfc2136(Rfc2136Config {
-        server: server.address().to_string(),
-        zone: server.zone().into(),
-        name: format!("db.{}", server.zone()),
-        ttl: 1,
-        key_file: server.key_file().to_path_buf(),
-        key_name: None,
-        timeout_ms: 1000,
-        attempts: 3,
-        tcp: false,
-        addresses: Default::default(),
-    })
-    .build()
-    .expect("rfc2136 announcer");
+    let announcer = rfc2136_announcer(server, false);
     let mut current = announcer.current(soon()).expect("read")[0]
         .trim_start_matches("A ")
         .to_string();
@@ -137,19 +122,7 @@ fn route53(n: usize) -> (Vec<Duration>, Vec<Duration>) {
         },
     )
     .unwrap();
-    let body = r#"<CreateHostedZoneRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Name>example.test.</Name><CallerReference>bench</CallerReference></CreateHostedZoneRequest>"#;
-    let (reply, _) = client
-        .call(
-            "POST",
-            "/2013-04-01/hostedzone",
-            Some(("text/xml", body)),
-            soon(),
-        )
-        .unwrap();
-    let start = reply.find("<Id>").unwrap() + 4;
-    let zone = reply[start..start + reply[start..].find("</Id>").unwrap()]
-        .trim_start_matches("/hostedzone/")
-        .to_string();
+    let zone = drfailover_testkit::moto::create_hosted_zone(&client, "example.test.").unwrap();
     let r53 = Route53Announcer::with_env(
         &Route53Config {
             hosted_zone_id: zone,

@@ -11,17 +11,7 @@ use std::time::{Duration, Instant};
 pub struct Haproxy {
     child: Child,
     port: u16,
-    _dir: tempfile_dir::Dir,
-}
-
-mod tempfile_dir {
-    /// A temporary directory removed on drop.
-    pub struct Dir(pub std::path::PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    _dir: tempfile::TempDir,
 }
 
 fn binary() -> Result<PathBuf, String> {
@@ -63,10 +53,11 @@ impl Haproxy {
             .and_then(|l| l.local_addr())
             .map_err(|e| e.to_string())?
             .port();
-        let dir =
-            std::env::temp_dir().join(format!("drfailover-haproxy-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let cfg = dir.join("haproxy.cfg");
+        let dir = tempfile::Builder::new()
+            .prefix("drfailover-haproxy-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let cfg = dir.path().join("haproxy.cfg");
         let check = "check inter 200 fastinter 100 downinter 200 fall 3 rise 2 on-marked-down shutdown-sessions";
         let (sections, server_lines) = servers(check);
         std::fs::write(
@@ -98,7 +89,7 @@ impl Haproxy {
         Ok(Haproxy {
             child,
             port,
-            _dir: tempfile_dir::Dir(dir),
+            _dir: dir,
         })
     }
 

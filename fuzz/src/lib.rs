@@ -18,11 +18,11 @@ pub mod mutate;
 pub mod targets;
 
 pub use mutate::{Mutator, Rng};
-pub use targets::{Target, TARGETS};
+pub use targets::{FuzzTarget, TARGETS};
 
 /// What a campaign did.
 #[derive(Debug)]
-pub struct Report {
+pub struct CampaignReport {
     /// The target's name.
     pub target: &'static str,
     /// Inputs executed (corpus entries included).
@@ -85,7 +85,7 @@ pub fn load_corpus(dir: &Path) -> Vec<Vec<u8>> {
 /// Run `target` on each corpus entry, then on `options.iterations` mutated inputs. Panics in
 /// the target are caught (the default panic hook should be silenced by the caller) and
 /// recorded as findings. Blocks for the whole campaign.
-pub fn campaign(target: &Target, corpus: &[Vec<u8>], options: &Options) -> Report {
+pub fn campaign(target: &FuzzTarget, corpus: &[Vec<u8>], options: &Options) -> CampaignReport {
     let mut state = (target.setup)();
     let seeds: Vec<Vec<u8>> = if corpus.is_empty() {
         vec![Vec::new()]
@@ -93,7 +93,7 @@ pub fn campaign(target: &Target, corpus: &[Vec<u8>], options: &Options) -> Repor
         corpus.to_vec()
     };
     let mut mutator = Mutator::new(options.seed, target.dictionary, options.max_len);
-    let mut report = Report {
+    let mut report = CampaignReport {
         target: target.name,
         executions: 0,
         elapsed: Duration::ZERO,

@@ -36,7 +36,7 @@ impl Drop for State {
 }
 
 /// A fuzz target.
-pub struct Target {
+pub struct FuzzTarget {
     /// Its name (also the corpus directory `fuzz/corpus/<name>`).
     pub name: &'static str,
     /// What it exercises.
@@ -258,8 +258,8 @@ fn greeting(_: &mut State, input: &[u8]) {
 }
 
 /// Every target.
-pub const TARGETS: &[Target] = &[
-    Target {
+pub const TARGETS: &[FuzzTarget] = &[
+    FuzzTarget {
         name: "dsn_secrets",
         about: "Config::from_dsn: no piece of the password in an error",
         setup: no_state,
@@ -285,7 +285,7 @@ pub const TARGETS: &[Target] = &[
             b"?probe_timeout_ms=50",
         ],
     },
-    Target {
+    FuzzTarget {
         name: "dsn",
         about: "Config::from_dsn on arbitrary text",
         setup: no_state,
@@ -324,7 +324,7 @@ pub const TARGETS: &[Target] = &[
             b"-1",
         ],
     },
-    Target {
+    FuzzTarget {
         name: "config_set",
         about: "Config::set with key=value lines (file-reading keys excluded)",
         setup: no_state,
@@ -356,7 +356,7 @@ pub const TARGETS: &[Target] = &[
             b":0",
         ],
     },
-    Target {
+    FuzzTarget {
         name: "option_file",
         about: "the [group] user/password reader of defaults_file",
         setup: no_state,
@@ -381,7 +381,7 @@ pub const TARGETS: &[Target] = &[
             b"\xef\xbb\xbf",
         ],
     },
-    Target {
+    FuzzTarget {
         name: "password_file",
         about: "the password_file reader (first line, UTF-8, no NUL, 4 KiB bound)",
         setup: no_state,
@@ -399,7 +399,7 @@ pub const TARGETS: &[Target] = &[
             b"S3cr3tPw",
         ],
     },
-    Target {
+    FuzzTarget {
         name: "greeting",
         about: "the probe's MySQL greeting packet reader and parser (a hostile server)",
         setup: no_state,

@@ -43,7 +43,7 @@ fn no_state() -> drfailover_fuzz::targets::State {
 #[test]
 fn the_loop_finds_a_planted_bug_and_saves_the_input() {
     std::panic::set_hook(Box::new(|_| {}));
-    let target = drfailover_fuzz::Target {
+    let target = drfailover_fuzz::FuzzTarget {
         name: "planted",
         about: "panics on xyz",
         setup: no_state,

@@ -23,6 +23,15 @@ pub fn allocate(count: usize) -> (Vec<Ipv4Addr>, u16) {
     }
 }
 
+/// A TCP port free on 127.0.0.1 right now (the kernel's pick), for a server a test starts.
+/// Panics when none can be bound.
+pub fn free_loopback_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port on 127.0.0.1: {e}"))
+}
+
 /// A port that is free on 127.0.0.1 for both UDP and TCP right now (for DNS servers).
 pub(crate) fn free_udp_and_tcp_port() -> Result<u16, String> {
     for _ in 0..100 {

@@ -12,9 +12,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::{addr, spawner};
+use crate::addr;
+use crate::spawner::{self, Started};
 
 /// A running `named` serving one zone. Killed and its directory removed when dropped.
 pub struct BindServer {
@@ -146,30 +147,18 @@ impl BindServer {
             cmd.args(["-f", "-4", "-n", "1", "-c"])
                 .arg(server.dir.path().join("named.conf"));
             let mut child = spawner::spawn(cmd).map_err(|e| format!("spawn named: {e}"))?;
-            let started = Instant::now();
-            let exited = loop {
-                if let Ok(Some(status)) = child.try_wait() {
-                    break Some(status);
-                }
-                if server.answers() {
-                    break None;
-                }
-                if started.elapsed() > Duration::from_secs(20) {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!(
-                        "named did not answer within 20 s; its log:\n{}",
-                        server.log()
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            };
-            match exited {
-                None => {
+            match spawner::await_ready(&mut child, Duration::from_secs(20), || server.answers()) {
+                Started::Ready => {
                     server.child = Some(child);
                     return Ok(server);
                 }
-                Some(status) => {
+                Started::TimedOut => {
+                    return Err(format!(
+                        "named did not answer within 20 s; its log:\n{}",
+                        server.log()
+                    ))
+                }
+                Started::Exited(status) => {
                     last_error = format!(
                         "named exited at start ({status}) on port {}; its log:\n{}",
                         server.port,
@@ -179,6 +168,21 @@ impl BindServer {
             }
         }
         Err(last_error)
+    }
+
+    /// The keys of an `[[announce]]` table (TOML, without the header) for an RFC 2136
+    /// announcer that updates `host` in this zone on this server, signed with this server's
+    /// key, TTL 1 s, the other keys at their defaults: for an orchestrator configuration, or
+    /// parsed as a `drfailover_dns::AnnouncerConfig`.
+    pub fn rfc2136_announcer(&self, host: &str) -> String {
+        format!(
+            "kind = \"rfc2136\"\nserver = \"{}\"\nzone = \"{}\"\nname = \"{host}.{}\"\nttl = 1\n\
+             key_file = \"{}\"\n",
+            self.address(),
+            self.zone,
+            self.zone,
+            self.key_file.display()
+        )
     }
 
     /// `127.0.0.1:<port>`: where the server listens (UDP and TCP).

@@ -3,12 +3,13 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::{addr, spawner};
+use crate::addr;
+use crate::spawner::{self, Started};
 
 /// `dnsmasq` answering only for the names the test sets, from a hosts file it re-reads on
 /// SIGHUP, with a fixed TTL. Killed when dropped.
@@ -71,27 +72,13 @@ impl DnsServer {
             .arg(format!("--local-ttl={ttl_s}"));
             let mut child = spawner::spawn(cmd).map_err(|e| format!("spawn dnsmasq: {e}"))?;
             // Ready when it answers on its port (any reply will do).
-            let started = Instant::now();
-            let exited = loop {
-                if let Ok(Some(status)) = child.try_wait() {
-                    break Some(status);
-                }
-                if server.answers() {
-                    break None;
-                }
-                if started.elapsed() > Duration::from_secs(10) {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err("dnsmasq did not answer within 10 s".into());
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            };
-            match exited {
-                None => {
+            match spawner::await_ready(&mut child, Duration::from_secs(10), || server.answers()) {
+                Started::Ready => {
                     server.child = Some(child);
                     return Ok(server);
                 }
-                Some(status) => {
+                Started::TimedOut => return Err("dnsmasq did not answer within 10 s".into()),
+                Started::Exited(status) => {
                     last_error =
                         format!("dnsmasq exited at start ({status}) on port {}", server.port)
                 }

@@ -150,21 +150,65 @@ impl MotoServer {
     }
 }
 
-/// Secrets Manager calls on a running moto, for tests of `secret_arn`: signed with fixed test
-/// keys (moto accepts any), JSON protocol. Each call blocks up to 30 s.
+/// The access key id of the fixed test keys (moto accepts any keys).
+pub const TEST_ACCESS_KEY_ID: &str = "AKIDTESTING";
+/// The secret key of the fixed test keys.
+pub const TEST_SECRET_ACCESS_KEY: &str = "testing-secret-key";
+
+/// Variables of the AWS environment a test never inherits from the host.
+const FOREIGN_AWS_VARIABLES: [&str; 4] = [
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+];
+
+/// The fixed test keys as an identity, for signing calls directly.
+pub fn test_identity() -> drfailover_aws::credentials::AwsIdentity {
+    drfailover_aws::credentials::AwsIdentity {
+        credentials: aws_credential_types::Credentials::new(
+            TEST_ACCESS_KEY_ID,
+            TEST_SECRET_ACCESS_KEY,
+            None,
+            None,
+            "testkit",
+        ),
+        source: "testkit".into(),
+    }
+}
+
+/// Set this process's AWS environment to the fixed test keys, without the host's session
+/// token, profile or region, and never the real instance metadata. Once per process (later
+/// calls do nothing); call it before the first AWS client reads the environment.
+pub fn use_test_keys() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::env::set_var("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID);
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY);
+        for name in FOREIGN_AWS_VARIABLES {
+            std::env::remove_var(name);
+        }
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    });
+}
+
+/// Give `command` the same environment as [`use_test_keys`] gives this process.
+pub fn with_test_keys(command: &mut std::process::Command) -> &mut std::process::Command {
+    command
+        .env("AWS_ACCESS_KEY_ID", TEST_ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", TEST_SECRET_ACCESS_KEY)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for name in FOREIGN_AWS_VARIABLES {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// Secrets Manager calls on a running moto, for tests of `secret_arn`: signed with the fixed
+/// test keys, JSON protocol. Each call blocks up to 30 s.
 impl MotoServer {
     fn secrets_manager(&self, action: &str, body: String) -> Result<String, String> {
-        use drfailover_aws::credentials::AwsIdentity;
-        let identity = AwsIdentity {
-            credentials: aws_credential_types::Credentials::new(
-                "AKIDTESTING",
-                "testing-secret-key",
-                None,
-                None,
-                "testkit",
-            ),
-            source: "testkit".into(),
-        };
+        let identity = test_identity();
         let client = drfailover_aws::AwsClient::new(
             &self.endpoint(),
             "secretsmanager",
@@ -227,4 +271,55 @@ impl Drop for MotoServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The text of the first `<tag>…</tag>` in `xml` (moto's XML replies), if there is one.
+pub fn xml_text(xml: &str, tag: &str) -> Option<String> {
+    let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
+    let end = start + xml[start..].find(&format!("</{tag}>"))?;
+    Some(xml[start..end].to_string())
+}
+
+/// Create the Route 53 hosted zone `zone` (`example.test.`) through `route53`, a client of
+/// moto's endpoint with the caller's keys; its id, without `/hostedzone/`. Blocks up to 30 s.
+pub fn create_hosted_zone(
+    route53: &drfailover_aws::AwsClient,
+    zone: &str,
+) -> Result<String, String> {
+    static REFERENCES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let reference = format!(
+        "testkit-{}-{}",
+        std::process::id(),
+        REFERENCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let body = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><CreateHostedZoneRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Name>{zone}</Name><CallerReference>{reference}</CallerReference></CreateHostedZoneRequest>"#
+    );
+    let (reply, _) = route53
+        .call(
+            "POST",
+            "/2013-04-01/hostedzone",
+            Some(("text/xml", &body)),
+            Instant::now() + Duration::from_secs(30),
+        )
+        .map_err(|e| format!("CreateHostedZone {zone}: {e}"))?;
+    let id = xml_text(&reply, "Id").ok_or_else(|| format!("CreateHostedZone: no Id in {reply}"))?;
+    Ok(id.trim_start_matches("/hostedzone/").to_string())
+}
+
+/// Create the SNS topic `name` through `sns`, a client of moto's endpoint; its ARN. Blocks up
+/// to 30 s.
+pub fn create_topic(sns: &drfailover_aws::AwsClient, name: &str) -> Result<String, String> {
+    let (reply, _) = sns
+        .call(
+            "POST",
+            "/",
+            Some((
+                "application/x-www-form-urlencoded",
+                &format!("Action=CreateTopic&Name={name}&Version=2010-03-31"),
+            )),
+            Instant::now() + Duration::from_secs(30),
+        )
+        .map_err(|e| format!("CreateTopic {name}: {e}"))?;
+    xml_text(&reply, "TopicArn").ok_or_else(|| format!("CreateTopic: no TopicArn in {reply}"))
 }

@@ -78,3 +78,33 @@ pub fn spawn(mut cmd: Command) -> std::io::Result<Child> {
         .recv()
         .map_err(|_| std::io::Error::other("spawner thread is gone"))?
 }
+
+/// How a just-spawned daemon came up.
+pub(crate) enum Started {
+    /// Its readiness check passed.
+    Ready,
+    /// It exited first (a port taken meanwhile, a bad configuration).
+    Exited(std::process::ExitStatus),
+    /// Neither within the bound: it was killed.
+    TimedOut,
+}
+
+/// Wait until `ready` says yes or `child` exits, for up to `within` (polling every 10 ms);
+/// a child neither ready nor exited by then is killed and reaped. Blocks.
+pub(crate) fn await_ready(
+    child: &mut Child,
+    within: std::time::Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Started {
+    let came_up = crate::wait::within(within, || {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(Started::Exited(status));
+        }
+        ready().then_some(Started::Ready)
+    });
+    came_up.unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        Started::TimedOut
+    })
+}

@@ -110,6 +110,18 @@ impl<T: Clone + std::fmt::Debug> EventLog<T> {
         }
     }
 
+    /// When the first event after `since` arrived, waiting up to `within` for one; panics
+    /// naming `what` when none came.
+    pub fn first_after(&self, what: &str, since: Instant, within: Duration) -> Instant {
+        let first = self::within(within, || {
+            self.lock()
+                .iter()
+                .find(|(at, _)| *at > since)
+                .map(|(at, _)| *at)
+        });
+        first.unwrap_or_else(|| panic!("{what}: not within {within:?}"))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Instant, T)>> {
         // A test thread that panicked while holding the lock leaves the events readable.
         self.events.lock().unwrap_or_else(|p| p.into_inner())

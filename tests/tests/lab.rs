@@ -2,10 +2,10 @@
 //! `down` leaves nothing behind.
 
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use drfailover_mysql::{ConnectOptions, Connection};
-use drfailover_testkit::{APP_DATABASE, APP_PASSWORD, APP_USER};
+use drfailover_testkit::{eventually, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 fn lab(args: &[&str], dir: &std::path::Path) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_drfailover-lab"))
@@ -99,18 +99,17 @@ fn up_stays_up_answers_and_down_leaves_nothing() {
         "status after freeze"
     );
     sh(cont);
-    let started = Instant::now();
-    loop {
-        let out = lab(&["status"], &dir);
-        if stdout(&out).contains("running, writable") {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the primary did not answer as writable after the thaw"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(
+        "the primary answers as writable after the thaw",
+        Duration::from_secs(30),
+        || {
+            let out = stdout(&lab(&["status"], &dir));
+            match out.contains("running, writable") {
+                true => Ok(()),
+                false => Err(out),
+            }
+        },
+    );
 
     // kill -9 the primary, then the printed promote script makes the replica the writer,
     // with both rows.

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use drfailover_mysql::{ConnectOptions, Connection, ErrorClass};
-use drfailover_testkit::{NodeRole, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+use drfailover_testkit::{eventually, NodeRole, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 fn app_options(topo: &Topology, i: usize) -> ConnectOptions {
     let n = topo.node(i);
@@ -157,12 +157,14 @@ fn a_crashed_server_is_reported_with_its_error_log() {
         nix::sys::signal::Signal::SIGSEGV,
     )
     .unwrap();
-    let err = (0..100)
-        .find_map(|_| {
-            std::thread::sleep(Duration::from_millis(20));
-            topo.node(1).sql("SELECT 1").err()
-        })
-        .expect("a crashed server stopped answering");
+    let err = eventually(
+        "the crashed server stops answering",
+        Duration::from_secs(10),
+        || match topo.node(1).sql("SELECT 1") {
+            Err(e) => Ok(e),
+            Ok(_) => Err("still answers".to_string()),
+        },
+    );
     assert!(err.contains("has died"), "{err}");
     assert!(err.contains("got signal 11"), "{err}");
 }

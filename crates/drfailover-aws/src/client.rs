@@ -11,7 +11,7 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 
 use crate::chain::CredentialChain;
-use crate::retry::{self, RetryPolicy, Step};
+use crate::retry::{self, AttemptOutcome, RetryPolicy};
 use crate::AwsError;
 
 /// The largest reply body read (AWS API replies are a few KiB).
@@ -249,10 +249,10 @@ impl AwsClient {
         body: Option<(&str, &str)>,
         budget: Duration,
         deadline: Instant,
-    ) -> Step<String> {
+    ) -> AttemptOutcome<String> {
         let identity = match self.credentials.get(deadline) {
             Ok(id) => id.credentials.into(),
-            Err(e) => return Step::Fail(e),
+            Err(e) => return AttemptOutcome::Fail(e),
         };
         let mut settings = SigningSettings::default();
         // Send (and sign) x-amz-content-sha256: accepted by every AWS service, and what lets
@@ -267,7 +267,7 @@ impl AwsClient {
             .build()
         {
             Ok(p) => p.into(),
-            Err(e) => return Step::Fail(AwsError::Config(format!("signing: {e}"))),
+            Err(e) => return AttemptOutcome::Fail(AwsError::Config(format!("signing: {e}"))),
         };
         let mut headers: Vec<(&str, &str)> = extra_headers.to_vec();
         if let Some((content_type, _)) = body {
@@ -281,11 +281,11 @@ impl AwsClient {
             SignableBody::Bytes(payload),
         ) {
             Ok(s) => s,
-            Err(e) => return Step::Fail(AwsError::Config(format!("signing {url}: {e}"))),
+            Err(e) => return AttemptOutcome::Fail(AwsError::Config(format!("signing {url}: {e}"))),
         };
         let instructions = match sign(signable, &params) {
             Ok(out) => out.into_parts().0,
-            Err(e) => return Step::Fail(AwsError::Config(format!("signing: {e}"))),
+            Err(e) => return AttemptOutcome::Fail(AwsError::Config(format!("signing: {e}"))),
         };
         let mut request = ureq::http::Request::builder().method(method).uri(url);
         for (name, value) in &headers {
@@ -296,7 +296,7 @@ impl AwsClient {
         }
         let request = match request.body(payload.to_vec()) {
             Ok(r) => r,
-            Err(e) => return Step::Fail(AwsError::Config(format!("request {url}: {e}"))),
+            Err(e) => return AttemptOutcome::Fail(AwsError::Config(format!("request {url}: {e}"))),
         };
         let result = self
             .agent
@@ -305,7 +305,7 @@ impl AwsClient {
             .build();
         let response = match self.agent.run(result) {
             Ok(r) => r,
-            Err(e) => return Step::Retry(e.to_string(), true),
+            Err(e) => return AttemptOutcome::Retry(e.to_string(), true),
         };
         let status = response.status().as_u16();
         let text = match response
@@ -315,26 +315,26 @@ impl AwsClient {
             .read_to_string()
         {
             Ok(t) => t,
-            Err(e) => return Step::Retry(format!("reading the reply: {e}"), true),
+            Err(e) => return AttemptOutcome::Retry(format!("reading the reply: {e}"), true),
         };
         if (200..300).contains(&status) {
-            return Step::Done(text);
+            return AttemptOutcome::Done(text);
         }
         let error = parse_error(status, &text);
         let summary = format!("{} (HTTP {status}): {}", error.code, error.message);
         if status >= 500 || status == 429 || RETRYABLE_CODES.contains(&error.code.as_str()) {
-            return Step::Retry(summary, false);
+            return AttemptOutcome::Retry(summary, false);
         }
         let target = self.target();
         if CREDENTIAL_CODES.contains(&error.code.as_str()) {
             // Keys from metadata may have been revoked early: look them up again next time.
             self.credentials.forget();
-            return Step::Fail(AwsError::Credentials(format!(
+            return AttemptOutcome::Fail(AwsError::Credentials(format!(
                 "{target} rejected the credentials from {}: {summary}",
                 self.credential_source()
             )));
         }
-        Step::Fail(if status == 403 || error.code.starts_with("AccessDenied") {
+        AttemptOutcome::Fail(if status == 403 || error.code.starts_with("AccessDenied") {
             AwsError::Refused {
                 target,
                 code: error.code,

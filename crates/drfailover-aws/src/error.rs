@@ -1,9 +1,17 @@
 //! Why an AWS call or credential lookup failed. Messages name the part at fault (the
 //! endpoint, the file, the key, the ARN) and never carry a secret.
+//!
+//! [`AwsError`] is also the workspace's one classification of failed remote calls:
+//! `drfailover-dns` files its DNS servers' failures in the same variants
+//! (`AnnounceError::Call`), so a caller tells "not retried" from "retries did not clear it"
+//! the same way for every announcer.
 
 use std::time::Duration;
 
-/// An AWS failure. `Display` names the target and the cause; no variant holds a secret.
+/// A failed AWS call (or DNS server call, in `drfailover-dns`), classified once: wrong
+/// configuration or credentials, refused or rejected (not retried), no answer in time or a
+/// server error retries did not clear. `Display` names the target and the cause; no variant
+/// holds a secret.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AwsError {
     /// The configuration is wrong (a malformed endpoint, a missing region, …).
@@ -56,7 +64,8 @@ pub enum AwsError {
 }
 
 impl AwsError {
-    /// The AWS error code of a refused or rejected request (`ResourceNotFoundException`, …).
+    /// The error code of a refused or rejected request (`ResourceNotFoundException`, …; a
+    /// DNS response code such as `REFUSED` for a DNS server).
     pub fn code(&self) -> Option<&str> {
         match self {
             AwsError::Refused { code, .. } | AwsError::Rejected { code, .. } => Some(code),

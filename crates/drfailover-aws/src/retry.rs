@@ -55,7 +55,7 @@ impl RetryPolicy {
 
 /// What one attempt came to; `E` is the caller's error type.
 #[derive(Debug)]
-pub enum Step<T, E = crate::AwsError> {
+pub enum AttemptOutcome<T, E = crate::AwsError> {
     /// Done: the value.
     Done(T),
     /// Failed for good: not retried.
@@ -104,16 +104,16 @@ pub fn run<T, E: From<Exhausted>>(
     policy: &RetryPolicy,
     target: &str,
     deadline: Instant,
-    mut attempt: impl FnMut(Duration) -> Step<T, E>,
+    mut attempt: impl FnMut(Duration) -> AttemptOutcome<T, E>,
 ) -> Result<(T, u32), E> {
     let started = Instant::now();
     let mut failed = 0u32;
     let mut last = ("deadline passed before the first attempt".to_string(), true);
     while let Some(budget) = policy.attempt_budget(Instant::now(), deadline) {
         match attempt(budget) {
-            Step::Done(value) => return Ok((value, failed + 1)),
-            Step::Fail(error) => return Err(error),
-            Step::Retry(reason, network) => {
+            AttemptOutcome::Done(value) => return Ok((value, failed + 1)),
+            AttemptOutcome::Fail(error) => return Err(error),
+            AttemptOutcome::Retry(reason, network) => {
                 failed += 1;
                 log::debug!("{target}: attempt {failed} failed: {reason}");
                 last = (reason, network);

@@ -1,5 +1,5 @@
 //! The credential chain against a local metadata server started by the harness
-//! (`drfailover_testkit::metadata`): the IMDSv2 token flow, expiry-aware caching, the container
+//! (`drfailover_testkit::metadata_server`): the IMDSv2 token flow, expiry-aware caching, the container
 //! endpoint with its authorization token, and bounded costs when the endpoint is down or
 //! silent. Never the real 169.254.169.254: every test points the endpoint at loopback.
 
@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use drfailover_aws::CredentialChain;
-use drfailover_testkit::metadata::{MetadataServer, CONTAINER_TOKEN, ROLE, SECRET_KEY};
+use drfailover_testkit::metadata_server::{MetadataServer, CONTAINER_TOKEN, ROLE, SECRET_KEY};
 
 /// An environment with only `pairs` (no keys, no home: the files hold nothing).
 fn env(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> {

@@ -9,14 +9,14 @@
 //! "The node" is the DSN's first endpoint (run one health-server next to each database).
 //! Every request probes with a bounded deadline, so a hung database never hangs the check.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drfailover_conn::Config;
+use drfailover_http::{with_type, StatusCode};
 use drfailover_probe::{Deadline, MonitorProbe, OutcomeClass};
 use serde_json::json;
 
@@ -47,19 +47,22 @@ struct Server {
     max_concurrent: usize,
 }
 
-fn respond(stream: &mut TcpStream, status: u16, body: &str) {
-    let reason = if status == 200 {
-        "OK"
-    } else if status == 404 {
-        "Not Found"
+/// A request's place among the `max_concurrent`, released when it ends (also on panic).
+struct Place(Arc<Server>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn json_answer(ok: bool, body: String) -> drfailover_http::Response {
+    let status = if ok {
+        StatusCode::OK
     } else {
-        "Service Unavailable"
+        StatusCode::SERVICE_UNAVAILABLE
     };
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    with_type(status, "application/json", body)
 }
 
 impl Server {
@@ -68,20 +71,20 @@ impl Server {
         probe.role(Deadline::after(self.timeout))
     }
 
-    fn handle(&self, mut stream: TcpStream) {
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut line = String::new();
-        if BufReader::new(&stream).read_line(&mut line).is_err() {
-            return;
-        }
-        let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    /// A place among the `max_concurrent` requests, if one is free.
+    fn place(self: &Arc<Self>) -> Option<Place> {
+        let taken = self.busy.fetch_add(1, Ordering::SeqCst);
+        let place = Place(self.clone());
+        (taken < self.max_concurrent).then_some(place)
+    }
+
+    /// Answer `path?query`. Blocks for the probes (each within the probe deadline).
+    fn answer(&self, path: &str, query: &str) -> drfailover_http::Response {
         let node = &self.config.endpoints[0];
         match path {
             "/writer" => {
                 let obs = self.observe(0);
-                let body = endpoints::to_json(node, &obs).to_string();
-                respond(&mut stream, if obs.writable() { 200 } else { 503 }, &body);
+                json_answer(obs.writable(), endpoints::to_json(node, &obs).to_string())
             }
             "/replica" => {
                 let max_lag: u64 = query
@@ -97,18 +100,17 @@ impl Server {
                             && r.sql_running
                             && r.seconds_behind.is_some_and(|s| s <= max_lag)
                     });
-                let body = endpoints::to_json(node, &obs).to_string();
-                respond(&mut stream, if ok { 200 } else { 503 }, &body);
+                json_answer(ok, endpoints::to_json(node, &obs).to_string())
             }
             "/health" => {
                 let list: Vec<_> = (0..self.config.endpoints.len())
                     .map(|i| endpoints::to_json(&self.config.endpoints[i], &self.observe(i)))
                     .collect();
-                respond(&mut stream, 200, &json!({ "endpoints": list }).to_string());
+                json_answer(true, json!({ "endpoints": list }).to_string())
             }
-            _ => respond(
-                &mut stream,
-                404,
+            _ => with_type(
+                StatusCode::NOT_FOUND,
+                "application/json",
                 "{\"error\":\"try /writer, /replica?max_lag=N or /health\"}",
             ),
         }
@@ -134,6 +136,7 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let timeout = Duration::from_millis(args.timeout_ms);
     let server = Arc::new(Server {
         probes: config
             .endpoints
@@ -141,38 +144,42 @@ pub fn run(args: Args) -> ExitCode {
             .map(|e| Mutex::new(endpoints::monitor(&config, e)))
             .collect(),
         config,
-        timeout: Duration::from_millis(args.timeout_ms),
+        timeout,
         busy: AtomicUsize::new(0),
         max_concurrent: args.max_concurrent.max(1),
     });
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-    let _ = listener.set_nonblocking(true);
     eprintln!(
         "drfailover health-server: listening on {} for {} (/writer, /replica?max_lag=N, /health)",
         args.listen, server.config.endpoints[0]
     );
-    while !stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((mut stream, _)) => {
-                let _ = stream.set_nonblocking(false);
-                if server.busy.fetch_add(1, Ordering::SeqCst) >= server.max_concurrent {
-                    server.busy.fetch_sub(1, Ordering::SeqCst);
-                    respond(&mut stream, 503, "{\"error\":\"busy\"}");
-                    continue;
-                }
-                let server = server.clone();
-                std::thread::spawn(move || {
-                    server.handle(stream);
-                    server.busy.fetch_sub(1, Ordering::SeqCst);
-                });
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(5))
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+    // A request probes each endpoint at most once, each within `timeout`.
+    let probes = u32::try_from(server.config.endpoints.len()).unwrap_or(u32::MAX);
+    let limits = drfailover_http::Limits {
+        head_timeout: Duration::from_secs(2),
+        connection_timeout: Duration::from_secs(10) + timeout.saturating_mul(probes),
+        ..drfailover_http::Limits::default()
+    };
+    let served = drfailover_http::serve(listener, limits, stop, move |req| {
+        let server = server.clone();
+        let path = req.uri().path().to_string();
+        let query = req.uri().query().unwrap_or("").to_string();
+        async move {
+            let Some(place) = server.place() else {
+                return json_answer(false, "{\"error\":\"busy\"}".to_string());
+            };
+            drfailover_http::run_blocking(move || place.0.answer(&path, &query))
+                .await
+                .unwrap_or_else(|| {
+                    json_answer(false, "{\"error\":\"the check failed\"}".to_string())
+                })
         }
+    });
+    if let Err(e) = served {
+        eprintln!("drfailover health-server: {e}");
+        return ExitCode::from(1);
     }
     ExitCode::SUCCESS
 }

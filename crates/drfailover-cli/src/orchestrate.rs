@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use drfailover_notify::Notifier;
 use drfailover_orchestrator::control::ControlToken;
-use drfailover_orchestrator::http::{self, Endpoint, Limits, Snapshot};
+use drfailover_orchestrator::http::{self, ControlEndpoint, Limits, Snapshot};
 use drfailover_orchestrator::{Config, Orchestrator};
 
 /// Arguments of `drfailover orchestrate`.
@@ -177,7 +177,7 @@ pub fn orchestrate(args: OrchestrateArgs) -> ExitCode {
     let server = listener.map(|l| {
         let settings = &orch.config().settings;
         let answer_timeout = settings.catchup_timeout * 2;
-        let endpoint = Endpoint {
+        let endpoint = ControlEndpoint {
             snapshot: snapshot.clone(),
             requests: tx,
             token: orch.config().control_token.clone(),

@@ -3,17 +3,13 @@
 
 use std::process::Command;
 
-use drfailover_testkit::moto::MotoServer;
+use drfailover_testkit::moto::{with_test_keys, MotoServer};
 use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 /// The CLI with fixed test keys (moto accepts any) and never the real instance metadata.
 fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_drfailover"));
-    cmd.env("AWS_ACCESS_KEY_ID", "AKIDTESTING")
-        .env("AWS_SECRET_ACCESS_KEY", "testing-secret-key")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE");
+    with_test_keys(&mut cmd);
     cmd
 }
 

@@ -15,7 +15,6 @@ fn probe_rejects_a_malformed_dsn_with_exit_2() {
 
 mod live {
     use std::io::{BufRead, Read};
-    use std::net::TcpListener;
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
@@ -97,16 +96,8 @@ mod live {
         assert!(out.contains("stopped: failovers=1"), "{out}");
     }
 
-    fn free_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
     fn health_server(dsn: &str) -> (Running, String) {
-        let port = free_port();
+        let port = drfailover_testkit::free_loopback_port();
         let listen = format!("127.0.0.1:{port}");
         let child = bin()
             .args([
@@ -130,13 +121,10 @@ mod live {
     }
 
     fn get(url: &str) -> (u16, serde_json::Value) {
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(10)))
-                .build(),
-        );
-        let mut response = agent.get(url).call().unwrap();
+        let mut response = drfailover_testkit::http_recorder::client(Duration::from_secs(10))
+            .get(url)
+            .call()
+            .unwrap();
         let status = response.status().as_u16();
         let body = response.body_mut().read_to_string().unwrap();
         (

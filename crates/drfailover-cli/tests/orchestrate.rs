@@ -3,25 +3,16 @@
 //! endpoint, a direct switchover. Data checked after every failover.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use drfailover_testkit::{eventually, Topology};
+use drfailover_testkit::{eventually, free_loopback_port, Topology};
 
 const BIN: &str = env!("CARGO_BIN_EXE_drfailover");
 
 fn topology() -> Topology {
     Topology::primary_replicas(2).unwrap_or_else(|e| panic!("cannot start MariaDB topology: {e}"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A `drfailover orchestrate --json` process; its stdout lines (events) collected.
@@ -35,7 +26,7 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &std::path::Path, failpoint: Option<&str>) -> Daemon {
-        let listen = format!("127.0.0.1:{}", free_port());
+        let listen = format!("127.0.0.1:{}", free_loopback_port());
         let mut cmd = Command::new(BIN);
         cmd.args(["orchestrate", "--json", "--listen", &listen])
             .arg(config)
@@ -152,7 +143,7 @@ fn two_orchestrators_promote_exactly_once_and_serve_status_and_metrics() {
     let mut topo = topology();
     let dir = tempfile::tempdir().unwrap();
     // Events also go to a webhook (a real HTTP server) and a command hook.
-    let webhook = drfailover_testkit::http::HttpServer::start(vec![200]);
+    let webhook = drfailover_testkit::http_recorder::HttpServer::start(vec![200]);
     let hook_log = dir.path().join("hook.log");
     let hook = dir.path().join("hook.sh");
     drfailover_testkit::write_script(
@@ -609,12 +600,12 @@ fn the_control_endpoint_needs_its_token_and_stays_responsive_under_abuse() {
     let mut worst = Duration::ZERO;
     for _ in 0..50 {
         let t = Instant::now();
-        let answer = raw(
-            &l,
-            format!("GET /status HTTP/1.1\r\nHost: {l}\r\n\r\n").as_bytes(),
-        );
+        let answer = drfailover_testkit::http_recorder::client(Duration::from_secs(20))
+            .get(format!("http://{l}/status"))
+            .call()
+            .map(|a| a.status().as_u16());
         worst = worst.max(t.elapsed());
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(matches!(answer, Ok(200)), "{answer:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
     let sent = huge.join().unwrap();
@@ -632,30 +623,26 @@ fn the_control_endpoint_needs_its_token_and_stays_responsive_under_abuse() {
 
     // /metrics is valid exposition text for the odd names (checked by Prometheus' own
     // Python parser), and the failing hook is counted (and printed).
-    let t = Instant::now();
-    while !daemon
-        .diagnostics
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|l| l.contains("exited with 3"))
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "the failing hook was not reported"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        "the failing hook is reported",
+        Duration::from_secs(20),
+        || {
+            let diagnostics = daemon.diagnostics.lock().unwrap();
+            match diagnostics.iter().any(|l| l.contains("exited with 3")) {
+                true => Ok(()),
+                false => Err(format!("{} diagnostic lines", diagnostics.len())),
+            }
+        },
+    );
     let metrics_file = dir.path().join("metrics.txt");
-    let t = Instant::now();
-    let metrics = loop {
-        let m = daemon.get("/metrics").unwrap();
-        if !m.contains("sink_failures_total{sink=\"hook\"} 0") {
-            break m;
-        }
-        assert!(t.elapsed() < Duration::from_secs(20), "{m}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let metrics = eventually(
+        "the failing hook is counted in /metrics",
+        Duration::from_secs(20),
+        || match daemon.get("/metrics") {
+            Some(m) if !m.contains("sink_failures_total{sink=\"hook\"} 0") => Ok(m),
+            other => Err(format!("{other:?}")),
+        },
+    );
     std::fs::write(&metrics_file, &metrics).unwrap();
     let parsed = Command::new("/opt/drfailover-venv/bin/python")
         .args([
@@ -743,14 +730,12 @@ fn the_control_endpoint_needs_its_token_and_stays_responsive_under_abuse() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let asked = Instant::now();
-    let second = raw(
-        &l,
-        format!(
-            "POST /switchover?to=db%5C2 HTTP/1.1\r\nHost: {l}\r\nAuthorization: Bearer {token}\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    assert!(second.starts_with("HTTP/1.1 409"), "{second}");
+    let second = drfailover_testkit::http_recorder::client(Duration::from_secs(20))
+        .post(format!("http://{l}/switchover?to=db%5C2"))
+        .header("authorization", format!("Bearer {token}"))
+        .send_empty()
+        .map(|mut a| (a.status().as_u16(), a.body_mut().read_to_string()));
+    assert!(matches!(second, Ok((409, _))), "{second:?}");
     assert!(
         asked.elapsed() < Duration::from_secs(2),
         "{:?}",

@@ -9,13 +9,11 @@
 //! second of a short window around the login (a token carries its signing second); that
 //! function is checked byte for byte against botocore in drfailover-aws's tests.
 
-use std::sync::Once;
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
-use drfailover_aws::credentials::AwsIdentity;
 use drfailover_aws::rds_iam::auth_token;
 use drfailover_conn::{Client, Error};
+use drfailover_testkit::moto::{test_identity, use_test_keys};
 use drfailover_testkit::{Topology, APP_DATABASE};
 
 const REGION: &str = "eu-west-1";
@@ -24,32 +22,6 @@ const PLUGIN: &str = "/usr/lib/mysql/plugin/auth_test_plugin.so";
 /// Seconds of tokens the account accepts, from just before the account is made.
 const WINDOW: u64 = 60;
 
-fn aws_environment() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDTESTING");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing-secret-key");
-        for name in [
-            "AWS_SESSION_TOKEN",
-            "AWS_PROFILE",
-            "AWS_REGION",
-            "AWS_DEFAULT_REGION",
-        ] {
-            std::env::remove_var(name);
-        }
-        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-    });
-}
-
-fn identity() -> AwsIdentity {
-    AwsIdentity {
-        credentials: Credentials::new("AKIDTESTING", "testing-secret-key", None, None, "test"),
-        source: "test".into(),
-    }
-}
-
-/// A TLS topology whose node 0 has an account `IAM_USER` that accepts, in clear text, the RDS
-/// IAM tokens for node 0 signed in `region` during the next [`WINDOW`] seconds.
 fn topology_with_iam_account(region: &str) -> Topology {
     assert!(
         std::path::Path::new(PLUGIN).exists(),
@@ -64,7 +36,7 @@ fn topology_with_iam_account(region: &str) -> Topology {
     let via: Vec<String> = (0..WINDOW)
         .map(|s| {
             let token = auth_token(
-                &identity(),
+                &test_identity(),
                 region,
                 &node.ip().to_string(),
                 node.port(),
@@ -98,7 +70,7 @@ fn iam_dsn(topo: &Topology, extra: &str) -> String {
 
 #[test]
 fn the_token_reaches_the_server_in_clear_text_over_verified_tls() {
-    aws_environment();
+    use_test_keys();
     let topo = topology_with_iam_account(REGION);
     let ca = topo.pki().unwrap().ca.display().to_string();
     let client = Client::connect_dsn(&iam_dsn(&topo, &format!("ssl_mode=VERIFY_CA&ssl_ca={ca}")))
@@ -120,7 +92,7 @@ fn the_token_reaches_the_server_in_clear_text_over_verified_tls() {
 
 #[test]
 fn a_token_for_another_region_is_refused_by_the_server() {
-    aws_environment();
+    use_test_keys();
     // The account accepts tokens signed for us-east-1 only; the client signs for eu-west-1.
     let topo = topology_with_iam_account("us-east-1");
     let ca = topo.pki().unwrap().ca.display().to_string();
@@ -138,7 +110,7 @@ fn a_token_for_another_region_is_refused_by_the_server() {
 
 #[test]
 fn rds_iam_needs_verified_tls_and_a_user() {
-    aws_environment();
+    use_test_keys();
     for mode in ["DISABLED", "PREFERRED", "REQUIRED"] {
         let err = Client::connect_dsn(&format!(
             "mysql://{IAM_USER}@127.0.0.1:9/app?auth=rds_iam&region={REGION}&ssl_mode={mode}"

@@ -6,35 +6,16 @@
 //! AWS keys: fixed test keys in the process environment (moto accepts any); instance metadata
 //! is disabled so nothing ever reaches 169.254.169.254.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Error};
-use drfailover_testkit::http::HttpServer;
-use drfailover_testkit::moto::MotoServer;
+use drfailover_testkit::http_recorder::HttpServer;
+use drfailover_testkit::moto::{use_test_keys, MotoServer};
 use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 const FAST: &str = "probe_interval_ms=50&probe_timeout_ms=200&failover_timeout_ms=20000";
-
-/// Test keys for every AWS client of this process, set before the first one reads them.
-fn aws_environment() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDTESTING");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing-secret-key");
-        for name in [
-            "AWS_SESSION_TOKEN",
-            "AWS_PROFILE",
-            "AWS_REGION",
-            "AWS_DEFAULT_REGION",
-        ] {
-            std::env::remove_var(name);
-        }
-        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-    });
-}
 
 fn moto() -> MotoServer {
     MotoServer::start().unwrap_or_else(|e| panic!("cannot start moto_server: {e}"))
@@ -49,7 +30,7 @@ fn db_secret(password: &str) -> String {
 }
 
 fn create_secret(moto: &MotoServer, name: &str, secret_string: &str) -> String {
-    aws_environment();
+    use_test_keys();
     moto.create_secret(name, secret_string)
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -187,13 +168,11 @@ fn rotation_during_a_failover_fails_no_statement_and_loses_no_write() {
     );
 
     // Every acknowledged write is on the new primary, once (primary key).
-    let acked: HashSet<u64> = acked.lock().unwrap().iter().copied().collect();
-    let rows = topo.node(1).sql("SELECT id FROM app.t").unwrap();
-    let present: HashSet<u64> = (0..rows.num_rows())
-        .map(|r| rows.text(r, 0).unwrap().parse().unwrap())
-        .collect();
-    let lost: Vec<_> = acked.difference(&present).collect();
-    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    topo.node(1).assert_writes(
+        "SELECT id FROM app.t",
+        &acked.lock().unwrap(),
+        &unknown.lock().unwrap(),
+    );
     let stats = client.stats();
     assert_eq!(stats.failovers, 1);
     client.close();
@@ -332,7 +311,7 @@ fn throttling_is_retried_within_bounds() {
 
 #[test]
 fn secret_keys_without_a_secret_are_clear() {
-    aws_environment();
+    use_test_keys();
     let err = Client::connect_dsn("mysql://127.0.0.1:9/app?secret_arn=app-db")
         .unwrap_err()
         .to_string();

@@ -5,14 +5,13 @@
 //! address at once. Data checks: every acknowledged write is on the new primary, nothing
 //! else is there, nothing twice (primary key).
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Config, Error, EventKind};
 use drfailover_testkit::dnsmasq::DnsServer;
-use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+use drfailover_testkit::{EventLog, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 const NAME: &str = "db.drfailover.test";
 
@@ -42,7 +41,7 @@ fn client_follows_a_record_flipped_after_a_crash_within_its_ttl() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicU64::new(1));
-    let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+    let acked: EventLog<u64> = EventLog::new();
     let unknown: Arc<Mutex<Vec<u64>>> = Arc::default();
     let workers: Vec<_> = (0..4)
         .map(|_| {
@@ -57,7 +56,7 @@ fn client_follows_a_record_flipped_after_a_crash_within_its_ttl() {
                 while !stop.load(Ordering::Relaxed) {
                     let id = next.fetch_add(1, Ordering::Relaxed);
                     match client.query(&format!("INSERT INTO t VALUES ({id})")) {
-                        Ok(_) => acked.lock().unwrap().push((id, Instant::now())),
+                        Ok(_) => acked.push(id),
                         Err(Error::OutcomeUnknown(_)) => unknown.lock().unwrap().push(id),
                         Err(Error::NoWriter { .. }) => {} // not sent anywhere: not acknowledged
                         Err(e) => panic!("write {id}: {e}"),
@@ -68,32 +67,17 @@ fn client_follows_a_record_flipped_after_a_crash_within_its_ttl() {
         .collect();
     // Let the name's answer age past the clamp's reach: the writer is known for > 1 TTL.
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(
-        !acked.lock().unwrap().is_empty(),
-        "no write before the crash"
-    );
+    assert!(!acked.all().is_empty(), "no write before the crash");
 
     topo.kill9(0).unwrap();
     topo.promote(1).unwrap();
     dns.set(&[(NAME, ip1)]).unwrap();
     let flipped = Instant::now();
-    let first_after = loop {
-        if let Some((_, at)) = acked
-            .lock()
-            .unwrap()
-            .iter()
-            .rev()
-            .take_while(|(_, at)| *at > flipped)
-            .last()
-        {
-            break *at - flipped;
-        }
-        assert!(
-            flipped.elapsed() < Duration::from_secs(10),
-            "no write after the DNS flip"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let first_after = acked.first_after(
+        "a write acknowledged after the DNS flip",
+        flipped,
+        Duration::from_secs(10),
+    ) - flipped;
     eprintln!("crash, promote, DNS flip (TTL 1 s): first acknowledged write {first_after:?} after the flip");
     // TTL 1 s plus generous slack for a loaded machine — and far below the 5 s min clamp,
     // which must not apply while no writer is known.
@@ -111,29 +95,8 @@ fn client_follows_a_record_flipped_after_a_crash_within_its_ttl() {
     assert_eq!(state.endpoints[0].address, Some(ip1.into()));
     assert!(state.ready, "{state:?}");
     assert!(events.lock().unwrap().contains(&EventKind::DnsChanged));
-    let rows = topo.node(1).sql("SELECT id FROM app.t").unwrap();
-    let present: Vec<u64> = (0..rows.num_rows())
-        .map(|r| rows.text(r, 0).unwrap().parse().unwrap())
-        .collect();
-    let present_set: HashSet<u64> = present.iter().copied().collect();
-    assert_eq!(present.len(), present_set.len(), "a row is there twice");
-    let acked: Vec<u64> = acked.lock().unwrap().iter().map(|(id, _)| *id).collect();
-    let lost: Vec<u64> = acked
-        .iter()
-        .filter(|id| !present_set.contains(id))
-        .copied()
-        .collect();
-    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
-    let known: HashSet<u64> = acked
-        .iter()
-        .chain(unknown.lock().unwrap().iter())
-        .copied()
-        .collect();
-    let phantom: Vec<u64> = present_set
-        .iter()
-        .filter(|id| !known.contains(id))
-        .copied()
-        .collect();
-    assert!(phantom.is_empty(), "rows nobody acknowledged: {phantom:?}");
+    let acked = acked.all();
+    topo.node(1)
+        .assert_writes("SELECT id FROM app.t", &acked, &unknown.lock().unwrap());
     client.close();
 }

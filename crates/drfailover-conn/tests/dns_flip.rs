@@ -1,13 +1,12 @@
 //! A DNS failover record (real dnsmasq, TTL 1 s) flipping between two real nodes.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Config, Error, Event, EventKind};
 use drfailover_testkit::dnsmasq::DnsServer;
-use drfailover_testkit::{eventually, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+use drfailover_testkit::{eventually, EventLog, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 const NAME: &str = "db.drfailover.test";
 
@@ -46,7 +45,7 @@ fn client_follows_a_flipped_dns_record_to_the_new_writer() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicU64::new(1));
-    let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+    let acked: EventLog<u64> = EventLog::new();
     let unknown: Arc<Mutex<Vec<u64>>> = Arc::default();
     let workers: Vec<_> = (0..4)
         .map(|_| {
@@ -61,7 +60,7 @@ fn client_follows_a_flipped_dns_record_to_the_new_writer() {
                 while !stop.load(Ordering::Relaxed) {
                     let id = next.fetch_add(1, Ordering::Relaxed);
                     match client.query(&format!("INSERT INTO t VALUES ({id})")) {
-                        Ok(_) => acked.lock().unwrap().push((id, Instant::now())),
+                        Ok(_) => acked.push(id),
                         Err(Error::OutcomeUnknown(_)) => unknown.lock().unwrap().push(id),
                         Err(e) => panic!("write {id}: {e}"),
                     }
@@ -73,7 +72,7 @@ fn client_follows_a_flipped_dns_record_to_the_new_writer() {
     eventually(
         "20 writes before the switchover",
         Duration::from_secs(20),
-        || match acked.lock().unwrap().len() {
+        || match acked.all().len() {
             n if n >= 20 => Ok(()),
             n => Err(format!("{n} so far")),
         },
@@ -85,26 +84,13 @@ fn client_follows_a_flipped_dns_record_to_the_new_writer() {
     topo.fence(0).unwrap();
     topo.wait_replicated(0, 1).unwrap();
     topo.promote(1).unwrap();
-    let before_flip = acked.lock().unwrap().len();
     dns.set(&[(NAME, ip1)]).unwrap();
     let flipped = Instant::now();
-    let t = Instant::now();
-    let first_after = loop {
-        if let Some((_, at)) = acked
-            .lock()
-            .unwrap()
-            .iter()
-            .skip(before_flip)
-            .find(|(_, at)| *at > flipped)
-        {
-            break *at - flipped;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "no write after the DNS flip"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let first_after = acked.first_after(
+        "a write acknowledged after the DNS flip",
+        flipped,
+        Duration::from_secs(10),
+    ) - flipped;
     eprintln!("DNS flip (TTL 1 s) -> first acknowledged write on the new address: {first_after:?}");
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
@@ -122,30 +108,18 @@ fn client_follows_a_flipped_dns_record_to_the_new_writer() {
         .expect("dns_changed event");
     assert_eq!(dns_changed.1.reason, format!("{ip0} -> {ip1}"));
     // Every acknowledged write is on the new primary; nothing else is there.
-    let rows = topo.node(1).sql("SELECT id FROM app.t").unwrap();
-    let present: HashSet<u64> = (0..rows.num_rows())
-        .map(|r| rows.text(r, 0).unwrap().parse().unwrap())
-        .collect();
-    let acked: Vec<u64> = acked.lock().unwrap().iter().map(|(id, _)| *id).collect();
-    assert!(
-        acked.iter().all(|id| present.contains(id)),
-        "acknowledged write lost"
-    );
-    let known: HashSet<u64> = acked
-        .iter()
-        .chain(unknown.lock().unwrap().iter())
-        .copied()
-        .collect();
-    assert!(present.iter().all(|id| known.contains(id)));
+    let acked = acked.all();
+    topo.node(1)
+        .assert_writes("SELECT id FROM app.t", &acked, &unknown.lock().unwrap());
     // Connections to the old address were closed (idle at once, leased on release).
-    let t = Instant::now();
-    while app_connections(&topo, 0) > 0 {
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "connections to the old address stayed open"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(
+        "the connections to the old address are closed",
+        Duration::from_secs(5),
+        || match app_connections(&topo, 0) {
+            0 => Ok(()),
+            open => Err(format!("{open} still open")),
+        },
+    );
     client.close();
 }
 

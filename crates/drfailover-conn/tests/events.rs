@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Config, Event, EventKind};
-use drfailover_testkit::http::HttpServer;
+use drfailover_testkit::http_recorder::HttpServer;
 use drfailover_testkit::{eventually, Topology};
 
 const FAST: &str = "probe_interval_ms=50&probe_timeout_ms=200&failover_timeout_ms=20000";

@@ -91,16 +91,8 @@ fn follows_the_writer_through_kill9_and_promotion() {
 
     // Every acknowledged write is on the new primary; nothing ran twice (primary key).
     let acked = acked.lock().unwrap().clone();
-    let present = topo.node(1).sql("SELECT id FROM app.t").unwrap();
-    let present: std::collections::HashSet<u64> = (0..present.num_rows())
-        .map(|r| present.text(r, 0).unwrap().parse().unwrap())
-        .collect();
-    for id in &acked {
-        assert!(
-            present.contains(id),
-            "acknowledged write {id} is missing after failover"
-        );
-    }
+    topo.node(1)
+        .assert_writes("SELECT id FROM app.t", &acked, &unknown.lock().unwrap());
     assert!(acked.len() > before, "no writes after the failover");
 
     client.close();

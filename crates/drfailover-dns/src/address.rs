@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::{AnnounceError, NodeAddress};
+use drfailover_aws::AwsError;
 
 /// The value a managed record holds: an IPv4 address (A), an IPv6 address (AAAA) or a name
 /// (CNAME, always fully qualified with a trailing dot).
@@ -84,15 +85,19 @@ impl AddressMap {
     pub fn resolve(&self, node: &NodeAddress) -> Result<Published, AnnounceError> {
         let text = self.0.get(&node.name).unwrap_or(&node.host);
         Published::parse(text).map_err(|reason| {
-            AnnounceError::Config(format!("address of node `{}`: {reason}", node.name))
+            AnnounceError::Call(AwsError::Config(format!(
+                "address of node `{}`: {reason}",
+                node.name
+            )))
         })
     }
 
     /// Check every entry parses. Pure.
     pub fn validate(&self) -> Result<(), AnnounceError> {
         for (name, text) in &self.0 {
-            Published::parse(text)
-                .map_err(|reason| AnnounceError::Config(format!("addresses.{name}: {reason}")))?;
+            Published::parse(text).map_err(|reason| {
+                AnnounceError::Call(AwsError::Config(format!("addresses.{name}: {reason}")))
+            })?;
         }
         Ok(())
     }

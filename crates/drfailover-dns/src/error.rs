@@ -1,7 +1,6 @@
 //! Why an announcement failed. Messages name the part at fault and never carry a secret.
 
 use std::fmt;
-use std::time::Duration;
 
 /// A TSIG error the server reported (RFC 8945 §5.2): the key or the clock is wrong, not the
 /// network. Never retried.
@@ -41,12 +40,12 @@ impl fmt::Display for TsigFailure {
 /// holds a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum AnnounceError {
-    /// The configuration is wrong (a missing or malformed key, an out-of-zone name, …).
-    #[error("configuration: {0}")]
-    Config(String),
-    /// A credential (TSIG key file, AWS credentials) could not be read or is malformed.
-    #[error("credentials: {0}")]
-    Credentials(String),
+    /// A failure every announcer classifies the same way — configuration, credentials,
+    /// refused, rejected, no answer in time, a server error retries did not clear — in the
+    /// workspace's one classification of failed remote calls ([`drfailover_aws::AwsError`]),
+    /// for DNS servers and AWS APIs alike.
+    #[error(transparent)]
+    Call(#[from] drfailover_aws::AwsError),
     /// The server rejected our TSIG signature or key.
     #[error("{target}: update rejected: {failure}")]
     Tsig {
@@ -59,7 +58,7 @@ pub enum AnnounceError {
     /// server or wrong zone.
     #[error("{target}: NOTAUTH: the server is not authoritative for zone {zone}")]
     NotAuthoritative {
-        /// The server.
+        /// The DNS server's address (and the key, when one signed the update).
         target: String,
         /// The zone named in the update.
         zone: String,
@@ -67,21 +66,12 @@ pub enum AnnounceError {
     /// The name is not inside the zone (NOTZONE).
     #[error("{target}: NOTZONE: {name} is not within zone {zone}")]
     NotZone {
-        /// The server.
+        /// The DNS server's address (and the key, when one signed the update).
         target: String,
-        /// The name.
+        /// The managed name the update was for.
         name: String,
-        /// The zone.
+        /// The zone the update named.
         zone: String,
-    },
-    /// The server (or API) refused the change: the policy does not grant it to this key or
-    /// these credentials (REFUSED, AccessDenied).
-    #[error("{target}: refused: {reason}")]
-    Refused {
-        /// The server or endpoint.
-        target: String,
-        /// What the server said.
-        reason: String,
     },
     /// Compare-and-swap lost: the record no longer holds what this announcer expected, so
     /// someone else changed it. Not retried: an event to raise, not an error to repeat.
@@ -101,42 +91,21 @@ pub enum AnnounceError {
         /// The server's answer: YXRRSET, NXRRSET, NXDOMAIN, …
         rcode: String,
     },
-    /// The server or API rejected the request as malformed (FORMERR, InvalidChangeBatch,
-    /// a validation error). Not retried.
-    #[error("{target}: rejected: {reason}")]
-    Rejected {
-        /// The server or endpoint.
-        target: String,
-        /// What it said.
-        reason: String,
-    },
-    /// No answer in time: every attempt timed out or the deadline came first.
-    #[error("{target}: no answer after {attempts} attempt(s) in {elapsed:?}: {last}")]
-    Timeout {
-        /// The server or endpoint.
-        target: String,
-        /// Attempts made.
-        attempts: u32,
-        /// Time spent.
-        elapsed: Duration,
-        /// The last attempt's failure (timeout, connection refused, …).
-        last: String,
-    },
-    /// The server answered with an error that retries did not clear (SERVFAIL, throttling,
-    /// HTTP 5xx), or an answer we could not use.
-    #[error("{target}: {reason}")]
-    Server {
-        /// The server or endpoint.
-        target: String,
-        /// What went wrong.
-        reason: String,
-    },
 }
 
 impl AnnounceError {
     /// True for a failed compare-and-swap (someone else changed the record).
     pub fn is_conflict(&self) -> bool {
         matches!(self, AnnounceError::PrerequisiteFailed { .. })
+    }
+
+    /// The error code of a refused or rejected request: the AWS error code
+    /// (`ResourceNotFoundException`, …) or the DNS response code (`REFUSED`, `FORMERR`, …).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AnnounceError::Call(e) => e.code(),
+            _ => None,
+        }
     }
 }
 
@@ -146,26 +115,34 @@ impl From<drfailover_aws::retry::Exhausted> for AnnounceError {
     }
 }
 
-impl From<drfailover_aws::AwsError> for AnnounceError {
-    fn from(e: drfailover_aws::AwsError) -> Self {
-        use drfailover_aws::AwsError as A;
-        match e {
-            A::Config(m) => AnnounceError::Config(m),
-            A::Credentials(m) => AnnounceError::Credentials(m),
-            A::Refused { target, reason, .. } => AnnounceError::Refused { target, reason },
-            A::Rejected { target, reason, .. } => AnnounceError::Rejected { target, reason },
-            A::Timeout {
-                target,
-                attempts,
-                elapsed,
-                last,
-            } => AnnounceError::Timeout {
-                target,
-                attempts,
-                elapsed,
-                last,
-            },
-            A::Server { target, reason } => AnnounceError::Server { target, reason },
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drfailover_aws::AwsError;
+
+    #[test]
+    fn the_code_of_a_refused_or_rejected_call_and_none_otherwise() {
+        let rejected = AnnounceError::Call(AwsError::Rejected {
+            target: "rds".into(),
+            code: "DBInstanceNotFound".into(),
+            reason: "DBInstanceNotFound (HTTP 404): DBInstance db9 not found".into(),
+        });
+        assert_eq!(rejected.code(), Some("DBInstanceNotFound"));
+        assert_eq!(
+            rejected.to_string(),
+            "rds: rejected: DBInstanceNotFound (HTTP 404): DBInstance db9 not found"
+        );
+        assert_eq!(
+            AnnounceError::Call(AwsError::Config("x".into())).code(),
+            None
+        );
+        assert_eq!(
+            AnnounceError::Tsig {
+                target: "dns".into(),
+                failure: TsigFailure::BadSig
+            }
+            .code(),
+            None
+        );
     }
 }

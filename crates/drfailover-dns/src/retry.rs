@@ -3,8 +3,8 @@
 
 pub use drfailover_aws::retry::{jitter, Exhausted, RetryPolicy};
 
-/// What one attempt came to (see [`drfailover_aws::retry::Step`]).
-pub type Step<T> = drfailover_aws::retry::Step<T, crate::AnnounceError>;
+/// What one attempt came to (see [`drfailover_aws::retry::AttemptOutcome`]).
+pub type AttemptOutcome<T> = drfailover_aws::retry::AttemptOutcome<T, crate::AnnounceError>;
 
 /// Run `attempt` under `policy` until done, failed for good, or out of attempts or time (see
 /// [`drfailover_aws::retry::run`]). Blocks until `deadline` at most.
@@ -12,7 +12,7 @@ pub fn run<T>(
     policy: &RetryPolicy,
     target: &str,
     deadline: std::time::Instant,
-    attempt: impl FnMut(std::time::Duration) -> Step<T>,
+    attempt: impl FnMut(std::time::Duration) -> AttemptOutcome<T>,
 ) -> Result<(T, u32), crate::AnnounceError> {
     drfailover_aws::retry::run(policy, target, deadline, attempt)
 }

@@ -31,6 +31,7 @@ use crate::aws::CredentialChain;
 use crate::aws::{child_text, xml_escape, AwsClient};
 use crate::retry::RetryPolicy;
 use crate::{AddressMap, AnnounceError, AnnounceOutcome, Announcer, Published, WriterChange};
+use drfailover_aws::AwsError;
 
 /// The Route 53 API's default endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://route53.amazonaws.com";
@@ -117,7 +118,7 @@ pub struct RecordSet {
     pub failover: Option<String>,
     /// TTL (absent for alias records).
     pub ttl: Option<u32>,
-    /// The values.
+    /// The record's values as Route 53 lists them (addresses for `A`/`AAAA`).
     pub values: Vec<String>,
     /// The health check attached, if any.
     pub health_check_id: Option<String>,
@@ -254,9 +255,9 @@ pub fn plan(
             .filter(|s| s.set_identifier.is_none())
             .collect();
         if simple.iter().any(|s| s.alias) {
-            return Err(AnnounceError::Config(format!(
+            return Err(AnnounceError::Call(AwsError::Config(format!(
                 "{fqdn} is an alias record: drfailover manages plain A/AAAA/CNAME records"
-            )));
+            ))));
         }
         let current: Vec<Published> = simple.iter().flat_map(|s| s.published()).collect();
         if current == [new.clone()] {
@@ -281,24 +282,24 @@ pub fn plan(
             .find(|s| s.failover.as_deref() == Some(r))
     };
     let Some(primary) = role("PRIMARY") else {
-        return Err(AnnounceError::Config(format!(
+        return Err(AnnounceError::Call(AwsError::Config(format!(
             "no PRIMARY failover record set for {fqdn}: create the PRIMARY/SECONDARY pair (with \
              its health check) first, or set failover = false"
-        )));
+        ))));
     };
     if primary.alias {
-        return Err(AnnounceError::Config(format!(
+        return Err(AnnounceError::Call(AwsError::Config(format!(
             "the PRIMARY record of {fqdn} is an alias: drfailover manages plain records"
-        )));
+        ))));
     }
     if primary.rtype != new.type_name() {
-        return Err(AnnounceError::Config(format!(
+        return Err(AnnounceError::Call(AwsError::Config(format!(
             "the PRIMARY record of {fqdn} is {} but the new writer's address is {} ({}): a \
              failover pair keeps its type",
             primary.rtype,
             new.type_name(),
             new.value()
-        )));
+        ))));
     }
     let current = primary.published();
     if current == [new.clone()] {
@@ -356,21 +357,24 @@ impl Route53Announcer {
             .trim_start_matches("/hostedzone/")
             .to_string();
         if zone_id.is_empty() || !zone_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(AnnounceError::Config(format!(
+            return Err(AnnounceError::Call(AwsError::Config(format!(
                 "hosted_zone_id `{}`: expected an id like Z0123456789ABC",
                 config.hosted_zone_id
-            )));
+            ))));
         }
         Published::parse(&config.name)
             .ok()
             .filter(|p| matches!(p, Published::Cname(_)))
             .ok_or_else(|| {
-                AnnounceError::Config(format!("name `{}` is not a DNS name", config.name))
+                AnnounceError::Call(AwsError::Config(format!(
+                    "name `{}` is not a DNS name",
+                    config.name
+                )))
             })?;
         if config.attempts == 0 || config.timeout_ms == 0 {
-            return Err(AnnounceError::Config(
+            return Err(AnnounceError::Call(AwsError::Config(
                 "attempts and timeout_ms must be at least 1".into(),
-            ));
+            )));
         }
         let addresses = AddressMap(config.addresses.clone());
         addresses.validate()?;
@@ -416,9 +420,11 @@ impl Route53Announcer {
             self.zone_id, self.name
         );
         let (body, _) = self.client.call("GET", &path, None, deadline)?;
-        let sets = parse_record_sets(&body).map_err(|e| AnnounceError::Server {
-            target: self.client.target(),
-            reason: format!("ListResourceRecordSets: {e}"),
+        let sets = parse_record_sets(&body).map_err(|e| {
+            AnnounceError::Call(AwsError::Server {
+                target: self.client.target(),
+                reason: format!("ListResourceRecordSets: {e}"),
+            })
         })?;
         Ok(sets
             .into_iter()
@@ -453,15 +459,17 @@ impl Route53Announcer {
             Some(("text/xml", &body)),
             deadline,
         )?;
-        let (id, status) = change_info(&reply).map_err(|e| AnnounceError::Server {
-            target: self.client.target(),
-            reason: format!("ChangeResourceRecordSets: {e}"),
+        let (id, status) = change_info(&reply).map_err(|e| {
+            AnnounceError::Call(AwsError::Server {
+                target: self.client.target(),
+                reason: format!("ChangeResourceRecordSets: {e}"),
+            })
         })?;
         Ok((id, status, attempts))
     }
 
     /// Poll `GetChange` of change `id` (last seen `status`) every 250 ms until INSYNC,
-    /// bounded by `insync_timeout_ms` and `deadline` ([`AnnounceError::Timeout`] then;
+    /// bounded by `insync_timeout_ms` and `deadline` ([`AwsError::Timeout`] then;
     /// `attempts` is reported in it). Blocks until then.
     pub fn wait_insync(
         &self,
@@ -474,7 +482,7 @@ impl Route53Announcer {
         let started = Instant::now();
         while status != "INSYNC" {
             if Instant::now() + Duration::from_millis(250) >= until {
-                return Err(AnnounceError::Timeout {
+                return Err(AnnounceError::Call(AwsError::Timeout {
                     target: self.client.target(),
                     attempts,
                     elapsed: started.elapsed(),
@@ -482,7 +490,7 @@ impl Route53Announcer {
                         "change {id} was accepted but is still {status}: Route 53 will apply it; \
                          it is not yet visible on all its name servers"
                     ),
-                });
+                }));
             }
             std::thread::sleep(Duration::from_millis(250));
             let (reply, _) = self.client.call(
@@ -492,9 +500,11 @@ impl Route53Announcer {
                 until,
             )?;
             status = change_info(&reply)
-                .map_err(|e| AnnounceError::Server {
-                    target: self.client.target(),
-                    reason: format!("GetChange: {e}"),
+                .map_err(|e| {
+                    AnnounceError::Call(AwsError::Server {
+                        target: self.client.target(),
+                        reason: format!("GetChange: {e}"),
+                    })
                 })?
                 .1;
         }

@@ -20,6 +20,7 @@ use crate::aws::CredentialChain;
 use crate::aws::{child_text, AwsClient};
 use crate::retry::RetryPolicy;
 use crate::AnnounceError;
+use drfailover_aws::AwsError;
 
 /// The `[sns]` table: where to publish failover events.
 #[derive(Clone, Debug, Deserialize)]
@@ -150,14 +151,14 @@ impl SnsPublisher {
     pub fn with_env(config: &SnsConfig, env: Env<'_>) -> Result<SnsPublisher, AnnounceError> {
         let topic_arn = config.topic_arn.trim().to_string();
         if !topic_arn.starts_with("arn:") || topic_arn.split(':').count() != 6 {
-            return Err(AnnounceError::Config(format!(
+            return Err(AnnounceError::Call(AwsError::Config(format!(
                 "sns topic_arn `{topic_arn}`: expected arn:aws:sns:REGION:ACCOUNT:NAME"
-            )));
+            ))));
         }
         if config.attempts == 0 || config.timeout_ms == 0 {
-            return Err(AnnounceError::Config(
+            return Err(AnnounceError::Call(AwsError::Config(
                 "sns: attempts and timeout_ms must be at least 1".into(),
-            ));
+            )));
         }
         // The chain (renewed before metadata keys expire), looked up once now so a missing
         // credential is a configuration error at start, not at the first announcement.
@@ -165,10 +166,10 @@ impl SnsPublisher {
         identity.get(Instant::now() + crate::aws::metadata::LOOKUP_BUDGET)?;
         let configured = config.region.as_deref().or(arn_region(&topic_arn));
         let region = load_region(configured, config.profile.as_deref(), env)?.ok_or_else(|| {
-            AnnounceError::Config(
+            AnnounceError::Call(AwsError::Config(
                 "sns: no region: set `region`, use a topic ARN with a region, or set AWS_REGION"
                     .into(),
-            )
+            ))
         })?;
         let endpoint = config
             .endpoint
@@ -222,17 +223,21 @@ impl SnsPublisher {
             Some(("application/x-www-form-urlencoded", &body)),
             deadline,
         )?;
-        let doc = roxmltree::Document::parse(&reply).map_err(|e| AnnounceError::Server {
-            target: self.client.target(),
-            reason: format!("Publish: unreadable reply: {e}"),
+        let doc = roxmltree::Document::parse(&reply).map_err(|e| {
+            AnnounceError::Call(AwsError::Server {
+                target: self.client.target(),
+                reason: format!("Publish: unreadable reply: {e}"),
+            })
         })?;
         doc.descendants()
             .find(|n| n.has_tag_name("PublishResult"))
             .and_then(|n| child_text(n, "MessageId"))
             .map(str::to_string)
-            .ok_or_else(|| AnnounceError::Server {
-                target: self.client.target(),
-                reason: "Publish: no MessageId in the reply".into(),
+            .ok_or_else(|| {
+                AnnounceError::Call(AwsError::Server {
+                    target: self.client.target(),
+                    reason: "Publish: no MessageId in the reply".into(),
+                })
             })
     }
 

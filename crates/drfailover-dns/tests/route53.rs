@@ -6,14 +6,14 @@
 use std::time::{Duration, Instant};
 
 use drfailover_dns::aws::credentials::{load_credentials, AwsIdentity};
-use drfailover_dns::aws::AwsClient;
+use drfailover_dns::aws::{AwsClient, AwsError};
 use drfailover_dns::retry::RetryPolicy;
 use drfailover_dns::route53::{RecordSet, Route53Announcer};
 use drfailover_dns::{
     AnnounceError, AnnounceOutcome, Announcer, NodeAddress, Route53Config, WriterChange,
 };
-use drfailover_testkit::http::HttpServer;
-use drfailover_testkit::moto::MotoServer;
+use drfailover_testkit::http_recorder::HttpServer;
+use drfailover_testkit::moto::{create_hosted_zone, xml_text, MotoServer};
 
 const SECRET: &str = "drfailoverTESTsecretKEY0123456789abcdefXY";
 
@@ -60,23 +60,11 @@ fn client(endpoint: &str, service: &'static str, key: &str, secret: &str) -> Aws
 
 /// Create hosted zone `example.test.` and return its id.
 fn create_zone(route53: &AwsClient) -> String {
-    let body = r#"<?xml version="1.0" encoding="UTF-8"?><CreateHostedZoneRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Name>example.test.</Name><CallerReference>drfailover-test</CallerReference></CreateHostedZoneRequest>"#;
-    let (reply, _) = route53
-        .call(
-            "POST",
-            "/2013-04-01/hostedzone",
-            Some(("text/xml", body)),
-            soon(),
-        )
-        .unwrap();
-    let doc = roxmltree_id(&reply, "Id");
-    doc.trim_start_matches("/hostedzone/").to_string()
+    create_hosted_zone(route53, "example.test.").unwrap()
 }
 
 fn roxmltree_id(xml: &str, tag: &str) -> String {
-    let start = xml.find(&format!("<{tag}>")).unwrap() + tag.len() + 2;
-    let end = start + xml[start..].find(&format!("</{tag}>")).unwrap();
-    xml[start..end].to_string()
+    xml_text(xml, tag).unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
 }
 
 fn config(endpoint: &str, zone: &str, failover: bool) -> Route53Config {
@@ -240,7 +228,10 @@ fn invalid_change_batch_is_not_retried() {
     outside.name = "db.elsewhere.test.".into();
     let started = Instant::now();
     let err = r53.apply(&[("CREATE", outside)], soon()).unwrap_err();
-    assert!(matches!(err, AnnounceError::Rejected { .. }), "{err}");
+    assert!(
+        matches!(err, AnnounceError::Call(AwsError::Rejected { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains("InvalidChangeBatch"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(2));
 }
@@ -308,7 +299,10 @@ fn signatures_and_permissions_are_checked() {
     let err = wrong
         .announce(&change(Some("10.0.0.1"), "10.0.0.2"), soon())
         .unwrap_err();
-    assert!(matches!(err, AnnounceError::Credentials(_)), "{err}");
+    assert!(
+        matches!(err, AnnounceError::Call(AwsError::Credentials(_))),
+        "{err}"
+    );
     assert!(started.elapsed() < Duration::from_secs(3));
     printed += &format!("{wrong:?}\n{err}\n{err:?}\n");
     // Valid keys without permission: AccessDenied, not retried.
@@ -316,7 +310,10 @@ fn signatures_and_permissions_are_checked() {
     let err = weak
         .announce(&change(Some("10.0.0.1"), "10.0.0.2"), soon())
         .unwrap_err();
-    assert!(matches!(err, AnnounceError::Refused { .. }), "{err}");
+    assert!(
+        matches!(err, AnnounceError::Call(AwsError::Refused { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains("AccessDenied"), "{err}");
     printed += &format!("{weak:?}\n{err}\n{err:?}\n");
     assert_eq!(r53.current(soon()).unwrap(), ["A 10.0.0.1"]);
@@ -337,7 +334,10 @@ fn endpoint_down_is_a_bounded_error() {
     let err = r53
         .announce(&change(None, "10.0.0.1"), started + Duration::from_secs(3))
         .unwrap_err();
-    assert!(matches!(err, AnnounceError::Timeout { .. }), "{err}");
+    assert!(
+        matches!(err, AnnounceError::Call(AwsError::Timeout { .. })),
+        "{err}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "{:?}",
@@ -452,7 +452,8 @@ fn change_never_insync_is_a_bounded_error() {
         started.elapsed()
     );
     assert!(
-        matches!(err, AnnounceError::Timeout { .. }) && err.to_string().contains("still PENDING"),
+        matches!(err, AnnounceError::Call(AwsError::Timeout { .. }))
+            && err.to_string().contains("still PENDING"),
         "{err}"
     );
 }
@@ -464,7 +465,10 @@ fn throttling_that_persists_is_bounded() {
     config.attempts = 3;
     let r53 = announcer(&config, "AKIDTEST", SECRET);
     let err = r53.current(soon()).unwrap_err();
-    assert!(matches!(err, AnnounceError::Server { .. }), "{err}");
+    assert!(
+        matches!(err, AnnounceError::Call(AwsError::Server { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains("Throttling"), "{err}");
     assert_eq!(server.received().len(), 3);
 }

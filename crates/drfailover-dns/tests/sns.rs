@@ -10,8 +10,8 @@ use drfailover_dns::aws::AwsClient;
 use drfailover_dns::retry::RetryPolicy;
 use drfailover_dns::{SnsConfig, SnsPublisher};
 use drfailover_notify::{Event, EventKind};
-use drfailover_testkit::http::HttpServer;
-use drfailover_testkit::moto::MotoServer;
+use drfailover_testkit::http_recorder::HttpServer;
+use drfailover_testkit::moto::{create_topic, MotoServer};
 
 const SECRET: &str = "drfailoverSNSsecretKEY0123456789abcdefXYZ";
 
@@ -25,12 +25,6 @@ fn env(name: &str) -> Option<String> {
 
 fn soon() -> Instant {
     Instant::now() + Duration::from_secs(20)
-}
-
-fn tag(xml: &str, tag: &str) -> String {
-    let start = xml.find(&format!("<{tag}>")).unwrap() + tag.len() + 2;
-    let end = start + xml[start..].find(&format!("</{tag}>")).unwrap();
-    xml[start..end].to_string()
 }
 
 fn config(endpoint: &str, topic_arn: &str) -> SnsConfig {
@@ -62,18 +56,7 @@ fn events_are_published_with_attributes_and_delivered() {
     )
     .unwrap();
     let form = "application/x-www-form-urlencoded";
-    let (reply, _) = sns
-        .call(
-            "POST",
-            "/",
-            Some((
-                form,
-                "Action=CreateTopic&Name=db-failover&Version=2010-03-31",
-            )),
-            soon(),
-        )
-        .unwrap();
-    let topic = tag(&reply, "TopicArn");
+    let topic = create_topic(&sns, "db-failover").unwrap();
     assert!(topic.starts_with("arn:aws:sns:eu-west-1:"), "{topic}");
     let subscriber = HttpServer::start(vec![200]);
     let subscribe = format!(

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use drfailover_testkit::cprog::{built_library_dir, compile_c};
-use drfailover_testkit::moto::MotoServer;
+use drfailover_testkit::moto::{with_test_keys, MotoServer};
 use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 #[test]
@@ -19,12 +19,7 @@ fn c_program_logs_in_with_a_secret_set_by_dr_config_set() {
     let secret = serde_json::json!({"username": APP_USER, "password": APP_PASSWORD}).to_string();
     let arn = moto.create_secret("c-db", &secret).unwrap();
     let run = |arn: &str| {
-        let out = Command::new(&program)
-            .env("AWS_ACCESS_KEY_ID", "AKIDTESTING")
-            .env("AWS_SECRET_ACCESS_KEY", "testing-secret-key")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_PROFILE")
+        let out = with_test_keys(&mut Command::new(&program))
             .arg(format!("host={}", topo.hosts()))
             .arg(format!("database={APP_DATABASE}"))
             .arg(format!("secret_arn={arn}"))

@@ -93,34 +93,11 @@ pub fn resolve_secret(source: SecretSource<'_>) -> Result<String, SecretError> {
 mod tests {
     use super::*;
 
-    fn file(content: &[u8]) -> (tempdir::Dir, std::path::PathBuf) {
-        let dir = tempdir::Dir::new();
-        let path = dir.0.join("pw");
+    fn file(content: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pw");
         std::fs::write(&path, content).unwrap();
         (dir, path)
-    }
-
-    /// A private temporary directory without a dependency.
-    mod tempdir {
-        pub struct Dir(pub std::path::PathBuf);
-        impl Dir {
-            pub fn new() -> Dir {
-                use std::sync::atomic::{AtomicU32, Ordering};
-                static N: AtomicU32 = AtomicU32::new(0);
-                let path = std::env::temp_dir().join(format!(
-                    "drfailover-files-secret-{}-{}",
-                    std::process::id(),
-                    N.fetch_add(1, Ordering::Relaxed)
-                ));
-                std::fs::create_dir_all(&path).unwrap();
-                Dir(path)
-            }
-        }
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub struct DbNode {
 pub enum ProbeLogin {
     /// `DB_PROBE_USER` and `DB_PROBE_PASSWORD`.
     Password {
-        /// The account.
+        /// The probe's database user name.
         user: String,
         /// Its password (never shown).
         password: Secret,

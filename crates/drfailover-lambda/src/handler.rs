@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::config::{Config, ProbeLogin};
 use crate::event::{self, AlarmState, Incoming, Trigger};
-use crate::policy::{self, DbSeen, Facts, Outcome, Step, SwapResult};
+use crate::policy::{self, DbSeen, Facts, InvocationOutcome, NextAction, SwapResult};
 use crate::probe::DbProbe;
 use crate::rds::RdsClient;
 use crate::record_pair::RecordPair;
@@ -329,7 +329,7 @@ fn run(
     services: &mut Services,
     journal: &mut Journal,
     deadline: Instant,
-) -> Result<Outcome, LambdaError> {
+) -> Result<InvocationOutcome, LambdaError> {
     let mut facts = Facts::default();
     let mut waits = 0u32;
     let mut secret_reread = false;
@@ -342,12 +342,12 @@ fn run(
             deadline,
         );
         match step {
-            Step::ProbePrimary => {
+            NextAction::ProbePrimary => {
                 let seen = services.probe(config, true, deadline, journal, &mut secret_reread);
                 journal.note("probe primary", describe(&seen));
                 facts.primary_db = Some(seen);
             }
-            Step::DescribePrimary => {
+            NextAction::DescribePrimary => {
                 let id = &config.primary.instance_id;
                 let seen = services
                     .rds
@@ -356,12 +356,12 @@ fn run(
                 journal.note("describe primary", format!("{seen:?}"));
                 facts.primary_rds = Some(seen);
             }
-            Step::ReadRecord => {
+            NextAction::ReadRecord => {
                 let seen = services.records.read(deadline)?;
                 journal.note("read record", format!("{seen:?}"));
                 facts.record = Some(seen);
             }
-            Step::DescribeSecondary => {
+            NextAction::DescribeSecondary => {
                 let id = &config.secondary.instance_id;
                 let seen = services
                     .rds
@@ -370,12 +370,12 @@ fn run(
                 journal.note("describe secondary", format!("{seen:?}"));
                 facts.secondary_rds = Some(seen);
             }
-            Step::ProbeSecondary => {
+            NextAction::ProbeSecondary => {
                 let seen = services.probe(config, false, deadline, journal, &mut secret_reread);
                 journal.note("probe secondary", describe(&seen));
                 facts.secondary_db = Some(seen);
             }
-            Step::Promote => {
+            NextAction::Promote => {
                 let id = &config.secondary.instance_id;
                 let reply = services
                     .rds
@@ -385,7 +385,7 @@ fn run(
                 facts.promotion = Some(reply);
                 facts.secondary_db = None;
             }
-            Step::WaitForWritable(pause) => {
+            NextAction::WaitForWritable(pause) => {
                 std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
                 facts.secondary_db = None;
                 waits += 1;
@@ -394,7 +394,7 @@ fn run(
                     facts.secondary_rds = None;
                 }
             }
-            Step::Swap => {
+            NextAction::Swap => {
                 let swap = services.records.swap(deadline)?;
                 if matches!(swap, SwapResult::Swapped(_)) {
                     journal.change_accepted_ms = Some(journal.started.elapsed().as_millis() as u64);
@@ -402,8 +402,8 @@ fn run(
                 journal.note("swap record pair", format!("{swap:?}"));
                 facts.swap = Some(swap);
             }
-            Step::Finish(outcome) => return Ok(outcome),
-            Step::Refuse(refusal) => return Err(LambdaError::Refused(refusal)),
+            NextAction::Finish(outcome) => return Ok(outcome),
+            NextAction::Refuse(refusal) => return Err(LambdaError::Refused(refusal)),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The decision, as a pure function of what has been observed so far: [`next`] looks at the
 //! trigger, the configuration's one switch (promote or not), the [`Facts`] gathered and the
-//! time left, and names the one next [`Step`]: observe something, act, wait, or finish with
-//! an [`Outcome`] or a [`Refusal`]. The executor ([`crate::handler`]) performs the step,
+//! time left, and names the one next [`NextAction`]: observe something, act, wait, or finish with
+//! an [`InvocationOutcome`] or a [`Refusal`]. The executor ([`crate::handler`]) performs the step,
 //! records what it saw in the facts, and asks again. No I/O, no clock: `now` is a parameter.
 //!
 //! The order is the guard rail:
@@ -81,7 +81,7 @@ pub struct Facts {
 
 /// The next thing to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
+pub enum NextAction {
     /// Probe the primary's database.
     ProbePrimary,
     /// `DescribeDBInstances` of the primary.
@@ -98,8 +98,8 @@ pub enum Step {
     WaitForWritable(Duration),
     /// Swap the failover pair, compare-and-swap on the PRIMARY record.
     Swap,
-    /// Done.
-    Finish(Outcome),
+    /// End the invocation without error, with what it came to.
+    Finish(InvocationOutcome),
     /// Stop: an error to return (Lambda retries the event, then its DLQ gets it). Nothing
     /// was pointed at a node that is not writable.
     Refuse(Refusal),
@@ -107,7 +107,7 @@ pub enum Step {
 
 /// Why the primary is considered failed, or not.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Verdict {
+pub struct PrimaryVerdict {
     /// True when the failover must go on.
     pub failed: bool,
     /// The facts, in words: `probe: unreachable (…); RDS: stopped`.
@@ -116,9 +116,9 @@ pub struct Verdict {
 
 /// How an invocation ended without error.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum InvocationOutcome {
     /// The primary is healthy: nothing changed.
-    NoAction(Verdict),
+    NoAction(PrimaryVerdict),
     /// The PRIMARY record no longer named the primary when first read: someone else acted,
     /// nothing changed.
     AlreadyDone(RecordSeen),
@@ -126,10 +126,10 @@ pub enum Outcome {
     /// (`Swapped`) or, in a race, by another (`ChangedByOther`).
     FailedOver {
         /// Why the primary was considered failed.
-        verdict: Verdict,
+        verdict: PrimaryVerdict,
         /// Whether this invocation's `PromoteReadReplica` was accepted.
         promoted: bool,
-        /// The swap.
+        /// Whether this invocation swapped the record pair or found it swapped by another.
         swap: SwapResult,
     },
 }
@@ -183,11 +183,11 @@ fn describe_db(db: &DbSeen) -> String {
 }
 
 /// Whether the primary has failed, from its probe and RDS's view. Pure.
-pub fn verdict(db: &DbSeen, rds: &Option<DbInstance>) -> Verdict {
+pub fn verdict(db: &DbSeen, rds: &Option<DbInstance>) -> PrimaryVerdict {
     let rds_failed = rds.as_ref().is_some_and(DbInstance::is_failed);
     let rds_available = rds.as_ref().is_some_and(DbInstance::is_available);
     let failed = rds_failed || (*db != DbSeen::Writable && !rds_available);
-    Verdict {
+    PrimaryVerdict {
         failed,
         because: format!("probe: {}; RDS: {}", describe_db(db), describe_rds(rds)),
     }
@@ -195,34 +195,34 @@ pub fn verdict(db: &DbSeen, rds: &Option<DbInstance>) -> Verdict {
 
 /// The next step. `promote` is the configuration's `PROMOTE_READ_REPLICA`; `deadline` is
 /// when the work must stop. Pure.
-pub fn next(facts: &Facts, promote: bool, now: Instant, deadline: Instant) -> Step {
+pub fn next(facts: &Facts, promote: bool, now: Instant, deadline: Instant) -> NextAction {
     let Some(primary_db) = &facts.primary_db else {
-        return Step::ProbePrimary;
+        return NextAction::ProbePrimary;
     };
     let Some(primary_rds) = &facts.primary_rds else {
-        return Step::DescribePrimary;
+        return NextAction::DescribePrimary;
     };
     let verdict = verdict(primary_db, primary_rds);
     if !verdict.failed {
-        return Step::Finish(Outcome::NoAction(verdict));
+        return NextAction::Finish(InvocationOutcome::NoAction(verdict));
     }
     let Some(record) = &facts.record else {
-        return Step::ReadRecord;
+        return NextAction::ReadRecord;
     };
     if *record != RecordSeen::NamesPrimary {
-        return Step::Finish(Outcome::AlreadyDone(record.clone()));
+        return NextAction::Finish(InvocationOutcome::AlreadyDone(record.clone()));
     }
     let Some(secondary_rds) = &facts.secondary_rds else {
-        return Step::DescribeSecondary;
+        return NextAction::DescribeSecondary;
     };
     let Some(secondary_db) = &facts.secondary_db else {
-        return Step::ProbeSecondary;
+        return NextAction::ProbeSecondary;
     };
     let promoted = facts.promotion == Some(PromoteReply::Accepted);
     if *secondary_db == DbSeen::Writable {
         return match &facts.swap {
-            None => Step::Swap,
-            Some(swap) => Step::Finish(Outcome::FailedOver {
+            None => NextAction::Swap,
+            Some(swap) => NextAction::Finish(InvocationOutcome::FailedOver {
                 verdict,
                 promoted,
                 swap: swap.clone(),
@@ -235,28 +235,28 @@ pub fn next(facts: &Facts, promote: bool, now: Instant, deadline: Instant) -> St
         describe_rds(secondary_rds)
     );
     let Some(instance) = secondary_rds else {
-        return Step::Refuse(Refusal::SecondaryNotWritable(seen));
+        return NextAction::Refuse(Refusal::SecondaryNotWritable(seen));
     };
     let promotion_under_way = facts.promotion.is_some() || !instance.is_available();
     if promotion_under_way {
         if instance.is_failed() {
-            return Step::Refuse(Refusal::SecondaryNotWritable(seen));
+            return NextAction::Refuse(Refusal::SecondaryNotWritable(seen));
         }
         return if now + WRITABLE_POLL < deadline {
-            Step::WaitForWritable(WRITABLE_POLL)
+            NextAction::WaitForWritable(WRITABLE_POLL)
         } else {
-            Step::Refuse(Refusal::NotWritableInTime(seen))
+            NextAction::Refuse(Refusal::NotWritableInTime(seen))
         };
     }
     if instance.replica_source.is_some() || *secondary_db == DbSeen::ReadOnly {
         if promote {
-            return Step::Promote;
+            return NextAction::Promote;
         }
-        return Step::Refuse(Refusal::SecondaryNotWritable(format!(
+        return NextAction::Refuse(Refusal::SecondaryNotWritable(format!(
             "{seen}; PROMOTE_READ_REPLICA is false"
         )));
     }
-    Step::Refuse(Refusal::SecondaryNotWritable(seen))
+    NextAction::Refuse(Refusal::SecondaryNotWritable(seen))
 }
 
 #[cfg(test)]
@@ -305,13 +305,13 @@ mod tests {
         let t = Instant::now();
         let far = t + Duration::from_secs(30);
         let mut facts = Facts::default();
-        assert_eq!(next(&facts, true, t, far), Step::ProbePrimary);
+        assert_eq!(next(&facts, true, t, far), NextAction::ProbePrimary);
         facts.primary_db = Some(DbSeen::Writable);
-        assert_eq!(next(&facts, true, t, far), Step::DescribePrimary);
+        assert_eq!(next(&facts, true, t, far), NextAction::DescribePrimary);
         facts.primary_rds = Some(instance("available", None));
         assert!(matches!(
             next(&facts, true, t, far),
-            Step::Finish(Outcome::NoAction(_))
+            NextAction::Finish(InvocationOutcome::NoAction(_))
         ));
     }
 
@@ -322,12 +322,12 @@ mod tests {
         facts.record = None;
         assert_eq!(
             next(&facts, true, t, t + Duration::from_secs(9)),
-            Step::ReadRecord
+            NextAction::ReadRecord
         );
         facts.record = Some(RecordSeen::NamesSecondary);
         assert_eq!(
             next(&facts, true, t, t + Duration::from_secs(9)),
-            Step::Finish(Outcome::AlreadyDone(RecordSeen::NamesSecondary))
+            NextAction::Finish(InvocationOutcome::AlreadyDone(RecordSeen::NamesSecondary))
         );
     }
 
@@ -336,30 +336,32 @@ mod tests {
         let t = Instant::now();
         let far = t + Duration::from_secs(30);
         let mut facts = failed_primary();
-        assert_eq!(next(&facts, true, t, far), Step::DescribeSecondary);
+        assert_eq!(next(&facts, true, t, far), NextAction::DescribeSecondary);
         facts.secondary_rds = Some(instance("available", Some("db1")));
-        assert_eq!(next(&facts, true, t, far), Step::ProbeSecondary);
+        assert_eq!(next(&facts, true, t, far), NextAction::ProbeSecondary);
         facts.secondary_db = Some(DbSeen::ReadOnly);
-        assert_eq!(next(&facts, true, t, far), Step::Promote);
+        assert_eq!(next(&facts, true, t, far), NextAction::Promote);
         // Without the switch: refused, never pointed at a read-only node.
         assert!(matches!(
             next(&facts, false, t, far),
-            Step::Refuse(Refusal::SecondaryNotWritable(_))
+            NextAction::Refuse(Refusal::SecondaryNotWritable(_))
         ));
         facts.promotion = Some(PromoteReply::Accepted);
         assert_eq!(
             next(&facts, true, t, far),
-            Step::WaitForWritable(WRITABLE_POLL)
+            NextAction::WaitForWritable(WRITABLE_POLL)
         );
         // Out of time: refused.
         assert!(matches!(
             next(&facts, true, far, far),
-            Step::Refuse(Refusal::NotWritableInTime(_))
+            NextAction::Refuse(Refusal::NotWritableInTime(_))
         ));
         facts.secondary_db = Some(DbSeen::Writable);
-        assert_eq!(next(&facts, true, t, far), Step::Swap);
+        assert_eq!(next(&facts, true, t, far), NextAction::Swap);
         facts.swap = Some(SwapResult::Swapped("C1".into()));
-        let Step::Finish(Outcome::FailedOver { promoted, .. }) = next(&facts, true, t, far) else {
+        let NextAction::Finish(InvocationOutcome::FailedOver { promoted, .. }) =
+            next(&facts, true, t, far)
+        else {
             panic!()
         };
         assert!(promoted);
@@ -374,13 +376,13 @@ mod tests {
         facts.secondary_db = Some(down());
         assert_eq!(
             next(&facts, true, t, far),
-            Step::WaitForWritable(WRITABLE_POLL)
+            NextAction::WaitForWritable(WRITABLE_POLL)
         );
         facts.secondary_rds = Some(instance("available", Some("db1")));
         facts.promotion = Some(PromoteReply::AlreadyUnderWay("not a replica".into()));
         assert_eq!(
             next(&facts, true, t, far),
-            Step::WaitForWritable(WRITABLE_POLL)
+            NextAction::WaitForWritable(WRITABLE_POLL)
         );
     }
 }

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use drfailover_dns::aws::credentials::AwsIdentity;
+use drfailover_dns::aws::AwsError;
 use drfailover_dns::aws::{child_text, AwsClient};
 use drfailover_dns::retry::RetryPolicy;
 use drfailover_dns::AnnounceError;
@@ -115,15 +116,6 @@ pub fn form(action: &str, params: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-/// The AWS error code at the start of an [`AnnounceError::Rejected`] reason, if that is what
-/// `error` is (the helper writes `CODE (HTTP status): message`).
-fn rejected_code(error: &AnnounceError) -> Option<&str> {
-    match error {
-        AnnounceError::Rejected { reason, .. } => reason.split_whitespace().next(),
-        _ => None,
-    }
-}
-
 /// The RDS API of one region.
 #[derive(Debug)]
 pub struct RdsClient {
@@ -176,12 +168,14 @@ impl RdsClient {
         let body = form("DescribeDBInstances", &[("DBInstanceIdentifier", id)]);
         let reply = match self.post(&body, deadline) {
             Ok(reply) => reply,
-            Err(e) if rejected_code(&e) == Some("DBInstanceNotFound") => return Ok(None),
+            Err(e) if e.code() == Some("DBInstanceNotFound") => return Ok(None),
             Err(e) => return Err(e),
         };
-        let instances = parse_instances(&reply).map_err(|e| AnnounceError::Server {
-            target: self.client.target(),
-            reason: format!("DescribeDBInstances: {e}"),
+        let instances = parse_instances(&reply).map_err(|e| {
+            AnnounceError::Call(AwsError::Server {
+                target: self.client.target(),
+                reason: format!("DescribeDBInstances: {e}"),
+            })
         })?;
         Ok(instances.into_iter().find(|i| i.id == id))
     }
@@ -192,7 +186,7 @@ impl RdsClient {
         let body = form("PromoteReadReplica", &[("DBInstanceIdentifier", id)]);
         match self.post(&body, deadline) {
             Ok(_) => Ok(PromoteReply::Accepted),
-            Err(e) if rejected_code(&e) == Some("InvalidDBInstanceState") => {
+            Err(e) if e.code() == Some("InvalidDBInstanceState") => {
                 Ok(PromoteReply::AlreadyUnderWay(e.to_string()))
             }
             Err(e) => Err(e),
@@ -240,15 +234,5 @@ mod tests {
             form("PromoteReadReplica", &[("DBInstanceIdentifier", "db 2&x")]),
             "Action=PromoteReadReplica&Version=2014-10-31&DBInstanceIdentifier=db%202%26x"
         );
-    }
-
-    #[test]
-    fn error_codes() {
-        let e = AnnounceError::Rejected {
-            target: "rds".into(),
-            reason: "DBInstanceNotFound (HTTP 404): DBInstance db9 not found".into(),
-        };
-        assert_eq!(rejected_code(&e), Some("DBInstanceNotFound"));
-        assert_eq!(rejected_code(&AnnounceError::Config("x".into())), None);
     }
 }

@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use drfailover_dns::aws::credentials::Env;
+use drfailover_dns::aws::AwsError;
 use drfailover_dns::route53::{plan, Plan, RecordSet, Route53Announcer};
 use drfailover_dns::{AnnounceError, Published, Route53Config};
 
@@ -184,14 +185,22 @@ impl RecordPair {
         let batch = compare_and_swap_batch(upserts, &sets).map_err(LambdaError::RecordSets)?;
         match self.route53.submit(&batch, deadline) {
             Ok((id, _, _)) => Ok(SwapResult::Swapped(id)),
-            Err(AnnounceError::Rejected { reason, target }) => {
+            Err(AnnounceError::Call(AwsError::Rejected {
+                reason,
+                target,
+                code,
+            })) => {
                 // Refused batch: the pair changed since it was read (a rival's swap), or the
                 // batch is wrong. Read again to tell which.
                 let now = self.read(deadline)?;
                 if now == RecordSeen::NamesPrimary {
                     Err(LambdaError::Aws {
                         step: format!("ChangeResourceRecordSets {}", self.name),
-                        source: AnnounceError::Rejected { target, reason },
+                        source: AnnounceError::Call(AwsError::Rejected {
+                            target,
+                            code,
+                            reason,
+                        }),
                     })
                 } else {
                     Ok(SwapResult::ChangedByOther(now))

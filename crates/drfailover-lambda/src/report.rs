@@ -3,22 +3,25 @@
 //! configuration's secrets are not read here).
 
 use crate::config::Config;
-use crate::policy::{Outcome, SwapResult};
+use crate::policy::{InvocationOutcome, SwapResult};
 use crate::LambdaError;
 
 /// The outcome's name (`no-action`, `already-done`, `failed-over`, `error`) and a summary of
 /// what was seen and done.
-pub fn summarize(config: &Config, result: &Result<Outcome, LambdaError>) -> (&'static str, String) {
+pub fn summarize(
+    config: &Config,
+    result: &Result<InvocationOutcome, LambdaError>,
+) -> (&'static str, String) {
     let promoted = |promoted: bool| if promoted { "promoted " } else { "" };
     match result {
-        Ok(Outcome::NoAction(verdict)) => (
+        Ok(InvocationOutcome::NoAction(verdict)) => (
             "no-action",
             format!(
                 "primary {} is healthy, nothing changed ({})",
                 config.primary.instance_id, verdict.because
             ),
         ),
-        Ok(Outcome::AlreadyDone(seen)) => (
+        Ok(InvocationOutcome::AlreadyDone(seen)) => (
             "already-done",
             format!(
                 "the PRIMARY record of {} no longer names {} ({seen:?}): someone else acted, \
@@ -26,7 +29,7 @@ pub fn summarize(config: &Config, result: &Result<Outcome, LambdaError>) -> (&'s
                 config.record_name, config.primary.endpoint.host
             ),
         ),
-        Ok(Outcome::FailedOver {
+        Ok(InvocationOutcome::FailedOver {
             verdict,
             promoted: p,
             swap: SwapResult::Swapped(change),
@@ -41,7 +44,7 @@ pub fn summarize(config: &Config, result: &Result<Outcome, LambdaError>) -> (&'s
                 config.record_name
             ),
         ),
-        Ok(Outcome::FailedOver {
+        Ok(InvocationOutcome::FailedOver {
             verdict,
             promoted: p,
             swap: SwapResult::ChangedByOther(seen),
@@ -92,7 +95,7 @@ pub fn sns_attributes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{Refusal, Verdict};
+    use crate::policy::{PrimaryVerdict, Refusal};
 
     fn config() -> Config {
         let vars = [
@@ -120,13 +123,13 @@ mod tests {
     #[test]
     fn summaries_name_what_was_seen_and_done() {
         let config = config();
-        let verdict = Verdict {
+        let verdict = PrimaryVerdict {
             failed: true,
             because: "probe: unreachable (refused); RDS: stopped".into(),
         };
         let (outcome, summary) = summarize(
             &config,
-            &Ok(Outcome::FailedOver {
+            &Ok(InvocationOutcome::FailedOver {
                 verdict,
                 promoted: true,
                 swap: SwapResult::Swapped("/change/C1".into()),

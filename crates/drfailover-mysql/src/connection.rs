@@ -110,10 +110,10 @@ pub enum Done {
 /// Progress of a non-blocking operation.
 #[derive(Debug)]
 #[must_use]
-pub enum Step {
+pub enum NonBlockingStep {
     /// Suspended: call [`Connection::resume`] once the [`Wait`] is ready.
     Wait(Wait),
-    /// Finished.
+    /// Finished: the result of the whole operation.
     Done(Result<Done, Error>),
 }
 
@@ -317,15 +317,19 @@ impl Connection {
     /// the connection stays yours whatever happens, so its [`AbortHandle`] (taken after the
     /// start, while it logs in) can be withdrawn from wherever it was shared before the socket
     /// is closed. After an error the connection is unusable.
-    pub fn finish_connect(&mut self, step: Step, deadline: Deadline) -> Result<(), Error> {
+    pub fn finish_connect(
+        &mut self,
+        step: NonBlockingStep,
+        deadline: Deadline,
+    ) -> Result<(), Error> {
         self.finish(step, deadline, "connect").map(|_| ())
     }
 
     /// Start connecting without blocking (the non-blocking API): returns the connection, not
-    /// usable until the returned [`Step`] (and those [`Connection::resume`] returns) reaches
-    /// [`Step::Done`]. Drive many at once with a [`crate::PollSet`]; bound each by your own
+    /// usable until the returned [`NonBlockingStep`] (and those [`Connection::resume`] returns) reaches
+    /// [`NonBlockingStep::Done`]. Drive many at once with a [`crate::PollSet`]; bound each by your own
     /// deadline and drop the connection when it passes.
-    pub fn start_connect(opts: &ConnectOptions) -> Result<(Connection, Step), Error> {
+    pub fn start_connect(opts: &ConnectOptions) -> Result<(Connection, NonBlockingStep), Error> {
         let strings = CStrings::new(opts)?;
         let raw = Self::init_handle()?;
         let mut conn = Connection {
@@ -367,7 +371,7 @@ impl Connection {
             ssl_mode: opts.ssl_mode,
         };
         let step = if status != 0 {
-            Step::Wait(conn.wait_for(status))
+            NonBlockingStep::Wait(conn.wait_for(status))
         } else {
             conn.connected(ret)
         };
@@ -376,9 +380,9 @@ impl Connection {
 
     /// Start a statement without blocking; its result comes as [`Done::Rows`]. Only on
     /// connections made by [`Connection::start_connect`] / [`Connection::connect_within`].
-    pub fn start_query(&mut self, sql: &str) -> Step {
+    pub fn start_query(&mut self, sql: &str) -> NonBlockingStep {
         if let Err(e) = self.check_idle() {
-            return Step::Done(Err(e));
+            return NonBlockingStep::Done(Err(e));
         }
         let sql = sql.as_bytes().to_vec();
         let mut rc: c_int = 0;
@@ -394,23 +398,23 @@ impl Connection {
         };
         self.pending = Pending::Query { _sql: sql };
         if status != 0 {
-            Step::Wait(self.wait_for(status))
+            NonBlockingStep::Wait(self.wait_for(status))
         } else {
             self.queried(rc)
         }
     }
 
     /// Start a `mysql_ping` without blocking; it ends as [`Done::Pong`].
-    pub fn start_ping(&mut self) -> Step {
+    pub fn start_ping(&mut self) -> NonBlockingStep {
         if let Err(e) = self.check_idle() {
-            return Step::Done(Err(e));
+            return NonBlockingStep::Done(Err(e));
         }
         let mut rc: c_int = 0;
         // SAFETY: starts a ping on our live handle.
         let status = unsafe { ffi::mysql_ping_start(&mut rc, self.raw()) };
         self.pending = Pending::Ping;
         if status != 0 {
-            Step::Wait(self.wait_for(status))
+            NonBlockingStep::Wait(self.wait_for(status))
         } else {
             self.pinged(rc)
         }
@@ -418,10 +422,10 @@ impl Connection {
 
     /// Continue the operation in progress with what became ready for its last [`Wait`].
     /// Never blocks.
-    pub fn resume(&mut self, ready: Ready) -> Step {
+    pub fn resume(&mut self, ready: Ready) -> NonBlockingStep {
         let raw = self.raw();
         match self.pending {
-            Pending::Idle => Step::Done(Err(Error::invalid_argument(
+            Pending::Idle => NonBlockingStep::Done(Err(Error::invalid_argument(
                 "resume: no operation in progress",
             ))),
             Pending::Connect { .. } => {
@@ -429,7 +433,7 @@ impl Connection {
                 // SAFETY: continues the connect started on this handle.
                 let status = unsafe { ffi::mysql_real_connect_cont(&mut ret, raw, ready.0) };
                 if status != 0 {
-                    return Step::Wait(self.wait_for(status));
+                    return NonBlockingStep::Wait(self.wait_for(status));
                 }
                 self.connected(ret)
             }
@@ -438,7 +442,7 @@ impl Connection {
                 // SAFETY: continues the query started on this handle.
                 let status = unsafe { ffi::mysql_real_query_cont(&mut rc, raw, ready.0) };
                 if status != 0 {
-                    return Step::Wait(self.wait_for(status));
+                    return NonBlockingStep::Wait(self.wait_for(status));
                 }
                 self.queried(rc)
             }
@@ -447,17 +451,17 @@ impl Connection {
                 // SAFETY: continues the fetch started on this handle.
                 let status = unsafe { ffi::mysql_store_result_cont(&mut res, raw, ready.0) };
                 if status != 0 {
-                    return Step::Wait(self.wait_for(status));
+                    return NonBlockingStep::Wait(self.wait_for(status));
                 }
                 self.pending = Pending::Idle;
-                Step::Done(self.collect(res).map(Done::Rows))
+                NonBlockingStep::Done(self.collect(res).map(Done::Rows))
             }
             Pending::Ping => {
                 let mut rc: c_int = 0;
                 // SAFETY: continues the ping started on this handle.
                 let status = unsafe { ffi::mysql_ping_cont(&mut rc, raw, ready.0) };
                 if status != 0 {
-                    return Step::Wait(self.wait_for(status));
+                    return NonBlockingStep::Wait(self.wait_for(status));
                 }
                 self.pinged(rc)
             }
@@ -501,49 +505,54 @@ impl Connection {
         }
     }
 
-    fn connected(&mut self, ret: *mut ffi::MYSQL) -> Step {
+    fn connected(&mut self, ret: *mut ffi::MYSQL) -> NonBlockingStep {
         let Pending::Connect { ssl_mode, .. } = std::mem::replace(&mut self.pending, Pending::Idle)
         else {
-            return Step::Done(Err(Error::invalid_argument("connect: not connecting")));
+            return NonBlockingStep::Done(Err(Error::invalid_argument("connect: not connecting")));
         };
         if ret.is_null() {
             self.broken = true;
-            return Step::Done(Err(self.last_error()));
+            return NonBlockingStep::Done(Err(self.last_error()));
         }
-        Step::Done(self.check_tls_mode(ssl_mode).map(|()| Done::Connected))
+        NonBlockingStep::Done(self.check_tls_mode(ssl_mode).map(|()| Done::Connected))
     }
 
-    fn queried(&mut self, rc: c_int) -> Step {
+    fn queried(&mut self, rc: c_int) -> NonBlockingStep {
         if rc != 0 {
             self.pending = Pending::Idle;
-            return Step::Done(Err(self.last_error()));
+            return NonBlockingStep::Done(Err(self.last_error()));
         }
         let mut res: *mut ffi::MYSQL_RES = ptr::null_mut();
         // SAFETY: fetches the result of the completed query on the same handle.
         let status = unsafe { ffi::mysql_store_result_start(&mut res, self.raw()) };
         if status != 0 {
             self.pending = Pending::Store;
-            return Step::Wait(self.wait_for(status));
+            return NonBlockingStep::Wait(self.wait_for(status));
         }
         self.pending = Pending::Idle;
-        Step::Done(self.collect(res).map(Done::Rows))
+        NonBlockingStep::Done(self.collect(res).map(Done::Rows))
     }
 
-    fn pinged(&mut self, rc: c_int) -> Step {
+    fn pinged(&mut self, rc: c_int) -> NonBlockingStep {
         self.pending = Pending::Idle;
         if rc != 0 {
-            return Step::Done(Err(self.last_error()));
+            return NonBlockingStep::Done(Err(self.last_error()));
         }
-        Step::Done(Ok(Done::Pong))
+        NonBlockingStep::Done(Ok(Done::Pong))
     }
 
     /// Drive `step` to its end in this thread, bounded by `deadline`; an expired deadline
     /// leaves the connection unusable.
-    fn finish(&mut self, mut step: Step, deadline: Deadline, what: &str) -> Result<Done, Error> {
+    fn finish(
+        &mut self,
+        mut step: NonBlockingStep,
+        deadline: Deadline,
+        what: &str,
+    ) -> Result<Done, Error> {
         loop {
             let wait = match step {
-                Step::Done(result) => return result,
-                Step::Wait(wait) => wait,
+                NonBlockingStep::Done(result) => return result,
+                NonBlockingStep::Wait(wait) => wait,
             };
             match wait_one(wait, deadline) {
                 Ok(Some(ready)) => step = self.resume(ready),

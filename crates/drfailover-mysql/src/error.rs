@@ -200,7 +200,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classes_follow_the_design_table() {
+    fn each_errno_gets_its_documented_class() {
         for e in [2006, 2013, 2055, 2003, 2002] {
             assert_eq!(classify(e), ErrorClass::ConnectionLost, "{e}");
         }

@@ -9,7 +9,7 @@
 //! - [`Connection::query_checked`] tells a statement that was never sent apart from one that was
 //!   sent and then lost: the base of "never replay a write whose outcome is unknown".
 //! - Many connections driven from one thread: [`Connection::start_connect`],
-//!   [`Connection::start_query`], [`Connection::start_ping`] return a [`Step`]; a [`PollSet`]
+//!   [`Connection::start_query`], [`Connection::start_ping`] return a [`NonBlockingStep`]; a [`PollSet`]
 //!   waits for many [`Wait`]s in one `poll(2)`, and [`Connection::resume`] continues each.
 //! - [`AbortHandle`]: shut a connection's socket down from another thread so a call blocked in
 //!   `read()` returns at once (in-flight abort).
@@ -39,7 +39,7 @@ mod replica_status;
 mod result;
 mod socket;
 
-pub use connection::{Connection, Done, QueryFailure, Step};
+pub use connection::{Connection, Done, NonBlockingStep, QueryFailure};
 pub use deadline::Deadline;
 pub use error::{classify as classify_errno, Error, ErrorClass};
 pub use nonblocking::{PollSet, Ready, Wait};

@@ -14,7 +14,7 @@ use crate::Event;
 /// shell); killed after `timeout`.
 #[derive(Clone, Debug)]
 pub struct CommandHook {
-    /// The program.
+    /// The executable run for each event (run directly, no shell).
     pub program: PathBuf,
     /// How long one run may take before it is killed.
     pub timeout: Duration,

@@ -1,11 +1,10 @@
 //! Webhooks against a real HTTP server on loopback, command hooks running real programs.
 
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_notify::{AsyncSink, CommandHook, Event, EventKind, Webhook, WebhookFormat};
-use drfailover_testkit::http::HttpServer;
+use drfailover_testkit::http_recorder::HttpServer;
 
 fn event() -> Event {
     Event::new(EventKind::FailoverCompleted, 7, 3, Instant::now())
@@ -67,11 +66,7 @@ fn client_errors_are_not_retried_and_errors_hide_the_token() {
     );
 
     // Nothing listens: fails within the timeouts, token still hidden.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = drfailover_testkit::free_loopback_port();
     let mut hook = fast(Webhook::new(
         format!("http://127.0.0.1:{port}/secret-token"),
         WebhookFormat::Generic,

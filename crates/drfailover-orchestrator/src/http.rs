@@ -2,7 +2,7 @@
 //! text) for anyone who reaches it; `POST /ack` and `POST /switchover?to=NODE` only with
 //! the control token (`Authorization: Bearer …`) and never cross-site.
 //!
-//! A hyper HTTP/1.1 server on a single-threaded tokio runtime, on the caller's thread:
+//! Served by the workspace's bounded HTTP server (`drfailover-http`) on the caller's thread:
 //! connections are served concurrently (an idle, slow or held connection never delays
 //! another), each request head must arrive whole within [`Limits::head_timeout`] and fit
 //! in [`Limits::max_head_bytes`] (a longer request line gets 414/431 and costs no more
@@ -10,18 +10,14 @@
 //! refused with 413), and every connection ends within [`Limits::connection_timeout`].
 //! Malformed requests (invalid UTF-8 in the request line, …) get 400.
 
-use std::convert::Infallible;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError};
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, ORIGIN};
-use hyper::{Method, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use drfailover_http::header::{HeaderValue, AUTHORIZATION, HOST, ORIGIN};
+use drfailover_http::{text, with_type, Method, Response, StatusCode};
 
 use crate::control::{ControlToken, Outcome, Request, Ticket};
 
@@ -65,16 +61,16 @@ impl Default for Limits {
     }
 }
 
-/// What the endpoint serves and where it sends requests.
+/// What the control endpoint serves and where it sends requests.
 #[derive(Clone, Debug)]
-pub struct Endpoint {
+pub struct ControlEndpoint {
     /// Published by the loop.
     pub snapshot: Arc<Mutex<Snapshot>>,
     /// To the loop.
     pub requests: Sender<Request>,
     /// Mutating requests need it; without it they are refused (403).
     pub token: Option<ControlToken>,
-    /// Bounds.
+    /// Deadlines and sizes the endpoint holds every request to.
     pub limits: Limits,
 }
 
@@ -83,77 +79,30 @@ pub struct Endpoint {
 /// built or the listener not registered.
 pub fn serve(
     listener: TcpListener,
-    endpoint: Endpoint,
+    endpoint: ControlEndpoint,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()?;
-    listener.set_nonblocking(true)?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        let state = Arc::new(State {
-            endpoint,
-            switchover_busy: AtomicBool::new(false),
-        });
-        let slots = Arc::new(tokio::sync::Semaphore::new(
-            state.endpoint.limits.max_connections,
-        ));
-        while !stop.load(Ordering::SeqCst) {
-            let accepted =
-                match tokio::time::timeout(Duration::from_millis(100), listener.accept()).await {
-                    Err(_) => continue,
-                    Ok(Err(_)) => {
-                        // Out of descriptors or a connection reset before accept: try again soon.
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                        continue;
-                    }
-                    Ok(Ok((stream, _))) => stream,
-                };
-            let Ok(slot) = slots.clone().try_acquire_owned() else {
-                drop(accepted);
-                continue;
-            };
-            let state = state.clone();
-            tokio::spawn(async move {
-                let limits = state.endpoint.limits.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(state.handle(req).await) }
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(limits.head_timeout)
-                    .max_buf_size(limits.max_head_bytes.max(8192))
-                    .keep_alive(false)
-                    .serve_connection(TokioIo::new(accepted), service);
-                let _ = tokio::time::timeout(limits.connection_timeout, connection).await;
-                drop(slot);
-            });
-        }
-        Ok(())
+    let limits = drfailover_http::Limits {
+        head_timeout: endpoint.limits.head_timeout,
+        max_head_bytes: endpoint.limits.max_head_bytes,
+        connection_timeout: endpoint.limits.connection_timeout,
+        max_connections: endpoint.limits.max_connections,
+        keep_alive: false,
+    };
+    let state = Arc::new(State {
+        endpoint,
+        switchover_busy: AtomicBool::new(false),
+    });
+    drfailover_http::serve(listener, limits, stop, move |req| {
+        let state = state.clone();
+        async move { state.handle(req).await }
     })
 }
 
 struct State {
-    endpoint: Endpoint,
+    endpoint: ControlEndpoint,
     /// A switchover request is being answered (a second one gets 409 at once).
     switchover_busy: AtomicBool,
-}
-
-fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
-    let mut body = body.into();
-    body.push('\n');
-    with_type(status, "text/plain; charset=utf-8", body)
-}
-
-fn with_type(status: StatusCode, kind: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(kind));
-    r
 }
 
 /// Clears the busy flag when the request ends (answered, or dropped with its connection).
@@ -177,7 +126,7 @@ impl Drop for CancelOnDrop {
 }
 
 impl State {
-    async fn handle(&self, req: hyper::Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, req: drfailover_http::Request) -> Response {
         let path = req.uri().path();
         let method = req.method();
         match (method, path) {
@@ -233,7 +182,7 @@ impl State {
     /// Why a mutating request is refused, if it is: it needs the token in the
     /// `Authorization` header (never a form or the URL, which a cross-site page could
     /// send), no foreign `Origin`, a small body.
-    fn refusal(&self, req: &hyper::Request<Incoming>) -> Option<Response<Full<Bytes>>> {
+    fn refusal(&self, req: &drfailover_http::Request) -> Option<Response> {
         let Some(token) = &self.endpoint.token else {
             return Some(text(
                 StatusCode::FORBIDDEN,
@@ -270,11 +219,7 @@ impl State {
                 .insert("www-authenticate", HeaderValue::from_static("Bearer"));
             return Some(r);
         }
-        let length = headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
+        let length = drfailover_http::declared_length(headers).unwrap_or(0);
         if length > MAX_BODY_BYTES || headers.contains_key("transfer-encoding") {
             return Some(text(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -285,7 +230,7 @@ impl State {
     }
 
     /// Hand `request` to the loop; the answer to give when it cannot take it.
-    fn send(&self, request: Request) -> Option<Response<Full<Bytes>>> {
+    fn send(&self, request: Request) -> Option<Response> {
         self.endpoint
             .requests
             .try_send(request)
@@ -301,7 +246,7 @@ impl State {
             })
     }
 
-    async fn ack(&self) -> Response<Full<Bytes>> {
+    async fn ack(&self) -> Response {
         let (request, answer) = Request::ack();
         if let Some(r) = self.send(request) {
             return r;
@@ -316,7 +261,7 @@ impl State {
         }
     }
 
-    async fn switchover(&self, target: &str) -> Response<Full<Bytes>> {
+    async fn switchover(&self, target: &str) -> Response {
         if target.is_empty() {
             return text(
                 StatusCode::BAD_REQUEST,
@@ -356,7 +301,7 @@ impl State {
     }
 }
 
-fn respond(outcome: Outcome) -> Response<Full<Bytes>> {
+fn respond(outcome: Outcome) -> Response {
     let status = match &outcome {
         Outcome::Done(_) => StatusCode::OK,
         Outcome::Refused(_) => StatusCode::CONFLICT,

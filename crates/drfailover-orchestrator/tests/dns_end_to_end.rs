@@ -21,14 +21,7 @@ fn orchestrator_promotes_updates_bind_and_a_client_by_name_follows() {
     let bind = BindServer::start("example.test", &[("db", primary_ip)], 1)
         .unwrap_or_else(|e| panic!("cannot start BIND: {e}"));
     let mut text = topo.orchestrator_config("", "", &[]);
-    text.push_str(&format!(
-        "\n[[announce]]\nkind = \"rfc2136\"\nserver = \"{}\"\nzone = \"{}\"\nname = \"db.{}\"\n\
-         ttl = 1\nkey_file = \"{}\"\n",
-        bind.address(),
-        bind.zone(),
-        bind.zone(),
-        bind.key_file().display()
-    ));
+    text.push_str(&format!("\n[[announce]]\n{}", bind.rfc2136_announcer("db")));
     let config = Config::parse(&text).unwrap_or_else(|e| panic!("config: {e}"));
     let notifier = Arc::new(Notifier::new(1024, 1, Instant::now()).unwrap());
     let events: Arc<Mutex<Vec<(Instant, Event)>>> = Arc::default();
@@ -176,14 +169,7 @@ fn a_primary_promoted_by_hand_is_adopted_and_announced_to_bind() {
     let bind = BindServer::start("example.test", &[("db", IpAddr::V4(topo.node(0).ip()))], 1)
         .unwrap_or_else(|e| panic!("cannot start BIND: {e}"));
     let mut text = topo.orchestrator_config("", "", &[]);
-    text.push_str(&format!(
-        "\n[[announce]]\nkind = \"rfc2136\"\nserver = \"{}\"\nzone = \"{}\"\nname = \"db.{}\"\n\
-         ttl = 1\nkey_file = \"{}\"\n",
-        bind.address(),
-        bind.zone(),
-        bind.zone(),
-        bind.key_file().display()
-    ));
+    text.push_str(&format!("\n[[announce]]\n{}", bind.rfc2136_announcer("db")));
     let config = Config::parse(&text).unwrap_or_else(|e| panic!("config: {e}"));
     let notifier = Arc::new(Notifier::new(1024, 1, Instant::now()).unwrap());
     let events: Arc<Mutex<Vec<Event>>> = Arc::default();

@@ -3,29 +3,28 @@
 //! is waited for and its outcome told. The loop's side is played by the test through the
 //! real request channel.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_orchestrator::control::ControlToken;
-use drfailover_orchestrator::http::{serve, Endpoint, Limits, Snapshot};
+use drfailover_orchestrator::http::{serve, ControlEndpoint, Limits, Snapshot};
 use drfailover_orchestrator::{Outcome, Request};
+use drfailover_testkit::eventually;
 
 const TOKEN: &str = "tok-0123456789abcdef";
 
-fn post(addr: &str, path: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    answer
+/// `POST http://addr/path` with the token: (status, body).
+fn post(addr: &str, path: &str) -> (u16, String) {
+    let mut answer = drfailover_testkit::http_recorder::client(Duration::from_secs(20))
+        .post(format!("http://{addr}{path}"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .send_empty()
+        .expect("the endpoint answers");
+    let body = answer.body_mut().read_to_string().unwrap_or_default();
+    (answer.status().as_u16(), body)
 }
 
 #[test]
@@ -34,7 +33,7 @@ fn a_switchover_not_started_in_time_is_cancelled_and_a_committed_one_is_waited_f
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = crossbeam_channel::bounded(4);
     let answer_timeout = Duration::from_millis(300);
-    let endpoint = Endpoint {
+    let endpoint = ControlEndpoint {
         snapshot: Arc::new(Mutex::new(Snapshot::default())),
         requests: tx,
         token: Some(ControlToken::new(TOKEN).unwrap()),
@@ -50,8 +49,8 @@ fn a_switchover_not_started_in_time_is_cancelled_and_a_committed_one_is_waited_f
     };
 
     // Nobody starts it: cancelled, 504, and the ticket can no longer commit.
-    let answer = post(&addr, "/switchover?to=db2");
-    assert!(answer.starts_with("HTTP/1.1 504"), "{answer}");
+    let (status, answer) = post(&addr, "/switchover?to=db2");
+    assert_eq!(status, 504, "{answer}");
     assert!(answer.contains("nothing was changed"), "{answer}");
     let Ok(Request::Switchover { target, ticket, .. }) = rx.try_recv() else {
         panic!("no switchover request reached the loop");
@@ -75,8 +74,8 @@ fn a_switchover_not_started_in_time_is_cancelled_and_a_committed_one_is_waited_f
         let _ = reply.send(Outcome::Done("db3 is the primary".into()));
     });
     let started = Instant::now();
-    let answer = post(&addr, "/switchover?to=db3");
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let (status, answer) = post(&addr, "/switchover?to=db3");
+    assert_eq!(status, 200, "{answer}");
     assert!(answer.contains("db3 is the primary"), "{answer}");
     assert!(started.elapsed() >= answer_timeout * 3);
     lp.join().unwrap();
@@ -90,7 +89,7 @@ fn a_client_that_hangs_up_cancels_its_pending_switchover() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = crossbeam_channel::bounded(4);
-    let endpoint = Endpoint {
+    let endpoint = ControlEndpoint {
         snapshot: Arc::new(Mutex::new(Snapshot::default())),
         requests: tx,
         token: Some(ControlToken::new(TOKEN).unwrap()),
@@ -112,13 +111,15 @@ fn a_client_that_hangs_up_cancels_its_pending_switchover() {
         panic!("no switchover request reached the loop");
     };
     drop(s);
-    let t = Instant::now();
-    while ticket.cancelled().is_none() && t.elapsed() < Duration::from_secs(12) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let why = ticket
-        .cancelled()
-        .expect("still pending after the client hung up");
+    let why = eventually(
+        "the pending switchover cancelled after the client hung up",
+        Duration::from_secs(12),
+        || {
+            ticket
+                .cancelled()
+                .ok_or_else(|| "still pending".to_string())
+        },
+    );
     assert!(why.contains("went away"), "{why}");
     assert!(ticket.commit().is_err());
     stop.store(true, Ordering::SeqCst);

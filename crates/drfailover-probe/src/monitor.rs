@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use drfailover_mysql::{
-    ConnectOptions, Connection, Deadline, Done, Error, IoState, PollSet, QueryResult, Ready,
-    ReplicaStatus, Step, Wait,
+    ConnectOptions, Connection, Deadline, Done, Error, IoState, NonBlockingStep, PollSet,
+    QueryResult, Ready, ReplicaStatus, Wait,
 };
 
 use crate::{Observation, OutcomeClass, Replication, Role};
@@ -287,10 +287,10 @@ impl MonitorProbe {
     }
 
     /// Act on the end (or suspension) of one connection step.
-    fn after(&mut self, step: Step) -> Progress {
+    fn after(&mut self, step: NonBlockingStep) -> Progress {
         let result = match step {
-            Step::Wait(wait) => return Progress::Waiting(wait),
-            Step::Done(result) => result,
+            NonBlockingStep::Wait(wait) => return Progress::Waiting(wait),
+            NonBlockingStep::Done(result) => result,
         };
         let Some(run) = self.run.as_mut() else {
             return self.fail(Error::invalid_argument("probe: not running"));

@@ -2,13 +2,14 @@
 //! noisy 2-core machine): they prove the deadline holds, not how fast it is (see the bench).
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use drfailover_mysql::{ConnectOptions, Connection};
 use drfailover_probe::handshake::probe_handshake;
 use drfailover_probe::tcp::probe_tcp;
 use drfailover_probe::{Deadline, MonitorProbe, Observation, OutcomeClass};
-use drfailover_testkit::{Node, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+use drfailover_testkit::wait::within;
+use drfailover_testkit::{eventually, Node, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 const DEADLINE: Duration = Duration::from_millis(150);
 /// Deadline plus scheduling slack on a loaded machine.
@@ -35,8 +36,7 @@ fn short() -> Deadline {
 }
 
 /// The deadline of the probes that must get an answer (up, refused, auth failed, 1040, ...):
-/// generous, so that a loaded machine makes them slower, not timed out (seen: a fresh role
-/// probe of a replica took over 150 ms under the flake hunt's load). Latencies are still
+/// generous, so that a loaded machine makes them slower, not timed out. Latencies are still
 /// asserted where they matter (a refusal stays under `DEADLINE`).
 fn deadline() -> Deadline {
     Deadline::after(Duration::from_secs(5))
@@ -244,19 +244,15 @@ fn exhausted_connections_are_too_many_connections() {
             admins.len()
         );
         // The greeted probe session holds the slot until its thread ends: wait for it.
-        let until = Instant::now() + Duration::from_secs(10);
-        loop {
-            match p.admin() {
-                Ok(c) => {
-                    admins.push(c);
-                    break;
-                }
-                Err(e) if refused_as_full(&e) && Instant::now() < until => {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) => panic!("the slot the probe was greeted on never came back: {e}"),
-            }
-        }
+        admins.push(eventually(
+            "the slot the probe was greeted on comes back",
+            Duration::from_secs(10),
+            || match p.admin() {
+                Ok(c) => Ok(c),
+                Err(e) if refused_as_full(&e) => Err(e),
+                Err(e) => panic!("the slot the probe was greeted on: {e}"),
+            },
+        ));
     };
     eprintln!(
         "every slot taken after {} round(s) (greeted while a slot was still winding down: {})",
@@ -329,16 +325,10 @@ fn replica_with_stopped_or_blocked_sql_thread_is_lagging() {
         .unwrap();
     p.sql("UPDATE app.t SET v = v + 1 WHERE id = 1").unwrap();
     // The lag grows by the second: probe until it reaches 2 s (bounded), then check all of it.
-    let t = Instant::now();
-    let obs = loop {
-        let obs = probe.role(deadline());
+    let obs = probe_until(&mut probe, Duration::from_secs(30), |obs| {
         let lag = obs.role.as_ref().and_then(|r| r.replication.as_ref());
-        let lag = lag.and_then(|r| r.seconds_behind);
-        if lag.is_some_and(|s| s >= 2) || t.elapsed() > Duration::from_secs(30) {
-            break obs;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        lag.and_then(|r| r.seconds_behind).is_some_and(|s| s >= 2)
+    });
     assert_class(&obs, OutcomeClass::Lagging, "blocked SQL thread");
     let lag = obs.role.unwrap().replication.unwrap().seconds_behind;
     assert!(lag.is_some_and(|s| s >= 2), "lag {lag:?}");
@@ -356,14 +346,24 @@ fn replica_with_stopped_or_blocked_sql_thread_is_lagging() {
 /// thread has found the end of its relay log, a moment after MASTER_GTID_WAIT returned (seen
 /// as "lag=2s" right after catching up on a loaded machine).
 fn role_settled(probe: &mut MonitorProbe, class: OutcomeClass) -> Observation {
-    let t = Instant::now();
-    loop {
+    probe_until(probe, Duration::from_secs(10), |obs| obs.class == class)
+}
+
+/// Role probes until one satisfies `done`; that one, or the last one once `bound` passed (for
+/// the caller's assertion to show).
+fn probe_until(
+    probe: &mut MonitorProbe,
+    bound: Duration,
+    done: impl Fn(&Observation) -> bool,
+) -> Observation {
+    let mut last = None;
+    let settled = within(bound, || {
         let obs = probe.role(deadline());
-        if obs.class == class || t.elapsed() > Duration::from_secs(10) {
-            return obs;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        let settled = done(&obs).then(|| obs.clone());
+        last = Some(obs);
+        settled
+    });
+    settled.unwrap_or_else(|| last.expect("probed at least once"))
 }
 
 /// A login refused with 1040. Refused at the greeting, the client library reports it as 2002

@@ -17,6 +17,7 @@ use hickory_proto::rr::rdata::tsig::TsigAlgorithm;
 use hickory_proto::rr::{Name, TSigner};
 
 use crate::AnnounceError;
+use drfailover_aws::AwsError;
 
 /// Fudge (allowed clock difference) put in our signatures, in seconds: RFC 8945's
 /// recommended 300.
@@ -46,10 +47,18 @@ impl TsigKey {
     /// from it). Blocks on local file I/O only.
     pub fn from_file(path: &Path, wanted: Option<&str>) -> Result<TsigKey, AnnounceError> {
         let text = drfailover_files::read_text(path, drfailover_files::OPTION_FILE_LIMIT).map_err(
-            |e| AnnounceError::Credentials(format!("TSIG key file {}: {e}", path.display())),
+            |e| {
+                AnnounceError::Call(AwsError::Credentials(format!(
+                    "TSIG key file {}: {e}",
+                    path.display()
+                )))
+            },
         )?;
         TsigKey::parse(&text, wanted).map_err(|e| {
-            AnnounceError::Credentials(format!("TSIG key file {}: {e}", path.display()))
+            AnnounceError::Call(AwsError::Credentials(format!(
+                "TSIG key file {}: {e}",
+                path.display()
+            )))
         })
     }
 

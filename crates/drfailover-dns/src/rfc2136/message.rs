@@ -126,7 +126,7 @@ pub fn records_of(reply: &Message, name: &Name) -> Vec<Published> {
 
 /// What an update's reply means.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum ReplyVerdict {
     /// NOERROR: applied.
     Applied,
     /// A TSIG error (BADSIG, BADKEY, BADTIME): not retried.
@@ -147,9 +147,9 @@ pub enum Verdict {
 
 /// Classify an update's reply: the TSIG error in its TSIG record first (RFC 8945 §5.3: the
 /// RCODE is then NOTAUTH), then the RCODE.
-pub fn classify(reply: &Message) -> Verdict {
+pub fn classify(reply: &Message) -> ReplyVerdict {
     if let Some(error) = reply.signature().and_then(|sig| sig.data.error) {
-        return Verdict::Tsig(match error {
+        return ReplyVerdict::Tsig(match error {
             TsigError::BadSig => TsigFailure::BadSig,
             TsigError::BadKey => TsigFailure::BadKey,
             TsigError::BadTime => TsigFailure::BadTime,
@@ -159,19 +159,19 @@ pub fn classify(reply: &Message) -> Verdict {
     }
     let rcode = reply.metadata.response_code;
     match rcode {
-        ResponseCode::NoError => Verdict::Applied,
-        ResponseCode::NotAuth => Verdict::NotAuth,
-        ResponseCode::NotZone => Verdict::NotZone,
-        ResponseCode::Refused => Verdict::Refused,
-        ResponseCode::BADSIG => Verdict::Tsig(TsigFailure::BadSig),
-        ResponseCode::BADKEY => Verdict::Tsig(TsigFailure::BadKey),
-        ResponseCode::BADTIME => Verdict::Tsig(TsigFailure::BadTime),
+        ResponseCode::NoError => ReplyVerdict::Applied,
+        ResponseCode::NotAuth => ReplyVerdict::NotAuth,
+        ResponseCode::NotZone => ReplyVerdict::NotZone,
+        ResponseCode::Refused => ReplyVerdict::Refused,
+        ResponseCode::BADSIG => ReplyVerdict::Tsig(TsigFailure::BadSig),
+        ResponseCode::BADKEY => ReplyVerdict::Tsig(TsigFailure::BadKey),
+        ResponseCode::BADTIME => ReplyVerdict::Tsig(TsigFailure::BadTime),
         ResponseCode::YXDomain
         | ResponseCode::YXRRSet
         | ResponseCode::NXDomain
-        | ResponseCode::NXRRSet => Verdict::PrerequisiteFailed(rcode.to_str().to_string()),
-        ResponseCode::ServFail => Verdict::Retry(rcode.to_str().to_string()),
-        other => Verdict::Rejected(other.to_str().to_string()),
+        | ResponseCode::NXRRSet => ReplyVerdict::PrerequisiteFailed(rcode.to_str().to_string()),
+        ResponseCode::ServFail => ReplyVerdict::Retry(rcode.to_str().to_string()),
+        other => ReplyVerdict::Rejected(other.to_str().to_string()),
     }
 }
 
@@ -246,36 +246,36 @@ mod tests {
             reply.set_signature(Box::new(make_tsig_record(fqdn("k").unwrap(), tsig)));
             // Survives encoding, as it comes off the wire.
             let reply = Message::from_vec(&reply.to_vec().unwrap()).unwrap();
-            assert_eq!(classify(&reply), Verdict::Tsig(failure));
+            assert_eq!(classify(&reply), ReplyVerdict::Tsig(failure));
         }
     }
 
     #[test]
     fn verdicts() {
         let mut reply = Message::new(1, MessageType::Response, OpCode::Update);
-        assert_eq!(classify(&reply), Verdict::Applied);
+        assert_eq!(classify(&reply), ReplyVerdict::Applied);
         for (rcode, verdict) in [
-            (ResponseCode::NotAuth, Verdict::NotAuth),
-            (ResponseCode::NotZone, Verdict::NotZone),
-            (ResponseCode::Refused, Verdict::Refused),
+            (ResponseCode::NotAuth, ReplyVerdict::NotAuth),
+            (ResponseCode::NotZone, ReplyVerdict::NotZone),
+            (ResponseCode::Refused, ReplyVerdict::Refused),
             (
                 ResponseCode::YXRRSet,
-                Verdict::PrerequisiteFailed("YXRRSet".into()),
+                ReplyVerdict::PrerequisiteFailed("YXRRSet".into()),
             ),
             (
                 ResponseCode::NXRRSet,
-                Verdict::PrerequisiteFailed("NXRRSet".into()),
+                ReplyVerdict::PrerequisiteFailed("NXRRSet".into()),
             ),
             (
                 ResponseCode::ServFail,
-                Verdict::Retry("Server Failure".into()),
+                ReplyVerdict::Retry("Server Failure".into()),
             ),
         ] {
             reply.metadata.response_code = rcode;
             let got = classify(&reply);
             match (&got, &verdict) {
-                (Verdict::PrerequisiteFailed(_), Verdict::PrerequisiteFailed(_))
-                | (Verdict::Retry(_), Verdict::Retry(_)) => {}
+                (ReplyVerdict::PrerequisiteFailed(_), ReplyVerdict::PrerequisiteFailed(_))
+                | (ReplyVerdict::Retry(_), ReplyVerdict::Retry(_)) => {}
                 _ => assert_eq!(got, verdict),
             }
         }

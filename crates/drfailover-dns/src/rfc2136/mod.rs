@@ -28,12 +28,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::retry::{self, RetryPolicy, Step};
+use crate::retry::{self, AttemptOutcome, RetryPolicy};
 use crate::{
     AddressMap, AnnounceError, AnnounceOutcome, Announcer, Published, Rfc2136Config, WriterChange,
 };
+use drfailover_aws::AwsError;
 pub use key::TsigKey;
-use message::{Prerequisite, Verdict};
+use message::{Prerequisite, ReplyVerdict};
 use transport::ExchangeError;
 
 /// Announces a new writer with RFC 2136 updates to one primary server. Cheap to share across
@@ -89,26 +90,27 @@ fn unix_now() -> u64 {
 impl Rfc2136Announcer {
     /// Check `config` and read its key file. Blocks on one file read.
     pub fn new(config: &Rfc2136Config) -> Result<Rfc2136Announcer, AnnounceError> {
-        let server = parse_server(&config.server).map_err(AnnounceError::Config)?;
-        let zone =
-            message::fqdn(&config.zone).map_err(|e| AnnounceError::Config(format!("zone {e}")))?;
-        let name =
-            message::fqdn(&config.name).map_err(|e| AnnounceError::Config(format!("name {e}")))?;
+        let server =
+            parse_server(&config.server).map_err(|e| AnnounceError::Call(AwsError::Config(e)))?;
+        let zone = message::fqdn(&config.zone)
+            .map_err(|e| AnnounceError::Call(AwsError::Config(format!("zone {e}"))))?;
+        let name = message::fqdn(&config.name)
+            .map_err(|e| AnnounceError::Call(AwsError::Config(format!("name {e}"))))?;
         if !zone.zone_of(&name) {
-            return Err(AnnounceError::Config(format!(
+            return Err(AnnounceError::Call(AwsError::Config(format!(
                 "name {name} is not inside zone {zone}"
-            )));
+            ))));
         }
         if config.attempts == 0 || config.timeout_ms == 0 {
-            return Err(AnnounceError::Config(
+            return Err(AnnounceError::Call(AwsError::Config(
                 "attempts and timeout_ms must be at least 1".into(),
-            ));
+            )));
         }
         if config.ttl > i32::MAX as u32 {
-            return Err(AnnounceError::Config(format!(
+            return Err(AnnounceError::Call(AwsError::Config(format!(
                 "ttl {} is too large",
                 config.ttl
-            )));
+            ))));
         }
         let addresses = AddressMap(config.addresses.clone());
         addresses.validate()?;
@@ -139,7 +141,7 @@ impl Rfc2136Announcer {
     fn with_retries<T>(
         &self,
         deadline: Instant,
-        attempt: impl FnMut(Duration) -> Step<T>,
+        attempt: impl FnMut(Duration) -> AttemptOutcome<T>,
     ) -> Result<(T, u32), AnnounceError> {
         retry::run(&self.policy, &self.target(), deadline, attempt)
     }
@@ -166,35 +168,40 @@ impl Rfc2136Announcer {
             let (records, _) = self.with_retries(deadline, |budget| {
                 let reply = match self.exchange(&query, budget) {
                     Ok(bytes) => bytes,
-                    Err(e) => return Step::Retry(e.to_string(), true),
+                    Err(e) => return AttemptOutcome::Retry(e.to_string(), true),
                 };
                 let reply = match Message::from_vec(&reply) {
                     Ok(m) => m,
-                    Err(e) => return Step::Retry(format!("unreadable reply: {e}"), false),
+                    Err(e) => {
+                        return AttemptOutcome::Retry(format!("unreadable reply: {e}"), false)
+                    }
                 };
                 match reply.metadata.response_code {
                     ResponseCode::NoError | ResponseCode::NXDomain => {}
-                    ResponseCode::ServFail => return Step::Retry("SERVFAIL".into(), false),
+                    ResponseCode::ServFail => {
+                        return AttemptOutcome::Retry("SERVFAIL".into(), false)
+                    }
                     ResponseCode::Refused | ResponseCode::NotAuth => {
-                        return Step::Fail(AnnounceError::NotAuthoritative {
+                        return AttemptOutcome::Fail(AnnounceError::NotAuthoritative {
                             target: self.target(),
                             zone: self.zone.to_ascii(),
                         })
                     }
                     other => {
-                        return Step::Fail(AnnounceError::Rejected {
+                        return AttemptOutcome::Fail(AnnounceError::Call(AwsError::Rejected {
                             target: self.target(),
+                            code: other.to_string(),
                             reason: format!("query {} {rtype}: {other}", self.name),
-                        })
+                        }))
                     }
                 }
                 if !reply.metadata.authoritative {
-                    return Step::Fail(AnnounceError::NotAuthoritative {
+                    return AttemptOutcome::Fail(AnnounceError::NotAuthoritative {
                         target: self.target(),
                         zone: self.zone.to_ascii(),
                     });
                 }
-                Step::Done(message::records_of(&reply, &self.name))
+                AttemptOutcome::Done(message::records_of(&reply, &self.name))
             })?;
             for record in records {
                 if !found.contains(&record) {
@@ -220,61 +227,71 @@ impl Rfc2136Announcer {
             let mut request =
                 match message::update(&self.zone, &self.name, prerequisite, new, self.ttl) {
                     Ok(m) => m,
-                    Err(e) => return Step::Fail(AnnounceError::Config(e)),
+                    Err(e) => {
+                        return AttemptOutcome::Fail(AnnounceError::Call(AwsError::Config(e)))
+                    }
                 };
             let mut verifier = match request.finalize(self.key.signer(), unix_now()) {
                 Ok(Some(v)) => v,
                 Ok(None) | Err(_) => {
-                    return Step::Fail(AnnounceError::Config(format!(
+                    return AttemptOutcome::Fail(AnnounceError::Call(AwsError::Config(format!(
                         "could not sign the update with key {}",
                         self.key.name()
-                    )))
+                    ))))
                 }
             };
             let bytes = match self.exchange(&request, budget) {
                 Ok(bytes) => bytes,
-                Err(e) => return Step::Retry(e.to_string(), true),
+                Err(e) => return AttemptOutcome::Retry(e.to_string(), true),
             };
             let reply = match Message::from_vec(&bytes) {
                 Ok(m) => m,
-                Err(e) => return Step::Retry(format!("unreadable reply: {e}"), false),
+                Err(e) => return AttemptOutcome::Retry(format!("unreadable reply: {e}"), false),
             };
             let target = format!("{} key {}", self.target(), self.key.name());
             match message::classify(&reply) {
-                Verdict::Applied => match verifier.verify(&bytes) {
-                    Ok(_) => Step::Done(Ok(())),
-                    Err(e) => Step::Fail(AnnounceError::Server {
+                ReplyVerdict::Applied => match verifier.verify(&bytes) {
+                    Ok(_) => AttemptOutcome::Done(Ok(())),
+                    Err(e) => AttemptOutcome::Fail(AnnounceError::Call(AwsError::Server {
                         target,
                         reason: format!(
                             "the reply claims success but its TSIG signature does not verify \
                              ({e}); the record may or may not have changed"
                         ),
-                    }),
+                    })),
                 },
-                Verdict::Tsig(failure) => Step::Fail(AnnounceError::Tsig { target, failure }),
-                Verdict::NotAuth => Step::Fail(AnnounceError::NotAuthoritative {
+                ReplyVerdict::Tsig(failure) => {
+                    AttemptOutcome::Fail(AnnounceError::Tsig { target, failure })
+                }
+                ReplyVerdict::NotAuth => AttemptOutcome::Fail(AnnounceError::NotAuthoritative {
                     target,
                     zone: self.zone.to_ascii(),
                 }),
-                Verdict::NotZone => Step::Fail(AnnounceError::NotZone {
+                ReplyVerdict::NotZone => AttemptOutcome::Fail(AnnounceError::NotZone {
                     target,
                     name: self.name.to_ascii(),
                     zone: self.zone.to_ascii(),
                 }),
-                Verdict::Refused => Step::Fail(AnnounceError::Refused {
-                    target,
-                    reason: format!(
-                        "REFUSED: the server's update policy does not let key {} change {}",
-                        self.key.name(),
-                        self.name
-                    ),
-                }),
-                Verdict::PrerequisiteFailed(rcode) => Step::Done(Err(rcode)),
-                Verdict::Retry(rcode) => Step::Retry(rcode, false),
-                Verdict::Rejected(rcode) => Step::Fail(AnnounceError::Rejected {
-                    target,
-                    reason: rcode,
-                }),
+                ReplyVerdict::Refused => {
+                    AttemptOutcome::Fail(AnnounceError::Call(AwsError::Refused {
+                        target,
+                        code: "REFUSED".into(),
+                        reason: format!(
+                            "REFUSED: the server's update policy does not let key {} change {}",
+                            self.key.name(),
+                            self.name
+                        ),
+                    }))
+                }
+                ReplyVerdict::PrerequisiteFailed(rcode) => AttemptOutcome::Done(Err(rcode)),
+                ReplyVerdict::Retry(rcode) => AttemptOutcome::Retry(rcode, false),
+                ReplyVerdict::Rejected(rcode) => {
+                    AttemptOutcome::Fail(AnnounceError::Call(AwsError::Rejected {
+                        target,
+                        code: rcode.clone(),
+                        reason: rcode,
+                    }))
+                }
             }
         });
         match result {

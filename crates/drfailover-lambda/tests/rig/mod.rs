@@ -14,8 +14,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -73,9 +72,9 @@ pub type After = Arc<dyn Fn(&Seen) + Send + Sync>;
 /// A callback the harness may set, run after Route 53 accepted a change.
 pub type OnRecordChange = Arc<Mutex<Option<Box<dyn Fn() + Send>>>>;
 
-/// An HTTP/1.1 proxy on loopback in front of moto.
+/// An HTTP/1.1 proxy on loopback in front of moto (stops serving when dropped).
 pub struct AwsProxy {
-    port: u16,
+    server: drfailover_http::Background,
     /// Every request, in arrival order.
     pub seen: Arc<Mutex<Vec<Seen>>>,
 }
@@ -108,41 +107,59 @@ pub fn form_value(body: &str, key: &str) -> Option<String> {
 impl AwsProxy {
     /// Listen on 127.0.0.1 and forward to `upstream` (moto), asking `hook` first.
     pub fn start(upstream: String, hook: Hook, after: After) -> AwsProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let port = listener.local_addr().expect("local addr").port();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let log = seen.clone();
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .proxy(None)
-                .timeout_global(Some(Duration::from_secs(30)))
-                .build(),
-        );
-        // Held while a record change is answered (see `serve`).
+        let agent = drfailover_testkit::http_recorder::client(Duration::from_secs(30));
+        // Held while a record change is answered (see `forward`).
         let changes: Arc<Mutex<()>> = Arc::default();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { break };
-                let (upstream, hook, after, log, agent, changes) = (
-                    upstream.clone(),
-                    hook.clone(),
-                    after.clone(),
-                    log.clone(),
-                    agent.clone(),
-                    changes.clone(),
-                );
-                std::thread::spawn(move || {
-                    serve(stream, &upstream, (&hook, &after), (&log, &changes), &agent)
-                });
+        let limits = drfailover_http::Limits {
+            keep_alive: true,
+            ..drfailover_http::Limits::default()
+        };
+        let server = drfailover_http::Background::on_loopback(limits, move |request| {
+            let (upstream, hook, after, log, agent, changes) = (
+                upstream.clone(),
+                hook.clone(),
+                after.clone(),
+                log.clone(),
+                agent.clone(),
+                changes.clone(),
+            );
+            async move {
+                let (parts, body) = match drfailover_http::read_body(request, MAX_BODY_BYTES).await
+                {
+                    Ok(read) => read,
+                    Err(e) => {
+                        return drfailover_http::bytes(
+                            drfailover_http::StatusCode::PAYLOAD_TOO_LARGE,
+                            e.to_string(),
+                        )
+                    }
+                };
+                let (status, reply) = drfailover_http::run_blocking(move || {
+                    forward(
+                        &parts,
+                        String::from_utf8_lossy(&body).into_owned(),
+                        &upstream,
+                        (&hook, &after),
+                        (&log, &changes),
+                        &agent,
+                    )
+                })
+                .await
+                .unwrap_or((500, "proxy: the rig's hook panicked".into()));
+                let status = drfailover_http::StatusCode::from_u16(status)
+                    .unwrap_or(drfailover_http::StatusCode::INTERNAL_SERVER_ERROR);
+                drfailover_http::with_type(status, "text/xml", reply)
             }
-        });
-        AwsProxy { port, seen }
+        })
+        .expect("serve the AWS proxy on loopback");
+        AwsProxy { server, seen }
     }
 
     /// `http://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.server.port())
     }
 
     /// The requests of `action` seen so far.
@@ -165,115 +182,85 @@ impl AwsProxy {
     }
 }
 
-fn serve(
-    stream: TcpStream,
+/// Largest request body the proxy takes (the function's requests are far smaller).
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Answer one request: the hook's answer, or moto's. Blocks while it forwards.
+fn forward(
+    request: &drfailover_http::RequestHead,
+    body: String,
     upstream: &str,
     (hook, after): (&Hook, &After),
     (log, changes): (&Mutex<Vec<Seen>>, &Mutex<()>),
     agent: &ureq::Agent,
-) {
-    let Ok(clone) = stream.try_clone() else {
-        return;
+) -> (u16, String) {
+    let (method, path) = (
+        request.method.as_str(),
+        request
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string(),
+    );
+    let header = |name: &str| {
+        request
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     };
-    let mut reader = BufReader::new(clone);
-    let mut writer = stream;
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = request_line.split_whitespace();
-        let (method, path) = (
-            parts.next().unwrap_or("").to_string(),
-            parts.next().unwrap_or("").to_string(),
-        );
-        let mut headers: Vec<(String, String)> = Vec::new();
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':') {
-                let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_string());
-                if name == "content-length" {
-                    length = value.parse().unwrap_or(0);
-                }
-                headers.push((name, value));
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let body = String::from_utf8_lossy(&body).into_owned();
-        let target_action = headers
-            .iter()
-            .find(|(n, _)| n == "x-amz-target")
-            .and_then(|(_, v)| v.rsplit('.').next())
-            .map(str::to_string);
-        let service = headers
-            .iter()
-            .find(|(n, _)| n == "authorization")
-            .and_then(|(_, v)| v.split("Credential=").nth(1))
-            .and_then(|c| c.split('/').nth(3))
-            .unwrap_or("")
-            .to_string();
-        let mut seen = Seen {
-            action: target_action.unwrap_or_else(|| action_of(&method, &path, &service, &body)),
-            service,
-            body: body.clone(),
-            at: Instant::now(),
-            status: 0,
-        };
-        // Route 53 applies a zone's change batches one at a time; moto does not lock, so two
-        // batches forwarded at once could both pass its checks. Forward them one at a time.
-        let _one_change_at_a_time = (seen.action == "ChangeResourceRecordSets")
-            .then(|| changes.lock().unwrap_or_else(|e| e.into_inner()));
-        let (status, reply) = match hook(&seen) {
-            Some(answer) => answer,
-            None => {
-                let mut request = ureq::http::Request::builder()
-                    .method(method.as_str())
-                    .uri(format!("{upstream}{path}"));
-                for (name, value) in &headers {
-                    if !["host", "content-length", "connection", "transfer-encoding"]
-                        .contains(&name.as_str())
-                    {
-                        request = request.header(name, value);
-                    }
-                }
-                match request
-                    .body(body.into_bytes())
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| agent.run(r).map_err(|e| e.to_string()))
+    let target_action =
+        header("x-amz-target").and_then(|v| v.rsplit('.').next().map(str::to_string));
+    let service = header("authorization")
+        .as_deref()
+        .and_then(|v| v.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or("")
+        .to_string();
+    let mut seen = Seen {
+        action: target_action.unwrap_or_else(|| action_of(method, &path, &service, &body)),
+        service,
+        body: body.clone(),
+        at: Instant::now(),
+        status: 0,
+    };
+    // Route 53 applies a zone's change batches one at a time; moto does not lock, so two
+    // batches forwarded at once could both pass its checks. Forward them one at a time.
+    let _one_change_at_a_time = (seen.action == "ChangeResourceRecordSets")
+        .then(|| changes.lock().unwrap_or_else(|e| e.into_inner()));
+    let (status, reply) = match hook(&seen) {
+        Some(answer) => answer,
+        None => {
+            let mut forwarded = ureq::http::Request::builder()
+                .method(method)
+                .uri(format!("{upstream}{path}"));
+            for (name, value) in &request.headers {
+                if !["host", "content-length", "connection", "transfer-encoding"]
+                    .contains(&name.as_str())
                 {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        (
-                            status,
-                            response.into_body().read_to_string().unwrap_or_default(),
-                        )
-                    }
-                    Err(e) => (502, format!("proxy: {e}")),
+                    forwarded = forwarded.header(name.as_str(), value.as_bytes());
                 }
             }
-        };
-        seen.status = status;
-        after(&seen);
-        log.lock().unwrap().push(seen);
-        let answer = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: text/xml\r\ncontent-length: {}\r\n\r\n{reply}",
-            reply.len()
-        );
-        if writer.write_all(answer.as_bytes()).is_err() {
-            return;
+            match forwarded
+                .body(body.into_bytes())
+                .map_err(|e| e.to_string())
+                .and_then(|r| agent.run(r).map_err(|e| e.to_string()))
+            {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    (
+                        status,
+                        response.into_body().read_to_string().unwrap_or_default(),
+                    )
+                }
+                Err(e) => (502, format!("proxy: {e}")),
+            }
         }
-    }
+    };
+    seen.status = status;
+    after(&seen);
+    log.lock().unwrap().push(seen);
+    (status, reply)
 }
 
 /// An AWS error reply in the query-API XML shape.
@@ -339,13 +326,6 @@ fn dying_with_parent(program: &std::path::Path) -> Command {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 /// The Lambda runtime API emulator (`cargo lambda watch --only-lambda-apis`) on loopback.
 pub struct Emulator {
     port: u16,
@@ -356,7 +336,7 @@ impl Emulator {
     /// Start it; blocks until it accepts connections (at most 60 s).
     pub fn start(log: &std::path::Path) -> Result<Emulator, String> {
         let binary = cargo_lambda_binary()?;
-        let port = free_port();
+        let port = drfailover_testkit::free_loopback_port();
         let log = std::fs::File::create(log).map_err(|e| e.to_string())?;
         let mut cmd = dying_with_parent(&binary);
         cmd.args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
@@ -400,13 +380,7 @@ impl Emulator {
     /// Invoke the function with `event` (the Lambda Invoke API); returns the HTTP status
     /// (200, or 500 for a function error) and the reply. Blocks up to 120 s.
     pub fn invoke(&self, event: &Value) -> (u16, Value) {
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .proxy(None)
-                .timeout_global(Some(Duration::from_secs(120)))
-                .build(),
-        );
+        let agent = drfailover_testkit::http_recorder::client(Duration::from_secs(120));
         let mut response = agent
             .post(format!(
                 "http://127.0.0.1:{}/2015-03-31/functions/_/invocations",
@@ -478,7 +452,7 @@ pub struct Rig {
     pub moto: MotoServer,
     /// The proxy the function talks to.
     pub proxy: AwsProxy,
-    /// The emulator.
+    /// cargo-lambda's runtime emulator running the real `bootstrap`.
     pub emulator: Emulator,
     /// The hosted zone.
     pub zone: String,
@@ -528,13 +502,7 @@ fn soon() -> Instant {
 
 /// The text of the first `<tag>` in `xml`.
 pub fn tag(xml: &str, tag: &str) -> String {
-    let start = xml
-        .find(&format!("<{tag}>"))
-        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
-        + tag.len()
-        + 2;
-    let end = start + xml[start..].find(&format!("</{tag}>")).unwrap();
-    xml[start..end].to_string()
+    drfailover_testkit::moto::xml_text(xml, tag).unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
 }
 
 /// One record set of the failover pair, as the Route 53 XML of a change.
@@ -649,20 +617,8 @@ impl Rig {
             rds_api.call("POST", "/", Some((form, body)), soon()).unwrap();
         }
         let route53 = direct_client(&moto.endpoint(), "route53");
-        let (reply, _) = route53
-            .call(
-                "POST",
-                "/2013-04-01/hostedzone",
-                Some((
-                    "text/xml",
-                    r#"<?xml version="1.0" encoding="UTF-8"?><CreateHostedZoneRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Name>example.test.</Name><CallerReference>lambda-rig</CallerReference></CreateHostedZoneRequest>"#,
-                )),
-                soon(),
-            )
-            .unwrap();
-        let zone = tag(&reply, "Id")
-            .trim_start_matches("/hostedzone/")
-            .to_string();
+        let zone = drfailover_testkit::moto::create_hosted_zone(&route53, "example.test.")
+            .unwrap_or_else(|e| panic!("{e}"));
         let (ip0, ip1) = {
             let t = topology.lock().unwrap();
             (t.node(0).ip().to_string(), t.node(1).ip().to_string())
@@ -693,18 +649,8 @@ impl Rig {
             )
             .unwrap();
         let sns = direct_client(&moto.endpoint(), "sns");
-        let (reply, _) = sns
-            .call(
-                "POST",
-                "/",
-                Some((
-                    form,
-                    "Action=CreateTopic&Name=db-failover&Version=2010-03-31",
-                )),
-                soon(),
-            )
-            .unwrap();
-        let topic = tag(&reply, "TopicArn");
+        let topic = drfailover_testkit::moto::create_topic(&sns, "db-failover")
+            .unwrap_or_else(|e| panic!("{e}"));
         let probe_secret_arn = options.probe_secret.then(|| {
             {
                 let t = topology.lock().unwrap();

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+use drfailover_testkit::{eventually, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 /// The preload library, built fresh for this test run: `cargo test` compiles a cdylib-only
 /// crate for its integration tests but does not refresh `target/<profile>/` with it, so this
@@ -165,16 +165,12 @@ impl Program {
 
     /// Wait (polling) until `count(prefix) >= n`, or panic after `timeout` with the output.
     pub fn wait_for(&self, prefix: &str, n: usize, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while self.count(prefix) < n {
-            assert!(
-                Instant::now() < deadline,
-                "fewer than {n} `{prefix}` lines within {timeout:?} (have {}); stderr:\n{}",
-                self.count(prefix),
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventually(&format!("{n} `{prefix}` lines"), timeout, || {
+            match self.count(prefix) {
+                have if have >= n => Ok(()),
+                have => Err(format!("{have} so far; stderr:\n{}", self.stderr())),
+            }
+        });
     }
 
     /// What the program wrote on stderr.
