@@ -22,6 +22,8 @@ pub mod metadata;
 pub mod moto;
 mod netns;
 mod node;
+mod primary_fault;
+pub mod program;
 mod require;
 mod spawner;
 pub mod tls;
@@ -31,6 +33,7 @@ pub mod wait;
 pub use direct::{DirectAck, DirectWriter};
 pub use netns::Lab;
 pub use node::{Node, NodeRole};
+pub use primary_fault::PrimaryFault;
 pub use require::{mariadb_binaries, MariaDbBinaries};
 pub use spawner::detach_servers;
 pub use topology::{
