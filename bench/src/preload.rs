@@ -5,6 +5,7 @@
 //!     cargo run --release -p drfailover-bench --bin drfailover-bench-preload [-- --trials N]
 //!         [--faults kill9,sigstop,switchover]   (only these failover rows, nothing else)
 //!         [--overhead] [--pairs N]              (only the overhead, N sysbench pairs)
+//!         [--probe-interval-ms N]               (the monitor's probe interval, default 100)
 //!
 //! 1. Failover: a plain libmariadb program of ours (4 threads of autocommit INSERTs, one line
 //!    per acknowledged write) through kill -9 + promotion, SIGSTOP + promotion and a
@@ -84,13 +85,19 @@ struct Trial {
     timeline: Vec<(f64, usize)>,
 }
 
+/// The monitor's `probe_interval_ms` (`--probe-interval-ms`, default 100).
+static PROBE_INTERVAL_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(100);
+
 fn env_for(topo: &Topology, preload: Option<&Path>) -> Vec<(String, String)> {
+    let interval = PROBE_INTERVAL_MS.load(std::sync::atomic::Ordering::Relaxed);
     match preload {
         Some(lib) => vec![
             ("LD_PRELOAD".into(), lib.to_string_lossy().into_owned()),
             (
                 "DRFAILOVER_DSN".into(),
-                topo.dsn("probe_interval_ms=100&failover_timeout_ms=20000"),
+                topo.dsn(&format!(
+                    "probe_interval_ms={interval}&failover_timeout_ms=20000"
+                )),
             ),
         ],
         None => vec![],
@@ -242,7 +249,7 @@ fn main() {
     let mut faults = PrimaryFault::ALL.to_vec();
     // `--faults`: only the failover rows asked for; `--overhead`: only the overhead.
     let (mut failover_only, mut overhead_only) = (false, false);
-    let usage = "usage: drfailover-bench-preload [--trials N] [--faults kill9,sigstop,switchover] [--overhead] [--pairs N]";
+    let usage = "usage: drfailover-bench-preload [--trials N] [--faults kill9,sigstop,switchover] [--overhead] [--pairs N] [--probe-interval-ms N]";
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -268,7 +275,8 @@ fn main() {
                      --trials N       trials per failover scenario (default 5)\n  \
                      --faults LIST    only these failover rows, comma-separated: kill9,sigstop,switchover\n  \
                      --overhead       only the overhead with nothing failing (sysbench pairs, callgrind)\n  \
-                     --pairs N        with/without sysbench pairs of the overhead (default 7)"
+                     --pairs N        with/without sysbench pairs of the overhead (default 7)\n  \
+                     --probe-interval-ms N  the monitor's probe_interval_ms in DRFAILOVER_DSN (default 100)"
                 );
                 return;
             }
@@ -291,6 +299,14 @@ fn main() {
                     .collect();
             }
             "--overhead" => overhead_only = true,
+            "--probe-interval-ms" => {
+                let ms = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n: &u64| n > 0)
+                    .expect("--probe-interval-ms N (at least 1)");
+                PROBE_INTERVAL_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+            }
             "--bench" => {}
             other => {
                 eprintln!("unknown argument {other}; {usage}");
@@ -316,7 +332,11 @@ fn main() {
         "acked_writer",
     );
     let select = build("bench/c/preload_select.c", "preload_select");
-    println!("load average at the start: {}", load_average());
+    println!(
+        "load average at the start: {}; monitor probe_interval_ms={}",
+        load_average(),
+        PROBE_INTERVAL_MS.load(std::sync::atomic::Ordering::Relaxed)
+    );
 
     if !overhead_only {
         failover_rows(&writer, &lib, &faults, trials);

@@ -17,7 +17,7 @@ pub(crate) const STALL_FLOOR: Duration = Duration::from_millis(20);
 
 /// How many retransmission timeouts (smoothed round-trip + 4 × its deviation) a probe may
 /// take before its node counts as stalled.
-pub(crate) const STALL_RTO_MULTIPLE: u32 = 4;
+pub(crate) const STALL_RTO_MULTIPLE: u32 = 2;
 
 /// Smoothed round-trip of one endpoint's live probes. Cheap: two durations.
 #[derive(Clone, Copy, Debug, Default)]
@@ -81,7 +81,12 @@ mod tests {
         for _ in 0..50 {
             slow.sample(10 * MS);
         }
-        assert!(slow.stall_bound(200 * MS) >= 40 * MS, "{slow:?}");
+        assert!(slow.stall_bound(200 * MS) >= 20 * MS, "{slow:?}");
+        let mut slower = RoundTrip::default();
+        for _ in 0..50 {
+            slower.sample(30 * MS);
+        }
+        assert!(slower.stall_bound(200 * MS) >= 60 * MS, "{slower:?}");
         let mut jittery = RoundTrip::default();
         for i in 0..50 {
             jittery.sample(if i % 2 == 0 { MS } else { 9 * MS });
