@@ -263,8 +263,7 @@ fn main() {
                 pairs = args
                     .next()
                     .and_then(|v| v.parse().ok())
-                    .filter(|&n| n > 0)
-                    .expect("--pairs N (at least 1)")
+                    .expect("--pairs N (0: callgrind only)")
             }
             "-h" | "--help" => {
                 println!(
@@ -275,7 +274,7 @@ fn main() {
                      --trials N       trials per failover scenario (default 5)\n  \
                      --faults LIST    only these failover rows, comma-separated: kill9,sigstop,switchover\n  \
                      --overhead       only the overhead with nothing failing (sysbench pairs, callgrind)\n  \
-                     --pairs N        with/without sysbench pairs of the overhead (default 7)\n  \
+                     --pairs N        with/without sysbench pairs of the overhead (default 7; 0: callgrind only)\n  \
                      --probe-interval-ms N  the monitor's probe_interval_ms in DRFAILOVER_DSN (default 100)"
                 );
                 return;
@@ -554,7 +553,7 @@ fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
         }
     }
     if ratios.is_empty() {
-        println!("  not measured: no sysbench run finished");
+        println!("  not measured: no sysbench pair finished");
     } else {
         ratios.sort_by(f64::total_cmp);
         let quantile = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
@@ -592,7 +591,7 @@ fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
 
     println!("\n== instructions per statement (SELECT 1, one connection; valgrind --tool=callgrind, main thread, run_statements only) ==");
     let node = topo.node(0);
-    let per_statement = |preload: bool| -> Result<f64, String> {
+    let per_statement = |preload: bool| -> Result<(f64, f64), String> {
         let mut totals = Vec::new();
         for n in [2000u64, 4000] {
             let out = dir.join(format!("cg-{preload}-{n}"));
@@ -633,17 +632,101 @@ fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
                 .and_then(|t| t.split_whitespace().next())
                 .and_then(|t| t.parse().ok())
                 .ok_or("no totals in the callgrind output")?;
-            totals.push(total);
+            totals.push((total, self_cost_in(&text, "libdrfailover_preload.so")));
         }
         // A 4,000- minus a 2,000-statement run: connecting and exiting cancel out.
-        Ok((totals[1] - totals[0]) / 2000.0)
+        Ok((
+            (totals[1].0 - totals[0].0) / 2000.0,
+            (totals[1].1 - totals[0].1) / 2000.0,
+        ))
     };
-    match (per_statement(false), per_statement(true)) {
-        (Ok(a), Ok(b)) => println!(
-            "  without {a:.0}, with {b:.0}: {:+.0} instructions per statement ({:+.2} %)",
-            b - a,
-            (b / a - 1.0) * 100.0
-        ),
-        (a, b) => println!("  not measured: {a:?} {b:?}"),
+    // Three measurements of each, alternating: the median, and the spread that says how much
+    // of a difference is noise (libmariadb's read loop varies with the timing of the answers).
+    let (mut without, mut with, mut library) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        for preload in [false, true] {
+            match per_statement(preload) {
+                Ok((n, own)) if preload => {
+                    with.push(n);
+                    library.push(own);
+                }
+                Ok((n, _)) => without.push(n),
+                Err(e) => {
+                    println!("  not measured: {e}");
+                    return;
+                }
+            }
+        }
     }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (a, b) = (median(&mut without), median(&mut with));
+    println!(
+        "  without {a:.0} (3 runs: {:.0}..{:.0}), with {b:.0} ({:.0}..{:.0}): {:+.0} instructions per statement ({:+.2} %)",
+        without[0],
+        without[without.len() - 1],
+        with[0],
+        with[with.len() - 1],
+        b - a,
+        (b / a - 1.0) * 100.0
+    );
+    // The totals move with the timing of the answers (how often libmariadb's read finds no
+    // data yet and polls); the library's own instructions do not.
+    let own = median(&mut library);
+    println!(
+        "  in the library itself (self cost of libdrfailover_preload.so's functions): {own:.0} per statement (3 runs: {:.0}..{:.0}) = {:.2} % of {a:.0}",
+        library[0],
+        library[library.len() - 1],
+        own / a * 100.0
+    );
+}
+
+/// The self cost (first event: instructions) of the functions of the object whose path ends
+/// with `object`, from a callgrind output file (name compression, relative positions and
+/// the inclusive cost line after each `calls=` handled).
+fn self_cost_in(callgrind_out: &str, object: &str) -> f64 {
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    // `ob=(3) /path` defines id 3; `ob=(3)` refers to it.
+    let mut resolve = |value: &str| -> String {
+        let value = value.trim();
+        match value.strip_prefix('(').and_then(|v| v.split_once(')')) {
+            Some((id, rest)) if !rest.trim().is_empty() => {
+                names.insert(id.to_owned(), rest.trim().to_owned());
+                rest.trim().to_owned()
+            }
+            Some((id, _)) => names.get(id).cloned().unwrap_or_default(),
+            None => value.to_owned(),
+        }
+    };
+    let (mut function_object, mut in_object, mut skip_next) = (String::new(), false, false);
+    let mut total = 0.0;
+    for line in callgrind_out.lines() {
+        if let Some(v) = line.strip_prefix("ob=") {
+            function_object = resolve(v);
+        } else if line.starts_with("fn=") {
+            in_object = function_object.ends_with(object);
+        } else if let Some(v) = line.strip_prefix("cob=") {
+            let _ = resolve(v);
+        } else if line.starts_with("calls=") {
+            skip_next = true;
+        } else if line
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '+' || c == '-' || c == '*')
+        {
+            if std::mem::take(&mut skip_next) {
+                continue;
+            }
+            if in_object {
+                total += line
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|n| n.parse::<f64>().ok())
+                    .unwrap_or(0.0);
+            }
+        }
+    }
+    total
 }

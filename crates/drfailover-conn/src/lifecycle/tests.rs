@@ -47,6 +47,25 @@ fn kinds(fx: &[Effect]) -> Vec<EventKind> {
         .collect()
 }
 
+/// `fx` publishes `writer` (of `generation`) before it aborts endpoint `old`'s connections, so
+/// the statements aborted retry against the new writer.
+fn assert_published_before_abort(
+    fx: &[Effect],
+    writer: Option<usize>,
+    generation: u64,
+    old: usize,
+) {
+    let set = fx
+        .iter()
+        .position(|e| *e == Effect::SetWriter { writer, generation })
+        .unwrap_or_else(|| panic!("no SetWriter {writer:?} in {fx:?}"));
+    let abort = fx
+        .iter()
+        .position(|e| *e == Effect::AbortEndpoint(old))
+        .unwrap_or_else(|| panic!("endpoint {old} not aborted in {fx:?}"));
+    assert!(set < abort, "{fx:?}");
+}
+
 fn notice(fx: &[Effect], kind: EventKind) -> Notice {
     fx.iter()
         .find_map(|e| match e {
@@ -106,20 +125,7 @@ fn a_crash_is_acted_on_at_the_first_refused_probe_with_abort_and_events_in_order
         [EventKind::FailoverStarted, EventKind::EndpointDown]
     );
     // The writer is withdrawn before in-flight work on it is aborted.
-    let set = fx
-        .iter()
-        .position(|e| {
-            *e == Effect::SetWriter {
-                writer: None,
-                generation: 1,
-            }
-        })
-        .unwrap();
-    let abort = fx
-        .iter()
-        .position(|e| *e == Effect::AbortEndpoint(0))
-        .unwrap();
-    assert!(set < abort, "{fx:?}");
+    assert_published_before_abort(&fx, None, 1, 0);
     assert!(fx.contains(&Effect::WriterLost));
     assert_eq!(notice(&fx, EventKind::FailoverStarted).old_writer, Some(0));
     // The replica is promoted and seen writable: failover completed, generation 2.
@@ -234,20 +240,7 @@ fn a_promotion_seen_while_the_writer_is_suspect_is_adopted_at_once() {
     assert!(fx.contains(&Effect::FailoverCounted));
     assert!(fx.contains(&Effect::CloseStale(2)));
     // The old writer's leased connections are aborted, after the new writer is published.
-    let set = fx
-        .iter()
-        .position(|e| {
-            *e == Effect::SetWriter {
-                writer: Some(1),
-                generation: 2,
-            }
-        })
-        .unwrap();
-    let abort = fx
-        .iter()
-        .position(|e| *e == Effect::AbortEndpoint(0))
-        .expect("old writer aborted");
-    assert!(set < abort, "{fx:?}");
+    assert_published_before_abort(&fx, Some(1), 2, 0);
     // No split brain is reported against the old writer, whose role is unknown now; when it is
     // declared down later, that is an endpoint event only (no second failover).
     assert!(!kinds(&fx).contains(&EventKind::SplitBrain));
@@ -603,20 +596,7 @@ fn a_promotion_is_adopted_over_a_writer_whose_probe_stalls_beyond_its_bound() {
         [EventKind::FailoverStarted, EventKind::FailoverCompleted]
     );
     assert_eq!((l.writer(), l.generation()), (Some(1), 2));
-    let set = fx
-        .iter()
-        .position(|e| {
-            *e == Effect::SetWriter {
-                writer: Some(1),
-                generation: 2,
-            }
-        })
-        .unwrap();
-    let abort = fx
-        .iter()
-        .position(|e| *e == Effect::AbortEndpoint(0))
-        .expect("old writer aborted");
-    assert!(set < abort, "{fx:?}");
+    assert_published_before_abort(&fx, Some(1), 2, 0);
     // The stalled writer is a suspect now, and its status says so before the events go out
     // (what the preload library's in-flight abort reads).
     assert_eq!(l.health(0), Health::Suspect);
@@ -668,7 +648,7 @@ fn while_the_writers_probe_is_stalled_the_others_are_probed_fast() {
         "within the bound: normal interval"
     );
     assert_eq!(l.due_at(1, stalled), t + 10 * MS, "stalled: fast");
-    // A node writable all along is still never adopted over a stalled writer.
+    // The replica answers read-only: nothing to adopt, the writer stays.
     let fx = l.observe(1, ReadOnly, false, "", stalled);
     assert!(kinds(&fx).is_empty(), "{fx:?}");
     l.observe(0, Up, true, "", stalled + 5 * MS);
