@@ -122,6 +122,9 @@ struct EndpointState {
     role: RoleSeen,
     /// When its running probe started (`None`: no probe running).
     probe_since: Option<Instant>,
+    /// Its running probe logs in first (its time is not a round-trip; it never means a stall
+    /// before the probe deadline).
+    probe_logs_in: bool,
     /// Round-trips of its live probes (when its running probe means a stall: [`stall`]).
     round_trip: RoundTrip,
     /// Where in `[1/2, 1]` of the fast interval its next fast probe falls (drawn per probe,
@@ -201,6 +204,7 @@ impl Lifecycle {
                     last_probe: now,
                     role: RoleSeen::default(),
                     probe_since: None,
+                    probe_logs_in: false,
                     round_trip: RoundTrip::default(),
                     spread: 1000,
                 })
@@ -283,11 +287,12 @@ impl Lifecycle {
         }
     }
 
-    /// A probe of `i` starts at `now`.
-    pub fn probe_started(&mut self, i: usize, now: Instant) {
+    /// A probe of `i` starts at `now`; `logs_in`: it opens a new connection first.
+    pub fn probe_started(&mut self, i: usize, now: Instant, logs_in: bool) {
         let e = &mut self.endpoints[i];
         e.due_now = false;
         e.probe_since = Some(now);
+        e.probe_logs_in = logs_in;
     }
 
     /// The next moment a decision falls due without any input: the failover timeout (if a
@@ -318,7 +323,7 @@ impl Lifecycle {
         e.last_probe = now;
         e.last_outcome = Some(class);
         if let Some(since) = e.probe_since.take() {
-            if class.is_alive() {
+            if class.is_alive() && !e.probe_logs_in {
                 e.round_trip.sample(now.saturating_duration_since(since));
             }
         }
@@ -566,7 +571,13 @@ impl Lifecycle {
     /// it running).
     fn writer_stalls_at(&self) -> Option<Instant> {
         let e = &self.endpoints[self.writer?];
-        Some(e.probe_since? + e.round_trip.stall_bound(self.policy.probe_timeout))
+        let cap = self.policy.probe_timeout;
+        let bound = if e.probe_logs_in {
+            cap
+        } else {
+            e.round_trip.stall_bound(cap)
+        };
+        Some(e.probe_since? + bound)
     }
 
     /// The writer is suspect, or stalled at `now`.

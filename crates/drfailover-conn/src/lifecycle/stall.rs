@@ -8,7 +8,8 @@
 //! deviation, gains 1/8 and 1/4); the bound is [`STALL_RTO_MULTIPLE`] times that timeout,
 //! never below [`STALL_FLOOR`] (a loaded machine's scheduling hiccups are not a stall) and
 //! never above the probe deadline (a probe that times out makes the writer suspect anyway).
-//! Without a round-trip yet, the bound is the probe deadline.
+//! Without a round-trip yet, and for a probe that logs in first (its time is no round-trip),
+//! the bound is the probe deadline.
 
 use std::time::Duration;
 

@@ -31,7 +31,7 @@ fn lifecycle(n: usize, failback: bool) -> (Lifecycle, Instant) {
     let mut l = Lifecycle::with_jitter(policy(failback), n, now, ceiling);
     for i in 0..n {
         assert_eq!(l.due_at(i, now), now, "every endpoint is probed at start");
-        l.probe_started(i, now);
+        l.probe_started(i, now, false);
     }
     (l, now)
 }
@@ -174,7 +174,7 @@ fn split_brain_keeps_the_current_writer_reports_once_and_never_flip_flops() {
         "judged before the writer answered: {fx:?}"
     );
     assert_eq!(l.due_at(0, t), t, "the writer is probed at once");
-    l.probe_started(0, t);
+    l.probe_started(0, t, false);
     let fx = l.observe(0, Up, true, "", t + MS);
     assert_eq!(kinds(&fx), [EventKind::SplitBrain]);
     let sb = notice(&fx, EventKind::SplitBrain);
@@ -327,7 +327,7 @@ fn while_the_writer_is_suspect_the_others_are_probed_fast() {
     let (mut l, now) = started(false);
     let t = now + 200 * MS;
     l.observe(1, ReadOnly, false, "", t);
-    l.probe_started(1, t);
+    l.probe_started(1, t, false);
     assert_eq!(
         l.due_at(1, t),
         t + 200 * MS,
@@ -409,7 +409,7 @@ fn a_changed_address_is_probed_at_once_whatever_the_backoff() {
     l.address_changed(0, t);
     assert_eq!(l.due_at(0, t), t);
     assert_eq!(l.health(0), Health::Unknown);
-    l.probe_started(0, t);
+    l.probe_started(0, t, false);
     assert!(l.due_at(0, t) >= t);
 }
 
@@ -459,10 +459,10 @@ fn a_failover_that_finds_no_writer_is_reported_once_after_its_timeout() {
 fn with_no_writer_every_endpoint_is_probed_at_the_fast_interval() {
     let (mut l, now) = lifecycle(2, false);
     l.observe(0, ReadOnly, false, "", now);
-    l.probe_started(0, now);
+    l.probe_started(0, now, false);
     assert_eq!(l.due_at(0, now), now + 10 * MS);
     l.observe(1, Up, true, "", now);
-    l.probe_started(0, now);
+    l.probe_started(0, now, false);
     assert_eq!(l.due_at(0, now), now + 200 * MS);
 }
 
@@ -506,7 +506,7 @@ fn fast_probing_without_a_writer_slows_down_as_the_outage_lasts() {
     assert_eq!(l.writer(), None);
     for (elapsed, interval) in [(0, 10), (600, 10), (1200, 20), (6000, 100), (20000, 200)] {
         let t = now + elapsed * MS;
-        l.probe_started(1, t);
+        l.probe_started(1, t, false);
         l.observe(1, ReadOnly, false, "", t);
         assert_eq!(
             l.due_at(1, t),
@@ -519,7 +519,7 @@ fn fast_probing_without_a_writer_slows_down_as_the_outage_lasts() {
     l.observe(1, ReadOnly, false, "", t);
     let next = l.due_at(1, t);
     assert_eq!(next, t + 40 * MS);
-    l.probe_started(1, t);
+    l.probe_started(1, t, false);
     let fx = l.observe(1, Up, true, "", next);
     assert_eq!(kinds(&fx), [EventKind::FailoverCompleted]);
     assert_eq!(l.writer(), Some(1));
@@ -532,11 +532,11 @@ fn fast_probes_are_spread_over_the_second_half_of_the_interval() {
     }
     let now = Instant::now();
     let mut l = Lifecycle::with_jitter(policy(false), 2, now, floor);
-    l.probe_started(1, now);
+    l.probe_started(1, now, false);
     // Never sooner than failover_probe_interval (10 ms), even at the bottom of the spread.
     l.observe(1, ReadOnly, false, "", now);
     assert_eq!(l.due_at(1, now), now + 10 * MS);
-    l.probe_started(1, now);
+    l.probe_started(1, now, false);
     let t = now + 2400 * MS;
     l.observe(1, ReadOnly, false, "", t);
     // No writer for 2.4 s: a 40 ms interval, drawn from [20, 40] ms (here its floor).
@@ -551,7 +551,7 @@ fn while_the_writer_is_suspect_fast_probing_counts_from_its_first_failure() {
     let t = first_failure + 1500 * MS;
     l.observe(0, TimedOut, false, "timed out", t - MS); // still suspect (fall = 3)
     assert_eq!(l.writer(), Some(0));
-    l.probe_started(1, t);
+    l.probe_started(1, t, false);
     l.observe(1, ReadOnly, false, "", t);
     // 1.5 s since the first failure (not since the client's start): 25 ms.
     assert_eq!(l.due_at(1, t), t + 25 * MS);
@@ -563,7 +563,7 @@ fn writer_answering_in(l: &mut Lifecycle, now: Instant, rtt: Duration, rounds: u
     let mut t = now;
     for _ in 0..rounds {
         t += 100 * MS;
-        l.probe_started(0, t);
+        l.probe_started(0, t, false);
         t += rtt;
         l.observe(0, Up, true, "", t);
     }
@@ -576,7 +576,7 @@ fn a_promotion_is_adopted_over_a_writer_whose_probe_stalls_beyond_its_bound() {
     let t = writer_answering_in(&mut l, now, MS, 20);
     // The writer's next probe gets no answer (frozen); the replica is promoted.
     let probe = t + 100 * MS;
-    l.probe_started(0, probe);
+    l.probe_started(0, probe, false);
     let bound = stall::STALL_FLOOR;
     assert_eq!(
         l.next_deadline(probe),
@@ -632,7 +632,7 @@ fn a_promotion_is_adopted_over_a_writer_whose_probe_stalls_beyond_its_bound() {
 fn while_the_writers_probe_is_stalled_the_others_are_probed_fast() {
     let (mut l, now) = started(false);
     let t = writer_answering_in(&mut l, now, MS, 20);
-    l.probe_started(1, t);
+    l.probe_started(1, t, false);
     l.observe(1, ReadOnly, false, "", t);
     assert_eq!(
         l.due_at(1, t),
@@ -640,7 +640,7 @@ fn while_the_writers_probe_is_stalled_the_others_are_probed_fast() {
         "healthy writer: normal interval"
     );
     let probe = t + 50 * MS;
-    l.probe_started(0, probe);
+    l.probe_started(0, probe, false);
     let stalled = probe + stall::STALL_FLOOR;
     assert_eq!(
         l.due_at(1, stalled - MS),
@@ -667,7 +667,7 @@ fn a_slow_writer_answering_within_its_bound_is_kept_against_a_wrongly_promoted_n
     let (mut l, now) = started(false);
     let t = writer_answering_in(&mut l, now, 15 * MS, 20);
     let probe = t + 100 * MS;
-    l.probe_started(0, probe);
+    l.probe_started(0, probe, false);
     let stalls_at = l.next_deadline(probe).expect("a stall deadline");
     assert!(
         stalls_at >= probe + 30 * MS,
@@ -684,10 +684,32 @@ fn a_slow_writer_answering_within_its_bound_is_kept_against_a_wrongly_promoted_n
     assert_eq!((l.writer(), l.generation()), (Some(0), 1));
     // Its next probe stalls past the bound: the node, now split brain, is not a promotion.
     let probe = probe + 150 * MS;
-    l.probe_started(0, probe);
+    l.probe_started(0, probe, false);
     let fx = l.tick(probe + 190 * MS);
     assert!(kinds(&fx).is_empty(), "{fx:?}");
     let fx = l.observe(1, Up, true, "", probe + 195 * MS);
     assert!(kinds(&fx).is_empty(), "{fx:?}");
     assert_eq!((l.writer(), l.generation()), (Some(0), 1));
+}
+
+#[test]
+fn a_writer_whose_probe_logs_in_is_not_stalled_before_the_probe_deadline() {
+    // The writer's probe connection was lost: its next probe logs in first (TCP + handshake,
+    // far longer than a query's round-trip). A promotion seen meanwhile waits for the
+    // writer's answer or its probe deadline, as without the stall rule.
+    let (mut l, now) = started(false);
+    let t = writer_answering_in(&mut l, now, MS, 20);
+    let probe = t + 100 * MS;
+    l.probe_started(0, probe, true);
+    assert_eq!(l.next_deadline(probe), Some(probe + 200 * MS));
+    let fx = l.observe(1, Up, true, "", probe + 5 * MS);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    let fx = l.tick(probe + 150 * MS);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    assert_eq!(l.writer(), Some(0));
+    // The login's time is no round-trip sample: the bound stays the floor afterwards.
+    l.observe(0, Up, true, "", probe + 150 * MS);
+    let next = probe + 250 * MS;
+    l.probe_started(0, next, false);
+    assert_eq!(l.next_deadline(next), Some(next + stall::STALL_FLOOR));
 }
