@@ -32,10 +32,32 @@ pub fn profile_dir() -> PathBuf {
 /// processes and builds. Blocking: seconds when the library is fresh, a build otherwise.
 pub fn built_library_dir() -> Result<PathBuf, String> {
     static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    BUILT.get_or_init(build_library).clone()
+    BUILT
+        .get_or_init(|| build_package("drfailover-ffi", &["--lib"], "libdrfailover.so"))
+        .clone()
 }
 
-fn build_library() -> Result<PathBuf, String> {
+/// Builds `libdrfailover-preload.so` (`libdrfailover_preload.so` in cargo's naming) the same
+/// way, once per test process, and returns its path: `cargo test` compiles a cdylib-only
+/// crate for its integration tests but does not refresh `target/<profile>/` with it.
+/// Blocking: seconds when fresh, a build otherwise.
+pub fn built_preload_library() -> Result<PathBuf, String> {
+    const NAME: &str = "libdrfailover_preload.so";
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| built_artifact("drfailover-preload", &[], NAME))
+        .clone()
+}
+
+/// `cargo build -p PACKAGE EXTRA…` with the running test binary's profile and target
+/// directory, then the path of `artifact` (a file name) in the profile directory. Blocking:
+/// seconds when fresh, a build otherwise.
+pub fn built_artifact(package: &str, extra: &[&str], artifact: &str) -> Result<PathBuf, String> {
+    build_package(package, extra, artifact).map(|dir| dir.join(artifact))
+}
+
+/// [`built_artifact`], returning the profile directory.
+fn build_package(package: &str, extra: &[&str], artifact: &str) -> Result<PathBuf, String> {
     let profile_dir = profile_dir();
     let dir_name = |p: &Path| {
         p.file_name()
@@ -62,14 +84,9 @@ fn build_library() -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(workspace_root())
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "drfailover-ffi",
-            "--lib",
-            "--profile",
-        ])
+        .args(["build", "--quiet", "-p", package])
+        .args(extra)
+        .arg("--profile")
         .arg(&profile)
         .arg("--target-dir")
         .arg(&target_dir);
@@ -82,16 +99,17 @@ fn build_library() -> Result<PathBuf, String> {
         .map_err(|e| format!("run {}: {e}", cargo.to_string_lossy()))?;
     if !output.status.success() {
         return Err(format!(
-            "`cargo build -p drfailover-ffi --lib --profile {profile}` failed ({}):\n{}",
+            "`cargo build -p {package} {} --profile {profile}` failed ({}):\n{}",
+            extra.join(" "),
             output.status,
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    let so = profile_dir.join("libdrfailover.so");
-    if !so.exists() {
+    let built = profile_dir.join(artifact);
+    if !built.exists() {
         return Err(format!(
-            "cargo built drfailover-ffi but {} is missing",
-            so.display()
+            "cargo built {package} but {} is missing",
+            built.display()
         ));
     }
     Ok(profile_dir)

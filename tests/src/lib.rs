@@ -22,6 +22,8 @@ pub mod metadata_server;
 pub mod moto;
 mod netns;
 mod node;
+mod primary_fault;
+pub mod program;
 mod require;
 mod spawner;
 pub mod tls;
@@ -33,6 +35,7 @@ pub use addr::free_loopback_port;
 pub use direct::{DirectAck, DirectWriter};
 pub use netns::Lab;
 pub use node::{Node, NodeRole};
+pub use primary_fault::PrimaryFault;
 pub use require::{mariadb_binaries, MariaDbBinaries};
 pub use spawner::detach_servers;
 pub use topology::{

@@ -10,18 +10,22 @@ const POLL: Duration = Duration::from_millis(10);
 
 /// Call `check` until it returns `Ok`, and return its value; panic with `what`, the bound and
 /// the last error if `within` passes first. Blocks the calling thread, polling every 10 ms.
-pub fn eventually<T>(
-    what: &str,
+pub fn eventually<T>(what: &str, within: Duration, check: impl FnMut() -> Result<T, String>) -> T {
+    until(within, check)
+        .unwrap_or_else(|last| panic!("{what}: not within {within:?}; last: {last}"))
+}
+
+/// Like [`eventually`], but returns the last error instead of panicking when `within` passes
+/// (for callers that must not panic, such as the benchmarks).
+pub fn until<T>(
     within: Duration,
     mut check: impl FnMut() -> Result<T, String>,
-) -> T {
+) -> Result<T, String> {
     let started = Instant::now();
     loop {
         match check() {
-            Ok(value) => return value,
-            Err(last) if started.elapsed() >= within => {
-                panic!("{what}: not within {within:?}; last: {last}")
-            }
+            Ok(value) => return Ok(value),
+            Err(last) if started.elapsed() >= within => return Err(last),
             Err(_) => std::thread::sleep(POLL),
         }
     }
@@ -29,16 +33,7 @@ pub fn eventually<T>(
 
 /// Like [`eventually`], but returns `None` instead of panicking when `within` passes.
 pub fn within<T>(within: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return Some(value);
-        }
-        if started.elapsed() >= within {
-            return None;
-        }
-        std::thread::sleep(POLL);
-    }
+    until(within, || check().ok_or_else(String::new)).ok()
 }
 
 /// Events recorded in arrival order with their arrival time, shareable with the callback

@@ -120,6 +120,13 @@ struct EndpointState {
     last_probe: Instant,
     /// Role history for telling a promotion from split brain (see [`Lifecycle::promotion`]).
     role: RoleSeen,
+    /// When its running probe started (`None`: no probe running).
+    probe_since: Option<Instant>,
+    /// Its running probe logs in first (its time is not a round-trip; it never means a stall
+    /// before the probe deadline).
+    probe_logs_in: bool,
+    /// Round-trips of its live probes (when its running probe means a stall: [`stall`]).
+    round_trip: RoundTrip,
     /// Where in `[1/2, 1]` of the fast interval its next fast probe falls (drawn per probe,
     /// in thousandths; never sooner than `failover_probe_interval`), so that many clients do
     /// not probe in lock-step.
@@ -196,6 +203,9 @@ impl Lifecycle {
                     due_now: true,
                     last_probe: now,
                     role: RoleSeen::default(),
+                    probe_since: None,
+                    probe_logs_in: false,
+                    round_trip: RoundTrip::default(),
                     spread: 1000,
                 })
                 .collect(),
@@ -250,9 +260,14 @@ impl Lifecycle {
     fn fast_interval(&self, i: usize, now: Instant) -> Option<Duration> {
         let since = match self.writer {
             None => self.failover.map_or(self.created, |(since, _)| since),
-            Some(_) if self.writer_suspect_and_not(i) => {
+            Some(_) if self.writer_troubled_and_not(i, now) => {
                 let w = self.writer?;
-                self.endpoints[w].role.failing_since.unwrap_or(now)
+                let stalled = self.writer_stalls_at().filter(|&at| at <= now);
+                self.endpoints[w]
+                    .role
+                    .failing_since
+                    .or(stalled)
+                    .unwrap_or(now)
             }
             Some(_) => return None,
         };
@@ -272,19 +287,26 @@ impl Lifecycle {
         }
     }
 
-    /// A probe of `i` starts now.
-    pub fn probe_started(&mut self, i: usize) {
-        self.endpoints[i].due_now = false;
+    /// A probe of `i` starts at `now`; `logs_in`: it opens a new connection first.
+    pub fn probe_started(&mut self, i: usize, now: Instant, logs_in: bool) {
+        let e = &mut self.endpoints[i];
+        e.due_now = false;
+        e.probe_since = Some(now);
+        e.probe_logs_in = logs_in;
     }
 
-    /// When the failover timeout falls, if a failover is running and not yet reported.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        match self.failover {
+    /// The next moment a decision falls due without any input: the failover timeout (if a
+    /// failover is running and not yet reported), or the writer's running probe turning it
+    /// stalled (when still ahead of `now`).
+    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        let timeout = match self.failover {
             Some((since, _)) if !self.failover_failed_reported => {
                 Some(since + self.policy.failover_timeout)
             }
             _ => None,
-        }
+        };
+        let stall = self.writer_stalls_at().filter(|&at| at > now);
+        timeout.into_iter().chain(stall).min()
     }
 
     /// A probe of `i` ended at `now` with `class`; `writable` is what it read.
@@ -300,6 +322,11 @@ impl Lifecycle {
         let e = &mut self.endpoints[i];
         e.last_probe = now;
         e.last_outcome = Some(class);
+        if let Some(since) = e.probe_since.take() {
+            if class.is_alive() && !e.probe_logs_in {
+                e.round_trip.sample(now.saturating_duration_since(since));
+            }
+        }
         e.spread = (self.jitter)(Duration::from_micros(1000)).as_micros() as u32;
         let transition = e.tracker.observe(class, now);
         // Backoff of a down endpoint: jittered, growing from the suspect interval to the
@@ -392,6 +419,8 @@ impl Lifecycle {
         e.writable = false;
         e.due_now = true;
         e.role = RoleSeen::default();
+        e.probe_since = None;
+        e.round_trip = RoundTrip::default();
         let mut fx = Vec::new();
         self.decide(now, &mut fx);
         fx
@@ -405,7 +434,7 @@ impl Lifecycle {
     }
 
     fn decide(&mut self, now: Instant, fx: &mut Vec<Effect>) {
-        let promoted = self.leave_suspect_writer_for_promotion(now, fx);
+        let promoted = self.leave_troubled_writer_for_promotion(now, fx);
         let candidates: Vec<Candidate> = self
             .endpoints
             .iter()
@@ -507,11 +536,15 @@ impl Lifecycle {
 }
 
 mod names;
+mod stall;
 pub(crate) use names::NamePolicy;
-/// Reason given with a writer change caused by a promotion seen while the writer was suspect.
-const PROMOTION_REASON: &str = "a node became writable while the writer was suspect (promotion)";
+use stall::RoundTrip;
+/// Reason given with a writer change caused by a promotion seen while the writer was suspect
+/// or stalled.
+const PROMOTION_REASON: &str =
+    "a node became writable while the writer was suspect or stalled (promotion)";
 
-/// A promotion seen while the writer is suspect (docs/ARCHITECTURE.md, "Writer selection":
+/// A promotion seen while the writer is in trouble (docs/ARCHITECTURE.md, "Writer selection":
 /// two writable nodes — keep the current *healthy* writer, never flip-flop):
 ///
 /// - A node seen *becoming* writable (a probe saw it read-only, a later one writable) after the
@@ -519,20 +552,44 @@ const PROMOTION_REASON: &str = "a node became writable while the writer was susp
 ///   the node is not called split brain until the writer answers.
 /// - The writer answers writable: both are writable while the writer is healthy — split brain
 ///   (`SPLIT_BRAIN` event), the writer is kept, and this promotion never counts again.
-/// - The writer is *suspect* (its latest probe or a statement failed or timed out): the
-///   promotion is adopted at once (new generation, the old writer's leased connections
-///   aborted, `FAILOVER_STARTED` + `FAILOVER_COMPLETED`), without waiting for the writer to be
-///   declared down. The old writer's role must then be seen again: it is not re-adopted while
-///   the new writer is usable unless fail-back is configured.
-/// - A healthy writer is never left; a node writable all along is never adopted over it.
-/// - While the writer is suspect, every other endpoint is probed fast: every
+/// - The writer is *in trouble*: *suspect* (its latest probe or a statement failed or timed
+///   out) or *stalled* (its running probe has been outstanding beyond a short bound adapted to
+///   its recent round-trips, see [`stall`]). Then the promotion is adopted at once (new
+///   generation, the old writer's connections aborted: statements in flight there fail with
+///   their outcome unknown and are never re-sent; `FAILOVER_STARTED` + `FAILOVER_COMPLETED`),
+///   without waiting for the writer to be declared down. The old writer's role must then be
+///   seen again: it is not re-adopted while the new writer is usable unless fail-back is
+///   configured, so a slow writer that answers later makes no flip back (split brain is
+///   reported instead).
+/// - A writer that answers within its bound is never left; a node writable all along is never
+///   adopted over any writer.
+/// - While the writer is in trouble, every other endpoint is probed fast: every
 ///   `failover_probe_interval` at first, so a promotion is seen within a few ms, slower as the
 ///   trouble lasts (see [`FAST_PROBE_DECAY`]).
 impl Lifecycle {
-    /// The writer is suspect and `i` is another endpoint (probed fast meanwhile).
-    fn writer_suspect_and_not(&self, i: usize) -> bool {
-        self.writer
-            .is_some_and(|w| w != i && self.health(w) == Health::Suspect)
+    /// When the writer's running probe makes it stalled (`None`: no writer, or no probe of
+    /// it running).
+    fn writer_stalls_at(&self) -> Option<Instant> {
+        let e = &self.endpoints[self.writer?];
+        let cap = self.policy.probe_timeout;
+        let bound = if e.probe_logs_in {
+            cap
+        } else {
+            e.round_trip.stall_bound(cap)
+        };
+        Some(e.probe_since? + bound)
+    }
+
+    /// The writer is suspect, or stalled at `now`.
+    fn writer_troubled(&self, now: Instant) -> bool {
+        self.writer.is_some_and(|w| {
+            self.health(w) == Health::Suspect || self.writer_stalls_at().is_some_and(|at| at <= now)
+        })
+    }
+
+    /// The writer is in trouble at `now` and `i` is another endpoint (probed fast meanwhile).
+    fn writer_troubled_and_not(&self, i: usize, now: Instant) -> bool {
+        self.writer.is_some_and(|w| w != i) && self.writer_troubled(now)
     }
 
     /// Record what was seen of `i`'s role: `Some(writable)` from a live probe or a rejected
@@ -577,10 +634,9 @@ impl Lifecycle {
         since.is_some_and(|t| confirmed.is_none_or(|c| c < t))
     }
 
-    /// The promoted node to adopt over a suspect writer, highest priority first.
-    fn promotion(&self) -> Option<usize> {
-        let w = self.writer?;
-        if self.health(w) != Health::Suspect {
+    /// The promoted node to adopt over a writer in trouble at `now`, highest priority first.
+    fn promotion(&self, now: Instant) -> Option<usize> {
+        if !self.writer_troubled(now) {
             return None;
         }
         (0..self.endpoints.len()).find(|&j| {
@@ -589,21 +645,35 @@ impl Lifecycle {
         })
     }
 
-    /// When a promotion is to be adopted over the suspect writer: forget the old writer's
-    /// role (it must be seen again) and start the failover from its first failure. Returns
-    /// (new writer, old writer).
-    fn leave_suspect_writer_for_promotion(
+    /// When a promotion is to be adopted over the writer in trouble: forget the old writer's
+    /// role (it must be seen again) and start the failover from its first failure (or the
+    /// start of its stalled probe). Returns (new writer, old writer).
+    fn leave_troubled_writer_for_promotion(
         &mut self,
         now: Instant,
         fx: &mut Vec<Effect>,
     ) -> Option<(usize, usize)> {
-        let new = self.promotion()?;
+        let new = self.promotion(now)?;
         let old = self.writer?;
         let e = &mut self.endpoints[old];
         e.writable = false;
         e.role.confirmed_at = None;
+        if e.tracker.state() == Health::Up {
+            // Stalled: from now on it is a suspect like any writer whose probe failed (its
+            // status says so before the writer change is published; its probes decide when
+            // it is down).
+            e.tracker.report_hard_failure(now);
+            e.role.failing_since = e.role.failing_since.or(e.probe_since);
+            fx.push(Effect::Status {
+                endpoint: old,
+                health: e.tracker.state(),
+                writable: false,
+                outcome: e.last_outcome.unwrap_or(OutcomeClass::TimedOut),
+            });
+        }
         if self.failover.is_none() {
-            self.failover = Some((e.role.failing_since.unwrap_or(now).min(now), Some(old)));
+            let since = e.role.failing_since.unwrap_or(now);
+            self.failover = Some((since.min(now), Some(old)));
             self.failover_failed_reported = false;
             let mut n = Notice::new(EventKind::FailoverStarted, self.generation);
             n.old_writer = Some(old);

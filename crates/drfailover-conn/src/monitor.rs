@@ -169,7 +169,7 @@ impl Monitor {
             if let Some(at) = self.life.next_name_at() {
                 next = next.min(at);
             }
-            if let Some(at) = self.life.next_deadline() {
+            if let Some(at) = self.life.next_deadline(now) {
                 next = next.min(at);
             }
             if let Some(at) = self.dns_next_step(now) {
@@ -235,8 +235,8 @@ impl Monitor {
             self.life.has_address(i),
             "a name is never given to the C client"
         );
-        self.life.probe_started(i);
         let needs_login = !self.probes.probe(i).is_connected();
+        self.life.probe_started(i, Instant::now(), needs_login);
         if needs_login && self.shared.login.is_dynamic() {
             // The current secret or token (never blocks: without keys at hand, the old ones).
             let mut options = self.probes.probe(i).options().clone();

@@ -18,24 +18,12 @@ const THREADS: u32 = 4;
 /// target directory (another crate's binary is not built for this crate's tests). Blocking:
 /// seconds when fresh, a build otherwise.
 fn drfailover_command() -> PathBuf {
-    let profile_dir = drfailover_testkit::cprog::profile_dir();
-    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev".to_owned(),
-        Some(other) => other.to_owned(),
-    };
-    let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "-p", "drfailover-cli", "--bin", "drfailover"])
-        .args(["--profile", &profile])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .status()
-        .expect("run cargo build -p drfailover-cli");
-    assert!(status.success(), "cargo build -p drfailover-cli failed");
-    let bin = profile_dir.join("drfailover");
-    assert!(bin.exists(), "{} is missing after the build", bin.display());
-    bin
+    drfailover_testkit::cprog::built_artifact(
+        "drfailover-cli",
+        &["--bin", "drfailover"],
+        "drfailover",
+    )
+    .expect("build the drfailover command")
 }
 
 /// A `drfailover orchestrate` process, killed on drop.
@@ -64,10 +52,9 @@ fn get(listen: &str, path: &str) -> Option<String> {
 fn autocommit_writes_survive_a_switchover_by_the_orchestrator() {
     let drfailover = drfailover_command();
     let dir = tempfile::tempdir().expect("temp dir");
-    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/acked_writer.c");
-    let writer = build_c(&source, &dir.path().join("acked_writer"), None);
+    let writer = build_c_program("acked_writer", dir.path(), None);
     let topo = Topology::primary_replica().expect("MariaDB topology (install mariadb-server)");
-    create_ack_table(&topo, 0);
+    create_ack_table(&topo, 0).expect("create the table");
     topo.wait_semi_sync_clients(0, 1).expect("replica attached");
 
     let token_file = dir.path().join("control.token");
@@ -107,8 +94,11 @@ fn autocommit_writes_survive_a_switchover_by_the_orchestrator() {
         &writer,
         &acked_writer_args(&topo, 0, THREADS, 12.0, "auto"),
         &env,
-    );
-    program.wait_for("ack ", 200, Duration::from_secs(60));
+    )
+    .expect("start the program");
+    program
+        .wait_for("ack ", 200, Duration::from_secs(60))
+        .unwrap();
     // A switchover is refused while the topology does not look healthy for a moment (a
     // loaded machine can make one probe late): ask again until it is done.
     eventually("the switchover is done", Duration::from_secs(60), || {
@@ -143,34 +133,26 @@ fn autocommit_writes_survive_a_switchover_by_the_orchestrator() {
         "the orchestrator fenced the old primary"
     );
     let at_switchover = program.count("ack ");
-    program.wait_for("ack ", at_switchover + 200, Duration::from_secs(60));
-    let status = program.wait(Duration::from_secs(90));
+    program
+        .wait_for("ack ", at_switchover + 200, Duration::from_secs(60))
+        .unwrap();
+    let status = program.wait(Duration::from_secs(90)).unwrap();
     let lines = program.lines();
     assert!(
         status.success(),
         "the program died: {status}; stderr:\n{}",
         program.stderr()
     );
-    let (acks, fails) = done_line(&lines);
+    let (acks, fails) = done_line(&lines).expect("the program printed its done line");
     assert!(
         fails <= u64::from(THREADS),
         "{fails} writes failed: only those in flight at the switchover may (one per thread)"
     );
-    let check = check_acks(&topo, 1, &lines);
+    let check = check_acks(&topo, 1, &lines).expect("read the rows");
     println!(
         "orchestrated switchover: {acks} acknowledged ({} after it), {fails} failed, {} rows on the new primary",
         acks as usize - at_switchover.min(acks as usize),
         check.rows
     );
-    assert_eq!(check.acknowledged as u64, acks);
-    assert!(
-        check.lost.is_empty(),
-        "acknowledged writes lost: {:?}",
-        check.lost
-    );
-    assert!(
-        check.repeated.is_empty(),
-        "writes executed twice: {:?}",
-        check.repeated
-    );
+    assert_exactly_once(&check, acks);
 }

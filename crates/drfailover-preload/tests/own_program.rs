@@ -14,49 +14,34 @@ use drfailover_testkit::Topology;
 
 const THREADS: u32 = 4;
 
-#[derive(Clone, Copy, PartialEq)]
-enum Fault {
-    Kill9,
-    Freeze,
-    Switchover,
-}
-
 fn kill9_and_promotion(mode: &str) {
-    through_fault(mode, Fault::Kill9, None);
+    through_fault(mode, PrimaryFault::Kill9, None);
 }
 
-fn through_fault(mode: &str, fault: Fault, link: Option<&str>) {
+fn through_fault(mode: &str, fault: PrimaryFault, link: Option<&str>) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/acked_writer.c");
-    let writer = build_c(&source, &dir.path().join("acked_writer"), link);
+    let writer = build_c_program("acked_writer", dir.path(), link);
     let mut topo = Topology::primary_replica().expect("MariaDB topology (install mariadb-server)");
-    create_ack_table(&topo, 0);
+    create_ack_table(&topo, 0).expect("create the table");
     let env = preload_env(&topo);
     let mut program = Program::spawn(
         &writer,
         &acked_writer_args(&topo, 0, THREADS, 6.0, mode),
         &env,
-    );
-    program.wait_for("ack ", 200, Duration::from_secs(60));
+    )
+    .expect("start the program");
+    program
+        .wait_for("ack ", 200, Duration::from_secs(60))
+        .unwrap();
     topo.wait_semi_sync_clients(0, 1).expect("replica attached");
-    match fault {
-        Fault::Kill9 => {
-            topo.kill9(0).expect("kill -9 the primary");
-            topo.promote(1).expect("promote the replica");
-        }
-        Fault::Freeze => {
-            topo.freeze(0).expect("SIGSTOP the primary");
-            topo.promote_fast(1).expect("make the replica writable");
-        }
-        Fault::Switchover => {
-            topo.fence(0).expect("fence the primary (read_only=1)");
-            topo.wait_replicated(0, 1).expect("the replica caught up");
-            topo.promote(1).expect("promote the replica");
-        }
-    }
+    fault
+        .inflict(&mut topo)
+        .expect("the fault and the promotion");
     let at_promotion = program.count("ack ");
-    program.wait_for("ack ", at_promotion + 200, Duration::from_secs(60));
-    let status = program.wait(Duration::from_secs(90));
+    program
+        .wait_for("ack ", at_promotion + 200, Duration::from_secs(60))
+        .unwrap();
+    let status = program.wait(Duration::from_secs(90)).unwrap();
     let lines = program.lines();
     assert!(
         status.success(),
@@ -72,7 +57,7 @@ fn through_fault(mode: &str, fault: Fault, link: Option<&str>) {
         );
         (program.count("ack ") as u64, program.count("fail ") as u64)
     } else {
-        done_line(&lines)
+        done_line(&lines).expect("the program printed its done line")
     };
     assert!(
         fails <= u64::from(THREADS),
@@ -88,24 +73,14 @@ fn through_fault(mode: &str, fault: Fault, link: Option<&str>) {
         0,
         "mysql_ping failed while a writer existed"
     );
-    let check = check_acks(&topo, 1, &lines);
+    let check = check_acks(&topo, 1, &lines).expect("read the rows");
     println!(
         "{mode} {}: {acks} acknowledged ({} after the promotion began), {fails} failed, {} rows on the new primary",
-        fault_name(fault),
+        fault.name(),
         acks as usize - at_promotion.min(acks as usize),
         check.rows
     );
-    assert_eq!(check.acknowledged as u64, acks);
-    assert!(
-        check.lost.is_empty(),
-        "acknowledged writes lost: {:?}",
-        check.lost
-    );
-    assert!(
-        check.repeated.is_empty(),
-        "writes executed twice: {:?}",
-        check.repeated
-    );
+    assert_exactly_once(&check, acks);
     assert!(
         !program.stderr().contains(drfailover_testkit::APP_PASSWORD),
         "a password was printed"
@@ -129,33 +104,25 @@ fn prepared_statements_survive_kill9_and_promotion() {
 
 #[test]
 fn forked_children_start_their_own_monitor_and_survive_kill9() {
-    through_fault("fork", Fault::Kill9, None);
+    through_fault("fork", PrimaryFault::Kill9, None);
 }
 
 #[test]
 fn the_libmysqlclient_compatibility_name_works_too() {
-    through_fault("auto", Fault::Kill9, Some("-lmysqlclient"));
+    through_fault("auto", PrimaryFault::Kill9, Some("-lmysqlclient"));
 }
 
 #[test]
 fn autocommit_writes_survive_sigstop_and_promotion() {
-    through_fault("auto", Fault::Freeze, None);
+    through_fault("auto", PrimaryFault::Freeze, None);
 }
 
 #[test]
 fn transactions_survive_a_switchover_unsplit() {
-    through_fault("txn", Fault::Switchover, None);
+    through_fault("txn", PrimaryFault::Switchover, None);
 }
 
 #[test]
 fn prepared_statements_survive_a_switchover() {
-    through_fault("ps", Fault::Switchover, None);
-}
-
-fn fault_name(fault: Fault) -> &'static str {
-    match fault {
-        Fault::Kill9 => "kill -9",
-        Fault::Freeze => "SIGSTOP",
-        Fault::Switchover => "switchover",
-    }
+    through_fault("ps", PrimaryFault::Switchover, None);
 }

@@ -13,7 +13,7 @@ use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
 #[test]
 fn the_session_set_through_the_api_is_restored_on_the_new_primary() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let probe = build_c_program("session_probe", dir.path());
+    let probe = build_c_program("session_probe", dir.path(), None);
     let mut topo = Topology::primary_replica().expect("MariaDB topology (install mariadb-server)");
     let node = topo.node(0);
     let args: Vec<String> = vec![
@@ -26,11 +26,15 @@ fn the_session_set_through_the_api_is_restored_on_the_new_primary() {
     ];
     let old_address = node.ip().to_string();
     let new_address = topo.node(1).ip().to_string();
-    let mut program = Program::spawn(&probe, &args, &preload_env(&topo));
-    program.wait_for("state ", 5, Duration::from_secs(60));
-    topo.kill9(0).expect("kill -9 the primary");
-    topo.promote(1).expect("promote the replica");
-    let status = program.wait(Duration::from_secs(90));
+    let mut program =
+        Program::spawn(&probe, &args, &preload_env(&topo)).expect("start the program");
+    program
+        .wait_for("state ", 5, Duration::from_secs(60))
+        .unwrap();
+    PrimaryFault::Kill9
+        .inflict(&mut topo)
+        .expect("kill -9 and promotion");
+    let status = program.wait(Duration::from_secs(90)).unwrap();
     assert!(
         status.success(),
         "the program died: {status}\n{}",
@@ -69,9 +73,9 @@ fn the_session_set_through_the_api_is_restored_on_the_new_primary() {
 #[test]
 fn bad_configuration_is_one_line_then_pass_through() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let writer = build_c_program("acked_writer", dir.path());
+    let writer = build_c_program("acked_writer", dir.path(), None);
     let topo = Topology::primary_replica().expect("MariaDB topology (install mariadb-server)");
-    create_ack_table(&topo, 0);
+    create_ack_table(&topo, 0).expect("create the table");
     let hosts = topo.hosts();
     let cases = [
         (
@@ -107,8 +111,9 @@ fn bad_configuration_is_one_line_then_pass_through() {
             env.push(("DRFAILOVER_ALIAS".to_owned(), alias.to_owned()));
         }
         let mut program =
-            Program::spawn(&writer, &acked_writer_args(&topo, 0, 2, 0.5, "auto"), &env);
-        let status = program.wait(Duration::from_secs(60));
+            Program::spawn(&writer, &acked_writer_args(&topo, 0, 2, 0.5, "auto"), &env)
+                .expect("start the program");
+        let status = program.wait(Duration::from_secs(60)).unwrap();
         let stderr = program.stderr();
         assert!(
             status.success(),
@@ -132,7 +137,7 @@ fn bad_configuration_is_one_line_then_pass_through() {
             !stderr.contains("hunter2"),
             "{dsn}: a secret was printed: {stderr}"
         );
-        let (acks, fails) = done_line(&program.lines());
+        let (acks, fails) = done_line(&program.lines()).expect("the program printed its done line");
         assert!(
             acks > 0 && fails == 0,
             "{dsn}: pass-through did not work: {acks} acks, {fails} fails"
@@ -147,7 +152,8 @@ fn bad_configuration_is_one_line_then_pass_through() {
 fn legacy_monitor_built_unchanged_reaches_the_new_primary() {
     let dir = tempfile::tempdir().expect("temp dir");
     let source = drfailover_testkit::cprog::workspace_root().join("c-examples/legacy_monitor.c");
-    let program_path = build_c(&source, &dir.path().join("legacy_monitor"), None);
+    let program_path =
+        build_c(&source, &dir.path().join("legacy_monitor"), None).expect("build legacy_monitor");
     let mut topo = Topology::primary_replica().expect("MariaDB topology (install mariadb-server)");
     let node = topo.node(0);
     let args: Vec<String> = vec![
@@ -156,12 +162,13 @@ fn legacy_monitor_built_unchanged_reaches_the_new_primary() {
         APP_DATABASE.into(),
         "1".into(),
     ];
-    topo.kill9(0).expect("kill -9 the primary");
-    topo.promote(1).expect("promote the replica");
+    PrimaryFault::Kill9
+        .inflict(&mut topo)
+        .expect("kill -9 and promotion");
     let mut env = preload_env(&topo);
     env.push(("MYSQL_PWD".into(), APP_PASSWORD.into()));
-    let mut program = Program::spawn(&program_path, &args, &env);
-    let status = program.wait(Duration::from_secs(120));
+    let mut program = Program::spawn(&program_path, &args, &env).expect("start legacy_monitor");
+    let status = program.wait(Duration::from_secs(120)).unwrap();
     let stderr = program.stderr();
     assert!(
         status.success(),

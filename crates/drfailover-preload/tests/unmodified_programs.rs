@@ -11,11 +11,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
-use drfailover_testkit::{
-    Topology, ADMIN_PASSWORD, ADMIN_USER, APP_DATABASE, APP_PASSWORD, APP_USER,
-};
+use drfailover_testkit::{Topology, ADMIN_PASSWORD, ADMIN_USER, APP_PASSWORD, APP_USER};
 
 const THREADS: u32 = 8;
+const TABLE_SIZE: u32 = 1000;
 
 fn tool(name: &str) -> PathBuf {
     let path = PathBuf::from("/usr/bin").join(name);
@@ -32,50 +31,17 @@ fn tool(name: &str) -> PathBuf {
     path
 }
 
-fn sysbench_args(
-    topo: &Topology,
-    user: &str,
-    password: &str,
-    test: &str,
-    rest: &[&str],
-) -> Vec<String> {
-    let node = topo.node(0);
-    let mut args: Vec<String> = vec![
-        test.into(),
-        format!("--mysql-host={}", node.ip()),
-        format!("--mysql-port={}", node.port()),
-        format!("--mysql-user={user}"),
-        format!("--mysql-password={password}"),
-        format!("--mysql-db={APP_DATABASE}"),
-        "--tables=1".into(),
-        "--table-size=1000".into(),
-    ];
-    args.extend(rest.iter().map(|s| s.to_string()));
-    args
-}
-
-/// The number after `label` in sysbench's summary (`ignored errors:   3      (0.30 per sec.)`).
+/// The number after `label` in sysbench's summary.
 fn summary_number(lines: &[(std::time::Instant, String)], label: &str) -> u64 {
-    lines
-        .iter()
-        .find_map(|(_, l)| l.trim().strip_prefix(label))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("sysbench printed no `{label}` line"))
-}
-
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Fault {
-    Kill9,
-    Freeze,
-    Switchover,
+    sysbench_number(lines, label).unwrap_or_else(|| panic!("sysbench printed no `{label}` line"))
+        as u64
 }
 
 fn sysbench_through_kill9(test: &str, ps_mode: &str) {
-    sysbench_through(test, ps_mode, Fault::Kill9);
+    sysbench_through(test, ps_mode, PrimaryFault::Kill9);
 }
 
-fn sysbench_through(test: &str, ps_mode: &str, fault: Fault) {
+fn sysbench_through(test: &str, ps_mode: &str, fault: PrimaryFault) {
     let sysbench = tool("sysbench");
     let mut topo = Topology::primary_replica().expect("MariaDB topology (install mariadb-server)");
     let prepare = std::process::Command::new(&sysbench)
@@ -84,6 +50,7 @@ fn sysbench_through(test: &str, ps_mode: &str, fault: Fault) {
             ADMIN_USER,
             ADMIN_PASSWORD,
             test,
+            TABLE_SIZE,
             &["prepare"],
         ))
         .output()
@@ -100,6 +67,7 @@ fn sysbench_through(test: &str, ps_mode: &str, fault: Fault) {
         APP_USER,
         APP_PASSWORD,
         test,
+        TABLE_SIZE,
         &[
             &format!("--threads={THREADS}"),
             "--time=8",
@@ -111,25 +79,16 @@ fn sysbench_through(test: &str, ps_mode: &str, fault: Fault) {
             "run",
         ],
     );
-    let mut program = Program::spawn(&sysbench, &run_args, &preload_env(&topo));
-    program.wait_for("[ 2s ]", 1, Duration::from_secs(60));
-    match fault {
-        Fault::Kill9 => {
-            topo.kill9(0).expect("kill -9 the primary");
-            topo.promote(1).expect("promote the replica");
-        }
-        Fault::Freeze => {
-            topo.freeze(0).expect("SIGSTOP the primary");
-            topo.promote_fast(1).expect("make the replica writable");
-        }
-        Fault::Switchover => {
-            topo.fence(0).expect("fence the primary");
-            topo.wait_replicated(0, 1).expect("the replica caught up");
-            topo.promote(1).expect("promote the replica");
-        }
-    }
-    let status = program.wait(Duration::from_secs(120));
-    if fault == Fault::Freeze {
+    let mut program =
+        Program::spawn(&sysbench, &run_args, &preload_env(&topo)).expect("start sysbench");
+    program
+        .wait_for("[ 2s ]", 1, Duration::from_secs(60))
+        .unwrap();
+    fault
+        .inflict(&mut topo)
+        .expect("the fault and the promotion");
+    let status = program.wait(Duration::from_secs(120)).unwrap();
+    if fault == PrimaryFault::Freeze {
         topo.thaw(0).expect("SIGCONT the old primary");
     }
     let lines = program.lines();
@@ -177,7 +136,7 @@ fn sysbench_oltp_write_only_unprepared_survives_kill9() {
 
 #[test]
 fn sysbench_oltp_insert_unprepared_survives_sigstop() {
-    sysbench_through("oltp_insert", "disable", Fault::Freeze);
+    sysbench_through("oltp_insert", "disable", PrimaryFault::Freeze);
 }
 
 // oltp_insert rather than oltp_write_only: under oltp_write_only's long lock-holding
@@ -185,7 +144,7 @@ fn sysbench_oltp_insert_unprepared_survives_sigstop() {
 // them, before anything reaches the library.
 #[test]
 fn sysbench_oltp_insert_prepared_survives_a_switchover() {
-    sysbench_through("oltp_insert", "auto", Fault::Switchover);
+    sysbench_through("oltp_insert", "auto", PrimaryFault::Switchover);
 }
 
 /// Debian's `mariadb-slap` carries its own copy of the client library, linked statically: no

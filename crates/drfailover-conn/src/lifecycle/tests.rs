@@ -31,7 +31,7 @@ fn lifecycle(n: usize, failback: bool) -> (Lifecycle, Instant) {
     let mut l = Lifecycle::with_jitter(policy(failback), n, now, ceiling);
     for i in 0..n {
         assert_eq!(l.due_at(i, now), now, "every endpoint is probed at start");
-        l.probe_started(i);
+        l.probe_started(i, now, false);
     }
     (l, now)
 }
@@ -45,6 +45,25 @@ fn kinds(fx: &[Effect]) -> Vec<EventKind> {
             _ => None,
         })
         .collect()
+}
+
+/// `fx` publishes `writer` (of `generation`) before it aborts endpoint `old`'s connections, so
+/// the statements aborted retry against the new writer.
+fn assert_published_before_abort(
+    fx: &[Effect],
+    writer: Option<usize>,
+    generation: u64,
+    old: usize,
+) {
+    let set = fx
+        .iter()
+        .position(|e| *e == Effect::SetWriter { writer, generation })
+        .unwrap_or_else(|| panic!("no SetWriter {writer:?} in {fx:?}"));
+    let abort = fx
+        .iter()
+        .position(|e| *e == Effect::AbortEndpoint(old))
+        .unwrap_or_else(|| panic!("endpoint {old} not aborted in {fx:?}"));
+    assert!(set < abort, "{fx:?}");
 }
 
 fn notice(fx: &[Effect], kind: EventKind) -> Notice {
@@ -106,20 +125,7 @@ fn a_crash_is_acted_on_at_the_first_refused_probe_with_abort_and_events_in_order
         [EventKind::FailoverStarted, EventKind::EndpointDown]
     );
     // The writer is withdrawn before in-flight work on it is aborted.
-    let set = fx
-        .iter()
-        .position(|e| {
-            *e == Effect::SetWriter {
-                writer: None,
-                generation: 1,
-            }
-        })
-        .unwrap();
-    let abort = fx
-        .iter()
-        .position(|e| *e == Effect::AbortEndpoint(0))
-        .unwrap();
-    assert!(set < abort, "{fx:?}");
+    assert_published_before_abort(&fx, None, 1, 0);
     assert!(fx.contains(&Effect::WriterLost));
     assert_eq!(notice(&fx, EventKind::FailoverStarted).old_writer, Some(0));
     // The replica is promoted and seen writable: failover completed, generation 2.
@@ -168,7 +174,7 @@ fn split_brain_keeps_the_current_writer_reports_once_and_never_flip_flops() {
         "judged before the writer answered: {fx:?}"
     );
     assert_eq!(l.due_at(0, t), t, "the writer is probed at once");
-    l.probe_started(0);
+    l.probe_started(0, t, false);
     let fx = l.observe(0, Up, true, "", t + MS);
     assert_eq!(kinds(&fx), [EventKind::SplitBrain]);
     let sb = notice(&fx, EventKind::SplitBrain);
@@ -234,20 +240,7 @@ fn a_promotion_seen_while_the_writer_is_suspect_is_adopted_at_once() {
     assert!(fx.contains(&Effect::FailoverCounted));
     assert!(fx.contains(&Effect::CloseStale(2)));
     // The old writer's leased connections are aborted, after the new writer is published.
-    let set = fx
-        .iter()
-        .position(|e| {
-            *e == Effect::SetWriter {
-                writer: Some(1),
-                generation: 2,
-            }
-        })
-        .unwrap();
-    let abort = fx
-        .iter()
-        .position(|e| *e == Effect::AbortEndpoint(0))
-        .expect("old writer aborted");
-    assert!(set < abort, "{fx:?}");
+    assert_published_before_abort(&fx, Some(1), 2, 0);
     // No split brain is reported against the old writer, whose role is unknown now; when it is
     // declared down later, that is an endpoint event only (no second failover).
     assert!(!kinds(&fx).contains(&EventKind::SplitBrain));
@@ -334,7 +327,7 @@ fn while_the_writer_is_suspect_the_others_are_probed_fast() {
     let (mut l, now) = started(false);
     let t = now + 200 * MS;
     l.observe(1, ReadOnly, false, "", t);
-    l.probe_started(1);
+    l.probe_started(1, t, false);
     assert_eq!(
         l.due_at(1, t),
         t + 200 * MS,
@@ -416,7 +409,7 @@ fn a_changed_address_is_probed_at_once_whatever_the_backoff() {
     l.address_changed(0, t);
     assert_eq!(l.due_at(0, t), t);
     assert_eq!(l.health(0), Health::Unknown);
-    l.probe_started(0);
+    l.probe_started(0, t, false);
     assert!(l.due_at(0, t) >= t);
 }
 
@@ -453,23 +446,23 @@ fn a_read_only_rejection_drops_the_writer_at_once() {
 fn a_failover_that_finds_no_writer_is_reported_once_after_its_timeout() {
     let (mut l, now) = started(false);
     l.observe(0, Refused, false, "", now);
-    assert_eq!(l.next_deadline(), Some(now + 10_000 * MS));
+    assert_eq!(l.next_deadline(now), Some(now + 10_000 * MS));
     assert!(kinds(&l.tick(now + 9_999 * MS)).is_empty());
     let fx = l.tick(now + 10_000 * MS);
     assert_eq!(kinds(&fx), [EventKind::FailoverFailed]);
     assert_eq!(notice(&fx, EventKind::FailoverFailed).old_writer, Some(0));
     assert!(kinds(&l.tick(now + 20_000 * MS)).is_empty());
-    assert_eq!(l.next_deadline(), None);
+    assert_eq!(l.next_deadline(now + 20_000 * MS), None);
 }
 
 #[test]
 fn with_no_writer_every_endpoint_is_probed_at_the_fast_interval() {
     let (mut l, now) = lifecycle(2, false);
     l.observe(0, ReadOnly, false, "", now);
-    l.probe_started(0);
+    l.probe_started(0, now, false);
     assert_eq!(l.due_at(0, now), now + 10 * MS);
     l.observe(1, Up, true, "", now);
-    l.probe_started(0);
+    l.probe_started(0, now, false);
     assert_eq!(l.due_at(0, now), now + 200 * MS);
 }
 
@@ -513,7 +506,7 @@ fn fast_probing_without_a_writer_slows_down_as_the_outage_lasts() {
     assert_eq!(l.writer(), None);
     for (elapsed, interval) in [(0, 10), (600, 10), (1200, 20), (6000, 100), (20000, 200)] {
         let t = now + elapsed * MS;
-        l.probe_started(1);
+        l.probe_started(1, t, false);
         l.observe(1, ReadOnly, false, "", t);
         assert_eq!(
             l.due_at(1, t),
@@ -526,7 +519,7 @@ fn fast_probing_without_a_writer_slows_down_as_the_outage_lasts() {
     l.observe(1, ReadOnly, false, "", t);
     let next = l.due_at(1, t);
     assert_eq!(next, t + 40 * MS);
-    l.probe_started(1);
+    l.probe_started(1, t, false);
     let fx = l.observe(1, Up, true, "", next);
     assert_eq!(kinds(&fx), [EventKind::FailoverCompleted]);
     assert_eq!(l.writer(), Some(1));
@@ -539,11 +532,11 @@ fn fast_probes_are_spread_over_the_second_half_of_the_interval() {
     }
     let now = Instant::now();
     let mut l = Lifecycle::with_jitter(policy(false), 2, now, floor);
-    l.probe_started(1);
+    l.probe_started(1, now, false);
     // Never sooner than failover_probe_interval (10 ms), even at the bottom of the spread.
     l.observe(1, ReadOnly, false, "", now);
     assert_eq!(l.due_at(1, now), now + 10 * MS);
-    l.probe_started(1);
+    l.probe_started(1, now, false);
     let t = now + 2400 * MS;
     l.observe(1, ReadOnly, false, "", t);
     // No writer for 2.4 s: a 40 ms interval, drawn from [20, 40] ms (here its floor).
@@ -558,8 +551,165 @@ fn while_the_writer_is_suspect_fast_probing_counts_from_its_first_failure() {
     let t = first_failure + 1500 * MS;
     l.observe(0, TimedOut, false, "timed out", t - MS); // still suspect (fall = 3)
     assert_eq!(l.writer(), Some(0));
-    l.probe_started(1);
+    l.probe_started(1, t, false);
     l.observe(1, ReadOnly, false, "", t);
     // 1.5 s since the first failure (not since the client's start): 25 ms.
     assert_eq!(l.due_at(1, t), t + 25 * MS);
+}
+
+/// `started`, then `rounds` probes of the writer answering in `rtt` each, `interval` apart;
+/// returns the time of the last answer.
+fn writer_answering_in(l: &mut Lifecycle, now: Instant, rtt: Duration, rounds: u32) -> Instant {
+    let mut t = now;
+    for _ in 0..rounds {
+        t += 100 * MS;
+        l.probe_started(0, t, false);
+        t += rtt;
+        l.observe(0, Up, true, "", t);
+    }
+    t
+}
+
+#[test]
+fn a_promotion_is_adopted_over_a_writer_whose_probe_stalls_beyond_its_bound() {
+    let (mut l, now) = started(false);
+    let t = writer_answering_in(&mut l, now, MS, 20);
+    // The writer's next probe gets no answer (frozen); the replica is promoted.
+    let probe = t + 100 * MS;
+    l.probe_started(0, probe, false);
+    let bound = stall::STALL_FLOOR;
+    assert_eq!(
+        l.next_deadline(probe),
+        Some(probe + bound),
+        "the monitor wakes when the writer's probe turns it stalled"
+    );
+    // Seen becoming writable before the bound: pending, nothing decided.
+    let fx = l.observe(1, Up, true, "", probe + 5 * MS);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    assert_eq!(l.writer(), Some(0));
+    assert_eq!(l.next_deadline(probe + 5 * MS), Some(probe + bound));
+    // At the bound: adopted, the old writer's in-flight statements aborted after the new
+    // writer is published, the failover timed from the stalled probe's start.
+    let fx = l.tick(probe + bound);
+    assert_eq!(
+        kinds(&fx),
+        [EventKind::FailoverStarted, EventKind::FailoverCompleted]
+    );
+    assert_eq!((l.writer(), l.generation()), (Some(1), 2));
+    assert_published_before_abort(&fx, Some(1), 2, 0);
+    // The stalled writer is a suspect now, and its status says so before the events go out
+    // (what the preload library's in-flight abort reads).
+    assert_eq!(l.health(0), Health::Suspect);
+    let status = fx
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                Effect::Status {
+                    endpoint: 0,
+                    health: Health::Suspect,
+                    writable: false,
+                    ..
+                }
+            )
+        })
+        .expect("the old writer's status");
+    let published = fx
+        .iter()
+        .position(|e| matches!(e, Effect::Publish(_)))
+        .unwrap();
+    assert!(status < published, "{fx:?}");
+    let done = notice(&fx, EventKind::FailoverCompleted);
+    assert_eq!(done.duration, Some(bound));
+    assert_eq!(done.reason, PROMOTION_REASON);
+    // The old writer's late answer, still writable: split brain, no flip back.
+    let fx = l.observe(0, Up, true, "", probe + 300 * MS);
+    assert_eq!(kinds(&fx), [EventKind::SplitBrain]);
+    assert_eq!((l.writer(), l.generation()), (Some(1), 2));
+}
+
+#[test]
+fn while_the_writers_probe_is_stalled_the_others_are_probed_fast() {
+    let (mut l, now) = started(false);
+    let t = writer_answering_in(&mut l, now, MS, 20);
+    l.probe_started(1, t, false);
+    l.observe(1, ReadOnly, false, "", t);
+    assert_eq!(
+        l.due_at(1, t),
+        t + 200 * MS,
+        "healthy writer: normal interval"
+    );
+    let probe = t + 50 * MS;
+    l.probe_started(0, probe, false);
+    let stalled = probe + stall::STALL_FLOOR;
+    assert_eq!(
+        l.due_at(1, stalled - MS),
+        t + 200 * MS,
+        "within the bound: normal interval"
+    );
+    assert_eq!(l.due_at(1, stalled), t + 10 * MS, "stalled: fast");
+    // The replica answers read-only: nothing to adopt, the writer stays.
+    let fx = l.observe(1, ReadOnly, false, "", stalled);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    l.observe(0, Up, true, "", stalled + 5 * MS);
+    assert_eq!(
+        l.due_at(1, stalled + 5 * MS),
+        stalled + 200 * MS,
+        "writer answered: normal again"
+    );
+}
+
+#[test]
+fn a_slow_writer_answering_within_its_bound_is_kept_against_a_wrongly_promoted_node() {
+    // The writer has been answering in 15 ms (a loaded server): its bound is longer than the
+    // floor. A replica wrongly made writable is seen while the writer's probe is 25 ms old:
+    // the writer is kept, and its answer makes the replica split brain.
+    let (mut l, now) = started(false);
+    let t = writer_answering_in(&mut l, now, 15 * MS, 20);
+    let probe = t + 100 * MS;
+    l.probe_started(0, probe, false);
+    let stalls_at = l.next_deadline(probe).expect("a stall deadline");
+    assert!(
+        stalls_at >= probe + 30 * MS,
+        "a 15 ms writer gets at least 2 round-trips: {:?}",
+        stalls_at - probe
+    );
+    let fx = l.observe(1, Up, true, "", probe + 25 * MS);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    let fx = l.tick(probe + 25 * MS);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    assert_eq!(l.writer(), Some(0));
+    let fx = l.observe(0, Up, true, "", probe + 28 * MS);
+    assert_eq!(kinds(&fx), [EventKind::SplitBrain]);
+    assert_eq!((l.writer(), l.generation()), (Some(0), 1));
+    // Its next probe stalls past the bound: the node, now split brain, is not a promotion.
+    let probe = probe + 150 * MS;
+    l.probe_started(0, probe, false);
+    let fx = l.tick(probe + 190 * MS);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    let fx = l.observe(1, Up, true, "", probe + 195 * MS);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    assert_eq!((l.writer(), l.generation()), (Some(0), 1));
+}
+
+#[test]
+fn a_writer_whose_probe_logs_in_is_not_stalled_before_the_probe_deadline() {
+    // The writer's probe connection was lost: its next probe logs in first (TCP + handshake,
+    // far longer than a query's round-trip). A promotion seen meanwhile waits for the
+    // writer's answer or its probe deadline, as without the stall rule.
+    let (mut l, now) = started(false);
+    let t = writer_answering_in(&mut l, now, MS, 20);
+    let probe = t + 100 * MS;
+    l.probe_started(0, probe, true);
+    assert_eq!(l.next_deadline(probe), Some(probe + 200 * MS));
+    let fx = l.observe(1, Up, true, "", probe + 5 * MS);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    let fx = l.tick(probe + 150 * MS);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    assert_eq!(l.writer(), Some(0));
+    // The login's time is no round-trip sample: the bound stays the floor afterwards.
+    l.observe(0, Up, true, "", probe + 150 * MS);
+    let next = probe + 250 * MS;
+    l.probe_started(0, next, false);
+    assert_eq!(l.next_deadline(next), Some(next + stall::STALL_FLOOR));
 }

@@ -62,7 +62,7 @@ fn kinds(fx: &[Effect]) -> Vec<EventKind> {
 fn resolved(ttl: Duration, writer: bool) -> (Lifecycle, Instant) {
     let (mut l, now) = lifecycle();
     if writer {
-        l.probe_started(0);
+        l.probe_started(0, now, false);
         l.observe(0, OutcomeClass::Up, true, "", now);
         assert_eq!(l.writer(), Some(0));
     }
@@ -121,7 +121,7 @@ fn the_jitter_is_drawn_from_zero_to_a_tenth() {
     let now = Instant::now();
     let mut l =
         Lifecycle::with_jitter(policy(), 2, now, none).with_names(&[false, true], names(), now);
-    l.probe_started(0);
+    l.probe_started(0, now, false);
     l.observe(0, OutcomeClass::Up, true, "", now);
     l.names_due(now);
     l.name_resolved(1, Ok((A, 5000 * MS)), now);
@@ -232,16 +232,16 @@ fn the_same_address_changes_nothing() {
 fn a_changed_address_retargets_and_probes_at_once_with_the_backoff_reset() {
     // Name 1 is the only endpoint that is writable; it becomes the writer.
     let (mut l, now) = resolved(5000 * MS, false);
-    l.probe_started(0);
+    l.probe_started(0, now, false);
     l.observe(0, OutcomeClass::ReadOnly, false, "", now);
-    l.probe_started(1);
+    l.probe_started(1, now, false);
     l.observe(1, OutcomeClass::Up, true, "", now);
     assert_eq!(l.writer(), Some(1));
     // Its old address dies and backs off.
     let mut t = now;
     for _ in 0..3 {
         t += 10 * MS;
-        l.probe_started(1);
+        l.probe_started(1, t, false);
         l.observe(1, OutcomeClass::TimedOut, false, "timed_out", t);
     }
     assert_eq!(l.health(1), Health::Down);
@@ -261,7 +261,7 @@ fn a_changed_address_retargets_and_probes_at_once_with_the_backoff_reset() {
     assert_eq!(l.health(1), Health::Unknown);
     assert_eq!(l.due_at(1, t), t);
     // Writable at the new address: adopted.
-    l.probe_started(1);
+    l.probe_started(1, t, false);
     let fx = l.observe(1, OutcomeClass::Up, true, "", t + MS);
     assert_eq!(l.writer(), Some(1));
     assert!(kinds(&fx).contains(&EventKind::FailoverCompleted), "{fx:?}");
@@ -270,7 +270,7 @@ fn a_changed_address_retargets_and_probes_at_once_with_the_backoff_reset() {
 #[test]
 fn a_changed_address_of_the_writer_drops_it_until_a_probe_sees_the_new_one() {
     let (mut l, now) = resolved(5000 * MS, false);
-    l.probe_started(1);
+    l.probe_started(1, now, false);
     l.observe(1, OutcomeClass::Up, true, "", now);
     assert_eq!(l.writer(), Some(1));
     let t = now + 4500 * MS;
