@@ -18,7 +18,8 @@ pub struct Leased {
 }
 
 impl Leased {
-    /// The connection.
+    /// The leased connection, for statements (still owned by the lease: returned to the pool
+    /// when the lease is dropped).
     pub fn conn(&mut self) -> &mut Connection {
         &mut self.conn
     }
@@ -195,7 +196,7 @@ impl Pool {
     /// A connection is logging in to `endpoint` in reserved slot `id`: until it is withdrawn,
     /// an abort of that endpoint also shuts its socket down, so a login to a node that just
     /// died fails at once instead of waiting out its connect deadline (a SYN lost while the
-    /// old writer's listener was torn down held one writer thread for 1 s in a chaos run).
+    /// old writer's listener is torn down would otherwise hold the caller for that deadline).
     /// The handle owns a duplicate of the socket's descriptor, so it stays safe after a failed
     /// login closed the socket.
     /// The returned guard withdraws the handle when dropped (a failed login, or a panic);

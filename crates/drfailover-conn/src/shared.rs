@@ -46,9 +46,9 @@ impl Counters {
 /// What the monitor last knew of one endpoint (for [`crate::Client::state`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EndpointStatus {
-    /// The endpoint.
+    /// The configured host and port.
     pub endpoint: Endpoint,
-    /// Its health.
+    /// Up, suspect or down, as the probes last saw it.
     pub health: Health,
     /// Whether its latest probe saw it writable.
     pub writable: bool,

@@ -270,8 +270,7 @@ fn blackholed_writer_is_abandoned_for_the_promoted_replica() {
 
 /// A login begun just as the writer went silent (its SYN dropped) is given up when the client
 /// leaves that writer — its socket is shut down with the leased ones — instead of holding the
-/// statement for the whole `connect_timeout_ms` (here 20 s). In a chaos run one writer
-/// thread waited out a 1 s login to a writer killed the same millisecond.
+/// statement for the whole `connect_timeout_ms` (here 20 s).
 #[test]
 fn a_login_to_a_writer_that_goes_silent_is_given_up_when_the_writer_is_left() {
     let topo = Topology::primary_replica_in_lab()

@@ -147,8 +147,8 @@ fn only_an_unresolvable_name_connects_without_a_writer_within_the_bound() {
 #[test]
 fn a_dns_server_that_never_answers_never_delays_a_failover() {
     // Lookups of the name hang for 2 x 3 s and are retried 100 ms after failing: the monitor
-    // has one in flight nearly all the time. Before #15 it waited for each on its own thread
-    // (no probe ran meanwhile): a failover took up to 6 s.
+    // has one in flight nearly all the time, and must keep probing meanwhile (a monitor that
+    // waited for each lookup would take up to 6 s to fail over).
     let dns = silent_dns();
     let mut topo =
         Topology::primary_replica().unwrap_or_else(|e| panic!("cannot start MariaDB: {e}"));

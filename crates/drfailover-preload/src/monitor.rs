@@ -34,7 +34,7 @@ pub struct Target {
     pub generation: u64,
     /// Its address (the resolved IP for a host name) and port, for the client library.
     pub host: CString,
-    /// Its port.
+    /// Its TCP port, for the client library.
     pub port: u16,
 }
 
