@@ -48,7 +48,7 @@ impl Counters {
 pub struct EndpointStatus {
     /// The configured host and port.
     pub endpoint: Endpoint,
-    /// Up, suspect or down, as the probes last saw it.
+    /// Unknown, up, suspect or down, as the probes last saw it.
     pub health: Health,
     /// Whether its latest probe saw it writable.
     pub writable: bool,
