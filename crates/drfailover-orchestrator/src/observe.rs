@@ -6,7 +6,7 @@
 //! session lives as long as the orchestrator; when the process dies the server releases it,
 //! so another orchestrator can take over.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_mysql::{ConnectOptions, Connection, Deadline, Error, QueryResult, ReplicaStatus};
@@ -267,14 +267,13 @@ fn read_replication(conn: &mut Connection, deadline: Deadline) -> Result<Vec<Rep
 }
 
 impl NodeLink {
-    /// Read a replica's status again every [`RESAMPLE`] while `pending` other probes of the
-    /// round are running and `until` is not reached, keeping in `facts` the latest status,
-    /// when it was read, and when its progress marker was first read. Stops at the first
-    /// failed read (the facts of the last good one stay). Blocks until then; one short query
-    /// per read.
-    fn follow_progress(&mut self, facts: &mut NodeFacts, pending: &AtomicUsize, until: Instant) {
-        while pending.load(Ordering::Acquire) > 0 && Instant::now() + RESAMPLE < until {
-            std::thread::sleep(RESAMPLE);
+    /// Read a replica's status again every [`RESAMPLE`] while `pending` probes of the round
+    /// are running and `until` is not reached, keeping in `facts` the latest status, when it
+    /// was read, and when its progress marker was first read. Returns as soon as the last
+    /// pending probe ends; stops at the first failed read (the facts of the last good one
+    /// stay). One short query per read.
+    fn follow_progress(&mut self, facts: &mut NodeFacts, pending: &Pending, until: Instant) {
+        while Instant::now() + RESAMPLE < until && pending.wait(RESAMPLE) {
             let deadline = Deadline::at(until);
             let Ok(replication) = self
                 .connection(deadline)
@@ -290,6 +289,38 @@ impl NodeLink {
                 facts.progress_seen_at = Some(at);
             }
         }
+    }
+}
+
+/// The probes of a round still running.
+struct Pending {
+    count: Mutex<usize>,
+    changed: Condvar,
+}
+
+impl Pending {
+    fn new(count: usize) -> Pending {
+        Pending {
+            count: Mutex::new(count),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// One probe ended.
+    fn done(&self) {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        *count = count.saturating_sub(1);
+        self.changed.notify_all();
+    }
+
+    /// Wait up to `wait` for every probe to end; whether some are still running then.
+    fn wait(&self, wait: Duration) -> bool {
+        let count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        let (count, _) = self
+            .changed
+            .wait_timeout_while(count, wait, |c| *c > 0)
+            .unwrap_or_else(|e| e.into_inner());
+        *count > 0
     }
 }
 
@@ -343,7 +374,7 @@ pub fn wait_for_hangup(fds: &[std::os::fd::RawFd], timeout: Duration) -> bool {
 /// at most about `timeout` (plus the lock query's own `timeout` on nodes that answered).
 pub fn observe_all(links: &mut [NodeLink], timeout: Duration, lock: Option<&str>) -> Round {
     let until = Instant::now() + timeout;
-    let pending = AtomicUsize::new(links.len());
+    let pending = Pending::new(links.len());
     let results: Vec<(NodeProbe, bool)> = std::thread::scope(|s| {
         let handles: Vec<_> = links
             .iter_mut()
@@ -357,7 +388,7 @@ pub fn observe_all(links: &mut [NodeLink], timeout: Duration, lock: Option<&str>
                         }
                         _ => false,
                     };
-                    pending.fetch_sub(1, Ordering::AcqRel);
+                    pending.done();
                     if let NodeProbe::Reached(facts) = &mut probe {
                         if !facts.replication.is_empty() {
                             link.follow_progress(facts, pending, until);
