@@ -57,7 +57,10 @@ usage: cargo run --release -p drfailover-bench -- [OPTIONS]
   --storm-clients N    clients in the reconnect storm (default 500)
   --json PATH          also write every figure as JSON
   --chaos N            N mixed failovers under 16 writers, then data checks (about 3 min for 100);
-                       exit 0 only with no acknowledged write lost or duplicated
+                       exit 0 only with no acknowledged write lost or duplicated. With
+                       --only orchestrator: N orchestrated faults, the kinds in turn, a fresh
+                       topology each (about 16 s per fault); needs the drfailover binary
+                       (cargo build --release -p drfailover-cli)
   -h, --help           this text
 
 The DNS announcers are measured by the other binary:
