@@ -107,14 +107,19 @@ fn breakdown(seen: &[Seen], fault: Instant) -> Breakdown {
     }
 }
 
-/// The orchestrator's configuration for `topo` with default settings.
-fn config(topo: &Topology) -> Config {
-    // Only credentials and nodes: every [orchestrator] setting at its default.
+/// The orchestrator's configuration file for `topo` with default settings: only
+/// credentials and nodes, every `[orchestrator]` setting at its default.
+pub(crate) fn config_text(topo: &Topology) -> String {
     let text = topo.orchestrator_config("", "", &[]);
     let (_, rest) = text
         .split_once("[credentials]")
         .expect("testkit config has [credentials]");
-    Config::parse(&format!("[credentials]{rest}")).expect("orchestrator config")
+    format!("[credentials]{rest}")
+}
+
+/// The orchestrator's configuration for `topo` with default settings.
+fn config(topo: &Topology) -> Config {
+    Config::parse(&config_text(topo)).expect("orchestrator config")
 }
 
 pub(crate) struct Running {

@@ -4,14 +4,16 @@
 //! pinned to the primary's address, one fault of a random kind. Per trial: acknowledged
 //! writes lost, writes the old primary acknowledged after the promotion that the new primary
 //! lacks, whether a failover happened where none should, the writable nodes at the end, and
-//! fault → writable.
+//! fault → writable. One kind runs two orchestrator processes (`drfailover orchestrate`) and
+//! kills the leader with SIGKILL in the middle of its promotion.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use drfailover_testkit::{DirectWriter, Topology};
 
-use crate::orchestrator::{lost_on, Running, Writers};
+use crate::orchestrator::{config_text, lost_on, Running, Writers};
+use crate::orchestrator_process::{KillMidPromotion, Process};
 
 /// A fault kind of the chaos run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,11 +32,15 @@ pub enum ChaosFault {
     ReplicaLostToo,
     /// Two orchestrators over the same topology, `kill -9` of the primary.
     TwoOrchestrators,
+    /// Two orchestrator processes; `kill -9` of the primary, then of the leading
+    /// orchestrator's process after the first, second, third or fourth step of its promotion
+    /// (before the candidate is writable): the other must finish it.
+    OrchestratorKilledMidPromotion,
 }
 
 impl ChaosFault {
     /// Every kind, in table order.
-    pub const ALL: [ChaosFault; 7] = [
+    pub const ALL: [ChaosFault; 8] = [
         ChaosFault::Kill,
         ChaosFault::Stop,
         ChaosFault::Blackhole,
@@ -42,6 +48,7 @@ impl ChaosFault {
         ChaosFault::CandidateKilledDuringPromotion,
         ChaosFault::ReplicaLostToo,
         ChaosFault::TwoOrchestrators,
+        ChaosFault::OrchestratorKilledMidPromotion,
     ];
 
     /// Table name.
@@ -54,6 +61,7 @@ impl ChaosFault {
             ChaosFault::CandidateKilledDuringPromotion => "candidate killed mid-promotion",
             ChaosFault::ReplicaLostToo => "replica lost too",
             ChaosFault::TwoOrchestrators => "two orchestrators",
+            ChaosFault::OrchestratorKilledMidPromotion => "orchestrator killed mid-promotion",
         }
     }
 
@@ -67,6 +75,7 @@ impl ChaosFault {
                 | ChaosFault::Stop
                 | ChaosFault::Blackhole
                 | ChaosFault::TwoOrchestrators
+                | ChaosFault::OrchestratorKilledMidPromotion
         )
     }
 }
@@ -106,6 +115,9 @@ fn writable_nodes(topo: &Topology) -> Vec<usize> {
 
 /// One trial of `fault` on a fresh topology. Blocks for the trial (seconds).
 pub fn trial(fault: ChaosFault) -> Result<ChaosTrial, String> {
+    if fault == ChaosFault::OrchestratorKilledMidPromotion {
+        return orchestrator_killed_mid_promotion();
+    }
     let mut topo = Topology::primary_replicas_in_lab(2)?;
     let orch = Running::start(&topo)?;
     let second = if fault == ChaosFault::TwoOrchestrators {
@@ -121,7 +133,9 @@ pub fn trial(fault: ChaosFault) -> Result<ChaosTrial, String> {
     std::thread::sleep(Duration::from_millis(100 + rand::random::<u64>() % 200));
     let mut dead: HashSet<usize> = HashSet::new();
     match fault {
-        ChaosFault::Kill | ChaosFault::TwoOrchestrators => {
+        ChaosFault::Kill
+        | ChaosFault::TwoOrchestrators
+        | ChaosFault::OrchestratorKilledMidPromotion => {
             topo.kill9(0)?;
             dead.insert(0);
         }
@@ -187,15 +201,138 @@ pub fn trial(fault: ChaosFault) -> Result<ChaosTrial, String> {
     let promotions = orch.completed_count() + second.as_ref().map_or(0, Running::completed_count);
     drop(second);
     drop(orch);
-    let writable: Vec<usize> = writable_nodes(&topo)
+    outcome(
+        &topo, fault, at, promoted, &dead, &direct, &acked, promotions,
+    )
+}
+
+/// Kill -9 of the primary under two orchestrator processes; the leader is itself killed with
+/// SIGKILL as soon as the bench reads its k-th promotion step event (k = 1 to 4, at random):
+/// the kill lands at that step or a later one (the leader runs on meanwhile), up to just
+/// after the candidate was made writable. The other must finish the promotion, or adopt it
+/// and repoint the rest. Fault → writable is fault → the first event saying the new primary
+/// was made writable (by either) or adopted.
+fn orchestrator_killed_mid_promotion() -> Result<ChaosTrial, String> {
+    let fault = ChaosFault::OrchestratorKilledMidPromotion;
+    let mut topo = Topology::primary_replicas_in_lab(2)?;
+    let config = topo.dir().join("orchestrator.toml");
+    std::fs::write(&config, config_text(&topo)).map_err(|e| format!("write config: {e}"))?;
+    let steps = 1 + (rand::random::<u64>() % 4) as usize;
+    let first = Process::start(&config, Some(KillMidPromotion { steps }))?;
+    first.wait_status(
+        "it leads a healthy topology",
+        Duration::from_secs(30),
+        |s| s["leader"] == true && s["analysis"] == "healthy",
+    )?;
+    let second = Process::start(&config, None)?;
+    second.wait_status(
+        "the second orchestrator sees a healthy primary",
+        Duration::from_secs(30),
+        |s| s["analysis"] == "healthy",
+    )?;
+    let writers = Writers::start(&topo, THREADS)?;
+    writers.wait_progress(300, Duration::from_secs(30))?;
+    let direct = DirectWriter::start(&topo, 0, Duration::from_secs(1), 1u64 << 40, |id| {
+        format!("INSERT INTO bench_o VALUES ({id})")
+    });
+    std::thread::sleep(Duration::from_millis(100 + rand::random::<u64>() % 200));
+    topo.kill9(0)?;
+    let at = Instant::now();
+    let dead: HashSet<usize> = [0].into();
+    let t = Instant::now();
+    while first.exited().is_none() {
+        if t.elapsed() > Duration::from_secs(30) {
+            return Err(format!(
+                "the leader was not killed mid-promotion within 30 s (events: {:?})",
+                first.lines()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    if first.killed_at().is_none() {
+        return Err(format!("the leader exited by itself: {:?}", first.exited()));
+    }
+    // The other finishes the promotion (or, when the kill came after the candidate was made
+    // writable, adopts it and repoints the rest).
+    second
+        .wait_status(
+            "the other orchestrator leads a healthy topology",
+            Duration::from_secs(30),
+            |s| s["leader"] == true && s["analysis"] == "healthy",
+        )
+        .map_err(|e| {
+            let seen: Vec<String> = second
+                .lines()
+                .iter()
+                .map(|(_, kind, reason)| format!("{kind}: {reason}"))
+                .collect();
+            format!(
+                "after the leader was killed at step {steps}: {e}; the other's events: {}",
+                seen.join(" | ")
+            )
+        })?;
+    let reached: Vec<String> = first
+        .lines()
+        .iter()
+        .skip_while(|(_, kind, _)| kind != "failover_started")
+        .filter(|(_, kind, _)| kind == "step_completed")
+        .map(|(_, _, reason)| reason.clone())
+        .collect();
+    eprintln!(
+        "chaos: the leader was killed on reading its step {steps}; its steps seen: {reached:?}"
+    );
+    let writable_at = [
+        first.first("step_completed", "make writable"),
+        second.first("step_completed", "make writable"),
+        second.first("step_completed", "adopted"),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .ok_or("no event says the new primary was made writable or adopted")?;
+    writers.wait_progress(300, Duration::from_secs(30))?;
+    std::thread::sleep(Duration::from_millis(1000));
+    let direct = direct.stop();
+    let acked = writers.acked.lock().unwrap().clone();
+    let _ = writers.finish();
+    // One promotion: completed by either, or made by the killed one and adopted by the other.
+    let adopted = usize::from(
+        first.count("failover_completed") == 0
+            && second.first("step_completed", "adopted").is_some(),
+    );
+    let promotions =
+        first.count("failover_completed") + second.count("failover_completed") + adopted;
+    drop(second);
+    drop(first);
+    let promoted = Some((writable_at, String::new()));
+    outcome(
+        &topo, fault, at, promoted, &dead, &direct, &acked, promotions,
+    )
+}
+
+/// The data checks at the end of a trial: the writable nodes among those alive, the
+/// acknowledged writes (library `acked` and pinned client `direct`) missing there, the pinned
+/// client's writes acknowledged after `promoted` that the new primary lacks.
+#[allow(clippy::too_many_arguments)]
+fn outcome(
+    topo: &Topology,
+    fault: ChaosFault,
+    at: Instant,
+    promoted: Option<(Instant, String)>,
+    dead: &HashSet<usize>,
+    direct: &[drfailover_testkit::DirectAck],
+    acked: &[u64],
+    promotions: usize,
+) -> Result<ChaosTrial, String> {
+    let writable: Vec<usize> = writable_nodes(topo)
         .into_iter()
         .filter(|i| !dead.contains(i))
         .collect();
     let (lost, old_acks) = match writable.first() {
         Some(&w) => {
-            let mut all = acked.clone();
+            let mut all = acked.to_vec();
             all.extend(direct.iter().map(|(id, _, _)| *id));
-            let lost = lost_on(&topo, w, &all)?;
+            let lost = lost_on(topo, w, &all)?;
             let old_acks = match promoted {
                 Some((writable_at, _)) if w != 0 => {
                     let late: Vec<u64> = direct
@@ -203,7 +340,7 @@ pub fn trial(fault: ChaosFault) -> Result<ChaosTrial, String> {
                         .filter(|(_, _, ok)| *ok >= writable_at)
                         .map(|(id, _, _)| *id)
                         .collect();
-                    lost_on(&topo, w, &late)?
+                    lost_on(topo, w, &late)?
                 }
                 _ => 0,
             };

@@ -31,11 +31,33 @@ impl DirectWriter {
         first_id: u64,
         insert: impl Fn(u64) -> String + Send + 'static,
     ) -> DirectWriter {
-        let mut options =
-            ConnectOptions::tcp(topo.node(node).ip().to_string(), topo.node(node).port())
-                .user(APP_USER)
-                .password(APP_PASSWORD)
-                .database(APP_DATABASE);
+        let options = ConnectOptions::tcp(topo.node(node).ip().to_string(), topo.node(node).port());
+        Self::start_with(options, connect_timeout, first_id, insert)
+    }
+
+    /// Like [`DirectWriter::start`], but through node `node`'s Unix socket: it still reaches
+    /// the server when the network between the host and the node is cut. The app user must
+    /// exist for `localhost` on that node (see [`Topology::allow_app_over_socket`]).
+    pub fn over_socket(
+        topo: &Topology,
+        node: usize,
+        first_id: u64,
+        insert: impl Fn(u64) -> String + Send + 'static,
+    ) -> DirectWriter {
+        let options = ConnectOptions::unix(topo.node(node).socket());
+        Self::start_with(options, Duration::from_secs(2), first_id, insert)
+    }
+
+    fn start_with(
+        options: ConnectOptions,
+        connect_timeout: Duration,
+        first_id: u64,
+        insert: impl Fn(u64) -> String + Send + 'static,
+    ) -> DirectWriter {
+        let mut options = options
+            .user(APP_USER)
+            .password(APP_PASSWORD)
+            .database(APP_DATABASE);
         options.connect_timeout = connect_timeout;
         options.read_timeout = Some(Duration::from_secs(30));
         let acked: Arc<Mutex<Vec<DirectAck>>> = Arc::default();

@@ -473,6 +473,23 @@ impl Topology {
         self.nodes[i].sql("SET GLOBAL read_only=1").map(|_| ())
     }
 
+    /// Let the app user log in to node `i` over its Unix socket (`'app'@'localhost'`, the
+    /// same grants as over TCP, not binlogged): a client that still reaches the server when
+    /// the network between the host and the node is cut. One round trip per statement.
+    pub fn allow_app_over_socket(&self, i: usize) -> Result<(), String> {
+        let host = "localhost";
+        self.nodes[i].sql_batch(&[
+            "SET sql_log_bin=0",
+            &format!(
+                "CREATE USER IF NOT EXISTS '{APP_USER}'@'{host}' IDENTIFIED BY '{APP_PASSWORD}'"
+            ),
+            &format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON {APP_DATABASE}.* TO '{APP_USER}'@'{host}'"
+            ),
+            "SET sql_log_bin=1",
+        ])
+    }
+
     /// Restart a stopped node `i`, as primary (writable) or as a read-only replica of
     /// `primary` (with `master_demote_to_slave=1`).
     pub fn restart(

@@ -497,13 +497,20 @@ impl Core {
             .last_failure
             .unwrap_or(drfailover_probe::OutcomeClass::TimedOut);
         let crash_confirmed = analysis::crash_confirmed(reached, last_failure, &witnesses);
+        let silence_confirmed = analysis::silence_confirmed(
+            reached,
+            failures,
+            self.policy.fall.min(analysis::SILENCE_CONFIRM_FAILURES),
+            &witnesses,
+        );
         PrimaryFacts {
             primary: self.node_ref(primary),
             reached,
             writable: writers.contains(&primary),
             failures,
-            enough_failures: failures >= self.policy.fall || crash_confirmed,
+            enough_failures: failures >= self.policy.fall || crash_confirmed || silence_confirmed,
             crash_confirmed,
+            silence_confirmed,
             last_failure,
             witnesses,
             other_writer: writers

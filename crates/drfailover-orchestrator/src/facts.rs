@@ -44,6 +44,10 @@ pub struct ReplicaFacts {
     pub last_error: String,
 }
 
+/// A replica's progress marker: heartbeats received, read position and received GTIDs. Any
+/// change means it heard from its primary.
+pub type Progress = (u64, (String, u64), String);
+
 /// Everything the orchestrator reads from a node it reached.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeFacts {
@@ -78,12 +82,29 @@ pub struct NodeFacts {
     pub semi_sync_master_timeout_ms: u64,
     /// Replication connections (empty on a primary or a detached node).
     pub replication: Vec<ReplicaFacts>,
+    /// When `replication` was last read (a replica's status is read again while other
+    /// probes of the round are still running); `None`: at the round's end.
+    pub replication_read_at: Option<Instant>,
+    /// When the progress `replication` shows was first read in this round; `None`: at
+    /// `replication_read_at`.
+    pub progress_seen_at: Option<Instant>,
 }
 
 impl NodeFacts {
     /// The default replication connection, if the node replicates.
     pub fn replica(&self) -> Option<&ReplicaFacts> {
         self.replication.first()
+    }
+
+    /// The default replication connection's progress marker (`None` when not a replica).
+    pub fn progress(&self) -> Option<Progress> {
+        self.replica().map(|r| {
+            (
+                r.heartbeats,
+                r.read_position.clone(),
+                r.received.to_string(),
+            )
+        })
     }
 
     /// What this node holds or has received: `Gtid_IO_Pos` for a replica, else its

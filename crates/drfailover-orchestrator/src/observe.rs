@@ -6,6 +6,7 @@
 //! session lives as long as the orchestrator; when the process dies the server releases it,
 //! so another orchestrator can take over.
 
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_mysql::{ConnectOptions, Connection, Deadline, Error, QueryResult, ReplicaStatus};
@@ -23,6 +24,11 @@ const FACTS_SQL: &str = "SELECT @@server_id, @@read_only, @@log_bin, @@gtid_stri
 const SEMI_SYNC_STATUS_SQL: &str = "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM \
      information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN \
      ('RPL_SEMI_SYNC_MASTER_STATUS', 'RPL_SEMI_SYNC_MASTER_CLIENTS')";
+
+/// While another probe of the round is still running (a primary that does not answer), a
+/// replica's status is read again this often, so that when its primary went silent is known
+/// to this precision rather than to the round's.
+const RESAMPLE: Duration = Duration::from_millis(20);
 
 /// The connections to one node.
 #[derive(Debug)]
@@ -227,9 +233,11 @@ impl NodeLink {
             semi_sync_master_timeout_ms: text(11).parse().unwrap_or(0),
             ..NodeFacts::default()
         };
-        let status = conn.query_within("SHOW ALL SLAVES STATUS", deadline)?;
-        for row in 0..status.num_rows() {
-            facts.replication.push(parse_replica(&status, row)?);
+        facts.replication = read_replication(conn, deadline)?;
+        if !facts.replication.is_empty() {
+            let at = Instant::now();
+            facts.replication_read_at = Some(at);
+            facts.progress_seen_at = Some(at);
         }
         if !facts.read_only {
             let s = conn.query_within(SEMI_SYNC_STATUS_SQL, deadline)?;
@@ -247,6 +255,72 @@ impl NodeLink {
             }
         }
         Ok(facts)
+    }
+}
+
+/// `SHOW ALL SLAVES STATUS`, parsed. One round trip.
+fn read_replication(conn: &mut Connection, deadline: Deadline) -> Result<Vec<ReplicaFacts>, Error> {
+    let status = conn.query_within("SHOW ALL SLAVES STATUS", deadline)?;
+    (0..status.num_rows())
+        .map(|row| parse_replica(&status, row))
+        .collect()
+}
+
+impl NodeLink {
+    /// Read a replica's status again every [`RESAMPLE`] while `pending` probes of the round
+    /// are running and `until` is not reached, keeping in `facts` the latest status, when it
+    /// was read, and when its progress marker was first read. Returns as soon as the last
+    /// pending probe ends; stops at the first failed read (the facts of the last good one
+    /// stay). One short query per read.
+    fn follow_progress(&mut self, facts: &mut NodeFacts, pending: &Pending, until: Instant) {
+        while Instant::now() + RESAMPLE < until && pending.wait(RESAMPLE) {
+            let deadline = Deadline::at(until);
+            let Ok(replication) = self
+                .connection(deadline)
+                .and_then(|c| read_replication(c, deadline))
+            else {
+                return;
+            };
+            let at = Instant::now();
+            let before = facts.progress();
+            facts.replication = replication;
+            facts.replication_read_at = Some(at);
+            if facts.progress() != before {
+                facts.progress_seen_at = Some(at);
+            }
+        }
+    }
+}
+
+/// The probes of a round still running.
+struct Pending {
+    count: Mutex<usize>,
+    changed: Condvar,
+}
+
+impl Pending {
+    fn new(count: usize) -> Pending {
+        Pending {
+            count: Mutex::new(count),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// One probe ended.
+    fn done(&self) {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        *count = count.saturating_sub(1);
+        self.changed.notify_all();
+    }
+
+    /// Wait up to `wait` for every probe to end; whether some are still running then.
+    fn wait(&self, wait: Duration) -> bool {
+        let count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        let (count, _) = self
+            .changed
+            .wait_timeout_while(count, wait, |c| *c > 0)
+            .unwrap_or_else(|e| e.into_inner());
+        *count > 0
     }
 }
 
@@ -295,21 +369,31 @@ pub fn wait_for_hangup(fds: &[std::os::fd::RawFd], timeout: Duration) -> bool {
 }
 
 /// Probe every node at the same time, each within `timeout`, and (when `lock` names a lock)
-/// take or keep the lock on each. Blocks for at most about `timeout` (plus the lock query's
-/// own `timeout` on nodes that answered).
+/// take or keep the lock on each. Replicas that answered read their status again every
+/// [`RESAMPLE`] while another node's probe is still running (within `timeout`). Blocks for
+/// at most about `timeout` (plus the lock query's own `timeout` on nodes that answered).
 pub fn observe_all(links: &mut [NodeLink], timeout: Duration, lock: Option<&str>) -> Round {
+    let until = Instant::now() + timeout;
+    let pending = Pending::new(links.len());
     let results: Vec<(NodeProbe, bool)> = std::thread::scope(|s| {
         let handles: Vec<_> = links
             .iter_mut()
             .map(|link| {
+                let pending = &pending;
                 s.spawn(move || {
-                    let probe = link.observe(Deadline::after(timeout));
+                    let mut probe = link.observe(Deadline::after(timeout));
                     let held = match (lock, &probe) {
                         (Some(name), NodeProbe::Reached(_)) => {
                             link.hold_lock(name, Deadline::after(timeout))
                         }
                         _ => false,
                     };
+                    pending.done();
+                    if let NodeProbe::Reached(facts) = &mut probe {
+                        if !facts.replication.is_empty() {
+                            link.follow_progress(facts, pending, until);
+                        }
+                    }
                     (probe, held)
                 })
             })

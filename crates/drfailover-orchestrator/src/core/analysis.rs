@@ -77,12 +77,19 @@ pub struct PrimaryFacts {
     pub writable: bool,
     /// Consecutive failed probes.
     pub failures: u32,
-    /// `failures` reached the policy's `fall`, or the crash is confirmed (`crash_confirmed`).
+    /// `failures` reached the policy's `fall`, or the crash is confirmed (`crash_confirmed`)
+    /// or the silence is (`silence_confirmed`).
     pub enough_failures: bool,
     /// The primary refused or dropped the connection (a process gone, not a silent host) and
     /// every reachable replica's IO thread lost it too: a crash, with no `fall` rounds to
     /// wait. Silent faults (time-outs, replicas merely not hearing) never set it.
     pub crash_confirmed: bool,
+    /// The primary failed [`SILENCE_CONFIRM_FAILURES`] probes in a row (or `fall`, if fewer)
+    /// and every reachable replica lost it too: nothing (no event, no heartbeat) arrived for
+    /// two heartbeat periods, timed by the replicas' status read while the primary's probe
+    /// was running. A primary that is slow but alive still sends heartbeats, so a replica
+    /// still receiving never lets this hold.
+    pub silence_confirmed: bool,
     /// The class of its latest failed probe.
     pub last_failure: OutcomeClass,
     /// Every reachable replica of the primary and what it says.
@@ -115,6 +122,8 @@ impl fmt::Display for PrimaryFacts {
         )?;
         if self.crash_confirmed {
             f.write_str("crash confirmed by every replica's IO thread; ")?;
+        } else if self.silence_confirmed {
+            f.write_str("silence confirmed by every replica; ")?;
         }
         f.write_str("replicas: ")?;
         if self.witnesses.is_empty() {
@@ -244,6 +253,26 @@ pub fn crash_confirmed(
             .all(|(_, w)| matches!(w, Witness::IoThread(IoState::Connecting)))
 }
 
+/// Consecutive failed probes of a primary that, with every reachable replica having lost it,
+/// make it dead without waiting for `fall` (see [`silence_confirmed`]).
+pub const SILENCE_CONFIRM_FAILURES: u32 = 2;
+
+/// Whether a primary not `reached`, which failed `failures` probes in a row, went silent as
+/// far as `witnesses` can tell: at least `needed` failures, at least one replica reachable,
+/// and every reachable replica lost it (IO thread not connected, or nothing received for two
+/// heartbeat periods). O(replicas).
+pub fn silence_confirmed(
+    reached: bool,
+    failures: u32,
+    needed: u32,
+    witnesses: &[(NodeRef, Witness)],
+) -> bool {
+    !reached
+        && failures >= needed
+        && !witnesses.is_empty()
+        && witnesses.iter().all(|(_, w)| w.lost_primary())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +289,7 @@ mod tests {
             failures: if enough { 3 } else { 1 },
             enough_failures: enough,
             crash_confirmed: false,
+            silence_confirmed: false,
             last_failure: OutcomeClass::TimedOut,
             witnesses: witnesses
                 .into_iter()

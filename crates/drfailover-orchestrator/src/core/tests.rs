@@ -887,7 +887,8 @@ fn a_refused_primary_every_replica_lost_fails_over_in_one_round_a_silent_one_wai
     assert!(failover(&d).is_none());
     assert_eq!(core.analysis().code(), "primary_suspect");
 
-    // Timed out (frozen or cut off): `fall` rounds first, even with the replicas agreeing.
+    // Timed out (frozen or cut off): a second failed probe first, even with the replicas
+    // agreeing.
     let mut core = Core::new(nodes(), Policy::default());
     healthy(&mut core, t0, true);
     let d = core.step(&round(
@@ -895,6 +896,100 @@ fn a_refused_primary_every_replica_lost_fails_over_in_one_round_a_silent_one_wai
         lost(OutcomeClass::TimedOut),
     ));
     assert!(failover(&d).is_none());
-    let d = crash(&mut core, t0, lost(OutcomeClass::TimedOut));
-    assert!(failover(&d).is_some());
+    let d = core.step(&round(
+        t0 + Duration::from_millis(70),
+        lost(OutcomeClass::TimedOut),
+    ));
+    let plan = failover(&d).expect("failover at the second failed probe");
+    assert!(plan.facts.primary.silence_confirmed);
+    assert!(!plan.facts.primary.crash_confirmed);
+}
+
+/// A replica as read during a round: its progress first read at `first` ms, last at `last`.
+fn read_between(probe: NodeProbe, t0: Instant, first: u64, last: u64) -> NodeProbe {
+    with(probe, |f| {
+        f.progress_seen_at = Some(t0 + Duration::from_millis(first));
+        f.replication_read_at = Some(t0 + Duration::from_millis(last));
+    })
+}
+
+#[test]
+fn a_silent_primary_fails_over_at_its_second_failed_probe_once_the_replicas_reads_span_two_heartbeats(
+) {
+    let t0 = Instant::now();
+    // Round 1 (ends at 300 ms): the primary times out; both replicas received one more
+    // heartbeat, first read at 100 ms, nothing new up to 300 ms: 200 ms of silence.
+    let first = |core: &mut Core| {
+        let d = core.step(&round(
+            t0 + Duration::from_millis(300),
+            vec![
+                down(OutcomeClass::TimedOut),
+                read_between(replica(2, 100, IoState::Running, 2), t0, 100, 300),
+                read_between(replica(3, 100, IoState::Running, 2), t0, 100, 300),
+            ],
+        ));
+        assert!(
+            failover(&d).is_none(),
+            "one failed probe, 200 ms of silence"
+        );
+        assert_eq!(core.analysis().code(), "primary_suspect");
+    };
+    let second = |core: &mut Core, last_read: [u64; 2], heartbeats: [u64; 2]| {
+        core.step(&round(
+            t0 + Duration::from_millis(520),
+            vec![
+                down(OutcomeClass::TimedOut),
+                read_between(
+                    replica(2, 100, IoState::Running, heartbeats[0]),
+                    t0,
+                    if heartbeats[0] == 2 {
+                        100
+                    } else {
+                        last_read[0]
+                    },
+                    last_read[0],
+                ),
+                read_between(
+                    replica(3, 100, IoState::Running, heartbeats[1]),
+                    t0,
+                    if heartbeats[1] == 2 {
+                        100
+                    } else {
+                        last_read[1]
+                    },
+                    last_read[1],
+                ),
+            ],
+        ))
+    };
+
+    // Round 2: reads up to 510 ms still show nothing new: 410 ms >= 2 x 200 ms heartbeats.
+    let mut core = Core::new(nodes(), Policy::default());
+    healthy(&mut core, t0, true);
+    first(&mut core);
+    let d = second(&mut core, [510, 510], [2, 2]);
+    let plan = failover(&d).expect("silence confirmed at the second failed probe");
+    assert!(plan.facts.primary.silence_confirmed);
+    assert!(plan.old_may_be_alive, "timed out: it may be frozen");
+    assert!(
+        plan.facts.to_string().contains("silence confirmed"),
+        "{}",
+        plan.facts
+    );
+
+    // The silence counts up to the replicas' last read, not to the round's end.
+    let mut core = Core::new(nodes(), Policy::default());
+    healthy(&mut core, t0, true);
+    first(&mut core);
+    let d = second(&mut core, [450, 450], [2, 2]);
+    assert!(failover(&d).is_none(), "350 ms read < 2 heartbeats");
+
+    // A primary slow but alive: one replica still receives heartbeats. Never a failover,
+    // whatever the number of failed probes below `fall`.
+    let mut core = Core::new(nodes(), Policy::default());
+    healthy(&mut core, t0, true);
+    first(&mut core);
+    let d = second(&mut core, [510, 510], [2, 3]);
+    assert!(failover(&d).is_none(), "a replica still receives");
+    assert!(!matches!(core.analysis(), Analysis::DeadPrimary { .. }));
 }

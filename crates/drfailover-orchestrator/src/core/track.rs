@@ -5,11 +5,7 @@ use std::time::{Duration, Instant};
 
 use drfailover_probe::{HealthTracker, OutcomeClass, TrackerConfig};
 
-use crate::facts::{NodeFacts, NodeProbe};
-
-/// A replica's progress marker: heartbeats received, read position and received GTIDs. Any
-/// change means it heard from its primary.
-type Progress = (u64, (String, u64), String);
+use crate::facts::{NodeFacts, NodeProbe, Progress};
 
 /// One node's memory. Cheap to update (no allocation beyond cloning the facts).
 #[derive(Clone, Debug, Default)]
@@ -21,7 +17,10 @@ pub(super) struct Track {
     /// The class of its latest failure, until it answers again.
     pub last_failure: Option<OutcomeClass>,
     progress: Option<Progress>,
+    /// When the current progress marker was first read.
     progress_at: Option<Instant>,
+    /// When the replication status was last read.
+    read_at: Option<Instant>,
 }
 
 impl Track {
@@ -45,17 +44,13 @@ impl Track {
                 };
                 health.observe(class, at);
                 self.last_failure = None;
-                let key = f.replica().map(|r| {
-                    (
-                        r.heartbeats,
-                        r.read_position.clone(),
-                        r.received.to_string(),
-                    )
-                });
+                let key = f.progress();
+                let read_at = f.replication_read_at.unwrap_or(at);
                 if key != self.progress || self.progress_at.is_none() {
                     self.progress = key;
-                    self.progress_at = Some(at);
+                    self.progress_at = Some(f.progress_seen_at.unwrap_or(read_at));
                 }
+                self.read_at = Some(read_at);
                 self.facts = Some((**f).clone());
             }
             NodeProbe::Failed { class, .. } => {
@@ -78,9 +73,11 @@ impl Track {
             .map_or(0, HealthTracker::consecutive_failures)
     }
 
-    /// How long its replication progress has not moved, at `now`.
+    /// How long its replication progress has not moved, as far as the reads up to `now`
+    /// show: from the first read of the current marker to the latest read.
     pub fn silent_for(&self, now: Instant) -> Duration {
+        let last_read = self.read_at.map_or(now, |r| r.min(now));
         self.progress_at
-            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
+            .map_or(Duration::ZERO, |t| last_read.saturating_duration_since(t))
     }
 }
