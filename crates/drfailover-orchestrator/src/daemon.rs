@@ -15,6 +15,7 @@ use crate::core::{Action, Analysis, Core, NodeId, Notice, SwitchoverPlan};
 use crate::execute::{Executor, SwitchoverError};
 use crate::facts::{NodeProbe, Round};
 use crate::fence_retry::FenceRetry;
+use crate::leadership::{Leadership, LockAction, MINORITY_ROUNDS};
 use crate::observe::{observe_all, NodeLink};
 use crate::switchover::{Report, SwitchoverJob};
 
@@ -60,6 +61,8 @@ pub struct Orchestrator {
     switchover: Option<SwitchoverJob>,
     /// When the last switchover completed, unless acknowledged since (anti-flapping).
     last_switchover: Option<Instant>,
+    /// When to give the locks back (a minority held too long).
+    leadership: Leadership,
     sink_stats: crate::config::SinkStats,
     /// When a failing fence command may run again.
     fence_retry: FenceRetry,
@@ -93,6 +96,7 @@ impl Orchestrator {
             resolved: false,
             switchover: None,
             last_switchover: None,
+            leadership: Leadership::default(),
             sink_stats: Default::default(),
             fence_retry: FenceRetry::default(),
             hung_up: Vec::new(),
@@ -239,11 +243,13 @@ impl Orchestrator {
     /// One round: observe (taking the lock), decide, act. Returns whether anything was done
     /// (the caller then observes again at once). Blocks for the round plus any actions.
     pub fn tick(&mut self) -> bool {
+        let may_take = self.leadership.may_take(Instant::now());
         let round = observe_all(
             &mut self.links,
             self.config.probe_timeout,
-            Some(&self.config.lock_name),
+            may_take.then_some(self.config.lock_name.as_str()),
         );
+        self.yield_minority(&round);
         if self.switchover_committed() {
             // The switchover committed before this round ended: the round may show its fence
             // (a read-only primary) half-way; the core must not take that for a fault.
@@ -434,6 +440,38 @@ impl Orchestrator {
                     self.core.rejoined(node);
                 }
             }
+        }
+    }
+
+    /// Give every lock back when this orchestrator has held a minority of them too long
+    /// ([`Leadership`]), so that another orchestrator can gather the majority.
+    fn yield_minority(&mut self, round: &Round) {
+        let jitter = drfailover_notify::backoff::full_jitter(Duration::from_secs(1)).as_secs_f64();
+        let action = self.leadership.after_round(
+            round.locks_held,
+            self.links.len(),
+            round.leader,
+            round.at,
+            self.config.probe_interval,
+            jitter,
+        );
+        if let LockAction::ReleaseUntil(until) = action {
+            for link in &mut self.links {
+                link.release_lock();
+            }
+            self.publish(Notice {
+                kind: EventKind::StepCompleted,
+                node: None,
+                writers: None,
+                reason: format!(
+                    "locks released: this orchestrator held {} of {} for {MINORITY_ROUNDS} rounds, \
+                     no majority; it takes none for {} ms so that another can lead",
+                    round.locks_held,
+                    self.links.len(),
+                    until.saturating_duration_since(round.at).as_millis()
+                ),
+                duration: None,
+            });
         }
     }
 

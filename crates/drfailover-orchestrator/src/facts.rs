@@ -140,4 +140,6 @@ pub struct Round {
     pub nodes: Vec<NodeProbe>,
     /// Whether this orchestrator holds the lock on a majority of the nodes.
     pub leader: bool,
+    /// How many nodes' locks this orchestrator holds.
+    pub locks_held: usize,
 }

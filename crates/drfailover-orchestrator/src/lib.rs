@@ -36,6 +36,7 @@ pub mod facts;
 pub mod fence_retry;
 pub mod gtid;
 pub mod http;
+pub mod leadership;
 pub mod metrics;
 pub mod observe;
 pub mod policy;

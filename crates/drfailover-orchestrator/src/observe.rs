@@ -187,6 +187,12 @@ impl NodeLink {
             .collect()
     }
 
+    /// Give the orchestrators' lock on this node back (its session is closed; the server
+    /// releases the lock). The next round with a lock name takes it again if it is free.
+    pub fn release_lock(&mut self) {
+        self.lock = None;
+    }
+
     /// Drop both connections (the lock is released by the server).
     pub fn close(&mut self) {
         self.conn = None;
@@ -415,6 +421,7 @@ pub fn observe_all(links: &mut [NodeLink], timeout: Duration, lock: Option<&str>
     Round {
         at: Instant::now(),
         leader: lock.is_some() && held * 2 > links.len(),
+        locks_held: held,
         nodes: results.into_iter().map(|(p, _)| p).collect(),
     }
 }

@@ -13,7 +13,7 @@ use drfailover_conn::{Client, Error};
 use drfailover_notify::{Event, EventKind, Notifier};
 use drfailover_orchestrator::control::Answer;
 use drfailover_orchestrator::{Config, Orchestrator, Outcome, Request};
-use drfailover_testkit::{eventually, EventLog, Topology, ADMIN_PASSWORD};
+use drfailover_testkit::{eventually, EventLog, Topology, ADMIN_PASSWORD, ADMIN_USER};
 
 fn topology(replicas: usize) -> Topology {
     Topology::primary_replicas(replicas)
@@ -1167,4 +1167,100 @@ fn a_primary_frozen_far_longer_than_its_own_semi_sync_timeout_acknowledges_nothi
     orch.stop();
     // A clean exit gives the servers their own timeout back.
     assert_eq!(semi_sync_timeout(&topo, new_index), "1000");
+}
+
+/// The user holding the orchestrators' lock `name` on node `i` (`None`: free or unreachable),
+/// and its session id.
+fn lock_holder(topo: &Topology, i: usize, name: &str) -> Option<(String, String)> {
+    let id = topo
+        .node(i)
+        .sql_value(&format!("SELECT IS_USED_LOCK('{name}')"))
+        .ok()??;
+    let user = topo
+        .node(i)
+        .sql_value(&format!(
+            "SELECT USER FROM information_schema.PROCESSLIST WHERE ID = {id}"
+        ))
+        .ok()??;
+    Some((user, id))
+}
+
+#[test]
+fn two_orchestrators_holding_a_minority_of_the_locks_each_still_fail_over() {
+    let mut topo = topology(2);
+    // A second orchestrators' account, so that who holds which lock can be told apart.
+    for i in 0..3 {
+        topo.node(i)
+            .sql_batch(&[
+                "SET sql_log_bin=0",
+                "CREATE USER IF NOT EXISTS 'orc2'@'127.%' IDENTIFIED BY 'orc2-secret-pw'",
+                "GRANT ALL PRIVILEGES ON *.* TO 'orc2'@'127.%'",
+                "SET sql_log_bin=1",
+            ])
+            .unwrap();
+    }
+    let text_a = config_text(&topo, "", &[]);
+    let text_b = text_a.replace(
+        &format!("user = \"{ADMIN_USER}\"\npassword = \"{ADMIN_PASSWORD}\""),
+        "user = \"orc2\"\npassword = \"orc2-secret-pw\"",
+    );
+    assert_ne!(text_a, text_b, "the second orchestrator logs in as orc2");
+    let lock = Config::parse(&text_a).unwrap().lock_name;
+    let a = Running::start(&text_a);
+    a.wait_healthy();
+    let b = Running::start(&text_b);
+    let load = Load::start(&topo, 4);
+    load.wait_progress(200, Duration::from_secs(20));
+    // Hand the lock on node 2 to the second orchestrator: end the first one's lock session
+    // there until the second takes it. The first keeps nodes 1 and 3 (it leads).
+    eventually(
+        "the second orchestrator holds the lock on node 2",
+        Duration::from_secs(30),
+        || match lock_holder(&topo, 1, &lock) {
+            Some((user, _)) if user == "orc2" => Ok(()),
+            Some((user, id)) => {
+                let _ = topo.node(1).sql(&format!("KILL CONNECTION {id}"));
+                Err(format!("{user} holds it"))
+            }
+            None => Err("nobody holds it".into()),
+        },
+    );
+    // At once: with the primary gone each orchestrator holds one of the two remaining locks.
+    topo.kill9(0).unwrap();
+    let promoted = eventually(
+        "one of the orchestrators promotes a replica",
+        Duration::from_secs(30),
+        || {
+            a.events(EventKind::FailoverCompleted)
+                .into_iter()
+                .chain(b.events(EventKind::FailoverCompleted))
+                .next()
+                .ok_or_else(|| {
+                    format!(
+                        "no failover; locks: node 2 {:?}, node 3 {:?}",
+                        lock_holder(&topo, 1, &lock).map(|h| h.0),
+                        lock_holder(&topo, 2, &lock).map(|h| h.0)
+                    )
+                })
+        },
+    );
+    let new = topo
+        .nodes()
+        .iter()
+        .position(|n| Some(n.name()) == promoted.new_writer.as_deref())
+        .expect("a replica was promoted");
+    load.wait_progress(200, Duration::from_secs(20));
+    let (acked, unknown, failed) = load.finish();
+    assert!(
+        failed.is_empty(),
+        "failed statements: {:?}",
+        &failed[..failed.len().min(5)]
+    );
+    check_data(&topo, new, &acked, &unknown);
+    let both =
+        a.events(EventKind::FailoverCompleted).len() + b.events(EventKind::FailoverCompleted).len();
+    assert_eq!(
+        both, 1,
+        "exactly one promotion between the two orchestrators"
+    );
 }

@@ -78,6 +78,7 @@ fn round(at: Instant, nodes: Vec<NodeProbe>) -> Round {
         at,
         nodes,
         leader: true,
+        locks_held: 3,
     }
 }
 
@@ -712,6 +713,7 @@ fn sync_round(at: Instant, p: NodeProbe, leader: bool) -> Round {
             replica(3, 100, IoState::Running, 1),
         ],
         leader,
+        locks_held: if leader { 3 } else { 0 },
     }
 }
 
