@@ -197,21 +197,18 @@ impl Load {
     /// Wait until `more` further writes are acknowledged (bounded).
     fn wait_progress(&self, more: usize, timeout: Duration) {
         let target = self.acked() + more;
-        let t = Instant::now();
-        while self.acked() < target {
-            assert!(
-                t.elapsed() < timeout,
-                "writes did not progress within {timeout:?} ({} acknowledged; failed: {:?})",
-                self.acked(),
+        eventually("the writers progress", timeout, || match self.acked() {
+            n if n >= target => Ok(()),
+            n => Err(format!(
+                "{n} acknowledged of {target}; failed: {:?}",
                 self.failed
                     .lock()
                     .unwrap()
                     .iter()
                     .take(5)
                     .collect::<Vec<_>>()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+            )),
+        });
     }
 
     fn finish(mut self) -> (Vec<u64>, Vec<u64>, Vec<String>) {
@@ -324,7 +321,14 @@ fn a_frozen_primary_is_fenced_on_sight_and_acknowledges_nothing_after_promotion(
         10_000_000,
         |id| format!("INSERT INTO t VALUES ({id}, 99)"),
     );
-    std::thread::sleep(Duration::from_millis(300));
+    eventually(
+        "the pinned client writes",
+        Duration::from_secs(20),
+        || match direct.acked().len() {
+            n if n >= 20 => Ok(()),
+            n => Err(format!("{n} acknowledged")),
+        },
+    );
     topo.freeze(0).unwrap();
     let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(30));
     let promoted_at = Instant::now();
