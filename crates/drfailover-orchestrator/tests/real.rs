@@ -321,14 +321,7 @@ fn a_frozen_primary_is_fenced_on_sight_and_acknowledges_nothing_after_promotion(
         10_000_000,
         |id| format!("INSERT INTO t VALUES ({id}, 99)"),
     );
-    eventually(
-        "the pinned client writes",
-        Duration::from_secs(20),
-        || match direct.acked().len() {
-            n if n >= 20 => Ok(()),
-            n => Err(format!("{n} acknowledged")),
-        },
-    );
+    wait_pinned_writes(&direct);
     topo.freeze(0).unwrap();
     let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(30));
     let promoted_at = Instant::now();
@@ -1065,6 +1058,18 @@ fn a_slow_announcer_runs_after_the_replicas_are_repointed() {
     drop(silent);
 }
 
+/// Wait until the client pinned to the primary's address has written (20 acknowledged).
+fn wait_pinned_writes(direct: &drfailover_testkit::DirectWriter) {
+    eventually(
+        "the pinned client writes",
+        Duration::from_secs(20),
+        || match direct.acked().len() {
+            n if n >= 20 => Ok(()),
+            n => Err(format!("{n} acknowledged")),
+        },
+    );
+}
+
 /// `@@rpl_semi_sync_master_timeout` on node `i`.
 fn semi_sync_timeout(topo: &Topology, i: usize) -> String {
     topo.node(i)
@@ -1108,14 +1113,7 @@ fn a_primary_frozen_far_longer_than_its_own_semi_sync_timeout_acknowledges_nothi
     let direct = drfailover_testkit::DirectWriter::over_socket(&topo, 0, 10_000_000, |id| {
         format!("INSERT INTO t VALUES ({id}, 99)")
     });
-    eventually(
-        "the pinned client writes",
-        Duration::from_secs(20),
-        || match direct.acked().len() {
-            n if n >= 20 => Ok(()),
-            n => Err(format!("{n} acknowledged")),
-        },
-    );
+    wait_pinned_writes(&direct);
     topo.freeze(0).unwrap();
     let frozen_at = Instant::now();
     let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(30));
