@@ -11,7 +11,7 @@ use drfailover_notify::{Event, EventKind, Notifier};
 
 use crate::config::Config;
 use crate::control::{Outcome, Reply, Request, Ticket};
-use crate::core::{Action, Analysis, Core, NodeId, Notice, SwitchoverPlan};
+use crate::core::{Action, Analysis, Core, NodeId, Notice, Problem, SwitchoverPlan};
 use crate::execute::{Executor, SwitchoverError};
 use crate::facts::{NodeProbe, Round};
 use crate::fence_retry::FenceRetry;
@@ -48,6 +48,9 @@ impl Publisher {
 }
 
 pub use crate::metrics::Figures;
+
+/// Observation rounds at start-up before a node that does not answer is refused.
+pub const START_ATTEMPTS: u32 = 3;
 
 /// A running orchestrator over one topology.
 pub struct Orchestrator {
@@ -147,20 +150,39 @@ impl Orchestrator {
         round
     }
 
-    /// Check the topology before managing it (see [`Core::validate`]) and make sure every
-    /// replica sends heartbeats often enough for the detection budget (sets
+    /// Check the topology before managing it (see [`Core::validate`]; a node that does not
+    /// answer is looked at again, [`START_ATTEMPTS`] rounds in all, before it is refused) and
+    /// make sure every replica sends heartbeats often enough for the detection budget (sets
     /// `MASTER_HEARTBEAT_PERIOD` when `set_heartbeat_period`, else says what to change).
     /// Changes nothing on any server when a problem is found. Blocks up to a few probe
     /// timeouts.
     pub fn start(&mut self) -> Result<(), String> {
         self.resolve_hosts();
-        let round = observe_all(&mut self.links, self.config.probe_timeout, None);
-        let primary = self.core.validate(&round).map_err(|p| {
-            p.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        })?;
+        let mut attempt = 1;
+        let (round, primary) = loop {
+            let round = observe_all(&mut self.links, self.config.probe_timeout, None);
+            match self.core.validate(&round) {
+                Ok(primary) => break (round, primary),
+                // A node that did not answer one probe may be busy: look again a few times
+                // before refusing (every other problem is refused at once).
+                Err(problems)
+                    if attempt < START_ATTEMPTS
+                        && problems
+                            .iter()
+                            .all(|p| matches!(p, Problem::Unreachable { .. })) =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(self.config.probe_interval);
+                }
+                Err(problems) => {
+                    return Err(problems
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("\n"))
+                }
+            }
+        };
         let want = self.config.policy.heartbeat_period;
         let mut slow = Vec::new();
         for (i, probe) in round.nodes.iter().enumerate() {

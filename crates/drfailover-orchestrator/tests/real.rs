@@ -1266,3 +1266,42 @@ fn two_orchestrators_holding_a_minority_of_the_locks_each_still_fail_over() {
         "exactly one promotion between the two orchestrators"
     );
 }
+
+#[test]
+fn a_replica_that_misses_the_first_start_up_probe_is_looked_at_again_before_refusing() {
+    let mut topo = topology(2);
+    let text = config_text(&topo, "", &[]);
+    // A replica frozen through the first start-up round (its probe times out), running again
+    // 500 ms later, before the start-up's last look.
+    topo.freeze(2).unwrap();
+    let pid = topo.node(2).pid().expect("node3 runs").to_string();
+    let thaw = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        let status = std::process::Command::new("kill")
+            .args(["-CONT", &pid])
+            .status()
+            .expect("run kill -CONT");
+        assert!(status.success(), "kill -CONT {pid}: {status}");
+    });
+    let config = Config::parse(&text).unwrap();
+    let notifier = Arc::new(Notifier::new(64, 1, Instant::now()).unwrap());
+    let mut orch = Orchestrator::new(config, notifier, 1);
+    let started = Instant::now();
+    let result = orch.start();
+    thaw.join().unwrap();
+    topo.thaw(2).unwrap();
+    assert!(
+        result.is_ok(),
+        "start refused after {:?}: {}",
+        started.elapsed(),
+        result.unwrap_err()
+    );
+    // A node that stays silent is still refused, after the same few looks.
+    topo.freeze(1).unwrap();
+    let config = Config::parse(&text).unwrap();
+    let notifier = Arc::new(Notifier::new(64, 1, Instant::now()).unwrap());
+    let mut orch = Orchestrator::new(config, notifier, 1);
+    let refused = orch.start().expect_err("a frozen replica is refused");
+    topo.thaw(1).unwrap();
+    assert!(refused.contains("node2"), "{refused}");
+}
