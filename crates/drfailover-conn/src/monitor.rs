@@ -154,6 +154,11 @@ impl Monitor {
             self.start_lookups();
             let now = Instant::now();
             let mut next = now + self.shared.config.probe_interval;
+            // The program's statements stopping may ask for a probe of the writer now.
+            let reading = self.shared.activity.read();
+            if let Some(at) = self.life.statements(reading, now) {
+                next = next.min(at);
+            }
             for i in 0..n {
                 if self.probes.is_running(i) || !self.life.has_address(i) {
                     continue; // a name without an address is never probed
