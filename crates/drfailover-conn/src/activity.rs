@@ -3,12 +3,25 @@
 //! (docs/ARCHITECTURE.md, "Writer selection": statements that stop completing get the writer
 //! probed at once).
 //!
-//! One `AtomicU64` holds both figures: the low 32 bits count statements in flight, the high
+//! One `AtomicU64` holds both figures: the low 31 bits count statements in flight, the high
 //! 32 bits count completions (wrapping; the monitor only compares two readings). Starting and
 //! finishing a statement each cost one relaxed atomic add: no lock, no allocation.
+//!
+//! Bit 31 says the monitor stopped looking (nothing ran since its last look, so it asks for no
+//! wake-up of its own): the first statement to start after that clears the bit and rings the
+//! monitor's doorbell (one more atomic and one `write(2)` per idle spell, never in a steady
+//! stream of statements), so the watch resumes at once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+use crate::shared::Shared;
+
+/// The monitor stopped looking at the gauge (see the module doc).
+const IDLE: u64 = 1 << 31;
+
+/// The in-flight count's bits.
+const IN_FLIGHT: u64 = IDLE - 1;
 
 /// Adds one completion and removes one statement in flight, in one add: the low half loses
 /// one (it is at least one for a started statement), the high half gains the carry.
@@ -31,8 +44,33 @@ impl Gauge {
     /// The current figures. One relaxed load.
     pub fn read(&self) -> Reading {
         let v = self.0.load(Ordering::Relaxed);
+        Reading::of(v)
+    }
+
+    /// The monitor stops looking until a statement starts, if nothing changed since it read
+    /// `seen`. Returns false when something did (it must look again). One atomic operation.
+    pub fn go_idle(&self, seen: Reading) -> bool {
+        let before = Reading::of(self.0.fetch_or(IDLE, Ordering::Relaxed));
+        if before == seen && seen.in_flight == 0 {
+            return true;
+        }
+        self.0.fetch_and(!IDLE, Ordering::Relaxed);
+        false
+    }
+
+    /// A statement starts: true when it is the first since the monitor went idle (the
+    /// caller rings the doorbell). One atomic add (two on the first start after idling).
+    #[inline]
+    fn start(&self) -> bool {
+        let before = self.0.fetch_add(1, Ordering::Relaxed);
+        before & IDLE != 0 && self.0.fetch_and(!IDLE, Ordering::Relaxed) & IDLE != 0
+    }
+}
+
+impl Reading {
+    fn of(v: u64) -> Reading {
         Reading {
-            in_flight: v as u32,
+            in_flight: (v & IN_FLIGHT) as u32,
             completed: (v >> 32) as u32,
         }
     }
@@ -45,27 +83,38 @@ impl Gauge {
 ///
 /// Every [`Activity::started`] must be followed by exactly one [`Activity::finished`] (on
 /// any thread), whatever the statement's outcome.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Activity {
-    gauge: Arc<Gauge>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Activity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Activity")
+            .field("gauge", &self.shared.activity.read())
+            .finish()
+    }
 }
 
 impl Activity {
-    pub(crate) fn new(gauge: Arc<Gauge>) -> Activity {
-        Activity { gauge }
+    pub(crate) fn new(shared: Arc<Shared>) -> Activity {
+        Activity { shared }
     }
 
-    /// A statement was sent to the writer. One relaxed atomic add.
+    /// A statement was sent to the writer. One relaxed atomic add (the first statement after
+    /// an idle spell also rings the monitor: one more atomic and a non-blocking `write(2)`).
     #[inline]
     pub fn started(&self) {
-        self.gauge.0.fetch_add(1, Ordering::Relaxed);
+        if self.shared.activity.start() {
+            self.shared.ring();
+        }
     }
 
     /// A statement reported by [`Activity::started`] returned (succeeded or failed). One
     /// relaxed atomic add.
     #[inline]
     pub fn finished(&self) {
-        self.gauge.0.fetch_add(FINISH, Ordering::Relaxed);
+        self.shared.activity.0.fetch_add(FINISH, Ordering::Relaxed);
     }
 }
 
@@ -73,30 +122,33 @@ impl Activity {
 mod tests {
     use super::*;
 
+    fn finish(g: &Gauge) {
+        g.0.fetch_add(FINISH, Ordering::Relaxed);
+    }
+
     #[test]
-    fn started_and_finished_move_both_figures_in_one_word() {
-        let gauge = Arc::new(Gauge::default());
-        let activity = Activity::new(gauge.clone());
-        activity.started();
-        activity.started();
+    fn starting_and_finishing_move_both_figures_in_one_word() {
+        let g = Gauge::default();
+        assert!(!g.start());
+        assert!(!g.start());
         assert_eq!(
-            gauge.read(),
+            g.read(),
             Reading {
                 in_flight: 2,
                 completed: 0
             }
         );
-        activity.finished();
+        finish(&g);
         assert_eq!(
-            gauge.read(),
+            g.read(),
             Reading {
                 in_flight: 1,
                 completed: 1
             }
         );
-        activity.finished();
+        finish(&g);
         assert_eq!(
-            gauge.read(),
+            g.read(),
             Reading {
                 in_flight: 0,
                 completed: 2
@@ -106,16 +158,49 @@ mod tests {
 
     #[test]
     fn the_completion_count_wraps_without_touching_the_in_flight_count() {
-        let gauge = Arc::new(Gauge(AtomicU64::new(u64::from(u32::MAX) << 32)));
-        let activity = Activity::new(gauge.clone());
-        activity.started();
-        activity.finished();
+        let g = Gauge(AtomicU64::new(u64::from(u32::MAX) << 32));
+        g.start();
+        finish(&g);
         assert_eq!(
-            gauge.read(),
+            g.read(),
             Reading {
                 in_flight: 0,
                 completed: 0
             }
         );
+    }
+
+    #[test]
+    fn only_the_first_start_after_the_monitor_went_idle_rings() {
+        let g = Gauge::default();
+        g.start();
+        finish(&g);
+        let seen = g.read();
+        assert!(g.go_idle(seen));
+        assert_eq!(g.read(), seen, "the idle mark is not a statement");
+        assert!(g.start(), "first start after idle rings");
+        assert!(!g.start());
+        finish(&g);
+        assert_eq!(
+            g.read(),
+            Reading {
+                in_flight: 1,
+                completed: 2
+            }
+        );
+    }
+
+    #[test]
+    fn the_monitor_does_not_go_idle_when_something_changed_since_its_reading() {
+        let g = Gauge::default();
+        let seen = g.read();
+        g.start();
+        assert!(!g.go_idle(seen), "a statement started meanwhile");
+        assert!(!g.start(), "not idle: no ring");
+        finish(&g);
+        finish(&g);
+        let seen = g.read();
+        assert!(g.go_idle(seen));
+        assert!(g.start());
     }
 }

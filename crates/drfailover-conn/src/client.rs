@@ -560,7 +560,7 @@ impl Client {
     /// their own connections: when they stop completing, the monitor probes the writer at
     /// once (docs/ARCHITECTURE.md, "Writer selection"). Each report is one relaxed atomic add.
     pub fn activity(&self) -> crate::Activity {
-        crate::Activity::new(self.shared.activity.clone())
+        crate::Activity::new(self.shared.clone())
     }
 
     /// Tell the monitor that a statement on `endpoint` (an index into the configured

@@ -155,9 +155,14 @@ impl Monitor {
             let now = Instant::now();
             let mut next = now + self.shared.config.probe_interval;
             // The program's statements stopping may ask for a probe of the writer now.
+            // Nothing ran since the last look: stop looking until a statement starts (it rings).
             let reading = self.shared.activity.read();
-            if let Some(at) = self.life.statements(reading, now) {
-                next = next.min(at);
+            match self.life.statements(reading, now) {
+                Some(at) => next = next.min(at),
+                None if reading.in_flight == 0 && !self.shared.activity.go_idle(reading) => {
+                    next = now;
+                }
+                None => {}
             }
             for i in 0..n {
                 if self.probes.is_running(i) || !self.life.has_address(i) {

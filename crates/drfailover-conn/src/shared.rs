@@ -82,7 +82,7 @@ pub(crate) struct Shared {
     /// Where logins get their credentials (they may change: `secret_arn`, `auth=rds_iam`).
     pub login: Login,
     /// Statements callers run on the writer over their own connections ([`crate::Activity`]).
-    pub activity: std::sync::Arc<crate::activity::Gauge>,
+    pub activity: crate::activity::Gauge,
 }
 
 impl Shared {
