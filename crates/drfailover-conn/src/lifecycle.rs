@@ -300,7 +300,7 @@ impl Lifecycle {
 
     /// The gauge of the program's statements read `reading` at `now` (see [`witness`]): when
     /// statements are in flight and none completed for the writer's stall bound, the writer
-    /// is probed at once. Returns when to look at the gauge again (`None`: no extra wake-up).
+    /// (and every other endpoint) is probed at once. Returns when to look at the gauge again (`None`: no extra wake-up).
     /// O(1).
     pub fn statements(
         &mut self,
@@ -317,7 +317,7 @@ impl Lifecycle {
             .witness
             .look(reading, now, bound, e.probe_since.is_some());
         if look.probe_now {
-            e.due_now = true;
+            self.endpoints.iter_mut().for_each(|e| e.due_now = true);
         }
         look.next_look
     }

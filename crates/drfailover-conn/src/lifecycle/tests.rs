@@ -727,17 +727,22 @@ fn statements_that_stop_completing_get_the_writer_probed_at_once_then_the_stall_
     let t = writer_answering_in(&mut l, now, MS, 20);
     assert!(l.due_at(0, t) > t, "the writer was just probed");
     // Statements complete: looked at again within the stall bound, nothing else.
-    assert_eq!(l.statements(gauge(4, 100), t), Some(t + stall::STALL_FLOOR));
+    assert_eq!(
+        l.statements(gauge(4, 100), t),
+        Some(t + stall::STALL_FLOOR / 2)
+    );
     let quiet = t + 2 * MS;
     assert_eq!(
         l.statements(gauge(4, 130), quiet),
-        Some(quiet + stall::STALL_FLOOR)
+        Some(quiet + stall::STALL_FLOOR / 2)
     );
     assert!(l.due_at(0, quiet) > quiet);
     // The writer freezes: statements in flight, none completing for the bound.
     let frozen = quiet + stall::STALL_FLOOR;
     assert_eq!(l.statements(gauge(4, 130), frozen), None);
     assert_eq!(l.due_at(0, frozen), frozen, "the writer is probed at once");
+    assert_eq!(l.due_at(1, frozen), frozen, "and the others");
+    assert_eq!(l.due_at(1, frozen), frozen, "and the others");
     l.probe_started(0, frozen, false);
     // That probe stalls too; the replica is seen becoming writable: adopted.
     let stalled = frozen + stall::STALL_FLOOR;

@@ -3,10 +3,12 @@
 //! Pure and clock-injected; the monitor reads the gauge ([`crate::activity`]) and passes it in.
 //!
 //! - While statements run, or some completed since the last look, the gauge is looked at
-//!   again within one stall bound (bounded wake-ups). With nothing in flight and nothing
+//!   again within half a stall bound (at most two wake-ups per bound; a stop is seen within
+//!   1.5 bounds of the last completion). With nothing in flight and nothing
 //!   completed since the last look, no extra wake-up is asked for.
 //! - Statements in flight and no completion for a stall bound: probe the writer now (unless a
-//!   probe of it already runs: that probe is the witness). The existing stall rule then
+//!   probe of it already runs: that probe is the witness), and the other endpoints too (a node
+//!   promoted meanwhile is then already known writable when the writer's probe stalls). The existing stall rule then
 //!   decides: a probe that stalls too makes the writer stalled; one answered in time (a
 //!   legitimately long statement) changes nothing.
 //! - At most one such probe per quiet spell: after it, nothing more is asked until a statement
@@ -63,7 +65,7 @@ impl Witness {
             let active = completed_since || reading.in_flight > 0;
             return Look {
                 probe_now: false,
-                next_look: active.then(|| now + bound),
+                next_look: active.then(|| now + bound / 2),
             };
         }
         if self.asked {
@@ -116,7 +118,7 @@ mod tests {
             look,
             Look {
                 probe_now: false,
-                next_look: Some(t + BOUND)
+                next_look: Some(t + BOUND / 2)
             }
         );
         let look = w.look(reading(4, 10), t + 5 * MS, BOUND, false);
@@ -139,7 +141,7 @@ mod tests {
             let now = t + BOUND * step;
             let look = w.look(reading(4, step), now, BOUND, false);
             assert!(!look.probe_now, "step {step}");
-            assert_eq!(look.next_look, Some(now + BOUND), "step {step}");
+            assert_eq!(look.next_look, Some(now + BOUND / 2), "step {step}");
         }
     }
 
@@ -195,7 +197,7 @@ mod tests {
         let look = w.look(reading(0, 9), t + 50 * MS, BOUND, false);
         assert_eq!(
             look.next_look,
-            Some(t + 50 * MS + BOUND),
+            Some(t + 50 * MS + BOUND / 2),
             "an active program is watched"
         );
         let look = w.look(reading(0, 9), t + 70 * MS, BOUND, false);
