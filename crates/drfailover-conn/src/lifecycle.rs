@@ -300,8 +300,8 @@ impl Lifecycle {
 
     /// The gauge of the program's statements read `reading` at `now` (see [`witness`]): when
     /// statements are in flight and none completed for the writer's stall bound, the writer
-    /// (and every other endpoint) is probed at once. Returns when to look at the gauge again (`None`: no extra wake-up).
-    /// O(1).
+    /// (and every other endpoint) is probed at once. Returns when to look at the gauge again
+    /// (`None`: no extra wake-up). O(1).
     pub fn statements(
         &mut self,
         reading: crate::activity::Reading,

@@ -154,8 +154,8 @@ impl Monitor {
             self.start_lookups();
             let now = Instant::now();
             let mut next = now + self.shared.config.probe_interval;
-            // The program's statements stopping may ask for a probe of the writer now.
-            // Nothing ran since the last look: stop looking until a statement starts (it rings).
+            // Statements that stopped completing may ask for probes now. With nothing run since
+            // the last look, stop looking until a statement starts (it rings the doorbell).
             let reading = self.shared.activity.read();
             match self.life.statements(reading, now) {
                 Some(at) => next = next.min(at),
