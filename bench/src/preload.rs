@@ -1,11 +1,13 @@
 //! `drfailover-bench-preload`: figures for `libdrfailover-preload.so`, with and without it
 //! in the same run.
 //!
-//!     cargo build --release -p drfailover-preload
-//!     cargo run --release -p drfailover-bench --bin drfailover-bench-preload [-- --trials N]
-//!         [--faults kill9,sigstop,switchover]   (only these failover rows, nothing else)
-//!         [--overhead] [--pairs N]              (only the overhead, N sysbench pairs)
-//!         [--probe-interval-ms N]               (the monitor's probe interval, default 100)
+//! ```text
+//! cargo build --release -p drfailover-preload
+//! cargo run --release -p drfailover-bench --bin drfailover-bench-preload [-- --trials N]
+//!     [--faults kill9,sigstop,switchover]   (only these failover rows, nothing else)
+//!     [--overhead] [--pairs N]              (only the overhead, N sysbench pairs)
+//!     [--probe-interval-ms N]               (the monitor's probe interval, default 100)
+//! ```
 //!
 //! 1. Failover: a plain libmariadb program of ours (4 threads of autocommit INSERTs, one line
 //!    per acknowledged write) through kill -9 + promotion, SIGSTOP + promotion and a

@@ -376,7 +376,7 @@ pub fn wait_for_hangup(fds: &[std::os::fd::RawFd], timeout: Duration) -> bool {
 
 /// Probe every node at the same time, each within `timeout`, and (when `lock` names a lock)
 /// take or keep the lock on each. Replicas that answered read their status again every
-/// [`RESAMPLE`] while another node's probe is still running (within `timeout`). Blocks for
+/// `RESAMPLE` while another node's probe is still running (within `timeout`). Blocks for
 /// at most about `timeout` (plus the lock query's own `timeout` on nodes that answered).
 pub fn observe_all(links: &mut [NodeLink], timeout: Duration, lock: Option<&str>) -> Round {
     let until = Instant::now() + timeout;
