@@ -106,14 +106,14 @@ unsafe fn settle(
     // SAFETY: per the contract (whole body); references to the managed state are taken
     // afresh after every call that may replace the handle's contents.
     unsafe {
-        let mut retried = false;
+        let mut retried = policy::Retried::default();
         loop {
             let errno = call.errno(real);
             let Some(m) = managed(mysql) else { return rc };
             match policy::after_failure(errno, call.kind(), in_tx, retried) {
                 AfterFailure::Return => return rc,
                 AfterFailure::MoveAndRetry => {
-                    retried = true;
+                    retried.moved = true;
                     m.monitor.report(m.endpoint, false);
                     policy::mark_lost(&mut m.state, false);
                     if !move_to_writer(real, mysql) {
@@ -122,7 +122,7 @@ unsafe fn settle(
                     }
                 }
                 AfterFailure::AwaitWriterAndRetry => {
-                    retried = true;
+                    retried.awaited = true;
                     let monitor = m.monitor.clone();
                     monitor.report(m.endpoint, true);
                     let seen = m.state.generation;

@@ -174,26 +174,38 @@ pub fn ping_moves(state: &HandleState, in_transaction: bool, writer: WriterNow) 
     state.lost || (writer.generation != state.generation && !in_transaction)
 }
 
+/// Which retries a statement already had: at most one of each kind. Both follow a failure
+/// that certainly did not execute it, so it is executed at most once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retried {
+    /// Moved to the writer and sent again after it certainly did not reach a server.
+    pub moved: bool,
+    /// Sent again on the new writer after a read-only refusal.
+    pub awaited: bool,
+}
+
 /// Decide what to do after the statement failed with `errno`. `in_transaction`: the server's
-/// last word before the statement; `retried`: this was already the one retry.
+/// last word before the statement; `retried`: the retries it already had.
 pub fn after_failure(
     errno: u32,
     kind: StatementKind,
     in_transaction: bool,
-    retried: bool,
+    retried: Retried,
 ) -> AfterFailure {
     // A statement that opens a transaction counts as inside it: whether it ran or not, the
     // program believes a transaction began, and its next statements must not autocommit
     // on another connection.
     let transactional = in_transaction || kind == StatementKind::Begin;
     match classify(errno) {
-        FailureClass::NeverSent if !transactional && !retried => AfterFailure::MoveAndRetry,
+        FailureClass::NeverSent if !transactional && !retried.moved => AfterFailure::MoveAndRetry,
         FailureClass::NeverSent | FailureClass::LostAfterSend => AfterFailure::Lost {
             // Ending statements end the transaction even when their outcome is unknown.
             transaction: transactional
                 && !matches!(kind, StatementKind::Commit | StatementKind::Rollback),
         },
-        FailureClass::ReadOnly if !in_transaction && !retried && kind != StatementKind::Begin => {
+        FailureClass::ReadOnly
+            if !in_transaction && !retried.awaited && kind != StatementKind::Begin =>
+        {
             AfterFailure::AwaitWriterAndRetry
         }
         // Refused by a fenced node inside a transaction: that transaction can never commit
@@ -357,11 +369,24 @@ mod tests {
     #[test]
     fn never_sent_is_retried_once_outside_a_transaction() {
         assert_eq!(
-            after_failure(CR_SERVER_GONE_ERROR, StatementKind::Plain, false, false),
+            after_failure(
+                CR_SERVER_GONE_ERROR,
+                StatementKind::Plain,
+                false,
+                Retried::default()
+            ),
             AfterFailure::MoveAndRetry
         );
         assert_eq!(
-            after_failure(CR_SERVER_GONE_ERROR, StatementKind::Plain, false, true),
+            after_failure(
+                CR_SERVER_GONE_ERROR,
+                StatementKind::Plain,
+                false,
+                Retried {
+                    moved: true,
+                    awaited: false
+                }
+            ),
             AfterFailure::Lost { transaction: false },
             "the one retry is spent"
         );
@@ -370,11 +395,21 @@ mod tests {
     #[test]
     fn never_sent_inside_a_transaction_loses_the_transaction() {
         assert_eq!(
-            after_failure(CR_SERVER_GONE_ERROR, StatementKind::Plain, true, false),
+            after_failure(
+                CR_SERVER_GONE_ERROR,
+                StatementKind::Plain,
+                true,
+                Retried::default()
+            ),
             AfterFailure::Lost { transaction: true }
         );
         assert_eq!(
-            after_failure(CR_SERVER_GONE_ERROR, StatementKind::Begin, false, false),
+            after_failure(
+                CR_SERVER_GONE_ERROR,
+                StatementKind::Begin,
+                false,
+                Retried::default()
+            ),
             AfterFailure::Lost { transaction: true },
             "a BEGIN that did not arrive still opened a transaction in the program's mind"
         );
@@ -384,13 +419,17 @@ mod tests {
     fn outcome_unknown_is_never_retried() {
         for errno in [CR_SERVER_LOST, CR_SERVER_LOST_EXTENDED] {
             for retried in [false, true] {
+                let retried = Retried {
+                    moved: retried,
+                    awaited: retried,
+                };
                 assert_eq!(
                     after_failure(errno, StatementKind::Plain, false, retried),
                     AfterFailure::Lost { transaction: false }
                 );
             }
             assert_eq!(
-                after_failure(errno, StatementKind::Plain, true, false),
+                after_failure(errno, StatementKind::Plain, true, Retried::default()),
                 AfterFailure::Lost { transaction: true }
             );
         }
@@ -400,7 +439,7 @@ mod tests {
     fn a_lost_commit_or_rollback_ends_the_transaction() {
         for kind in [StatementKind::Commit, StatementKind::Rollback] {
             assert_eq!(
-                after_failure(CR_SERVER_LOST, kind, true, false),
+                after_failure(CR_SERVER_LOST, kind, true, Retried::default()),
                 AfterFailure::Lost { transaction: false }
             );
         }
@@ -441,22 +480,62 @@ mod tests {
     }
 
     #[test]
+    fn a_moved_statement_refused_as_read_only_still_waits_for_the_writer_once() {
+        // Moved after it did not arrive, then refused by a node turning read-only (a
+        // switchover under way): neither ran it, so it waits for the new writer once more.
+        let moved = Retried {
+            moved: true,
+            awaited: false,
+        };
+        assert_eq!(
+            after_failure(
+                ER_OPTION_PREVENTS_STATEMENT,
+                StatementKind::Plain,
+                false,
+                moved
+            ),
+            AfterFailure::AwaitWriterAndRetry
+        );
+        let both = Retried {
+            moved: true,
+            awaited: true,
+        };
+        assert_eq!(
+            after_failure(
+                ER_OPTION_PREVENTS_STATEMENT,
+                StatementKind::Plain,
+                false,
+                both
+            ),
+            AfterFailure::Return
+        );
+    }
+
+    #[test]
     fn read_only_refusals_wait_for_the_writer_outside_a_transaction() {
         for errno in [ER_OPTION_PREVENTS_STATEMENT, ER_READ_ONLY_TRANSACTION] {
             assert_eq!(
-                after_failure(errno, StatementKind::Plain, false, false),
+                after_failure(errno, StatementKind::Plain, false, Retried::default()),
                 AfterFailure::AwaitWriterAndRetry
             );
             assert_eq!(
-                after_failure(errno, StatementKind::Plain, false, true),
+                after_failure(
+                    errno,
+                    StatementKind::Plain,
+                    false,
+                    Retried {
+                        moved: false,
+                        awaited: true
+                    }
+                ),
                 AfterFailure::Return
             );
             assert_eq!(
-                after_failure(errno, StatementKind::Plain, true, false),
+                after_failure(errno, StatementKind::Plain, true, Retried::default()),
                 AfterFailure::Refused { transaction: true }
             );
             assert_eq!(
-                after_failure(errno, StatementKind::Commit, true, false),
+                after_failure(errno, StatementKind::Commit, true, Retried::default()),
                 AfterFailure::Refused { transaction: false }
             );
             let mut state = fresh();
@@ -471,11 +550,11 @@ mod tests {
     fn server_errors_are_returned_as_they_are() {
         for errno in [1062, 1064, 1146, 1213, 1205] {
             assert_eq!(
-                after_failure(errno, StatementKind::Plain, false, false),
+                after_failure(errno, StatementKind::Plain, false, Retried::default()),
                 AfterFailure::Return
             );
             assert_eq!(
-                after_failure(errno, StatementKind::Plain, true, false),
+                after_failure(errno, StatementKind::Plain, true, Retried::default()),
                 AfterFailure::Return
             );
         }
