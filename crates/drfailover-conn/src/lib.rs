@@ -37,7 +37,6 @@
 //! # Ok::<(), drfailover_conn::Error>(())
 //! ```
 
-mod activity;
 mod client;
 pub mod config;
 #[cfg(feature = "dns")]
@@ -55,7 +54,6 @@ pub mod selection;
 mod shared;
 mod sinks;
 
-pub use activity::Activity;
 pub use client::{Client, ClientBuilder, ClientState, QueryOptions, Stats, WriterView};
 pub use config::{AuthMethod, Config, WebhookTarget};
 pub use drfailover_mysql::QueryResult;
