@@ -114,16 +114,16 @@ pub enum Action {
     Failover(FailoverPlan),
     /// `read_only=1` and kill application sessions on a node that must not write.
     Fence {
-        /// The node.
+        /// The node to act on (index in the configuration).
         node: NodeId,
         /// Why it must not write (for the event).
         reason: String,
     },
     /// Point a replica at the primary (`MASTER_USE_GTID=slave_pos`).
     Repoint {
-        /// The replica.
+        /// The replica to repoint.
         node: NodeId,
-        /// The primary.
+        /// The primary it is to replicate from.
         to: NodeId,
     },
     /// Run the announcers for a primary promoted elsewhere and adopted (idempotent: an
@@ -137,27 +137,27 @@ pub enum Action {
     /// Hold the primary's commits until a replica acknowledges them: set
     /// `rpl_semi_sync_master_timeout` to [`HOLD_TIMEOUT_MS`] (see [`SyncGuard`]).
     HoldCommits {
-        /// The primary.
+        /// The primary whose commits are held.
         node: NodeId,
     },
     /// Switch the primary to asynchronous replication (`rpl_semi_sync_master_enabled=0`):
     /// zero-loss protection is suspended until [`Action::ResumeSemiSync`].
     SuspendSemiSync {
-        /// The primary.
+        /// The primary switched to asynchronous replication.
         node: NodeId,
         /// Why (for the event).
         reason: String,
     },
     /// Enable semi-sync on the primary again: a replica can acknowledge.
     ResumeSemiSync {
-        /// The primary.
+        /// The primary whose semi-sync is enabled again.
         node: NodeId,
     },
     /// Attach a fenced old primary to the new primary as a replica (`master_demote_to_slave`).
     Rejoin {
         /// The old primary.
         node: NodeId,
-        /// The primary.
+        /// The primary this is about.
         to: NodeId,
     },
 }
@@ -259,7 +259,7 @@ impl Core {
         &self.nodes
     }
 
-    /// The policy.
+    /// The rules (fall, priorities, zero-loss gate, anti-flapping) this core applies.
     pub fn policy(&self) -> &Policy {
         &self.policy
     }

@@ -136,7 +136,7 @@ impl Orchestrator {
         &self.figures
     }
 
-    /// The configuration.
+    /// The configuration this orchestrator was built from (nodes, policy, settings).
     pub fn config(&self) -> &Config {
         &self.config
     }

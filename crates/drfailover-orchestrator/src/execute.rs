@@ -25,7 +25,7 @@ use crate::step_error::{Awaited, FenceCommandFailure, StepError, StepFailure};
 pub struct FenceCommand {
     /// The program (run directly, no shell).
     pub program: PathBuf,
-    /// Its arguments.
+    /// Its arguments, passed as they are (no shell).
     pub args: Vec<String>,
     /// Killed after this long (and the fence counts as failed).
     pub timeout: Duration,
@@ -59,7 +59,7 @@ pub struct Settings {
 pub struct Executor<'a> {
     /// Connections, one per node.
     pub links: &'a mut [NodeLink],
-    /// The nodes.
+    /// The configured nodes, indexed like `links`.
     pub nodes: &'a [NodeSpec],
     /// Timeouts, credentials, announcers and the fence command.
     pub settings: &'a Settings,

@@ -45,7 +45,7 @@ pub enum StepFailure {
     TimedOut {
         /// What was awaited.
         waiting_for: Awaited,
-        /// The bound.
+        /// How long it waited before giving up.
         after: Duration,
     },
     /// The candidate now reports less received than it did at the decision (its relay log
@@ -61,7 +61,7 @@ pub enum StepFailure {
     Overtaken {
         /// The replica that received more.
         by: NodeId,
-        /// Its name.
+        /// Its name, for the text.
         by_name: String,
         /// What it received.
         received: String,
@@ -76,7 +76,7 @@ pub enum StepFailure {
     NoReplicationCredentials,
     /// The fence command did not confirm the fence.
     FenceCommand {
-        /// The program.
+        /// The program's path, for the text.
         program: String,
         /// How it failed.
         failure: FenceCommandFailure,

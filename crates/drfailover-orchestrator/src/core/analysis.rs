@@ -21,7 +21,7 @@ pub enum Analysis {
     Starting,
     /// The primary answers and is writable.
     Healthy {
-        /// The primary.
+        /// The primary this is about (index in the configuration).
         primary: NodeId,
     },
     /// No primary can be named; nothing is done automatically.
@@ -31,21 +31,21 @@ pub enum Analysis {
     },
     /// The primary failed some probes, not yet `fall` (or no reachable replica can confirm).
     PrimarySuspect {
-        /// The primary.
+        /// The primary this is about (index in the configuration).
         primary: NodeId,
         /// What the round saw of it and its replicas.
         facts: PrimaryFacts,
     },
     /// Only the orchestrator lost the primary: replicas still receive from it. No failover.
     PrimaryUnreachable {
-        /// The primary.
+        /// The primary this is about (index in the configuration).
         primary: NodeId,
         /// What the round saw of it and its replicas.
         facts: PrimaryFacts,
     },
     /// The orchestrator cannot reach the primary and every reachable replica lost it too.
     DeadPrimary {
-        /// The primary.
+        /// The primary this is about (index in the configuration).
         primary: NodeId,
         /// What the round saw of it and its replicas.
         facts: PrimaryFacts,

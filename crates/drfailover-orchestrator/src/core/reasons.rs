@@ -109,7 +109,7 @@ impl fmt::Display for Excluded {
 /// A replica left out of the choice, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Exclusion {
-    /// The replica.
+    /// The replica left out.
     pub node: NodeRef,
     /// Why it may not be promoted.
     pub why: Excluded,
@@ -126,7 +126,7 @@ impl fmt::Display for Exclusion {
 pub enum Risk {
     /// The best eligible candidate lacks what other replicas received.
     CandidateBehind {
-        /// The candidate.
+        /// The candidate that would be promoted.
         best: NodeRef,
         /// What it received.
         at: GtidPos,
@@ -137,7 +137,7 @@ pub enum Risk {
     PrimaryNeverSeen(NodeRef),
     /// The primary was last seen with semi-sync inactive.
     SemiSyncInactive {
-        /// The primary.
+        /// The primary this is about.
         primary: NodeRef,
         /// `rpl_semi_sync_master_enabled`.
         enabled: bool,

@@ -28,7 +28,7 @@ pub enum SwitchoverRefused {
     NotAReplica(String),
     /// The target's replication threads are not both running.
     NotReplicating {
-        /// The target.
+        /// The node asked to become the primary.
         target: String,
         /// Its IO thread.
         io: IoState,
@@ -39,7 +39,7 @@ pub enum SwitchoverRefused {
     NeverPromote(String),
     /// The target has transactions the primary never had.
     Errant {
-        /// The target.
+        /// The node asked to become the primary.
         target: String,
         /// The errant ranges.
         ranges: Vec<GtidRange>,

@@ -22,7 +22,7 @@ pub const HOLD_TIMEOUT_MS: u64 = 4_294_967_295;
 /// What one round says about the primary's semi-sync state (the guard's typed input).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyncFacts {
-    /// The primary.
+    /// The primary whose semi-sync this guards (index in the configuration).
     pub node: NodeId,
     /// This orchestrator holds the lock.
     pub leader: bool,
