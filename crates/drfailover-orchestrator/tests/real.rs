@@ -325,11 +325,7 @@ fn a_frozen_primary_is_fenced_on_sight_and_acknowledges_nothing_after_promotion(
     topo.freeze(0).unwrap();
     let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(30));
     let promoted_at = Instant::now();
-    let new_index = topo
-        .nodes()
-        .iter()
-        .position(|n| Some(n.name()) == done.new_writer.as_deref())
-        .expect("a replica was promoted");
+    let new_index = promoted_index(&topo, &done);
     assert_ne!(new_index, 0);
     assert!(fence_log.exists(), "the fence command ran before promotion");
     let stdin = std::fs::read_to_string(&fence_log).unwrap();
@@ -598,11 +594,7 @@ fn a_primary_blackholed_from_everyone_fails_over_and_is_fenced_when_healed() {
     let cut = Instant::now();
     let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(30));
     eprintln!("blackhole -> failover completed after {:?}", cut.elapsed());
-    let new_index = topo
-        .nodes()
-        .iter()
-        .position(|n| Some(n.name()) == done.new_writer.as_deref())
-        .expect("a replica was promoted");
+    let new_index = promoted_index(&topo, &done);
     assert_ne!(new_index, 0);
     load.wait_progress(200, Duration::from_secs(30));
     topo.heal(0).unwrap();
@@ -1070,6 +1062,14 @@ fn wait_pinned_writes(direct: &drfailover_testkit::DirectWriter) {
     );
 }
 
+/// The index of the node `done` (a `FailoverCompleted` event) names as the new writer.
+fn promoted_index(topo: &Topology, done: &Event) -> usize {
+    topo.nodes()
+        .iter()
+        .position(|n| Some(n.name()) == done.new_writer.as_deref())
+        .expect("a replica was promoted")
+}
+
 /// `@@rpl_semi_sync_master_timeout` on node `i`.
 fn semi_sync_timeout(topo: &Topology, i: usize) -> String {
     topo.node(i)
@@ -1118,11 +1118,7 @@ fn a_primary_frozen_far_longer_than_its_own_semi_sync_timeout_acknowledges_nothi
     let frozen_at = Instant::now();
     let done = orch.wait_for(EventKind::FailoverCompleted, Duration::from_secs(30));
     let promoted_at = Instant::now();
-    let new_index = topo
-        .nodes()
-        .iter()
-        .position(|n| Some(n.name()) == done.new_writer.as_deref())
-        .expect("a replica was promoted");
+    let new_index = promoted_index(&topo, &done);
     assert_ne!(new_index, 0);
     load.wait_progress(200, Duration::from_secs(20));
     // The orchestrator loses the old primary before it runs again.
@@ -1246,11 +1242,7 @@ fn two_orchestrators_holding_a_minority_of_the_locks_each_still_fail_over() {
                 })
         },
     );
-    let new = topo
-        .nodes()
-        .iter()
-        .position(|n| Some(n.name()) == promoted.new_writer.as_deref())
-        .expect("a replica was promoted");
+    let new = promoted_index(&topo, &promoted);
     load.wait_progress(200, Duration::from_secs(20));
     let (acked, unknown, failed) = load.finish();
     assert!(
