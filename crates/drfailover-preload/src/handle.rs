@@ -173,7 +173,9 @@ pub unsafe fn reconnect_in_place(real: &Real, mysql: *mut MYSQL, target: &Target
         m.port = u32::from(target.port);
         m.options.reconnect = 1;
         m.server_status &= !SERVER_STATUS_IN_TRANS;
-        let failed = (real.mariadb_reconnect)(mysql) != 0;
+        let failed = with_handshake_bound(mysql, target.handshake_secs, || {
+            (real.mariadb_reconnect)(mysql) != 0
+        });
         // On success the struct was replaced by the new connection's: put the tag back.
         let m = &mut *mysql;
         m.unused_0 = tag;
@@ -186,6 +188,31 @@ pub unsafe fn reconnect_in_place(real: &Real, mysql: *mut MYSQL, target: &Target
         }
         true
     }
+}
+
+/// Run `connect` on `mysql` with its handshake bounded by `secs` when the program set no
+/// connect timeout, then put the program's setting back. The client library applies the
+/// connect timeout to the TCP connect and to the wait for the server's greeting; without one,
+/// a connect to a node that froze after it was chosen would wait for that greeting forever.
+///
+/// # Safety
+/// `mysql` is a valid handle owned by the calling thread; `connect` may replace its contents
+/// (as `mariadb_reconnect` does) but leaves it a valid handle.
+pub unsafe fn with_handshake_bound<T>(
+    mysql: *mut MYSQL,
+    secs: u32,
+    connect: impl FnOnce() -> T,
+) -> T {
+    // SAFETY: per the contract.
+    let programs = unsafe { (*mysql).options.connect_timeout };
+    if programs == 0 {
+        // SAFETY: per the contract.
+        unsafe { (*mysql).options.connect_timeout = secs };
+    }
+    let result = connect();
+    // SAFETY: per the contract (the handle is valid again after `connect`).
+    unsafe { (*mysql).options.connect_timeout = programs };
+    result
 }
 
 /// Make a handle that was closed and not initialised again usable for a connect, keeping the

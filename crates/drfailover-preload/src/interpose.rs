@@ -423,16 +423,18 @@ pub unsafe extern "C" fn mysql_real_connect(
                 };
                 // SAFETY: the program's handle and credentials; the writer's address.
                 let connected = unsafe {
-                    (real.real_connect)(
-                        mysql,
-                        target.host.as_ptr(),
-                        user,
-                        passwd,
-                        db,
-                        c_uint::from(target.port),
-                        std::ptr::null(),
-                        client_flag,
-                    )
+                    handle::with_handshake_bound(mysql, target.handshake_secs, || {
+                        (real.real_connect)(
+                            mysql,
+                            target.host.as_ptr(),
+                            user,
+                            passwd,
+                            db,
+                            c_uint::from(target.port),
+                            std::ptr::null(),
+                            client_flag,
+                        )
+                    })
                 };
                 if !connected.is_null() {
                     let state = HandleState {

@@ -23,6 +23,9 @@ pub struct Monitor {
     pid: u32,
     /// How long a connect or a move waits for a writer.
     pub failover_timeout: Duration,
+    /// The handshake bound of a connect this library makes for a program that set none, in
+    /// the client library's whole seconds (the DSN's `connect_timeout_ms`, rounded up).
+    pub connect_timeout_secs: u32,
 }
 
 /// Where a handle should connect now.
@@ -36,6 +39,8 @@ pub struct Target {
     pub host: CString,
     /// Its TCP port, for the client library.
     pub port: u16,
+    /// The bound of the handshake when the program set no connect timeout (whole seconds).
+    pub handshake_secs: u32,
 }
 
 impl Monitor {
@@ -49,33 +54,45 @@ impl Monitor {
         }
     }
 
-    /// The current generation's writer, waiting for one until `deadline`. Blocks on a
-    /// condition variable; `None` when none appeared in time.
+    /// The current generation's writer, waiting for one until `deadline`. A writer that
+    /// stopped answering its probes is not a target (a connect to a frozen node would wait
+    /// for its greeting): its news are awaited, re-checked every [`UNANSWERED_RECHECK`].
+    /// Blocks on a condition variable; `None` when none appeared in time.
     pub fn writer_by(&self, deadline: Instant) -> Option<Target> {
         loop {
             let (writer, generation) = self.view.current();
+            let mut wait = None;
             if let Some(index) = writer {
                 let state = self.client.state();
-                if let Some(status) = state.endpoints.get(index) {
-                    let host = status
-                        .address
-                        .map(|a| a.to_string())
-                        .unwrap_or_else(|| status.endpoint.host.clone());
-                    if let Ok(host) = CString::new(host) {
-                        return Some(Target {
-                            index,
-                            generation,
-                            host,
-                            port: status.endpoint.port,
-                        });
+                match state.endpoints.get(index) {
+                    Some(status) if status.health != Health::Up => {
+                        wait = Some(UNANSWERED_RECHECK);
                     }
+                    Some(status) => {
+                        let host = status
+                            .address
+                            .map(|a| a.to_string())
+                            .unwrap_or_else(|| status.endpoint.host.clone());
+                        if let Ok(host) = CString::new(host) {
+                            return Some(Target {
+                                index,
+                                generation,
+                                host,
+                                port: status.endpoint.port,
+                                handshake_secs: self.connect_timeout_secs,
+                            });
+                        }
+                    }
+                    None => {}
                 }
             }
             let left = deadline.checked_duration_since(Instant::now())?;
             if left.is_zero() {
                 return None;
             }
-            let _ = self.client.wait_generation(generation, left);
+            let _ = self
+                .client
+                .wait_generation(generation, wait.map_or(left, |w| w.min(left)));
         }
     }
 
@@ -107,6 +124,10 @@ impl Monitor {
         self.pid == std::process::id()
     }
 }
+
+/// How often a connect waiting on a writer that stopped answering looks again (its health
+/// changes without a new generation when it answers again).
+pub const UNANSWERED_RECHECK: Duration = Duration::from_millis(20);
 
 enum Slot {
     Empty,
@@ -171,6 +192,7 @@ pub fn for_process(settings: &Settings) -> Option<Arc<Monitor>> {
             let monitor = Arc::new(Monitor {
                 view: client.writer_view(),
                 failover_timeout: settings.config.failover_timeout,
+                connect_timeout_secs: whole_seconds_at_least_one(settings.config.connect_timeout),
                 client: ManuallyDrop::new(client),
                 pid,
             });
@@ -185,5 +207,26 @@ pub fn for_process(settings: &Settings) -> Option<Arc<Monitor>> {
             *slot = Slot::Failed(pid);
             None
         }
+    }
+}
+
+/// `d` in whole seconds, rounded up, at least 1 (the client library's connect timeout unit;
+/// 0 would mean no bound).
+fn whole_seconds_at_least_one(d: Duration) -> u32 {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    u32::try_from(secs).unwrap_or(u32::MAX).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handshake_bounds_round_up_to_whole_seconds() {
+        assert_eq!(whole_seconds_at_least_one(Duration::ZERO), 1);
+        assert_eq!(whole_seconds_at_least_one(Duration::from_millis(50)), 1);
+        assert_eq!(whole_seconds_at_least_one(Duration::from_millis(1000)), 1);
+        assert_eq!(whole_seconds_at_least_one(Duration::from_millis(1001)), 2);
+        assert_eq!(whole_seconds_at_least_one(Duration::from_secs(30)), 30);
     }
 }
