@@ -16,8 +16,9 @@
 //!    its next acknowledged write (p50/p99/max), acknowledged writes lost or executed twice.
 //!    Also Debian's sysbench (oltp_insert, 8 threads, --db-ps-mode=auto) through kill -9.
 //! 2. Overhead with nothing failing: sysbench oltp_point_select, 4 threads, pairs of 5 s runs
-//!    without and with (7 by default, the order alternating), each pair's ratio and the
-//!    machine's load, the median, quartiles and pooled ratio, and whether ≤ 1 % is shown;
+//!    without and with (7 by default, the order alternating), each pair's throughput ratio,
+//!    CPU time per statement (program + server, from `/proc`) and the machine's load, the
+//!    median, quartiles and pooled ratios, and whether ≤ 1 % is shown for each;
 //!    instructions per statement (`SELECT 1`) under callgrind.
 //! 3. A picture: acknowledged writes per 100 ms through a kill -9, with and without
 //!    (`docs/preload-failover.svg`).
@@ -508,7 +509,12 @@ fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
     ) {
         let _ = finish(prep, Duration::from_secs(120));
     }
-    let run = |preload: bool| -> f64 {
+    let server = topo.node(0).pid().expect("the primary's pid");
+    // One run: statements/s, and the CPU time per statement of the program and the server
+    // together (µs). The CPU cost is what the library adds; on a machine shared with other
+    // work it moves much less than throughput does, which follows the scheduler.
+    let run = |preload: bool| -> (f64, f64) {
+        let before = (children_cpu_ticks(), process_cpu_ticks(server));
         let Ok(program) = sysbench(
             &topo,
             APP_USER,
@@ -517,18 +523,35 @@ fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
             &["--threads=4", "--time=5", "run"],
             &env_for(&topo, preload.then_some(lib)),
         ) else {
-            return f64::NAN;
+            return (f64::NAN, f64::NAN);
         };
         let (_, lines) = finish(program, Duration::from_secs(60));
-        lines
-            .iter()
-            .find_map(|(_, l)| l.trim().strip_prefix("queries:"))
-            .and_then(|r| r.split('(').nth(1))
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|n| n.parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
+        let after = (children_cpu_ticks(), process_cpu_ticks(server));
+        let queries = |field: usize| {
+            lines
+                .iter()
+                .find_map(|(_, l)| l.trim().strip_prefix("queries:"))
+                .and_then(|r| {
+                    if field == 0 {
+                        r.split_whitespace().next()
+                    } else {
+                        r.split('(')
+                            .nth(1)
+                            .and_then(|r| r.split_whitespace().next())
+                    }
+                })
+                .and_then(|n| n.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        let ticks = match (before, after) {
+            ((Some(c0), Some(s0)), (Some(c1), Some(s1))) => (c1 - c0 + s1 - s0) as f64,
+            _ => f64::NAN,
+        };
+        (queries(1), ticks * 1e6 / ticks_per_second() / queries(0))
     };
     let (mut without, mut with, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let mut cpu_ratios = Vec::new();
+    let (mut cpu_without, mut cpu_with) = (Vec::new(), Vec::new());
     for pair in 0..pairs {
         let order = if pair % 2 == 0 {
             [false, true]
@@ -536,16 +559,20 @@ fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
             [true, false]
         };
         let mut qps = [f64::NAN; 2];
+        let mut cpu = [f64::NAN; 2];
         for preload in order {
-            qps[usize::from(preload)] = run(preload);
+            (qps[usize::from(preload)], cpu[usize::from(preload)]) = run(preload);
         }
         let ratio = qps[1] / qps[0];
+        let cpu_ratio = cpu[1] / cpu[0];
         println!(
-            "  pair {:>2} ({:<13}) without {:>8.0}  with {:>8.0} statements/s  ratio {ratio:.4}   load {}",
+            "  pair {:>2} ({:<13}) without {:>8.0}  with {:>8.0} statements/s  ratio {ratio:.4}   CPU per statement {:>6.1} / {:>6.1} µs  ratio {cpu_ratio:.4}   load {}",
             pair + 1,
             if pair % 2 == 0 { "without first" } else { "with first" },
             qps[0],
             qps[1],
+            cpu[0],
+            cpu[1],
             load_average()
         );
         if ratio.is_finite() {
@@ -553,7 +580,13 @@ fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
             with.push(qps[1]);
             ratios.push(ratio);
         }
+        if cpu_ratio.is_finite() {
+            cpu_without.push(cpu[0]);
+            cpu_with.push(cpu[1]);
+            cpu_ratios.push(cpu_ratio);
+        }
     }
+    cpu_verdict(&mut cpu_ratios, &cpu_without, &cpu_with);
     if ratios.is_empty() {
         println!("  not measured: no sysbench pair finished");
     } else {
@@ -683,6 +716,71 @@ fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
         library[library.len() - 1],
         own / a * 100.0
     );
+}
+
+/// The CPU cost per statement, with over without: per-pair ratios (median, quartiles) and the
+/// pooled ratio, and whether a cost of at most 1 % is shown (median and pooled ratio ≤ 1.01,
+/// quartiles within 2 %).
+fn cpu_verdict(ratios: &mut [f64], without: &[f64], with: &[f64]) {
+    if ratios.is_empty() {
+        println!("  CPU per statement: not measured (no pair finished)");
+        return;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let quantile = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize];
+    let (median, low, high) = (quantile(0.5), quantile(0.25), quantile(0.75));
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let pooled = mean(with) / mean(without);
+    println!(
+        "  CPU per statement (program + server), with/without ({} pairs): median {median:.4}, quartiles {low:.4}..{high:.4}, pooled {:.1} / {:.1} µs = {pooled:.4}",
+        ratios.len(),
+        mean(with),
+        mean(without)
+    );
+    let verdict = if median <= 1.01 && pooled <= 1.01 && high - low <= 0.02 {
+        "demonstrated (median and pooled ratios <= 1.01, quartiles within 2 %)".to_owned()
+    } else if high - low > 0.02 {
+        format!(
+            "not demonstrated: the pairs spread too much ({:.1} % between the quartiles)",
+            (high - low) * 100.0
+        )
+    } else {
+        format!(
+            "not met: cost {:.2} % (median pair)",
+            (median - 1.0) * 100.0
+        )
+    };
+    println!("  CPU cost <= 1 %: {verdict}");
+}
+
+/// CPU time (user + system, clock ticks) of this process's waited-for children so far
+/// (`/proc/self/stat` cutime + cstime). Reads one small file.
+fn children_cpu_ticks() -> Option<u64> {
+    stat_ticks("/proc/self/stat", 13)
+}
+
+/// CPU time (user + system, clock ticks) of process `pid` so far (`/proc/PID/stat` utime +
+/// stime). Reads one small file.
+fn process_cpu_ticks(pid: u32) -> Option<u64> {
+    stat_ticks(&format!("/proc/{pid}/stat"), 11)
+}
+
+/// The sum of the two numbers at `first` and `first + 1` among the fields after the command
+/// name of a `/proc/*/stat` file (field 14 of proc(5) is index 11 there).
+fn stat_ticks(path: &str, first: usize) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+    let a: u64 = fields.get(first)?.parse().ok()?;
+    let b: u64 = fields.get(first + 1)?.parse().ok()?;
+    Some(a + b)
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`).
+fn ticks_per_second() -> f64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .map_or(100.0, |t| t as f64)
 }
 
 /// The self cost (first event: instructions) of the functions of the object whose path ends
