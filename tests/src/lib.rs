@@ -43,6 +43,7 @@ pub use topology::{
     REPL_USER,
 };
 pub use wait::{eventually, EventLog};
+pub use writes::{WriteLedger, WriteOutcome, Writers};
 
 /// Write an executable shell script (mode 0755) to `path`, for hook tests.
 pub fn write_script(path: &std::path::Path, body: impl AsRef<str>) -> std::io::Result<()> {

@@ -5,13 +5,12 @@
 //! address at once. Data checks: every acknowledged write is on the new primary, nothing
 //! else is there, nothing twice (primary key).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Config, Error, EventKind};
 use drfailover_testkit::dnsmasq::DnsServer;
-use drfailover_testkit::{EventLog, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+use drfailover_testkit::{Topology, WriteOutcome, Writers, APP_DATABASE, APP_PASSWORD, APP_USER};
 
 const NAME: &str = "db.drfailover.test";
 
@@ -39,32 +38,16 @@ fn client_follows_a_record_flipped_after_a_crash_within_its_ttl() {
         .query("CREATE TABLE t (id BIGINT PRIMARY KEY)")
         .unwrap();
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let next = Arc::new(AtomicU64::new(1));
-    let acked: EventLog<u64> = EventLog::new();
-    let unknown: Arc<Mutex<Vec<u64>>> = Arc::default();
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            let (client, stop, next, acked, unknown) = (
-                client.clone(),
-                stop.clone(),
-                next.clone(),
-                acked.clone(),
-                unknown.clone(),
-            );
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let id = next.fetch_add(1, Ordering::Relaxed);
-                    match client.query(&format!("INSERT INTO t VALUES ({id})")) {
-                        Ok(_) => acked.push(id),
-                        Err(Error::OutcomeUnknown(_)) => unknown.lock().unwrap().push(id),
-                        Err(Error::NoWriter { .. }) => {} // not sent anywhere: not acknowledged
-                        Err(e) => panic!("write {id}: {e}"),
-                    }
-                }
-            })
-        })
-        .collect();
+    let writer = client.clone();
+    let writers = Writers::start(4, move |id| {
+        match writer.query(&format!("INSERT INTO t VALUES ({id})")) {
+            Ok(_) => WriteOutcome::Acknowledged,
+            Err(Error::OutcomeUnknown(_)) => WriteOutcome::Unknown,
+            Err(Error::NoWriter { .. }) => WriteOutcome::NotSent, // not sent anywhere
+            Err(e) => WriteOutcome::Failed(e.to_string()),
+        }
+    });
+    let acked = writers.acknowledged().clone();
     // Let the name's answer age past the clamp's reach: the writer is known for > 1 TTL.
     std::thread::sleep(Duration::from_millis(1500));
     assert!(!acked.all().is_empty(), "no write before the crash");
@@ -86,17 +69,21 @@ fn client_follows_a_record_flipped_after_a_crash_within_its_ttl() {
         "the flip was followed after {first_after:?}"
     );
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.join().unwrap();
-    }
+    let ledger = writers.stop();
+    assert!(
+        ledger.failed.is_empty(),
+        "writes failed: {:?}",
+        ledger.failed
+    );
 
     let state = client.state();
     assert_eq!(state.endpoints[0].address, Some(ip1.into()));
     assert!(state.ready, "{state:?}");
     assert!(events.lock().unwrap().contains(&EventKind::DnsChanged));
-    let acked = acked.all();
-    topo.node(1)
-        .assert_writes("SELECT id FROM app.t", &acked, &unknown.lock().unwrap());
+    topo.node(1).assert_writes(
+        "SELECT id FROM app.t",
+        &ledger.acknowledged,
+        &ledger.unknown,
+    );
     client.close();
 }

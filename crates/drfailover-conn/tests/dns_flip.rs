@@ -1,12 +1,13 @@
 //! A DNS failover record (real dnsmasq, TTL 1 s) flipping between two real nodes.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Config, Error, Event, EventKind};
 use drfailover_testkit::dnsmasq::DnsServer;
-use drfailover_testkit::{eventually, EventLog, Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+use drfailover_testkit::{
+    eventually, Topology, WriteOutcome, Writers, APP_DATABASE, APP_PASSWORD, APP_USER,
+};
 
 const NAME: &str = "db.drfailover.test";
 
@@ -43,40 +44,17 @@ fn client_follows_a_flipped_dns_record_to_the_new_writer() {
         .query("CREATE TABLE t (id BIGINT PRIMARY KEY)")
         .unwrap();
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let next = Arc::new(AtomicU64::new(1));
-    let acked: EventLog<u64> = EventLog::new();
-    let unknown: Arc<Mutex<Vec<u64>>> = Arc::default();
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            let (client, stop, next, acked, unknown) = (
-                client.clone(),
-                stop.clone(),
-                next.clone(),
-                acked.clone(),
-                unknown.clone(),
-            );
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let id = next.fetch_add(1, Ordering::Relaxed);
-                    match client.query(&format!("INSERT INTO t VALUES ({id})")) {
-                        Ok(_) => acked.push(id),
-                        Err(Error::OutcomeUnknown(_)) => unknown.lock().unwrap().push(id),
-                        Err(e) => panic!("write {id}: {e}"),
-                    }
-                }
-            })
-        })
-        .collect();
+    let writer = client.clone();
+    let writers = Writers::start(4, move |id| {
+        match writer.query(&format!("INSERT INTO t VALUES ({id})")) {
+            Ok(_) => WriteOutcome::Acknowledged,
+            Err(Error::OutcomeUnknown(_)) => WriteOutcome::Unknown,
+            Err(e) => WriteOutcome::Failed(e.to_string()),
+        }
+    });
+    let acked = writers.acknowledged().clone();
     // Writes in flight before the switchover (however slow the machine is).
-    eventually(
-        "20 writes before the switchover",
-        Duration::from_secs(20),
-        || match acked.all().len() {
-            n if n >= 20 => Ok(()),
-            n => Err(format!("{n} so far")),
-        },
-    );
+    writers.wait_acknowledged(20, Duration::from_secs(20));
     assert!(app_connections(&topo, 0) > 0);
 
     // Switchover: fence the old primary, let the replica apply everything, promote it, flip
@@ -93,10 +71,12 @@ fn client_follows_a_flipped_dns_record_to_the_new_writer() {
     ) - flipped;
     eprintln!("DNS flip (TTL 1 s) -> first acknowledged write on the new address: {first_after:?}");
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.join().unwrap();
-    }
+    let ledger = writers.stop();
+    assert!(
+        ledger.failed.is_empty(),
+        "writes failed: {:?}",
+        ledger.failed
+    );
 
     let state = client.state();
     assert_eq!(state.endpoints[0].address, Some(ip1.into()));
@@ -108,9 +88,11 @@ fn client_follows_a_flipped_dns_record_to_the_new_writer() {
         .expect("dns_changed event");
     assert_eq!(dns_changed.1.reason, format!("{ip0} -> {ip1}"));
     // Every acknowledged write is on the new primary; nothing else is there.
-    let acked = acked.all();
-    topo.node(1)
-        .assert_writes("SELECT id FROM app.t", &acked, &unknown.lock().unwrap());
+    topo.node(1).assert_writes(
+        "SELECT id FROM app.t",
+        &ledger.acknowledged,
+        &ledger.unknown,
+    );
     // Connections to the old address were closed (idle at once, leased on release).
     eventually(
         "the connections to the old address are closed",

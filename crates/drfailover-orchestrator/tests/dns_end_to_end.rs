@@ -1,17 +1,84 @@
 //! End to end through DNS: the orchestrator promotes, announces through a real BIND (RFC 2136
 //! + TSIG), and a drfailover client configured only by name follows it. Data checked.
 
-use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use drfailover_conn::{Client, Error};
 use drfailover_notify::{Event, EventKind, Notifier};
 use drfailover_orchestrator::{Config, Orchestrator};
 use drfailover_testkit::bind::BindServer;
-use drfailover_testkit::{Topology, APP_DATABASE, APP_PASSWORD, APP_USER};
+use drfailover_testkit::{
+    eventually, EventLog, Topology, WriteOutcome, Writers, APP_DATABASE, APP_PASSWORD, APP_USER,
+};
+
+/// An orchestrator for `topo` announcing name `db` of `bind`'s zone, running on a thread,
+/// its events logged.
+struct Announcing {
+    events: EventLog<Event>,
+    stop: Arc<AtomicBool>,
+    runner: JoinHandle<()>,
+    notifier: Arc<Notifier>,
+}
+
+impl Announcing {
+    /// Start it (blocks for its start-up checks); panics when it refuses.
+    fn start(topo: &Topology, bind: &BindServer) -> Announcing {
+        let mut text = topo.orchestrator_config("", "", &[]);
+        text.push_str(&format!("\n[[announce]]\n{}", bind.rfc2136_announcer("db")));
+        let config = Config::parse(&text).unwrap_or_else(|e| panic!("config: {e}"));
+        let notifier = Arc::new(Notifier::new(1024, 1, Instant::now()).unwrap());
+        let events = EventLog::new();
+        let log = events.clone();
+        notifier.subscribe(move |e| {
+            eprintln!("orchestrator: {}", e.summary());
+            log.push(e.clone());
+        });
+        let mut orch = Orchestrator::new(config, notifier.clone(), 1);
+        orch.start()
+            .unwrap_or_else(|e| panic!("orchestrator refused to start: {e}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let running = stop.clone();
+        let runner = std::thread::spawn(move || {
+            let (_requests, rx) = crossbeam_channel::bounded(1);
+            orch.run(&running, &rx);
+        });
+        Announcing {
+            events,
+            stop,
+            runner,
+            notifier,
+        }
+    }
+
+    /// A step whose description starts with `prefix` completed, waiting up to `within`.
+    fn wait_step(&self, prefix: &str, within: Duration) -> (Instant, Event) {
+        self.events
+            .find_within(within, |e| {
+                e.kind == EventKind::StepCompleted && e.reason.starts_with(prefix)
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "no `{prefix}` step within {within:?}; events: {:?}",
+                    self.events
+                        .all()
+                        .iter()
+                        .map(Event::summary)
+                        .collect::<Vec<_>>()
+                )
+            })
+    }
+
+    /// Stop it and wait for its thread. Blocks for its round in progress.
+    fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.runner.join().unwrap();
+        self.notifier.close(Duration::from_secs(1));
+    }
+}
 
 #[test]
 fn orchestrator_promotes_updates_bind_and_a_client_by_name_follows() {
@@ -20,23 +87,7 @@ fn orchestrator_promotes_updates_bind_and_a_client_by_name_follows() {
     let primary_ip = IpAddr::V4(topo.node(0).ip());
     let bind = BindServer::start("example.test", &[("db", primary_ip)], 1)
         .unwrap_or_else(|e| panic!("cannot start BIND: {e}"));
-    let mut text = topo.orchestrator_config("", "", &[]);
-    text.push_str(&format!("\n[[announce]]\n{}", bind.rfc2136_announcer("db")));
-    let config = Config::parse(&text).unwrap_or_else(|e| panic!("config: {e}"));
-    let notifier = Arc::new(Notifier::new(1024, 1, Instant::now()).unwrap());
-    let events: Arc<Mutex<Vec<(Instant, Event)>>> = Arc::default();
-    let ev = events.clone();
-    notifier.subscribe(move |e| {
-        eprintln!("orchestrator: {}", e.summary());
-        ev.lock().unwrap().push((Instant::now(), e.clone()));
-    });
-    let mut orch = Orchestrator::new(config, notifier.clone(), 1);
-    orch.start()
-        .unwrap_or_else(|e| panic!("orchestrator refused to start: {e}"));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (_tx, rx) = crossbeam_channel::bounded(1);
-    let s = stop.clone();
-    let runner = std::thread::spawn(move || orch.run(&s, &rx));
+    let orchestrator = Announcing::start(&topo, &bind);
 
     // A client that knows only the name, resolving through BIND.
     let dsn = format!(
@@ -52,114 +103,55 @@ fn orchestrator_promotes_updates_bind_and_a_client_by_name_follows() {
     client
         .query("CREATE TABLE t (id BIGINT PRIMARY KEY)")
         .expect("create");
-    let next = Arc::new(AtomicU64::new(1));
-    let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
-    let unknown: Arc<Mutex<Vec<u64>>> = Arc::default();
-    let failed: Arc<Mutex<Vec<String>>> = Arc::default();
-    let writing = Arc::new(AtomicBool::new(true));
-    let writers: Vec<_> = (0..4)
-        .map(|_| {
-            let (client, next, acked, unknown, failed, writing) = (
-                client.clone(),
-                next.clone(),
-                acked.clone(),
-                unknown.clone(),
-                failed.clone(),
-                writing.clone(),
-            );
-            std::thread::spawn(move || {
-                while writing.load(Ordering::Relaxed) {
-                    let id = next.fetch_add(1, Ordering::Relaxed);
-                    match client.query(&format!("INSERT INTO t VALUES ({id})")) {
-                        Ok(_) => acked.lock().unwrap().push((id, Instant::now())),
-                        Err(Error::OutcomeUnknown(_)) => unknown.lock().unwrap().push(id),
-                        Err(e) => failed.lock().unwrap().push(format!("{id}: {e}")),
-                    }
-                }
-            })
-        })
-        .collect();
-    let t = Instant::now();
-    while acked.lock().unwrap().len() < 200 {
-        assert!(t.elapsed() < Duration::from_secs(20), "no writes by name");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let writer = client.clone();
+    let writers = Writers::start(4, move |id| {
+        match writer.query(&format!("INSERT INTO t VALUES ({id})")) {
+            Ok(_) => WriteOutcome::Acknowledged,
+            Err(Error::OutcomeUnknown(_)) => WriteOutcome::Unknown,
+            Err(e) => WriteOutcome::Failed(e.to_string()),
+        }
+    });
+    writers.wait_acknowledged(200, Duration::from_secs(20));
 
     topo.kill9(0).unwrap();
-    let t = Instant::now();
-    let (writable_at, new_writer) = loop {
-        let found = events
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(_, e)| e.kind == EventKind::FailoverCompleted)
-            .map(|(at, e)| (*at, e.new_writer.clone().unwrap()));
-        if let Some(f) = found {
-            break f;
-        }
-        assert!(t.elapsed() < Duration::from_secs(20), "no failover");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let (writable_at, completed) = orchestrator
+        .events
+        .find_within(Duration::from_secs(20), |e| {
+            e.kind == EventKind::FailoverCompleted
+        })
+        .expect("no failover");
+    let new_writer = completed.new_writer.expect("the promoted node's name");
     let new_index = topo
         .nodes()
         .iter()
         .position(|n| n.name() == new_writer)
         .unwrap();
     // The announcement happened, and the client wrote to the new primary through the name.
-    let t = Instant::now();
-    let first_after = loop {
-        let first = acked
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(_, at)| *at > writable_at)
-            .map(|(_, at)| *at);
-        if let Some(at) = first {
-            break at;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "no write through the name after the promotion; failed: {:?}",
-            failed.lock().unwrap().iter().take(3).collect::<Vec<_>>()
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let first_after = writers.acknowledged().first_after(
+        "a write through the name after the promotion",
+        writable_at,
+        Duration::from_secs(20),
+    );
     eprintln!(
         "promotion -> first acknowledged write through the name: {:?}",
         first_after - writable_at
     );
-    let t = Instant::now();
-    while !events.lock().unwrap().iter().any(|(_, e)| {
-        e.kind == EventKind::StepCompleted && e.reason.starts_with("announce rfc2136")
-    }) {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "no announce step completed"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    orchestrator.wait_step("announce rfc2136", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(300));
-    writing.store(false, Ordering::Relaxed);
-    for w in writers {
-        w.join().unwrap();
-    }
+    let ledger = writers.stop();
     client.close();
-    stop.store(true, Ordering::SeqCst);
-    runner.join().unwrap();
-    notifier.close(Duration::from_secs(1));
+    orchestrator.stop();
 
-    let failed = failed.lock().unwrap().clone();
-    assert!(failed.is_empty(), "failed statements: {failed:?}");
-    let r = topo.node(new_index).sql("SELECT id FROM app.t").unwrap();
-    let present: HashSet<u64> = (0..r.num_rows())
-        .map(|i| r.text(i, 0).unwrap().parse().unwrap())
-        .collect();
-    let acked: Vec<u64> = acked.lock().unwrap().iter().map(|(id, _)| *id).collect();
-    let lost: Vec<&u64> = acked.iter().filter(|id| !present.contains(id)).collect();
-    assert!(lost.is_empty(), "{} acknowledged writes lost", lost.len());
-    let unknown: HashSet<u64> = unknown.lock().unwrap().iter().copied().collect();
-    let known: HashSet<u64> = acked.iter().copied().chain(unknown).collect();
-    assert!(present.iter().all(|id| known.contains(id)), "phantom rows");
+    assert!(
+        ledger.failed.is_empty(),
+        "failed statements: {:?}",
+        ledger.failed
+    );
+    topo.node(new_index).assert_writes(
+        "SELECT id FROM app.t",
+        &ledger.acknowledged,
+        &ledger.unknown,
+    );
 }
 
 #[test]
@@ -168,23 +160,7 @@ fn a_primary_promoted_by_hand_is_adopted_and_announced_to_bind() {
         .unwrap_or_else(|e| panic!("cannot start MariaDB topology: {e}"));
     let bind = BindServer::start("example.test", &[("db", IpAddr::V4(topo.node(0).ip()))], 1)
         .unwrap_or_else(|e| panic!("cannot start BIND: {e}"));
-    let mut text = topo.orchestrator_config("", "", &[]);
-    text.push_str(&format!("\n[[announce]]\n{}", bind.rfc2136_announcer("db")));
-    let config = Config::parse(&text).unwrap_or_else(|e| panic!("config: {e}"));
-    let notifier = Arc::new(Notifier::new(1024, 1, Instant::now()).unwrap());
-    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
-    let ev = events.clone();
-    notifier.subscribe(move |e| {
-        eprintln!("orchestrator: {}", e.summary());
-        ev.lock().unwrap().push(e.clone());
-    });
-    let mut orch = Orchestrator::new(config, notifier.clone(), 1);
-    orch.start()
-        .unwrap_or_else(|e| panic!("orchestrator refused to start: {e}"));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (_tx, rx) = crossbeam_channel::bounded(1);
-    let s = stop.clone();
-    let runner = std::thread::spawn(move || orch.run(&s, &rx));
+    let orchestrator = Announcing::start(&topo, &bind);
 
     // Data written on the old primary before the hand promotion.
     topo.node(0)
@@ -201,39 +177,17 @@ fn a_primary_promoted_by_hand_is_adopted_and_announced_to_bind() {
         .sql_batch(&["STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only=0"])
         .unwrap();
     let new_ip = topo.node(1).ip().to_string();
-    let t = Instant::now();
-    loop {
-        let answer = bind.query(&format!("db.{}", bind.zone()), "A");
-        if answer.as_deref() == Ok(std::slice::from_ref(&new_ip)) {
-            break;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "BIND still answers {answer:?} for the name, not {new_ip}; events: {:?}",
-            events
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|e| e.summary())
-                .collect::<Vec<_>>()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    stop.store(true, Ordering::SeqCst);
-    runner.join().unwrap();
-    notifier.close(Duration::from_secs(1));
-    let events = events.lock().unwrap().clone();
-    assert!(
-        events
-            .iter()
-            .any(|e| e.kind == EventKind::StepCompleted && e.reason.starts_with("adopted")),
-        "no adoption event"
+    eventually(
+        "BIND answers the promoted node's address",
+        Duration::from_secs(30),
+        || match bind.query(&format!("db.{}", bind.zone()), "A") {
+            Ok(answer) if answer == [new_ip.clone()] => Ok(()),
+            other => Err(format!("BIND answers {other:?}, not {new_ip}")),
+        },
     );
-    assert!(
-        events.iter().any(|e| e.kind == EventKind::StepCompleted
-            && e.reason.starts_with("announce rfc2136")),
-        "no announce step"
-    );
+    orchestrator.wait_step("adopted", Duration::from_secs(5));
+    orchestrator.wait_step("announce rfc2136", Duration::from_secs(5));
+    orchestrator.stop();
     let r = topo.node(1).sql("SELECT COUNT(*) FROM app.h").unwrap();
     assert_eq!(
         r.text(0, 0),
