@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use drfailover_testkit::{Topology, APP_PASSWORD, APP_USER};
+use drfailover_testkit::Topology;
 
 /// The writer is frozen (SIGSTOP) while the monitor, probing every 30 s, still believes it
 /// healthy: the program's next connect (no connect timeout of its own) goes there, waits at
@@ -19,14 +19,7 @@ fn a_connect_to_a_writer_frozen_before_its_greeting_ends_within_the_bounds() {
     let program = build_c_program("connect_on_signal", dir.path(), None);
     let mut topo = Topology::primary_replica().expect("MariaDB topology (install mariadb-server)");
     let go = dir.path().join("go");
-    let node = topo.node(0);
-    let args: Vec<String> = vec![
-        node.ip().to_string(),
-        node.port().to_string(),
-        APP_USER.into(),
-        APP_PASSWORD.into(),
-        go.to_string_lossy().into_owned(),
-    ];
+    let args = node_args(&topo, 0, &[&go.to_string_lossy()]);
     let mut env = preload_env(&topo);
     env.retain(|(k, _)| k != "DRFAILOVER_DSN");
     env.push((

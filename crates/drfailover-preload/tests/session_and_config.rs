@@ -16,14 +16,7 @@ fn the_session_set_through_the_api_is_restored_on_the_new_primary() {
     let probe = build_c_program("session_probe", dir.path(), None);
     let mut topo = Topology::primary_replica().expect("MariaDB topology (install mariadb-server)");
     let node = topo.node(0);
-    let args: Vec<String> = vec![
-        node.ip().to_string(),
-        node.port().to_string(),
-        APP_USER.into(),
-        APP_PASSWORD.into(),
-        APP_DATABASE.into(),
-        "5".into(),
-    ];
+    let args = node_args(&topo, 0, &[APP_DATABASE, "5"]);
     let old_address = node.ip().to_string();
     let new_address = topo.node(1).ip().to_string();
     let mut program =

@@ -40,6 +40,20 @@ pub fn preload_env(topo: &Topology) -> Vec<(String, String)> {
     ]
 }
 
+/// The first arguments of the C test programs: node `i`'s address and port, the app user
+/// and its password, followed by `rest`.
+pub fn node_args(topo: &Topology, i: usize, rest: &[&str]) -> Vec<String> {
+    let node = topo.node(i);
+    let mut args = vec![
+        node.ip().to_string(),
+        node.port().to_string(),
+        drfailover_testkit::APP_USER.into(),
+        drfailover_testkit::APP_PASSWORD.into(),
+    ];
+    args.extend(rest.iter().map(|s| s.to_string()));
+    args
+}
+
 /// Every acknowledged write (`acks` of them, from the program's done line) is on the node
 /// checked, exactly once.
 pub fn assert_exactly_once(check: &DataCheck, acks: u64) {
