@@ -25,28 +25,11 @@ use std::time::Instant;
 
 use aws_credential_types::Credentials;
 
+pub use crate::identity::{process_env, AwsIdentity, Env};
 use crate::AwsError;
-
-/// Where the credentials came from, for messages (`environment`, `profile prod in
-/// /root/.aws/credentials`).
-#[derive(Clone, Debug)]
-pub struct AwsIdentity {
-    /// The keys (secret redacted in `Debug`).
-    pub credentials: Credentials,
-    /// Where they came from.
-    pub source: String,
-}
 
 /// An INI file: section name → key → value.
 pub type Ini = BTreeMap<String, BTreeMap<String, String>>;
-
-/// An environment lookup, injectable for tests.
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// The process environment (empty values count as unset).
-pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
 
 fn home_file(env: Env<'_>, var: &str, default: &str) -> Option<PathBuf> {
     env(var)

@@ -16,6 +16,7 @@ pub mod chain;
 mod client;
 pub mod credentials;
 mod error;
+mod identity;
 pub mod metadata;
 pub mod rds_iam;
 pub mod retry;

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_credential_types::Credentials;
 use serde::Deserialize;
 
-use crate::credentials::{AwsIdentity, Env};
+use crate::identity::{AwsIdentity, Env};
 use crate::AwsError;
 
 /// The default instance metadata endpoint.
