@@ -207,22 +207,6 @@ impl Config {
         self
     }
 
-    /// Set one key of the shared vocabulary ([`crate::keys::KEYS`]). `password_env`,
-    /// `password_file` and `defaults_file` read their source at once (so errors surface here;
-    /// files must be regular files of at most 4 KiB (password) or 64 KiB (option file), read
-    /// bounded, so this blocks on local file I/O only). A user, password or database with a
-    /// NUL byte is refused.
-    /// Unknown keys are an error that lists every known key.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), Error> {
-        match crate::keys::find(key) {
-            Some(k) => (k.apply)(self, key, value),
-            None => Err(Error::Config(format!(
-                "unknown option `{key}` (known: {})",
-                crate::keys::names().collect::<Vec<_>>().join(", ")
-            ))),
-        }
-    }
-
     /// Connection options for `endpoint` under this configuration: credentials, database,
     /// timeouts and TLS (`ssl_mode`, `ssl_ca`). The one mapping from configuration to
     /// connection options (the pool, the monitor and the CLI all use it). Cheap.
@@ -237,33 +221,6 @@ impl Config {
         opts.ssl_mode = self.ssl_mode;
         opts.ssl_ca = self.ssl_ca.clone();
         opts
-    }
-
-    /// Fetch the credentials of `secret_arn` now (if set) into `user` and `password` (and,
-    /// with no endpoint yet, the secret's `host`/`port`), for tools that probe without a
-    /// [`crate::Client`] (a client fetches by itself, and again on a refused login). Blocks on
-    /// Secrets Manager up to 5 s. Errors name the key and the ARN, never a value.
-    pub fn resolve_secret(&mut self) -> Result<(), Error> {
-        crate::login::Login::new(self).map(drop)
-    }
-
-    /// [`Config::connect_options`] with the login as it is now: with `auth=rds_iam`, a token
-    /// for `endpoint` made now (valid 15 minutes) and the clear-text plugin allowed. For
-    /// one-off logins (the CLI's probes); a [`crate::Client`] renews tokens by itself. Blocks
-    /// only when AWS keys must be looked up (metadata endpoints, up to 5 s).
-    pub fn login_options(
-        &self,
-        endpoint: &Endpoint,
-    ) -> Result<drfailover_mysql::ConnectOptions, Error> {
-        let mut options = self.connect_options(endpoint);
-        if self.auth == AuthMethod::RdsIam {
-            let mut config = self.clone();
-            let login = crate::login::Login::new(&mut config)?;
-            login
-                .apply(endpoint, &mut options, true)
-                .map_err(|e| Error::Config(format!("option `auth`: {}", e.message())))?;
-        }
-        Ok(options)
     }
 
     /// Read `user` and `password` from the `[group]` of a MySQL option file: a regular file
@@ -363,11 +320,7 @@ impl Config {
         // Without our resolver a name would go to the C client's getaddrinfo, which has no
         // deadline: refuse it rather than give up the bound on every call.
         #[cfg(not(feature = "dns"))]
-        if let Some(e) = self
-            .endpoints
-            .iter()
-            .find(|e| crate::monitor::is_name(&e.host))
-        {
+        if let Some(e) = self.endpoints.iter().find(|e| e.is_name()) {
             return Err(Error::Config(format!(
                 "host `{}` is a name: this build has no `dns` feature (names are resolved with \
                  deadlines by the library); give IP addresses",

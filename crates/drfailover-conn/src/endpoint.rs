@@ -17,6 +17,11 @@ impl Endpoint {
             port,
         }
     }
+
+    /// Whether its host is a name to resolve (not an IP address). Cheap.
+    pub fn is_name(&self) -> bool {
+        self.host.parse::<std::net::IpAddr>().is_err()
+    }
 }
 
 impl fmt::Display for Endpoint {

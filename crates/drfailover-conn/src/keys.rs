@@ -11,6 +11,24 @@ use drfailover_mysql::Secret;
 use crate::config::{no_nul, parse_bool, parse_ms, parse_u64, WebhookTarget};
 use crate::{Config, Error};
 
+impl Config {
+    /// Set one key of the shared vocabulary ([`KEYS`]). `password_env`,
+    /// `password_file` and `defaults_file` read their source at once (so errors surface here;
+    /// files must be regular files of at most 4 KiB (password) or 64 KiB (option file), read
+    /// bounded, so this blocks on local file I/O only). A user, password or database with a
+    /// NUL byte is refused.
+    /// Unknown keys are an error that lists every known key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), Error> {
+        match find(key) {
+            Some(k) => (k.apply)(self, key, value),
+            None => Err(Error::Config(format!(
+                "unknown option `{key}` (known: {})",
+                names().collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+}
+
 /// Applies a value to a configuration; `key` is the key's name (for error messages).
 pub type Apply = fn(&mut Config, &str, &str) -> Result<(), Error>;
 

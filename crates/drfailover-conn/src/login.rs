@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use drfailover_mysql::ConnectOptions;
 
-use crate::{Config, Endpoint, Error};
+use crate::{AuthMethod, Config, Endpoint, Error};
 
 /// How long one secret fetch may take (with its retries).
 #[cfg(feature = "aws")]
@@ -31,6 +31,35 @@ pub(crate) type Ticket = u64;
 pub(crate) struct Login {
     #[cfg(feature = "aws")]
     aws: Option<aws::AwsLogin>,
+}
+
+impl Config {
+    /// Fetch the credentials of `secret_arn` now (if set) into `user` and `password` (and,
+    /// with no endpoint yet, the secret's `host`/`port`), for tools that probe without a
+    /// [`crate::Client`] (a client fetches by itself, and again on a refused login). Blocks on
+    /// Secrets Manager up to 5 s. Errors name the key and the ARN, never a value.
+    pub fn resolve_secret(&mut self) -> Result<(), Error> {
+        Login::new(self).map(drop)
+    }
+
+    /// [`Config::connect_options`] with the login as it is now: with `auth=rds_iam`, a token
+    /// for `endpoint` made now (valid 15 minutes) and the clear-text plugin allowed. For
+    /// one-off logins (the CLI's probes); a [`crate::Client`] renews tokens by itself. Blocks
+    /// only when AWS keys must be looked up (metadata endpoints, up to 5 s).
+    pub fn login_options(
+        &self,
+        endpoint: &Endpoint,
+    ) -> Result<drfailover_mysql::ConnectOptions, Error> {
+        let mut options = self.connect_options(endpoint);
+        if self.auth == AuthMethod::RdsIam {
+            let mut config = self.clone();
+            let login = Login::new(&mut config)?;
+            login
+                .apply(endpoint, &mut options, true)
+                .map_err(|e| Error::Config(format!("option `auth`: {}", e.message())))?;
+        }
+        Ok(options)
+    }
 }
 
 impl Login {

@@ -37,15 +37,10 @@ type Resolver = ();
 /// A lookup's answer: the address and its remaining TTL, or why it failed.
 type Answer = Result<(IpAddr, Duration), String>;
 
-/// Whether `host` is a name (not an IP address).
-pub(crate) fn is_name(host: &str) -> bool {
-    host.parse::<IpAddr>().is_err()
-}
-
 /// A resolver when some endpoint is a host name and DNS support is built in. (Without the
 /// `dns` feature, [`crate::Config::validate`] refuses host names.)
 pub(crate) fn resolver_for(config: &crate::Config) -> Result<Option<Resolver>, crate::Error> {
-    let names = config.endpoints.iter().any(|e| is_name(&e.host));
+    let names = config.endpoints.iter().any(|e| e.is_name());
     #[cfg(feature = "dns")]
     {
         if names {
@@ -116,7 +111,7 @@ impl Monitor {
         let hosts: Vec<Option<String>> = config
             .endpoints
             .iter()
-            .map(|e| (resolver.is_some() && is_name(&e.host)).then(|| e.host.clone()))
+            .map(|e| (resolver.is_some() && e.is_name()).then(|| e.host.clone()))
             .collect();
         let named: Vec<bool> = hosts.iter().map(Option::is_some).collect();
         Monitor {
@@ -458,7 +453,7 @@ fn reason(obs: &Observation) -> String {
 /// endpoint is a host name, the longest lookup (its probe starts when the answer comes).
 pub(crate) fn first_round_wait(config: &crate::Config) -> Duration {
     #[cfg(feature = "dns")]
-    if config.endpoints.iter().any(|e| is_name(&e.host)) {
+    if config.endpoints.iter().any(|e| e.is_name()) {
         return config.probe_timeout + crate::dns::Dns::bound(config);
     }
     config.probe_timeout

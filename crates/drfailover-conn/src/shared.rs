@@ -96,7 +96,7 @@ impl Shared {
             .endpoints
             .iter()
             .map(|e| {
-                let resolved = !crate::monitor::is_name(&e.host);
+                let resolved = !e.is_name();
                 Mutex::new(resolved.then(|| config.connect_options(e)))
             })
             .collect();
