@@ -132,17 +132,7 @@ fn autocommit_writes_survive_a_switchover_by_the_orchestrator() {
         Some("1"),
         "the orchestrator fenced the old primary"
     );
-    let at_switchover = program.count("ack ");
-    program
-        .wait_for("ack ", at_switchover + 200, Duration::from_secs(60))
-        .unwrap();
-    let status = program.wait(Duration::from_secs(90)).unwrap();
-    let lines = program.lines();
-    assert!(
-        status.success(),
-        "the program died: {status}; stderr:\n{}",
-        program.stderr()
-    );
+    let (at_switchover, lines) = keeps_acknowledging_then_exits(&mut program, 200);
     let (acks, fails) = done_line(&lines).expect("the program printed its done line");
     assert!(
         fails <= u64::from(THREADS),

@@ -37,17 +37,7 @@ fn through_fault(mode: &str, fault: PrimaryFault, link: Option<&str>) {
     fault
         .inflict(&mut topo)
         .expect("the fault and the promotion");
-    let at_promotion = program.count("ack ");
-    program
-        .wait_for("ack ", at_promotion + 200, Duration::from_secs(60))
-        .unwrap();
-    let status = program.wait(Duration::from_secs(90)).unwrap();
-    let lines = program.lines();
-    assert!(
-        status.success(),
-        "the program died: {status}; stderr:\n{}",
-        program.stderr()
-    );
+    let (at_promotion, lines) = keeps_acknowledging_then_exits(&mut program, 200);
     let (acks, fails) = if mode == "fork" {
         // Each child prints its own done line: count the lines instead.
         assert_eq!(

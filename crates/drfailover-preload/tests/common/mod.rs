@@ -54,6 +54,27 @@ pub fn node_args(topo: &Topology, i: usize, rest: &[&str]) -> Vec<String> {
     args
 }
 
+/// Wait until the program acknowledged `more` writes beyond those it had acknowledged so
+/// far (it keeps working after a fault), then for its exit, which must be a success.
+/// Returns how many it had acknowledged at the call, and its output lines. Blocks up to
+/// 60 s + 90 s; panics with its stderr otherwise.
+pub fn keeps_acknowledging_then_exits(
+    program: &mut Program,
+    more: usize,
+) -> (usize, Vec<(std::time::Instant, String)>) {
+    let before = program.count("ack ");
+    program
+        .wait_for("ack ", before + more, std::time::Duration::from_secs(60))
+        .unwrap();
+    let status = program.wait(std::time::Duration::from_secs(90)).unwrap();
+    assert!(
+        status.success(),
+        "the program died: {status}; stderr:\n{}",
+        program.stderr()
+    );
+    (before, program.lines())
+}
+
 /// Every acknowledged write (`acks` of them, from the program's done line) is on the node
 /// checked, exactly once.
 pub fn assert_exactly_once(check: &DataCheck, acks: u64) {
