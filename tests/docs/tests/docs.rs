@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use drfailover_docs::blocks;
 use drfailover_testkit::cprog::{built_library_dir, compile_c, profile_dir, workspace_root};
 use drfailover_testkit::Topology;
 
@@ -19,46 +20,7 @@ mod snippets {
 
 /// README.md and docs/*.md: (path relative to the workspace root, text).
 fn doc_files() -> Vec<(String, String)> {
-    let root = workspace_root();
-    let mut paths = vec![root.join("README.md")];
-    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
-        .expect("read docs/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "md"))
-        .collect();
-    docs.sort();
-    paths.extend(docs);
-    paths
-        .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).expect("read a doc file");
-            let name = p.strip_prefix(&root).unwrap_or(&p).display().to_string();
-            (name, text)
-        })
-        .collect()
-}
-
-/// The fenced blocks of `text` opened by exactly "```lang": (first line number, code).
-fn blocks(text: &str, lang: &str) -> Vec<(usize, String)> {
-    let mut out = Vec::new();
-    let mut current: Option<(usize, String)> = None;
-    let mut other = false;
-    for (i, line) in text.lines().enumerate() {
-        if line.starts_with("```") {
-            match current.take() {
-                Some(block) => out.push(block),
-                None if other => other = false,
-                None if line.trim_end() == format!("```{lang}") => {
-                    current = Some((i + 2, String::new()))
-                }
-                None => other = true,
-            }
-        } else if let Some((_, code)) = &mut current {
-            code.push_str(line);
-            code.push('\n');
-        }
-    }
-    out
+    drfailover_docs::doc_files(&workspace_root())
 }
 
 /// The text of `text` outside fenced blocks (for inline code spans).
