@@ -5,14 +5,16 @@
 //! then manages the topology as if it had watched the primary die) or the start-up problems.
 //!
 //! The rule: a topology whose only problems are those an interrupted failover leaves (the
-//! primary unreachable, a node detached or already writable, replicas still pointing at the
-//! dead primary) is managed, never refused. The primary's last healthy facts are trusted
+//! primary refusing connections or not answering, a node detached or already writable,
+//! replicas still pointing at the dead primary) is managed, never refused. The primary's last healthy facts are trusted
 //! only when they name the primary the replicas follow and are younger than the configured
 //! age; otherwise the zero-loss gate has no proof and says why ([`Distrust`]).
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
+
+use drfailover_probe::OutcomeClass;
 
 use crate::facts::{NodeFacts, NodeProbe, Round};
 use crate::gtid::{GtidPos, GtidState};
@@ -317,7 +319,20 @@ impl Core {
         let writers: Vec<NodeId> = (0..self.nodes.len())
             .filter(|&i| reached(i).is_some_and(|f| !f.read_only))
             .collect();
-        if reached(primary).is_some() || writers.len() > 1 {
+        // Gone as a dead, frozen or cut-off server is: an answer that refuses this
+        // orchestrator (credentials, TLS, too many connections) or an unresolved name is a
+        // configuration problem, refused as before; so is a round that reached nobody.
+        let gone = matches!(
+            round.nodes[primary],
+            NodeProbe::Failed {
+                class: OutcomeClass::Refused
+                    | OutcomeClass::ConnectionLost
+                    | OutcomeClass::TimedOut,
+                ..
+            }
+        );
+        let anyone = (0..self.nodes.len()).any(|i| reached(i).is_some());
+        if !gone || !anyone || writers.len() > 1 {
             return Err(problems);
         }
         let facts = self.trust(primary, state, &loaded, now_unix_ms, max_age);

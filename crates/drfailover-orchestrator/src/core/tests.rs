@@ -1209,6 +1209,16 @@ fn only_what_an_interrupted_failover_leaves_is_resumed() {
     bad[1] = with(bad[1].clone(), |f| f.gtid_strict_mode = false);
     let (_, r) = resumed(bad, Loaded::Found(saved(Duration::from_secs(1))));
     assert!(matches!(r, Err(p) if p.iter().any(|p| matches!(p, Problem::GtidStrictModeOff(_)))));
+    // The primary refuses this orchestrator's credentials (alive), or nobody answers.
+    let mut denied = cut_off();
+    denied[0] = down(OutcomeClass::AuthFailed);
+    let (_, r) = resumed(denied, Loaded::Found(saved(Duration::from_secs(1))));
+    assert!(r.is_err());
+    let (_, r) = resumed(
+        vec![down(OutcomeClass::Refused); 3],
+        Loaded::Found(saved(Duration::from_secs(1))),
+    );
+    assert!(r.is_err());
     // The replicas follow different nodes.
     let mut split = cut_off();
     split[2] = with(split[2].clone(), |f| {
