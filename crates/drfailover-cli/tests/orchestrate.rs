@@ -787,7 +787,8 @@ impl LibraryWriters {
             .expect("create table");
         let next = Arc::new(AtomicU64::new(1));
         let stop = Arc::new(AtomicBool::new(false));
-        let (acked, unknown): (Arc<Mutex<Vec<u64>>>, Arc<Mutex<Vec<u64>>>) = Default::default();
+        let acked: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let unknown: Arc<Mutex<Vec<u64>>> = Arc::default();
         let threads = (0..threads)
             .map(|_| {
                 let (client, next, stop, acked, unknown) = (
