@@ -523,14 +523,15 @@ impl Orchestrator {
                 for n in notices {
                     self.publish(n);
                 }
-                let primary = self.saved.as_ref().and_then(|(s, _)| s.primary.clone());
-                // Done: the new primary's facts are saved at its first healthy round. Failed:
-                // the next round re-decides from what the servers say.
-                self.save_state(SavedState {
-                    primary: if result.is_ok() { None } else { primary },
-                    promotion: None,
-                });
                 let writable = Instant::now();
+                if result.is_err() {
+                    // The next round re-decides from what the servers say.
+                    let primary = self.saved.as_ref().and_then(|(s, _)| s.primary.clone());
+                    self.save_state(SavedState {
+                        primary,
+                        promotion: None,
+                    });
+                }
                 for n in self.core.failover_finished(&plan, result.clone(), writable) {
                     self.publish(n);
                 }
@@ -560,6 +561,10 @@ impl Orchestrator {
                     for n in notices {
                         self.publish(n);
                     }
+                    // Finished (until now a successor would finish it: the promotion is
+                    // saved at step `writable`); the new primary's facts are saved at its
+                    // first healthy round.
+                    self.save_state(SavedState::default());
                 }
             }
             Action::Fence { node, reason } => {
