@@ -934,6 +934,21 @@ fn restarted_orchestrator_finishes_the_promotion(point: &str, step: &str) {
     topo.wait_follows(other, new, Duration::from_secs(30))
         .unwrap();
     topo.wait_replicated(new, other).unwrap();
+    // Finished, not merely followed: semi-sync protects the new primary's commits.
+    eventually(
+        "semi-sync is active on the new primary",
+        Duration::from_secs(30),
+        || {
+            let status = topo.node(new).sql_value(
+                "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+                 WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_STATUS'",
+            );
+            match status {
+                Ok(Some(on)) if on == "ON" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    );
     for node in [new, other] {
         topo.node(node)
             .assert_writes("SELECT id FROM app.lw", &acked, &unknown);

@@ -220,7 +220,8 @@ impl Orchestrator {
                                 reason: text,
                                 duration: None,
                             });
-                            self.core.step(&round);
+                            // The first round that holds the lock decides (and adopts or
+                            // finishes what it finds): not this one, which holds none.
                             self.last_round = Some(round);
                             Ok(())
                         }
