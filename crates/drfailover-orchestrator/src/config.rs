@@ -663,6 +663,33 @@ priority = 5
     }
 
     #[test]
+    fn the_state_dir_must_exist_and_saved_facts_have_a_bounded_age() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(
+            (c.state_dir, c.state_max_age),
+            (None, Duration::from_secs(60))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let with = |extra: &str| GOOD.replace("fall = 2", &format!("fall = 2\n{extra}"));
+        let c = Config::parse(&with(&format!(
+            "state_dir = \"{}\"\nstate_max_age_s = 5",
+            dir.path().display()
+        )))
+        .unwrap();
+        assert_eq!(c.state_dir.as_deref(), Some(dir.path()));
+        assert_eq!(c.state_max_age, Duration::from_secs(5));
+        let missing = dir.path().join("nope");
+        let e =
+            Config::parse(&with(&format!("state_dir = \"{}\"", missing.display()))).unwrap_err();
+        assert!(
+            e.0.contains("state_dir") && e.0.contains("not a directory"),
+            "{e}"
+        );
+        let e = Config::parse(&with("state_max_age_s = 0")).unwrap_err();
+        assert!(e.0.contains("state_max_age_s"), "{e}");
+    }
+
+    #[test]
     fn bad_files_name_the_problem() {
         let unknown = GOOD.replace("fall = 2", "fal = 2");
         assert!(Config::parse(&unknown).unwrap_err().0.contains("fal"));

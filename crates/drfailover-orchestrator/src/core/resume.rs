@@ -429,7 +429,10 @@ impl Core {
             return None;
         };
         // Seen as the writable primary (not as the replica it was before a promotion).
-        let facts = self.tracks[primary].facts.as_ref().filter(|f| !f.read_only)?;
+        let facts = self.tracks[primary]
+            .facts
+            .as_ref()
+            .filter(|f| !f.read_only)?;
         let replicated = (0..self.nodes.len())
             .filter(|&i| i != primary)
             .filter_map(|i| self.tracks[i].facts.as_ref())
