@@ -311,14 +311,21 @@ impl Core {
         let saved_primary = state
             .and_then(|s| s.primary.as_ref())
             .and_then(|p| self.nodes.iter().position(|n| n.name == p.name));
-        let primary = match (followed.len(), saved_primary) {
-            (1, _) => *followed.iter().next().expect("one"),
-            (0, Some(p)) => p,
-            _ => return Err(problems),
-        };
         let writers: Vec<NodeId> = (0..self.nodes.len())
             .filter(|&i| reached(i).is_some_and(|f| !f.read_only))
             .collect();
+        // A predecessor's promotion whose candidate is the one writer: its old primary is the
+        // primary to take over, whoever the replicas already follow.
+        let promoted_from = state
+            .and_then(|s| s.promotion.as_ref())
+            .filter(|p| writers.len() == 1 && self.nodes[writers[0]].name == p.candidate)
+            .and_then(|p| self.nodes.iter().position(|n| n.name == p.old_primary));
+        let primary = match (promoted_from, followed.len(), saved_primary) {
+            (Some(p), _, _) => p,
+            (None, 1, _) => *followed.iter().next().expect("one"),
+            (None, 0, Some(p)) => p,
+            _ => return Err(problems),
+        };
         // Gone as a dead, frozen or cut-off server is: an answer that refuses this
         // orchestrator (credentials, TLS, too many connections) or an unresolved name is a
         // configuration problem, refused as before; so is a round that reached nobody.

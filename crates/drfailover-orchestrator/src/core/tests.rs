@@ -1178,7 +1178,7 @@ fn an_interrupted_promotion_is_finished_with_the_same_candidate() {
         }),
         replica(3, 100, IoState::Stopped, 1),
     ];
-    let (mut core, r) = resumed(world.clone(), Loaded::Found(state));
+    let (mut core, r) = resumed(world.clone(), Loaded::Found(state.clone()));
     assert_eq!(r.expect("resumed").writable.map(|w| w.id), Some(1));
     let d = core.step(&round(Instant::now(), world));
     assert_eq!(core.primary(), Some(1));
@@ -1187,6 +1187,28 @@ fn an_interrupted_promotion_is_finished_with_the_same_candidate() {
             a,
             Action::FinishPromotion { old: 0, new: 1, repoint } if repoint == &vec![2]
         )),
+        "{:?}",
+        d.actions
+    );
+
+    // Stopped after repointing db3 too: the old primary is still the one to take over.
+    let world = vec![
+        down(OutcomeClass::Refused),
+        with(detached(replica(2, 100, IoState::Stopped, 1)), |f| {
+            f.read_only = false
+        }),
+        with(replica(3, 100, IoState::Running, 1), |f| {
+            f.replication[0].master_host = "10.0.0.2".into()
+        }),
+    ];
+    let (mut core, r) = resumed(world.clone(), Loaded::Found(state));
+    assert_eq!(r.expect("resumed").primary.id, 0);
+    let d = core.step(&round(Instant::now(), world));
+    assert_eq!(core.primary(), Some(1));
+    assert!(
+        d.actions
+            .iter()
+            .any(|a| matches!(a, Action::FinishPromotion { old: 0, new: 1, .. })),
         "{:?}",
         d.actions
     );
