@@ -953,6 +953,27 @@ fn restarted_orchestrator_finishes_the_promotion(point: &str, step: &str) {
         topo.node(node)
             .assert_writes("SELECT id FROM app.lw", &acked, &unknown);
     }
+
+    // Restarted again while the old primary is still down: it starts (the state names the
+    // old primary, fenced on sight) and leads the same primary.
+    let old = topo.node(0).name().to_string();
+    eventually(
+        "the old primary is saved as a former primary",
+        Duration::from_secs(30),
+        || {
+            let state = wait_saved_primary(&state_dir);
+            match state["former_primaries"][0] == old.as_str() {
+                true => Ok(()),
+                false => Err(format!("{state}")),
+            }
+        },
+    );
+    drop(second);
+    let third = Daemon::start(&config, None);
+    third.wait_status("a third orchestrator leads the new primary", |s| {
+        s["analysis"] == "healthy" && s["leader"] == true && s["primary"] == topo.node(new).name()
+    });
+    assert_eq!(writable(&topo), vec![new]);
 }
 
 #[test]

@@ -200,6 +200,29 @@ impl Orchestrator {
                         .state_file
                         .as_ref()
                         .map_or(Loaded::NotConfigured, StateFile::load);
+                    let problems = match self.core.resume_former(&round, problems, &loaded) {
+                        Ok(former) => {
+                            let text = format!(
+                                "starting with old primaries down: {} (fenced on sight)",
+                                former
+                                    .iter()
+                                    .map(ToString::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            );
+                            log::warn!(target: "drfailover", "{text}");
+                            self.publish(Notice {
+                                kind: EventKind::StepCompleted,
+                                node: None,
+                                writers: None,
+                                reason: text,
+                                duration: None,
+                            });
+                            self.last_round = Some(round);
+                            return Ok(());
+                        }
+                        Err(problems) => problems,
+                    };
                     let resumed = self.core.resume(
                         &round,
                         problems,
@@ -362,6 +385,7 @@ impl Orchestrator {
         let fresh = self.saved.as_ref().is_some_and(|(s, at)| {
             at.elapsed() < STATE_REFRESH
                 && s.promotion.is_none()
+                && s.former_primaries == self.core.former_primaries()
                 && s.primary.as_ref().is_some_and(|p| {
                     // The primary's own transactions move all the time: not a change.
                     let own = Some(p.server_id);
@@ -384,6 +408,7 @@ impl Orchestrator {
             self.save_state(SavedState {
                 primary: Some(primary),
                 promotion: None,
+                former_primaries: self.core.former_primaries(),
             });
         }
     }
@@ -418,6 +443,7 @@ impl Orchestrator {
     ) -> SavedState {
         SavedState {
             primary: self.saved.as_ref().and_then(|(s, _)| s.primary.clone()),
+            former_primaries: self.core.former_primaries(),
             promotion: Some(SavedPromotion {
                 old_primary: self.config.nodes[plan.old_primary].name.clone(),
                 candidate: self.config.nodes[plan.candidate].name.clone(),
@@ -531,6 +557,7 @@ impl Orchestrator {
                     self.save_state(SavedState {
                         primary,
                         promotion: None,
+                        former_primaries: self.core.former_primaries(),
                     });
                 }
                 for n in self.core.failover_finished(&plan, result.clone(), writable) {
@@ -564,8 +591,11 @@ impl Orchestrator {
                     }
                     // Finished (until now a successor would finish it: the promotion is
                     // saved at step `writable`); the new primary's facts are saved at its
-                    // first healthy round.
-                    self.save_state(SavedState::default());
+                    // first healthy round, the old one is fenced on sight.
+                    self.save_state(SavedState {
+                        former_primaries: self.core.former_primaries(),
+                        ..SavedState::default()
+                    });
                 }
             }
             Action::Fence { node, reason } => {

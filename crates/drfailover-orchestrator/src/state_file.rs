@@ -27,6 +27,8 @@ struct Record {
     version: u32,
     primary: Option<PrimaryRecord>,
     promotion: Option<PromotionRecord>,
+    #[serde(default)]
+    former_primaries: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -136,6 +138,7 @@ fn render(state: &SavedState) -> String {
             step: p.step.as_str().to_string(),
             started_at_unix_ms: p.started_at_unix_ms,
         }),
+        former_primaries: state.former_primaries.clone(),
     };
     serde_json::to_string(&record).expect("plain data serializes")
 }
@@ -187,7 +190,11 @@ fn parse(text: &str) -> Result<SavedState, String> {
             started_at_unix_ms: p.started_at_unix_ms,
         }),
     };
-    Ok(SavedState { primary, promotion })
+    Ok(SavedState {
+        primary,
+        promotion,
+        former_primaries: record.former_primaries,
+    })
 }
 
 /// A serde error's kind, without the values it may quote.
@@ -231,6 +238,7 @@ mod tests {
                 step: PromotionStep::Detached,
                 started_at_unix_ms: 1_700_000_000_500,
             }),
+            former_primaries: vec!["db0".into()],
         }
     }
 

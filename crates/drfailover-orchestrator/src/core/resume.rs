@@ -104,6 +104,8 @@ pub struct SavedState {
     pub primary: Option<SavedPrimary>,
     /// The promotion in progress, if one was.
     pub promotion: Option<SavedPromotion>,
+    /// Old primaries not fenced or rejoined yet (names): fenced on sight.
+    pub former_primaries: Vec<String>,
 }
 
 /// What the start-up found of a predecessor's state.
@@ -458,6 +460,49 @@ impl Core {
             replicated,
             seen_at_unix_ms: now_unix_ms,
         })
+    }
+
+    /// Take over a sound topology the start-up check refused only because old primaries
+    /// the saved state names (`former_primaries`) do not answer: the one writable node,
+    /// which every reached replica follows, is the primary, and those nodes are fenced on
+    /// sight. Returns them; `Err`: the problems, unchanged, otherwise. Pure.
+    pub fn resume_former(
+        &mut self,
+        round: &Round,
+        problems: Vec<Problem>,
+        loaded: &Loaded,
+    ) -> Result<Vec<NodeRef>, Vec<Problem>> {
+        let Loaded::Found(state) = loaded else {
+            return Err(problems);
+        };
+        let failed: Vec<NodeId> = (0..self.nodes.len())
+            .filter(|&i| matches!(round.nodes[i], NodeProbe::Failed { .. }))
+            .collect();
+        let writers: Vec<NodeId> = (0..self.nodes.len())
+            .filter(|&i| matches!(&round.nodes[i], NodeProbe::Reached(f) if !f.read_only))
+            .collect();
+        let former = |i: &NodeId| state.former_primaries.contains(&self.nodes[*i].name);
+        let only_unreachable = problems
+            .iter()
+            .all(|p| matches!(p, Problem::Unreachable { .. }));
+        match writers.as_slice() {
+            [w] if only_unreachable && !failed.is_empty() && failed.iter().all(former) => {
+                self.primary = Some(*w);
+                for &f in &failed {
+                    self.fence_on_sight.insert(f);
+                }
+                Ok(failed.iter().map(|&f| self.node_ref(f)).collect())
+            }
+            _ => Err(problems),
+        }
+    }
+
+    /// The old primaries to save for a successor (names of those fenced on sight).
+    pub fn former_primaries(&self) -> Vec<String> {
+        self.fence_on_sight
+            .iter()
+            .map(|&i| self.nodes[i].name.clone())
+            .collect()
     }
 
     /// The unfinished promotion taken over at start-up, while it is still pending.

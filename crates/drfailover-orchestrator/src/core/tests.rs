@@ -1008,7 +1008,7 @@ fn saved(age: Duration) -> SavedState {
     assert!(primary.is_some(), "a healthy primary's facts are saved");
     SavedState {
         primary,
-        promotion: None,
+        ..SavedState::default()
     }
 }
 
@@ -1061,7 +1061,7 @@ fn without_proof_a_dead_primary_at_start_is_managed_but_never_promoted() {
             seen_at_unix_ms: NOW_MS + 3_600_000,
             ..p
         }),
-        promotion: None,
+        ..SavedState::default()
     });
     let cases = [
         (Loaded::NotConfigured, "no state_dir is configured"),
@@ -1247,5 +1247,54 @@ fn only_what_an_interrupted_failover_leaves_is_resumed() {
         f.replication[0].master_host = "10.0.0.2".into()
     });
     let (_, r) = resumed(split, Loaded::Found(saved(Duration::from_secs(1))));
+    assert!(r.is_err());
+}
+
+#[test]
+fn old_primaries_the_state_names_may_be_down_at_start_and_are_fenced_on_sight() {
+    // db2 is the primary since a failover; db1, the old primary, is still down.
+    let world = || {
+        vec![
+            down(OutcomeClass::Refused),
+            with(detached(replica(2, 100, IoState::Stopped, 1)), |f| {
+                f.read_only = false
+            }),
+            with(replica(3, 100, IoState::Running, 1), |f| {
+                f.replication[0].master_host = "10.0.0.2".into()
+            }),
+        ]
+    };
+    let start = |state: SavedState| {
+        let mut core = Core::new(nodes(), Policy::default());
+        let first = round(Instant::now(), world());
+        let problems = core.validate(&first).expect_err("db1 is unreachable");
+        let r = core.resume_former(&first, problems, &Loaded::Found(state));
+        (core, r)
+    };
+    let (mut core, r) = start(SavedState {
+        former_primaries: vec!["db1".into()],
+        ..SavedState::default()
+    });
+    assert_eq!(
+        r.expect("started").iter().map(|n| n.id).collect::<Vec<_>>(),
+        vec![0]
+    );
+    core.step(&round(Instant::now(), world()));
+    assert_eq!(core.analysis().code(), "healthy");
+    assert_eq!(core.primary(), Some(1));
+    assert_eq!(core.former_primaries(), vec!["db1".to_string()]);
+    // Back and writable: fenced on sight.
+    let mut back = world();
+    back[0] = primary(100, true);
+    let d = core.step(&round(Instant::now(), back));
+    assert!(
+        d.actions
+            .iter()
+            .any(|a| matches!(a, Action::Fence { node: 0, .. })),
+        "{:?}",
+        d.actions
+    );
+    // A node the state does not name stays a start-up refusal.
+    let (_, r) = start(SavedState::default());
     assert!(r.is_err());
 }
