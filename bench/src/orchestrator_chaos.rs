@@ -5,7 +5,8 @@
 //! writes lost, writes the old primary acknowledged after the promotion that the new primary
 //! lacks, whether a failover happened where none should, the writable nodes at the end, and
 //! fault → writable. One kind runs two orchestrator processes (`drfailover orchestrate`) and
-//! kills the leader with SIGKILL in the middle of its promotion.
+//! kills the leader with SIGKILL in the middle of its promotion; another kills the only one
+//! there and starts it again.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -36,11 +37,16 @@ pub enum ChaosFault {
     /// orchestrator's process after the first, second, third or fourth step of its promotion
     /// (before the candidate is writable): the other must finish it.
     OrchestratorKilledMidPromotion,
+    /// The only orchestrator process (with a `state_dir`); `kill -9` of the primary, then the
+    /// orchestrator dies in the middle of its promotion (after detaching the candidate, after
+    /// making it writable, or SIGKILLed at its first to fourth step event) and a new process
+    /// with the same configuration is started: it must finish the promotion.
+    OrchestratorRestartedMidPromotion,
 }
 
 impl ChaosFault {
     /// Every kind, in table order.
-    pub const ALL: [ChaosFault; 8] = [
+    pub const ALL: [ChaosFault; 9] = [
         ChaosFault::Kill,
         ChaosFault::Stop,
         ChaosFault::Blackhole,
@@ -49,6 +55,7 @@ impl ChaosFault {
         ChaosFault::ReplicaLostToo,
         ChaosFault::TwoOrchestrators,
         ChaosFault::OrchestratorKilledMidPromotion,
+        ChaosFault::OrchestratorRestartedMidPromotion,
     ];
 
     /// Table name.
@@ -62,6 +69,7 @@ impl ChaosFault {
             ChaosFault::ReplicaLostToo => "replica lost too",
             ChaosFault::TwoOrchestrators => "two orchestrators",
             ChaosFault::OrchestratorKilledMidPromotion => "orchestrator killed mid-promotion",
+            ChaosFault::OrchestratorRestartedMidPromotion => "orchestrator restarted mid-promotion",
         }
     }
 
@@ -76,6 +84,7 @@ impl ChaosFault {
                 | ChaosFault::Blackhole
                 | ChaosFault::TwoOrchestrators
                 | ChaosFault::OrchestratorKilledMidPromotion
+                | ChaosFault::OrchestratorRestartedMidPromotion
         )
     }
 }
@@ -118,6 +127,9 @@ pub fn trial(fault: ChaosFault) -> Result<ChaosTrial, String> {
     if fault == ChaosFault::OrchestratorKilledMidPromotion {
         return orchestrator_killed_mid_promotion();
     }
+    if fault == ChaosFault::OrchestratorRestartedMidPromotion {
+        return orchestrator_restarted_mid_promotion();
+    }
     let mut topo = Topology::primary_replicas_in_lab(2)?;
     let orch = Running::start(&topo)?;
     let second = if fault == ChaosFault::TwoOrchestrators {
@@ -135,7 +147,8 @@ pub fn trial(fault: ChaosFault) -> Result<ChaosTrial, String> {
     match fault {
         ChaosFault::Kill
         | ChaosFault::TwoOrchestrators
-        | ChaosFault::OrchestratorKilledMidPromotion => {
+        | ChaosFault::OrchestratorKilledMidPromotion
+        | ChaosFault::OrchestratorRestartedMidPromotion => {
             topo.kill9(0)?;
             dead.insert(0);
         }
@@ -307,6 +320,132 @@ fn orchestrator_killed_mid_promotion() -> Result<ChaosTrial, String> {
     let promoted = Some((writable_at, String::new()));
     outcome(
         &topo, fault, at, promoted, &dead, &direct, &acked, promotions,
+    )
+}
+
+/// Kill -9 of the primary under one orchestrator process that keeps its state in a
+/// `state_dir`; the orchestrator dies in the middle of its promotion — at its `after_detach`
+/// or `after_writable` failpoint (it exits there as if killed), or SIGKILLed on reading its
+/// k-th promotion step event (k = 1 to 4; a promotion's step events come out once the
+/// candidate is writable, so these kills land while it repoints, enables semi-sync or
+/// announces) — and a new process with the same configuration is started at once. It must
+/// finish the promotion from the saved state. Fault → writable is fault → the first event
+/// (of either process) saying the new primary was made writable or adopted.
+fn orchestrator_restarted_mid_promotion() -> Result<ChaosTrial, String> {
+    let fault = ChaosFault::OrchestratorRestartedMidPromotion;
+    let mut topo = Topology::primary_replicas_in_lab(2)?;
+    let state_dir = topo.dir().join("orchestrator-state");
+    std::fs::create_dir_all(&state_dir).map_err(|e| format!("create state_dir: {e}"))?;
+    let config = topo.dir().join("orchestrator.toml");
+    let text = format!(
+        "[orchestrator]\nstate_dir = \"{}\"\n\n{}",
+        state_dir.display(),
+        config_text(&topo)
+    );
+    std::fs::write(&config, text).map_err(|e| format!("write config: {e}"))?;
+    let (kill, failpoint, how) = match rand::random::<u64>() % 3 {
+        0 => (
+            None,
+            Some("after_detach"),
+            "after detaching the candidate".to_string(),
+        ),
+        1 => (
+            None,
+            Some("after_writable"),
+            "after making it writable".to_string(),
+        ),
+        _ => {
+            let steps = 1 + (rand::random::<u64>() % 4) as usize;
+            (
+                Some(KillMidPromotion { steps }),
+                None,
+                format!("SIGKILL at step event {steps}"),
+            )
+        }
+    };
+    let first = Process::start_with(&config, kill, failpoint)?;
+    first.wait_status(
+        "it leads a healthy topology",
+        Duration::from_secs(30),
+        |s| s["leader"] == true && s["analysis"] == "healthy",
+    )?;
+    let writers = Writers::start(&topo, THREADS)?;
+    writers.wait_progress(300, Duration::from_secs(30))?;
+    let direct = DirectWriter::start(&topo, 0, Duration::from_secs(1), 1u64 << 40, |id| {
+        format!("INSERT INTO bench_o VALUES ({id})")
+    });
+    std::thread::sleep(Duration::from_millis(100 + rand::random::<u64>() % 200));
+    topo.kill9(0)?;
+    let at = Instant::now();
+    let dead: HashSet<usize> = [0].into();
+    let t = Instant::now();
+    while first.exited().is_none() {
+        if t.elapsed() > Duration::from_secs(30) {
+            return Err(format!(
+                "the orchestrator did not die mid-promotion ({how}) within 30 s (events: {:?})",
+                first.lines()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let second = Process::start(&config, None)?;
+    second
+        .wait_status(
+            "the restarted orchestrator leads a healthy topology",
+            Duration::from_secs(30),
+            |s| s["leader"] == true && s["analysis"] == "healthy",
+        )
+        .map_err(|e| {
+            let seen: Vec<String> = second
+                .lines()
+                .iter()
+                .map(|(_, kind, reason)| format!("{kind}: {reason}"))
+                .collect();
+            format!(
+                "after the orchestrator died ({how}): {e}; the restarted one's events: {}",
+                seen.join(" | ")
+            )
+        })?;
+    eprintln!(
+        "chaos: the orchestrator died {how}; the restarted one said: {:?}",
+        second
+            .lines()
+            .iter()
+            .find(|(_, kind, reason)| kind == "step_completed" && reason.starts_with("resuming"))
+            .map(|(_, _, reason)| reason.clone())
+    );
+    let writable_at = [
+        first.first("step_completed", "make writable"),
+        second.first("step_completed", "make writable"),
+        second.first("step_completed", "adopted"),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .ok_or("no event says the new primary was made writable or adopted")?;
+    writers.wait_progress(300, Duration::from_secs(30))?;
+    std::thread::sleep(Duration::from_millis(1000));
+    let direct = direct.stop();
+    let acked = writers.acked.lock().unwrap().clone();
+    let _ = writers.finish();
+    // One promotion: completed by either, or made by the first and adopted by the second.
+    let adopted = usize::from(
+        first.count("failover_completed") == 0
+            && second.first("step_completed", "adopted").is_some(),
+    );
+    let promotions =
+        first.count("failover_completed") + second.count("failover_completed") + adopted;
+    drop(second);
+    drop(first);
+    outcome(
+        &topo,
+        fault,
+        at,
+        Some((writable_at, String::new())),
+        &dead,
+        &direct,
+        &acked,
+        promotions,
     )
 }
 

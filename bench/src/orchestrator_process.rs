@@ -1,6 +1,6 @@
-//! `drfailover orchestrate --json` as a child process of the bench, for the fault that needs
+//! `drfailover orchestrate --json` as a child process of the bench, for the faults that need
 //! the orchestrator's own process killed: `kill -9` in the middle of a promotion, which a
-//! second orchestrator process then finishes.
+//! second orchestrator process (running beside it, or started after it died) then finishes.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -46,15 +46,30 @@ impl Process {
     /// SIGKILL at that point of a promotion. Does not wait for it to lead (see
     /// [`Process::wait_status`]).
     pub(crate) fn start(config: &Path, kill: Option<KillMidPromotion>) -> Result<Process, String> {
+        Process::start_with(config, kill, None)
+    }
+
+    /// [`Process::start`], and with `failpoint` set the process exits at that point of a
+    /// promotion (`DRFAILOVER_FAILPOINT`, e.g. `after_detach`: as if killed there).
+    pub(crate) fn start_with(
+        config: &Path,
+        kill: Option<KillMidPromotion>,
+        failpoint: Option<&str>,
+    ) -> Result<Process, String> {
         let listen = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
             l.local_addr().map_err(|e| e.to_string())?.to_string()
         };
-        let mut child = Command::new(binary()?)
+        let mut command = Command::new(binary()?);
+        command
             .args(["orchestrate", "--json", "--listen", &listen])
             .arg(config)
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(point) = failpoint {
+            command.env("DRFAILOVER_FAILPOINT", point);
+        }
+        let mut child = command
             .spawn()
             .map_err(|e| format!("spawn drfailover orchestrate: {e}"))?;
         let out = child.stdout.take().expect("piped stdout");

@@ -765,3 +765,280 @@ fn the_control_endpoint_needs_its_token_and_stays_responsive_under_abuse() {
     );
     assert_eq!(writable(&topo), vec![2]);
 }
+
+/// Writer threads through a drfailover client over every node: acknowledged ids and ids
+/// whose outcome is unknown (never replayed).
+struct LibraryWriters {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    acked: Arc<Mutex<Vec<u64>>>,
+    unknown: Arc<Mutex<Vec<u64>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    client: Arc<drfailover_conn::Client>,
+}
+
+impl LibraryWriters {
+    fn start(topo: &Topology, threads: usize) -> LibraryWriters {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let dsn = topo.dsn("probe_interval_ms=50&probe_timeout_ms=200&failover_timeout_ms=60000");
+        let client = Arc::new(drfailover_conn::Client::connect_dsn(&dsn).expect("client"));
+        client.wait_ready(Duration::from_secs(20)).expect("writer");
+        client
+            .query("CREATE TABLE IF NOT EXISTS lw (id BIGINT PRIMARY KEY)")
+            .expect("create table");
+        let next = Arc::new(AtomicU64::new(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let unknown: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let threads = (0..threads)
+            .map(|_| {
+                let (client, next, stop, acked, unknown) = (
+                    client.clone(),
+                    next.clone(),
+                    stop.clone(),
+                    acked.clone(),
+                    unknown.clone(),
+                );
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let id = next.fetch_add(1, Ordering::Relaxed);
+                        match client.query(&format!("INSERT INTO lw VALUES ({id})")) {
+                            Ok(_) => acked.lock().unwrap().push(id),
+                            Err(drfailover_conn::Error::OutcomeUnknown(_)) => {
+                                unknown.lock().unwrap().push(id)
+                            }
+                            // Refused before it ran (no writer yet): certainly not written.
+                            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                        }
+                    }
+                })
+            })
+            .collect();
+        LibraryWriters {
+            stop,
+            acked,
+            unknown,
+            threads,
+            client,
+        }
+    }
+
+    /// Wait until `more` further writes are acknowledged (bounded, generous).
+    fn wait_progress(&self, more: usize) {
+        let target = self.acked.lock().unwrap().len() + more;
+        eventually(
+            "the writers progress",
+            Duration::from_secs(60),
+            || match self.acked.lock().unwrap().len() {
+                n if n >= target => Ok(()),
+                n => Err(format!("{n} acknowledged of {target}")),
+            },
+        );
+    }
+
+    /// Stop; the acknowledged and the unknown-outcome ids.
+    fn finish(mut self) -> (Vec<u64>, Vec<u64>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            t.join().unwrap();
+        }
+        self.client.close();
+        let acked = self.acked.lock().unwrap().clone();
+        let unknown = self.unknown.lock().unwrap().clone();
+        (acked, unknown)
+    }
+}
+
+/// The orchestrator's state file in `dir` as JSON, once it records a primary seen healthy.
+fn wait_saved_primary(dir: &std::path::Path) -> serde_json::Value {
+    let path = dir.join("drfailover-orchestrator.state");
+    eventually(
+        "the orchestrator saves the primary's facts",
+        Duration::from_secs(30),
+        || {
+            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+            let state: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            match state["primary"]["name"].is_string() {
+                true => Ok(state),
+                false => Err(format!("no primary yet: {state}")),
+            }
+        },
+    )
+}
+
+/// The only orchestrator, under writers through the library, is killed (the failpoint exits
+/// the process at once, as SIGKILL would) at `point` of its promotion after a kill -9 of the
+/// primary; a new process with the same configuration finishes the job: one writable node,
+/// the other replica following it, every acknowledged write there exactly once.
+fn restarted_orchestrator_finishes_the_promotion(point: &str, step: &str) {
+    let mut topo = topology();
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    std::fs::create_dir(&state_dir).unwrap();
+    let config = write_config(
+        &dir,
+        &topo.orchestrator_config(&format!("state_dir = \"{}\"", state_dir.display()), "", &[]),
+    );
+    let mut first = Daemon::start(&config, Some(point));
+    first.wait_status("the first orchestrator leads a healthy topology", |s| {
+        s["leader"] == true && s["analysis"] == "healthy"
+    });
+    let writers = LibraryWriters::start(&topo, 4);
+    writers.wait_progress(300);
+    wait_saved_primary(&state_dir);
+
+    topo.kill9(0).unwrap();
+    let status = eventually(
+        "the orchestrator dies mid-promotion",
+        Duration::from_secs(60),
+        || {
+            first
+                .child
+                .try_wait()
+                .unwrap()
+                .ok_or_else(|| "still running".to_string())
+        },
+    );
+    assert_eq!(status.code(), Some(137));
+    assert!(first.events("failover_completed").is_empty());
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(state_dir.join("drfailover-orchestrator.state")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["promotion"]["step"], step, "{state}");
+    assert_eq!(state["promotion"]["old_primary"], topo.node(0).name());
+
+    let second = Daemon::start(&config, None);
+    second.wait_status("the new orchestrator finishes the promotion", |s| {
+        s["analysis"] == "healthy" && s["leader"] == true && s["primary"] != topo.node(0).name()
+    });
+    let resumed = second.events("step_completed");
+    assert!(
+        resumed.iter().any(|e| e["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("resuming:") && r.contains(&format!("step `{step}`")))),
+        "no resumption event: {resumed:?}"
+    );
+    writers.wait_progress(300);
+    let (acked, unknown) = writers.finish();
+
+    let writers = writable(&topo);
+    assert_eq!(writers.len(), 1, "exactly one writer: {writers:?}");
+    let new = writers[0];
+    assert_eq!(
+        state["promotion"]["candidate"],
+        topo.node(new).name(),
+        "the predecessor's candidate"
+    );
+    let other = 3 - new;
+    topo.wait_follows(other, new, Duration::from_secs(30))
+        .unwrap();
+    topo.wait_replicated(new, other).unwrap();
+    // Finished, not merely followed: semi-sync protects the new primary's commits.
+    eventually(
+        "semi-sync is active on the new primary",
+        Duration::from_secs(30),
+        || {
+            let status = topo.node(new).sql_value(
+                "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+                 WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_STATUS'",
+            );
+            match status {
+                Ok(Some(on)) if on == "ON" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    );
+    for node in [new, other] {
+        topo.node(node)
+            .assert_writes("SELECT id FROM app.lw", &acked, &unknown);
+    }
+
+    // Restarted again while the old primary is still down: it starts (the state names the
+    // old primary, fenced on sight) and leads the same primary.
+    let old = topo.node(0).name().to_string();
+    eventually(
+        "the old primary is saved as a former primary",
+        Duration::from_secs(30),
+        || {
+            let state = wait_saved_primary(&state_dir);
+            match state["former_primaries"][0] == old.as_str() {
+                true => Ok(()),
+                false => Err(format!("{state}")),
+            }
+        },
+    );
+    drop(second);
+    let third = Daemon::start(&config, None);
+    third.wait_status("a third orchestrator leads the new primary", |s| {
+        s["analysis"] == "healthy" && s["leader"] == true && s["primary"] == topo.node(new).name()
+    });
+    assert_eq!(writable(&topo), vec![new]);
+}
+
+#[test]
+fn an_orchestrator_killed_after_detaching_the_candidate_and_restarted_finishes_the_promotion() {
+    restarted_orchestrator_finishes_the_promotion("after_detach", "detached");
+}
+
+#[test]
+fn an_orchestrator_killed_after_making_the_candidate_writable_and_restarted_finishes_the_promotion()
+{
+    restarted_orchestrator_finishes_the_promotion("after_writable", "writable");
+}
+
+/// A restart after the primary died, with a state file whose facts contradict the servers
+/// (a replica is said to have received transactions no replica holds): the orchestrator
+/// starts (no refusal), promotes nothing, and says why.
+#[test]
+fn a_restart_with_saved_facts_the_servers_contradict_promotes_nothing_and_says_why() {
+    let mut topo = topology();
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    std::fs::create_dir(&state_dir).unwrap();
+    let config = write_config(
+        &dir,
+        &topo.orchestrator_config(&format!("state_dir = \"{}\"", state_dir.display()), "", &[]),
+    );
+    let first = Daemon::start(&config, None);
+    first.wait_status("the first orchestrator leads a healthy topology", |s| {
+        s["leader"] == true && s["analysis"] == "healthy"
+    });
+    write_rows(&topo, 50);
+    topo.wait_replicated(0, 1).unwrap();
+    topo.wait_replicated(0, 2).unwrap();
+    let mut state = wait_saved_primary(&state_dir);
+    drop(first);
+    topo.kill9(0).unwrap();
+    state["primary"]["replicated"] = "0-1-999999".into();
+    std::fs::write(
+        state_dir.join("drfailover-orchestrator.state"),
+        state.to_string(),
+    )
+    .unwrap();
+
+    let second = Daemon::start(&config, None);
+    let blocked = eventually(
+        "the gate refuses and says why",
+        Duration::from_secs(30),
+        || {
+            second
+                .events("failover_blocked")
+                .into_iter()
+                .find_map(|e| e["reason"].as_str().map(str::to_string))
+                .ok_or_else(|| "no failover_blocked event".to_string())
+        },
+    );
+    assert!(
+        blocked.contains("had received 0-1-999999") && blocked.contains("contradicts"),
+        "{blocked}"
+    );
+    second.wait_status("it runs, the primary dead", |s| {
+        s["analysis"] == "dead_primary"
+    });
+    assert!(
+        writable(&topo).is_empty(),
+        "a node was promoted without proof"
+    );
+    assert!(second.events("failover_started").is_empty());
+}

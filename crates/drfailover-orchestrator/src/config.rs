@@ -48,6 +48,8 @@ struct OrchestratorSection {
     announce_timeout_ms: Option<u64>,
     listen: Option<String>,
     control_token_file: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    state_max_age_s: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -218,6 +220,10 @@ pub struct Config {
     pub control_token: Option<ControlToken>,
     /// Event sinks from the file.
     pub sinks: Sinks,
+    /// Where the state a successor needs is kept (`state_dir`), if anywhere.
+    pub state_dir: Option<PathBuf>,
+    /// Saved facts about the primary older than this are no proof at start-up.
+    pub state_max_age: Duration,
 }
 
 impl Config {
@@ -422,7 +428,23 @@ impl Config {
                     .map_err(|e| err(format!("[orchestrator] control_token_file {e}")))?,
             ),
         };
+        if let Some(dir) = &o.state_dir {
+            if !dir.is_dir() {
+                return Err(err(format!(
+                    "[orchestrator] state_dir {}: not a directory",
+                    dir.display()
+                )));
+            }
+        }
+        let state_max_age_s = o.state_max_age_s.unwrap_or(60);
+        if state_max_age_s == 0 || state_max_age_s > 24 * 3600 {
+            return Err(err(format!(
+                "[orchestrator] state_max_age_s = {state_max_age_s}: must be between 1 and 86400"
+            )));
+        }
         Ok(Config {
+            state_dir: o.state_dir.clone(),
+            state_max_age: Duration::from_secs(state_max_age_s),
             nodes,
             policy,
             settings,
@@ -638,6 +660,33 @@ priority = 5
             .unwrap_err()
             .0
             .contains("sync_fallback_ms"));
+    }
+
+    #[test]
+    fn the_state_dir_must_exist_and_saved_facts_have_a_bounded_age() {
+        let c = Config::parse(GOOD).unwrap();
+        assert_eq!(
+            (c.state_dir, c.state_max_age),
+            (None, Duration::from_secs(60))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let with = |extra: &str| GOOD.replace("fall = 2", &format!("fall = 2\n{extra}"));
+        let c = Config::parse(&with(&format!(
+            "state_dir = \"{}\"\nstate_max_age_s = 5",
+            dir.path().display()
+        )))
+        .unwrap();
+        assert_eq!(c.state_dir.as_deref(), Some(dir.path()));
+        assert_eq!(c.state_max_age, Duration::from_secs(5));
+        let missing = dir.path().join("nope");
+        let e =
+            Config::parse(&with(&format!("state_dir = \"{}\"", missing.display()))).unwrap_err();
+        assert!(
+            e.0.contains("state_dir") && e.0.contains("not a directory"),
+            "{e}"
+        );
+        let e = Config::parse(&with("state_max_age_s = 0")).unwrap_err();
+        assert!(e.0.contains("state_max_age_s"), "{e}");
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod gate;
 mod reasons;
 mod recovery;
 mod repair;
+pub mod resume;
 mod switchover;
 pub mod sync_guard;
 mod track;
@@ -39,6 +40,10 @@ mod validate;
 
 pub use analysis::{Analysis, Code, PrimaryFacts};
 pub use reasons::{Blocked, Excluded, Exclusion, NoPrimary, NodeRef, Risk, Risks, Witness};
+pub use resume::{
+    Distrust, Interrupted, Loaded, PromotionStep, Resumption, SavedPrimary, SavedPromotion,
+    SavedState,
+};
 pub use switchover::SwitchoverRefused;
 pub use sync_guard::{SyncFacts, SyncGuard, HOLD_TIMEOUT_MS};
 pub use validate::Problem;
@@ -125,6 +130,16 @@ pub enum Action {
         node: NodeId,
         /// The primary it is to replicate from.
         to: NodeId,
+    },
+    /// Finish a promotion a predecessor stopped after making `new` writable: repoint
+    /// `repoint` to it, enable semi-sync on it once a replica is attached, announce.
+    FinishPromotion {
+        /// The previous primary.
+        old: NodeId,
+        /// The promoted node.
+        new: NodeId,
+        /// The other reachable nodes to repoint.
+        repoint: Vec<NodeId>,
     },
     /// Run the announcers for a primary promoted elsewhere and adopted (idempotent: an
     /// announcer that finds its record current does nothing).
@@ -226,6 +241,9 @@ pub struct Core {
     failovers: u64,
     /// The semi-sync fallback.
     sync: SyncGuard,
+    /// What was taken over at start-up from a predecessor (see [`Core::resume`]), until the
+    /// primary is seen healthy or replaced.
+    restored: Option<resume::Restored>,
 }
 
 impl Core {
@@ -251,6 +269,7 @@ impl Core {
             blocked: None,
             failovers: 0,
             sync: SyncGuard::new(policy_sync),
+            restored: None,
         }
     }
 
@@ -555,6 +574,7 @@ impl Core {
         match result {
             Ok(()) => {
                 self.adopt(plan.candidate, plan.old_primary);
+                self.restored = None;
                 self.last_failover = Some(now);
                 self.acknowledged = false;
                 self.failovers += 1;

@@ -11,12 +11,16 @@ use drfailover_notify::{Event, EventKind, Notifier};
 
 use crate::config::Config;
 use crate::control::{Outcome, Reply, Request, Ticket};
-use crate::core::{Action, Analysis, Core, NodeId, Notice, Problem, SwitchoverPlan};
+use crate::core::{
+    Action, Analysis, Core, Loaded, NodeId, Notice, Problem, PromotionStep, SavedPromotion,
+    SavedState, SwitchoverPlan,
+};
 use crate::execute::{Executor, SwitchoverError};
 use crate::facts::{NodeProbe, Round};
 use crate::fence_retry::FenceRetry;
 use crate::leadership::{Leadership, LockAction, MINORITY_ROUNDS};
 use crate::observe::{observe_all, NodeLink};
+use crate::state_file::StateFile;
 use crate::switchover::{Report, SwitchoverJob};
 
 /// Publishes the core's notices as events (`client_id`, generation, node labels). Cheap to
@@ -73,6 +77,21 @@ pub struct Orchestrator {
     hung_up: Vec<std::os::fd::RawFd>,
     /// When an idle connection to the primary last hung up (the crash as first seen).
     primary_hangup: Option<Instant>,
+    /// Where the state for a successor is saved (`state_dir`), if anywhere.
+    state_file: Option<StateFile>,
+    /// The state as last saved, and when.
+    saved: Option<(SavedState, Instant)>,
+}
+
+/// A healthy primary's saved facts are rewritten at least this often (their age is what a
+/// successor checks against `state_max_age_s`); a change is saved at once.
+const STATE_REFRESH: Duration = Duration::from_secs(1);
+
+/// Milliseconds since the Unix epoch (the state file's clock).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Orchestrator {
@@ -90,7 +109,6 @@ impl Orchestrator {
             labels: config.nodes.iter().map(|n| n.label()).collect(),
         };
         Orchestrator {
-            config,
             links,
             core,
             publisher,
@@ -104,6 +122,9 @@ impl Orchestrator {
             fence_retry: FenceRetry::default(),
             hung_up: Vec::new(),
             primary_hangup: None,
+            state_file: config.state_dir.as_deref().map(StateFile::in_dir),
+            saved: None,
+            config,
         }
     }
 
@@ -175,11 +196,64 @@ impl Orchestrator {
                     std::thread::sleep(self.config.probe_interval);
                 }
                 Err(problems) => {
-                    return Err(problems
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("\n"))
+                    let loaded = self
+                        .state_file
+                        .as_ref()
+                        .map_or(Loaded::NotConfigured, StateFile::load);
+                    let problems = match self.core.resume_former(&round, problems, &loaded) {
+                        Ok(former) => {
+                            let text = format!(
+                                "starting with old primaries down: {} (fenced on sight)",
+                                former
+                                    .iter()
+                                    .map(ToString::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            );
+                            log::warn!(target: "drfailover", "{text}");
+                            self.publish(Notice {
+                                kind: EventKind::StepCompleted,
+                                node: None,
+                                writers: None,
+                                reason: text,
+                                duration: None,
+                            });
+                            self.last_round = Some(round);
+                            return Ok(());
+                        }
+                        Err(problems) => problems,
+                    };
+                    let resumed = self.core.resume(
+                        &round,
+                        problems,
+                        loaded,
+                        unix_ms(),
+                        self.config.state_max_age,
+                    );
+                    return match resumed {
+                        Ok(resumption) => {
+                            // No heartbeat change here: restarting a cut-off replica's IO
+                            // thread would attach it to the old primary again.
+                            let text = format!("resuming: {resumption}");
+                            log::warn!(target: "drfailover", "{text}");
+                            self.publish(Notice {
+                                kind: EventKind::StepCompleted,
+                                node: Some(resumption.primary.id),
+                                writers: None,
+                                reason: text,
+                                duration: None,
+                            });
+                            // The first round that holds the lock decides (and adopts or
+                            // finishes what it finds): not this one, which holds none.
+                            self.last_round = Some(round);
+                            Ok(())
+                        }
+                        Err(problems) => Err(problems
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("\n")),
+                    };
                 }
             }
         };
@@ -294,7 +368,90 @@ impl Orchestrator {
         for action in decision.actions {
             self.execute(action);
         }
+        self.save_primary();
         acted
+    }
+
+    /// Save the healthy primary's facts for a successor when they changed, or when the
+    /// saved ones are older than [`STATE_REFRESH`]. Blocks on the write (two `fsync`s), at
+    /// most about once a second.
+    fn save_primary(&mut self) {
+        if self.state_file.is_none() {
+            return;
+        }
+        let Some(primary) = self.core.saved_primary(unix_ms()) else {
+            return;
+        };
+        let fresh = self.saved.as_ref().is_some_and(|(s, at)| {
+            at.elapsed() < STATE_REFRESH
+                && s.promotion.is_none()
+                && s.former_primaries == self.core.former_primaries()
+                && s.primary.as_ref().is_some_and(|p| {
+                    // The primary's own transactions move all the time: not a change.
+                    let own = Some(p.server_id);
+                    crate::core::SavedPrimary {
+                        seen_at_unix_ms: primary.seen_at_unix_ms,
+                        replicated: primary.replicated.clone(),
+                        binlog_state: primary.binlog_state.clone(),
+                        ..p.clone()
+                    } == primary
+                        && p.binlog_state
+                            .missing_from(&primary.binlog_state, own)
+                            .is_empty()
+                        && primary
+                            .binlog_state
+                            .missing_from(&p.binlog_state, own)
+                            .is_empty()
+                })
+        });
+        if !fresh {
+            self.save_state(SavedState {
+                primary: Some(primary),
+                promotion: None,
+                former_primaries: self.core.former_primaries(),
+            });
+        }
+    }
+
+    /// Replace the saved state; a failure is an event (the orchestrator goes on: only a
+    /// successor's proof is lost).
+    fn save_state(&mut self, state: SavedState) {
+        let Some(file) = &self.state_file else {
+            return;
+        };
+        match file.save(&state) {
+            Ok(()) => self.saved = Some((state, Instant::now())),
+            Err(e) => {
+                self.saved = None;
+                self.publish(Notice {
+                    kind: EventKind::StepFailed,
+                    node: None,
+                    writers: None,
+                    reason: format!("saving the state for a successor: {e}"),
+                    duration: None,
+                });
+            }
+        }
+    }
+
+    /// The state saved last, with the promotion of `plan` at `step`.
+    fn promotion_state(
+        &self,
+        plan: &crate::core::FailoverPlan,
+        step: PromotionStep,
+        started_at_unix_ms: u64,
+    ) -> SavedState {
+        SavedState {
+            primary: self.saved.as_ref().and_then(|(s, _)| s.primary.clone()),
+            former_primaries: self.core.former_primaries(),
+            promotion: Some(SavedPromotion {
+                old_primary: self.config.nodes[plan.old_primary].name.clone(),
+                candidate: self.config.nodes[plan.candidate].name.clone(),
+                candidate_received: plan.candidate_received.clone(),
+                step,
+                started_at_unix_ms,
+            }),
+        }
     }
 
     fn executor_run<T>(&mut self, f: impl FnOnce(&mut Executor<'_>) -> T) -> (T, Vec<Notice>) {
@@ -360,11 +517,49 @@ impl Orchestrator {
                     }
                     self.fence_retry.succeeded();
                 }
-                let (result, notices) = self.executor_run(|ex| ex.failover(&plan));
+                let started_at = unix_ms();
+                self.save_state(self.promotion_state(&plan, PromotionStep::Started, started_at));
+                let (result, notices) = if self.state_file.is_some() {
+                    // Each step is saved as it is reached (before the next one starts).
+                    let file = self.state_file.clone();
+                    let base = self.promotion_state(&plan, PromotionStep::Started, started_at);
+                    let mut failed = Vec::new();
+                    let mut save_step = |step: PromotionStep| {
+                        let mut state = base.clone();
+                        if let Some(p) = state.promotion.as_mut() {
+                            p.step = step;
+                        }
+                        if let Some(Err(e)) = file.as_ref().map(|f| f.save(&state)) {
+                            failed.push(e);
+                        }
+                    };
+                    let out = self.executor_run(|ex| ex.failover(&plan, &mut save_step));
+                    for e in failed {
+                        self.publish(Notice {
+                            kind: EventKind::StepFailed,
+                            node: None,
+                            writers: None,
+                            reason: format!("saving the state for a successor: {e}"),
+                            duration: None,
+                        });
+                    }
+                    out
+                } else {
+                    self.executor_run(|ex| ex.failover(&plan, &mut |_| {}))
+                };
                 for n in notices {
                     self.publish(n);
                 }
                 let writable = Instant::now();
+                if result.is_err() {
+                    // The next round re-decides from what the servers say.
+                    let primary = self.saved.as_ref().and_then(|(s, _)| s.primary.clone());
+                    self.save_state(SavedState {
+                        primary,
+                        promotion: None,
+                        former_primaries: self.core.former_primaries(),
+                    });
+                }
                 for n in self.core.failover_finished(&plan, result.clone(), writable) {
                     self.publish(n);
                 }
@@ -394,6 +589,13 @@ impl Orchestrator {
                     for n in notices {
                         self.publish(n);
                     }
+                    // Finished (until now a successor would finish it: the promotion is
+                    // saved at step `writable`); the new primary's facts are saved at its
+                    // first healthy round, the old one is fenced on sight.
+                    self.save_state(SavedState {
+                        former_primaries: self.core.former_primaries(),
+                        ..SavedState::default()
+                    });
                 }
             }
             Action::Fence { node, reason } => {
@@ -407,6 +609,15 @@ impl Orchestrator {
             }
             Action::Repoint { node, to } => {
                 let (_, notices) = self.executor_run(|ex| ex.repoint(node, to));
+                for n in notices {
+                    self.publish(n);
+                }
+            }
+            Action::FinishPromotion { old, new, repoint } => {
+                let (_, notices) = self.executor_run(|ex| {
+                    ex.settle(new, &repoint);
+                    ex.announce(Some(old), new)
+                });
                 for n in notices {
                     self.publish(n);
                 }

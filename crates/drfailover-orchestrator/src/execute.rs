@@ -12,7 +12,7 @@ use drfailover_mysql::{Connection, Deadline, Error, ReplicaStatus, Secret};
 use drfailover_notify::EventKind;
 
 use crate::control::Ticket;
-use crate::core::{FailoverPlan, NodeId, Notice, SwitchoverPlan};
+use crate::core::{FailoverPlan, NodeId, Notice, PromotionStep, SwitchoverPlan};
 use crate::gtid::GtidPos;
 use crate::observe::NodeLink;
 use crate::policy::NodeSpec;
@@ -238,9 +238,14 @@ impl Executor<'_> {
     }
 
     /// Promote `plan.candidate` (after [`Executor::fence_old_primary`]). Returns once it is
-    /// writable and the others are repointed (announcing is the caller's). Each failure
-    /// stops the promotion before `read_only=0`.
-    pub fn failover(&mut self, plan: &FailoverPlan) -> Result<(), StepError> {
+    /// writable (repointing the others and announcing are the caller's). Each failure
+    /// stops the promotion before `read_only=0`. `progress` is told when the candidate is
+    /// detached and when it is writable (the caller saves it for a successor).
+    pub fn failover(
+        &mut self,
+        plan: &FailoverPlan,
+        progress: &mut dyn FnMut(PromotionStep),
+    ) -> Result<(), StepError> {
         let c = plan.candidate;
         let t = self.settings.step_timeout;
         // Cut the old primary off from every replica first: a replica still attached could
@@ -277,6 +282,7 @@ impl Executor<'_> {
             self.step(c, "detach (STOP SLAVE; RESET SLAVE ALL)", |ex| {
                 ex.sql(c, &["STOP SLAVE", "RESET SLAVE ALL"], t)
             })?;
+            progress(PromotionStep::Detached);
             failpoint("after_detach");
         }
         // Semi-sync master stays off until a replica is attached: with none, the first
@@ -291,6 +297,7 @@ impl Executor<'_> {
                 t,
             )
         })?;
+        progress(PromotionStep::Writable);
         failpoint("after_writable");
         Ok(())
     }

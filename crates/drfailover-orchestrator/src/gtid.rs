@@ -136,6 +136,18 @@ impl fmt::Display for GtidRange {
     }
 }
 
+impl fmt::Display for GtidState {
+    /// The binlog state as the server prints it: `domain-server-seq`, comma-separated.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(&(domain, server), &seq)| format!("{domain}-{server}-{seq}"))
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
 impl GtidState {
     /// Parse a comma-separated binlog state.
     pub fn parse(text: &str) -> Result<GtidState, String> {
@@ -205,6 +217,7 @@ mod tests {
         let extra = old.missing_from(&new, None);
         assert_eq!(describe_ranges(&extra), "0-1-101");
         assert!(new.missing_from(&new, None).is_empty());
+        assert_eq!(GtidState::parse(&new.to_string()).unwrap(), new);
         // Ignoring the live primary's own server id.
         assert!(old.missing_from(&new, Some(1)).is_empty());
         let errant = GtidState::parse("0-2-150,0-9-3").unwrap();

@@ -40,6 +40,7 @@ pub mod leadership;
 pub mod metrics;
 pub mod observe;
 pub mod policy;
+pub mod state_file;
 pub mod step_error;
 pub mod switchover;
 

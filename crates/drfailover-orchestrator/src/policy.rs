@@ -54,13 +54,13 @@ pub struct Policy {
 
 impl Default for Policy {
     /// The defaults, in one place (the configuration file falls back to these): `fall` 3,
-    /// heartbeat 150 ms, anti-flapping 600 s, no data loss allowed, promotion lag at most
+    /// heartbeat 50 ms, anti-flapping 600 s, no data loss allowed, promotion lag at most
     /// 300 s, old primaries rejoin, fall back to asynchronous replication after 5 s without
     /// a replica able to acknowledge.
     fn default() -> Self {
         Policy {
             fall: 3,
-            heartbeat_period: Duration::from_millis(150),
+            heartbeat_period: Duration::from_millis(50),
             anti_flap: Duration::from_secs(600),
             allow_data_loss: false,
             max_promotion_lag: Some(Duration::from_secs(300)),

@@ -389,7 +389,17 @@ fn unknown_with_direct(unknown: &[u64]) -> Vec<u64> {
 fn a_partition_between_orchestrator_and_primary_only_is_not_a_failover() {
     let topo = Topology::primary_replicas_in_lab(2)
         .unwrap_or_else(|e| panic!("cannot start MariaDB topology in a lab: {e}"));
-    let mut orch = Running::start(&config_text(&topo, "", &[]));
+    // The default heartbeat period: the shortest silence that confirms a dead primary.
+    let default_heartbeat = format!(
+        "heartbeat_period_ms = {}",
+        drfailover_orchestrator::policy::Policy::default()
+            .heartbeat_period
+            .as_millis()
+    );
+    let config =
+        config_text(&topo, "", &[]).replace("heartbeat_period_ms = 200", &default_heartbeat);
+    assert!(config.contains(&default_heartbeat), "{config}");
+    let mut orch = Running::start(&config);
     orch.wait_healthy();
     topo.partition_from_host(0).unwrap();
     let e = orch.wait_for(EventKind::PrimaryUnreachable, Duration::from_secs(20));

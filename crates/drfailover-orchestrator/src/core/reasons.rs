@@ -148,6 +148,24 @@ pub enum Risk {
     AfterCommit(NodeRef),
     /// A replica that may have acknowledged transactions cannot be examined.
     AckerUnreachable(NodeRef),
+    /// The primary was not seen alive by this orchestrator and no predecessor's facts
+    /// can stand in for it.
+    FactsDistrusted {
+        /// The primary this is about.
+        primary: NodeRef,
+        /// Why the saved facts are not proof.
+        why: super::resume::Distrust,
+    },
+    /// No examined replica holds what the saved facts say a replica had received: the
+    /// facts contradict the servers.
+    SavedPositionMissing {
+        /// The primary this is about.
+        primary: NodeRef,
+        /// What a replica had received when the facts were saved.
+        replicated: GtidPos,
+        /// What each examined replica holds now.
+        examined: Vec<(NodeRef, GtidPos)>,
+    },
 }
 
 impl fmt::Display for Risk {
@@ -186,6 +204,31 @@ impl fmt::Display for Risk {
                 f,
                 "{n} may have acknowledged transactions and cannot be examined (unreachable)"
             ),
+            Risk::FactsDistrusted { primary, why } => write!(
+                f,
+                "{primary} was never seen alive by this orchestrator and {why}: its semi-sync \
+                 state is unknown"
+            ),
+            Risk::SavedPositionMissing {
+                primary,
+                replicated,
+                examined,
+            } => {
+                let held: Vec<String> = examined
+                    .iter()
+                    .map(|(n, pos)| format!("{n} holds {pos}"))
+                    .collect();
+                write!(
+                    f,
+                    "the saved facts about {primary} say a replica had received {replicated}, \
+                     but no replica holds it ({}): the state file contradicts the servers",
+                    if held.is_empty() {
+                        "none examined".to_string()
+                    } else {
+                        held.join("; ")
+                    }
+                )
+            }
         }
     }
 }
@@ -258,6 +301,9 @@ pub enum NoPrimary {
     SeveralWriters(Vec<NodeRef>),
     /// The primary answers but is read-only (fenced by someone?).
     PrimaryReadOnly(NodeRef),
+    /// The primary did not answer when this orchestrator started (a failover may have been
+    /// interrupted): it is watched like a failing primary.
+    PrimaryGoneAtStart(NodeRef),
 }
 
 impl fmt::Display for NoPrimary {
@@ -278,6 +324,10 @@ impl fmt::Display for NoPrimary {
             NoPrimary::PrimaryReadOnly(p) => write!(
                 f,
                 "the primary {p} is read-only (fenced by someone?); no automatic action"
+            ),
+            NoPrimary::PrimaryGoneAtStart(p) => write!(
+                f,
+                "the primary {p} did not answer at start-up; watching it as a failing primary"
             ),
         }
     }

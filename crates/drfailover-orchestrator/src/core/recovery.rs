@@ -54,14 +54,27 @@ impl Core {
         let new = facts
             .other_writer
             .expect("the rule matched on another writer");
+        // A predecessor's promotion of this very node, stopped after it was made writable:
+        // finish it (repoint the others, semi-sync on, announce), not just follow it.
+        let finish = self
+            .interrupted()
+            .filter(|p| p.candidate.id == new)
+            .map(|p| {
+                format!(
+                    "; finishing the promotion a predecessor stopped after step `{}`",
+                    p.step.as_str()
+                )
+            })
+            .unwrap_or_default();
         self.adopt(new, old);
+        self.restored = None;
         decision.notices.push(Notice {
             writers: Some((Some(old), Some(new))),
             ..Notice::new(
                 EventKind::StepCompleted,
                 Some(new),
                 format!(
-                    "adopted {} as primary: writable while {} is {}",
+                    "adopted {} as primary: writable while {} is {}{finish}",
                     self.name(new),
                     self.name(old),
                     if facts.reached {
@@ -72,7 +85,15 @@ impl Core {
                 ),
             )
         });
-        if round.leader {
+        if round.leader && !finish.is_empty() {
+            let repoint = (0..self.nodes.len())
+                .filter(|&i| i != old && i != new)
+                .filter(|&i| matches!(round.nodes[i], NodeProbe::Reached(_)))
+                .collect();
+            decision
+                .actions
+                .push(Action::FinishPromotion { old, new, repoint });
+        } else if round.leader {
             decision.actions.push(Action::Announce { old, new });
         }
     }
@@ -81,6 +102,7 @@ impl Core {
     /// needs it) and repair the rest of the topology.
     fn keep_healthy(&mut self, round: &Round, primary: NodeId, decision: &mut Decision) {
         self.primary_last_seen = self.tracks[primary].facts.clone();
+        self.restored = None;
         if !matches!(self.analysis, Analysis::Healthy { .. }) {
             self.said.clear();
         }
@@ -143,7 +165,7 @@ impl Core {
         let Some(candidate) = self.pick_candidate(&choice.eligible, &examined, &mut risks) else {
             return Err(Blocked::NoCandidate(choice.excluded));
         };
-        self.primary_risks(round, primary, &mut risks);
+        self.primary_risks(round, primary, &examined, &mut risks);
         let risk = (!risks.is_empty()).then_some(Risks(risks));
         if let Some(risk) = risk.clone().filter(|_| !self.policy.allow_data_loss) {
             return Err(Blocked::DataLossRisk(risk));

@@ -995,3 +995,306 @@ fn a_silent_primary_fails_over_at_its_second_failed_probe_once_the_replicas_read
     assert!(failover(&d).is_none(), "a replica still receives");
     assert!(!matches!(core.analysis(), Analysis::DeadPrimary { .. }));
 }
+
+// Starting over an interrupted failover (`resume.rs`).
+
+const NOW_MS: u64 = 1_800_000_000_000;
+
+/// The state a predecessor saved while db1 was healthy with `sound()` replicas, `age` ago.
+fn saved(age: Duration) -> SavedState {
+    let mut core = Core::new(nodes(), Policy::default());
+    healthy(&mut core, Instant::now(), true);
+    let primary = core.saved_primary(NOW_MS - age.as_millis() as u64);
+    assert!(primary.is_some(), "a healthy primary's facts are saved");
+    SavedState {
+        primary,
+        ..SavedState::default()
+    }
+}
+
+/// A core started over `nodes` (the primary db1 down) with `loaded`; the resumption.
+fn resumed(nodes: Vec<NodeProbe>, loaded: Loaded) -> (Core, Result<Resumption, Vec<Problem>>) {
+    let mut core = Core::new(self::nodes(), Policy::default());
+    let first = round(Instant::now(), nodes);
+    let problems = core
+        .validate(&first)
+        .expect_err("the start-up check refuses");
+    let r = core.resume(&first, problems, loaded, NOW_MS, Duration::from_secs(60));
+    (core, r)
+}
+
+/// The replicas after a predecessor cut them off from the dead primary.
+fn cut_off() -> Vec<NodeProbe> {
+    vec![
+        down(OutcomeClass::Refused),
+        replica(2, 100, IoState::Stopped, 1),
+        replica(3, 100, IoState::Stopped, 1),
+    ]
+}
+
+fn detached(probe: NodeProbe) -> NodeProbe {
+    with(probe, |f| f.replication.clear())
+}
+
+#[test]
+fn a_primary_dead_at_start_with_fresh_saved_facts_is_failed_over() {
+    let (mut core, r) = resumed(cut_off(), Loaded::Found(saved(Duration::from_secs(5))));
+    let r = r.expect("resumed");
+    assert_eq!(r.primary.id, 0);
+    assert_eq!(r.facts, Ok(Duration::from_secs(5)));
+    assert_eq!(core.analysis().code(), "no_primary");
+    let d = crash(&mut core, Instant::now(), cut_off());
+    let plan = failover(&d).expect("failover");
+    assert_eq!(plan.old_primary, 0);
+    assert_eq!(plan.risk, None);
+}
+
+#[test]
+fn without_proof_a_dead_primary_at_start_is_managed_but_never_promoted() {
+    let stale = Loaded::Found(saved(Duration::from_secs(600)));
+    let mut other = saved(Duration::from_secs(1));
+    other.primary.as_mut().unwrap().name = "db2".into();
+    let mut moved = saved(Duration::from_secs(1));
+    moved.primary.as_mut().unwrap().address = "10.0.0.9:3306".into();
+    let future = Loaded::Found(SavedState {
+        primary: saved(Duration::ZERO).primary.map(|p| SavedPrimary {
+            seen_at_unix_ms: NOW_MS + 3_600_000,
+            ..p
+        }),
+        ..SavedState::default()
+    });
+    let cases = [
+        (Loaded::NotConfigured, "no state_dir is configured"),
+        (Loaded::Missing, "no state file"),
+        (
+            Loaded::Unreadable("x: syntax error".into()),
+            "unusable: x: syntax error",
+        ),
+        (Loaded::Found(SavedState::default()), "records no primary"),
+        (stale, "600 s old (state_max_age_s = 60)"),
+        (future, "3600 s in the future"),
+        (
+            Loaded::Found(moved),
+            "db1 (10.0.0.9:3306) is not the node the replicas follow",
+        ),
+    ];
+    for (loaded, says) in cases {
+        let (mut core, r) = resumed(cut_off(), loaded.clone());
+        let r = r.unwrap_or_else(|p| panic!("{loaded:?}: refused {p:?}"));
+        assert!(r.facts.is_err(), "{loaded:?}");
+        assert!(r.to_string().contains("no automatic promotion"), "{r}");
+        let d = crash(&mut core, Instant::now(), cut_off());
+        assert!(failover(&d).is_none(), "{loaded:?}");
+        assert!(
+            blocked_by_risk(&core, |r| matches!(r, Risk::FactsDistrusted { .. })),
+            "{loaded:?}: {:?}",
+            core.blocked()
+        );
+        let text = d
+            .notices
+            .iter()
+            .find(|n| n.kind == EventKind::FailoverBlocked)
+            .map(|n| n.reason.clone())
+            .unwrap_or_default();
+        assert!(text.contains(says), "{loaded:?}: {text}");
+    }
+    // A state naming another node than the one the replicas follow: the replicas win, the
+    // state is no proof.
+    let (_, r) = resumed(cut_off(), Loaded::Found(other));
+    assert!(matches!(
+        r.expect("resumed").facts,
+        Err(Distrust::OtherPrimary { .. })
+    ));
+}
+
+#[test]
+fn saved_facts_that_no_replica_bears_out_are_no_proof() {
+    let mut state = saved(Duration::from_secs(2));
+    state.primary.as_mut().unwrap().replicated = GtidPos::parse("0-1-5000").unwrap();
+    let (mut core, r) = resumed(cut_off(), Loaded::Found(state));
+    assert!(r.expect("resumed").facts.is_ok());
+    let d = crash(&mut core, Instant::now(), cut_off());
+    assert!(failover(&d).is_none());
+    assert!(blocked_by_risk(&core, |r| matches!(
+        r,
+        Risk::SavedPositionMissing { .. }
+    )));
+    let text = core.blocked().unwrap().describe(&core.node_ref(0), &"");
+    assert!(
+        text.contains("had received 0-1-5000") && text.contains("contradicts"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_node_never_seen_at_start_may_have_acknowledged() {
+    let nodes = vec![
+        down(OutcomeClass::Refused),
+        replica(2, 100, IoState::Stopped, 1),
+        down(OutcomeClass::TimedOut),
+    ];
+    let (mut core, r) = resumed(nodes.clone(), Loaded::Found(saved(Duration::from_secs(1))));
+    r.expect("resumed");
+    crash(&mut core, Instant::now(), nodes);
+    assert!(blocked_by_risk(&core, |r| matches!(
+        r,
+        Risk::AckerUnreachable(n) if n.id == 2
+    )));
+}
+
+#[test]
+fn an_interrupted_promotion_is_finished_with_the_same_candidate() {
+    // Stopped after detaching db2 (equal to db3, which has the higher priority).
+    let mut state = saved(Duration::from_secs(1));
+    state.promotion = Some(SavedPromotion {
+        old_primary: "db1".into(),
+        candidate: "db2".into(),
+        candidate_received: GtidPos::parse("0-1-100").unwrap(),
+        step: PromotionStep::Detached,
+        started_at_unix_ms: NOW_MS - 2_000,
+    });
+    let world = vec![
+        down(OutcomeClass::Refused),
+        detached(replica(2, 100, IoState::Stopped, 1)),
+        replica(3, 100, IoState::Stopped, 1),
+    ];
+    let (mut core, r) = resumed(world.clone(), Loaded::Found(state.clone()));
+    let r = r.expect("resumed");
+    assert_eq!(r.detached.len(), 1);
+    assert!(
+        r.to_string().contains("stopped after step `detached`"),
+        "{r}"
+    );
+    let d = crash(&mut core, Instant::now(), world);
+    let plan = failover(&d).expect("failover");
+    assert_eq!(plan.candidate, 1, "the predecessor's candidate");
+    assert_eq!(plan.repoint, vec![2]);
+
+    // Stopped after making db2 writable: adopted, and the promotion finished.
+    let world = vec![
+        down(OutcomeClass::Refused),
+        with(detached(replica(2, 100, IoState::Stopped, 1)), |f| {
+            f.read_only = false
+        }),
+        replica(3, 100, IoState::Stopped, 1),
+    ];
+    let (mut core, r) = resumed(world.clone(), Loaded::Found(state.clone()));
+    assert_eq!(r.expect("resumed").writable.map(|w| w.id), Some(1));
+    let d = core.step(&round(Instant::now(), world));
+    assert_eq!(core.primary(), Some(1));
+    assert!(
+        d.actions.iter().any(|a| matches!(
+            a,
+            Action::FinishPromotion { old: 0, new: 1, repoint } if repoint == &vec![2]
+        )),
+        "{:?}",
+        d.actions
+    );
+
+    // Stopped after repointing db3 too: the old primary is still the one to take over.
+    let world = vec![
+        down(OutcomeClass::Refused),
+        with(detached(replica(2, 100, IoState::Stopped, 1)), |f| {
+            f.read_only = false
+        }),
+        with(replica(3, 100, IoState::Running, 1), |f| {
+            f.replication[0].master_host = "10.0.0.2".into()
+        }),
+    ];
+    let (mut core, r) = resumed(world.clone(), Loaded::Found(state));
+    assert_eq!(r.expect("resumed").primary.id, 0);
+    let d = core.step(&round(Instant::now(), world));
+    assert_eq!(core.primary(), Some(1));
+    assert!(
+        d.actions
+            .iter()
+            .any(|a| matches!(a, Action::FinishPromotion { old: 0, new: 1, .. })),
+        "{:?}",
+        d.actions
+    );
+}
+
+#[test]
+fn only_what_an_interrupted_failover_leaves_is_resumed() {
+    // The primary answers: nothing to resume (the problems stand).
+    let (_, r) = resumed(
+        vec![
+            with(primary(100, true), |f| f.read_only = true),
+            replica(2, 100, IoState::Running, 1),
+            replica(3, 100, IoState::Running, 1),
+        ],
+        Loaded::Found(saved(Duration::from_secs(1))),
+    );
+    assert!(r.is_err());
+    // Something else is wrong too.
+    let mut bad = cut_off();
+    bad[1] = with(bad[1].clone(), |f| f.gtid_strict_mode = false);
+    let (_, r) = resumed(bad, Loaded::Found(saved(Duration::from_secs(1))));
+    assert!(matches!(r, Err(p) if p.iter().any(|p| matches!(p, Problem::GtidStrictModeOff(_)))));
+    // The primary refuses this orchestrator's credentials (alive), or nobody answers.
+    let mut denied = cut_off();
+    denied[0] = down(OutcomeClass::AuthFailed);
+    let (_, r) = resumed(denied, Loaded::Found(saved(Duration::from_secs(1))));
+    assert!(r.is_err());
+    let (_, r) = resumed(
+        vec![down(OutcomeClass::Refused); 3],
+        Loaded::Found(saved(Duration::from_secs(1))),
+    );
+    assert!(r.is_err());
+    // The replicas follow different nodes.
+    let mut split = cut_off();
+    split[2] = with(split[2].clone(), |f| {
+        f.replication[0].master_host = "10.0.0.2".into()
+    });
+    let (_, r) = resumed(split, Loaded::Found(saved(Duration::from_secs(1))));
+    assert!(r.is_err());
+}
+
+#[test]
+fn old_primaries_the_state_names_may_be_down_at_start_and_are_fenced_on_sight() {
+    // db2 is the primary since a failover; db1, the old primary, is still down.
+    let world = || {
+        vec![
+            down(OutcomeClass::Refused),
+            with(detached(replica(2, 100, IoState::Stopped, 1)), |f| {
+                f.read_only = false
+            }),
+            with(replica(3, 100, IoState::Running, 1), |f| {
+                f.replication[0].master_host = "10.0.0.2".into()
+            }),
+        ]
+    };
+    let start = |state: SavedState| {
+        let mut core = Core::new(nodes(), Policy::default());
+        let first = round(Instant::now(), world());
+        let problems = core.validate(&first).expect_err("db1 is unreachable");
+        let r = core.resume_former(&first, problems, &Loaded::Found(state));
+        (core, r)
+    };
+    let (mut core, r) = start(SavedState {
+        former_primaries: vec!["db1".into()],
+        ..SavedState::default()
+    });
+    assert_eq!(
+        r.expect("started").iter().map(|n| n.id).collect::<Vec<_>>(),
+        vec![0]
+    );
+    core.step(&round(Instant::now(), world()));
+    assert_eq!(core.analysis().code(), "healthy");
+    assert_eq!(core.primary(), Some(1));
+    assert_eq!(core.former_primaries(), vec!["db1".to_string()]);
+    // Back and writable: fenced on sight.
+    let mut back = world();
+    back[0] = primary(100, true);
+    let d = core.step(&round(Instant::now(), back));
+    assert!(
+        d.actions
+            .iter()
+            .any(|a| matches!(a, Action::Fence { node: 0, .. })),
+        "{:?}",
+        d.actions
+    );
+    // A node the state does not name stays a start-up refusal.
+    let (_, r) = start(SavedState::default());
+    assert!(r.is_err());
+}
