@@ -155,17 +155,15 @@ impl Writers {
 
     /// Wait until `n` writes were acknowledged; panics naming the failures after `within`.
     pub fn wait_acknowledged(&self, n: usize, within: Duration) {
-        crate::eventually(
-            &format!("{n} acknowledged writes"),
-            within,
-            || match self.acknowledged.all().len() {
+        crate::eventually(&format!("{n} acknowledged writes"), within, || {
+            match self.acknowledged.all().len() {
                 have if have >= n => Ok(()),
                 have => Err(format!(
                     "{have} so far; failures: {:?}",
                     self.failures().iter().take(3).collect::<Vec<_>>()
                 )),
-            },
-        );
+            }
+        });
     }
 
     /// Stop the threads (each finishes its write in progress) and return the ledger. Blocks
