@@ -163,6 +163,8 @@ pub(crate) struct Lifecycle {
     names: names::Names,
     /// When the client started (the start of its first search for a writer).
     created: Instant,
+    /// The progress of the program's statements on the writer (see [`witness`]).
+    witness: witness::Witness,
 }
 
 /// While the writer is missing or suspect, the others are probed every
@@ -218,6 +220,7 @@ impl Lifecycle {
             jitter,
             names: names::Names::default(),
             created: now,
+            witness: witness::Witness::new(now),
         }
     }
 
@@ -293,6 +296,30 @@ impl Lifecycle {
         e.due_now = false;
         e.probe_since = Some(now);
         e.probe_logs_in = logs_in;
+    }
+
+    /// The gauge of the program's statements read `reading` at `now` (see [`witness`]): when
+    /// statements are in flight and none completed for the writer's stall bound, the writer
+    /// (and every other endpoint) is probed at once. Returns when to look at the gauge again
+    /// (`None`: no extra wake-up). O(1).
+    pub fn statements(
+        &mut self,
+        reading: crate::activity::Reading,
+        now: Instant,
+    ) -> Option<Instant> {
+        let Some(w) = self.writer else {
+            self.witness.reset(now);
+            return None;
+        };
+        let e = &mut self.endpoints[w];
+        let bound = e.round_trip.stall_bound(self.policy.probe_timeout);
+        let look = self
+            .witness
+            .look(reading, now, bound, e.probe_since.is_some());
+        if look.probe_now {
+            self.endpoints.iter_mut().for_each(|e| e.due_now = true);
+        }
+        look.next_look
     }
 
     /// The next moment a decision falls due without any input: the failover timeout (if a
@@ -537,6 +564,7 @@ impl Lifecycle {
 
 mod names;
 mod stall;
+mod witness;
 pub(crate) use names::NamePolicy;
 use stall::RoundTrip;
 /// Reason given with a writer change caused by a promotion seen while the writer was suspect
