@@ -443,6 +443,46 @@ fn a_read_only_rejection_drops_the_writer_at_once() {
 }
 
 #[test]
+fn a_node_that_refused_a_write_is_not_made_writer_again_by_a_probe_read_just_after() {
+    // A switchover: the fence refuses statements before `@@global.read_only` reads 1, so the
+    // probe asked for by the refusal still reads the node writable.
+    let (mut l, now) = started(false);
+    l.read_only(0, now + MS);
+    assert_eq!((l.writer(), l.generation()), (None, 1));
+    l.probe_started(0, now + 2 * MS, false);
+    let fx = l.observe(0, Up, true, "", now + 3 * MS);
+    assert_eq!(
+        (l.writer(), l.generation()),
+        (None, 1),
+        "the refusal stands: {fx:?}"
+    );
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::SetWriter { .. })),
+        "{fx:?}"
+    );
+    // Still probed at the fast interval meanwhile: the promoted node is adopted.
+    let t = now + 3 * MS;
+    assert!(l.due_at(0, t) <= t + 10 * MS, "{:?}", l.due_at(0, t) - t);
+    l.probe_started(1, now + 4 * MS, false);
+    l.observe(1, Up, true, "", now + 5 * MS);
+    assert_eq!((l.writer(), l.generation()), (Some(1), 2));
+}
+
+#[test]
+fn a_node_made_writable_again_after_a_refusal_is_adopted_after_the_hold() {
+    // Fenced, then made writable again, nothing else writable.
+    let (mut l, now) = started(false);
+    let refused = now + MS;
+    l.read_only(0, refused);
+    l.probe_started(0, refused + REFUSAL_HOLD - MS, false);
+    l.observe(0, Up, true, "", refused + REFUSAL_HOLD);
+    assert_eq!(l.writer(), None, "read within the hold");
+    l.probe_started(0, refused + REFUSAL_HOLD, false);
+    l.observe(0, Up, true, "", refused + REFUSAL_HOLD + MS);
+    assert_eq!((l.writer(), l.generation()), (Some(0), 2));
+}
+
+#[test]
 fn a_failover_that_finds_no_writer_is_reported_once_after_its_timeout() {
     let (mut l, now) = started(false);
     l.observe(0, Refused, false, "", now);
