@@ -556,6 +556,13 @@ impl Client {
         }
     }
 
+    /// A cheap, cloneable handle for reporting the statements callers run on the writer over
+    /// their own connections: when they stop completing, the monitor probes the writer at
+    /// once (docs/ARCHITECTURE.md, "Writer selection"). Each report is one relaxed atomic add.
+    pub fn activity(&self) -> crate::Activity {
+        crate::Activity::new(self.shared.clone())
+    }
+
     /// Tell the monitor that a statement on `endpoint` (an index into the configured
     /// endpoints) lost its connection (`read_only == false`) or was refused as read-only
     /// (`read_only == true`), so it probes that endpoint now instead of at its next tick.

@@ -37,6 +37,7 @@
 //! # Ok::<(), drfailover_conn::Error>(())
 //! ```
 
+mod activity;
 mod client;
 pub mod config;
 #[cfg(feature = "dns")]
@@ -54,6 +55,7 @@ pub mod selection;
 mod shared;
 mod sinks;
 
+pub use activity::Activity;
 pub use client::{Client, ClientBuilder, ClientState, QueryOptions, Stats, WriterView};
 pub use config::{AuthMethod, Config, WebhookTarget};
 pub use drfailover_mysql::QueryResult;

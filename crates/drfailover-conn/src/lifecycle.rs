@@ -145,6 +145,8 @@ struct RoleSeen {
     confirmed_at: Option<Instant>,
     /// The first failure (probe or statement) since it last answered.
     failing_since: Option<Instant>,
+    /// When a write it refused as read-only was last reported (see [`REFUSAL_HOLD`]).
+    refused_at: Option<Instant>,
 }
 
 /// The lifecycle of one client's endpoints. Cheap; every method is O(endpoints).
@@ -163,6 +165,8 @@ pub(crate) struct Lifecycle {
     names: names::Names,
     /// When the client started (the start of its first search for a writer).
     created: Instant,
+    /// The progress of the program's statements on the writer (see [`witness`]).
+    witness: witness::Witness,
 }
 
 /// While the writer is missing or suspect, the others are probed every
@@ -175,6 +179,15 @@ pub(crate) struct Lifecycle {
 /// against the probe load of a long outage; docs/benchmarks.md ("Client: reconnect storm")
 /// and docs/benchmarks-history.md have the figures behind the choice.
 const FAST_PROBE_DECAY: u32 = 60;
+
+/// How long after a node refused a write as read-only a probe's "writable" from it is not
+/// believed. MariaDB's `SET GLOBAL read_only=1` refuses writes (its internal flag is set while
+/// it holds the global read lock) before `@@global.read_only` reads 1 (the variable is
+/// published after the lock is released): a probe in between reads the node writable, and
+/// believing it would make the fenced node the writer again (a new generation whose writes are
+/// refused). Within the hold the node keeps the role the refusal gave it; a node truly made
+/// writable again is adopted by the first probe after the hold.
+pub(crate) const REFUSAL_HOLD: Duration = Duration::from_millis(500);
 
 /// Uniform random duration in `[0, ceiling]` (the workspace's one jitter rule).
 pub(crate) fn random_jitter(ceiling: Duration) -> Duration {
@@ -218,6 +231,7 @@ impl Lifecycle {
             jitter,
             names: names::Names::default(),
             created: now,
+            witness: witness::Witness::new(now),
         }
     }
 
@@ -295,6 +309,30 @@ impl Lifecycle {
         e.probe_logs_in = logs_in;
     }
 
+    /// The gauge of the program's statements read `reading` at `now` (see [`witness`]): when
+    /// statements are in flight and none completed for the writer's stall bound, the writer
+    /// (and every other endpoint) is probed at once. Returns when to look at the gauge again
+    /// (`None`: no extra wake-up). O(1).
+    pub fn statements(
+        &mut self,
+        reading: crate::activity::Reading,
+        now: Instant,
+    ) -> Option<Instant> {
+        let Some(w) = self.writer else {
+            self.witness.reset(now);
+            return None;
+        };
+        let e = &mut self.endpoints[w];
+        let bound = e.round_trip.stall_bound(self.policy.probe_timeout);
+        let look = self
+            .witness
+            .look(reading, now, bound, e.probe_since.is_some());
+        if look.probe_now {
+            self.endpoints.iter_mut().for_each(|e| e.due_now = true);
+        }
+        look.next_look
+    }
+
     /// The next moment a decision falls due without any input: the failover timeout (if a
     /// failover is running and not yet reported), or the writer's running probe turning it
     /// stalled (when still ahead of `now`).
@@ -322,11 +360,17 @@ impl Lifecycle {
         let e = &mut self.endpoints[i];
         e.last_probe = now;
         e.last_outcome = Some(class);
-        if let Some(since) = e.probe_since.take() {
+        let started = e.probe_since.take();
+        if let Some(since) = started {
             if class.is_alive() && !e.probe_logs_in {
                 e.round_trip.sample(now.saturating_duration_since(since));
             }
         }
+        // "Writable" read within REFUSAL_HOLD of a write refused there is not believed.
+        let held = writable
+            && e.role
+                .refused_at
+                .is_some_and(|refused| started.unwrap_or(now) < refused + REFUSAL_HOLD);
         e.spread = (self.jitter)(Duration::from_micros(1000)).as_micros() as u32;
         let transition = e.tracker.observe(class, now);
         // Backoff of a down endpoint: jittered, growing from the suspect interval to the
@@ -344,12 +388,16 @@ impl Lifecycle {
         // A live node's role is what the probe just read. A failed probe does not erase the
         // last known role: the writer survives a single slow probe (suspect) and is dropped
         // when the tracker declares it down (after `fall` failures, at once when refused).
-        if class.is_alive() {
+        // (A role held by a refusal changes neither: the node answered, the refusal stands.)
+        if !class.is_alive() {
+            if e.tracker.state() == Health::Down {
+                e.writable = false;
+            }
+            self.note_role(i, None, now);
+        } else if !held {
             e.writable = writable;
-        } else if e.tracker.state() == Health::Down {
-            e.writable = false;
+            self.note_role(i, Some(writable), now);
         }
-        self.note_role(i, class.is_alive().then_some(writable), now);
         let e = &self.endpoints[i];
         fx.push(Effect::Status {
             endpoint: i,
@@ -405,6 +453,7 @@ impl Lifecycle {
     /// new writer may already be writable.
     pub fn read_only(&mut self, i: usize, now: Instant) -> Vec<Effect> {
         self.endpoints[i].writable = false;
+        self.endpoints[i].role.refused_at = Some(now);
         self.note_role(i, Some(false), now);
         self.statement_failed(i, now)
     }
@@ -537,6 +586,7 @@ impl Lifecycle {
 
 mod names;
 mod stall;
+mod witness;
 pub(crate) use names::NamePolicy;
 use stall::RoundTrip;
 /// Reason given with a writer change caused by a promotion seen while the writer was suspect

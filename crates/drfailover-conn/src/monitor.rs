@@ -149,6 +149,16 @@ impl Monitor {
             self.start_lookups();
             let now = Instant::now();
             let mut next = now + self.shared.config.probe_interval;
+            // Statements that stopped completing may ask for probes now. With nothing run since
+            // the last look, stop looking until a statement starts (it rings the doorbell).
+            let reading = self.shared.activity.read();
+            match self.life.statements(reading, now) {
+                Some(at) => next = next.min(at),
+                None if reading.in_flight == 0 && !self.shared.activity.go_idle(reading) => {
+                    next = now;
+                }
+                None => {}
+            }
             for i in 0..n {
                 if self.probes.is_running(i) || !self.life.has_address(i) {
                     continue; // a name without an address is never probed

@@ -81,6 +81,8 @@ pub(crate) struct Shared {
     pub status: Mutex<Vec<EndpointStatus>>,
     /// Where logins get their credentials (they may change: `secret_arn`, `auth=rds_iam`).
     pub login: Login,
+    /// Statements callers run on the writer over their own connections ([`crate::Activity`]).
+    pub activity: crate::activity::Gauge,
 }
 
 impl Shared {
@@ -126,6 +128,7 @@ impl Shared {
             endpoint_options,
             status: Mutex::new(status),
             login,
+            activity: Default::default(),
         }
     }
 

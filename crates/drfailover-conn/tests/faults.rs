@@ -240,6 +240,86 @@ fn a_replica_promoted_while_the_frozen_writer_is_only_suspect_is_adopted_at_once
     client.close();
 }
 
+/// The program's own statements are the earliest witness of a frozen writer: when statements
+/// reported through [`Client::activity`] stop completing, the writer is probed at once, and a
+/// node promoted meanwhile is adopted long before the writer's next scheduled probe (a minute
+/// away here).
+#[test]
+fn statements_that_stop_completing_get_a_frozen_writer_left_before_its_next_scheduled_probe() {
+    let mut topo =
+        Topology::primary_replica().unwrap_or_else(|e| panic!("cannot start MariaDB: {e}"));
+    let (client, _events) = recording_client(&topo.dsn(
+        "probe_interval_ms=60000&probe_timeout_ms=1000&failover_timeout_ms=30000&pool_size=32",
+    ));
+    let activity = client.activity();
+    let next = Arc::new(AtomicU64::new(1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let unknown: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, activity, next, stop) =
+                (client.clone(), activity.clone(), next.clone(), stop.clone());
+            let (acked, unknown) = (acked.clone(), unknown.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let id = next.fetch_add(1, Ordering::Relaxed);
+                    activity.started();
+                    let result = client.query(&format!("INSERT INTO t (id) VALUES ({id})"));
+                    activity.finished();
+                    match result {
+                        Ok(_) => acked.lock().unwrap().push(id),
+                        Err(Error::OutcomeUnknown(_)) => unknown.lock().unwrap().push(id),
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            })
+        })
+        .collect();
+    let acked_now = || acked.lock().unwrap().len();
+    eventually("writes acknowledged", Duration::from_secs(10), || {
+        (acked_now() >= 200)
+            .then_some(())
+            .ok_or(format!("{} acknowledged", acked_now()))
+    });
+    let g1 = client.state().generation;
+    topo.freeze(0).unwrap();
+    topo.promote_fast(1).unwrap();
+    let promoted = Instant::now();
+    // The writer's next scheduled probe is a minute away: only the statements' witness can
+    // get the promoted node adopted within this bound.
+    let g2 = client.wait_generation(g1, Duration::from_secs(20)).unwrap();
+    eprintln!(
+        "frozen writer left {:?} after the promotion",
+        promoted.elapsed()
+    );
+    assert_eq!(g2, g1 + 1);
+    assert_eq!(
+        client.state().writer.unwrap().to_string(),
+        topo.node(1).addr().to_string()
+    );
+    let before = acked_now();
+    eventually(
+        "writes resumed on the new writer",
+        Duration::from_secs(10),
+        || {
+            (acked_now() >= before + 50)
+                .then_some(())
+                .ok_or(format!("{} acknowledged", acked_now()))
+        },
+    );
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (acked, unknown) = (
+        acked.lock().unwrap().clone(),
+        unknown.lock().unwrap().clone(),
+    );
+    verify(&topo, 1, &acked, &unknown);
+    client.close();
+}
+
 #[test]
 fn blackholed_writer_is_abandoned_for_the_promoted_replica() {
     let topo = Topology::primary_replica_in_lab()

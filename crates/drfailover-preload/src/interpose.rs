@@ -13,6 +13,7 @@
 
 use std::ffi::{c_char, c_int, c_uint, c_ulong};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::Instant;
 
 use mysqlclient_sys::{my_bool, MYSQL, MYSQL_BIND, MYSQL_STMT};
@@ -82,7 +83,7 @@ unsafe fn drive(real: &Real, mysql: *mut MYSQL, call: &mut impl Call) -> c_int {
             }
         }
         let in_tx = in_transaction(mysql);
-        let rc = call.send(real);
+        let rc = send_counted(real, mysql, call);
         if rc == 0 {
             return 0;
         }
@@ -153,7 +154,7 @@ unsafe fn settle(
                 }
             }
             in_tx = in_transaction(mysql);
-            rc = call.send(real);
+            rc = send_counted(real, mysql, call);
             if rc == 0 {
                 return 0;
             }
@@ -179,13 +180,32 @@ unsafe fn statement(real: &Real, mysql: *mut MYSQL, call: &mut impl Call) -> c_i
         let in_tx = in_transaction(mysql);
         if policy::before_send(&m.state, in_tx, m.monitor.now(), || call.kind()) == BeforeSend::Send
         {
-            let rc = call.send(real);
+            let monitor = Arc::as_ptr(&m.monitor);
+            // SAFETY: the process's monitor is never freed (see `send_counted`).
+            let rc = (*monitor).counted(|| call.send(real));
             if rc == 0 {
                 return 0;
             }
             return managed_call_with(call, |call| settle(real, mysql, call, rc, in_tx));
         }
         managed_call_with(call, |call| drive(real, mysql, call))
+    }
+}
+
+/// `call` sent on `mysql`, counted as a statement in flight on the writer when the handle is
+/// managed ([`crate::monitor::Monitor::counted`]: one relaxed atomic add before, one after).
+///
+/// # Safety
+/// `mysql` is a handle owned by the calling thread.
+unsafe fn send_counted(real: &Real, mysql: *mut MYSQL, call: &mut impl Call) -> c_int {
+    // SAFETY: per the contract; only the monitor's address is kept, not the reference.
+    let monitor = unsafe { managed(mysql) }.map(|m| Arc::as_ptr(&m.monitor));
+    match monitor {
+        // SAFETY: the process's monitor is never freed (its slot keeps it, and forgets it
+        // after a fork), and it is a separate allocation from the handle's managed state,
+        // which `send` may update.
+        Some(monitor) => unsafe { &*monitor }.counted(|| call.send(real)),
+        None => call.send(real),
     }
 }
 

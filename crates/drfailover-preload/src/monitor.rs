@@ -8,7 +8,7 @@ use std::mem::ManuallyDrop;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use drfailover_conn::{Client, EventKind, Health, WriterView};
+use drfailover_conn::{Activity, Client, EventKind, Health, WriterView};
 
 use crate::policy::{in_flight_abort, MonitorNews, WriterNow};
 use crate::settings::Settings;
@@ -20,6 +20,9 @@ pub struct Monitor {
     /// them; at process exit nothing needs to wait.
     client: ManuallyDrop<Client>,
     view: WriterView,
+    /// The managed statements running on the writer, for the client's monitor (statements
+    /// that stop completing get the writer probed at once).
+    activity: Activity,
     pid: u32,
     /// How long a connect or a move waits for a writer.
     pub failover_timeout: Duration,
@@ -94,6 +97,16 @@ impl Monitor {
                 .client
                 .wait_generation(generation, wait.map_or(left, |w| w.min(left)));
         }
+    }
+
+    /// Send a statement to the writer with `send`, counted as in flight meanwhile (one
+    /// relaxed atomic add before and one after; blocks as long as `send` does).
+    #[inline]
+    pub fn counted<T>(&self, send: impl FnOnce() -> T) -> T {
+        self.activity.started();
+        let result = send();
+        self.activity.finished();
+        result
     }
 
     /// Wait until the generation differs from `seen` or `deadline` passes. Blocks.
@@ -191,6 +204,7 @@ pub fn for_process(settings: &Settings) -> Option<Arc<Monitor>> {
         Ok(client) => {
             let monitor = Arc::new(Monitor {
                 view: client.writer_view(),
+                activity: client.activity(),
                 failover_timeout: settings.config.failover_timeout,
                 connect_timeout_secs: whole_seconds_at_least_one(settings.config.connect_timeout),
                 client: ManuallyDrop::new(client),

@@ -443,6 +443,46 @@ fn a_read_only_rejection_drops_the_writer_at_once() {
 }
 
 #[test]
+fn a_node_that_refused_a_write_is_not_made_writer_again_by_a_probe_read_just_after() {
+    // A switchover: the fence refuses statements before `@@global.read_only` reads 1, so the
+    // probe asked for by the refusal still reads the node writable.
+    let (mut l, now) = started(false);
+    l.read_only(0, now + MS);
+    assert_eq!((l.writer(), l.generation()), (None, 1));
+    l.probe_started(0, now + 2 * MS, false);
+    let fx = l.observe(0, Up, true, "", now + 3 * MS);
+    assert_eq!(
+        (l.writer(), l.generation()),
+        (None, 1),
+        "the refusal stands: {fx:?}"
+    );
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::SetWriter { .. })),
+        "{fx:?}"
+    );
+    // Still probed at the fast interval meanwhile: the promoted node is adopted.
+    let t = now + 3 * MS;
+    assert!(l.due_at(0, t) <= t + 10 * MS, "{:?}", l.due_at(0, t) - t);
+    l.probe_started(1, now + 4 * MS, false);
+    l.observe(1, Up, true, "", now + 5 * MS);
+    assert_eq!((l.writer(), l.generation()), (Some(1), 2));
+}
+
+#[test]
+fn a_node_made_writable_again_after_a_refusal_is_adopted_after_the_hold() {
+    // Fenced, then made writable again, nothing else writable.
+    let (mut l, now) = started(false);
+    let refused = now + MS;
+    l.read_only(0, refused);
+    l.probe_started(0, refused + REFUSAL_HOLD - MS, false);
+    l.observe(0, Up, true, "", refused + REFUSAL_HOLD);
+    assert_eq!(l.writer(), None, "read within the hold");
+    l.probe_started(0, refused + REFUSAL_HOLD, false);
+    l.observe(0, Up, true, "", refused + REFUSAL_HOLD + MS);
+    assert_eq!((l.writer(), l.generation()), (Some(0), 2));
+}
+
+#[test]
 fn a_failover_that_finds_no_writer_is_reported_once_after_its_timeout() {
     let (mut l, now) = started(false);
     l.observe(0, Refused, false, "", now);
@@ -712,4 +752,94 @@ fn a_writer_whose_probe_logs_in_is_not_stalled_before_the_probe_deadline() {
     let next = probe + 250 * MS;
     l.probe_started(0, next, false);
     assert_eq!(l.next_deadline(next), Some(next + stall::STALL_FLOOR));
+}
+
+fn gauge(in_flight: u32, completed: u32) -> crate::activity::Reading {
+    crate::activity::Reading {
+        in_flight,
+        completed,
+    }
+}
+
+#[test]
+fn statements_that_stop_completing_get_the_writer_probed_at_once_then_the_stall_rule_adopts() {
+    let (mut l, now) = started(false);
+    let t = writer_answering_in(&mut l, now, MS, 20);
+    assert!(l.due_at(0, t) > t, "the writer was just probed");
+    // Statements complete: looked at again within the stall bound, nothing else.
+    assert_eq!(
+        l.statements(gauge(4, 100), t),
+        Some(t + stall::STALL_FLOOR / 2)
+    );
+    let quiet = t + 2 * MS;
+    assert_eq!(
+        l.statements(gauge(4, 130), quiet),
+        Some(quiet + stall::STALL_FLOOR / 2)
+    );
+    assert!(l.due_at(0, quiet) > quiet);
+    // The writer freezes: statements in flight, none completing for the bound.
+    let frozen = quiet + stall::STALL_FLOOR;
+    assert_eq!(l.statements(gauge(4, 130), frozen), None);
+    assert_eq!(l.due_at(0, frozen), frozen, "the writer is probed at once");
+    assert_eq!(l.due_at(1, frozen), frozen, "and the others");
+    assert_eq!(l.due_at(1, frozen), frozen, "and the others");
+    l.probe_started(0, frozen, false);
+    // That probe stalls too; the replica is seen becoming writable: adopted.
+    let stalled = frozen + stall::STALL_FLOOR;
+    assert_eq!(l.next_deadline(frozen), Some(stalled));
+    assert!(
+        l.due_at(1, stalled) <= stalled,
+        "the others are probed fast"
+    );
+    let fx = l.observe(1, Up, true, "", stalled + MS);
+    assert_eq!(
+        kinds(&fx),
+        [EventKind::FailoverStarted, EventKind::FailoverCompleted]
+    );
+    assert_eq!((l.writer(), l.generation()), (Some(1), 2));
+    assert_published_before_abort(&fx, Some(1), 2, 0);
+}
+
+#[test]
+fn a_long_statement_on_a_writer_that_answers_in_time_changes_nothing() {
+    let (mut l, now) = started(false);
+    let t = writer_answering_in(&mut l, now, MS, 20);
+    l.statements(gauge(1, 5), t);
+    let quiet = t + stall::STALL_FLOOR;
+    assert_eq!(l.statements(gauge(1, 5), quiet), None);
+    assert_eq!(l.due_at(0, quiet), quiet, "one probe for the quiet spell");
+    l.probe_started(0, quiet, false);
+    let fx = l.observe(0, Up, true, "", quiet + MS);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    // The statement keeps running: no more probes than the normal schedule.
+    for step in 1..=50u32 {
+        let at = quiet + MS + step * MS;
+        assert_eq!(l.statements(gauge(1, 5), at), None);
+        assert_eq!(l.due_at(0, at), quiet + MS + 200 * MS, "step {step}");
+    }
+    assert_eq!((l.writer(), l.generation()), (Some(0), 1));
+}
+
+#[test]
+fn statements_never_make_a_node_writer_that_no_probe_saw_writable() {
+    let (mut l, now) = started(false);
+    let t = writer_answering_in(&mut l, now, MS, 20);
+    l.statements(gauge(8, 1), t);
+    let quiet = t + stall::STALL_FLOOR;
+    l.statements(gauge(8, 1), quiet);
+    l.probe_started(0, quiet, false);
+    // The writer's probe stalls; the replica still answers read-only: no writer change.
+    let stalled = quiet + 5 * stall::STALL_FLOOR;
+    let fx = l.tick(stalled);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    let fx = l.observe(1, ReadOnly, false, "", stalled);
+    assert!(kinds(&fx).is_empty(), "{fx:?}");
+    assert_eq!((l.writer(), l.generation()), (Some(0), 1));
+}
+
+#[test]
+fn without_a_writer_the_statements_ask_for_nothing() {
+    let (mut l, now) = lifecycle(2, false);
+    assert_eq!(l.statements(gauge(3, 0), now), None);
+    assert_eq!(l.statements(gauge(3, 0), now + 500 * MS), None);
 }
