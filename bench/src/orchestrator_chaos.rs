@@ -294,33 +294,7 @@ fn orchestrator_killed_mid_promotion() -> Result<ChaosTrial, String> {
     eprintln!(
         "chaos: the leader was killed on reading its step {steps}; its steps seen: {reached:?}"
     );
-    let writable_at = [
-        first.first("step_completed", "make writable"),
-        second.first("step_completed", "make writable"),
-        second.first("step_completed", "adopted"),
-    ]
-    .into_iter()
-    .flatten()
-    .min()
-    .ok_or("no event says the new primary was made writable or adopted")?;
-    writers.wait_progress(300, Duration::from_secs(30))?;
-    std::thread::sleep(Duration::from_millis(1000));
-    let direct = direct.stop();
-    let acked = writers.acked.lock().unwrap().clone();
-    let _ = writers.finish();
-    // One promotion: completed by either, or made by the killed one and adopted by the other.
-    let adopted = usize::from(
-        first.count("failover_completed") == 0
-            && second.first("step_completed", "adopted").is_some(),
-    );
-    let promotions =
-        first.count("failover_completed") + second.count("failover_completed") + adopted;
-    drop(second);
-    drop(first);
-    let promoted = Some((writable_at, String::new()));
-    outcome(
-        &topo, fault, at, promoted, &dead, &direct, &acked, promotions,
-    )
+    two_process_outcome(&topo, fault, at, &dead, first, second, writers, direct)
 }
 
 /// Kill -9 of the primary under one orchestrator process that keeps its state in a
@@ -414,6 +388,25 @@ fn orchestrator_restarted_mid_promotion() -> Result<ChaosTrial, String> {
             .find(|(_, kind, reason)| kind == "step_completed" && reason.starts_with("resuming"))
             .map(|(_, _, reason)| reason.clone())
     );
+    two_process_outcome(&topo, fault, at, &dead, first, second, writers, direct)
+}
+
+/// The end of a trial with two orchestrator processes, the first of which died in its
+/// promotion and the second finished or adopted it: fault → the first event of either saying
+/// the new primary was made writable or adopted, the writers' progress after it, then the
+/// data checks ([`outcome`]); one promotion counts whether completed by either or made by the
+/// first and adopted by the second.
+#[allow(clippy::too_many_arguments)]
+fn two_process_outcome(
+    topo: &Topology,
+    fault: ChaosFault,
+    at: Instant,
+    dead: &HashSet<usize>,
+    first: Process,
+    second: Process,
+    writers: Writers,
+    direct: DirectWriter,
+) -> Result<ChaosTrial, String> {
     let writable_at = [
         first.first("step_completed", "make writable"),
         second.first("step_completed", "make writable"),
@@ -428,7 +421,6 @@ fn orchestrator_restarted_mid_promotion() -> Result<ChaosTrial, String> {
     let direct = direct.stop();
     let acked = writers.acked.lock().unwrap().clone();
     let _ = writers.finish();
-    // One promotion: completed by either, or made by the first and adopted by the second.
     let adopted = usize::from(
         first.count("failover_completed") == 0
             && second.first("step_completed", "adopted").is_some(),
@@ -438,11 +430,11 @@ fn orchestrator_restarted_mid_promotion() -> Result<ChaosTrial, String> {
     drop(second);
     drop(first);
     outcome(
-        &topo,
+        topo,
         fault,
         at,
         Some((writable_at, String::new())),
-        &dead,
+        dead,
         &direct,
         &acked,
         promotions,

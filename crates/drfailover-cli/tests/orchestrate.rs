@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use drfailover_testkit::{eventually, free_loopback_port, Topology};
+use drfailover_testkit::{eventually, free_loopback_port, Topology, WriteOutcome, Writers};
 
 const BIN: &str = env!("CARGO_BIN_EXE_drfailover");
 
@@ -769,82 +769,45 @@ fn the_control_endpoint_needs_its_token_and_stays_responsive_under_abuse() {
 /// Writer threads through a drfailover client over every node: acknowledged ids and ids
 /// whose outcome is unknown (never replayed).
 struct LibraryWriters {
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    acked: Arc<Mutex<Vec<u64>>>,
-    unknown: Arc<Mutex<Vec<u64>>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    writers: Writers,
     client: Arc<drfailover_conn::Client>,
 }
 
 impl LibraryWriters {
     fn start(topo: &Topology, threads: usize) -> LibraryWriters {
-        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
         let dsn = topo.dsn("probe_interval_ms=50&probe_timeout_ms=200&failover_timeout_ms=60000");
         let client = Arc::new(drfailover_conn::Client::connect_dsn(&dsn).expect("client"));
         client.wait_ready(Duration::from_secs(20)).expect("writer");
         client
             .query("CREATE TABLE IF NOT EXISTS lw (id BIGINT PRIMARY KEY)")
             .expect("create table");
-        let next = Arc::new(AtomicU64::new(1));
-        let stop = Arc::new(AtomicBool::new(false));
-        let acked: Arc<Mutex<Vec<u64>>> = Arc::default();
-        let unknown: Arc<Mutex<Vec<u64>>> = Arc::default();
-        let threads = (0..threads)
-            .map(|_| {
-                let (client, next, stop, acked, unknown) = (
-                    client.clone(),
-                    next.clone(),
-                    stop.clone(),
-                    acked.clone(),
-                    unknown.clone(),
-                );
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        let id = next.fetch_add(1, Ordering::Relaxed);
-                        match client.query(&format!("INSERT INTO lw VALUES ({id})")) {
-                            Ok(_) => acked.lock().unwrap().push(id),
-                            Err(drfailover_conn::Error::OutcomeUnknown(_)) => {
-                                unknown.lock().unwrap().push(id)
-                            }
-                            // Refused before it ran (no writer yet): certainly not written.
-                            Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                        }
-                    }
-                })
-            })
-            .collect();
-        LibraryWriters {
-            stop,
-            acked,
-            unknown,
-            threads,
-            client,
-        }
+        let writer = client.clone();
+        let writers = Writers::start(threads, move |id| {
+            match writer.query(&format!("INSERT INTO lw VALUES ({id})")) {
+                Ok(_) => WriteOutcome::Acknowledged,
+                Err(drfailover_conn::Error::OutcomeUnknown(_)) => WriteOutcome::Unknown,
+                // Refused before it ran (no writer yet): certainly not written.
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    WriteOutcome::NotSent
+                }
+            }
+        });
+        LibraryWriters { writers, client }
     }
 
     /// Wait until `more` further writes are acknowledged (bounded, generous).
     fn wait_progress(&self, more: usize) {
-        let target = self.acked.lock().unwrap().len() + more;
-        eventually(
-            "the writers progress",
-            Duration::from_secs(60),
-            || match self.acked.lock().unwrap().len() {
-                n if n >= target => Ok(()),
-                n => Err(format!("{n} acknowledged of {target}")),
-            },
-        );
+        let target = self.writers.acknowledged().all().len() + more;
+        self.writers
+            .wait_acknowledged(target, Duration::from_secs(60));
     }
 
     /// Stop; the acknowledged and the unknown-outcome ids.
-    fn finish(mut self) -> (Vec<u64>, Vec<u64>) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            t.join().unwrap();
-        }
+    fn finish(self) -> (Vec<u64>, Vec<u64>) {
+        let ledger = self.writers.stop();
         self.client.close();
-        let acked = self.acked.lock().unwrap().clone();
-        let unknown = self.unknown.lock().unwrap().clone();
-        (acked, unknown)
+        (ledger.acknowledged, ledger.unknown)
     }
 }
 
