@@ -423,15 +423,20 @@ impl Orchestrator {
             Ok(()) => self.saved = Some((state, Instant::now())),
             Err(e) => {
                 self.saved = None;
-                self.publish(Notice {
-                    kind: EventKind::StepFailed,
-                    node: None,
-                    writers: None,
-                    reason: format!("saving the state for a successor: {e}"),
-                    duration: None,
-                });
+                self.state_not_saved(&e);
             }
         }
+    }
+
+    /// Say that the state for a successor could not be saved (a `step_failed` event).
+    fn state_not_saved(&self, e: &impl std::fmt::Display) {
+        self.publish(Notice {
+            kind: EventKind::StepFailed,
+            node: None,
+            writers: None,
+            reason: format!("saving the state for a successor: {e}"),
+            duration: None,
+        });
     }
 
     /// The state saved last, with the promotion of `plan` at `step`.
@@ -535,13 +540,7 @@ impl Orchestrator {
                     };
                     let out = self.executor_run(|ex| ex.failover(&plan, &mut save_step));
                     for e in failed {
-                        self.publish(Notice {
-                            kind: EventKind::StepFailed,
-                            node: None,
-                            writers: None,
-                            reason: format!("saving the state for a successor: {e}"),
-                            duration: None,
-                        });
+                        self.state_not_saved(&e);
                     }
                     out
                 } else {
