@@ -243,25 +243,8 @@ fn orchestrator_killed_mid_promotion() -> Result<ChaosTrial, String> {
         Duration::from_secs(30),
         |s| s["analysis"] == "healthy",
     )?;
-    let writers = Writers::start(&topo, THREADS)?;
-    writers.wait_progress(300, Duration::from_secs(30))?;
-    let direct = DirectWriter::start(&topo, 0, Duration::from_secs(1), 1u64 << 40, |id| {
-        format!("INSERT INTO bench_o VALUES ({id})")
-    });
-    std::thread::sleep(Duration::from_millis(100 + rand::random::<u64>() % 200));
-    topo.kill9(0)?;
-    let at = Instant::now();
-    let dead: HashSet<usize> = [0].into();
-    let t = Instant::now();
-    while first.exited().is_none() {
-        if t.elapsed() > Duration::from_secs(30) {
-            return Err(format!(
-                "the leader was not killed mid-promotion within 30 s (events: {:?})",
-                first.lines()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let (writers, direct, at, dead) =
+        kill_primary_until_exit(&mut topo, &first, "the leader was not killed mid-promotion")?;
     if first.killed_at().is_none() {
         return Err(format!("the leader exited by itself: {:?}", first.exited()));
     }
@@ -343,25 +326,11 @@ fn orchestrator_restarted_mid_promotion() -> Result<ChaosTrial, String> {
         Duration::from_secs(30),
         |s| s["leader"] == true && s["analysis"] == "healthy",
     )?;
-    let writers = Writers::start(&topo, THREADS)?;
-    writers.wait_progress(300, Duration::from_secs(30))?;
-    let direct = DirectWriter::start(&topo, 0, Duration::from_secs(1), 1u64 << 40, |id| {
-        format!("INSERT INTO bench_o VALUES ({id})")
-    });
-    std::thread::sleep(Duration::from_millis(100 + rand::random::<u64>() % 200));
-    topo.kill9(0)?;
-    let at = Instant::now();
-    let dead: HashSet<usize> = [0].into();
-    let t = Instant::now();
-    while first.exited().is_none() {
-        if t.elapsed() > Duration::from_secs(30) {
-            return Err(format!(
-                "the orchestrator did not die mid-promotion ({how}) within 30 s (events: {:?})",
-                first.lines()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let (writers, direct, at, dead) = kill_primary_until_exit(
+        &mut topo,
+        &first,
+        &format!("the orchestrator did not die mid-promotion ({how})"),
+    )?;
     let second = Process::start(&config, None)?;
     second
         .wait_status(
@@ -389,6 +358,36 @@ fn orchestrator_restarted_mid_promotion() -> Result<ChaosTrial, String> {
             .map(|(_, _, reason)| reason.clone())
     );
     two_process_outcome(&topo, fault, at, &dead, first, second, writers, direct)
+}
+
+/// Library writers and a client pinned to the primary, then kill -9 of the primary at a
+/// random moment, then wait (up to 30 s) for the orchestrator process `first` to die in its
+/// promotion; `failure` names the error when it does not. Returns the writers, the pinned
+/// client, the fault's instant and the dead nodes.
+fn kill_primary_until_exit(
+    topo: &mut Topology,
+    first: &Process,
+    failure: &str,
+) -> Result<(Writers, DirectWriter, Instant, HashSet<usize>), String> {
+    let writers = Writers::start(topo, THREADS)?;
+    writers.wait_progress(300, Duration::from_secs(30))?;
+    let direct = DirectWriter::start(topo, 0, Duration::from_secs(1), 1u64 << 40, |id| {
+        format!("INSERT INTO bench_o VALUES ({id})")
+    });
+    std::thread::sleep(Duration::from_millis(100 + rand::random::<u64>() % 200));
+    topo.kill9(0)?;
+    let at = Instant::now();
+    let t = Instant::now();
+    while first.exited().is_none() {
+        if t.elapsed() > Duration::from_secs(30) {
+            return Err(format!(
+                "{failure} within 30 s (events: {:?})",
+                first.lines()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok((writers, direct, at, [0].into()))
 }
 
 /// The end of a trial with two orchestrator processes, the first of which died in its

@@ -855,11 +855,12 @@ fn restarted_orchestrator_finishes_the_promotion(point: &str, step: &str) {
         "the orchestrator dies mid-promotion",
         Duration::from_secs(60),
         || {
-            first
-                .child
-                .try_wait()
-                .unwrap()
-                .ok_or_else(|| "still running".to_string())
+            first.child.try_wait().unwrap().ok_or_else(|| {
+                format!(
+                    "still running; its events: {:?}",
+                    first.lines.lock().unwrap()
+                )
+            })
         },
     );
     assert_eq!(status.code(), Some(137));
