@@ -250,23 +250,10 @@ fn orchestrator_killed_mid_promotion() -> Result<ChaosTrial, String> {
     }
     // The other finishes the promotion (or, when the kill came after the candidate was made
     // writable, adopts it and repoints the rest).
-    second
-        .wait_status(
-            "the other orchestrator leads a healthy topology",
-            Duration::from_secs(30),
-            |s| s["leader"] == true && s["analysis"] == "healthy",
-        )
-        .map_err(|e| {
-            let seen: Vec<String> = second
-                .lines()
-                .iter()
-                .map(|(_, kind, reason)| format!("{kind}: {reason}"))
-                .collect();
-            format!(
-                "after the leader was killed at step {steps}: {e}; the other's events: {}",
-                seen.join(" | ")
-            )
-        })?;
+    second.wait_leading(
+        "the other orchestrator leads a healthy topology",
+        &format!("after the leader was killed at step {steps}"),
+    )?;
     let reached: Vec<String> = first
         .lines()
         .iter()
@@ -332,23 +319,10 @@ fn orchestrator_restarted_mid_promotion() -> Result<ChaosTrial, String> {
         &format!("the orchestrator did not die mid-promotion ({how})"),
     )?;
     let second = Process::start(&config, None)?;
-    second
-        .wait_status(
-            "the restarted orchestrator leads a healthy topology",
-            Duration::from_secs(30),
-            |s| s["leader"] == true && s["analysis"] == "healthy",
-        )
-        .map_err(|e| {
-            let seen: Vec<String> = second
-                .lines()
-                .iter()
-                .map(|(_, kind, reason)| format!("{kind}: {reason}"))
-                .collect();
-            format!(
-                "after the orchestrator died ({how}): {e}; the restarted one's events: {}",
-                seen.join(" | ")
-            )
-        })?;
+    second.wait_leading(
+        "the restarted orchestrator leads a healthy topology",
+        &format!("after the orchestrator died ({how})"),
+    )?;
     eprintln!(
         "chaos: the orchestrator died {how}; the restarted one said: {:?}",
         second

@@ -129,6 +129,22 @@ impl Process {
         serde_json::from_str(body).ok()
     }
 
+    /// Wait (up to 30 s) until this process leads a healthy topology; the error names
+    /// `what`, `context` and every event the process published. Blocks.
+    pub(crate) fn wait_leading(&self, what: &str, context: &str) -> Result<(), String> {
+        self.wait_status(what, Duration::from_secs(30), |s| {
+            s["leader"] == true && s["analysis"] == "healthy"
+        })
+        .map_err(|e| {
+            let seen: Vec<String> = self
+                .lines()
+                .iter()
+                .map(|(_, kind, reason)| format!("{kind}: {reason}"))
+                .collect();
+            format!("{context}: {e}; its events: {}", seen.join(" | "))
+        })
+    }
+
     /// Wait until its `/status` satisfies `ok` (`what` names it in the error). Polls every
     /// 20 ms.
     pub(crate) fn wait_status(

@@ -829,6 +829,21 @@ fn wait_saved_primary(dir: &std::path::Path) -> serde_json::Value {
     )
 }
 
+/// A configuration for `topo` in `dir` that keeps the orchestrator's state in `dir/state`:
+/// (configuration path, state directory).
+fn config_with_state_dir(
+    topo: &Topology,
+    dir: &tempfile::TempDir,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let state_dir = dir.path().join("state");
+    std::fs::create_dir(&state_dir).unwrap();
+    let config = write_config(
+        dir,
+        &topo.orchestrator_config(&format!("state_dir = \"{}\"", state_dir.display()), "", &[]),
+    );
+    (config, state_dir)
+}
+
 /// The only orchestrator, under writers through the library, is killed (the failpoint exits
 /// the process at once, as SIGKILL would) at `point` of its promotion after a kill -9 of the
 /// primary; a new process with the same configuration finishes the job: one writable node,
@@ -836,12 +851,7 @@ fn wait_saved_primary(dir: &std::path::Path) -> serde_json::Value {
 fn restarted_orchestrator_finishes_the_promotion(point: &str, step: &str) {
     let mut topo = topology();
     let dir = tempfile::tempdir().unwrap();
-    let state_dir = dir.path().join("state");
-    std::fs::create_dir(&state_dir).unwrap();
-    let config = write_config(
-        &dir,
-        &topo.orchestrator_config(&format!("state_dir = \"{}\"", state_dir.display()), "", &[]),
-    );
+    let (config, state_dir) = config_with_state_dir(&topo, &dir);
     let mut first = Daemon::start(&config, Some(point));
     first.wait_status("the first orchestrator leads a healthy topology", |s| {
         s["leader"] == true && s["analysis"] == "healthy"
@@ -958,12 +968,7 @@ fn an_orchestrator_killed_after_making_the_candidate_writable_and_restarted_fini
 fn a_restart_with_saved_facts_the_servers_contradict_promotes_nothing_and_says_why() {
     let mut topo = topology();
     let dir = tempfile::tempdir().unwrap();
-    let state_dir = dir.path().join("state");
-    std::fs::create_dir(&state_dir).unwrap();
-    let config = write_config(
-        &dir,
-        &topo.orchestrator_config(&format!("state_dir = \"{}\"", state_dir.display()), "", &[]),
-    );
+    let (config, state_dir) = config_with_state_dir(&topo, &dir);
     let first = Daemon::start(&config, None);
     first.wait_status("the first orchestrator leads a healthy topology", |s| {
         s["leader"] == true && s["analysis"] == "healthy"
