@@ -6,7 +6,7 @@
 //! cargo run --release -p drfailover-bench --bin drfailover-bench-preload [-- --trials N]
 //!     [--faults kill9,sigstop,switchover]   (only these failover rows, nothing else)
 //!     [--overhead] [--pairs N]              (only the overhead, N sysbench pairs)
-//!     [--probe-interval-ms N]               (the monitor's probe interval, default 100)
+//!     [--probe-interval-ms N]               (the monitor's probe interval, default 200, the library's)
 //! ```
 //!
 //! 1. Failover: a plain libmariadb program of ours (4 threads of autocommit INSERTs, one line
@@ -88,8 +88,8 @@ struct Trial {
     timeline: Vec<(f64, usize)>,
 }
 
-/// The monitor's `probe_interval_ms` (`--probe-interval-ms`, default 100).
-static PROBE_INTERVAL_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(100);
+/// The monitor's `probe_interval_ms` (`--probe-interval-ms`, default 200, the library's).
+static PROBE_INTERVAL_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(200);
 
 fn env_for(topo: &Topology, preload: Option<&Path>) -> Vec<(String, String)> {
     let interval = PROBE_INTERVAL_MS.load(std::sync::atomic::Ordering::Relaxed);
@@ -278,7 +278,7 @@ fn main() {
                      --faults LIST    only these failover rows, comma-separated: kill9,sigstop,switchover\n  \
                      --overhead       only the overhead with nothing failing (sysbench pairs, callgrind)\n  \
                      --pairs N        with/without sysbench pairs of the overhead (default 7; 0: callgrind only)\n  \
-                     --probe-interval-ms N  the monitor's probe_interval_ms in DRFAILOVER_DSN (default 100)"
+                     --probe-interval-ms N  the monitor's probe_interval_ms in DRFAILOVER_DSN (default 200, the library's)"
                 );
                 return;
             }
@@ -624,70 +624,152 @@ fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
         println!("  throughput cost <= 1 %: {verdict}");
     }
 
-    println!("\n== instructions per statement (SELECT 1, one connection; valgrind --tool=callgrind, main thread, run_statements only) ==");
+    println!("\n== instructions per statement (valgrind --tool=callgrind --separate-threads=yes; a 2N- minus an N-statement run, divided by N: starting and exiting cancel out) ==");
     let node = topo.node(0);
+    let select_args = |n: u64| -> Vec<String> {
+        vec![
+            node.ip().to_string(),
+            node.port().to_string(),
+            APP_USER.into(),
+            APP_PASSWORD.into(),
+            drfailover_testkit::APP_DATABASE.into(),
+            n.to_string(),
+        ]
+    };
+    let point_select_args = |n: u64| -> Vec<String> {
+        sysbench_args(
+            &topo,
+            APP_USER,
+            APP_PASSWORD,
+            "oltp_point_select",
+            10_000,
+            &[
+                "--threads=1",
+                "--time=0",
+                &format!("--events={n}"),
+                "--db-ps-mode=auto",
+                "run",
+            ],
+        )
+    };
+    let env = |preload: bool| env_for(&topo, preload.then_some(lib));
+    println!("  the worst case: `SELECT 1` on one connection (bench/c/preload_select.c), the main thread, only while in run_statements; 2,000 and 4,000 statements");
+    callgrind_comparison(
+        dir,
+        "select",
+        2000,
+        (select, &["--toggle-collect=run_statements"]),
+        &env,
+        &select_args,
+        ThreadFile::Main,
+    );
+    println!("  the program the throughput is measured with: Debian's sysbench oltp_point_select (1 thread, --db-ps-mode=auto: prepared), its worker thread (the busiest thread but the main one), all of it; 4,000 and 8,000 events");
+    callgrind_comparison(
+        dir,
+        "sysbench",
+        4000,
+        (Path::new("/usr/bin/sysbench"), &[]),
+        &env,
+        &point_select_args,
+        ThreadFile::BusiestWorker,
+    );
+}
+
+/// Which of callgrind's per-thread output files counts.
+#[derive(Clone, Copy)]
+enum ThreadFile {
+    /// The main thread's (`…-01`).
+    Main,
+    /// The one with the most instructions but the main thread's (a program's worker
+    /// thread).
+    BusiestWorker,
+}
+
+/// Instructions per statement of a program under callgrind, without and with the library:
+/// three measurements of each, alternating; each the difference of a `2n`- and an
+/// `n`-statement run divided by `n`. Prints the medians, their spread, the difference and the
+/// library's own share. `program`: the executable and its callgrind options; `env(preload)`:
+/// its environment; `args(n)`: its arguments for `n` statements. Blocks for the runs
+/// (minutes).
+fn callgrind_comparison(
+    dir: &Path,
+    name: &str,
+    n: u64,
+    (exe, options): (&Path, &[&str]),
+    env: &dyn Fn(bool) -> Vec<(String, String)>,
+    args: &dyn Fn(u64) -> Vec<String>,
+    thread: ThreadFile,
+) {
     let per_statement = |preload: bool| -> Result<(f64, f64), String> {
         let mut totals = Vec::new();
-        for n in [2000u64, 4000] {
-            let out = dir.join(format!("cg-{preload}-{n}"));
+        for count in [n, 2 * n] {
+            let out = dir.join(format!("cg-{name}-{preload}-{count}"));
             let _ = std::fs::remove_dir_all(&out);
             std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
             let status = Command::new("valgrind")
-                .args([
-                    "--tool=callgrind",
-                    "--separate-threads=yes",
-                    "--toggle-collect=run_statements",
-                ])
+                .args(["--tool=callgrind", "--separate-threads=yes"])
+                .args(options)
                 .arg(format!("--callgrind-out-file={}/cg.out", out.display()))
-                .arg(select)
-                .args([
-                    node.ip().to_string(),
-                    node.port().to_string(),
-                    APP_USER.into(),
-                    APP_PASSWORD.into(),
-                    drfailover_testkit::APP_DATABASE.into(),
-                    n.to_string(),
-                ])
-                .envs(env_for(&topo, preload.then_some(lib)))
+                .arg(exe)
+                .args(args(count))
+                .envs(env(preload))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
                 .map_err(|e| format!("valgrind: {e} (apt-get install valgrind)"))?;
             if !status.success() {
-                return Err(format!("callgrind run failed: {status}"));
+                return Err(format!(
+                    "callgrind run of {} failed: {status}",
+                    exe.display()
+                ));
             }
-            // The main thread's file is the one with the run_statements loop: thread 1.
-            let text = std::fs::read_to_string(out.join("cg.out-01")).map_err(|e| e.to_string())?;
-            let total: f64 = text
-                .lines()
-                .find_map(|l| {
-                    l.strip_prefix("totals:")
-                        .or_else(|| l.strip_prefix("summary:"))
-                })
-                .and_then(|t| t.split_whitespace().next())
-                .and_then(|t| t.parse().ok())
-                .ok_or("no totals in the callgrind output")?;
-            totals.push((total, self_cost_in(&text, "libdrfailover_preload.so")));
+            let mut files = Vec::new();
+            for entry in std::fs::read_dir(&out).map_err(|e| e.to_string())? {
+                let path = entry.map_err(|e| e.to_string())?.path();
+                let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+                let total: f64 = text
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("totals:")
+                            .or_else(|| l.strip_prefix("summary:"))
+                    })
+                    .and_then(|t| t.split_whitespace().next())
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0.0); // a thread that never collected
+                let main = path.to_string_lossy().ends_with("-01");
+                files.push((main, total, self_cost_in(&text, "libdrfailover_preload.so")));
+            }
+            let chosen = match thread {
+                ThreadFile::Main => files.iter().find(|f| f.0),
+                ThreadFile::BusiestWorker => files
+                    .iter()
+                    .filter(|f| !f.0)
+                    .max_by(|a, b| a.1.total_cmp(&b.1)),
+            };
+            let (_, total, own) = chosen
+                .filter(|f| f.1 > 0.0)
+                .ok_or("no instructions counted in the callgrind output")?;
+            totals.push((*total, *own));
         }
-        // A 4,000- minus a 2,000-statement run: connecting and exiting cancel out.
+        let n = n as f64;
         Ok((
-            (totals[1].0 - totals[0].0) / 2000.0,
-            (totals[1].1 - totals[0].1) / 2000.0,
+            (totals[1].0 - totals[0].0) / n,
+            (totals[1].1 - totals[0].1) / n,
         ))
     };
-    // Three measurements of each, alternating: the median, and the spread that says how much
-    // of a difference is noise (libmariadb's read loop varies with the timing of the answers).
+    // The totals move with the timing of the answers (how often libmariadb's read finds no
+    // data yet and polls): three of each show how much of a difference is noise.
     let (mut without, mut with, mut library) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..3 {
         for preload in [false, true] {
             match per_statement(preload) {
-                Ok((n, own)) if preload => {
-                    with.push(n);
+                Ok((count, own)) if preload => {
+                    with.push(count);
                     library.push(own);
                 }
-                Ok((n, _)) => without.push(n),
+                Ok((count, _)) => without.push(count),
                 Err(e) => {
-                    println!("  not measured: {e}");
+                    println!("    not measured: {e}");
                     return;
                 }
             }
@@ -699,7 +781,7 @@ fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
     };
     let (a, b) = (median(&mut without), median(&mut with));
     println!(
-        "  without {a:.0} (3 runs: {:.0}..{:.0}), with {b:.0} ({:.0}..{:.0}): {:+.0} instructions per statement ({:+.2} %)",
+        "    without {a:.0} (3 runs: {:.0}..{:.0}), with {b:.0} ({:.0}..{:.0}): {:+.0} instructions per statement ({:+.2} %)",
         without[0],
         without[without.len() - 1],
         with[0],
@@ -707,11 +789,9 @@ fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
         b - a,
         (b / a - 1.0) * 100.0
     );
-    // The totals move with the timing of the answers (how often libmariadb's read finds no
-    // data yet and polls); the library's own instructions do not.
     let own = median(&mut library);
     println!(
-        "  in the library itself (self cost of libdrfailover_preload.so's functions): {own:.0} per statement (3 runs: {:.0}..{:.0}) = {:.2} % of {a:.0}",
+        "    in the library itself (self cost of libdrfailover_preload.so's functions): {own:.0} per statement (3 runs: {:.0}..{:.0}) = {:.2} % of {a:.0}",
         library[0],
         library[library.len() - 1],
         own / a * 100.0

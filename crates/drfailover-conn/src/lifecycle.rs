@@ -125,6 +125,11 @@ struct EndpointState {
     /// Its running probe logs in first (its time is not a round-trip; it never means a stall
     /// before the probe deadline).
     probe_logs_in: bool,
+    /// The program's statements asked for its next probe (see [`witness`]).
+    witness_asked: bool,
+    /// Its running probe was asked for by the program's statements, which had then made no
+    /// progress for a whole stall bound: half a bound of silence confirms the stall.
+    probe_witnessed: bool,
     /// Round-trips of its live probes (when its running probe means a stall: [`stall`]).
     round_trip: RoundTrip,
     /// Where in `[1/2, 1]` of the fast interval its next fast probe falls (drawn per probe,
@@ -218,6 +223,8 @@ impl Lifecycle {
                     role: RoleSeen::default(),
                     probe_since: None,
                     probe_logs_in: false,
+                    witness_asked: false,
+                    probe_witnessed: false,
                     round_trip: RoundTrip::default(),
                     spread: 1000,
                 })
@@ -307,6 +314,7 @@ impl Lifecycle {
         e.due_now = false;
         e.probe_since = Some(now);
         e.probe_logs_in = logs_in;
+        e.probe_witnessed = std::mem::take(&mut e.witness_asked);
     }
 
     /// The gauge of the program's statements read `reading` at `now` (see [`witness`]): when
@@ -327,7 +335,11 @@ impl Lifecycle {
         let look = self
             .witness
             .look(reading, now, bound, e.probe_since.is_some());
+        if look.stuck && e.probe_since.is_some() {
+            e.probe_witnessed = true;
+        }
         if look.probe_now {
+            e.witness_asked = true;
             self.endpoints.iter_mut().for_each(|e| e.due_now = true);
         }
         look.next_look
@@ -624,6 +636,8 @@ impl Lifecycle {
         let cap = self.policy.probe_timeout;
         let bound = if e.probe_logs_in {
             cap
+        } else if e.probe_witnessed {
+            e.round_trip.witnessed_stall_bound(cap)
         } else {
             e.round_trip.stall_bound(cap)
         };

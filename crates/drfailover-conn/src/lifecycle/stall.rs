@@ -54,6 +54,13 @@ impl RoundTrip {
                 .clamp(STALL_FLOOR.min(cap), cap),
         }
     }
+
+    /// The bound of a probe the program's statements asked for ([`super::witness`]): they had
+    /// made no progress for a whole stall bound when it started, so half a bound (one
+    /// retransmission timeout, at least half the floor) without an answer confirms the stall.
+    pub fn witnessed_stall_bound(&self, cap: Duration) -> Duration {
+        (self.stall_bound(cap) / 2).max((STALL_FLOOR / 2).min(cap))
+    }
 }
 
 #[cfg(test)]
@@ -96,6 +103,27 @@ mod tests {
         let mut awful = RoundTrip::default();
         awful.sample(150 * MS);
         assert_eq!(awful.stall_bound(200 * MS), 200 * MS);
+    }
+
+    #[test]
+    fn a_probe_the_statements_asked_for_gets_half_the_bound() {
+        assert_eq!(
+            RoundTrip::default().witnessed_stall_bound(200 * MS),
+            100 * MS
+        );
+        let mut fast = RoundTrip::default();
+        for _ in 0..50 {
+            fast.sample(MS / 2);
+        }
+        assert_eq!(fast.witnessed_stall_bound(200 * MS), STALL_FLOOR / 2);
+        let mut slow = RoundTrip::default();
+        for _ in 0..50 {
+            slow.sample(30 * MS);
+        }
+        assert_eq!(
+            slow.witnessed_stall_bound(200 * MS),
+            slow.stall_bound(200 * MS) / 2
+        );
     }
 
     #[test]

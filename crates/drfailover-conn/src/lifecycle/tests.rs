@@ -784,8 +784,9 @@ fn statements_that_stop_completing_get_the_writer_probed_at_once_then_the_stall_
     assert_eq!(l.due_at(1, frozen), frozen, "and the others");
     assert_eq!(l.due_at(1, frozen), frozen, "and the others");
     l.probe_started(0, frozen, false);
-    // That probe stalls too; the replica is seen becoming writable: adopted.
-    let stalled = frozen + stall::STALL_FLOOR;
+    // That probe stalls too (half a bound: the statements were already stuck for a whole
+    // one); the replica is seen becoming writable: adopted.
+    let stalled = frozen + stall::STALL_FLOOR / 2;
     assert_eq!(l.next_deadline(frozen), Some(stalled));
     assert!(
         l.due_at(1, stalled) <= stalled,
@@ -798,6 +799,33 @@ fn statements_that_stop_completing_get_the_writer_probed_at_once_then_the_stall_
     );
     assert_eq!((l.writer(), l.generation()), (Some(1), 2));
     assert_published_before_abort(&fx, Some(1), 2, 0);
+}
+
+#[test]
+fn a_probe_already_running_when_the_statements_get_stuck_confirms_the_stall_in_half_a_bound() {
+    let (mut l, now) = started(false);
+    let t = writer_answering_in(&mut l, now, MS, 20);
+    l.statements(gauge(4, 100), t);
+    // The writer's scheduled probe starts; the writer freezes just after.
+    let probe = t + 15 * MS;
+    l.probe_started(0, probe, false);
+    assert_eq!(l.next_deadline(probe), Some(probe + stall::STALL_FLOOR));
+    // The statements have made no progress for a bound: that running probe is the witness,
+    // and half a bound of it unanswered is enough.
+    let stuck = t + stall::STALL_FLOOR;
+    assert_eq!(l.statements(gauge(4, 100), stuck), None);
+    assert_eq!(l.next_deadline(stuck), Some(probe + stall::STALL_FLOOR / 2));
+    let stalled = probe + stall::STALL_FLOOR / 2;
+    assert!(
+        l.due_at(1, stalled) <= stalled,
+        "the others are probed fast"
+    );
+    let fx = l.observe(1, Up, true, "", stalled + MS);
+    assert_eq!(
+        kinds(&fx),
+        [EventKind::FailoverStarted, EventKind::FailoverCompleted]
+    );
+    assert_eq!((l.writer(), l.generation()), (Some(1), 2));
 }
 
 #[test]

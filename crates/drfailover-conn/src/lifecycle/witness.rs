@@ -8,8 +8,10 @@
 //!   completed since the last look, no extra wake-up is asked for.
 //! - Statements in flight and no completion for a stall bound: probe the writer now (unless a
 //!   probe of it already runs: that probe is the witness), and the other endpoints too (a node
-//!   promoted meanwhile is then already known writable when the writer's probe stalls). The existing stall rule then
-//!   decides: a probe that stalls too makes the writer stalled; one answered in time (a
+//!   promoted meanwhile is then already known writable when the writer's probe stalls). The
+//!   stall rule then decides, on the combined evidence: that probe (or the one already
+//!   running) unanswered for half a stall bound makes the writer stalled
+//!   ([`super::stall::RoundTrip::witnessed_stall_bound`]); one answered in time (a
 //!   legitimately long statement) changes nothing.
 //! - At most one such probe per quiet spell: after it, nothing more is asked until a statement
 //!   completes or none is in flight; the writer's normal probe schedule runs meanwhile. A long
@@ -22,6 +24,10 @@ use crate::activity::Reading;
 /// What the gauge's latest look asks of the monitor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Look {
+    /// The statements have just made no progress for a whole stall bound (once per quiet
+    /// spell): the writer's running probe, or the one asked for now, confirms a stall in half
+    /// a bound.
+    pub stuck: bool,
     /// Probe the writer now.
     pub probe_now: bool,
     /// Look at the gauge again by then (`None`: no extra wake-up).
@@ -64,12 +70,14 @@ impl Witness {
             self.asked = false;
             let active = completed_since || reading.in_flight > 0;
             return Look {
+                stuck: false,
                 probe_now: false,
                 next_look: active.then(|| now + bound / 2),
             };
         }
         if self.asked {
             return Look {
+                stuck: false,
                 probe_now: false,
                 next_look: None,
             };
@@ -77,12 +85,14 @@ impl Witness {
         let quiet_until = self.progress_at + bound;
         if now < quiet_until {
             return Look {
+                stuck: false,
                 probe_now: false,
                 next_look: Some(quiet_until),
             };
         }
         self.asked = true;
         Look {
+            stuck: true,
             probe_now: !probe_running,
             next_look: None,
         }
@@ -117,6 +127,7 @@ mod tests {
         assert_eq!(
             look,
             Look {
+                stuck: false,
                 probe_now: false,
                 next_look: Some(t + BOUND / 2)
             }
@@ -129,7 +140,7 @@ mod tests {
         );
         assert!(!look.probe_now);
         let look = w.look(reading(4, 10), t + BOUND, BOUND, false);
-        assert!(look.probe_now, "{look:?}");
+        assert!(look.probe_now && look.stuck, "{look:?}");
         assert_eq!(look.next_look, None);
     }
 
@@ -181,6 +192,7 @@ mod tests {
             assert_eq!(
                 look,
                 Look {
+                    stuck: false,
                     probe_now: false,
                     next_look: None
                 },
@@ -213,6 +225,7 @@ mod tests {
         assert_eq!(
             look,
             Look {
+                stuck: true,
                 probe_now: false,
                 next_look: None
             }
