@@ -11,6 +11,7 @@ mod orchestrator;
 mod orchestrator_chaos;
 mod orchestrator_process;
 mod overhead;
+#[allow(dead_code)] // shared with the other benchmarks, which use other parts
 mod stats;
 mod storm;
 mod svg;

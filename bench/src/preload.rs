@@ -605,23 +605,10 @@ fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
             without.iter().sum::<f64>(),
             with.iter().sum::<f64>()
         );
-        // Demonstrated: the typical pair and the pooled runs cost at most 1 %, and the middle
-        // half of the pairs is narrow enough (within 2 %) for that to mean something.
-        let spread = high - low;
-        let verdict = if median >= 0.99 && pooled >= 0.99 && spread <= 0.02 {
-            "demonstrated (median and pooled ratios >= 0.99, quartiles within 2 %)".to_owned()
-        } else if spread > 0.02 {
-            format!(
-                "not demonstrated: the pairs spread too much on this machine ({:.1} % between the quartiles)",
-                spread * 100.0
-            )
-        } else {
-            format!(
-                "not met: cost {:.2} % (median pair)",
-                (1.0 - median) * 100.0
-            )
-        };
-        println!("  throughput cost <= 1 %: {verdict}");
+        println!(
+            "  throughput cost <= 1 %: {}",
+            verdict(&ratios, |low, _| low >= 0.99, |_, high| high < 0.99)
+        );
     }
 
     println!("\n== instructions per statement (valgrind --tool=callgrind --separate-threads=yes; a 2N- minus an N-statement run, divided by N: starting and exiting cancel out) ==");
@@ -798,9 +785,30 @@ fn callgrind_comparison(
     );
 }
 
+/// Whether paired ratios show a cost of at most 1 %: their geometric mean's 95 % confidence
+/// interval ([`stats::ratio_interval`]) passes `shown(low, high)` (demonstrated) or
+/// `failed(low, high)` (not met); otherwise the pairs do not decide it.
+fn verdict(
+    ratios: &[f64],
+    shown: impl Fn(f64, f64) -> bool,
+    failed: impl Fn(f64, f64) -> bool,
+) -> String {
+    let Some((mean, low, high)) = stats::ratio_interval(ratios) else {
+        return "not measured (fewer than 2 pairs)".into();
+    };
+    let interval =
+        format!("geometric mean {mean:.4}, 95 % confidence interval {low:.4}..{high:.4}");
+    if shown(low, high) {
+        format!("demonstrated ({interval})")
+    } else if failed(low, high) {
+        format!("not met ({interval})")
+    } else {
+        format!("not demonstrated: the interval includes both ({interval}; more pairs or a quieter machine)")
+    }
+}
+
 /// The CPU cost per statement, with over without: per-pair ratios (median, quartiles) and the
-/// pooled ratio, and whether a cost of at most 1 % is shown (median and pooled ratio ≤ 1.01,
-/// quartiles within 2 %).
+/// pooled ratio, and whether a cost of at most 1 % is shown ([`verdict`]).
 fn cpu_verdict(ratios: &mut [f64], without: &[f64], with: &[f64]) {
     if ratios.is_empty() {
         println!("  CPU per statement: not measured (no pair finished)");
@@ -817,20 +825,10 @@ fn cpu_verdict(ratios: &mut [f64], without: &[f64], with: &[f64]) {
         mean(with),
         mean(without)
     );
-    let verdict = if median <= 1.01 && pooled <= 1.01 && high - low <= 0.02 {
-        "demonstrated (median and pooled ratios <= 1.01, quartiles within 2 %)".to_owned()
-    } else if high - low > 0.02 {
-        format!(
-            "not demonstrated: the pairs spread too much ({:.1} % between the quartiles)",
-            (high - low) * 100.0
-        )
-    } else {
-        format!(
-            "not met: cost {:.2} % (median pair)",
-            (median - 1.0) * 100.0
-        )
-    };
-    println!("  CPU cost <= 1 %: {verdict}");
+    println!(
+        "  CPU cost <= 1 %: {}",
+        verdict(ratios, |_, high| high <= 1.01, |low, _| low > 1.01)
+    );
 }
 
 /// CPU time (user + system, clock ticks) of this process's waited-for children so far

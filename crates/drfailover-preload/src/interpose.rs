@@ -186,10 +186,29 @@ unsafe fn statement(real: &Real, mysql: *mut MYSQL, call: &mut impl Call) -> c_i
             if rc == 0 {
                 return 0;
             }
-            return managed_call_with(call, |call| settle(real, mysql, call, rc, in_tx));
+            return settle_failure(real, mysql, call, rc, in_tx);
         }
-        managed_call_with(call, |call| drive(real, mysql, call))
+        managed_call(real, mysql, call)
     }
+}
+
+/// [`settle`] under `catch_unwind` with the thread marked inside: out of line and cold, so
+/// that the statement path above stays a short function (fewer registers saved and
+/// restored on every statement).
+///
+/// # Safety
+/// As for [`drive`].
+#[cold]
+#[inline(never)]
+unsafe fn settle_failure(
+    real: &Real,
+    mysql: *mut MYSQL,
+    call: &mut impl Call,
+    rc: c_int,
+    in_tx: bool,
+) -> c_int {
+    // SAFETY: per the contract.
+    managed_call_with(call, |call| unsafe { settle(real, mysql, call, rc, in_tx) })
 }
 
 /// `call` sent on `mysql`, counted as a statement in flight on the writer when the handle is
@@ -309,6 +328,8 @@ unsafe fn stmt_unprepared(stmt: *mut MYSQL_STMT) -> bool {
 ///
 /// # Safety
 /// `stmt` belongs to the managed handle `mysql`, both owned by this thread.
+#[cold]
+#[inline(never)]
 unsafe fn prepare_again(real: &Real, mysql: *mut MYSQL, stmt: *mut MYSQL_STMT) -> Option<c_int> {
     // SAFETY: per the contract.
     unsafe {
@@ -353,6 +374,8 @@ unsafe fn is_managed(mysql: *mut MYSQL) -> bool {
 ///
 /// # Safety
 /// `mysql` is managed and owned by the calling thread.
+#[cold]
+#[inline(never)]
 unsafe fn managed_call(real: &Real, mysql: *mut MYSQL, call: &mut impl Call) -> c_int {
     // SAFETY: per the contract.
     managed_call_with(call, |call| unsafe { drive(real, mysql, call) })

@@ -33,6 +33,7 @@ pub mod settings;
 pub mod statement;
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use settings::Settings;
@@ -67,22 +68,38 @@ thread_local! {
     static INSIDE: Cell<bool> = const { Cell::new(false) };
 }
 
+/// How many [`Inside`] marks exist in the process, on any thread. While it is 0 no thread is
+/// inside, so [`inside`] answers without touching the thread-local (a thread-local of a
+/// shared library costs a call to `__tls_get_addr`, on every statement otherwise).
+static INSIDE_MARKS: AtomicUsize = AtomicUsize::new(0);
+
 /// Whether the calling thread is already inside this library (then the client library's
-/// nested calls, and the monitor's own, pass straight through).
+/// nested calls, and the monitor's own, pass straight through). One relaxed load while no
+/// thread is inside; a thread-local read otherwise.
 #[inline]
 pub fn inside() -> bool {
+    // A thread inside sees its own increment (program order), so 0 means "not this one".
+    INSIDE_MARKS.load(Ordering::Relaxed) != 0 && inside_this_thread()
+}
+
+/// The thread-local itself: out of line, so that the compiler does not compute its address
+/// (`__tls_get_addr`) before the cheap test above.
+#[cold]
+#[inline(never)]
+fn inside_this_thread() -> bool {
     INSIDE.with(Cell::get)
 }
 
-/// Marks the calling thread inside this library until dropped.
+/// Marks the calling thread inside this library until dropped (on the same thread).
 pub struct Inside {
     was: bool,
 }
 
 impl Inside {
-    /// Enter.
+    /// Enter. One atomic add and a thread-local write.
     #[inline]
     pub fn enter() -> Inside {
+        INSIDE_MARKS.fetch_add(1, Ordering::Relaxed);
         Inside {
             was: INSIDE.with(|i| i.replace(true)),
         }
@@ -94,6 +111,7 @@ impl Drop for Inside {
     fn drop(&mut self) {
         let was = self.was;
         INSIDE.with(|i| i.set(was));
+        INSIDE_MARKS.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
