@@ -782,12 +782,21 @@ fn statements_that_stop_completing_get_the_writer_probed_at_once_then_the_stall_
     assert_eq!(l.statements(gauge(4, 130), frozen), None);
     assert_eq!(l.due_at(0, frozen), frozen, "the writer is probed at once");
     assert_eq!(l.due_at(1, frozen), frozen, "and the others");
-    assert_eq!(l.due_at(1, frozen), frozen, "and the others");
     l.probe_started(0, frozen, false);
     // That probe stalls too (half a bound: the statements were already stuck for a whole
     // one); the replica is seen becoming writable: adopted.
     let stalled = frozen + stall::STALL_FLOOR / 2;
     assert_eq!(l.next_deadline(frozen), Some(stalled));
+    let fx = replica_seen_writable_at_the_stall_is_adopted(&mut l, stalled);
+    assert_published_before_abort(&fx, Some(1), 2, 0);
+}
+
+/// With the writer (endpoint 0) stalled at `stalled`, the others are probed fast, and the
+/// replica (1) seen writable just after is adopted: generation 2. Returns the effects.
+fn replica_seen_writable_at_the_stall_is_adopted(
+    l: &mut Lifecycle,
+    stalled: Instant,
+) -> Vec<Effect> {
     assert!(
         l.due_at(1, stalled) <= stalled,
         "the others are probed fast"
@@ -798,7 +807,7 @@ fn statements_that_stop_completing_get_the_writer_probed_at_once_then_the_stall_
         [EventKind::FailoverStarted, EventKind::FailoverCompleted]
     );
     assert_eq!((l.writer(), l.generation()), (Some(1), 2));
-    assert_published_before_abort(&fx, Some(1), 2, 0);
+    fx
 }
 
 #[test]
@@ -815,17 +824,7 @@ fn a_probe_already_running_when_the_statements_get_stuck_confirms_the_stall_in_h
     let stuck = t + stall::STALL_FLOOR;
     assert_eq!(l.statements(gauge(4, 100), stuck), None);
     assert_eq!(l.next_deadline(stuck), Some(probe + stall::STALL_FLOOR / 2));
-    let stalled = probe + stall::STALL_FLOOR / 2;
-    assert!(
-        l.due_at(1, stalled) <= stalled,
-        "the others are probed fast"
-    );
-    let fx = l.observe(1, Up, true, "", stalled + MS);
-    assert_eq!(
-        kinds(&fx),
-        [EventKind::FailoverStarted, EventKind::FailoverCompleted]
-    );
-    assert_eq!((l.writer(), l.generation()), (Some(1), 2));
+    replica_seen_writable_at_the_stall_is_adopted(&mut l, probe + stall::STALL_FLOOR / 2);
 }
 
 #[test]
