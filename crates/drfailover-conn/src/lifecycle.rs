@@ -125,10 +125,13 @@ struct EndpointState {
     /// Its running probe logs in first (its time is not a round-trip; it never means a stall
     /// before the probe deadline).
     probe_logs_in: bool,
-    /// The program's statements asked for its next probe (see [`witness`]).
+    /// The program's statements asked for its next probe (see [`witness`]); taken by the
+    /// next probe start, cleared when the writer or the endpoint's address changes.
     witness_asked: bool,
-    /// Its running probe was asked for by the program's statements, which had then made no
-    /// progress for a whole stall bound: half a bound of silence confirms the stall.
+    /// Its running probe was asked for by the program's statements, or was already running
+    /// when they were found stuck (no progress for a whole stall bound): half a bound of
+    /// silence then confirms the stall ([`stall::RoundTrip::witnessed_stall_bound`]), for the
+    /// rest of that probe. Set anew at every probe start.
     probe_witnessed: bool,
     /// Round-trips of its live probes (when its running probe means a stall: [`stall`]).
     round_trip: RoundTrip,
@@ -481,6 +484,7 @@ impl Lifecycle {
         e.due_now = true;
         e.role = RoleSeen::default();
         e.probe_since = None;
+        e.witness_asked = false;
         e.round_trip = RoundTrip::default();
         let mut fx = Vec::new();
         self.decide(now, &mut fx);
@@ -522,6 +526,11 @@ impl Lifecycle {
                 }
             }
             self.writer = selection.writer;
+            // A quiet spell of the old writer says nothing about the new one.
+            self.witness.reset(now);
+            for e in &mut self.endpoints {
+                e.witness_asked = false;
+            }
             match selection.writer {
                 Some(new) => {
                     self.generation += 1;

@@ -10,10 +10,18 @@
 //! never above the probe deadline (a probe that times out makes the writer suspect anyway).
 //! Without a round-trip yet, and for a probe that logs in first (its time is no round-trip),
 //! the bound is the probe deadline.
+//!
+//! A probe running while the program's statements have made no progress for a whole bound
+//! (see [`super::witness`]) needs only half of it ([`RoundTrip::witnessed_stall_bound`]: one
+//! retransmission timeout, at least half the floor): the statements' silence is the other
+//! half of the evidence. That shortens the time a frozen writer is kept, and makes a false
+//! stall of a live writer whose probe is late by half a bound possible while a long statement
+//! runs; either still needs a node seen becoming writable to change the writer.
 
 use std::time::Duration;
 
-/// The least time a probe must be outstanding before its node counts as stalled.
+/// The least time a probe must be outstanding before its node counts as stalled (half of it
+/// for a probe the statements' silence backs up, [`RoundTrip::witnessed_stall_bound`]).
 pub(crate) const STALL_FLOOR: Duration = Duration::from_millis(20);
 
 /// How many retransmission timeouts (smoothed round-trip + 4 × its deviation) a probe may
@@ -55,11 +63,15 @@ impl RoundTrip {
         }
     }
 
-    /// The bound of a probe the program's statements asked for ([`super::witness`]): they had
-    /// made no progress for a whole stall bound when it started, so half a bound (one
-    /// retransmission timeout, at least half the floor) without an answer confirms the stall.
+    /// The bound of a probe running while the program's statements have made no progress for
+    /// a whole stall bound ([`super::witness`]): half a bound (one retransmission timeout, at
+    /// least half the floor) without an answer confirms the stall. Without a round-trip yet
+    /// there is no timeout to halve: the probe deadline, as for [`RoundTrip::stall_bound`].
     pub fn witnessed_stall_bound(&self, cap: Duration) -> Duration {
-        (self.stall_bound(cap) / 2).max((STALL_FLOOR / 2).min(cap))
+        match self.smoothed {
+            None => cap,
+            Some(_) => (self.stall_bound(cap) / 2).max((STALL_FLOOR / 2).min(cap)),
+        }
     }
 }
 
@@ -109,7 +121,8 @@ mod tests {
     fn a_probe_the_statements_asked_for_gets_half_the_bound() {
         assert_eq!(
             RoundTrip::default().witnessed_stall_bound(200 * MS),
-            100 * MS
+            200 * MS,
+            "without a round-trip, the deadline"
         );
         let mut fast = RoundTrip::default();
         for _ in 0..50 {

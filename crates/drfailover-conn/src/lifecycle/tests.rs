@@ -828,6 +828,49 @@ fn a_probe_already_running_when_the_statements_get_stuck_confirms_the_stall_in_h
 }
 
 #[test]
+fn a_node_made_writable_while_a_long_statement_runs_wins_over_a_writer_whose_probe_is_half_a_bound_late(
+) {
+    // The trade-off of the half bound: the statements' silence counts as half the evidence,
+    // so a live writer whose probe is late by half a bound is left for a node seen becoming
+    // writable at that moment (one whose probe answers in time is kept, see below).
+    let (mut l, now) = started(false);
+    let t = writer_answering_in(&mut l, now, MS, 20);
+    l.statements(gauge(1, 5), t);
+    let stuck = t + stall::STALL_FLOOR;
+    assert_eq!(l.statements(gauge(1, 5), stuck), None);
+    l.probe_started(0, stuck, false);
+    let fx = l.observe(1, Up, true, "", stuck + MS);
+    assert!(
+        kinds(&fx).is_empty(),
+        "pending until the writer's probe says: {fx:?}"
+    );
+    let fx = l.tick(stuck + stall::STALL_FLOOR / 2);
+    assert_eq!(
+        kinds(&fx),
+        [EventKind::FailoverStarted, EventKind::FailoverCompleted]
+    );
+    assert_eq!((l.writer(), l.generation()), (Some(1), 2));
+}
+
+#[test]
+fn only_the_probe_of_the_stuck_moment_gets_half_a_bound_and_a_login_never_does() {
+    let (mut l, now) = started(false);
+    let t = writer_answering_in(&mut l, now, MS, 20);
+    l.statements(gauge(1, 5), t);
+    let stuck = t + stall::STALL_FLOOR;
+    l.statements(gauge(1, 5), stuck);
+    // A probe that logs in is no round-trip: the deadline, witnessed or not.
+    l.probe_started(0, stuck, true);
+    assert_eq!(l.next_deadline(stuck), Some(stuck + l.policy.probe_timeout));
+    l.observe(0, Up, true, "", stuck + MS);
+    // The statement still runs; the writer's next scheduled probe gets the whole bound.
+    let next = l.due_at(0, stuck + MS);
+    assert_eq!(l.statements(gauge(1, 5), next), None);
+    l.probe_started(0, next, false);
+    assert_eq!(l.next_deadline(next), Some(next + stall::STALL_FLOOR));
+}
+
+#[test]
 fn a_long_statement_on_a_writer_that_answers_in_time_changes_nothing() {
     let (mut l, now) = started(false);
     let t = writer_answering_in(&mut l, now, MS, 20);
