@@ -4,7 +4,8 @@
 //! ```text
 //! cargo build --release -p drfailover-preload
 //! cargo run --release -p drfailover-bench --bin drfailover-bench-preload [-- --trials N]
-//!     [--faults kill9,sigstop,switchover]   (only these failover rows, nothing else)
+//!     [--faults kill9,sigstop,switchover]   (only these faults' rows, no overhead)
+//!     [--sysbench]                          (only sysbench's rows)
 //!     [--overhead] [--pairs N]              (only the overhead, N sysbench pairs)
 //!     [--probe-interval-ms N]               (the monitor's probe interval, default 200, the library's)
 //! ```
@@ -14,7 +15,9 @@
 //!    switchover (fence + promotion), with and without the preload: statements failed,
 //!    whether it kept working, per thread the time from the new primary becoming writable to
 //!    its next acknowledged write (p50/p99/max), acknowledged writes lost or executed twice.
-//!    Also Debian's sysbench (oltp_insert, 8 threads, --db-ps-mode=auto) through kill -9.
+//!    Debian's sysbench, unmodified (oltp_insert prepared and oltp_write_only unprepared, 8
+//!    threads), through the same faults: statements failed, whether it kept running, and the
+//!    time from the new primary becoming writable to the first statement it ran there.
 //! 2. Overhead with nothing failing: sysbench oltp_point_select, 4 threads, pairs of 5 s runs
 //!    without and with (7 by default, the order alternating), each pair's throughput ratio,
 //!    CPU time per statement (program + server, from `/proc`) and the machine's load, the
@@ -251,8 +254,8 @@ fn main() {
     let mut pairs = 7usize;
     let mut faults = PrimaryFault::ALL.to_vec();
     // `--faults`: only the failover rows asked for; `--overhead`: only the overhead.
-    let (mut failover_only, mut overhead_only) = (false, false);
-    let usage = "usage: drfailover-bench-preload [--trials N] [--faults kill9,sigstop,switchover] [--overhead] [--pairs N] [--probe-interval-ms N]";
+    let (mut failover_only, mut overhead_only, mut sysbench_only) = (false, false, false);
+    let usage = "usage: drfailover-bench-preload [--trials N] [--faults kill9,sigstop,switchover] [--sysbench] [--overhead] [--pairs N] [--probe-interval-ms N]";
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -273,9 +276,10 @@ fn main() {
                     "drfailover-bench-preload: libdrfailover-preload.so with and without it in one \
                      run (failover of a plain libmariadb program and sysbench, overhead).\n\n\
                      usage: cargo build --release -p drfailover-preload\n       \
-                     cargo run --release -p drfailover-bench --bin drfailover-bench-preload -- [--trials N] [--faults LIST] [--overhead] [--pairs N]\n\n  \
+                     cargo run --release -p drfailover-bench --bin drfailover-bench-preload -- [--trials N] [--faults LIST] [--sysbench] [--overhead] [--pairs N]\n\n  \
                      --trials N       trials per failover scenario (default 5)\n  \
-                     --faults LIST    only these failover rows, comma-separated: kill9,sigstop,switchover\n  \
+                     --faults LIST    only these faults' rows (no overhead), comma-separated: kill9,sigstop,switchover\n  \
+                     --sysbench       only sysbench's failover rows (with --faults: those faults)\n  \
                      --overhead       only the overhead with nothing failing (sysbench pairs, callgrind)\n  \
                      --pairs N        with/without sysbench pairs of the overhead (default 7; 0: callgrind only)\n  \
                      --probe-interval-ms N  the monitor's probe_interval_ms in DRFAILOVER_DSN (default 200, the library's)"
@@ -301,6 +305,7 @@ fn main() {
                     .collect();
             }
             "--overhead" => overhead_only = true,
+            "--sysbench" => sysbench_only = true,
             "--probe-interval-ms" => {
                 let ms = args
                     .next()
@@ -316,8 +321,8 @@ fn main() {
             }
         }
     }
-    if failover_only && overhead_only {
-        eprintln!("--faults and --overhead exclude each other; {usage}");
+    if overhead_only && (failover_only || sysbench_only) {
+        eprintln!("--overhead excludes --faults and --sysbench; {usage}");
         std::process::exit(2);
     }
     let lib = preload_library();
@@ -340,13 +345,13 @@ fn main() {
         PROBE_INTERVAL_MS.load(std::sync::atomic::Ordering::Relaxed)
     );
 
-    if !overhead_only {
+    if !overhead_only && !sysbench_only {
         failover_rows(&writer, &lib, &faults, trials);
     }
-    if !failover_only && !overhead_only {
-        sysbench_through_kill9(&lib);
+    if !overhead_only {
+        sysbench_rows(&lib, &faults, trials);
     }
-    if !failover_only {
+    if !failover_only && !sysbench_only {
         overhead(&lib, &select, pairs, &dir);
     }
     println!("load average at the end: {}", load_average());
@@ -438,58 +443,180 @@ fn failover_rows(writer: &Path, lib: &Path, faults: &[PrimaryFault], trials: usi
 }
 
 /// Debian's sysbench `oltp_insert` through a kill -9, without and with the preload.
-fn sysbench_through_kill9(lib: &Path) {
-    println!("\n== sysbench oltp_insert, 8 threads, --db-ps-mode=auto, --mysql-ignore-errors=2013, through kill -9 ==");
-    for with in [false, true] {
-        let result = (|| -> Result<String, String> {
-            let mut topo = Topology::primary_replica()?;
-            let prep = sysbench(
-                &topo,
-                ADMIN_USER,
-                ADMIN_PASSWORD,
-                "oltp_insert",
-                &["prepare"],
-                &[],
-            )?;
-            let (_, _) = finish(prep, Duration::from_secs(120));
-            topo.wait_replicated(0, 1)?;
-            let run = sysbench(
-                &topo,
-                APP_USER,
-                APP_PASSWORD,
-                "oltp_insert",
-                &[
-                    "--threads=8",
-                    "--time=8",
-                    "--report-interval=1",
-                    "--db-ps-mode=auto",
-                    "--mysql-ignore-errors=2013",
-                    "run",
-                ],
-                &env_for(&topo, with.then_some(lib)),
-            )?;
-            run.wait_for("[ 2s ]", 1, Duration::from_secs(60))
-                .map_err(|e| format!("sysbench did not start: {e}"))?;
-            PrimaryFault::Kill9.inflict(&mut topo)?;
-            let (status, lines) = finish(run, Duration::from_secs(60));
-            let after = lines
-                .iter()
-                .filter(|(_, l)| l.starts_with("[ 6s ]") || l.starts_with("[ 7s ]"))
-                .map(|(_, l)| l.split(" qps:").next().unwrap_or("").to_owned())
-                .collect::<Vec<_>>();
-            Ok(format!(
-                "exit {}, statements failed (reconnects + ignored errors) {}, after the failover: {:?}",
-                status.map_or("killed (hung)".to_owned(), |s| s.to_string()),
-                sysbench_number(&lines, "reconnects:").unwrap_or(f64::NAN) + sysbench_number(&lines, "ignored errors:").unwrap_or(f64::NAN),
-                after
-            ))
-        })();
-        println!(
-            "  {:<17} {}",
-            if with { "with the preload" } else { "without" },
-            result.unwrap_or_else(|e| format!("trial failed: {e}"))
-        );
+/// Debian's sysbench, unmodified, through each of `faults`: per workload and fault one run
+/// without the preload and `trials` with it. Prints statements that failed with a lost
+/// connection (sysbench counts each as a reconnect) and other ignored errors, whether it
+/// exited normally, and the time from the new primary becoming writable to the first
+/// statement the program ran there. sysbench prints nothing per statement, so that moment is
+/// read on the new primary: its `Com_insert` + `Com_update` + `Com_delete` counters, polled
+/// on a connection of the benchmark's own (each poll a fraction of a millisecond; replication
+/// has stopped by then, so only clients move them). Blocks ~10 s a run.
+fn sysbench_rows(lib: &Path, faults: &[PrimaryFault], trials: usize) {
+    println!("\n== Debian's sysbench, unmodified: 8 threads, --mysql-ignore-errors=2013,1213,1020,1205 (2013 as the task runs it, the rest sysbench's own default list), {trials} trials with the preload, 1 without ==");
+    println!("  next statement: new primary writable → the first statement sysbench ran there (its counters, polled)");
+    println!(
+        "  {:<32} {:<11} {:<8} {:>7} {:>8} {:>7} {:>9} {:>9} {:>9}",
+        "workload", "fault", "preload", "failed", "ignored", "worked", "p50 ms", "p99 ms", "max ms"
+    );
+    for (test, ps_mode) in [("oltp_insert", "auto"), ("oltp_write_only", "disable")] {
+        for &fault in faults {
+            for with in [false, true] {
+                let runs = if with { trials } else { 1 };
+                let (mut failed, mut ignored, mut worked) = (None::<u64>, None::<u64>, 0usize);
+                let (mut gaps, mut problems) = (Vec::new(), Vec::new());
+                for _ in 0..runs {
+                    match sysbench_trial(lib, test, ps_mode, fault, with) {
+                        Ok(t) => {
+                            let add = |sum: Option<u64>, n: Option<u64>| match (sum, n) {
+                                (Some(a), Some(b)) => Some(a + b),
+                                (a, b) => a.or(b),
+                            };
+                            failed = add(failed, t.failed);
+                            ignored = add(ignored, t.ignored);
+                            worked += usize::from(t.worked);
+                            match t.next_statement {
+                                Some(gap) => gaps.push(gap),
+                                None => problems
+                                    .push("never ran a statement on the new primary".to_owned()),
+                            }
+                            if !t.worked {
+                                problems.push(t.exit);
+                            }
+                        }
+                        Err(e) => problems.push(format!("trial failed: {e}")),
+                    }
+                }
+                let (p50, p99, max) = stats::summary(&gaps);
+                let ms = |v: f64| {
+                    if gaps.is_empty() {
+                        "never".to_owned()
+                    } else {
+                        format!("{v:.1}")
+                    }
+                };
+                problems.sort();
+                problems.dedup();
+                println!(
+                    "  {:<32} {:<11} {:<8} {:>7} {:>8} {:>7} {:>9} {:>9} {:>9}{}",
+                    format!("{test} ps-mode={ps_mode}"),
+                    fault.name(),
+                    if with { "yes" } else { "no" },
+                    failed.map_or("–".to_owned(), |n| n.to_string()),
+                    ignored.map_or("–".to_owned(), |n| n.to_string()),
+                    format!("{worked}/{runs}"),
+                    ms(p50),
+                    ms(p99),
+                    ms(max),
+                    if problems.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  ({})", problems.join("; "))
+                    }
+                );
+            }
+        }
     }
+}
+
+/// One sysbench run through one fault.
+struct SysbenchTrial {
+    /// Statements that failed with a lost connection (sysbench's `reconnects:`; `None`: it
+    /// printed no summary).
+    failed: Option<u64>,
+    /// Other errors sysbench ignored (deadlocks, lock waits: `ignored errors:`).
+    ignored: Option<u64>,
+    /// It exited normally.
+    worked: bool,
+    /// How it ended, for the report.
+    exit: String,
+    /// New primary writable → the first statement it ran for the program.
+    next_statement: Option<Duration>,
+}
+
+fn sysbench_trial(
+    lib: &Path,
+    test: &str,
+    ps_mode: &str,
+    fault: PrimaryFault,
+    with: bool,
+) -> Result<SysbenchTrial, String> {
+    let mut topo = Topology::primary_replica()?;
+    let prep = sysbench(&topo, ADMIN_USER, ADMIN_PASSWORD, test, &["prepare"], &[])?;
+    let (status, _) = finish(prep, Duration::from_secs(120));
+    if !status.is_some_and(|s| s.success()) {
+        return Err(format!("sysbench prepare ended with {status:?}"));
+    }
+    topo.wait_replicated(0, 1)?;
+    topo.wait_semi_sync_clients(0, 1)?;
+    if fault == PrimaryFault::Switchover {
+        // The harness's fence is a bare `SET GLOBAL read_only=1`: under oltp_write_only its
+        // pending global lock and a transaction's row-lock wait can block each other until
+        // the row lock times out (50 s by default; the orchestrator's own fence ends such
+        // sessions instead). 1 s here: the waiting statement fails with 1205 (ignored).
+        topo.node(0).sql("SET GLOBAL innodb_lock_wait_timeout=1")?;
+    }
+    let run = sysbench(
+        &topo,
+        APP_USER,
+        APP_PASSWORD,
+        test,
+        &[
+            "--threads=8",
+            "--time=6",
+            "--report-interval=1",
+            &format!("--db-ps-mode={ps_mode}"),
+            "--mysql-ignore-errors=2013,1213,1020,1205",
+            "run",
+        ],
+        &env_for(&topo, with.then_some(lib)),
+    )?;
+    run.wait_for("[ 2s ]", 1, Duration::from_secs(60))
+        .map_err(|e| format!("sysbench did not start: {e}"))?;
+    let mut watch = topo.node(1).admin()?;
+    fault.inflict(&mut topo)?;
+    let writable_at = Instant::now();
+    let next_statement = first_statement_after(&mut watch, writable_at, Duration::from_secs(6));
+    let (status, lines) = finish(run, Duration::from_secs(30));
+    if fault == PrimaryFault::Freeze {
+        topo.thaw(0)?;
+    }
+    let number = |label: &str| sysbench_number(&lines, label).map(|n| n as u64);
+    Ok(SysbenchTrial {
+        failed: number("reconnects:"),
+        ignored: number("ignored errors:"),
+        worked: status.is_some_and(|s| s.success()),
+        exit: match status {
+            Some(s) if s.success() => "exit 0".into(),
+            Some(s) => format!("sysbench ended with {s}"),
+            None => "sysbench hung (killed after 30 s)".into(),
+        },
+        next_statement,
+    })
+}
+
+/// The time from `since` until the server behind `conn` has run one more client
+/// `INSERT`/`UPDATE`/`DELETE` than when first asked (`None`: none within `limit`). Polls as
+/// fast as the server answers.
+fn first_statement_after(
+    conn: &mut drfailover_mysql::Connection,
+    since: Instant,
+    limit: Duration,
+) -> Option<Duration> {
+    let mut count = || {
+        conn.query(
+            "SELECT SUM(VARIABLE_VALUE) FROM information_schema.GLOBAL_STATUS \
+             WHERE VARIABLE_NAME IN ('COM_INSERT', 'COM_UPDATE', 'COM_DELETE')",
+        )
+        .ok()
+        .and_then(|r| r.text(0, 0).and_then(|t| t.parse::<u64>().ok()))
+    };
+    let before = count()?;
+    while since.elapsed() < limit {
+        if count()? > before {
+            return Some(since.elapsed());
+        }
+    }
+    None
 }
 
 /// Overhead with nothing failing: `pairs` pairs of 5 s sysbench `oltp_point_select` runs (4

@@ -5,6 +5,7 @@
 
 use std::ffi::CString;
 use std::mem::ManuallyDrop;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,12 @@ pub struct Monitor {
     /// them; at process exit nothing needs to wait.
     client: ManuallyDrop<Client>,
     view: WriterView,
+    /// The writer a managed statement of this process saw refuse a write as read-only, with
+    /// the generation it was writer of ([`refusal_mark`]; 0: none): no connect goes there
+    /// until the generation changes. The client's monitor drops such a writer as soon as it
+    /// reads the report; this closes the window before it does, in which a program that
+    /// reconnects at once after the error would land on the fenced node again.
+    refused: AtomicU64,
     /// The managed statements running on the writer, for the client's monitor (statements
     /// that stop completing get the writer probed at once).
     activity: Activity,
@@ -60,14 +67,18 @@ impl Monitor {
     /// The current generation's writer, waiting for one until `deadline`. A writer that
     /// stopped answering its probes is not a target (a connect to a frozen node would wait
     /// for its greeting): its news are awaited, re-checked every [`UNANSWERED_RECHECK`].
-    /// Blocks on a condition variable; `None` when none appeared in time.
+    /// Nor is a writer this process saw refuse a write as read-only: the next generation is
+    /// awaited. Blocks on a condition variable; `None` when none appeared in time.
     pub fn writer_by(&self, deadline: Instant) -> Option<Target> {
         loop {
             let (writer, generation) = self.view.current();
             let mut wait = None;
             if let Some(index) = writer {
                 let state = self.client.state();
+                let refused =
+                    self.refused.load(Ordering::Acquire) == refusal_mark(index, generation);
                 match state.endpoints.get(index) {
+                    Some(_) if refused => {}
                     Some(status) if status.health != Health::Up => {
                         wait = Some(UNANSWERED_RECHECK);
                     }
@@ -117,8 +128,16 @@ impl Monitor {
     }
 
     /// Tell the monitor a managed connection to endpoint `index` was lost or refused as
-    /// read-only, so it probes now. Never blocks.
+    /// read-only, so it probes now; a refusal by the current writer also keeps this process's
+    /// connects away from it until the generation changes. Never blocks.
     pub fn report(&self, index: usize, read_only: bool) {
+        if read_only {
+            let (writer, generation) = self.view.current();
+            if writer == Some(index) {
+                self.refused
+                    .store(refusal_mark(index, generation), Ordering::Release);
+            }
+        }
         self.client.report_trouble(index, read_only);
     }
 
@@ -141,6 +160,12 @@ impl Monitor {
 /// How often a connect waiting on a writer that stopped answering looks again (its health
 /// changes without a new generation when it answers again).
 pub const UNANSWERED_RECHECK: Duration = Duration::from_millis(20);
+
+/// The value [`Monitor`]'s refusal record holds for endpoint `index` refusing as writer of
+/// `generation` (never 0).
+fn refusal_mark(index: usize, generation: u64) -> u64 {
+    (generation << 16) | ((index as u64 & 0xffff) + 1)
+}
 
 enum Slot {
     Empty,
@@ -204,6 +229,7 @@ pub fn for_process(settings: &Settings) -> Option<Arc<Monitor>> {
         Ok(client) => {
             let monitor = Arc::new(Monitor {
                 view: client.writer_view(),
+                refused: AtomicU64::new(0),
                 activity: client.activity(),
                 failover_timeout: settings.config.failover_timeout,
                 connect_timeout_secs: whole_seconds_at_least_one(settings.config.connect_timeout),
@@ -234,6 +260,13 @@ fn whole_seconds_at_least_one(d: Duration) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusal_marks_differ_per_writer_and_generation_and_are_never_empty() {
+        assert_ne!(refusal_mark(0, 0), 0);
+        assert_ne!(refusal_mark(0, 5), refusal_mark(1, 5));
+        assert_ne!(refusal_mark(1, 5), refusal_mark(1, 6));
+    }
 
     #[test]
     fn handshake_bounds_round_up_to_whole_seconds() {
