@@ -5,7 +5,7 @@
 //! cargo build --release -p drfailover-preload
 //! cargo run --release -p drfailover-bench --bin drfailover-bench-preload [-- --trials N]
 //!     [--faults kill9,sigstop,switchover]   (only these faults' rows, no overhead)
-//!     [--sysbench]                          (only sysbench's rows)
+//!     [--programs]                          (only sysbench's and legacy_monitor.c's rows)
 //!     [--overhead] [--pairs N]              (only the overhead, N sysbench pairs)
 //!     [--probe-interval-ms N]               (the monitor's probe interval, default 200, the library's)
 //! ```
@@ -17,7 +17,8 @@
 //!    its next acknowledged write (p50/p99/max), acknowledged writes lost or executed twice.
 //!    Debian's sysbench, unmodified (oltp_insert prepared and oltp_write_only unprepared, 8
 //!    threads), through the same faults: statements failed, whether it kept running, and the
-//!    time from the new primary becoming writable to the first statement it ran there.
+//!    time from the new primary becoming writable to the first statement it ran there; and
+//!    c-examples/legacy_monitor.c built unchanged, with its own summary and a data check.
 //! 2. Overhead with nothing failing: sysbench oltp_point_select, 4 threads, pairs of 5 s runs
 //!    without and with (7 by default, the order alternating), each pair's throughput ratio,
 //!    CPU time per statement (program + server, from `/proc`) and the machine's load, the
@@ -254,8 +255,8 @@ fn main() {
     let mut pairs = 7usize;
     let mut faults = PrimaryFault::ALL.to_vec();
     // `--faults`: only the failover rows asked for; `--overhead`: only the overhead.
-    let (mut failover_only, mut overhead_only, mut sysbench_only) = (false, false, false);
-    let usage = "usage: drfailover-bench-preload [--trials N] [--faults kill9,sigstop,switchover] [--sysbench] [--overhead] [--pairs N] [--probe-interval-ms N]";
+    let (mut failover_only, mut overhead_only, mut programs_only) = (false, false, false);
+    let usage = "usage: drfailover-bench-preload [--trials N] [--faults kill9,sigstop,switchover] [--programs] [--overhead] [--pairs N] [--probe-interval-ms N]";
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -276,10 +277,10 @@ fn main() {
                     "drfailover-bench-preload: libdrfailover-preload.so with and without it in one \
                      run (failover of a plain libmariadb program and sysbench, overhead).\n\n\
                      usage: cargo build --release -p drfailover-preload\n       \
-                     cargo run --release -p drfailover-bench --bin drfailover-bench-preload -- [--trials N] [--faults LIST] [--sysbench] [--overhead] [--pairs N]\n\n  \
+                     cargo run --release -p drfailover-bench --bin drfailover-bench-preload -- [--trials N] [--faults LIST] [--programs] [--overhead] [--pairs N]\n\n  \
                      --trials N       trials per failover scenario (default 5)\n  \
                      --faults LIST    only these faults' rows (no overhead), comma-separated: kill9,sigstop,switchover\n  \
-                     --sysbench       only sysbench's failover rows (with --faults: those faults)\n  \
+                     --programs       only the rows of programs nobody here wrote (sysbench, legacy_monitor.c; with --faults: those faults)\n  \
                      --overhead       only the overhead with nothing failing (sysbench pairs, callgrind)\n  \
                      --pairs N        with/without sysbench pairs of the overhead (default 7; 0: callgrind only)\n  \
                      --probe-interval-ms N  the monitor's probe_interval_ms in DRFAILOVER_DSN (default 200, the library's)"
@@ -305,7 +306,7 @@ fn main() {
                     .collect();
             }
             "--overhead" => overhead_only = true,
-            "--sysbench" => sysbench_only = true,
+            "--programs" => programs_only = true,
             "--probe-interval-ms" => {
                 let ms = args
                     .next()
@@ -321,8 +322,8 @@ fn main() {
             }
         }
     }
-    if overhead_only && (failover_only || sysbench_only) {
-        eprintln!("--overhead excludes --faults and --sysbench; {usage}");
+    if overhead_only && (failover_only || programs_only) {
+        eprintln!("--overhead excludes --faults and --programs; {usage}");
         std::process::exit(2);
     }
     let lib = preload_library();
@@ -339,19 +340,21 @@ fn main() {
         "acked_writer",
     );
     let select = build("bench/c/preload_select.c", "preload_select");
+    let legacy = build("c-examples/legacy_monitor.c", "legacy_monitor");
     println!(
         "load average at the start: {}; monitor probe_interval_ms={}",
         load_average(),
         PROBE_INTERVAL_MS.load(std::sync::atomic::Ordering::Relaxed)
     );
 
-    if !overhead_only && !sysbench_only {
+    if !overhead_only && !programs_only {
         failover_rows(&writer, &lib, &faults, trials);
     }
     if !overhead_only {
         sysbench_rows(&lib, &faults, trials);
+        legacy_rows(&legacy, &lib, &faults, trials);
     }
-    if !failover_only && !sysbench_only {
+    if !failover_only && !programs_only {
         overhead(&lib, &select, pairs, &dir);
     }
     println!("load average at the end: {}", load_average());
@@ -516,6 +519,161 @@ fn sysbench_rows(lib: &Path, faults: &[PrimaryFault], trials: usize) {
             }
         }
     }
+}
+
+/// `c-examples/legacy_monitor.c`, built unchanged (a service as written today: one connection
+/// behind a global mutex, a monitor thread pinging it, a blind retry after a lost connection),
+/// through each of `faults`: per fault one run without the preload and `trials` with it.
+/// Prints its own summary figures (acknowledged and failed writes, its longest pause after
+/// the fault), the time from the new primary becoming writable to its first statement there
+/// (counters polled as for sysbench), and the data check: its acknowledged writes missing on
+/// the new primary. Blocks ~4 s a run.
+fn legacy_rows(program: &Path, lib: &Path, faults: &[PrimaryFault], trials: usize) {
+    println!("\n== c-examples/legacy_monitor.c, unchanged: one INSERT every 2 ms, 3 s after the fault, {trials} trials with the preload, 1 without ==");
+    println!(
+        "  {:<11} {:<8} {:>7} {:>11} {:>9} {:>9} {:>16} {:>6}",
+        "fault",
+        "preload",
+        "failed",
+        "acknowledged",
+        "p50 ms",
+        "p99 ms",
+        "longest pause ms",
+        "lost"
+    );
+    for &fault in faults {
+        for with in [false, true] {
+            let runs = if with { trials } else { 1 };
+            let (mut failed, mut acked, mut lost) = (0u64, 0u64, 0u64);
+            let (mut gaps, mut pauses, mut problems) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..runs {
+                match legacy_trial(program, lib, fault, with) {
+                    Ok(t) => {
+                        failed += t.failed;
+                        acked += t.acked;
+                        lost += t.lost;
+                        pauses.push(t.longest_pause_ms);
+                        match t.next_statement {
+                            Some(gap) => gaps.push(gap),
+                            None => problems.push("never wrote on the new primary".to_owned()),
+                        }
+                    }
+                    Err(e) => problems.push(format!("trial failed: {e}")),
+                }
+            }
+            let (p50, p99, _) = stats::summary(&gaps);
+            let ms = |v: f64| {
+                if gaps.is_empty() {
+                    "never".to_owned()
+                } else {
+                    format!("{v:.1}")
+                }
+            };
+            let longest = pauses.iter().copied().fold(f64::NAN, f64::max);
+            problems.sort();
+            problems.dedup();
+            println!(
+                "  {:<11} {:<8} {:>7} {:>11} {:>9} {:>9} {:>16} {:>6}{}",
+                fault.name(),
+                if with { "yes" } else { "no" },
+                failed,
+                acked,
+                ms(p50),
+                ms(p99),
+                if longest.is_nan() {
+                    "–".to_owned()
+                } else {
+                    format!("{longest:.0}")
+                },
+                lost,
+                if problems.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", problems.join("; "))
+                }
+            );
+        }
+    }
+}
+
+/// One run of `legacy_monitor` through one fault.
+struct LegacyTrial {
+    acked: u64,
+    failed: u64,
+    /// Its own figure: the longest gap between acknowledged writes after the fault.
+    longest_pause_ms: f64,
+    /// Acknowledged writes missing on the new primary.
+    lost: u64,
+    /// New primary writable → its first statement there.
+    next_statement: Option<Duration>,
+}
+
+fn legacy_trial(
+    program: &Path,
+    lib: &Path,
+    fault: PrimaryFault,
+    with: bool,
+) -> Result<LegacyTrial, String> {
+    let mut topo = Topology::primary_replica()?;
+    topo.wait_semi_sync_clients(0, 1)?;
+    let node = topo.node(0);
+    let args = vec![
+        format!("{}:{}", node.ip(), node.port()),
+        APP_USER.to_owned(),
+        drfailover_testkit::APP_DATABASE.to_owned(),
+        "3".to_owned(),
+    ];
+    let mut env = env_for(&topo, with.then_some(lib));
+    env.push(("MYSQL_PWD".into(), APP_PASSWORD.into()));
+    let run = spawn(program, &args, &env)?;
+    run.wait_for("READY", 1, Duration::from_secs(30))
+        .map_err(|e| format!("legacy_monitor did not start: {e}"))?;
+    let mut watch = topo.node(1).admin()?;
+    fault.inflict(&mut topo)?;
+    let writable_at = Instant::now();
+    let next_statement = first_statement_after(&mut watch, writable_at, Duration::from_secs(3));
+    let (status, lines) = finish(run, Duration::from_secs(15));
+    if fault == PrimaryFault::Freeze {
+        topo.thaw(0)?;
+    }
+    let summary = lines
+        .iter()
+        .find_map(|(_, l)| l.strip_prefix("before (hand-written monitor): "))
+        .ok_or_else(|| match status {
+            None => "it hung (killed after 15 s)".to_owned(),
+            Some(s) => format!("no summary (it ended with {s})"),
+        })?
+        .to_owned();
+    let number_before = |word: &str| -> Option<f64> {
+        let mut previous = None;
+        for token in summary.split([' ', ',', ';']) {
+            if token == word {
+                return previous;
+            }
+            previous = token.parse().ok();
+        }
+        None
+    };
+    let acked = number_before("acknowledged").unwrap_or(0.0) as u64;
+    let failed = number_before("failed").unwrap_or(0.0) as u64;
+    let longest_pause_ms = number_before("ms").unwrap_or(f64::NAN);
+    // Writes go to one table, ids in order; what the program saw acknowledged and the new
+    // primary lacks is lost (it never re-inserts an id it saw acknowledged).
+    let rows = topo
+        .node(1)
+        .sql_value(&format!(
+            "SELECT COUNT(*) FROM {}.t",
+            drfailover_testkit::APP_DATABASE
+        ))?
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    Ok(LegacyTrial {
+        acked,
+        failed,
+        longest_pause_ms,
+        lost: acked.saturating_sub(rows),
+        next_statement,
+    })
 }
 
 /// One sysbench run through one fault.
