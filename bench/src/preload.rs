@@ -490,15 +490,7 @@ fn sysbench_rows(lib: &Path, faults: &[PrimaryFault], trials: usize) {
                     }
                 }
                 let (p50, p99, max) = stats::summary(&gaps);
-                let ms = |v: f64| {
-                    if gaps.is_empty() {
-                        "never".to_owned()
-                    } else {
-                        format!("{v:.1}")
-                    }
-                };
-                problems.sort();
-                problems.dedup();
+                let ms = |v: f64| gap_ms(&gaps, v);
                 println!(
                     "  {:<32} {:<11} {:<8} {:>7} {:>8} {:>7} {:>9} {:>9} {:>9}{}",
                     format!("{test} ps-mode={ps_mode}"),
@@ -510,11 +502,7 @@ fn sysbench_rows(lib: &Path, faults: &[PrimaryFault], trials: usize) {
                     ms(p50),
                     ms(p99),
                     ms(max),
-                    if problems.is_empty() {
-                        String::new()
-                    } else {
-                        format!("  ({})", problems.join("; "))
-                    }
+                    problems_note(problems)
                 );
             }
         }
@@ -562,16 +550,8 @@ fn legacy_rows(program: &Path, lib: &Path, faults: &[PrimaryFault], trials: usiz
                 }
             }
             let (p50, p99, _) = stats::summary(&gaps);
-            let ms = |v: f64| {
-                if gaps.is_empty() {
-                    "never".to_owned()
-                } else {
-                    format!("{v:.1}")
-                }
-            };
+            let ms = |v: f64| gap_ms(&gaps, v);
             let longest = pauses.iter().copied().fold(f64::NAN, f64::max);
-            problems.sort();
-            problems.dedup();
             println!(
                 "  {:<11} {:<8} {:>7} {:>11} {:>9} {:>9} {:>16} {:>6}{}",
                 fault.name(),
@@ -586,13 +566,29 @@ fn legacy_rows(program: &Path, lib: &Path, faults: &[PrimaryFault], trials: usiz
                     format!("{longest:.0}")
                 },
                 lost,
-                if problems.is_empty() {
-                    String::new()
-                } else {
-                    format!("  ({})", problems.join("; "))
-                }
+                problems_note(problems)
             );
         }
+    }
+}
+
+/// A gap in milliseconds for a table, or `never` when no trial had one.
+fn gap_ms(gaps: &[Duration], ms: f64) -> String {
+    if gaps.is_empty() {
+        "never".to_owned()
+    } else {
+        format!("{ms:.1}")
+    }
+}
+
+/// What went wrong in a row's trials, each kind once, for the end of its line.
+fn problems_note(mut problems: Vec<String>) -> String {
+    problems.sort();
+    problems.dedup();
+    if problems.is_empty() {
+        String::new()
+    } else {
+        format!("  ({})", problems.join("; "))
     }
 }
 
