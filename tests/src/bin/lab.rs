@@ -323,27 +323,30 @@ fn status(dir: &Path) -> Result<(), String> {
         } else if process_state(n.pid) == Some('T') {
             "frozen (SIGSTOP)".to_string()
         } else {
-            let role = root_connection(&n.socket)
-                .and_then(|mut c| {
-                    let r = c
-                        .query("SELECT @@read_only, @@gtid_binlog_pos")
-                        .map_err(|e| e.to_string())?;
-                    let writable = r.text(0, 0) == Some("0");
-                    let pos = r.text(0, 1).unwrap_or("").to_string();
-                    let replicating = c.query("SHOW SLAVE STATUS").map_err(|e| e.to_string())?;
-                    let source = replicating
-                        .column("Master_Host")
-                        .and_then(|col| replicating.text(0, col))
-                        .map(|h| format!(", replicating from {h}"))
-                        .unwrap_or_default();
-                    Ok(format!(
-                        "{}{source}, gtid {}",
-                        if writable { "writable" } else { "read-only" },
-                        if pos.is_empty() { "-" } else { &pos }
-                    ))
-                })
-                .unwrap_or_else(|e| format!("no answer ({e})"));
-            format!("running, {role}")
+            let role = root_connection(&n.socket).and_then(|mut c| {
+                let r = c
+                    .query("SELECT @@read_only, @@gtid_binlog_pos")
+                    .map_err(|e| e.to_string())?;
+                let writable = r.text(0, 0) == Some("0");
+                let pos = r.text(0, 1).unwrap_or("").to_string();
+                let replicating = c.query("SHOW SLAVE STATUS").map_err(|e| e.to_string())?;
+                let source = replicating
+                    .column("Master_Host")
+                    .and_then(|col| replicating.text(0, col))
+                    .map(|h| format!(", replicating from {h}"))
+                    .unwrap_or_default();
+                Ok(format!(
+                    "{}{source}, gtid {}",
+                    if writable { "writable" } else { "read-only" },
+                    if pos.is_empty() { "-" } else { &pos }
+                ))
+            });
+            match role {
+                Ok(role) => format!("running, {role}"),
+                // A SIGSTOP sent just before may take effect only while the query waits.
+                Err(_) if process_state(n.pid) == Some('T') => "frozen (SIGSTOP)".to_string(),
+                Err(e) => format!("running, no answer ({e})"),
+            }
         };
         println!("  {}  {}  pid {}  {process}", n.name, n.addr, n.pid);
     }
