@@ -919,7 +919,23 @@ fn restarted_orchestrator_finishes_the_promotion(point: &str, step: &str) {
             );
             match status {
                 Ok(Some(on)) if on == "ON" => Ok(()),
-                other => Err(format!("{other:?}")),
+                other => {
+                    // What the guard and the server say, for a failure's message.
+                    let facts = topo.node(new).sql(
+                        "SELECT @@rpl_semi_sync_master_enabled, @@rpl_semi_sync_master_timeout, \
+                         (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+                          WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_CLIENTS')",
+                    );
+                    let facts = facts.map(|r| {
+                        (0..3)
+                            .map(|c| r.text(0, c).unwrap_or("NULL").to_owned())
+                            .collect::<Vec<_>>()
+                    });
+                    Err(format!(
+                        "{other:?}; enabled, timeout ms, clients: {facts:?}; the orchestrator's lines: {:?}",
+                        second.lines.lock().unwrap()
+                    ))
+                }
             }
         },
     );
