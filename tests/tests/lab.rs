@@ -52,11 +52,24 @@ fn process_alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// Takes the lab in `.0` down when dropped, if it is still there: a failing assertion
+/// leaves no server (frozen or not) and no network namespace behind.
+struct DownOnDrop<'a>(&'a std::path::Path);
+
+impl Drop for DownOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = lab(&["down"], self.0);
+        }
+    }
+}
+
 #[test]
 fn up_stays_up_answers_and_down_leaves_nothing() {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("lab");
     let out = lab(&["up", "--replicas", "1"], &dir);
+    let _down_even_on_panic = DownOnDrop(&dir);
     assert!(out.status.success(), "up failed");
     let guide = stdout(&out);
 
