@@ -624,14 +624,11 @@ fn legacy_trial(
     let run = spawn(program, &args, &env)?;
     run.wait_for("READY", 1, Duration::from_secs(30))
         .map_err(|e| format!("legacy_monitor did not start: {e}"))?;
-    let mut watch = topo.node(1).admin()?;
-    fault.inflict(&mut topo)?;
-    let writable_at = Instant::now();
-    let next_statement = first_statement_after(&mut watch, writable_at, Duration::from_secs(3));
-    let (status, lines) = finish(run, Duration::from_secs(15));
-    if fault == PrimaryFault::Freeze {
-        topo.thaw(0)?;
-    }
+    let AfterFault {
+        next_statement,
+        status,
+        lines,
+    } = through_fault(&mut topo, fault, run, 3, 15)?;
     let summary = lines
         .iter()
         .find_map(|(_, l)| l.strip_prefix("before (hand-written monitor): "))
@@ -726,14 +723,11 @@ fn sysbench_trial(
     )?;
     run.wait_for("[ 2s ]", 1, Duration::from_secs(60))
         .map_err(|e| format!("sysbench did not start: {e}"))?;
-    let mut watch = topo.node(1).admin()?;
-    fault.inflict(&mut topo)?;
-    let writable_at = Instant::now();
-    let next_statement = first_statement_after(&mut watch, writable_at, Duration::from_secs(6));
-    let (status, lines) = finish(run, Duration::from_secs(30));
-    if fault == PrimaryFault::Freeze {
-        topo.thaw(0)?;
-    }
+    let AfterFault {
+        next_statement,
+        status,
+        lines,
+    } = through_fault(&mut topo, fault, run, 6, 30)?;
     let number = |label: &str| sysbench_number(&lines, label).map(|n| n as u64);
     Ok(SysbenchTrial {
         failed: number("reconnects:"),
@@ -745,6 +739,43 @@ fn sysbench_trial(
             None => "sysbench hung (killed after 30 s)".into(),
         },
         next_statement,
+    })
+}
+
+/// What a program went through in [`through_fault`].
+struct AfterFault {
+    /// New primary writable → the first statement the program ran there.
+    next_statement: Option<Duration>,
+    /// How it exited (`None`: killed after the bound).
+    status: Option<ExitStatus>,
+    /// Its stdout lines.
+    lines: Vec<(Instant, String)>,
+}
+
+/// Inflict `fault` on `topo` while `run` (a program of nobody here) writes to node 0: the
+/// time from node 1 becoming writable to the first statement the program ran there (looked
+/// for `watch_s` seconds), then the program's exit (killed after `exit_s` seconds) and its
+/// lines; a frozen node is thawed afterwards. Blocks up to both bounds.
+fn through_fault(
+    topo: &mut Topology,
+    fault: PrimaryFault,
+    run: Program,
+    watch_s: u64,
+    exit_s: u64,
+) -> Result<AfterFault, String> {
+    let mut watch = topo.node(1).admin()?;
+    fault.inflict(topo)?;
+    let writable_at = Instant::now();
+    let next_statement =
+        first_statement_after(&mut watch, writable_at, Duration::from_secs(watch_s));
+    let (status, lines) = finish(run, Duration::from_secs(exit_s));
+    if fault == PrimaryFault::Freeze {
+        topo.thaw(0)?;
+    }
+    Ok(AfterFault {
+        next_statement,
+        status,
+        lines,
     })
 }
 
