@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::shared::Shared;
+use crate::WriterStamp;
 
 /// The monitor stopped looking at the gauge (see the module doc).
 const IDLE: u64 = 1 << 31;
@@ -108,6 +109,14 @@ impl Activity {
         if self.shared.activity.start() {
             self.shared.ring();
         }
+    }
+
+    /// The writer and generation now ([`crate::WriterView::stamp`]), read through the same
+    /// shared state as the gauge: a caller that checks the writer before each statement and
+    /// counts it touches one allocation. One atomic load; never blocks.
+    #[inline]
+    pub fn writer_stamp(&self) -> WriterStamp {
+        self.shared.writer_stamp()
     }
 
     /// A statement reported by [`Activity::started`] returned (succeeded or failed). One

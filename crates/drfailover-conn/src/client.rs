@@ -640,6 +640,54 @@ impl WriterView {
     pub fn current(&self) -> (Option<usize>, u64) {
         self.shared.writer()
     }
+
+    /// The writer and generation now as one comparable [`WriterStamp`]. One atomic load;
+    /// never blocks.
+    #[inline]
+    pub fn stamp(&self) -> WriterStamp {
+        self.shared.writer_stamp()
+    }
+}
+
+/// The writer and the generation packed in one word, as the client publishes them: two
+/// stamps are equal exactly when both the writer and the generation are. A caller that
+/// remembers the stamp its connection was made under tells whether that connection still
+/// goes to the current writer with one load and one comparison ([`WriterView::stamp`],
+/// [`crate::Activity::writer_stamp`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriterStamp(u64);
+
+impl WriterStamp {
+    /// A stamp no client ever publishes (it would take 2^48 generations): what a caller
+    /// remembers while its connection must not be used as it is.
+    pub const NEVER: WriterStamp = WriterStamp(u64::MAX);
+
+    /// The stamp of `writer` (an index into the configured endpoints; `None`: no writer)
+    /// at `generation`.
+    pub fn of(writer: Option<usize>, generation: u64) -> WriterStamp {
+        let index = writer.map_or(0, |w| (w as u64 + 1) & 0xffff);
+        WriterStamp((generation << 16) | index)
+    }
+
+    /// The writer's index into the configured endpoints (`None`: no writer).
+    pub fn writer(self) -> Option<usize> {
+        ((self.0 & 0xffff) as usize).checked_sub(1)
+    }
+
+    /// The generation.
+    pub fn generation(self) -> u64 {
+        self.0 >> 16
+    }
+
+    /// The packed word (what the client stores in its one atomic).
+    pub(crate) fn word(self) -> u64 {
+        self.0
+    }
+
+    /// The stamp of a packed word.
+    pub(crate) fn from_word(word: u64) -> WriterStamp {
+        WriterStamp(word)
+    }
 }
 
 impl std::fmt::Debug for WriterView {
@@ -655,5 +703,27 @@ impl std::fmt::Debug for WriterView {
 impl Drop for Client {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod stamp_tests {
+    use super::WriterStamp;
+
+    #[test]
+    fn a_stamp_keeps_the_writer_and_the_generation_and_never_matches_a_published_one() {
+        let s = WriterStamp::of(Some(2), 7);
+        assert_eq!((s.writer(), s.generation()), (Some(2), 7));
+        let none = WriterStamp::of(None, 7);
+        assert_eq!((none.writer(), none.generation()), (None, 7));
+        assert_ne!(s, none);
+        assert_ne!(s, WriterStamp::of(Some(2), 8));
+        assert_ne!(s, WriterStamp::of(Some(1), 7));
+        assert_eq!(WriterStamp::from_word(s.word()), s);
+        for generation in [0, 1, u64::MAX >> 17] {
+            for writer in [None, Some(0), Some(65_533)] {
+                assert_ne!(WriterStamp::of(writer, generation), WriterStamp::NEVER);
+            }
+        }
     }
 }

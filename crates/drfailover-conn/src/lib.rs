@@ -56,7 +56,9 @@ mod shared;
 mod sinks;
 
 pub use activity::Activity;
-pub use client::{Client, ClientBuilder, ClientState, QueryOptions, Stats, WriterView};
+pub use client::{
+    Client, ClientBuilder, ClientState, QueryOptions, Stats, WriterStamp, WriterView,
+};
 pub use config::{AuthMethod, Config, WebhookTarget};
 pub use drfailover_mysql::QueryResult;
 pub use drfailover_notify::{Event, EventKind, SubscriptionId};

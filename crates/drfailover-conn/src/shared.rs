@@ -13,7 +13,7 @@ use drfailover_probe::{Health, OutcomeClass};
 
 use crate::login::{Login, Ticket};
 use crate::pool::Pool;
-use crate::{Config, Endpoint};
+use crate::{Config, Endpoint, WriterStamp};
 
 /// Messages to the monitor thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,15 +135,21 @@ impl Shared {
     /// The current writer index and generation. One atomic load.
     #[inline]
     pub fn writer(&self) -> (Option<usize>, u64) {
-        let packed = self.writer.load(Ordering::Acquire);
-        let index = (packed & 0xffff) as usize;
-        (index.checked_sub(1), packed >> 16)
+        let stamp = self.writer_stamp();
+        (stamp.writer(), stamp.generation())
+    }
+
+    /// The current writer index and generation as one stamp. One atomic load.
+    #[inline]
+    pub fn writer_stamp(&self) -> WriterStamp {
+        WriterStamp::from_word(self.writer.load(Ordering::Acquire))
     }
 
     pub fn set_writer(&self, writer: Option<usize>, generation: u64) {
-        let index = writer.map_or(0, |w| w as u64 + 1);
-        self.writer
-            .store((generation << 16) | index, Ordering::Release);
+        self.writer.store(
+            WriterStamp::of(writer, generation).word(),
+            Ordering::Release,
+        );
         self.watch.publish(writer.is_some(), generation);
     }
 

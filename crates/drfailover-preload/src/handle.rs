@@ -11,6 +11,7 @@ use std::ffi::{c_char, c_void, CStr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use drfailover_conn::{Activity, WriterStamp};
 use mysqlclient_sys::{MYSQL, MYSQL_BIND, MYSQL_STMT};
 
 use crate::monitor::{Monitor, Target};
@@ -37,13 +38,141 @@ pub struct StatementRecord {
 /// The state of one managed handle.
 pub struct Managed {
     /// The process's monitor (replaced after a `fork`).
-    pub monitor: Arc<Monitor>,
+    monitor: Arc<Monitor>,
+    /// The monitor's statement gauge and writer stamp, kept here as well: a statement reaches
+    /// both through this allocation with one load less than through the monitor.
+    activity: Activity,
+    /// The client library's functions (resolved before any handle could be managed).
+    real: &'static Real,
     /// The policy state.
-    pub state: HandleState,
+    state: HandleState,
     /// The endpoint index the connection goes to.
-    pub endpoint: usize,
+    endpoint: usize,
+    /// The writer stamp under which a statement goes out as it is (the connection's writer
+    /// and generation while the policy would send as is whatever the writer), or
+    /// [`WriterStamp::NEVER`]: recomputed on every change of the two fields above.
+    send_as_is_under: WriterStamp,
     /// Prepared statements of this handle, by `MYSQL_STMT *` address.
     pub statements: HashMap<usize, StatementRecord>,
+}
+
+impl Managed {
+    /// A handle just connected to `endpoint`, the writer of `generation`.
+    pub fn new(
+        monitor: Arc<Monitor>,
+        real: &'static Real,
+        endpoint: usize,
+        generation: u64,
+    ) -> Managed {
+        let mut managed = Managed {
+            activity: monitor.activity().clone(),
+            monitor,
+            real,
+            state: HandleState::default(),
+            endpoint,
+            send_as_is_under: WriterStamp::NEVER,
+            statements: HashMap::new(),
+        };
+        managed.moved_to(endpoint, generation);
+        managed
+    }
+
+    /// The monitor this handle follows.
+    pub fn monitor(&self) -> &Arc<Monitor> {
+        &self.monitor
+    }
+
+    /// Follow `monitor` instead (a forked child's own).
+    pub fn adopt(&mut self, monitor: Arc<Monitor>) {
+        self.activity = monitor.activity().clone();
+        self.monitor = monitor;
+    }
+
+    /// The policy state.
+    pub fn state(&self) -> &HandleState {
+        &self.state
+    }
+
+    /// The endpoint index the connection goes to.
+    pub fn endpoint(&self) -> usize {
+        self.endpoint
+    }
+
+    /// Change the policy state with `change` (one of the policy's `mark_*` functions).
+    pub fn update(&mut self, change: impl FnOnce(&mut HandleState)) {
+        change(&mut self.state);
+        self.restamp();
+    }
+
+    /// The handle was reconnected to `endpoint`, the writer of `generation`.
+    pub fn moved_to(&mut self, endpoint: usize, generation: u64) {
+        policy::moved(&mut self.state, generation);
+        self.endpoint = endpoint;
+        self.restamp();
+    }
+
+    fn restamp(&mut self) {
+        self.send_as_is_under = if policy::sends_as_is_on_its_writer(&self.state) {
+            WriterStamp::of(Some(self.endpoint), self.state.generation)
+        } else {
+            WriterStamp::NEVER
+        };
+    }
+}
+
+/// What a statement on a managed handle is sent with: the client library's functions and
+/// the statement gauge, both read from the handle's state through a raw pointer (the
+/// statement may update the state: re-preparing a statement records it).
+pub struct Sender {
+    m: *mut Managed,
+}
+
+impl Sender {
+    /// The client library's functions. One load.
+    #[inline]
+    pub fn real(&self) -> &'static Real {
+        // SAFETY: `m` is a live state (see [`sender`]).
+        unsafe { (*self.m).real }
+    }
+
+    /// `send` counted as a statement in flight on the writer (one relaxed atomic add before,
+    /// one after; blocks as long as `send` does).
+    ///
+    /// # Safety
+    /// The handle this came from is not detached before `send` returns.
+    #[inline]
+    pub unsafe fn counted<T>(&self, send: impl FnOnce() -> T) -> T {
+        // SAFETY: per the contract, the state (and the gauge in it) outlives `send`.
+        unsafe { (*std::ptr::addr_of!((*self.m).activity)).started() };
+        let result = send();
+        // SAFETY: as above.
+        unsafe { (*std::ptr::addr_of!((*self.m).activity)).finished() };
+        result
+    }
+}
+
+/// `Some` when a statement on the managed handle `m` goes out as it is: the handle's writer
+/// and generation are the current ones and the policy has nothing to do before sending (see
+/// [`policy::before_send`]; anything else, a transaction kept open through a change of
+/// writer included, takes the policy's full path). One atomic load and one comparison;
+/// never blocks.
+///
+/// # Safety
+/// `m` is the state of a managed handle owned by the calling thread.
+#[inline]
+pub unsafe fn as_is(m: *mut Managed) -> Option<Sender> {
+    // SAFETY: per the contract; only raw places are read (no reference into the state
+    // outlives this function).
+    unsafe { ((*m).send_as_is_under == (*m).activity.writer_stamp()).then(|| sender(m)) }
+}
+
+/// What any statement on the managed handle `m` is sent with, whatever the policy decided.
+///
+/// # Safety
+/// As for [`as_is`]; the state outlives the returned value.
+#[inline]
+pub unsafe fn sender(m: *mut Managed) -> Sender {
+    Sender { m }
 }
 
 /// The managed state of `mysql`, if any. One load.
@@ -57,6 +186,16 @@ pub unsafe fn managed<'a>(mysql: *mut MYSQL) -> Option<&'a mut Managed> {
     // SAFETY: per the contract above; the pointer was stored by `attach` and is cleared by
     // `detach` before the box is freed.
     unsafe { (*mysql).unused_0.cast::<Managed>().as_mut() }
+}
+
+/// The managed state of `mysql` as a raw pointer (null: not managed). One load.
+///
+/// # Safety
+/// `mysql` is a non-null handle initialised by `mysql_init`.
+#[inline]
+pub unsafe fn managed_ptr(mysql: *mut MYSQL) -> *mut Managed {
+    // SAFETY: per the contract.
+    unsafe { (*mysql).unused_0.cast::<Managed>() }
 }
 
 /// Make `mysql` managed.
@@ -270,7 +409,7 @@ pub unsafe fn move_to_writer(real: &Real, mysql: *mut MYSQL) -> bool {
     if !m.monitor.is_current_process() {
         // A forked child: its own monitor, whose generations are its own.
         match crate::current_monitor() {
-            Some(mine) => m.monitor = mine,
+            Some(mine) => m.adopt(mine),
             None => return false,
         }
     }
@@ -285,8 +424,7 @@ pub unsafe fn move_to_writer(real: &Real, mysql: *mut MYSQL) -> bool {
         if unsafe { reconnect_in_place(real, mysql, &target) } {
             // SAFETY: the handle is still ours and still managed (the tag was restored).
             if let Some(m) = unsafe { managed(mysql) } {
-                policy::moved(&mut m.state, target.generation);
-                m.endpoint = target.index;
+                m.moved_to(target.index, target.generation);
             }
             // SAFETY: the handle just reconnected, owned by this thread.
             crate::abort::register(mysql as usize, target.index, unsafe {

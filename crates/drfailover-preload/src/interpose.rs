@@ -13,7 +13,6 @@
 
 use std::ffi::{c_char, c_int, c_uint, c_ulong};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
 use std::time::Instant;
 
 use mysqlclient_sys::{my_bool, MYSQL, MYSQL_BIND, MYSQL_STMT};
@@ -23,8 +22,8 @@ use crate::handle::{
     set_stmt_error, Managed, LOST_MESSAGE, LOST_TRANSACTION_MESSAGE,
 };
 use crate::policy::{
-    self, classify, AfterFailure, BeforeSend, FailureClass, HandleState, StatementKind,
-    CR_CONN_HOST_ERROR, CR_SERVER_LOST,
+    self, classify, AfterFailure, BeforeSend, FailureClass, StatementKind, CR_CONN_HOST_ERROR,
+    CR_SERVER_LOST,
 };
 use crate::real::{real, Real};
 use crate::{inside, is_drfailover_thread, settings, statement, Inside};
@@ -39,6 +38,8 @@ trait Call {
     fn fail(&mut self, errno: u32, message: &str);
     /// What it is, for transactions.
     fn kind(&self) -> StatementKind;
+    /// The handle it runs on.
+    fn handle(&self) -> *mut MYSQL;
 }
 
 /// Run `call` on the managed handle `mysql` under the policy. 0: success.
@@ -53,7 +54,7 @@ unsafe fn drive(real: &Real, mysql: *mut MYSQL, call: &mut impl Call) -> c_int {
             return call.send(real);
         };
         let decision =
-            policy::before_send(&m.state, in_transaction(mysql), m.monitor.now(), || {
+            policy::before_send(m.state(), in_transaction(mysql), m.monitor().now(), || {
                 call.kind()
             });
         match decision {
@@ -69,7 +70,7 @@ unsafe fn drive(real: &Real, mysql: *mut MYSQL, call: &mut impl Call) -> c_int {
                 return 1;
             }
             BeforeSend::EndLostTransaction { succeed } => {
-                policy::end_lost_transaction(&mut m.state);
+                m.update(policy::end_lost_transaction);
                 if !succeed {
                     call.fail(CR_SERVER_LOST, LOST_TRANSACTION_MESSAGE);
                     return 1;
@@ -114,8 +115,8 @@ unsafe fn settle(
                 AfterFailure::Return => return rc,
                 AfterFailure::MoveAndRetry => {
                     retried.moved = true;
-                    m.monitor.report(m.endpoint, false);
-                    policy::mark_lost(&mut m.state, false);
+                    m.monitor().report(m.endpoint(), false);
+                    m.update(|s| policy::mark_lost(s, false));
                     if !move_to_writer(real, mysql) {
                         call.fail(CR_SERVER_LOST, LOST_MESSAGE);
                         return rc;
@@ -123,15 +124,15 @@ unsafe fn settle(
                 }
                 AfterFailure::AwaitWriterAndRetry => {
                     retried.awaited = true;
-                    let monitor = m.monitor.clone();
-                    monitor.report(m.endpoint, true);
-                    let seen = m.state.generation;
+                    let monitor = m.monitor().clone();
+                    monitor.report(m.endpoint(), true);
+                    let seen = m.state().generation;
                     monitor.await_change(seen, Instant::now() + monitor.failover_timeout);
                     if monitor.now().generation == seen {
                         return rc; // still the writer: its refusal stands.
                     }
                     if let Some(m) = managed(mysql) {
-                        policy::mark_lost(&mut m.state, false);
+                        m.update(|s| policy::mark_lost(s, false));
                     }
                     if !move_to_writer(real, mysql) {
                         call.fail(CR_SERVER_LOST, LOST_MESSAGE);
@@ -139,14 +140,14 @@ unsafe fn settle(
                     }
                 }
                 AfterFailure::Refused { transaction } => {
-                    m.monitor.report(m.endpoint, true);
-                    policy::mark_refused(&mut m.state, transaction);
+                    m.monitor().report(m.endpoint(), true);
+                    m.update(|s| policy::mark_refused(s, transaction));
                     call.fail(CR_SERVER_LOST, LOST_TRANSACTION_MESSAGE);
                     return rc;
                 }
                 AfterFailure::Lost { transaction } => {
-                    m.monitor.report(m.endpoint, false);
-                    policy::mark_lost(&mut m.state, transaction);
+                    m.monitor().report(m.endpoint(), false);
+                    m.update(|s| policy::mark_lost(s, transaction));
                     if errno != CR_SERVER_LOST {
                         call.fail(CR_SERVER_LOST, LOST_MESSAGE);
                     }
@@ -162,70 +163,91 @@ unsafe fn settle(
     }
 }
 
-/// A statement on a managed handle: while nothing changed (the policy says send as is) it
-/// goes straight to the client library, without entering this library (no thread-local
-/// writes, no `catch_unwind`): the functions used here (`mysql_real_query`,
-/// `mysql_stmt_execute`) do not call back into the interposed ones. Anything else, and any
-/// failure, goes through [`drive`]/[`settle`] under `catch_unwind`.
+/// A statement on the managed handle `mysql` (whose state is `m`): while its connection's
+/// writer and generation are the current ones and the policy has nothing to do
+/// ([`handle::as_is`]: one load and one comparison) it goes straight to the client library,
+/// counted for the monitor, without entering this library (no thread-local access, no
+/// `catch_unwind`). Anything else, and any failure, goes through [`drive`]/[`settle`] under
+/// `catch_unwind`, out of line.
+///
+/// A nested call (the client library calling its own exported function while this library
+/// runs on the thread, say the `SET NAMES` of `mysql_set_character_set` during a move) may
+/// take the direct path too: only when the handle could send as it is, and a failure then
+/// returns to the caller in this library, which settles it.
 ///
 /// # Safety
-/// `mysql` is managed and owned by the calling thread, not inside this library.
+/// `mysql` is managed (its state is `m`) and owned by the calling thread.
 #[inline]
-unsafe fn statement(real: &Real, mysql: *mut MYSQL, call: &mut impl Call) -> c_int {
+unsafe fn statement(mysql: *mut MYSQL, m: *mut Managed, mut call: impl Call) -> c_int {
     // SAFETY: per the contract.
     unsafe {
-        let Some(m) = managed(mysql) else {
-            return call.send(real);
+        let Some(send) = handle::as_is(m) else {
+            return unsettled_statement(mysql, m, call);
         };
         let in_tx = in_transaction(mysql);
-        if policy::before_send(&m.state, in_tx, m.monitor.now(), || call.kind()) == BeforeSend::Send
-        {
-            let monitor = Arc::as_ptr(&m.monitor);
-            // SAFETY: the process's monitor is never freed (see `send_counted`).
-            let rc = (*monitor).counted(|| call.send(real));
-            if rc == 0 {
-                return 0;
-            }
-            return settle_failure(real, mysql, call, rc, in_tx);
+        // SAFETY: nothing `send` calls closes the handle.
+        let rc = send.counted(|| call.send(send.real()));
+        if rc != 0 {
+            return settle_failure(call, rc, in_tx);
         }
-        managed_call(real, mysql, call)
+        rc
+    }
+}
+
+/// A statement whose handle's state or writer changed: under the policy, out of line; a
+/// nested call passes straight through.
+///
+/// # Safety
+/// As for [`statement`].
+#[cold]
+#[inline(never)]
+unsafe fn unsettled_statement(mysql: *mut MYSQL, m: *mut Managed, mut call: impl Call) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        let real = handle::sender(m).real();
+        if inside() {
+            return call.send(real);
+        }
+        managed_call(real, mysql, &mut call)
     }
 }
 
 /// [`settle`] under `catch_unwind` with the thread marked inside: out of line and cold, so
 /// that the statement path above stays a short function (fewer registers saved and
-/// restored on every statement).
+/// restored on every statement). A nested call's failure is its caller's to settle.
 ///
 /// # Safety
 /// As for [`drive`].
 #[cold]
 #[inline(never)]
-unsafe fn settle_failure(
-    real: &Real,
-    mysql: *mut MYSQL,
-    call: &mut impl Call,
-    rc: c_int,
-    in_tx: bool,
-) -> c_int {
+unsafe fn settle_failure(mut call: impl Call, rc: c_int, in_tx: bool) -> c_int {
+    let mysql = call.handle();
+    // SAFETY: per the contract (a failed statement leaves its handle as it was).
+    let m = unsafe { state_of(mysql) };
+    if m.is_null() || inside() {
+        return rc;
+    }
+    // SAFETY: a managed handle owned by this thread.
+    let real = unsafe { handle::sender(m) }.real();
     // SAFETY: per the contract.
-    managed_call_with(call, |call| unsafe { settle(real, mysql, call, rc, in_tx) })
+    managed_call_with(&mut call, |call| unsafe {
+        settle(real, mysql, call, rc, in_tx)
+    })
 }
 
 /// `call` sent on `mysql`, counted as a statement in flight on the writer when the handle is
-/// managed ([`crate::monitor::Monitor::counted`]: one relaxed atomic add before, one after).
+/// managed ([`handle::AsIs::counted`]: one relaxed atomic add before, one after).
 ///
 /// # Safety
 /// `mysql` is a handle owned by the calling thread.
 unsafe fn send_counted(real: &Real, mysql: *mut MYSQL, call: &mut impl Call) -> c_int {
-    // SAFETY: per the contract; only the monitor's address is kept, not the reference.
-    let monitor = unsafe { managed(mysql) }.map(|m| Arc::as_ptr(&m.monitor));
-    match monitor {
-        // SAFETY: the process's monitor is never freed (its slot keeps it, and forgets it
-        // after a fork), and it is a separate allocation from the handle's managed state,
-        // which `send` may update.
-        Some(monitor) => unsafe { &*monitor }.counted(|| call.send(real)),
-        None => call.send(real),
+    // SAFETY: per the contract.
+    let m = unsafe { handle::managed_ptr(mysql) };
+    if m.is_null() {
+        return call.send(real);
     }
+    // SAFETY: a managed handle owned by this thread; nothing `send` calls closes it.
+    unsafe { handle::sender(m).counted(|| call.send(real)) }
 }
 
 /// A text statement (`mysql_real_query`, `mysql_query`).
@@ -247,6 +269,9 @@ impl Call for TextQuery {
     fn fail(&mut self, errno: u32, message: &str) {
         // SAFETY: a valid handle owned by this thread.
         unsafe { set_error(self.mysql, errno, message) }
+    }
+    fn handle(&self) -> *mut MYSQL {
+        self.mysql
     }
     fn kind(&self) -> StatementKind {
         if self.sql.is_null() {
@@ -281,11 +306,15 @@ impl<F: FnMut(&Real, *mut MYSQL) -> c_int> Call for HandleCall<F> {
     fn kind(&self) -> StatementKind {
         self.kind
     }
+    fn handle(&self) -> *mut MYSQL {
+        self.mysql
+    }
 }
 
 /// A prepared statement's execute: prepared again first when a move left it unprepared.
 struct StmtExecute {
-    mysql: *mut MYSQL,
+    /// A statement of a managed handle (moves keep the statement's handle pointer: the
+    /// handle is reconnected in place).
     stmt: *mut MYSQL_STMT,
 }
 
@@ -294,9 +323,7 @@ impl Call for StmtExecute {
         // SAFETY: a valid statement of a managed handle owned by this thread.
         unsafe {
             if stmt_unprepared(self.stmt) {
-                if let Some(rc) = prepare_again(real, self.mysql, self.stmt) {
-                    return rc;
-                }
+                return prepare_again_and_execute(real, self.handle(), self.stmt);
             }
             (real.stmt_execute)(self.stmt)
         }
@@ -312,6 +339,10 @@ impl Call for StmtExecute {
     fn kind(&self) -> StatementKind {
         StatementKind::Plain
     }
+    fn handle(&self) -> *mut MYSQL {
+        // SAFETY: a valid statement.
+        unsafe { (*self.stmt).mysql }
+    }
 }
 
 /// Whether a move to a new connection left `stmt` unprepared.
@@ -323,13 +354,32 @@ unsafe fn stmt_unprepared(stmt: *mut MYSQL_STMT) -> bool {
     unsafe { std::ptr::addr_of!((*stmt).state).cast::<u32>().read() == 0 }
 }
 
-/// Prepare `stmt` again from its record and re-apply its bindings. `Some(rc)`: it failed
-/// (or there is no record to prepare from).
+/// Prepare `stmt` again ([`prepare_again`]), then execute it.
+///
+/// # Safety
+/// As for [`prepare_again`].
+#[cold]
+#[inline(never)]
+unsafe fn prepare_again_and_execute(
+    real: &Real,
+    mysql: *mut MYSQL,
+    stmt: *mut MYSQL_STMT,
+) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        if let Some(rc) = prepare_again(real, mysql, stmt) {
+            return rc;
+        }
+        (real.stmt_execute)(stmt)
+    }
+}
+
+/// Prepare `stmt` again from its record and re-apply its bindings. `Some(rc)`: it failed.
+/// Without a record (nothing to prepare from) the execute goes to the client library as it
+/// is, which reports the statement unprepared.
 ///
 /// # Safety
 /// `stmt` belongs to the managed handle `mysql`, both owned by this thread.
-#[cold]
-#[inline(never)]
 unsafe fn prepare_again(real: &Real, mysql: *mut MYSQL, stmt: *mut MYSQL_STMT) -> Option<c_int> {
     // SAFETY: per the contract.
     unsafe {
@@ -480,16 +530,8 @@ pub unsafe extern "C" fn mysql_real_connect(
                     })
                 };
                 if !connected.is_null() {
-                    let state = HandleState {
-                        generation: target.generation,
-                        ..HandleState::default()
-                    };
-                    let managed = Managed {
-                        monitor: monitor.clone(),
-                        state,
-                        endpoint: target.index,
-                        statements: Default::default(),
-                    };
+                    let managed =
+                        Managed::new(monitor.clone(), real, target.index, target.generation);
                     // SAFETY: the handle just connected, owned by this thread, not managed.
                     unsafe { attach(real, mysql, managed) };
                     return connected;
@@ -577,7 +619,7 @@ pub unsafe extern "C" fn mysql_ping(mysql: *mut MYSQL) -> c_int {
                 return (real.ping)(mysql);
             };
             let in_tx = in_transaction(mysql);
-            if policy::ping_moves(&m.state, in_tx, m.monitor.now()) {
+            if policy::ping_moves(m.state(), in_tx, m.monitor().now()) {
                 return moved_or_lost(0);
             }
             let rc = (real.ping)(mysql);
@@ -588,8 +630,8 @@ pub unsafe extern "C" fn mysql_ping(mysql: *mut MYSQL) -> c_int {
             match classify(errno) {
                 FailureClass::NeverSent | FailureClass::LostAfterSend => {
                     let Some(m) = managed(mysql) else { return rc };
-                    m.monitor.report(m.endpoint, false);
-                    policy::mark_lost(&mut m.state, in_tx);
+                    m.monitor().report(m.endpoint(), false);
+                    m.update(|s| policy::mark_lost(s, in_tx));
                     moved_or_lost(rc)
                 }
                 _ => rc,
@@ -613,15 +655,16 @@ pub unsafe extern "C" fn mysql_real_query(
     sql: *const c_char,
     length: c_ulong,
 ) -> c_int {
-    let Some(real) = real() else { return 1 };
     // SAFETY: per the library's contract.
-    if !unsafe { is_managed(mysql) } {
-        // SAFETY: the program's arguments.
-        return unsafe { (real.real_query)(mysql, sql, length) };
+    let m = unsafe { state_of(mysql) };
+    if !m.is_null() {
+        let call = TextQuery { mysql, sql, length };
+        // SAFETY: a managed handle owned by this thread.
+        return unsafe { statement(mysql, m, call) };
     }
-    let mut call = TextQuery { mysql, sql, length };
-    // SAFETY: a managed handle owned by this thread, not inside this library.
-    unsafe { statement(real, mysql, &mut call) }
+    let Some(real) = real() else { return 1 };
+    // SAFETY: the program's arguments.
+    unsafe { (real.real_query)(mysql, sql, length) }
 }
 
 /// `mysql_query`, under the policy on a managed handle.
@@ -630,17 +673,31 @@ pub unsafe extern "C" fn mysql_real_query(
 /// The client library's contract for `mysql_query`.
 #[no_mangle]
 pub unsafe extern "C" fn mysql_query(mysql: *mut MYSQL, sql: *const c_char) -> c_int {
-    let Some(real) = real() else { return 1 };
     // SAFETY: per the library's contract.
-    if !unsafe { is_managed(mysql) } || sql.is_null() {
-        // SAFETY: the program's arguments.
-        return unsafe { (real.query)(mysql, sql) };
+    let m = unsafe { state_of(mysql) };
+    if !m.is_null() && !sql.is_null() {
+        // SAFETY: a NUL-terminated statement, per the library's contract.
+        let length = unsafe { libc::strlen(sql) } as c_ulong;
+        let call = TextQuery { mysql, sql, length };
+        // SAFETY: a managed handle owned by this thread.
+        return unsafe { statement(mysql, m, call) };
     }
-    // SAFETY: a NUL-terminated statement, per the library's contract.
-    let length = unsafe { libc::strlen(sql) } as c_ulong;
-    let mut call = TextQuery { mysql, sql, length };
-    // SAFETY: a managed handle owned by this thread, not inside this library.
-    unsafe { statement(real, mysql, &mut call) }
+    let Some(real) = real() else { return 1 };
+    // SAFETY: the program's arguments.
+    unsafe { (real.query)(mysql, sql) }
+}
+
+/// The managed state of `mysql` (null: NULL or not managed). One load.
+///
+/// # Safety
+/// `mysql` is NULL or a handle initialised by `mysql_init`.
+#[inline]
+unsafe fn state_of(mysql: *mut MYSQL) -> *mut Managed {
+    if mysql.is_null() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: per the contract.
+    unsafe { handle::managed_ptr(mysql) }
 }
 
 /// Run a handle-level call (`mysql_commit`, …) under the policy when managed.
@@ -868,15 +925,20 @@ unsafe fn remember_binds(real: &Real, stmt: *mut MYSQL_STMT, bind: *mut MYSQL_BI
 /// The client library's contract for `mysql_stmt_execute`.
 #[no_mangle]
 pub unsafe extern "C" fn mysql_stmt_execute(stmt: *mut MYSQL_STMT) -> c_int {
+    if !stmt.is_null() {
+        // SAFETY: per the library's contract; `mysql` is NULL once its handle was closed.
+        let mysql = unsafe { (*stmt).mysql };
+        // SAFETY: the statement's handle.
+        let m = unsafe { state_of(mysql) };
+        if !m.is_null() {
+            let call = StmtExecute { stmt };
+            // SAFETY: a managed handle owned by this thread.
+            return unsafe { statement(mysql, m, call) };
+        }
+    }
     let Some(real) = real() else { return 1 };
-    // SAFETY: per the library's contract.
-    let Some(mysql) = (unsafe { stmt_handle(stmt) }) else {
-        // SAFETY: the program's argument.
-        return unsafe { (real.stmt_execute)(stmt) };
-    };
-    let mut call = StmtExecute { mysql, stmt };
-    // SAFETY: a managed handle owned by this thread, not inside this library.
-    unsafe { statement(real, mysql, &mut call) }
+    // SAFETY: the program's argument.
+    unsafe { (real.stmt_execute)(stmt) }
 }
 
 /// `mysql_stmt_close`: forgets the statement's record.

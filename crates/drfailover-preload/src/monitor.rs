@@ -110,14 +110,10 @@ impl Monitor {
         }
     }
 
-    /// Send a statement to the writer with `send`, counted as in flight meanwhile (one
-    /// relaxed atomic add before and one after; blocks as long as `send` does).
-    #[inline]
-    pub fn counted<T>(&self, send: impl FnOnce() -> T) -> T {
-        self.activity.started();
-        let result = send();
-        self.activity.finished();
-        result
+    /// The gauge of managed statements running on the writer, which also reads the writer
+    /// stamp. Never blocks.
+    pub fn activity(&self) -> &Activity {
+        &self.activity
     }
 
     /// Wait until the generation differs from `seen` or `deadline` passes. Blocks.

@@ -166,6 +166,14 @@ pub fn before_send(
     BeforeSend::Send
 }
 
+/// Whether a statement on a handle in `state` goes out as it is while its connection's
+/// writer and generation are the current ones (then [`before_send`] says [`BeforeSend::Send`]
+/// whatever the statement and the transaction): the statement path checks this once per
+/// state change and compares one word per statement.
+pub fn sends_as_is_on_its_writer(state: &HandleState) -> bool {
+    !state.lost && !state.broken_transaction
+}
+
 /// Whether `mysql_ping` must move the handle before (or instead of) pinging: its connection is
 /// known lost, or it belongs to an older generation and no transaction is open. A lost
 /// transaction does not stop a ping: the handle is reconnected and its statements keep
@@ -309,6 +317,35 @@ mod tests {
         ] {
             assert_eq!(before_send(&fresh(), false, NOW, || kind), BeforeSend::Send);
             assert_eq!(before_send(&fresh(), true, NOW, || kind), BeforeSend::Send);
+        }
+    }
+
+    #[test]
+    fn a_state_that_sends_as_is_on_its_writer_is_sent_as_is_by_the_full_policy() {
+        for lost in [false, true] {
+            for broken_transaction in [false, true] {
+                for refused_read_only in [false, true] {
+                    let state = HandleState {
+                        lost,
+                        broken_transaction,
+                        refused_read_only,
+                        ..fresh()
+                    };
+                    let kinds = [
+                        StatementKind::Plain,
+                        StatementKind::Begin,
+                        StatementKind::Commit,
+                        StatementKind::Rollback,
+                        StatementKind::Session,
+                    ];
+                    let always = kinds.iter().all(|&kind| {
+                        [false, true].iter().all(|&in_tx| {
+                            before_send(&state, in_tx, NOW, || kind) == BeforeSend::Send
+                        })
+                    });
+                    assert_eq!(sends_as_is_on_its_writer(&state), always, "{state:?}");
+                }
+            }
         }
     }
 
