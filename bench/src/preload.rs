@@ -19,8 +19,8 @@
 //!    threads), through the same faults: statements failed, whether it kept running, and the
 //!    time from the new primary becoming writable to the first statement it ran there; and
 //!    c-examples/legacy_monitor.c built unchanged, with its own summary and a data check.
-//! 2. Overhead with nothing failing: sysbench oltp_point_select, 4 threads, pairs of 5 s runs
-//!    without and with (7 by default, the order alternating), each pair's throughput ratio,
+//! 2. Overhead with nothing failing: sysbench oltp_point_select, 4 threads, pairs of 6 s runs (their steady
+//!    seconds 2 to 6) without and with (7 by default, the order alternating), each pair's throughput ratio,
 //!    CPU time per statement (program + server, from `/proc`) and the machine's load, the
 //!    median, quartiles and pooled ratios, and whether ≤ 1 % is shown for each;
 //!    instructions per statement (`SELECT 1`) under callgrind.
@@ -804,12 +804,32 @@ fn first_statement_after(
     None
 }
 
-/// Overhead with nothing failing: `pairs` pairs of 5 s sysbench `oltp_point_select` runs (4
-/// threads), without and with the preload, the order alternating from pair to pair (a drift
-/// of the machine's load weighs on both sides alike); then instructions per statement under
-/// callgrind.
+/// Statements per second of a sysbench run in its steady state: the mean of its per-second
+/// reports (`--report-interval=1`: `[ 3s ] thds: 4 tps: … qps: 81234.56 …`) after the first
+/// second, which holds the start (connects, statements prepared, the preload's monitor
+/// finding the writer) and is a one-off cost, not throughput. NaN without such reports.
+fn steady_statements_per_second<'a>(lines: impl Iterator<Item = &'a str>) -> f64 {
+    let per_second: Vec<f64> = lines
+        .filter_map(|l| {
+            let rest = l.trim().strip_prefix('[')?;
+            let (second, rest) = rest.split_once("s ]")?;
+            let second: u32 = second.trim().parse().ok()?;
+            let qps = rest.split("qps:").nth(1)?.split_whitespace().next()?;
+            (second >= 2).then(|| qps.parse::<f64>().ok()).flatten()
+        })
+        .collect();
+    if per_second.is_empty() {
+        return f64::NAN;
+    }
+    per_second.iter().sum::<f64>() / per_second.len() as f64
+}
+
+/// Overhead with nothing failing: `pairs` pairs of 6 s sysbench `oltp_point_select` runs (4
+/// threads; their steady 5 s after the first, see [`steady_statements_per_second`]), without
+/// and with the preload, the order alternating from pair to pair (a drift of the machine's
+/// load weighs on both sides alike); then instructions per statement under callgrind.
 fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
-    println!("\n== overhead, nothing failing: sysbench oltp_point_select, 4 threads, {pairs} pairs of 5 s runs, order alternating ==");
+    println!("\n== overhead, nothing failing: sysbench oltp_point_select, 4 threads, {pairs} pairs of 6 s runs (statements/s: the mean of seconds 2 to 6), order alternating ==");
     let topo = Topology::primary_replica().expect("topology");
     if let Ok(prep) = sysbench(
         &topo,
@@ -832,7 +852,7 @@ fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
             APP_USER,
             APP_PASSWORD,
             "oltp_point_select",
-            &["--threads=4", "--time=5", "run"],
+            &["--threads=4", "--time=6", "--report-interval=1", "run"],
             &env_for(&topo, preload.then_some(lib)),
         ) else {
             return (f64::NAN, f64::NAN);
@@ -859,7 +879,10 @@ fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
             ((Some(c0), Some(s0)), (Some(c1), Some(s1))) => (c1 - c0 + s1 - s0) as f64,
             _ => f64::NAN,
         };
-        (queries(1), ticks * 1e6 / ticks_per_second() / queries(0))
+        (
+            steady_statements_per_second(lines.iter().map(|(_, l)| l.as_str())),
+            ticks * 1e6 / ticks_per_second() / queries(0),
+        )
     };
     let (mut without, mut with, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let mut cpu_ratios = Vec::new();
@@ -1219,4 +1242,20 @@ fn self_cost_in(callgrind_out: &str, object: &str) -> f64 {
         }
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::steady_statements_per_second;
+
+    #[test]
+    fn steady_throughput_is_the_mean_of_the_reports_after_the_first_second() {
+        let out = "\
+[ 1s ] thds: 4 tps: 50000.00 qps: 50000.00 (r/w/o: 50000.00/0.00/0.00) lat (ms,95%): 0.10 err/s: 0.00 reconn/s: 0.00
+[ 2s ] thds: 4 tps: 80000.00 qps: 80000.00 (r/w/o: 80000.00/0.00/0.00) lat (ms,95%): 0.10 err/s: 0.00 reconn/s: 0.00
+[ 3s ] thds: 4 tps: 82000.00 qps: 82000.00 (r/w/o: 82000.00/0.00/0.00) lat (ms,95%): 0.10 err/s: 0.00 reconn/s: 0.00
+    queries:                             400000 (66666.66 per sec.)";
+        assert_eq!(steady_statements_per_second(out.lines()), 81000.0);
+        assert!(steady_statements_per_second("queries: 1 (1 per sec.)".lines()).is_nan());
+    }
 }
