@@ -970,6 +970,8 @@ fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
                 "--time=0",
                 &format!("--events={n}"),
                 "--db-ps-mode=auto",
+                // The same ids in every run: fewer differences in LuaJIT's traces.
+                "--rand-seed=1",
                 "run",
             ],
         )
@@ -997,6 +999,9 @@ fn overhead(lib: &Path, select: &Path, pairs: usize, dir: &Path) {
     );
 }
 
+/// How many callgrind measurements of each side (their median is reported).
+const CALLGRIND_RUNS: usize = 5;
+
 /// Which of callgrind's per-thread output files counts.
 #[derive(Clone, Copy)]
 enum ThreadFile {
@@ -1008,7 +1013,7 @@ enum ThreadFile {
 }
 
 /// Instructions per statement of a program under callgrind, without and with the library:
-/// three measurements of each, alternating; each the difference of a `2n`- and an
+/// [`CALLGRIND_RUNS`] measurements of each, alternating; each the difference of a `2n`- and an
 /// `n`-statement run divided by `n`. Prints the medians, their spread, the difference and the
 /// library's own share. `program`: the executable and its callgrind options; `env(preload)`:
 /// its environment; `args(n)`: its arguments for `n` statements. Blocks for the runs
@@ -1080,9 +1085,9 @@ fn callgrind_comparison(
         ))
     };
     // The totals move with the timing of the answers (how often libmariadb's read finds no
-    // data yet and polls): three of each show how much of a difference is noise.
+    // data yet and polls): several of each show how much of a difference is noise.
     let (mut without, mut with, mut library) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..3 {
+    for _ in 0..CALLGRIND_RUNS {
         for preload in [false, true] {
             match per_statement(preload) {
                 Ok((count, own)) if preload => {
@@ -1103,7 +1108,7 @@ fn callgrind_comparison(
     };
     let (a, b) = (median(&mut without), median(&mut with));
     println!(
-        "    without {a:.0} (3 runs: {:.0}..{:.0}), with {b:.0} ({:.0}..{:.0}): {:+.0} instructions per statement ({:+.2} %)",
+        "    without {a:.0} ({CALLGRIND_RUNS} runs: {:.0}..{:.0}), with {b:.0} ({:.0}..{:.0}): {:+.0} instructions per statement ({:+.2} %)",
         without[0],
         without[without.len() - 1],
         with[0],
@@ -1113,7 +1118,7 @@ fn callgrind_comparison(
     );
     let own = median(&mut library);
     println!(
-        "    in the library itself (self cost of libdrfailover_preload.so's functions): {own:.0} per statement (3 runs: {:.0}..{:.0}) = {:.2} % of {a:.0}",
+        "    in the library itself (self cost of libdrfailover_preload.so's functions): {own:.0} per statement ({CALLGRIND_RUNS} runs: {:.0}..{:.0}) = {:.2} % of {a:.0}",
         library[0],
         library[library.len() - 1],
         own / a * 100.0

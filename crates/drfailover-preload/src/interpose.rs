@@ -4,7 +4,8 @@
 //! the handle is not managed, when the calling thread is already inside this library (the
 //! client library calling its own exported functions, the monitor's threads) or when the
 //! library is not configured. Managed handles go through [`drive`], which asks
-//! [`crate::policy`] what to do. No panic unwinds into the program: every managed path runs
+//! [`crate::policy`] what to do; statements whose handle's writer stamp is current skip it
+//! (see [`statement`]). No panic unwinds into the program: every managed path runs
 //! under `catch_unwind`; a panic before anything was sent falls back to the real function,
 //! one on a statement path reports 2013 (the statement may have been sent).
 //!
@@ -236,7 +237,7 @@ unsafe fn settle_failure(mut call: impl Call, rc: c_int, in_tx: bool) -> c_int {
 }
 
 /// `call` sent on `mysql`, counted as a statement in flight on the writer when the handle is
-/// managed ([`handle::AsIs::counted`]: one relaxed atomic add before, one after).
+/// managed ([`handle::Sender::counted`]: one relaxed atomic add before, one after).
 ///
 /// # Safety
 /// `mysql` is a handle owned by the calling thread.
