@@ -151,19 +151,38 @@ impl Sender {
     }
 }
 
-/// `Some` when a statement on the managed handle `m` goes out as it is: the handle's writer
-/// and generation are the current ones and the policy has nothing to do before sending (see
-/// [`policy::before_send`]; anything else, a transaction kept open through a change of
-/// writer included, takes the policy's full path). One atomic load and one comparison;
-/// never blocks.
+/// `Some` when a statement on the managed handle `mysql` (whose state is `m`) goes out as it
+/// is: the handle's writer and generation are the current ones and the policy has nothing to
+/// do before sending (see [`policy::before_send`]; anything else, a transaction kept open
+/// through a change of writer included, takes the policy's full path), and the client
+/// library's own reconnect is off (a program may turn it on again after connecting; the
+/// policy's path turns it off, see [`keep_own_reconnect_off`]). One atomic load, two
+/// comparisons; never blocks.
 ///
 /// # Safety
-/// `m` is the state of a managed handle owned by the calling thread.
+/// `mysql` is a managed handle owned by the calling thread and `m` its state.
 #[inline]
-pub unsafe fn as_is(m: *mut Managed) -> Option<Sender> {
+pub unsafe fn as_is(mysql: *mut MYSQL, m: *mut Managed) -> Option<Sender> {
     // SAFETY: per the contract; only raw places are read (no reference into the state
     // outlives this function).
-    unsafe { ((*m).send_as_is_under == (*m).activity.writer_stamp()).then(|| sender(m)) }
+    unsafe {
+        ((*mysql).options.reconnect == 0 && (*m).send_as_is_under == (*m).activity.writer_stamp())
+            .then(|| sender(m))
+    }
+}
+
+/// Turn the client library's own reconnect off on a managed handle. With it on, a statement
+/// whose connection broke would be reconnected (to the same node) and sent again inside the
+/// client library, which closes the handle through `mysql_close` on the way, freeing this
+/// library's state under the statement. `mysql_real_connect` turns it off; a program that
+/// turns it on again later gets it turned off before its next statement (the direct path
+/// refuses while it is on).
+///
+/// # Safety
+/// `mysql` is a valid handle owned by the calling thread.
+pub unsafe fn keep_own_reconnect_off(mysql: *mut MYSQL) {
+    // SAFETY: per the contract.
+    unsafe { (*mysql).options.reconnect = 0 };
 }
 
 /// What any statement on the managed handle `m` is sent with, whatever the policy decided.
@@ -213,7 +232,7 @@ pub unsafe fn attach(real: &Real, mysql: *mut MYSQL, managed: Managed) {
         (*mysql).unused_0 = boxed.cast::<c_void>();
         // The client library's own reconnect would replay statements and lose the tag; this
         // library reconnects instead.
-        (*mysql).options.reconnect = 0;
+        keep_own_reconnect_off(mysql);
     }
 }
 

@@ -54,6 +54,7 @@ unsafe fn drive(real: &Real, mysql: *mut MYSQL, call: &mut impl Call) -> c_int {
         let Some(m) = managed(mysql) else {
             return call.send(real);
         };
+        handle::keep_own_reconnect_off(mysql);
         let decision =
             policy::before_send(m.state(), in_transaction(mysql), m.monitor().now(), || {
                 call.kind()
@@ -182,7 +183,7 @@ unsafe fn settle(
 unsafe fn statement(mysql: *mut MYSQL, m: *mut Managed, mut call: impl Call) -> c_int {
     // SAFETY: per the contract.
     unsafe {
-        let Some(send) = handle::as_is(m) else {
+        let Some(send) = handle::as_is(mysql, m) else {
             return unsettled_statement(mysql, m, call);
         };
         let in_tx = in_transaction(mysql);
@@ -384,6 +385,9 @@ unsafe fn prepare_again_and_execute(
 unsafe fn prepare_again(real: &Real, mysql: *mut MYSQL, stmt: *mut MYSQL_STMT) -> Option<c_int> {
     // SAFETY: per the contract.
     unsafe {
+        if mysql.is_null() {
+            return None;
+        }
         let m = managed(mysql)?;
         let record = m.statements.get_mut(&(stmt as usize))?;
         let len = c_ulong::try_from(record.sql.len()).ok()?;
@@ -619,6 +623,7 @@ pub unsafe extern "C" fn mysql_ping(mysql: *mut MYSQL) -> c_int {
             let Some(m) = managed(mysql) else {
                 return (real.ping)(mysql);
             };
+            handle::keep_own_reconnect_off(mysql);
             let in_tx = in_transaction(mysql);
             if policy::ping_moves(m.state(), in_tx, m.monitor().now()) {
                 return moved_or_lost(0);

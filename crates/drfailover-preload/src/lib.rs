@@ -16,9 +16,9 @@
 //! thin FFI edge).
 //!
 //! Costs: on a managed handle, per statement, one load of the handle's state, one atomic load
-//! of the writer generation, one of the process-wide inside count, and two relaxed atomic adds
-//! counting the statement for the monitor; nothing else while nothing changes (about 60
-//! instructions, docs/benchmarks.md).
+//! of the writer stamp compared with the handle's, a look at the client library's reconnect
+//! flag and the transaction bit, and two relaxed atomic adds counting the statement for the
+//! monitor; nothing else while nothing changes (about 40 instructions, docs/benchmarks.md).
 //! Threads: the monitor's two (started at the first managed connect).
 // This crate is an FFI interposer: it must read and write the client library's handles and
 // export C functions, so it allows `unsafe`; every block carries a `// SAFETY:` line.

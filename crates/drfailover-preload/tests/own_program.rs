@@ -2,7 +2,8 @@
 //! code), run under the preload library through a fault of the primary and a promotion: it
 //! never dies, only statements in flight fail, and every acknowledged write is on the new
 //! primary exactly once — for autocommit statements, explicit transactions, prepared
-//! statements, forked processes and the `libmysqlclient` compatibility name; through
+//! statements, forked processes, a program that turns the client library's own reconnect on
+//! and the `libmysqlclient` compatibility name; through
 //! `kill -9`, `SIGSTOP` and a switchover (old primary fenced read-only, replica promoted).
 
 mod common;
@@ -95,6 +96,14 @@ fn prepared_statements_survive_kill9_and_promotion() {
 #[test]
 fn forked_children_start_their_own_monitor_and_survive_kill9() {
     through_fault("fork", PrimaryFault::Kill9, None);
+}
+
+#[test]
+fn a_program_that_turns_the_client_librarys_reconnect_on_after_connecting_survives_kill9() {
+    // libmariadb's own reconnect would close the handle inside a statement (freeing the
+    // library's state under it) and send the statement again to the same node: the library
+    // turns it off again before the next statement.
+    kill9_and_promotion("reconnect");
 }
 
 #[test]

@@ -6,7 +6,9 @@
  *
  * MODE: auto (one autocommit INSERT per statement), txn (BEGIN; two INSERTs; COMMIT),
  * ps (a prepared INSERT), fork (one autocommit INSERT in the parent, then THREADS child
- * processes, one writer each, forked after the parent's connection was closed).
+ * processes, one writer each, forked after the parent's connection was closed), reconnect
+ * (auto, with the client library's own reconnect turned on after each connect: the legacy
+ * idiom).
  * Table preload_acks(id BIGINT, thread INT) must exist.
  * Output, one line each, flushed: "ack ID" once the server acknowledged the write that
  * carried ID (for txn, after COMMIT succeeded), "fail ERRNO" for a failed statement,
@@ -51,6 +53,10 @@ static MYSQL *connect_one(void) {
     say("fail %lld\n", mysql_errno(m));
     struct timespec pause = {0, 50 * 1000 * 1000};
     nanosleep(&pause, NULL);
+  }
+  if (strcmp(mode, "reconnect") == 0) {
+    my_bool on = 1;
+    mysql_options(m, MYSQL_OPT_RECONNECT, &on);
   }
   return m;
 }
