@@ -204,7 +204,7 @@ pub unsafe fn sender(m: *mut Managed) -> Sender {
 pub unsafe fn managed<'a>(mysql: *mut MYSQL) -> Option<&'a mut Managed> {
     // SAFETY: per the contract above; the pointer was stored by `attach` and is cleared by
     // `detach` before the box is freed.
-    unsafe { (*mysql).unused_0.cast::<Managed>().as_mut() }
+    unsafe { managed_ptr(mysql).as_mut() }
 }
 
 /// The managed state of `mysql` as a raw pointer (null: not managed). One load.

@@ -167,15 +167,15 @@ unsafe fn settle(
 
 /// A statement on the managed handle `mysql` (whose state is `m`): while its connection's
 /// writer and generation are the current ones and the policy has nothing to do
-/// ([`handle::as_is`]: one load and one comparison) it goes straight to the client library,
+/// ([`handle::as_is`]: one atomic load, two comparisons) it goes straight to the client library,
 /// counted for the monitor, without entering this library (no thread-local access, no
 /// `catch_unwind`). Anything else, and any failure, goes through [`drive`]/[`settle`] under
 /// `catch_unwind`, out of line.
 ///
 /// A nested call (the client library calling its own exported function while this library
-/// runs on the thread, say the `SET NAMES` of `mysql_set_character_set` during a move) may
-/// take the direct path too: only when the handle could send as it is, and a failure then
-/// returns to the caller in this library, which settles it.
+/// runs on the thread, say the `SET NAMES` of the program's `mysql_set_character_set`) may
+/// take the direct path too: only when the handle could send as it is (never during a move),
+/// and a failure then returns to the caller in this library, which settles it.
 ///
 /// # Safety
 /// `mysql` is managed (its state is `m`) and owned by the calling thread.
