@@ -64,6 +64,11 @@ fn through_fault(mode: &str, fault: PrimaryFault, link: Option<&str>) {
         0,
         "mysql_ping failed while a writer existed"
     );
+    assert_eq!(
+        program.count("reconnect_on "),
+        0,
+        "the client library's own reconnect stayed on after a statement"
+    );
     let check = check_acks(&topo, 1, &lines).expect("read the rows");
     println!(
         "{mode} {}: {acks} acknowledged ({} after the promotion began), {fails} failed, {} rows on the new primary",
@@ -102,7 +107,7 @@ fn forked_children_start_their_own_monitor_and_survive_kill9() {
 fn a_program_that_turns_the_client_librarys_reconnect_on_after_connecting_survives_kill9() {
     // libmariadb's own reconnect would close the handle inside a statement (freeing the
     // library's state under it) and send the statement again to the same node: the library
-    // turns it off again before the next statement.
+    // turns it off again before the next statement (the program reports it if not).
     kill9_and_promotion("reconnect");
 }
 

@@ -8,7 +8,7 @@
  * ps (a prepared INSERT), fork (one autocommit INSERT in the parent, then THREADS child
  * processes, one writer each, forked after the parent's connection was closed), reconnect
  * (auto, with the client library's own reconnect turned on after each connect: the legacy
- * idiom).
+ * idiom; "reconnect_on ID" when it is still on after the write that carried ID).
  * Table preload_acks(id BIGINT, thread INT) must exist.
  * Output, one line each, flushed: "ack ID" once the server acknowledged the write that
  * carried ID (for txn, after COMMIT succeeded), "fail ERRNO" for a failed statement,
@@ -136,6 +136,10 @@ static void *writer(void *arg) {
       } else {
         fails++;
       }
+      my_bool reconnect = 0;
+      if (strcmp(mode, "reconnect") == 0 &&
+          mysql_get_option(m, MYSQL_OPT_RECONNECT, &reconnect) == 0 && reconnect)
+        say("reconnect_on %lld\n", id);
     }
     if (seq % 100 == 0 && mysql_ping(m) != 0) {
       say("ping %lld\n", mysql_errno(m));
