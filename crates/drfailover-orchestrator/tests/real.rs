@@ -914,7 +914,9 @@ fn a_failing_fence_command_is_retried_with_backoff_and_a_hung_one_is_killed() {
     drfailover_testkit::write_script(
         &script,
         format!(
-            "#!/bin/sh\necho run >> {runs}\ncase $(cat {mode}) in\n  hang) exec sleep 3600 ;;\n  \
+            // The mode is read before the run is announced: the test changes it as soon as
+            // it sees a run, which must not change that run.
+            "#!/bin/sh\nmode=$(cat {mode})\necho run >> {runs}\ncase $mode in\n  hang) exec sleep 3600 ;;\n  \
              fail) exit 1 ;;\nesac\ncat >/dev/null\nexit 0\n",
             runs = runs.display(),
             mode = mode.display()
